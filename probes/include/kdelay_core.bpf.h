@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kdelay_core.bpf.h - the only kernel type definitions kdelay's probes use.
+ *
+ * Instead of a generated multi-megabyte vmlinux.h we declare just the fields
+ * we read, with preserve_access_index so clang records CO-RE relocations and
+ * the host's libbpf fixes every offset against the running kernel's BTF
+ * (/sys/kernel/btf/vmlinux). Add a field here when a probe needs one.
+ */
+#ifndef KDELAY_CORE_BPF_H
+#define KDELAY_CORE_BPF_H
+
+/* Tells bpf_tracing.h that kernel (not UAPI) register names are in use. */
+#define __VMLINUX_H__
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+typedef __u8 u8;
+typedef __u32 u32;
+typedef __s32 s32;
+typedef __u64 u64;
+typedef __s64 s64;
+typedef int pid_t;
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct task_struct {
+	unsigned int __state; /* since 5.14 */
+	pid_t pid;            /* the thread id */
+	pid_t tgid;           /* the process id */
+	char comm[16];
+};
+
+/* Kernels before 5.14 called the field `state` (and made it a long). */
+struct task_struct___pre_5_14 {
+	long state;
+};
+
+/* x86-64 layout; only referenced through bpf_tracing.h's PT_REGS macros. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+#pragma clang attribute pop
+
+/* The scheduler state of a task, on kernels before and after 5.14. */
+static __always_inline long kdelay_task_state(const struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((const struct task_struct___pre_5_14 *)task, state);
+}
+
+#endif /* KDELAY_CORE_BPF_H */

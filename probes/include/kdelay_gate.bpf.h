@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kdelay_gate.bpf.h - the capture gate every probe consults first.
+ *
+ * One measurement window is shared by all probes: the host creates a single
+ * `kdelay_gate` array map and hands its fd to every probe object before load
+ * (bpf_map__reuse_fd), so opening the gate - from user space in time mode, or
+ * from a trigger program in the kernel - opens it for all of them at once.
+ *
+ * A probe counts an interval only if it started at or after window_start_ns
+ * and ended while the gate was still open, so stale per-thread start stamps
+ * from an earlier window never need to be cleared.
+ */
+#ifndef KDELAY_GATE_BPF_H
+#define KDELAY_GATE_BPF_H
+
+#include "kdelay_core.bpf.h"
+
+/* Keep in sync with host/runtime/gate.ts. */
+enum kdelay_gate_state {
+	KDELAY_GATE_IDLE = 0,      /* closed; a start trigger may open it */
+	KDELAY_GATE_OPEN = 1,      /* measuring */
+	KDELAY_GATE_REPORTING = 2, /* closed while the host reports */
+};
+
+struct kdelay_gate {
+	u64 state;           /* enum kdelay_gate_state */
+	u64 window_start_ns; /* bpf_ktime_get_ns() when the window opened */
+	u64 window_stop_ns;  /* when it closed (0 while open) */
+	u64 missed_starts;   /* start triggers that fired while REPORTING */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct kdelay_gate);
+} kdelay_gate SEC(".maps");
+
+/* The process being measured; set by the host before load. */
+const volatile u32 kdelay_target_tgid = 0;
+
+/* Returns the open gate if the current task belongs to the target, else NULL. */
+static __always_inline struct kdelay_gate *kdelay_capturing(u64 pid_tgid)
+{
+	u32 zero = 0;
+	struct kdelay_gate *gate;
+
+	/* Filter on the process first: this hook fires system-wide. */
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return NULL;
+	gate = bpf_map_lookup_elem(&kdelay_gate, &zero);
+	if (!gate || gate->state != KDELAY_GATE_OPEN)
+		return NULL;
+	return gate;
+}
+
+#endif /* KDELAY_GATE_BPF_H */

@@ -1,0 +1,45 @@
+// The host imports a probe guest can call. Two modules:
+//   wasm_bpf - the six standard wasm-bpf imports, with their standard meaning;
+//   kdelay   - kdelay's extension ABI v1 (documented in host/runtime/kdelay-imports.ts).
+// Strings are NUL-terminated UTF-8 (see cstr() in kdelay.ts); failures are
+// negative errno values.
+
+@external("wasm_bpf", "wasm_load_bpf_object")
+export declare function wasm_load_bpf_object(obj: usize, size: i32): i64;
+@external("wasm_bpf", "wasm_close_bpf_object")
+export declare function wasm_close_bpf_object(obj: i64): i32;
+@external("wasm_bpf", "wasm_attach_bpf_program")
+export declare function wasm_attach_bpf_program(obj: i64, name: usize, target: usize): i32;
+@external("wasm_bpf", "wasm_bpf_buffer_poll")
+export declare function wasm_bpf_buffer_poll(obj: i64, fd: i32, sample_func: i32, ctx: usize, data: usize, max_size: i32, timeout_ms: i32): i32;
+@external("wasm_bpf", "wasm_bpf_map_fd_by_name")
+export declare function wasm_bpf_map_fd_by_name(obj: i64, name: usize): i32;
+@external("wasm_bpf", "wasm_bpf_map_operate")
+export declare function wasm_bpf_map_operate(fd: i32, cmd: i32, key: usize, value: usize, next_key: usize, flags: u64): i32;
+
+@external("kdelay", "bpf_object_open")
+export declare function bpf_object_open(obj: usize, size: i32): i64;
+@external("kdelay", "bpf_object_set_global")
+export declare function bpf_object_set_global(obj: i64, name: usize, value: usize, size: i32): i32;
+@external("kdelay", "bpf_object_set_max_entries")
+export declare function bpf_object_set_max_entries(obj: i64, map: usize, max_entries: u32): i32;
+@external("kdelay", "bpf_object_set_autoload")
+export declare function bpf_object_set_autoload(obj: i64, program: usize, on: i32): i32;
+@external("kdelay", "bpf_object_share_map")
+export declare function bpf_object_share_map(obj: i64, map: usize): i32;
+@external("kdelay", "bpf_object_load")
+export declare function bpf_object_load(obj: i64): i32;
+@external("kdelay", "bpf_map_lookup_all")
+export declare function bpf_map_lookup_all(fd: i32, keys: usize, keys_cap: i32, values: usize, values_cap: i32): i32;
+@external("kdelay", "bpf_map_clear")
+export declare function bpf_map_clear(fd: i32): i32;
+@external("kdelay", "option_i64")
+export declare function option_i64(name: usize, fallback: i64): i64;
+@external("kdelay", "syscall_number")
+export declare function syscall_number(name: usize): i32;
+@external("kdelay", "syscall_name")
+export declare function syscall_name(nr: i32, buf: usize, cap: i32): i32;
+@external("kdelay", "report_row")
+export declare function report_row(section: usize, tid: u32, label: usize, values: usize, count: i32): i32;
+@external("kdelay", "report_warning")
+export declare function report_warning(text: usize): i32;

@@ -1,0 +1,185 @@
+// The AssemblyScript half every probe shares: opening its BPF object wired to
+// the capture gate, reading whole maps, and reporting rows. Probes should need
+// nothing else from the host.
+//
+// AssemblyScript has no exceptions, so BpfObject keeps the first error and
+// skips later steps: write the happy path, check `error` once at the end.
+
+import {
+  bpf_map_clear, bpf_map_lookup_all, bpf_object_load, bpf_object_open, bpf_object_set_global,
+  bpf_object_set_max_entries, bpf_object_share_map, option_i64, report_row, report_warning,
+  wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate,
+} from "./imports";
+
+const BPF_MAP_LOOKUP_ELEM = 1;
+
+/** A NUL-terminated UTF-8 copy of s, for the host ABI. Allocate once, reuse. */
+export function cstr(s: string): usize {
+  return changetype<usize>(String.UTF8.encode(s, true));
+}
+
+/** An option the host passes (see host/cli/options.ts), or fallback. */
+export function option(name: string, fallback: i64): i64 {
+  return option_i64(cstr(name), fallback);
+}
+
+export function warn(text: string): void {
+  report_warning(cstr(text));
+}
+
+/** The process being measured. */
+export function targetTgid(): u32 {
+  return <u32>option("target_tgid", 0);
+}
+
+export class BpfObject {
+  handle: i64 = 0;
+  /** The first failure (negative errno), or 0. */
+  error: i32 = 0;
+  private step: string = "";
+  private loaded: bool = false;
+
+  /**
+   * Opens an embedded object and wires it to kdelay: the target tgid is set
+   * and the capture gate shared with every other probe.
+   */
+  static openProbe(image: usize, size: i32): BpfObject {
+    const obj = new BpfObject();
+    obj.handle = bpf_object_open(image, size);
+    if (obj.handle < 0) {
+      obj.fail(<i32>obj.handle, "open");
+      return obj;
+    }
+    obj.setU32("kdelay_target_tgid", targetTgid());
+    obj.shareMap("kdelay_gate");
+    return obj;
+  }
+
+  private fail(err: i32, step: string): void {
+    if (this.error == 0 && err < 0) {
+      this.error = err;
+      this.step = step;
+    }
+  }
+
+  /** Where the first failure happened, for a warning. */
+  get failedStep(): string {
+    return this.step;
+  }
+
+  setU32(name: string, value: u32): void {
+    if (this.error) return;
+    const buf = new ArrayBuffer(4);
+    store<u32>(changetype<usize>(buf), value);
+    this.fail(bpf_object_set_global(this.handle, cstr(name), changetype<usize>(buf), 4), "set " + name);
+  }
+
+  setI32(name: string, value: i32): void {
+    this.setU32(name, <u32>value);
+  }
+
+  setMaxEntries(map: string, entries: u32): void {
+    if (this.error) return;
+    this.fail(bpf_object_set_max_entries(this.handle, cstr(map), entries), "resize " + map);
+  }
+
+  shareMap(map: string): void {
+    if (this.error) return;
+    this.fail(bpf_object_share_map(this.handle, cstr(map)), "share " + map);
+  }
+
+  load(): void {
+    if (this.error) return;
+    this.fail(bpf_object_load(this.handle), "load");
+    this.loaded = this.error == 0;
+  }
+
+  attach(program: string): void {
+    if (this.error) return;
+    this.fail(wasm_attach_bpf_program(this.handle, cstr(program), 0), "attach " + program);
+  }
+
+  mapFd(map: string): i32 {
+    if (this.error) return -1;
+    const fd = wasm_bpf_map_fd_by_name(this.handle, cstr(map));
+    this.fail(fd, "map " + map);
+    return fd;
+  }
+}
+
+/** A whole-map read buffer, sized once for the map's capacity. */
+export class MapSnapshot {
+  readonly keys: usize;
+  readonly values: usize;
+  count: i32 = 0;
+
+  constructor(
+    readonly fd: i32,
+    readonly keySize: i32,
+    readonly valueSize: i32,
+    readonly capacity: i32,
+  ) {
+    this.keys = changetype<usize>(new ArrayBuffer(keySize * capacity));
+    this.values = changetype<usize>(new ArrayBuffer(valueSize * capacity));
+  }
+
+  /** Reads every entry; returns the count or a negative errno. */
+  read(): i32 {
+    const n = bpf_map_lookup_all(this.fd, this.keys, this.keySize * this.capacity, this.values, this.valueSize * this.capacity);
+    this.count = n < 0 ? 0 : n;
+    return n;
+  }
+
+  key(i: i32): usize {
+    return this.keys + <usize>(i * this.keySize);
+  }
+
+  value(i: i32): usize {
+    return this.values + <usize>(i * this.valueSize);
+  }
+
+  clear(): i32 {
+    return bpf_map_clear(this.fd);
+  }
+}
+
+/** Reads the u64 at key 0 of an array map (e.g. kdelay_map_full). */
+export function readCounter(fd: i32): u64 {
+  const key = memory.data(4);
+  const value = memory.data(8);
+  store<u32>(key, 0);
+  if (wasm_bpf_map_operate(fd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) != 0) return 0;
+  return load<u64>(value);
+}
+
+/** Warns when inserts into this probe's maps failed because a map was full. */
+export function warnIfMapsWereFull(counterFd: i32, probe: string): void {
+  const lost = readCounter(counterFd);
+  if (lost > 0) {
+    warn(lost.toString() + " measurements were dropped because a " + probe + " map was full");
+  }
+}
+
+/** Builds and sends one report row. */
+export class Row {
+  private readonly values: StaticArray<i64>;
+  private n: i32 = 0;
+
+  constructor(readonly section: usize, capacity: i32) {
+    this.values = new StaticArray<i64>(capacity);
+  }
+
+  begin(): Row {
+    this.n = 0;
+    return this;
+  }
+
+  add(value: u64): Row {
+    unchecked((this.values[this.n++] = <i64>value));
+    return this;
+  }
+
+  send(tid: u32, label: usize): i32 {
+    return report_row(this.section, tid, label, changetype<usize>(this.values), this.n);
+  }
+}

@@ -1,0 +1,90 @@
+// syscalls probe, user half: configures and attaches syscalls.bpf.c, then
+// turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
+
+import { BpfObject, cstr, MapSnapshot, option, Row, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { syscall_name, syscall_number } from "../lib/imports";
+import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
+
+const DEFAULT_ENTRIES: u32 = 16384;
+const SYSCALL_KEY_SIZE = 8; // struct syscall_key { u32 tid; u32 nr; }
+const TID_KEY_SIZE = 4;
+
+let obj!: BpfObject;
+let stats!: MapSnapshot;
+let longPolls!: MapSnapshot;
+let mapFullFd: i32 = -1;
+let syscallRow!: Row;
+let longPollRow!: Row;
+const nameBuf = new ArrayBuffer(64);
+let unknownName: usize = 0;
+
+/** poll() on this architecture; arm64 has only ppoll(), which glibc's poll() uses. */
+function pollNumber(): i32 {
+  const nr = syscall_number(cstr("poll"));
+  return nr >= 0 ? nr : syscall_number(cstr("ppoll"));
+}
+
+export function kdelay_probe_init(): i32 {
+  const entries = <u32>option("syscalls.max_entries", DEFAULT_ENTRIES);
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.setI32("poll_syscall_nr", pollNumber());
+  obj.setMaxEntries("syscall_stats", entries);
+  obj.load();
+  obj.attach("syscalls_enter");
+  obj.attach("syscalls_exit");
+  const statsFd = obj.mapFd("syscall_stats");
+  const longPollFd = obj.mapFd("long_poll_stats");
+  mapFullFd = obj.mapFd("kdelay_map_full");
+  if (obj.error) {
+    warn("could not " + obj.failedStep);
+    return obj.error;
+  }
+  stats = new MapSnapshot(statsFd, SYSCALL_KEY_SIZE, STAT_SIZE, entries);
+  longPolls = new MapSnapshot(longPollFd, TID_KEY_SIZE, STAT_SIZE, <i32>DEFAULT_ENTRIES);
+  syscallRow = new Row(cstr("syscalls"), 4);
+  longPollRow = new Row(cstr("long_poll"), 4);
+  return 0;
+}
+
+/** The syscall's name, or "[unknown: N]" as BCC's table prints it. */
+function nameOf(nr: u32): usize {
+  const buf = changetype<usize>(nameBuf);
+  if (syscall_name(nr, buf, nameBuf.byteLength) >= 0) return buf;
+  unknownName = cstr("[unknown: " + nr.toString() + "]");
+  return unknownName;
+}
+
+export function kdelay_probe_collect(): i32 {
+  let err = stats.read();
+  if (err < 0) return err;
+  for (let i = 0; i < stats.count; i++) {
+    const key = stats.key(i);
+    const stat = stats.value(i);
+    const tid = load<u32>(key, 0);
+    const nr = load<u32>(key, 4);
+    syscallRow.begin().add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    err = syscallRow.send(tid, nameOf(nr));
+    if (err < 0) return err;
+  }
+
+  err = longPolls.read();
+  if (err < 0) return err;
+  for (let i = 0; i < longPolls.count; i++) {
+    const stat = longPolls.value(i);
+    const count = statCount(stat);
+    longPollRow.begin().add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
+    err = longPollRow.send(load<u32>(longPolls.key(i)), 0);
+    if (err < 0) return err;
+  }
+
+  warnIfMapsWereFull(mapFullFd, "syscalls");
+  return 0;
+}
+
+export function kdelay_probe_reset(): i32 {
+  // Per-thread start stamps are left alone: the BPF side ignores stamps
+  // older than the current window, so they cannot leak into the next sample.
+  const err = stats.clear();
+  return err < 0 ? err : longPolls.clear();
+}

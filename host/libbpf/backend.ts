@@ -1,0 +1,66 @@
+/**
+ * The kernel-facing interface the runtime depends on. The real implementation
+ * (libbpf-backend.ts) calls libbpf through koffi; tests of the runtime's
+ * guest-facing checks can use a fake, because nothing above this layer
+ * touches native code.
+ */
+
+/** Kernel map types kdelay needs to tell apart (enum bpf_map_type). */
+export const MapType = {
+  HASH: 1,
+  ARRAY: 2,
+  PERCPU_HASH: 5,
+  PERCPU_ARRAY: 6,
+  LRU_HASH: 9,
+  LRU_PERCPU_HASH: 10,
+  RINGBUF: 27,
+} as const;
+
+export interface MapInfo {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface OpenedObject {
+  readonly name: string;
+  /** Sets a global variable (.rodata/.data/.bss) before load; size must match. */
+  setGlobal(name: string, value: Uint8Array): void;
+  setMaxEntries(mapName: string, maxEntries: number): void;
+  setAutoload(programName: string, autoload: boolean): void;
+  /** Makes this object's map use an existing kernel map (before load). */
+  reuseMap(mapName: string, fd: number): void;
+  mapInfo(mapName: string): MapInfo | undefined;
+  load(): void;
+  /** After load: the fd of a map of this object. */
+  mapFd(mapName: string): number;
+  programNames(): string[];
+  /** Auto-attaches a program from its SEC() name; returns a detach function. */
+  attach(programName: string): Link;
+  close(): void;
+}
+
+export interface Link {
+  destroy(): void;
+}
+
+export interface BpfBackend {
+  open(elf: Uint8Array, objectName: string): OpenedObject;
+  createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number): number;
+  mapInfoByFd(fd: number): MapInfo;
+  /** Bytes the kernel writes for one value (PERCPU maps: one slot per possible CPU). */
+  valueBytes(info: MapInfo): number;
+  lookup(fd: number, key: Uint8Array, value: Uint8Array): number;
+  update(fd: number, key: Uint8Array, value: Uint8Array, flags: bigint): number;
+  delete(fd: number, key: Uint8Array): number;
+  nextKey(fd: number, key: Uint8Array | null, nextKey: Uint8Array): number;
+  /** Reads up to maxEntries entries with batch lookups; returns how many. */
+  lookupAll(fd: number, keys: Uint8Array, values: Uint8Array, maxEntries: number): number;
+  /** Removes every entry (hash maps) or zeroes every slot (arrays). */
+  clear(fd: number): void;
+  /** A second fd for the same kernel object (close-on-exec). */
+  dupFd(fd: number): number;
+  closeFd(fd: number): void;
+}

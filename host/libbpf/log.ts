@@ -1,0 +1,42 @@
+/**
+ * libbpf's log. With --debug every message goes to stderr; otherwise messages
+ * are kept (the last few warnings) so that a failure can be explained in one
+ * line instead of a libbpf dump.
+ */
+import { bpf, c, koffi, PrintFn } from './ffi.js';
+
+const LIBBPF_WARN = 0;
+const LIBBPF_DEBUG = 2;
+
+class LibbpfLog {
+  private verbose = false;
+  private recent: string[] = [];
+  private installed = false;
+  private readonly buf = Buffer.alloc(4096);
+
+  install(verbose: boolean) {
+    this.verbose = verbose;
+    if (this.installed) return;
+    this.installed = true;
+    const callback = koffi.register((level: number, fmt: string, args: unknown) => {
+      const n = c.vsnprintf(this.buf, this.buf.length, fmt, args);
+      const text = this.buf.toString('utf8', 0, Math.min(Math.max(n, 0), this.buf.length - 1)).trimEnd();
+      if (this.verbose && level <= LIBBPF_DEBUG) process.stderr.write(`libbpf: ${text}\n`);
+      if (level === LIBBPF_WARN && text) {
+        this.recent.push(text.replace(/^libbpf: /, ''));
+        if (this.recent.length > 8) this.recent.shift();
+      }
+      return 0;
+    }, koffi.pointer(PrintFn));
+    bpf.set_print(callback);
+  }
+
+  /** The last warning libbpf printed, consumed so it explains one failure only. */
+  lastWarning(): string | undefined {
+    const last = this.recent.at(-1);
+    this.recent = [];
+    return last;
+  }
+}
+
+export const libbpfLog = new LibbpfLog();

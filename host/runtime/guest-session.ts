@@ -1,0 +1,119 @@
+/**
+ * What one guest owns in the kernel, addressed by small per-guest handles.
+ *
+ * A guest never sees a host pointer or a raw host fd: object handles are
+ * 1, 2, 3... (i64 in the ABI) and map "fds" are indices into this guest's own
+ * table, so a guest cannot reach a map it did not get from us. close()
+ * releases everything, whatever state the guest left it in.
+ */
+import type { BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
+import { BpfError, EBADF, EINVAL } from '../libbpf/errors.js';
+import { GuestTrap } from './guest-memory.js';
+import type { SharedMaps } from './shared-maps.js';
+
+interface GuestObject {
+  opened: OpenedObject;
+  loaded: boolean;
+  links: Link[];
+  /** Maps to be registered as shared after load (no shared copy existed yet). */
+  pendingShares: string[];
+}
+
+export interface GuestMap {
+  owner: bigint;
+  hostFd: number;
+  info: MapInfo;
+  /** Bytes of one value as the kernel reads/writes it (PERCPU: all CPUs). */
+  valueBytes: number;
+}
+
+export class GuestSession {
+  private readonly objects = new Map<bigint, GuestObject>();
+  private readonly maps = new Map<number, GuestMap>();
+  private nextHandle = 1n;
+  private nextFd = 3; // 0-2 look like stdio; avoid confusing anyone reading traces
+
+  constructor(
+    readonly name: string,
+    readonly backend: BpfBackend,
+    readonly shared: SharedMaps,
+  ) {}
+
+  /** Opens an ELF image; returns its handle. Nothing is loaded yet. */
+  open(elf: Uint8Array): bigint {
+    const opened = this.backend.open(elf, this.name);
+    const handle = this.nextHandle++;
+    this.objects.set(handle, { opened, loaded: false, links: [], pendingShares: [] });
+    return handle;
+  }
+
+  object(handle: bigint): GuestObject {
+    const obj = typeof handle === 'bigint' ? this.objects.get(handle) : undefined;
+    if (!obj) throw new GuestTrap(`unknown BPF object handle ${String(handle)}`);
+    return obj;
+  }
+
+  beforeLoad(handle: bigint, what: string): OpenedObject {
+    const obj = this.object(handle);
+    if (obj.loaded) throw new BpfError(`${what}: the object is already loaded`, EINVAL);
+    return obj.opened;
+  }
+
+  share(handle: bigint, mapName: string): void {
+    const obj = this.object(handle);
+    if (obj.loaded) throw new BpfError(`sharing ${mapName}: the object is already loaded`, EINVAL);
+    if (!this.shared.attachTo(obj.opened, mapName)) obj.pendingShares.push(mapName);
+  }
+
+  load(handle: bigint): void {
+    const obj = this.object(handle);
+    if (obj.loaded) throw new BpfError('the object is already loaded', EINVAL);
+    obj.opened.load();
+    obj.loaded = true;
+    for (const name of obj.pendingShares) this.shared.adopt(name, obj.opened.mapFd(name));
+  }
+
+  attach(handle: bigint, programName: string): void {
+    const obj = this.object(handle);
+    if (!obj.loaded) throw new BpfError(`attaching ${programName}: the object is not loaded`, EINVAL);
+    obj.links.push(obj.opened.attach(programName));
+  }
+
+  /** The guest-visible fd of a map of a loaded object. */
+  mapFd(handle: bigint, mapName: string): number {
+    const obj = this.object(handle);
+    if (!obj.loaded) throw new BpfError(`map ${mapName}: the object is not loaded`, EINVAL);
+    const hostFd = obj.opened.mapFd(mapName);
+    for (const [fd, map] of this.maps) if (map.hostFd === hostFd) return fd;
+    const info = this.backend.mapInfoByFd(hostFd);
+    const fd = this.nextFd++;
+    this.maps.set(fd, { owner: handle, hostFd, info, valueBytes: this.backend.valueBytes(info) });
+    return fd;
+  }
+
+  map(fd: number): GuestMap {
+    const map = this.maps.get(fd);
+    if (!map) throw new BpfError(`fd ${fd} is not a map of this guest`, EBADF);
+    return map;
+  }
+
+  closeObject(handle: bigint): void {
+    const obj = this.object(handle);
+    for (const [fd, map] of this.maps) if (map.owner === handle) this.maps.delete(fd);
+    obj.links.forEach((link) => link.destroy());
+    obj.opened.close();
+    this.objects.delete(handle);
+  }
+
+  /** Detaches and closes everything this guest opened. Never throws. */
+  close(): void {
+    for (const handle of [...this.objects.keys()]) {
+      try {
+        this.closeObject(handle);
+      } catch {
+        /* keep releasing the rest */
+      }
+    }
+    this.maps.clear();
+  }
+}

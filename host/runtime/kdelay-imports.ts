@@ -1,0 +1,158 @@
+/**
+ * kdelay's own imports, in module `kdelay` (ABI version 1). They cover what
+ * the standard wasm_bpf ABI cannot express: configuring an object between
+ * open and load, sharing the capture gate, reading whole maps in one call,
+ * host facts (options, syscall numbering) and handing report rows over.
+ *
+ * All strings are NUL-terminated UTF-8; all sizes are checked against guest
+ * memory; failures are negative errno (see abi-errors.ts).
+ *
+ *   bpf_object_open(buf, size) -> i64               handle, or -errno
+ *   bpf_object_set_global(obj, name, value, size) -> i32
+ *   bpf_object_set_max_entries(obj, map, n) -> i32
+ *   bpf_object_set_autoload(obj, program, on) -> i32
+ *   bpf_object_share_map(obj, map) -> i32           use the host's map of that name
+ *   bpf_object_load(obj) -> i32
+ *   bpf_map_lookup_all(fd, keys, keys_cap, values, values_cap) -> i32   entries read
+ *   bpf_map_clear(fd) -> i32
+ *   option_i64(name, fallback) -> i64
+ *   syscall_number(name) -> i32                     -ENOENT if this arch has none
+ *   syscall_name(nr, buf, cap) -> i32               length written (NUL added)
+ *   report_row(section, tid, label, values, count) -> i32   values: count x i64
+ *   report_warning(text) -> i32
+ */
+import { BpfError, ENOENT, ENOSPC } from '../libbpf/errors.js';
+import { errnoResult, errnoResult64 } from './abi-errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import type { GuestSession } from './guest-session.js';
+
+export const KDELAY_ABI_VERSION = 1;
+const MAX_ROW_VALUES = 16;
+
+export interface ReportRow {
+  section: string;
+  tid: number;
+  label: string | undefined;
+  values: bigint[];
+}
+
+/** What the host tells probes and receives from them. */
+export interface ProbeServices {
+  option(name: string): bigint | undefined;
+  syscallNumber(name: string): number | undefined;
+  syscallName(nr: number): string | undefined;
+  row(row: ReportRow): void;
+  warning(text: string): void;
+}
+
+export function kdelayImports(session: GuestSession, memory: () => GuestMemory, services: ProbeServices) {
+  const str = (ptr: number, what: string) => memory().requiredCString(ptr, what);
+  return {
+    bpf_object_open(buf: number, size: number): bigint {
+      const elf = memory().copyOut(buf, size, 'bpf_object_open');
+      return errnoResult64(() => session.open(elf));
+    },
+
+    bpf_object_set_global(obj: bigint, name: number, value: number, size: number): number {
+      const variable = str(name, 'bpf_object_set_global name');
+      const bytes = memory().copyOut(value, size, 'bpf_object_set_global value');
+      return errnoResult(() => {
+        session.beforeLoad(obj, `setting ${variable}`).setGlobal(variable, bytes);
+        return 0;
+      });
+    },
+
+    bpf_object_set_max_entries(obj: bigint, map: number, maxEntries: number): number {
+      const mapName = str(map, 'bpf_object_set_max_entries map');
+      return errnoResult(() => {
+        session.beforeLoad(obj, `resizing ${mapName}`).setMaxEntries(mapName, maxEntries >>> 0);
+        return 0;
+      });
+    },
+
+    bpf_object_set_autoload(obj: bigint, program: number, on: number): number {
+      const programName = str(program, 'bpf_object_set_autoload program');
+      return errnoResult(() => {
+        session.beforeLoad(obj, `autoload of ${programName}`).setAutoload(programName, on !== 0);
+        return 0;
+      });
+    },
+
+    bpf_object_share_map(obj: bigint, map: number): number {
+      const mapName = str(map, 'bpf_object_share_map map');
+      return errnoResult(() => {
+        session.share(obj, mapName);
+        return 0;
+      });
+    },
+
+    bpf_object_load(obj: bigint): number {
+      return errnoResult(() => {
+        session.load(obj);
+        return 0;
+      });
+    },
+
+    bpf_map_lookup_all(fd: number, keys: number, keysCap: number, values: number, valuesCap: number): number {
+      return errnoResult(() => {
+        const map = session.map(fd);
+        const mem = memory();
+        mem.view(keys, keysCap, 'bpf_map_lookup_all keys');
+        mem.view(values, valuesCap, 'bpf_map_lookup_all values');
+        const capacity = Math.min(Math.floor((keysCap >>> 0) / map.info.keySize), Math.floor((valuesCap >>> 0) / map.valueBytes));
+        // The guest must be able to hold a full map, or entries would be lost silently.
+        if (capacity < map.info.maxEntries) {
+          throw new BpfError(`bpf_map_lookup_all: buffers hold ${capacity} of ${map.info.maxEntries} entries`, ENOSPC);
+        }
+        const wanted = map.info.maxEntries;
+        const keyBuf = new Uint8Array(wanted * map.info.keySize);
+        const valueBuf = new Uint8Array(wanted * map.valueBytes);
+        const n = session.backend.lookupAll(map.hostFd, keyBuf, valueBuf, wanted);
+        mem.copyIn(keys, keyBuf.subarray(0, n * map.info.keySize), 'bpf_map_lookup_all keys');
+        mem.copyIn(values, valueBuf.subarray(0, n * map.valueBytes), 'bpf_map_lookup_all values');
+        return n;
+      });
+    },
+
+    bpf_map_clear(fd: number): number {
+      return errnoResult(() => {
+        session.backend.clear(session.map(fd).hostFd);
+        return 0;
+      });
+    },
+
+    option_i64(name: number, fallback: bigint): bigint {
+      return services.option(str(name, 'option_i64 name')) ?? fallback;
+    },
+
+    syscall_number(name: number): number {
+      return services.syscallNumber(str(name, 'syscall_number name')) ?? -ENOENT;
+    },
+
+    syscall_name(nr: number, buf: number, cap: number): number {
+      const name = services.syscallName(nr);
+      if (name === undefined) return -ENOENT;
+      const bytes = Buffer.from(`${name}\0`, 'utf8');
+      if (bytes.length > cap >>> 0) return -ENOSPC;
+      memory().copyIn(buf, bytes, 'syscall_name buffer');
+      return bytes.length - 1;
+    },
+
+    report_row(section: number, tid: number, label: number, values: number, count: number): number {
+      const mem = memory();
+      const sectionId = str(section, 'report_row section');
+      const labelText = mem.cstring(label, 'report_row label');
+      if (count >>> 0 > MAX_ROW_VALUES) return -ENOSPC;
+      const raw = mem.copyOut(values, (count >>> 0) * 8, 'report_row values');
+      const view = new DataView(raw.buffer);
+      const numbers = Array.from({ length: count >>> 0 }, (_, i) => view.getBigUint64(i * 8, true));
+      services.row({ section: sectionId, tid: tid >>> 0, label: labelText, values: numbers });
+      return 0;
+    },
+
+    report_warning(text: number): number {
+      services.warning(str(text, 'report_warning text'));
+      return 0;
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Runs one probe bundle: instantiates its guest with the wasm_bpf and kdelay
+ * imports, and drives it through the probe lifecycle exports:
+ *
+ *   kdelay_probe_init() -> i32      open, configure, load and attach
+ *   kdelay_probe_collect() -> i32   read the maps, report_row() each result
+ *   kdelay_probe_reset() -> i32     clear statistics for the next sample
+ *
+ * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is
+ * stopped and its kernel objects released; the host and other probes go on.
+ */
+import type { BpfBackend } from '../libbpf/backend.js';
+import { errnoName } from '../libbpf/errors.js';
+import { type SectionSpec, valueCount } from '../report/manifest.js';
+import type { ProbeBundle } from './bundle.js';
+import { GuestMemory, GuestTrap } from './guest-memory.js';
+import { GuestSession } from './guest-session.js';
+import { kdelayImports, type ProbeServices, type ReportRow } from './kdelay-imports.js';
+import { RingBufferPoller } from './ring-buffer.js';
+import type { SharedMaps } from './shared-maps.js';
+import { wasmBpfImports } from './wasm-bpf-imports.js';
+
+/** A probe failed; the message is one line, fit for stderr. */
+export class ProbeError extends Error {
+  constructor(
+    message: string,
+    readonly errno?: number,
+  ) {
+    super(message);
+  }
+}
+
+type Export = (...args: number[]) => number;
+
+/** The function table exported by the guest, for ring-buffer callbacks. */
+function callbackTable(instance: WebAssembly.Instance): WebAssembly.Table {
+  const exported = Object.values(instance.exports).filter((e): e is WebAssembly.Table => e instanceof WebAssembly.Table);
+  const table = (instance.exports.__indirect_function_table as WebAssembly.Table | undefined) ?? (exported.length === 1 ? exported[0] : undefined);
+  if (!table) throw new GuestTrap('ring-buffer callbacks need an exported function table (link with --export-table / asc --exportTable)');
+  return table;
+}
+
+/** Instantiates a guest with the standard and kdelay imports. */
+export function instantiateGuest(module: WebAssembly.Module, session: GuestSession, services: ProbeServices, extraImports: WebAssembly.Imports = {}) {
+  let memory: GuestMemory | undefined;
+  let instance: WebAssembly.Instance | undefined;
+  const guestMemory = () => {
+    if (!memory) throw new GuestTrap('the guest called an import before exporting its memory');
+    return memory;
+  };
+  const poller = new RingBufferPoller();
+  const imports: WebAssembly.Imports = {
+    ...extraImports,
+    wasm_bpf: wasmBpfImports({
+      session,
+      memory: guestMemory,
+      poller,
+      callSample: (index, ctx, data, size) => {
+        const fn = callbackTable(instance!).get(index >>> 0);
+        if (typeof fn !== 'function') throw new GuestTrap(`ring-buffer callback ${index} is not a function`);
+        return fn(ctx, data, size) as number;
+      },
+    }),
+    kdelay: kdelayImports(session, guestMemory, services),
+    env: {
+      // AssemblyScript's abort(message, file, line, column).
+      abort(message: number, file: number, line: number, column: number) {
+        const m = guestMemory();
+        throw new GuestTrap(`aborted: ${m.assemblyScriptString(message)} at ${m.assemblyScriptString(file)}:${line}:${column}`);
+      },
+    },
+  };
+  instance = new WebAssembly.Instance(module, imports);
+  if (!(instance.exports.memory instanceof WebAssembly.Memory)) throw new GuestTrap('the guest exports no memory');
+  memory = new GuestMemory(instance.exports.memory);
+  return { instance, poller };
+}
+
+export class ProbeGuest {
+  private readonly session: GuestSession;
+  private readonly instance: WebAssembly.Instance;
+  private readonly poller: RingBufferPoller;
+  private readonly sections: Map<string, SectionSpec>;
+  private rows: ReportRow[] = [];
+  private failed: string | undefined;
+  readonly warnings: string[] = [];
+
+  constructor(
+    readonly bundle: ProbeBundle,
+    backend: BpfBackend,
+    shared: SharedMaps,
+    private readonly hostServices: Omit<ProbeServices, 'row' | 'warning'>,
+  ) {
+    this.sections = new Map(bundle.manifest.sections.map((s) => [s.id, s]));
+    this.session = new GuestSession(bundle.manifest.name, backend, shared);
+    const services: ProbeServices = {
+      ...hostServices,
+      row: (row) => this.acceptRow(row),
+      warning: (text) => this.warnings.push(`${this.name}: ${text}`),
+    };
+    try {
+      ({ instance: this.instance, poller: this.poller } = instantiateGuest(bundle.module, this.session, services));
+    } catch (err) {
+      throw new ProbeError(`probe ${this.name}: cannot start (${(err as Error).message})`);
+    }
+  }
+
+  get name(): string {
+    return this.bundle.manifest.name;
+  }
+
+  private acceptRow(row: ReportRow) {
+    const section = this.sections.get(row.section);
+    if (!section) throw new GuestTrap(`report_row: section "${row.section}" is not in the manifest`);
+    if (row.values.length !== valueCount(section)) {
+      throw new GuestTrap(`report_row: section ${row.section} takes ${valueCount(section)} values, got ${row.values.length}`);
+    }
+    this.rows.push(row);
+  }
+
+  /** Calls a lifecycle export; traps and negative returns become ProbeError. */
+  private call(exportName: string): void {
+    if (this.failed) throw new ProbeError(this.failed);
+    const fn = this.instance.exports[exportName] as Export | undefined;
+    if (typeof fn !== 'function') throw new ProbeError(`probe ${this.name}: bundle has no ${exportName} export`);
+    let result: number;
+    try {
+      result = fn();
+    } catch (err) {
+      this.failed = `probe ${this.name} stopped in ${exportName}: ${(err as Error).message}`;
+      this.close();
+      throw new ProbeError(this.failed);
+    }
+    if (result < 0) {
+      const detail = this.warnings.splice(0).join('; ');
+      throw new ProbeError(`probe ${this.name}: ${exportName} failed with ${errnoName(-result)}${detail ? ` (${detail})` : ''}`, -result);
+    }
+  }
+
+  init(): void {
+    this.call('kdelay_probe_init');
+  }
+
+  /** The rows of the sample that just ended. */
+  collect(): ReportRow[] {
+    this.rows = [];
+    this.call('kdelay_probe_collect');
+    return this.rows;
+  }
+
+  reset(): void {
+    this.call('kdelay_probe_reset');
+  }
+
+  close(): void {
+    this.poller.close();
+    this.session.close();
+  }
+
+  /** The service facts this guest was given (for tests). */
+  get services() {
+    return this.hostServices;
+  }
+}

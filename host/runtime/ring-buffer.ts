@@ -1,0 +1,126 @@
+/**
+ * Reads BPF ring buffers by mapping them into this process, with no FFI call
+ * per record (about 17 M records/s against 0.4 M/s for libbpf's per-record
+ * callback; see shared notes). Layout, per the kernel: a consumer page
+ * (read-write, consumer_pos at offset 0), then a producer page (producer_pos)
+ * followed by the data area mapped twice, so records never wrap.
+ */
+import { BpfError, EINVAL } from '../libbpf/errors.js';
+import { MapType } from '../libbpf/backend.js';
+import { c, koffi, lastErrno, type Pointer } from '../libbpf/ffi.js';
+import type { GuestMap } from './guest-session.js';
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const MAP_FAILED = 0xffffffffffffffffn;
+const EPOLL_CTL_ADD = 1;
+const EPOLLIN = 1;
+const _SC_PAGESIZE = 30;
+const BUSY_BIT = 0x80000000;
+const DISCARD_BIT = 0x40000000;
+const HEADER_SIZE = 8;
+
+const pageSize = Number(c.sysconf(_SC_PAGESIZE));
+
+function mapOrThrow(length: number, prot: number, fd: number, offset: number): Pointer {
+  const p = c.mmap(null, length, prot, MAP_SHARED, fd, offset) as Pointer | null;
+  if (!p || p === MAP_FAILED) throw new BpfError('mapping a ring buffer failed', lastErrno());
+  return p;
+}
+
+/** One mapped ring. handle() returns non-zero to stop draining. */
+export class RingReader {
+  private readonly consumerPtr: Pointer;
+  private readonly producerPtr: Pointer;
+  private readonly consumer: BigUint64Array;
+  private readonly producer: BigUint64Array;
+  private readonly header: Int32Array;
+  private readonly data: Uint8Array;
+  private readonly mask: number;
+  private readonly epollFd: number;
+  private readonly events = Buffer.alloc(12);
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {
+    this.mask = size - 1;
+    this.consumerPtr = mapOrThrow(pageSize, PROT_READ | PROT_WRITE, fd, 0);
+    this.producerPtr = mapOrThrow(pageSize + 2 * size, PROT_READ, fd, pageSize);
+    this.consumer = new BigUint64Array(koffi.view(this.consumerPtr, 8));
+    this.producer = new BigUint64Array(koffi.view(this.producerPtr, 8));
+    const area = koffi.view(this.producerPtr + BigInt(pageSize), 2 * size);
+    this.header = new Int32Array(area);
+    this.data = new Uint8Array(area);
+    this.epollFd = c.epoll_create1(0o2000000 /* EPOLL_CLOEXEC */);
+    const event = Buffer.alloc(12);
+    event.writeUInt32LE(EPOLLIN, 0);
+    if (this.epollFd < 0 || c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, event) < 0) {
+      throw new BpfError('waiting on a ring buffer failed', lastErrno());
+    }
+  }
+
+  /** Consumes available records; returns how many, stopping early if handle() != 0. */
+  drain(handle: (record: Uint8Array) => number, budget = Infinity): number {
+    let consumed = 0;
+    let pos = Number(Atomics.load(this.consumer, 0));
+    const end = Number(Atomics.load(this.producer, 0));
+    let stop = false;
+    while (pos < end && consumed < budget && !stop) {
+      const offset = pos & this.mask;
+      const len = Atomics.load(this.header, offset >> 2);
+      if (len & BUSY_BIT) break; // reserved but not yet committed
+      const size = len & ~(BUSY_BIT | DISCARD_BIT);
+      if (!(len & DISCARD_BIT)) {
+        stop = handle(this.data.subarray(offset + HEADER_SIZE, offset + HEADER_SIZE + size)) !== 0;
+        consumed++;
+      }
+      pos += (size + HEADER_SIZE + 7) & ~7;
+    }
+    // One 64-bit release store per batch; two 32-bit halves could be seen torn.
+    Atomics.store(this.consumer, 0, BigInt(pos));
+    return consumed;
+  }
+
+  /** Blocks up to timeoutMs for data (synchronously: for guests that own the thread). */
+  waitSync(timeoutMs: number): void {
+    c.epoll_wait(this.epollFd, this.events, 1, timeoutMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    c.munmap(this.consumerPtr, pageSize);
+    c.munmap(this.producerPtr, pageSize + 2 * this.size);
+    c.close(this.epollFd);
+  }
+}
+
+/** wasm_bpf_buffer_poll semantics over RingReaders, one per ring map. */
+export class RingBufferPoller {
+  private readonly readers = new Map<number, RingReader>();
+
+  poll(map: GuestMap, timeoutMs: number, handle: (record: Uint8Array) => number): number {
+    if (map.info.type !== MapType.RINGBUF) {
+      throw new BpfError(`map ${map.info.name} is not a ring buffer (perf buffers are not supported)`, EINVAL);
+    }
+    let reader = this.readers.get(map.hostFd);
+    if (!reader) {
+      reader = new RingReader(map.hostFd, map.info.maxEntries);
+      this.readers.set(map.hostFd, reader);
+    }
+    let n = reader.drain(handle);
+    if (n === 0 && timeoutMs !== 0) {
+      reader.waitSync(timeoutMs < 0 ? -1 : timeoutMs);
+      n = reader.drain(handle);
+    }
+    return n;
+  }
+
+  close(): void {
+    for (const reader of this.readers.values()) reader.close();
+    this.readers.clear();
+  }
+}

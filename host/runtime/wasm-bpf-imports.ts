@@ -1,0 +1,124 @@
+/**
+ * The six standard imports of module `wasm_bpf`, with the meaning the
+ * upstream wasm-bpf runtimes give them (see docs/wasm-bpf-abi.md for where
+ * we choose between their divergent behaviours):
+ *
+ *   wasm_load_bpf_object(buf i32, size i32) -> i64   open + load; handle, 0 on failure
+ *   wasm_close_bpf_object(obj i64) -> i32             detach and close
+ *   wasm_attach_bpf_program(obj i64, name i32, target i32) -> i32
+ *   wasm_bpf_buffer_poll(obj i64, fd i32, sample_func i32, ctx i32, data i32, max_size i32, timeout_ms i32) -> i32
+ *   wasm_bpf_map_fd_by_name(obj i64, name i32) -> i32
+ *   wasm_bpf_map_operate(fd i32, cmd i32, key i32, value i32, next_key i32, flags i64) -> i32
+ */
+import { BpfError, EINVAL, EPERM } from '../libbpf/errors.js';
+import { errnoResult } from './abi-errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import type { GuestSession } from './guest-session.js';
+import type { RingBufferPoller } from './ring-buffer.js';
+
+/** bpf_cmd numbers accepted by wasm_bpf_map_operate. */
+const BPF_MAP_LOOKUP_ELEM = 1;
+const BPF_MAP_UPDATE_ELEM = 2;
+const BPF_MAP_DELETE_ELEM = 3;
+const BPF_MAP_GET_NEXT_KEY = 4;
+/** BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK: the only update flags allowed. */
+const ALLOWED_UPDATE_FLAGS = 0b111n;
+
+export interface WasmBpfImportContext {
+  session: GuestSession;
+  memory: () => GuestMemory;
+  /** Calls the guest's callback (function-table index) for one ring record. */
+  callSample: (sampleFunc: number, ctx: number, data: number, size: number) => number;
+  poller: RingBufferPoller;
+}
+
+export function wasmBpfImports(cx: WasmBpfImportContext) {
+  const { session } = cx;
+  return {
+    wasm_load_bpf_object(buf: number, size: number): bigint {
+      const elf = cx.memory().copyOut(buf, size, 'wasm_load_bpf_object');
+      let handle = 0n;
+      try {
+        handle = session.open(elf);
+        session.load(handle);
+        return handle;
+      } catch (err) {
+        if (!(err instanceof BpfError)) throw err;
+        if (handle) session.closeObject(handle);
+        return 0n; // the standard ABI has no errno here
+      }
+    },
+
+    wasm_close_bpf_object(obj: bigint): number {
+      return errnoResult(() => {
+        session.closeObject(obj);
+        return 0;
+      });
+    },
+
+    wasm_attach_bpf_program(obj: bigint, name: number, target: number): number {
+      const memory = cx.memory();
+      const program = memory.requiredCString(name, 'wasm_attach_bpf_program name');
+      const attachTarget = memory.cstring(target, 'wasm_attach_bpf_program target');
+      return errnoResult(() => {
+        // Upstream opens the target as a host path (cgroup) or interface name
+        // (XDP). We never act on guest-supplied paths and allow no networking
+        // hooks, so a target is refused rather than silently ignored.
+        if (attachTarget) throw new BpfError(`attach target "${attachTarget}" is not allowed`, EPERM);
+        session.attach(obj, program);
+        return 0;
+      });
+    },
+
+    wasm_bpf_buffer_poll(obj: bigint, fd: number, sampleFunc: number, ctx: number, data: number, maxSize: number, timeoutMs: number): number {
+      session.object(obj);
+      const memory = cx.memory();
+      memory.view(data, maxSize, 'wasm_bpf_buffer_poll data');
+      return errnoResult(() =>
+        cx.poller.poll(session.map(fd), timeoutMs, (record) => {
+          const size = Math.min(record.length, maxSize >>> 0);
+          cx.memory().copyIn(data, record.subarray(0, size), 'wasm_bpf_buffer_poll data');
+          return cx.callSample(sampleFunc, ctx, data, size);
+        }),
+      );
+    },
+
+    wasm_bpf_map_fd_by_name(obj: bigint, name: number): number {
+      const mapName = cx.memory().requiredCString(name, 'wasm_bpf_map_fd_by_name name');
+      return errnoResult(() => session.mapFd(obj, mapName));
+    },
+
+    wasm_bpf_map_operate(fd: number, cmd: number, key: number, value: number, nextKey: number, flags: bigint): number {
+      return errnoResult(() => {
+        const map = session.map(fd);
+        const memory = cx.memory();
+        const { keySize } = map.info;
+        const keyBytes = () => memory.copyOut(key, keySize, 'map key');
+        switch (cmd) {
+          case BPF_MAP_LOOKUP_ELEM: {
+            const out = new Uint8Array(map.valueBytes);
+            memory.view(value, map.valueBytes, 'map value'); // check before the syscall
+            const err = session.backend.lookup(map.hostFd, keyBytes(), out);
+            if (!err) memory.copyIn(value, out, 'map value');
+            return err;
+          }
+          case BPF_MAP_UPDATE_ELEM:
+            if (BigInt.asUintN(64, flags) & ~ALLOWED_UPDATE_FLAGS) throw new BpfError('unsupported update flags', EINVAL);
+            return session.backend.update(map.hostFd, keyBytes(), memory.copyOut(value, map.valueBytes, 'map value'), flags);
+          case BPF_MAP_DELETE_ELEM:
+            return session.backend.delete(map.hostFd, keyBytes());
+          case BPF_MAP_GET_NEXT_KEY: {
+            const out = new Uint8Array(keySize);
+            memory.view(nextKey, keySize, 'map next_key');
+            const current = key >>> 0 ? keyBytes() : null;
+            const err = session.backend.nextKey(map.hostFd, current, out);
+            if (!err) memory.copyIn(nextKey, out, 'map next_key');
+            return err;
+          }
+          default:
+            throw new BpfError(`map command ${cmd} is not supported`, EINVAL);
+        }
+      });
+    },
+  };
+}

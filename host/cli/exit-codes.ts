@@ -1,0 +1,21 @@
+/** sysexits(3) codes, as kernel_delay.py uses them (plus argparse's 2). */
+export const ExitCode = {
+  OK: 0,
+  USAGE: 2, // bad command line (argparse's code in the reference)
+  NOINPUT: 66, // several candidate target processes
+  UNAVAILABLE: 69, // no target process
+  OSERR: 71, // a probe failed to load or attach
+  OSFILE: 72, // BPF, BTF or libbpf missing
+  NOPERM: 77, // not root
+  CONFIG: 78, // bad trigger
+} as const;
+
+/** An error meant for the user: one line on stderr, then this exit code. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}

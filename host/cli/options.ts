@@ -1,0 +1,91 @@
+/**
+ * The command line, kept compatible with kernel_delay.py's flags. Parsing is
+ * pure: argv in, a validated KdelayOptions (or a UserError) out.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ExitCode, UserError } from './exit-codes.js';
+
+export interface KdelayOptions {
+  pid?: number;
+  sampleTime: number;
+  sampleCount: number;
+  sampleInterval: number;
+  /** libbpf debug output; the reference's -D takes a BCC flag mask, any value enables it here. */
+  debug: number;
+  json: boolean;
+}
+
+function unsignedInt(value: string): number {
+  if (!/^\s*[+-]?\d+\s*$/.test(value)) throw new InvalidArgumentError('must be an integer');
+  const n = Number(value);
+  if (n < 0) throw new InvalidArgumentError('must be positive');
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('is too large');
+  return n;
+}
+
+function unsignedNonzeroInt(value: string): number {
+  const n = unsignedInt(value);
+  if (n === 0) throw new InvalidArgumentError('must be nonzero');
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number of seconds');
+  if (n < 0) throw new InvalidArgumentError('must not be negative');
+  return n;
+}
+
+export const HELP_EXAMPLES = `
+Examples:
+  kdelay                              # 0.5 s sample of the running ovs-vswitchd
+  kdelay -p 1234 --sample-time 2      # 2 s sample of process 1234
+  kdelay --sample-count 5 --sample-interval 1
+                                      # five samples, one second apart
+
+Run as root. Exit codes: 0 ok (also after Ctrl-C), 2 usage, 66 several
+ovs-vswitchd processes, 69 no target, 71 probe load/attach failed,
+72 BPF/BTF/libbpf missing, 77 not root.`;
+
+export function buildProgram(): Command {
+  return new Command('kdelay')
+    .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
+    .addOption(new Option('-p, --pid <PID>', 'target process (default: the running ovs-vswitchd)').argParser(unsignedInt))
+    .addOption(new Option('--sample-time <SECONDS>', 'sample time, default 0.5 seconds').argParser(seconds).default(0.5))
+    .addOption(new Option('--sample-count <RUNS>', 'number of sample runs, default 1').argParser(unsignedNonzeroInt).default(1))
+    .addOption(new Option('--sample-interval <SECONDS>', 'delay between sample runs, default 0').argParser(seconds).default(0))
+    .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output').argParser(unsignedInt).preset(0x3f).default(0))
+    .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report').default(false))
+    .addHelpText('after', HELP_EXAMPLES)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+}
+
+/** Parses argv (without node and script); throws UserError for bad input. */
+export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version' {
+  const program = buildProgram();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
+      if (err.code === 'commander.version') return 'version';
+      throw new UserError(err.message.replace(/^error: /, ''), ExitCode.USAGE);
+    }
+    throw err;
+  }
+  const o = program.opts();
+  return {
+    pid: o.pid,
+    sampleTime: o.sampleTime,
+    sampleCount: o.sampleCount,
+    sampleInterval: o.sampleInterval,
+    debug: o.debug,
+    json: o.json,
+  };
+}
+
+export function helpText(): string {
+  return buildProgram().helpInformation() + HELP_EXAMPLES.slice(1) + '\n';
+}

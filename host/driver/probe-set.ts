@@ -1,0 +1,96 @@
+/**
+ * All probes of one kdelay run: the shared capture gate plus one ProbeGuest
+ * per bundle. Owns every kernel resource of the run; close() releases them
+ * all and is safe to call at any point, including half-way through start().
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BpfBackend } from '../libbpf/backend.js';
+import type { SectionSpec } from '../report/manifest.js';
+import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
+import type { ReportRow } from '../runtime/kdelay-imports.js';
+import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
+import { SharedMaps } from '../runtime/shared-maps.js';
+import type { SyscallTable } from '../syscalls/table.js';
+import { Gate } from './gate.js';
+
+/** The bundles shipped with kdelay (bundles/*.wasm in the package). */
+export function builtinBundles(packageRoot: string): ProbeBundle[] {
+  const dir = join(packageRoot, 'bundles');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.wasm'))
+    .sort()
+    .map((f) => readBundle(join(dir, f)));
+}
+
+export interface ProbeSetConfig {
+  targetTgid: number;
+  /** Extra options passed to probes through option_i64(). */
+  options?: Record<string, bigint>;
+  syscalls: SyscallTable;
+}
+
+export interface CollectedSample {
+  rows: ReportRow[];
+  warnings: string[];
+}
+
+export class ProbeSet {
+  readonly gate: Gate;
+  private readonly shared: SharedMaps;
+  private readonly guests: ProbeGuest[] = [];
+
+  private constructor(
+    backend: BpfBackend,
+    readonly bundles: ProbeBundle[],
+  ) {
+    this.shared = new SharedMaps(backend);
+    this.gate = new Gate(backend, this.shared);
+  }
+
+  /** Loads and attaches every bundle; on any failure releases what was done and throws. */
+  static start(backend: BpfBackend, bundles: ProbeBundle[], config: ProbeSetConfig): ProbeSet {
+    const set = new ProbeSet(backend, bundles);
+    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), ...config.options };
+    try {
+      for (const bundle of bundles) {
+        const guest = new ProbeGuest(bundle, backend, set.shared, {
+          option: (name) => options[name],
+          syscallNumber: (name) => config.syscalls.number(name),
+          syscallName: (nr) => config.syscalls.name(nr),
+        });
+        set.guests.push(guest);
+        guest.init();
+      }
+    } catch (err) {
+      set.close();
+      throw err;
+    }
+    return set;
+  }
+
+  get sections(): SectionSpec[] {
+    return this.bundles.flatMap((b) => b.manifest.sections);
+  }
+
+  collect(): CollectedSample {
+    const rows: ReportRow[] = [];
+    const warnings: string[] = [];
+    for (const guest of this.guests) {
+      rows.push(...guest.collect());
+      warnings.push(...guest.warnings.splice(0));
+    }
+    return { rows, warnings };
+  }
+
+  reset(): void {
+    for (const guest of this.guests) guest.reset();
+  }
+
+  close(): void {
+    for (const guest of this.guests.splice(0)) guest.close();
+    this.shared.closeAll();
+  }
+}
+
+export { ProbeError };

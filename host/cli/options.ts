@@ -51,15 +51,14 @@ export function buildProgram(): Command {
   return new Command('kdelay')
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
     .addOption(new Option('-p, --pid <PID>', 'target process (default: the running ovs-vswitchd)').argParser(unsignedInt))
-    .addOption(new Option('--sample-time <SECONDS>', 'sample time, default 0.5 seconds').argParser(seconds).default(0.5))
-    .addOption(new Option('--sample-count <RUNS>', 'number of sample runs, default 1').argParser(unsignedNonzeroInt).default(1))
-    .addOption(new Option('--sample-interval <SECONDS>', 'delay between sample runs, default 0').argParser(seconds).default(0))
-    .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output').argParser(unsignedInt).preset(0x3f).default(0))
-    .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report').default(false))
-    .addHelpText('after', HELP_EXAMPLES)
+    .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
+    .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
+    .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
+    .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
+    .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ writeErr: () => {} });
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
 /** Parses argv (without node and script); throws UserError for bad input. */
@@ -82,10 +81,10 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
-    json: o.json,
+    json: o.json === true,
   };
 }
 
 export function helpText(): string {
-  return buildProgram().helpInformation() + HELP_EXAMPLES.slice(1) + '\n';
+  return `${buildProgram().helpInformation()}${HELP_EXAMPLES}\n`;
 }

@@ -43,8 +43,10 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
-    if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
+    // Open first, print second: whoever waits for this line to start a
+    // workload knows the window is already open.
     source.open();
+    if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
     outcome = await io.wait(opts.sampleTime * 1000);
     source.close();
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));

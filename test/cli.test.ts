@@ -1,0 +1,82 @@
+/** The CLI's contract for bad input: one line on stderr, the reference's exit code, nothing attached. */
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
+import { runKdelay } from './helpers/kdelay.js';
+
+/** Processes named ovs-vswitchd: a copy of sleep(1) under that name. */
+const fakeDaemons: ReturnType<typeof spawn>[] = [];
+function startFakeOvs(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'kdelay-fake-ovs-'));
+  const exe = join(dir, 'ovs-vswitchd');
+  copyFileSync(execFileSync('which', ['sleep'], { encoding: 'utf8' }).trim(), exe);
+  const child = spawn(exe, ['60'], { stdio: 'ignore' });
+  fakeDaemons.push(child);
+  return child.pid!;
+}
+afterEach(() => {
+  for (const c of fakeDaemons.splice(0)) c.kill();
+});
+
+function expectOneLineError(result: { code: number | null; stdout: string; stderr: string }, code: number, text: RegExp) {
+  expect(result.code).toBe(code);
+  expect(result.stdout).toBe('');
+  expect(result.stderr).toMatch(text);
+  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
+}
+
+describe('CLI errors', () => {
+  it('bad option value: usage error, exit 2', async () => {
+    expectOneLineError(await runKdelay(['--sample-count', '0']), 2, /^kdelay: .*--sample-count.* must be nonzero$/m);
+  });
+
+  it('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {
+    expectOneLineError(await runKdelay([]), 69, /failed to find ovs-vswitchd's PID/);
+  });
+
+  it('a --pid that does not exist: exit 69', async () => {
+    expectOneLineError(await runKdelay(['-p', '999999999']), 69, /no process with PID 999999999/);
+  });
+
+  it('several ovs-vswitchd processes: exit 66 (EX_NOINPUT), naming them', async () => {
+    const a = startFakeOvs();
+    const b = startFakeOvs();
+    const result = await runKdelay([]);
+    expectOneLineError(result, 66, /multiple ovs-vswitchd daemons running .*use the -p option/);
+    expect(result.stderr).toContain(String(a));
+    expect(result.stderr).toContain(String(b));
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('not root: exit 77 (EX_NOPERM)', async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(import.meta.dirname, '..', 'bin', 'kdelay.js'), '-p', '1']);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expectOneLineError(result, 77, /must run as root/);
+  });
+});
+
+describe.skipIf(skipWithoutBpf)('CLI on the real kernel', () => {
+  it('finds the single ovs-vswitchd by itself and reports on it', async () => {
+    requireBpf();
+    const pid = startFakeOvs();
+    const result = await runKdelay(['--sample-time', '0.2']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^# Start sampling @\d{4}-\d\d-\d\dT[\d:.]+ \(\d\d:\d\d:\d\d UTC\)$/m);
+    expect(result.stdout).toMatch(/^# Stop sampling @/m);
+    expect(result.stdout).toMatch(/^# Sample dump @/m);
+    expect(result.stdout).toMatch(/^TID {8}THREAD {11}<RESOURCE SPECIFIC>$/m);
+    // sleep(1) sits in one clock_nanosleep the whole window: entered before it, so nothing is counted.
+    expect(result.stdout).not.toContain(`${pid} ovs-vswitchd`);
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * The text layout, against test/fixtures/reference-layout.txt: the data of
+ * kernel_delay.rst's example laid out by Python's str.format with the
+ * reference script's format strings (test/fixtures/reference-layout.py
+ * regenerates it).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatStatistics, timestampLine, withThousands } from '../host/report/format.js';
+import { parseManifest } from '../host/report/manifest.js';
+import { columnKey, jsonRenderer } from '../host/report/renderers.js';
+import type { ReportRow } from '../host/runtime/kdelay-imports.js';
+
+const manifest = parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls');
+const expected = readFileSync(join(import.meta.dirname, 'fixtures', 'reference-layout.txt'), 'utf8').trimEnd();
+
+const sys = (tid: number, label: string, ...values: number[]): ReportRow => ({ section: 'syscalls', tid, label, values: values.map(BigInt) });
+const longPoll = (tid: number, ...values: number[]): ReportRow => ({ section: 'long_poll', tid, label: undefined, values: values.map(BigInt) });
+
+// Deliberately out of order: the formatter sorts rows by total and threads by name.
+const rows: ReportRow[] = [
+  longPoll(31760, 1, 5, 5, 5),
+  sys(31741, 'read', 0, 1, 1292, 1292),
+  sys(31741, 'recvmsg', 47, 494, 125208756, 310331),
+  sys(31741, 'getrusage', 98, 1, 1424, 1424),
+  sys(31741, 'poll', 7, 5, 184193176, 184191520),
+  sys(31750, 'poll', 7, 1, 1000, 1000),
+  sys(31741, 'sendmsg', 46, 4, 43294, 11213),
+  sys(31741, 'futex', 202, 8, 18768758, 4023039),
+  sys(31741, 'write', 1, 1, 5949, 5949),
+  longPoll(31741, 4, 46048294, 1021, 184191520),
+  sys(31741, 'sendto', 44, 10, 375861, 266867),
+];
+const names: Record<number, string> = { 31741: 'revalidator122', 31750: '<unknown:31700/31750>', 31760: 'zz-idle' };
+
+describe('text report', () => {
+  it("matches the reference's layout byte for byte", () => {
+    const text = formatStatistics({ sections: manifest.sections, rows, threadName: (tid) => names[tid] }).join('\n');
+    expect(text).toBe(expected);
+  });
+
+  it('truncates labels to the column width like {:20.20}', () => {
+    const lines = formatStatistics({ sections: manifest.sections, rows: [sys(1, 'a_very_long_syscall_name_indeed', 999, 1, 2, 3)], threadName: () => 't' });
+    expect(lines[4]).toBe(`${' '.repeat(28)}a_very_long_syscall_ ${'999'.padStart(6)}  ${'1'.padStart(10)}  ${'2'.padStart(16)}  ${'3'.padStart(16)}`);
+  });
+
+  it.each([
+    [0n, '0'],
+    [999n, '999'],
+    [1000n, '1,000'],
+    [184193176n, '184,193,176'],
+    [18446744073709551615n, '18,446,744,073,709,551,615'],
+  ])('groups %s as %s', (n, text) => expect(withThousands(n)).toBe(text));
+});
+
+describe('timestamp lines', () => {
+  const original = process.env.TZ;
+  it('prints local ISO time with microseconds and the UTC clock, like datetime.isoformat()', () => {
+    process.env.TZ = 'Europe/Amsterdam';
+    try {
+      const micros = Date.UTC(2023, 5, 8, 10, 17, 22) * 1000 + 725127;
+      expect(timestampLine('# Start sampling', micros)).toBe('# Start sampling @2023-06-08T12:17:22.725127 (10:17:22 UTC)');
+      // isoformat() leaves out a zero fraction.
+      expect(timestampLine('# Sample dump', Date.UTC(2023, 5, 8, 10, 17, 22) * 1000)).toBe('# Sample dump @2023-06-08T12:17:22 (10:17:22 UTC)');
+    } finally {
+      if (original === undefined) delete process.env.TZ;
+      else process.env.TZ = original;
+    }
+  });
+});
+
+describe('NDJSON report', () => {
+  it('emits one sample object with numeric fields keyed by column', () => {
+    const lines: string[] = [];
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { rows: rows.slice(0, 2), warnings: [] }, 0);
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0]);
+    expect(record.type).toBe('sample');
+    expect(record.data.threads).toEqual([
+      { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
+      { tid: 31741, name: 'revalidator122', sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
+    ]);
+  });
+
+  it('derives stable keys from headers', () => {
+    expect(['TOTAL ns', 'MAX ns', 'VECT_NR', 'SCHED_CNT'].map(columnKey)).toEqual(['total_ns', 'max_ns', 'vect_nr', 'sched_cnt']);
+  });
+});

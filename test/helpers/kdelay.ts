@@ -1,0 +1,39 @@
+/** Runs the built CLI (dist/, made by `npm test`'s tsc step) as a child process. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const KDELAY_BIN = join(import.meta.dirname, '..', '..', 'bin', 'kdelay.js');
+
+export interface KdelayRun {
+  child: ChildProcess;
+  /** Resolves when stdout has printed a line matching re. */
+  waitForOutput(re: RegExp): Promise<void>;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+export function startKdelay(args: (string | number)[], env: NodeJS.ProcessEnv = process.env): KdelayRun {
+  const child = spawn(process.execPath, [KDELAY_BIN, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { re: RegExp; resolve: () => void }[] = [];
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+    for (const w of watchers.splice(0)) (w.re.test(stdout) ? w.resolve : () => watchers.push(w))();
+  });
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  const waitForOutput = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      if (re.test(stdout)) return resolve();
+      const timer = setTimeout(() => reject(new Error(`kdelay printed no ${re} within 20 s; stderr: ${stderr}`)), 20_000);
+      watchers.push({ re, resolve: () => (clearTimeout(timer), resolve()) });
+      child.once('close', () => reject(new Error(`kdelay exited before printing ${re}; stderr: ${stderr}`)));
+    });
+  return { child, waitForOutput, done };
+}
+
+export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
+  return startKdelay(args, env).done;
+}

@@ -1,0 +1,64 @@
+/**
+ * Test workloads: small C programs under test/workloads/, built with gcc at
+ * test time (frame pointers and symbols kept), started and driven by line
+ * protocols on their stdout.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const SOURCES = join(import.meta.dirname, '..', 'workloads');
+const BUILD_DIR = join(tmpdir(), `kdelay-workloads-${process.pid}`);
+const built = new Map<string, string>();
+
+/** Compiles test/workloads/<name>.c once per test process; returns the binary. */
+export function buildWorkload(name: string): string {
+  let binary = built.get(name);
+  if (binary) return binary;
+  mkdirSync(BUILD_DIR, { recursive: true });
+  binary = join(BUILD_DIR, name);
+  execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-pthread', '-Wall', '-Werror', '-o', binary, join(SOURCES, `${name}.c`)]);
+  built.set(name, binary);
+  return binary;
+}
+
+export interface RunningWorkload {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves with the next stdout line matching re. */
+  waitFor(re: RegExp): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts a workload and waits for its "ready <pid>" line. */
+export async function startWorkload(name: string, args: (string | number)[]): Promise<RunningWorkload> {
+  const child = spawn(buildWorkload(name), args.map(String), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const i = waiters.findIndex((w) => w.re.test(line));
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(line);
+    else lines.push(line);
+  });
+  const waitFor = (re: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const early = lines.findIndex((l) => re.test(l));
+      if (early >= 0) return resolve(lines.splice(early, 1)[0]);
+      const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${re} within 20 s`)), 20_000);
+      waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  await waitFor(/^ready \d+$/);
+  return {
+    child,
+    pid: child.pid!,
+    waitFor,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}

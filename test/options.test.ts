@@ -1,0 +1,53 @@
+/** Command-line parsing: kernel_delay.py's flags, defaults and rejections. */
+import { describe, expect, it } from 'vitest';
+import { ExitCode, UserError } from '../host/cli/exit-codes.js';
+import { parseOptions } from '../host/cli/options.js';
+
+const parse = (line: string) => parseOptions(line ? line.split(' ') : []);
+
+function rejection(line: string): { message: string; exitCode: number } {
+  try {
+    parse(line);
+  } catch (err) {
+    if (err instanceof UserError) return { message: err.message, exitCode: err.exitCode };
+    throw err;
+  }
+  throw new Error(`accepted: ${line}`);
+}
+
+describe('options', () => {
+  it('has the reference defaults', () => {
+    expect(parse('')).toEqual({ pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false });
+  });
+
+  it.each([
+    ['-p 42', { pid: 42 }],
+    ['--pid 42', { pid: 42 }],
+    ['--sample-time 2.5', { sampleTime: 2.5 }],
+    ['--sample-count 3', { sampleCount: 3 }],
+    ['--sample-interval 0.25', { sampleInterval: 0.25 }],
+    ['-D', { debug: 0x3f }],
+    ['--debug 4', { debug: 4 }],
+    ['--json', { json: true }],
+  ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
+
+  it.each([
+    ['-p -3', 'must be positive'],
+    ['-p 1.5', 'must be an integer'],
+    ['-p abc', 'must be an integer'],
+    ['--sample-count 0', 'must be nonzero'],
+    ['--sample-count -1', 'must be positive'],
+    ['--sample-time x', 'must be a number of seconds'],
+    ['--sample-time -1', 'must not be negative'],
+    ['--sample-interval inf', 'must be a number of seconds'],
+    ['--no-such-flag', "unknown option '--no-such-flag'"],
+    ['extra', 'too many arguments'],
+  ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
+    const r = rejection(line);
+    expect(r.exitCode).toBe(ExitCode.USAGE);
+    expect(r.message).toContain(message);
+    expect(r.message).not.toContain('\n');
+  });
+
+  it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+});

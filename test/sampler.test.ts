@@ -1,0 +1,62 @@
+/** The time-mode sampling loop, with a fake kernel, clock and output. */
+import { describe, expect, it } from 'vitest';
+import { runTimeMode, type SampleSource, type WaitOutcome } from '../host/driver/sampler.js';
+
+function harness(outcomes: WaitOutcome[] = []) {
+  const events: string[] = [];
+  const waits: number[] = [];
+  let micros = Date.UTC(2024, 0, 1) * 1000;
+  const source: SampleSource = {
+    open: () => events.push('open'),
+    close: () => events.push('close'),
+    collect: () => (events.push('collect'), { rows: [], warnings: [`w${events.filter((e) => e === 'collect').length}`] }),
+    reset: () => events.push('reset'),
+  };
+  const io = {
+    nowMicros: () => (micros += 1000),
+    wait: async (ms: number) => (waits.push(ms), outcomes.shift() ?? 'elapsed'),
+    print: (line: string) => events.push(line.replace(/ @.*/, '')),
+  };
+  const render = {
+    sample: (index: number) => events.push(`report ${index}`),
+    warnings: (w: string[]) => events.push(`warnings ${w.join(',')}`),
+  };
+  return { events, waits, source, io, render };
+}
+
+describe('time mode', () => {
+  it('opens the window before announcing it, and reports after closing it', async () => {
+    const h = harness();
+    await runTimeMode({ sampleTime: 0.5, sampleCount: 1, sampleInterval: 0 }, h.source, h.io, h.render);
+    expect(h.events).toEqual(['open', '# Start sampling', 'close', '# Stop sampling', 'collect', 'report 1', 'reset', 'warnings w1']);
+    expect(h.waits).toEqual([500]);
+  });
+
+  it('pauses --sample-interval between samples but not after the last', async () => {
+    const h = harness();
+    await runTimeMode({ sampleTime: 2, sampleCount: 3, sampleInterval: 1.5 }, h.source, h.io, h.render);
+    expect(h.waits).toEqual([2000, 1500, 2000, 1500, 2000]);
+    expect(h.events.filter((e) => e.startsWith('report'))).toEqual(['report 1', 'report 2', 'report 3']);
+    expect(h.events.at(-1)).toBe('warnings w1,w2,w3');
+  });
+
+  it('on Ctrl-C reports the sample in progress and stops', async () => {
+    const h = harness(['interrupted']);
+    const outcome = await runTimeMode({ sampleTime: 10, sampleCount: 5, sampleInterval: 0 }, h.source, h.io, h.render);
+    expect(outcome).toBe('interrupted');
+    expect(h.events).toEqual(['open', '# Start sampling', 'close', '# Stop sampling', 'collect', 'report 1', 'reset', 'warnings w1']);
+  });
+
+  it('stops after a report when the target exits, also during the pause', async () => {
+    const h = harness(['elapsed', 'target-exited']);
+    const outcome = await runTimeMode({ sampleTime: 1, sampleCount: 5, sampleInterval: 1 }, h.source, h.io, h.render);
+    expect(outcome).toBe('target-exited');
+    expect(h.events.filter((e) => e.startsWith('report'))).toEqual(['report 1']);
+  });
+
+  it('prints no comment lines in quiet (JSON) mode', async () => {
+    const h = harness();
+    await runTimeMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0 }, h.source, h.io, h.render, true);
+    expect(h.events.some((e) => e.startsWith('#'))).toBe(false);
+  });
+});

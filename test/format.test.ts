@@ -10,16 +10,27 @@ import { describe, expect, it } from 'vitest';
 import { formatStatistics, timestampLine, withThousands } from '../host/report/format.js';
 import { parseManifest } from '../host/report/manifest.js';
 import { columnKey, jsonRenderer } from '../host/report/renderers.js';
-import type { ReportRow } from '../host/runtime/kdelay-imports.js';
+import { type SampleTables, tableFor } from '../host/report/section-table.js';
 
 const manifest = parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls');
 const expected = readFileSync(join(import.meta.dirname, 'fixtures', 'reference-layout.txt'), 'utf8').trimEnd();
 
-const sys = (tid: number, label: string, ...values: number[]): ReportRow => ({ section: 'syscalls', tid, label, values: values.map(BigInt) });
-const longPoll = (tid: number, ...values: number[]): ReportRow => ({ section: 'long_poll', tid, label: undefined, values: values.map(BigInt) });
+interface Row {
+  section: string;
+  tid: number;
+  label: string | undefined;
+  values: number[];
+}
+const sys = (tid: number, label: string, ...values: number[]): Row => ({ section: 'syscalls', tid, label, values });
+const longPoll = (tid: number, ...values: number[]): Row => ({ section: 'long_poll', tid, label: undefined, values });
+function tables(rows: Row[]): SampleTables {
+  const out: SampleTables = new Map();
+  for (const r of rows) tableFor(out, r.section, r.values.length).add(r.tid, r.label, r.values);
+  return out;
+}
 
 // Deliberately out of order: the formatter sorts rows by total and threads by name.
-const rows: ReportRow[] = [
+const rows: Row[] = [
   longPoll(31760, 1, 5, 5, 5),
   sys(31741, 'read', 0, 1, 1292, 1292),
   sys(31741, 'recvmsg', 47, 494, 125208756, 310331),
@@ -36,12 +47,17 @@ const names: Record<number, string> = { 31741: 'revalidator122', 31750: '<unknow
 
 describe('text report', () => {
   it("matches the reference's layout byte for byte", () => {
-    const text = formatStatistics({ sections: manifest.sections, rows, threadName: (tid) => names[tid] }).join('\n');
+    const text = formatStatistics({ sections: manifest.sections, tables: tables(rows), threadName: (tid) => names[tid] });
     expect(text).toBe(expected);
   });
 
+  it('lets a number wider than its column push the line wider, like str.format', () => {
+    const lines = formatStatistics({ sections: manifest.sections, tables: tables([sys(1, 'read', 0, 12345678901, 1, 1)]), threadName: () => 't' }).split('\n');
+    expect(lines[4]).toBe(`${' '.repeat(28)}${'read'.padEnd(20)} ${'0'.padStart(6)}  12345678901  ${'1'.padStart(16)}  ${'1'.padStart(16)}`);
+  });
+
   it('truncates labels to the column width like {:20.20}', () => {
-    const lines = formatStatistics({ sections: manifest.sections, rows: [sys(1, 'a_very_long_syscall_name_indeed', 999, 1, 2, 3)], threadName: () => 't' });
+    const lines = formatStatistics({ sections: manifest.sections, tables: tables([sys(1, 'a_very_long_syscall_name_indeed', 999, 1, 2, 3)]), threadName: () => 't' }).split('\n');
     expect(lines[4]).toBe(`${' '.repeat(28)}a_very_long_syscall_ ${'999'.padStart(6)}  ${'1'.padStart(10)}  ${'2'.padStart(16)}  ${'3'.padStart(16)}`);
   });
 
@@ -51,6 +67,7 @@ describe('text report', () => {
     [1000n, '1,000'],
     [184193176n, '184,193,176'],
     [18446744073709551615n, '18,446,744,073,709,551,615'],
+    [1234567, '1,234,567'],
   ])('groups %s as %s', (n, text) => expect(withThousands(n)).toBe(text));
 });
 
@@ -73,13 +90,13 @@ describe('timestamp lines', () => {
 describe('NDJSON report', () => {
   it('emits one sample object with numeric fields keyed by column', () => {
     const lines: string[] = [];
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { rows: rows.slice(0, 2), warnings: [] }, 0);
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, 0);
     expect(lines).toHaveLength(1);
     const record = JSON.parse(lines[0]);
     expect(record.type).toBe('sample');
     expect(record.data.threads).toEqual([
-      { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
       { tid: 31741, name: 'revalidator122', sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
+      { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
     ]);
   });
 

@@ -34,7 +34,7 @@ beforeAll(async () => {
 
 function newGuest() {
   const session = new GuestSession('bad', untouchable, new SharedMaps(untouchable));
-  const services = { option: () => undefined, syscallNumber: () => undefined, syscallName: () => undefined, row: () => {}, warning: () => {} };
+  const services = { option: () => undefined, syscallNumber: () => undefined, syscallName: () => undefined, rows: () => {}, warning: () => {} };
   const { instance } = instantiateGuest(module, session, services);
   return instance.exports as Record<string, () => number | bigint>;
 }
@@ -45,7 +45,7 @@ describe('guest bounds checks', () => {
     ['load_negative_length', /wasm_load_bpf_object: \[16, 4294967311\) is outside guest memory/],
     ['unterminated_string', /wasm_bpf_map_fd_by_name name: string at \d+ has no NUL/],
     ['unknown_handle', /unknown BPF object handle 12345/],
-    ['row_values_past_end', /report_row values: \[\d+, \d+\) is outside guest memory/],
+    ['row_values_past_end', /report_rows values: \[\d+, \d+\) is outside guest memory/],
   ])('%s traps the guest with a clear error', (name, message) => {
     const guest = newGuest();
     expect(() => guest[name]()).toThrow(GuestTrap);

@@ -9,7 +9,7 @@ function harness(outcomes: WaitOutcome[] = []) {
   const source: SampleSource = {
     open: () => events.push('open'),
     close: () => events.push('close'),
-    collect: () => (events.push('collect'), { rows: [], warnings: [`w${events.filter((e) => e === 'collect').length}`] }),
+    collect: () => (events.push('collect'), { tables: new Map(), warnings: [`w${events.filter((e) => e === 'collect').length}`] }),
     reset: () => events.push('reset'),
   };
   const io = {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../report/manifest.js';
 import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
-import type { ReportRow } from '../runtime/kdelay-imports.js';
+import type { SampleTables } from '../report/section-table.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -31,7 +31,7 @@ export interface ProbeSetConfig {
 }
 
 export interface CollectedSample {
-  rows: ReportRow[];
+  tables: SampleTables;
   warnings: string[];
 }
 
@@ -50,6 +50,14 @@ export class ProbeSet {
 
   /** Loads and attaches every bundle; on any failure releases what was done and throws. */
   static start(backend: BpfBackend, bundles: ProbeBundle[], config: ProbeSetConfig): ProbeSet {
+    const owners = new Map<string, string>();
+    for (const { manifest } of bundles) {
+      for (const { id } of manifest.sections) {
+        const other = owners.get(id);
+        if (other) throw new ProbeError(`probes ${other} and ${manifest.name} both report section "${id}"`);
+        owners.set(id, manifest.name);
+      }
+    }
     const set = new ProbeSet(backend, bundles);
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), ...config.options };
     try {
@@ -74,13 +82,14 @@ export class ProbeSet {
   }
 
   collect(): CollectedSample {
-    const rows: ReportRow[] = [];
+    // Section ids are unique across bundles (checked in start()), so tables merge by id.
+    const tables: SampleTables = new Map();
     const warnings: string[] = [];
     for (const guest of this.guests) {
-      rows.push(...guest.collect());
+      for (const [id, table] of guest.collect()) tables.set(id, table);
       warnings.push(...guest.warnings.splice(0));
     }
-    return { rows, warnings };
+    return { tables, warnings };
   }
 
   reset(): void {

@@ -101,7 +101,9 @@ export async function run(options: KdelayOptions): Promise<number> {
   try {
     const nameOf = (tid: number) => threadName(pid, tid);
     const sections = probes.sections;
-    const renderer = options.json ? jsonRenderer(sections, nameOf, print) : textRenderer(sections, nameOf, print);
+    const renderer = options.json
+      ? jsonRenderer(sections, nameOf, print)
+      : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print };
     await runTimeMode(
       options,

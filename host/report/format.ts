@@ -3,23 +3,30 @@
  * that its documentation, blog posts and users' scripts keep applying.
  * Pure functions: data in, lines out.
  */
-import type { ReportRow } from '../runtime/kdelay-imports.js';
 import type { ColumnSpec, SectionSpec } from './manifest.js';
+import type { SampleTables, SectionTable } from './section-table.js';
+import { TextBuffer, writeIntegerEndingAt } from './text-buffer.js';
 
 const INDENT = ' '.repeat(28);
 
 /** Python's format(n, ',') for integers. */
-export function withThousands(n: bigint): string {
-  return n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+export function withThousands(n: number | bigint): string {
+  const digits = n.toString();
+  if (digits.length <= 3) return digits;
+  let out = '';
+  const head = digits.length % 3 || 3;
+  out = digits.slice(0, head);
+  for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
+  return out;
 }
 
 const padLeft = (s: string, width: number) => s.padStart(width);
 const padRight = (s: string, width: number) => s.padEnd(width);
 
-function cell(col: ColumnSpec, value: string | bigint | undefined): string {
+function cell(col: ColumnSpec, value: string | number | undefined): string {
   if (value === undefined) return padRight('', col.width); // Python formats "" left-aligned
   if (col.format === 'label') return padRight(String(value).slice(0, col.width), col.width);
-  const n = value as bigint;
+  const n = value as number;
   return padLeft(col.format === 'ns' ? withThousands(n) : n.toString(), col.width);
 }
 
@@ -35,93 +42,175 @@ function headerLine(section: SectionSpec): string {
   return joinCells(section.columns, cells);
 }
 
-/** A row's cells: its label (if the first column is one) then its numbers. */
-function rowCells(section: SectionSpec, row: ReportRow): (string | bigint)[] {
-  const hasLabel = section.columns[0].format === 'label';
-  return hasLabel ? [row.label ?? '', ...row.values] : [...row.values];
+const hasLabel = (section: SectionSpec) => section.columns[0].format === 'label';
+
+/**
+ * Writes one row of a section. Built once per section; reports can have
+ * 100k rows, so the common path claims the row's fixed width as spaces in
+ * one call and drops the label and digits into place. A number too wide for
+ * its column takes the general path, which lets it push the line wider as
+ * Python's format does.
+ */
+function rowWriter(section: SectionSpec): (out: TextBuffer, table: SectionTable, row: number) => void {
+  const offset = hasLabel(section) ? 1 : 0;
+  const labelWidth = offset ? section.columns[0].width : 0;
+  let end = INDENT.length + labelWidth;
+  const numeric = section.columns.slice(offset).map((col, i) => {
+    end += (offset + i === 0 ? 0 : col.gap) + col.width;
+    return { gap: offset + i === 0 ? 0 : col.gap, width: col.width, thousands: col.format === 'ns', end };
+  });
+  const lineWidth = end;
+  const general = (out: TextBuffer, table: SectionTable, row: number) => {
+    out.spaces(INDENT.length);
+    if (offset) out.left(table.label(row) ?? '', labelWidth);
+    numeric.forEach((col, i) => {
+      out.spaces(col.gap);
+      out.integer(table.value(row, i), col.width, col.thousands);
+    });
+    out.newline();
+  };
+  return (out, table, row) => {
+    const start = out.claim(lineWidth + 1);
+    const buf = out.array;
+    if (offset) buf.set(out.cellBytes(table.label(row) ?? '', labelWidth), start + INDENT.length);
+    const values = table.values;
+    const base = row * table.width;
+    for (let i = 0; i < numeric.length; i++) {
+      const col = numeric[i];
+      if (!writeIntegerEndingAt(buf, start + col.end, col.width, values[base + i], col.thousands)) {
+        out.truncate(start);
+        general(out, table, row);
+        return;
+      }
+    }
+    buf[start + lineWidth] = 0x0a;
+  };
 }
 
-function rowLine(section: SectionSpec, row: ReportRow): string {
-  const values = rowCells(section, row);
-  return joinCells(section.columns, section.columns.map((col, i) => cell(col, values[i])));
-}
-
-function totalLine(section: SectionSpec, rows: ReportRow[]): string | undefined {
+/** The TOTAL line over rows[from, to) of order, or undefined (like the reference) when nothing was counted. */
+function totalLine(section: SectionSpec, table: SectionTable, order: Uint32Array, from: number, to: number): string | undefined {
   const total = section.total;
   if (!total) return undefined;
+  const offset = hasLabel(section) ? 1 : 0;
   const excluded = new Set(total.excludeLabels ?? []);
-  const sums = new Map<number, bigint>(total.sum.map((i) => [i, 0n]));
-  for (const row of rows) {
-    if (row.label !== undefined && excluded.has(row.label)) continue;
-    const cells = rowCells(section, row);
-    for (const i of total.sum) sums.set(i, sums.get(i)! + ((cells[i] as bigint) ?? 0n));
+  const sums = new Map<number, number>(total.sum.map((i) => [i, 0]));
+  for (let k = from; k < to; k++) {
+    const row = order[k];
+    const label = table.label(row);
+    if (label !== undefined && excluded.has(label)) continue;
+    for (const i of total.sum) sums.set(i, sums.get(i)! + table.value(row, i - offset));
   }
-  // Like the reference: no TOTAL line when nothing was counted.
-  if (sums.get(total.sum[0]) === 0n) return undefined;
-  const last = Math.max(...total.sum);
-  const columns = section.columns.slice(0, last + 1);
-  const cells = columns.map((col, i) => {
-    if (i === 0) return cell({ ...col, format: 'label' }, total.label);
-    return cell(col, sums.get(i));
-  });
+  if (sums.get(total.sum[0]) === 0) return undefined;
+  const columns = section.columns.slice(0, Math.max(...total.sum) + 1);
+  const cells = columns.map((col, i) => (i === 0 ? cell({ ...col, format: 'label' }, total.label) : cell(col, sums.get(i))));
   return joinCells(columns, cells);
-}
-
-function sortRows(section: SectionSpec, rows: ReportRow[]): ReportRow[] {
-  const by = section.sortDescendingBy;
-  if (by === undefined) return rows;
-  const key = (row: ReportRow) => rowCells(section, row)[by] as bigint;
-  return [...rows].sort((a, b) => {
-    const d = key(b) - key(a);
-    if (d !== 0n) return d > 0n ? 1 : -1;
-    return (a.label ?? '').localeCompare(b.label ?? '');
-  });
 }
 
 export interface StatisticsInput {
   sections: SectionSpec[];
-  rows: ReportRow[];
+  tables: SampleTables;
   threadName: (tid: number) => string;
 }
 
-/** The per-thread statistics table, from the TID/THREAD header on. */
-export function formatStatistics({ sections, rows, threadName }: StatisticsInput): string[] {
-  const ordered = [...sections].sort((a, b) => a.order - b.order);
-  const byThread = new Map<number, Map<string, ReportRow[]>>();
-  for (const row of rows) {
-    let perSection = byThread.get(row.tid);
-    if (!perSection) byThread.set(row.tid, (perSection = new Map()));
-    const list = perSection.get(row.section) ?? [];
-    list.push(row);
-    perSection.set(row.section, list);
+/**
+ * The order in which a section's rows print: grouped by thread (in thread
+ * order), then by the section's sort column, largest first, then by label.
+ * A counting sort groups rows by thread; only each thread's few rows are
+ * then sorted by comparison.
+ */
+function rowOrder(section: SectionSpec, table: SectionTable, threadRank: Map<number, number>): { order: Uint32Array; rank: Uint32Array } {
+  const n = table.count;
+  const rank = new Uint32Array(n);
+  const starts = new Uint32Array(threadRank.size + 1);
+  // Consecutive rows often share a thread; skip the Map lookup for them.
+  let lastTid = -1;
+  let lastRank = 0;
+  for (let i = 0; i < n; i++) {
+    const tid = table.tid(i);
+    if (tid !== lastTid) {
+      lastTid = tid;
+      lastRank = threadRank.get(tid)!;
+    }
+    starts[(rank[i] = lastRank) + 1]++;
   }
-  const threads = [...byThread.keys()]
+  for (let r = 1; r < starts.length; r++) starts[r] += starts[r - 1];
+  const order = new Uint32Array(n);
+  const next = starts.slice(0, -1);
+  for (let i = 0; i < n; i++) order[next[rank[i]]++] = i;
+
+  const values = table.values;
+  const width = table.width;
+  const column = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
+  const compare = (a: number, b: number) => {
+    if (column >= 0) {
+      const d = values[b * width + column] - values[a * width + column];
+      if (d) return d;
+    }
+    const la = table.label(a) ?? '';
+    const lb = table.label(b) ?? '';
+    return la < lb ? -1 : la > lb ? 1 : a - b;
+  };
+  for (let r = 0; r + 1 < starts.length; r++) {
+    if (starts[r + 1] - starts[r] > 1) order.subarray(starts[r], starts[r + 1]).sort(compare);
+  }
+  return { order, rank };
+}
+
+/**
+ * The per-thread statistics table, from the TID/THREAD header on, written
+ * into `out` (every line ends with a newline).
+ */
+export function writeStatistics(out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
+  const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => tables.has(s.id) || s.alwaysShown);
+  const tids = new Set<number>();
+  for (const table of tables.values()) for (let i = 0; i < table.count; i++) tids.add(table.tid(i));
+  const threads = [...tids]
     .map((tid) => ({ tid, name: threadName(tid) }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
+  const threadRank = new Map(threads.map(({ tid }, i) => [tid, i]));
 
-  const lines = [
-    `${padRight('TID', 10)} ${padRight('THREAD', 16)} <RESOURCE SPECIFIC>`,
-    `${'-'.repeat(10)} ${'-'.repeat(16)} ${'-'.repeat(76)}`,
-  ];
+  // Per section: its rows in print order and a cursor that walks them thread by thread.
+  const walks = ordered.map((section) => {
+    const table = tables.get(section.id);
+    const { order, rank } = table ? rowOrder(section, table, threadRank) : { order: new Uint32Array(0), rank: new Uint32Array(0) };
+    return { section, table, order, rank, cursor: 0, write: rowWriter(section) };
+  });
+  const line = (text: string) => {
+    out.text(text);
+    out.newline();
+  };
+
+  line(`${padRight('TID', 10)} ${padRight('THREAD', 16)} <RESOURCE SPECIFIC>`);
+  line(`${'-'.repeat(10)} ${'-'.repeat(16)} ${'-'.repeat(76)}`);
   threads.forEach(({ tid, name }, index) => {
-    if (index > 0) lines.push('');
+    if (index > 0) out.newline();
     let first = true;
-    for (const section of ordered) {
-      const sectionRows = byThread.get(tid)!.get(section.id) ?? [];
-      if (sectionRows.length === 0 && !section.alwaysShown) continue;
+    for (const walk of walks) {
+      const from = walk.cursor;
+      while (walk.cursor < walk.order.length && walk.rank[walk.order[walk.cursor]] === index) walk.cursor++;
+      const to = walk.cursor;
+      if (from === to && !walk.section.alwaysShown) continue;
       if (first) {
-        lines.push(`${padLeft(String(tid), 10)} ${padRight(name, 16)} [${section.title}]`);
+        line(`${padLeft(String(tid), 10)} ${padRight(name, 16)} [${walk.section.title}]`);
         first = false;
       } else {
-        lines.push('', `${padRight('', 10)} ${padRight('', 16)} [${section.title}]`);
+        out.newline();
+        line(`${padRight('', 10)} ${padRight('', 16)} [${walk.section.title}]`);
       }
-      lines.push(headerLine(section));
-      for (const row of sortRows(section, sectionRows)) lines.push(rowLine(section, row));
-      const total = totalLine(section, sectionRows);
-      if (total !== undefined) lines.push(total);
+      line(headerLine(walk.section));
+      if (!walk.table) continue;
+      for (let k = from; k < to; k++) walk.write(out, walk.table, walk.order[k]);
+      const total = totalLine(walk.section, walk.table, walk.order, from, to);
+      if (total !== undefined) line(total);
     }
   });
-  return lines;
+}
+
+/** writeStatistics as a string without the final newline (tests, small reports). */
+export function formatStatistics(input: StatisticsInput): string {
+  const out = new TextBuffer();
+  writeStatistics(out, input);
+  return out.toString().replace(/\n$/, '');
 }
 
 const two = (n: number) => String(n).padStart(2, '0');

@@ -1,15 +1,22 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
 import type { CollectedSample, } from '../driver/probe-set.js';
 import type { SampleRenderer } from '../driver/sampler.js';
-import type { ReportRow } from '../runtime/kdelay-imports.js';
-import { formatStatistics, timestampLine } from './format.js';
+import { timestampLine, writeStatistics } from './format.js';
+import { TextBuffer } from './text-buffer.js';
 import type { SectionSpec } from './manifest.js';
 
-export function textRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void): SampleRenderer {
+export function textRenderer(
+  sections: SectionSpec[],
+  threadName: (tid: number) => string,
+  print: (line: string) => void,
+  write: (bytes: Uint8Array) => void,
+): SampleRenderer {
   return {
     sample(_index, sample, dumpMicros) {
       print(timestampLine('# Sample dump', dumpMicros));
-      for (const line of formatStatistics({ sections, rows: sample.rows, threadName })) print(line);
+      const out = new TextBuffer();
+      writeStatistics(out, { sections, tables: sample.tables, threadName });
+      write(out.bytes());
     },
     warnings(warnings) {
       for (const w of warnings) print(`\n# WARNING: ${w}`);
@@ -22,29 +29,24 @@ export function columnKey(header: string): string {
   return header.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
 }
 
-function rowObject(section: SectionSpec, row: ReportRow): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
-  const numeric = section.columns.filter((c) => c.format !== 'label');
-  if (section.columns[0].format === 'label') out[columnKey(section.columns[0].header)] = row.label ?? '';
-  // Numbers beyond 2^53 would lose precision as JSON numbers; keep them exact as strings.
-  numeric.forEach((col, i) => {
-    const v = row.values[i];
-    out[columnKey(col.header)] = v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
-  });
-  return out;
-}
-
 /** One JSON object per line: {"type": "sample" | "warning", "data": ...}. */
 export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void): SampleRenderer {
-  const byId = new Map(sections.map((s) => [s.id, s]));
   return {
     sample(index, sample: CollectedSample, dumpMicros) {
       const threads = new Map<number, Record<string, Record<string, string | number>[]>>();
-      for (const row of sample.rows) {
-        const section = byId.get(row.section)!;
-        const perThread = threads.get(row.tid) ?? {};
-        (perThread[row.section] ??= []).push(rowObject(section, row));
-        threads.set(row.tid, perThread);
+      for (const section of sections) {
+        const table = sample.tables.get(section.id);
+        if (!table) continue;
+        const labelKey = section.columns[0].format === 'label' ? columnKey(section.columns[0].header) : undefined;
+        const valueKeys = section.columns.filter((c) => c.format !== 'label').map((c) => columnKey(c.header));
+        for (let row = 0; row < table.count; row++) {
+          const record: Record<string, string | number> = {};
+          if (labelKey) record[labelKey] = table.label(row) ?? '';
+          valueKeys.forEach((key, i) => (record[key] = table.value(row, i)));
+          const perThread = threads.get(table.tid(row)) ?? {};
+          (perThread[section.id] ??= []).push(record);
+          threads.set(table.tid(row), perThread);
+        }
       }
       const data = {
         sample: index,

@@ -18,7 +18,9 @@
  *   option_i64(name, fallback) -> i64
  *   syscall_number(name) -> i32                     -ENOENT if this arch has none
  *   syscall_name(nr, buf, cap) -> i32               length written (NUL added)
- *   report_row(section, tid, label, values, count) -> i32   values: count x i64
+ *   report_rows(section, count, tids, labels, values, width) -> i32
+ *       count rows at once: tids u32[count], labels u32[count] (string
+ *       pointers, 0 for none), values u64[count * width], row-major
  *   report_warning(text) -> i32
  */
 import { BpfError, ENOENT, ENOSPC } from '../libbpf/errors.js';
@@ -28,12 +30,16 @@ import type { GuestSession } from './guest-session.js';
 
 export const KDELAY_ABI_VERSION = 1;
 const MAX_ROW_VALUES = 16;
+const MAX_ROWS_PER_CALL = 65536;
 
-export interface ReportRow {
+/** Rows as report_rows received them: u32 tids, labels, u64 values as u32 word pairs. */
+export interface RowBatch {
   section: string;
-  tid: number;
-  label: string | undefined;
-  values: bigint[];
+  width: number;
+  count: number;
+  tids: Uint32Array;
+  labels: (string | undefined)[];
+  valueWords: Uint32Array;
 }
 
 /** What the host tells probes and receives from them. */
@@ -41,7 +47,8 @@ export interface ProbeServices {
   option(name: string): bigint | undefined;
   syscallNumber(name: string): number | undefined;
   syscallName(nr: number): string | undefined;
-  row(row: ReportRow): void;
+  /** Called once per report_rows call. */
+  rows(batch: RowBatch): void;
   warning(text: string): void;
 }
 
@@ -138,15 +145,25 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
       return bytes.length - 1;
     },
 
-    report_row(section: number, tid: number, label: number, values: number, count: number): number {
+    report_rows(section: number, count: number, tids: number, labels: number, values: number, width: number): number {
       const mem = memory();
-      const sectionId = str(section, 'report_row section');
-      const labelText = mem.cstring(label, 'report_row label');
-      if (count >>> 0 > MAX_ROW_VALUES) return -ENOSPC;
-      const raw = mem.copyOut(values, (count >>> 0) * 8, 'report_row values');
-      const view = new DataView(raw.buffer);
-      const numbers = Array.from({ length: count >>> 0 }, (_, i) => view.getBigUint64(i * 8, true));
-      services.row({ section: sectionId, tid: tid >>> 0, label: labelText, values: numbers });
+      const sectionId = str(section, 'report_rows section');
+      const n = count >>> 0;
+      const w = width >>> 0;
+      if (n > MAX_ROWS_PER_CALL || w > MAX_ROW_VALUES) return -ENOSPC;
+      // One bounds check and one copy per array, not per row.
+      const tidWords = new Uint32Array(mem.copyOut(tids, n * 4, 'report_rows tids').buffer);
+      const labelPtrs = new Uint32Array(mem.copyOut(labels, n * 4, 'report_rows labels').buffer);
+      const valueWords = new Uint32Array(mem.copyOut(values, n * w * 8, 'report_rows values').buffer);
+      // The guest cannot change its memory while we run, so one decode per distinct label pointer.
+      const labelText = new Map<number, string | undefined>();
+      const labelStrings = new Array<string | undefined>(n);
+      for (let i = 0; i < n; i++) {
+        const ptr = labelPtrs[i];
+        if (!labelText.has(ptr)) labelText.set(ptr, mem.cstring(ptr, 'report_rows label'));
+        labelStrings[i] = labelText.get(ptr);
+      }
+      services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labels: labelStrings, valueWords });
       return 0;
     },
 

@@ -15,7 +15,8 @@ import { type SectionSpec, valueCount } from '../report/manifest.js';
 import type { ProbeBundle } from './bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
-import { kdelayImports, type ProbeServices, type ReportRow } from './kdelay-imports.js';
+import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';
+import { type SampleTables, tableFor } from '../report/section-table.js';
 import { RingBufferPoller } from './ring-buffer.js';
 import type { SharedMaps } from './shared-maps.js';
 import { wasmBpfImports } from './wasm-bpf-imports.js';
@@ -81,7 +82,7 @@ export class ProbeGuest {
   private readonly instance: WebAssembly.Instance;
   private readonly poller: RingBufferPoller;
   private readonly sections: Map<string, SectionSpec>;
-  private rows: ReportRow[] = [];
+  private tables: SampleTables = new Map();
   private failed: string | undefined;
   readonly warnings: string[] = [];
 
@@ -89,13 +90,13 @@ export class ProbeGuest {
     readonly bundle: ProbeBundle,
     backend: BpfBackend,
     shared: SharedMaps,
-    private readonly hostServices: Omit<ProbeServices, 'row' | 'warning'>,
+    hostServices: Omit<ProbeServices, 'rows' | 'warning'>,
   ) {
     this.sections = new Map(bundle.manifest.sections.map((s) => [s.id, s]));
     this.session = new GuestSession(bundle.manifest.name, backend, shared);
     const services: ProbeServices = {
       ...hostServices,
-      row: (row) => this.acceptRow(row),
+      rows: (batch) => this.acceptRows(batch),
       warning: (text) => this.warnings.push(`${this.name}: ${text}`),
     };
     try {
@@ -109,13 +110,12 @@ export class ProbeGuest {
     return this.bundle.manifest.name;
   }
 
-  private acceptRow(row: ReportRow) {
-    const section = this.sections.get(row.section);
-    if (!section) throw new GuestTrap(`report_row: section "${row.section}" is not in the manifest`);
-    if (row.values.length !== valueCount(section)) {
-      throw new GuestTrap(`report_row: section ${row.section} takes ${valueCount(section)} values, got ${row.values.length}`);
-    }
-    this.rows.push(row);
+  private acceptRows(batch: RowBatch) {
+    const section = this.sections.get(batch.section);
+    if (!section) throw new GuestTrap(`report_rows: section "${batch.section}" is not in the manifest`);
+    const width = valueCount(section);
+    if (batch.width !== width) throw new GuestTrap(`report_rows: section ${batch.section} takes ${width} values, got ${batch.width}`);
+    tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labels, batch.valueWords);
   }
 
   /** Calls a lifecycle export; traps and negative returns become ProbeError. */
@@ -141,11 +141,11 @@ export class ProbeGuest {
     this.call('kdelay_probe_init');
   }
 
-  /** The rows of the sample that just ended. */
-  collect(): ReportRow[] {
-    this.rows = [];
+  /** The rows of the sample that just ended, by section. */
+  collect(): SampleTables {
+    this.tables = new Map();
     this.call('kdelay_probe_collect');
-    return this.rows;
+    return this.tables;
   }
 
   reset(): void {
@@ -155,10 +155,5 @@ export class ProbeGuest {
   close(): void {
     this.poller.close();
     this.session.close();
-  }
-
-  /** The service facts this guest was given (for tests). */
-  get services() {
-    return this.hostServices;
   }
 }

@@ -39,7 +39,7 @@ export declare function option_i64(name: usize, fallback: i64): i64;
 export declare function syscall_number(name: usize): i32;
 @external("kdelay", "syscall_name")
 export declare function syscall_name(nr: i32, buf: usize, cap: i32): i32;
-@external("kdelay", "report_row")
-export declare function report_row(section: usize, tid: u32, label: usize, values: usize, count: i32): i32;
+@external("kdelay", "report_rows")
+export declare function report_rows(section: usize, count: i32, tids: usize, labels: usize, values: usize, width: i32): i32;
 @external("kdelay", "report_warning")
 export declare function report_warning(text: usize): i32;

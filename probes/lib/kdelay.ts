@@ -7,7 +7,7 @@
 
 import {
   bpf_map_clear, bpf_map_lookup_all, bpf_object_load, bpf_object_open, bpf_object_set_global,
-  bpf_object_set_max_entries, bpf_object_share_map, option_i64, report_row, report_warning,
+  bpf_object_set_max_entries, bpf_object_share_map, option_i64, report_rows, report_warning,
   wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate,
 } from "./imports";
 
@@ -160,26 +160,51 @@ export function warnIfMapsWereFull(counterFd: i32, probe: string): void {
   }
 }
 
-/** Builds and sends one report row. */
-export class Row {
-  private readonly values: StaticArray<i64>;
-  private n: i32 = 0;
+/**
+ * Collects the rows of one report section and hands them to the host in
+ * batches (one import call per ROW_BATCH rows, not one per row). Usage:
+ *   rows.row(tid, label).add(a).add(b); ... rows.flush();
+ * Labels are NUL-terminated strings that must stay unchanged until flush().
+ */
+export class RowBatch {
+  private readonly tids: StaticArray<u32>;
+  private readonly labels: StaticArray<u32>;
+  private readonly values: StaticArray<u64>;
+  private rows: i32 = 0;
+  private filled: i32 = 0;
+  /** The first failure (negative errno), or 0. */
+  error: i32 = 0;
 
-  constructor(readonly section: usize, capacity: i32) {
-    this.values = new StaticArray<i64>(capacity);
+  constructor(readonly section: usize, readonly width: i32, readonly capacity: i32 = 1024) {
+    this.tids = new StaticArray<u32>(capacity);
+    this.labels = new StaticArray<u32>(capacity);
+    this.values = new StaticArray<u64>(capacity * width);
   }
 
-  begin(): Row {
-    this.n = 0;
+  /** Starts a row; label 0 means none. */
+  row(tid: u32, label: usize): RowBatch {
+    if (this.rows == this.capacity) this.flush();
+    unchecked((this.tids[this.rows] = tid));
+    unchecked((this.labels[this.rows] = <u32>label));
+    this.filled = 0;
+    this.rows++;
     return this;
   }
 
-  add(value: u64): Row {
-    unchecked((this.values[this.n++] = <i64>value));
+  add(value: u64): RowBatch {
+    assert(this.filled < this.width, "RowBatch: more values than columns");
+    unchecked((this.values[(this.rows - 1) * this.width + this.filled++] = value));
     return this;
   }
 
-  send(tid: u32, label: usize): i32 {
-    return report_row(this.section, tid, label, changetype<usize>(this.values), this.n);
+  /** Sends the pending rows; returns the first error seen (negative errno) or 0. */
+  flush(): i32 {
+    if (this.rows > 0) {
+      const err = report_rows(this.section, this.rows, changetype<usize>(this.tids), changetype<usize>(this.labels),
+        changetype<usize>(this.values), this.width);
+      if (err < 0 && this.error == 0) this.error = err;
+      this.rows = 0;
+    }
+    return this.error;
   }
 }

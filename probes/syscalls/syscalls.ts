@@ -1,7 +1,7 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, Row, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { syscall_name, syscall_number } from "../lib/imports";
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
@@ -14,10 +14,11 @@ let obj!: BpfObject;
 let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
 let mapFullFd: i32 = -1;
-let syscallRow!: Row;
-let longPollRow!: Row;
+let syscallRows!: RowBatch;
+let longPollRows!: RowBatch;
+/** NUL-terminated names by syscall number, fetched from the host once each. */
+const names = new Map<u32, usize>();
 const nameBuf = new ArrayBuffer(64);
-let unknownName: usize = 0;
 
 /** poll() on this architecture; arm64 has only ppoll(), which glibc's poll() uses. */
 function pollNumber(): i32 {
@@ -42,17 +43,19 @@ export function kdelay_probe_init(): i32 {
   }
   stats = new MapSnapshot(statsFd, SYSCALL_KEY_SIZE, STAT_SIZE, entries);
   longPolls = new MapSnapshot(longPollFd, TID_KEY_SIZE, STAT_SIZE, <i32>DEFAULT_ENTRIES);
-  syscallRow = new Row(cstr("syscalls"), 4);
-  longPollRow = new Row(cstr("long_poll"), 4);
+  syscallRows = new RowBatch(cstr("syscalls"), 4);
+  longPollRows = new RowBatch(cstr("long_poll"), 4);
   return 0;
 }
 
 /** The syscall's name, or "[unknown: N]" as BCC's table prints it. */
 function nameOf(nr: u32): usize {
+  if (names.has(nr)) return names.get(nr);
   const buf = changetype<usize>(nameBuf);
-  if (syscall_name(nr, buf, nameBuf.byteLength) >= 0) return buf;
-  unknownName = cstr("[unknown: " + nr.toString() + "]");
-  return unknownName;
+  const len = syscall_name(nr, buf, nameBuf.byteLength);
+  const name = len >= 0 ? cstr(String.UTF8.decodeUnsafe(buf, len)) : cstr("[unknown: " + nr.toString() + "]");
+  names.set(nr, name);
+  return name;
 }
 
 export function kdelay_probe_collect(): i32 {
@@ -61,22 +64,21 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < stats.count; i++) {
     const key = stats.key(i);
     const stat = stats.value(i);
-    const tid = load<u32>(key, 0);
     const nr = load<u32>(key, 4);
-    syscallRow.begin().add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
-    err = syscallRow.send(tid, nameOf(nr));
-    if (err < 0) return err;
+    syscallRows.row(load<u32>(key, 0), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
+  err = syscallRows.flush();
+  if (err < 0) return err;
 
   err = longPolls.read();
   if (err < 0) return err;
   for (let i = 0; i < longPolls.count; i++) {
     const stat = longPolls.value(i);
     const count = statCount(stat);
-    longPollRow.begin().add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
-    err = longPollRow.send(load<u32>(longPolls.key(i)), 0);
-    if (err < 0) return err;
+    longPollRows.row(load<u32>(longPolls.key(i)), 0).add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
   }
+  err = longPollRows.flush();
+  if (err < 0) return err;
 
   warnIfMapsWereFull(mapFullFd, "syscalls");
   return 0;

@@ -1,6 +1,6 @@
 // A guest that breaks the host ABI on purpose, one way per export.
 import {
-  bpf_map_lookup_all, report_row, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name,
+  bpf_map_lookup_all, report_rows, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name,
   wasm_bpf_map_operate, wasm_load_bpf_object,
 } from "../../probes/lib/imports";
 
@@ -37,7 +37,8 @@ export function lookup_all_past_end(): i32 {
 
 export function row_values_past_end(): i32 {
   const section = memory.data<u8>([0x73, 0]); // "s"
-  return report_row(section, 1, 0, memoryEnd() - 8, 4);
+  const tids = memory.data(8);
+  return report_rows(section, 2, tids, tids, memoryEnd() - 8, 4);
 }
 
 export function healthy(): i32 {

@@ -1,0 +1,161 @@
+/**
+ * A growable byte buffer for laying out large reports without creating a
+ * string per cell: numbers are written digit by digit, padding as runs of
+ * spaces. 100k rows cost ~100k string fragments otherwise, and garbage
+ * collection of those dominated the time to print a big report.
+ */
+const SPACE = 0x20;
+const COMMA = 0x2c;
+const NEWLINE = 0x0a;
+const ZERO = 0x30;
+
+/**
+ * Writes n (a safe non-negative integer) right-aligned so that its last digit
+ * is at end-1; returns false, writing nothing, if it needs more than `room` bytes.
+ */
+export function writeIntegerEndingAt(buf: Uint8Array, end: number, room: number, n: number, thousands: boolean): boolean {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  const len = thousands ? digits + Math.floor((digits - 1) / 3) : digits;
+  if (len > room || !Number.isSafeInteger(n) || n < 0) return false;
+  let pos = end - 1;
+  let group = 0;
+  do {
+    if (thousands && group === 3) {
+      buf[pos--] = COMMA;
+      group = 0;
+    }
+    buf[pos--] = ZERO + (n % 10);
+    n = Math.floor(n / 10);
+    group++;
+  } while (n > 0);
+  return true;
+}
+
+export class TextBuffer {
+  // Plain indexed writes: Buffer's fill/set/write validate their arguments on
+  // every call, which cost more than the writes themselves here.
+  private buf = new Uint8Array(1 << 16);
+  private length = 0;
+  /** Padded bytes of recent left() cells: labels repeat a lot (syscall names). */
+  private readonly cells = new Map<number, Map<string, Uint8Array>>();
+
+  /**
+   * Appends n bytes of spaces and returns where they start, for callers that
+   * lay out a fixed-width line in place (see rowWriter in format.ts). The
+   * returned region is valid until the next call.
+   */
+  claim(n: number): number {
+    this.reserve(n);
+    const start = this.length;
+    this.buf.fill(SPACE, start, start + n);
+    this.length += n;
+    return start;
+  }
+
+  /** Drops everything from `length` on (undoes a claim()). */
+  truncate(length: number): void {
+    this.length = Math.min(this.length, length);
+  }
+
+  /** The backing array; only valid until the next call that appends. */
+  get array(): Uint8Array {
+    return this.buf;
+  }
+
+  /** Padded bytes of a left-aligned, cut cell (cached: labels repeat a lot). */
+  cellBytes(s: string, width: number): Uint8Array {
+    let byText = this.cells.get(width);
+    if (!byText) this.cells.set(width, (byText = new Map()));
+    let bytes = byText.get(s);
+    if (!bytes) {
+      const cut = s.length > width ? s.slice(0, width) : s;
+      bytes = Buffer.from(cut + ' '.repeat(Math.max(0, width - cut.length)), 'utf8');
+      if (byText.size < 4096) byText.set(s, bytes);
+    }
+    return bytes;
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    bigger.set(this.buf.subarray(0, this.length));
+    this.buf = bigger;
+  }
+
+  spaces(n: number): void {
+    if (n <= 0) return;
+    this.reserve(n);
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) buf[this.length++] = SPACE;
+  }
+
+  newline(): void {
+    this.reserve(1);
+    this.buf[this.length++] = NEWLINE;
+  }
+
+  /** Text padded with spaces to `width` characters (not truncated; see left()). */
+  text(s: string, width = 0): void {
+    this.reserve(s.length * 3);
+    const buf = this.buf;
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) for (let i = 0; i < s.length; i++) buf[this.length++] = s.charCodeAt(i);
+    else this.length += Buffer.from(buf.buffer, buf.byteOffset, buf.length).write(s, this.length, 'utf8');
+    this.spaces(width - s.length);
+  }
+
+  /** Like Python's '{:W.W}' on a string: left-aligned, cut at width. */
+  left(s: string, width: number): void {
+    const bytes = this.cellBytes(s, width);
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** A non-negative integer right-aligned in width, optionally with thousands separators. */
+  integer(n: number, width: number, thousands: boolean): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      // Not expected from probes (u64 counters and durations); stay correct anyway.
+      const s = thousands ? BigInt(Math.trunc(n)).toLocaleString('en-US') : String(n);
+      this.spaces(width - s.length);
+      this.text(s);
+      return;
+    }
+    let digits = 1;
+    for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+    const len = thousands ? digits + Math.floor((digits - 1) / 3) : digits;
+    this.spaces(width - len);
+    this.reserve(len);
+    const buf = this.buf;
+    let pos = this.length + len - 1;
+    let group = 0;
+    do {
+      if (thousands && group === 3) {
+        buf[pos--] = COMMA;
+        group = 0;
+      }
+      buf[pos--] = ZERO + (n % 10);
+      n = Math.floor(n / 10);
+      group++;
+    } while (n > 0);
+    this.length += len;
+  }
+
+  /** The text so far (for tests and small reports). */
+  toString(): string {
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.length).toString('utf8');
+  }
+
+  /** The bytes so far, without copying. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}

@@ -9,15 +9,15 @@ const COMMA = 0x2c;
 const NEWLINE = 0x0a;
 const ZERO = 0x30;
 
-/**
- * Writes n (a safe non-negative integer) right-aligned so that its last digit
- * is at end-1; returns false, writing nothing, if it needs more than `room` bytes.
- */
-export function writeIntegerEndingAt(buf: Uint8Array, end: number, room: number, n: number, thousands: boolean): boolean {
+/** Characters n takes when printed, with or without thousands separators. */
+function integerLength(n: number, thousands: boolean): number {
   let digits = 1;
   for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
-  const len = thousands ? digits + Math.floor((digits - 1) / 3) : digits;
-  if (len > room || !Number.isSafeInteger(n) || n < 0) return false;
+  return thousands ? digits + Math.floor((digits - 1) / 3) : digits;
+}
+
+/** Writes the digits of n (a safe non-negative integer) backwards from end-1. */
+function writeDigits(buf: Uint8Array, end: number, n: number, thousands: boolean): void {
   let pos = end - 1;
   let group = 0;
   do {
@@ -29,6 +29,16 @@ export function writeIntegerEndingAt(buf: Uint8Array, end: number, room: number,
     n = Math.floor(n / 10);
     group++;
   } while (n > 0);
+}
+
+/**
+ * Writes n right-aligned so that its last digit is at end-1; returns false,
+ * writing nothing, if n is not a safe non-negative integer or needs more than
+ * `room` bytes.
+ */
+export function writeIntegerEndingAt(buf: Uint8Array, end: number, room: number, n: number, thousands: boolean): boolean {
+  if (!Number.isSafeInteger(n) || n < 0 || integerLength(n, thousands) > room) return false;
+  writeDigits(buf, end, n, thousands);
   return true;
 }
 
@@ -129,23 +139,10 @@ export class TextBuffer {
       this.text(s);
       return;
     }
-    let digits = 1;
-    for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
-    const len = thousands ? digits + Math.floor((digits - 1) / 3) : digits;
+    const len = integerLength(n, thousands);
     this.spaces(width - len);
     this.reserve(len);
-    const buf = this.buf;
-    let pos = this.length + len - 1;
-    let group = 0;
-    do {
-      if (thousands && group === 3) {
-        buf[pos--] = COMMA;
-        group = 0;
-      }
-      buf[pos--] = ZERO + (n % 10);
-      n = Math.floor(n / 10);
-      group++;
-    } while (n > 0);
+    writeDigits(this.buf, this.length + len, n, thousands);
     this.length += len;
   }
 

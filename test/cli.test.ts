@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { runKdelay } from './helpers/kdelay.js';
+import { ExitCode, UserError } from '../host/cli/exit-codes.js';
+import { requireKernelBtf } from '../host/driver/run.js';
 
 /** Processes named ovs-vswitchd: a copy of sleep(1) under that name. */
 const fakeDaemons: ReturnType<typeof spawn>[] = [];
@@ -61,6 +63,22 @@ describe('CLI errors', () => {
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
     expectOneLineError(result, 77, /must run as root/);
+  });
+});
+
+describe('environment checks', () => {
+  it('a kernel without BTF: exit 72 (EX_OSFILE) with a sentence naming what is missing', () => {
+    let error: unknown;
+    try {
+      requireKernelBtf('/nonexistent/btf/vmlinux');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).exitCode).toBe(ExitCode.OSFILE);
+    expect((error as UserError).message).toBe(
+      'the kernel has no BTF (/nonexistent/btf/vmlinux is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+    );
   });
 });
 

@@ -3,14 +3,13 @@
  * violation traps that guest with a clear message, nothing reaches the
  * kernel layer, and the host (and other guests) carry on.
  */
-import asc from 'assemblyscript/asc';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../host/libbpf/backend.js';
 import { GuestTrap } from '../host/runtime/guest-memory.js';
 import { GuestSession } from '../host/runtime/guest-session.js';
 import { instantiateGuest } from '../host/runtime/probe-guest.js';
 import { SharedMaps } from '../host/runtime/shared-maps.js';
-import { join } from 'node:path';
+import { compileGuest } from './helpers/guests.js';
 
 /** A backend that fails the test if the runtime ever calls it. */
 const calls: string[] = [];
@@ -23,13 +22,7 @@ const untouchable = new Proxy({} as BpfBackend, {
 
 let module: WebAssembly.Module;
 beforeAll(async () => {
-  let binary: Uint8Array | undefined;
-  const { error, stderr } = await asc.main(
-    [join(import.meta.dirname, 'guests', 'bad_pointers.ts'), '--runtime', 'stub', '--exportTable', '--outFile', 'guest.wasm'],
-    { writeFile: (name: string, contents: Uint8Array) => void (name.endsWith('.wasm') && (binary = contents)) },
-  );
-  if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
-  module = new WebAssembly.Module(binary!);
+  module = new WebAssembly.Module(await compileGuest('bad_pointers'));
 });
 
 function newGuest() {

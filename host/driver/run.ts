@@ -25,11 +25,16 @@ export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const TARGET_CHECK_MS = 100;
 
+/** CO-RE needs the running kernel's BTF; say so plainly when it is missing. */
+export function requireKernelBtf(path = BTF_PATH): void {
+  if (!existsSync(path)) {
+    throw new UserError(`the kernel has no BTF (${path} is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`, ExitCode.OSFILE);
+  }
+}
+
 /** Loads the libbpf backend late, so a missing libbpf.so.1 is a clean exit 72. */
 async function loadBackend(debug: boolean): Promise<BpfBackend> {
-  if (!existsSync(BTF_PATH)) {
-    throw new UserError(`the kernel has no BTF (${BTF_PATH} is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`, ExitCode.OSFILE);
-  }
+  requireKernelBtf();
   try {
     const { LibbpfBackend } = await import('../libbpf/libbpf-backend.js');
     const { libbpfLog } = await import('../libbpf/log.js');

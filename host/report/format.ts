@@ -170,6 +170,10 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
   const threadRank = new Map(threads.map(({ tid }, i) => [tid, i]));
 
   // Per section: its rows in print order and a cursor that walks them thread by thread.
+  let rowCount = 0;
+  for (const table of tables.values()) rowCount += table.count;
+  out.reserve(rowCount * 128 + threads.length * 1024);
+
   const walks = ordered.map((section) => {
     const table = tables.get(section.id);
     const { order, rank } = table ? rowOrder(section, table, threadRank) : { order: new Uint32Array(0), rank: new Uint32Array(0) };

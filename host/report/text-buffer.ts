@@ -86,7 +86,8 @@ export class TextBuffer {
     return bytes;
   }
 
-  private reserve(n: number): void {
+  /** Makes room for n more bytes (callers that know the size avoid regrowth). */
+  reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
     const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
     bigger.set(this.buf.subarray(0, this.length));

@@ -1,0 +1,21 @@
+/** Builds AssemblyScript test guests from test/guests/ in memory, optionally as probe bundles. */
+import asc from 'assemblyscript/asc';
+import { join } from 'node:path';
+// @ts-expect-error: a plain JS build module, shared with scripts/build-probes.mjs
+import { appendCustomSection } from '../../scripts/lib/probe-build.mjs';
+import { bundleFromBytes, MANIFEST_SECTION, type ProbeBundle } from '../../host/runtime/bundle.js';
+
+export async function compileGuest(name: string): Promise<Uint8Array> {
+  let binary: Uint8Array | undefined;
+  const { error, stderr } = await asc.main(
+    [join(import.meta.dirname, '..', 'guests', `${name}.ts`), '--runtime', 'stub', '--exportTable', '--outFile', `${name}.wasm`],
+    { writeFile: (file: string, contents: Uint8Array) => void (file.endsWith('.wasm') && (binary = contents)) },
+  );
+  if (error) throw new Error(`asc failed on ${name}: ${error.message}\n${stderr.toString()}`);
+  return binary!;
+}
+
+export async function guestBundle(name: string, manifest: object): Promise<ProbeBundle> {
+  const wasm: Buffer = appendCustomSection(Buffer.from(await compileGuest(name)), MANIFEST_SECTION, Buffer.from(JSON.stringify(manifest)));
+  return bundleFromBytes(new Uint8Array(wasm), `test/guests/${name}.ts`);
+}

@@ -90,10 +90,11 @@ describe('timestamp lines', () => {
 describe('NDJSON report', () => {
   it('emits one sample object with numeric fields keyed by column', () => {
     const lines: string[] = [];
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, 0);
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, 0, 123);
     expect(lines).toHaveLength(1);
     const record = JSON.parse(lines[0]);
     expect(record.type).toBe('sample');
+    expect(record.data.window_ns).toBe(123);
     expect(record.data.threads).toEqual([
       { tid: 31741, name: 'revalidator122', sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
       { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },

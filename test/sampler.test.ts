@@ -8,7 +8,7 @@ function harness(outcomes: WaitOutcome[] = []) {
   let micros = Date.UTC(2024, 0, 1) * 1000;
   const source: SampleSource = {
     open: () => events.push('open'),
-    close: () => events.push('close'),
+    close: () => (events.push('close'), 500_000_000),
     collect: () => (events.push('collect'), { tables: new Map(), warnings: [`w${events.filter((e) => e === 'collect').length}`] }),
     reset: () => events.push('reset'),
   };
@@ -18,7 +18,7 @@ function harness(outcomes: WaitOutcome[] = []) {
     print: (line: string) => events.push(line.replace(/ @.*/, '')),
   };
   const render = {
-    sample: (index: number) => events.push(`report ${index}`),
+    sample: (index: number, _s: unknown, _d: number, windowNs: number) => events.push(`report ${index}${windowNs === 500_000_000 ? '' : ' bad window'}`),
     warnings: (w: string[]) => events.push(`warnings ${w.join(',')}`),
   };
   return { events, waits, source, io, render };

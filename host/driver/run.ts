@@ -114,7 +114,10 @@ export async function run(options: KdelayOptions): Promise<number> {
       options,
       {
         open: () => probes.gate.open(),
-        close: () => probes.gate.close(),
+        close: () => {
+          const gate = probes.gate.close();
+          return Number(gate.windowStopNs - gate.windowStartNs);
+        },
         collect: () => probes.collect(),
         reset: () => {
           probes.reset();

@@ -11,8 +11,8 @@ export type WaitOutcome = 'elapsed' | 'interrupted' | 'target-exited';
 export interface SampleSource {
   /** Opens the capture window now. */
   open(): void;
-  /** Closes the window; statistics stop changing. */
-  close(): void;
+  /** Closes the window; statistics stop changing. Returns its exact length in ns. */
+  close(): number;
   collect(): CollectedSample;
   /** Clears statistics and makes the gate idle for the next window. */
   reset(): void;
@@ -26,8 +26,8 @@ export interface SamplerIO {
 }
 
 export interface SampleRenderer {
-  /** Prints one sample's report (dump header and tables). */
-  sample(index: number, sample: CollectedSample, dumpMicros: number): void;
+  /** Prints one sample's report (dump header and tables); windowNs is the window's exact length. */
+  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number): void;
   /** Prints end-of-run warnings. */
   warnings(warnings: string[]): void;
 }
@@ -48,11 +48,11 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     source.open();
     if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
     outcome = await io.wait(opts.sampleTime * 1000);
-    source.close();
+    const windowNs = source.close();
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
     const sample = source.collect();
     warnings.push(...sample.warnings);
-    render.sample(index, sample, io.nowMicros());
+    render.sample(index, sample, io.nowMicros(), windowNs);
     source.reset();
     if (outcome !== 'elapsed') break;
     // Unlike the reference, no pause after the last sample.

@@ -32,7 +32,7 @@ export function columnKey(header: string): string {
 /** One JSON object per line: {"type": "sample" | "warning", "data": ...}. */
 export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void): SampleRenderer {
   return {
-    sample(index, sample: CollectedSample, dumpMicros) {
+    sample(index, sample: CollectedSample, dumpMicros, windowNs) {
       const threads = new Map<number, Record<string, Record<string, string | number>[]>>();
       for (const section of sections) {
         const table = sample.tables.get(section.id);
@@ -51,6 +51,7 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
       const data = {
         sample: index,
         time: new Date(dumpMicros / 1000).toISOString(),
+        window_ns: windowNs,
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
       };
       print(JSON.stringify({ type: 'sample', data }));

@@ -13,6 +13,7 @@
 /* Tells bpf_tracing.h that kernel (not UAPI) register names are in use. */
 #define __VMLINUX_H__
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -44,6 +45,11 @@ struct task_struct___pre_5_14 {
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* One handler of an interrupt line; the irq_handler_entry/exit argument. */
+struct irqaction {
+	const char *name; /* what /proc/interrupts shows, e.g. "virtio1-req.0" */
 };
 
 #pragma clang attribute pop

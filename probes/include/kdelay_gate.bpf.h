@@ -40,19 +40,32 @@ struct {
 /* The process being measured; set by the host before load. */
 const volatile u32 kdelay_target_tgid = 0;
 
-/* Returns the open gate if the current task belongs to the target, else NULL. */
-static __always_inline struct kdelay_gate *kdelay_capturing(u64 pid_tgid)
+/* The gate, whatever its state (NULL only if the map lookup fails). */
+static __always_inline struct kdelay_gate *kdelay_gate_get(void)
 {
 	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kdelay_gate, &zero);
+}
+
+/* Returns the open gate if `tgid` is the target process, else NULL. */
+static __always_inline struct kdelay_gate *kdelay_capturing_tgid(u32 tgid)
+{
 	struct kdelay_gate *gate;
 
-	/* Filter on the process first: this hook fires system-wide. */
-	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+	/* Filter on the process first: hooks fire system-wide. */
+	if (tgid != kdelay_target_tgid)
 		return NULL;
-	gate = bpf_map_lookup_elem(&kdelay_gate, &zero);
+	gate = kdelay_gate_get();
 	if (!gate || gate->state != KDELAY_GATE_OPEN)
 		return NULL;
 	return gate;
+}
+
+/* Returns the open gate if the current task belongs to the target, else NULL. */
+static __always_inline struct kdelay_gate *kdelay_capturing(u64 pid_tgid)
+{
+	return kdelay_capturing_tgid((u32)(pid_tgid >> 32));
 }
 
 #endif /* KDELAY_GATE_BPF_H */

@@ -143,6 +143,27 @@ export class MapSnapshot {
   }
 }
 
+/** The capture gate as the host left it after closing the window (probes/include/kdelay_gate.bpf.h). */
+export class GateSnapshot {
+  state: u64 = 0;
+  windowStartNs: u64 = 0;
+  windowStopNs: u64 = 0;
+}
+
+/** Reads the shared gate through this object's `kdelay_gate` map fd. */
+export function readGate(gateFd: i32): GateSnapshot {
+  const key = memory.data(4);
+  const value = memory.data(32);
+  store<u32>(key, 0);
+  const gate = new GateSnapshot();
+  if (wasm_bpf_map_operate(gateFd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) == 0) {
+    gate.state = load<u64>(value, 0);
+    gate.windowStartNs = load<u64>(value, 8);
+    gate.windowStopNs = load<u64>(value, 16);
+  }
+  return gate;
+}
+
 /** Reads the u64 at key 0 of an array map (e.g. kdelay_map_full). */
 export function readCounter(fd: i32): u64 {
   const key = memory.data(4);

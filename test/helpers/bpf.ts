@@ -26,20 +26,23 @@ export function requireBpf(): void {
   if (reason) throw new Error(`kernel test cannot run: ${reason}`);
 }
 
+/** Name prefixes of the built-in probes' programs (each probe names its programs after itself). */
+export const KDELAY_PROGRAM_PREFIXES = ['syscalls_', 'sched_', 'irq_'];
+
 /** IDs of loaded BPF programs whose name starts with one of kdelay's program prefixes. */
-export function loadedKdelayPrograms(prefixes = ['syscalls_']): string[] {
+export function loadedKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES): string[] {
   const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
   const progs = JSON.parse(out) as { id: number; name?: string }[];
   return progs.filter((p) => p.name && prefixes.some((x) => p.name!.startsWith(x))).map((p) => `${p.id}:${p.name}`);
 }
 
 /** Programs are freed shortly after their last fd closes (RCU); wait for that. */
-export async function waitUntilNoKdelayPrograms(timeoutMs = 3000): Promise<string[]> {
+export async function waitUntilNoKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES, timeoutMs = 3000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
-  let left = loadedKdelayPrograms();
+  let left = loadedKdelayPrograms(prefixes);
   while (left.length && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
-    left = loadedKdelayPrograms();
+    left = loadedKdelayPrograms(prefixes);
   }
   return left;
 }

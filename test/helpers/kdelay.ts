@@ -11,8 +11,11 @@ export interface KdelayRun {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-export function startKdelay(args: (string | number)[], env: NodeJS.ProcessEnv = process.env): KdelayRun {
-  const child = spawn(process.execPath, [KDELAY_BIN, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+/** Starts the CLI; `cpu` pins it (taskset), to keep it off a workload's CPU. */
+export function startKdelay(args: (string | number)[], { env = process.env, cpu }: { env?: NodeJS.ProcessEnv; cpu?: number } = {}): KdelayRun {
+  const command = [process.execPath, KDELAY_BIN, ...args.map(String)];
+  if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   const watchers: { re: RegExp; resolve: () => void }[] = [];
@@ -35,5 +38,5 @@ export function startKdelay(args: (string | number)[], env: NodeJS.ProcessEnv = 
 }
 
 export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
-  return startKdelay(args, env).done;
+  return startKdelay(args, { env }).done;
 }

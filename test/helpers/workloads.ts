@@ -54,10 +54,13 @@ export async function startWorkload(name: string, args: (string | number)[]): Pr
     child,
     pid: child.pid!,
     waitFor,
+    // SIGTERM is honoured once the work is done; a workload stopped mid-work gets SIGKILL after 1 s.
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        const kill = setTimeout(() => child.kill('SIGKILL'), 1000);
+        child.once('exit', () => (clearTimeout(kill), resolve()));
+        child.kill('SIGCONT'); // in case a test left it stopped
         child.kill('SIGTERM');
       }),
   };

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sched.bpf.c - where a thread's time went, scheduler-wise.
+ *
+ * THREAD RUN: on-CPU stretches (switched in, then out) inside the window.
+ * THREAD READY: run-queue waits, from a wake-up or from being switched out
+ *   while still runnable (preempted), until switched in again. Unlike the
+ *   reference, a preemption starts the wait of the thread switched OUT.
+ * THREAD STOPPED: switched out stopped (SIGSTOP) until woken again.
+ * THREAD PARTIAL RUN: stretches that cross an edge of the window, clipped to
+ *   it; the reference drops them, so a thread busy the whole window (a PMD
+ *   thread) showed no run time at all. Stretches still running when the
+ *   window closes are clipped by the user half from run_state.
+ *
+ * Every hook here fires for every task in the system: filter on the target's
+ * tgid before any map work.
+ */
+#include "kdelay_core.bpf.h"
+#include "kdelay_gate.bpf.h"
+#include "kdelay_stats.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TASK_RUNNING 0
+#define __TASK_STOPPED 0x4
+#define TASK_DEAD 0x80
+
+/* Keep in sync with sched.ts. */
+struct run_state {
+	u64 in_ns;  /* last switch-in */
+	u64 out_ns; /* last switch-out */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct run_state);
+} run_state SEC(".maps");
+
+/* When a thread became runnable (0: not waiting) / was stopped (0: not stopped). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u64);
+} ready_since SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u64);
+} stopped_since SEC(".maps");
+
+#define STATS_MAP(name)                                   \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_HASH);          \
+		__uint(max_entries, 16384);               \
+		__type(key, u32);                         \
+		__type(value, struct kdelay_stat);        \
+	} name SEC(".maps")
+
+STATS_MAP(run_stats);
+STATS_MAP(partial_run_stats);
+STATS_MAP(ready_stats);
+STATS_MAP(stopped_stats);
+
+static __always_inline void set_stamp(void *map, u32 tid, u64 now)
+{
+	if (bpf_map_update_elem(map, &tid, &now, BPF_ANY))
+		kdelay_count_map_full();
+}
+
+/* Ends the interval stamped in `since_map` for tid, recording it if it lies in the window. */
+static __always_inline void end_interval(void *since_map, void *stats_map, u32 tid, u64 now, struct kdelay_gate *gate)
+{
+	u64 *since = bpf_map_lookup_elem(since_map, &tid);
+
+	if (!since || !*since)
+		return;
+	if (gate && *since >= gate->window_start_ns)
+		kdelay_stat_record(stats_map, &tid, now - *since);
+	*since = 0;
+}
+
+/* A target thread was woken: its stop (if any) ends and a run-queue wait begins. */
+static __always_inline void on_wakeup(struct task_struct *p)
+{
+	u32 tgid = BPF_CORE_READ(p, tgid);
+	struct kdelay_gate *gate;
+	u32 tid;
+	u64 now;
+
+	if (tgid != kdelay_target_tgid)
+		return;
+	gate = kdelay_capturing_tgid(tgid);
+	tid = BPF_CORE_READ(p, pid);
+	now = bpf_ktime_get_ns();
+	end_interval(&stopped_since, &stopped_stats, tid, now, gate);
+	/*
+	 * sched_wakeup also fires for a task that is still on a CPU (woken
+	 * before it got off it, or already running): it is not waiting. If it
+	 * is about to switch out, switch_out() sees TASK_RUNNING and starts
+	 * the wait there.
+	 */
+	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
+	if (run && run->in_ns > run->out_ns)
+		return;
+	set_stamp(&ready_since, tid, now);
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+/* Records a stretch [in_ns, now) of tid against the window, if it overlaps it. */
+static __always_inline void record_run(u32 tid, u64 in_ns, u64 now, struct kdelay_gate *gate)
+{
+	u64 start = gate->window_start_ns;
+
+	if (gate->state == KDELAY_GATE_OPEN) {
+		if (in_ns >= start)
+			kdelay_stat_record(&run_stats, &tid, now - in_ns);
+		else
+			kdelay_stat_record(&partial_run_stats, &tid, now - start);
+	} else if (gate->state == KDELAY_GATE_REPORTING && in_ns < gate->window_stop_ns) {
+		/*
+		 * On the CPU when the window closed, off it before the user half
+		 * looked: clip here, or the tail would be lost.
+		 */
+		kdelay_stat_record(&partial_run_stats, &tid, gate->window_stop_ns - (in_ns > start ? in_ns : start));
+	}
+}
+
+/* gate: the shared gate in any state, or NULL. */
+static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, struct kdelay_gate *gate)
+{
+	u32 tid = BPF_CORE_READ(prev, pid);
+	long state = kdelay_task_state(prev);
+	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
+
+	if (run && run->in_ns) {
+		if (gate)
+			record_run(tid, run->in_ns, now, gate);
+		run->out_ns = now;
+	}
+	if (state & TASK_DEAD) {
+		/* Its last switch-out: forget the thread so the maps do not fill up with the dead. */
+		bpf_map_delete_elem(&run_state, &tid);
+		bpf_map_delete_elem(&ready_since, &tid);
+		bpf_map_delete_elem(&stopped_since, &tid);
+		return;
+	}
+	/* Still on the run queue (preempted, or woken before it got off the CPU): it now waits. */
+	if (preempt || state == TASK_RUNNING)
+		set_stamp(&ready_since, tid, now);
+	else if (state & __TASK_STOPPED)
+		set_stamp(&stopped_since, tid, now);
+}
+
+static __always_inline void switch_in(struct task_struct *next, u64 now, struct kdelay_gate *gate)
+{
+	u32 tid = BPF_CORE_READ(next, pid);
+	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
+
+	end_interval(&ready_since, &ready_stats, tid, now, gate && gate->state == KDELAY_GATE_OPEN ? gate : NULL);
+	if (run) {
+		run->in_ns = now;
+	} else {
+		struct run_state fresh = { .in_ns = now };
+
+		if (bpf_map_update_elem(&run_state, &tid, &fresh, BPF_ANY))
+			kdelay_count_map_full();
+	}
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
+	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
+	struct kdelay_gate *gate;
+	u64 now;
+
+	if (!prev_is_target && !next_is_target)
+		return 0;
+	gate = kdelay_gate_get(); /* in any state: see record_run() */
+	now = bpf_ktime_get_ns();
+	/*
+	 * Stamps are kept even while the gate is closed, so that stretches and
+	 * waits already under way when the window opens can be recognised (and,
+	 * for RUN, clipped) instead of being mistaken for ones that began inside.
+	 */
+	if (prev_is_target)
+		switch_out(prev, preempt, now, gate);
+	if (next_is_target)
+		switch_in(next, now, gate);
+	return 0;
+}

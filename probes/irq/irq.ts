@@ -1,0 +1,123 @@
+// irq probe, user half: configures and attaches irq.bpf.c, then turns its
+// maps into HARD IRQ STATISTICS and SOFT IRQ STATISTICS rows.
+
+import { BpfObject, cstr, MapSnapshot, option, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { STAT_SIZE, statCount, statMax, statTotal } from "../lib/stats";
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/irq.bpf";
+
+const DEFAULT_ENTRIES: u32 = 16384;
+// Keep in sync with irq.bpf.c.
+const IRQ_NAME_LEN = 32;
+const HARDIRQ_KEY_SIZE = 4 + IRQ_NAME_LEN; // struct hardirq_key { u32 tid; char name[32]; }
+const SOFTIRQ_KEY_SIZE = 8; // struct softirq_key { u32 tid; u32 vec_nr; }
+
+let obj!: BpfObject;
+let hardStats!: MapSnapshot;
+let softStats!: MapSnapshot;
+let mapFullFd: i32 = -1;
+let hardRows!: RowBatch;
+let softRows!: RowBatch;
+
+/*
+ * Labels are cached for the life of the probe, one per distinct IRQ name and
+ * softirq vector, so collecting allocates nothing once the names are known
+ * (the stub runtime never frees). A system has a bounded set of both.
+ */
+/** FNV-1a of the 32 name bytes -> index into nameLabels. */
+const nameIndex = new Map<u64, i32>();
+/** Each label is a copy of the key's name bytes plus a NUL, so it stays valid after the next map read. */
+const nameLabels = new Array<usize>();
+const vecLabels = new Map<u32, usize>();
+
+// The kernel's softirq_to_name[], as the reference prints it.
+const VEC_NAMES: string[] = ["hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched", "hrtimer", "rcu"];
+
+export function kdelay_probe_init(): i32 {
+  const entries = <u32>option("irq.max_entries", DEFAULT_ENTRIES);
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.setMaxEntries("hardirq_stats", entries);
+  obj.setMaxEntries("softirq_stats", entries);
+  obj.load();
+  obj.attach("irq_hard_entry");
+  obj.attach("irq_hard_exit");
+  obj.attach("irq_soft_entry");
+  obj.attach("irq_soft_exit");
+  const hardFd = obj.mapFd("hardirq_stats");
+  const softFd = obj.mapFd("softirq_stats");
+  mapFullFd = obj.mapFd("kdelay_map_full");
+  if (obj.error) {
+    warn("could not " + obj.failedStep);
+    return obj.error;
+  }
+  hardStats = new MapSnapshot(hardFd, HARDIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
+  softStats = new MapSnapshot(softFd, SOFTIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
+  hardRows = new RowBatch(cstr("hardirq"), 3);
+  softRows = new RowBatch(cstr("softirq"), 4);
+  return 0;
+}
+
+function fnv1a(p: usize, len: i32): u64 {
+  let h: u64 = 0xcbf29ce484222325;
+  for (let i = 0; i < len; i++) h = (h ^ <u64>load<u8>(p + <usize>i)) * 0x100000001b3;
+  return h;
+}
+
+/** The label for the NUL-terminated, zero-padded IRQ name at p (IRQ_NAME_LEN bytes). */
+function nameLabel(p: usize): usize {
+  const h = fnv1a(p, IRQ_NAME_LEN);
+  if (nameIndex.has(h)) {
+    const label = nameLabels[nameIndex.get(h)];
+    if (memory.compare(label, p, IRQ_NAME_LEN) == 0) return label;
+    // A hash collision: look through every name (never happens in practice).
+    for (let i = 0; i < nameLabels.length; i++) {
+      if (memory.compare(nameLabels[i], p, IRQ_NAME_LEN) == 0) return nameLabels[i];
+    }
+  }
+  const label = changetype<usize>(new ArrayBuffer(IRQ_NAME_LEN + 1));
+  memory.copy(label, p, IRQ_NAME_LEN);
+  store<u8>(label + IRQ_NAME_LEN, 0); // the BPF side NUL-terminates; this makes sure of it
+  if (!nameIndex.has(h)) nameIndex.set(h, nameLabels.length);
+  nameLabels.push(label);
+  return label;
+}
+
+/** The softirq vector's name, or "<unknown:N>". */
+function vecLabel(vec: u32): usize {
+  if (vecLabels.has(vec)) return vecLabels.get(vec);
+  const label = cstr(vec < <u32>VEC_NAMES.length ? VEC_NAMES[vec] : "<unknown:" + vec.toString() + ">");
+  vecLabels.set(vec, label);
+  return label;
+}
+
+export function kdelay_probe_collect(): i32 {
+  let err = hardStats.read();
+  if (err < 0) return err;
+  for (let i = 0; i < hardStats.count; i++) {
+    const key = hardStats.key(i);
+    const stat = hardStats.value(i);
+    hardRows.row(load<u32>(key, 0), nameLabel(key + 4)).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+  }
+  err = hardRows.flush();
+  if (err < 0) return err;
+
+  err = softStats.read();
+  if (err < 0) return err;
+  for (let i = 0; i < softStats.count; i++) {
+    const key = softStats.key(i);
+    const stat = softStats.value(i);
+    const vec = load<u32>(key, 4);
+    softRows.row(load<u32>(key, 0), vecLabel(vec)).add(vec).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+  }
+  err = softRows.flush();
+  if (err < 0) return err;
+
+  warnIfMapsWereFull(mapFullFd, "irq");
+  return 0;
+}
+
+export function kdelay_probe_reset(): i32 {
+  // The per-CPU start slots are left alone: the BPF side ignores stamps
+  // older than the current window, so they cannot leak into the next sample.
+  const err = hardStats.clear();
+  return err < 0 ? err : softStats.clear();
+}

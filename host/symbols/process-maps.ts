@@ -1,0 +1,121 @@
+/**
+ * A snapshot of a process's executable mappings from /proc/PID/maps.
+ *
+ * Why a snapshot: slow-syscall stacks are printed after the sample window,
+ * and the target may have exited by then (or be exiting because of what we
+ * are tracing). The snapshot is taken while kdelay is attached; afterwards
+ * only it and the mapped files (still on disk, or through map_files while the
+ * process lives) are needed to symbolize.
+ *
+ * Addresses are kept as numbers: user-space addresses are below 2^47 (2^56
+ * with 5-level paging, and only for mappings that ask for it), well inside a
+ * double's exact range for what we meet, and number compares are much
+ * cheaper than bigint ones in the per-frame lookup. Mappings beyond 2^53 (the
+ * legacy [vsyscall] page at 0xffffffffff600000) are dropped: frames there are
+ * printed as `[unknown] 0xADDR`.
+ */
+import { readFileSync } from 'node:fs';
+
+export type MappingKind =
+  /** Backed by a file (path is absolute; it may have been deleted or replaced since). */
+  | 'file'
+  /** The kernel's vDSO. */
+  | 'vdso'
+  /** Anonymous (JIT code, trampolines) or another pseudo-file such as [vsyscall]. */
+  | 'anon';
+
+export interface Mapping {
+  start: number;
+  end: number;
+  /** File offset of `start`. */
+  offset: number;
+  /** `major:minor` of the backing device, as maps prints it. */
+  dev: string;
+  inode: number;
+  /** The path as maps shows it, without a " (deleted)" suffix; '' for anonymous memory. */
+  path: string;
+  /** maps said " (deleted)": the file was unlinked or replaced (e.g. an upgrade) after it was mapped. */
+  deleted: boolean;
+  kind: MappingKind;
+  /** The maps line's start-end, e.g. `7f12a000-7f12c000`: the name of its /proc/PID/map_files entry. */
+  range: string;
+}
+
+const DELETED = ' (deleted)';
+
+/**
+ * Parses maps text and keeps the executable mappings, sorted by start.
+ * Format (proc(5)): `start-end perms offset dev inode   path`, where path
+ * may contain spaces and is absent for anonymous memory.
+ */
+export function parseMaps(text: string): Mapping[] {
+  const out: Mapping[] = [];
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    // Fields are separated by single spaces up to the inode; the path starts
+    // after a run of padding spaces.
+    const s1 = line.indexOf(' ');
+    const s2 = line.indexOf(' ', s1 + 1);
+    const s3 = line.indexOf(' ', s2 + 1);
+    const s4 = line.indexOf(' ', s3 + 1);
+    let s5 = line.indexOf(' ', s4 + 1);
+    if (s4 < 0) continue;
+    const perms = line.slice(s1 + 1, s2);
+    if (perms[2] !== 'x') continue;
+    if (s5 < 0) s5 = line.length;
+    const range = line.slice(0, s1);
+    const dash = range.indexOf('-');
+    const start = parseInt(range.slice(0, dash), 16);
+    const end = parseInt(range.slice(dash + 1), 16);
+    if (!Number.isSafeInteger(end)) continue;
+    let path = line.slice(s5).trimStart();
+    const deleted = path.endsWith(DELETED);
+    if (deleted) path = path.slice(0, -DELETED.length);
+    const inode = Number(line.slice(s4 + 1, s5));
+    const kind: MappingKind = path === '[vdso]' ? 'vdso' : path.startsWith('/') && inode !== 0 ? 'file' : 'anon';
+    out.push({
+      start,
+      end,
+      offset: parseInt(line.slice(s2 + 1, s3), 16),
+      dev: line.slice(s3 + 1, s4),
+      inode,
+      path,
+      deleted,
+      kind,
+      range,
+    });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
+export class ProcessMaps {
+  private readonly starts: Float64Array;
+
+  constructor(
+    readonly pid: number,
+    readonly mappings: readonly Mapping[],
+    /** Date.now() when read. */
+    readonly takenAt: number = Date.now(),
+  ) {
+    this.starts = Float64Array.from(mappings, (m) => m.start);
+  }
+
+  /** Reads /proc/PID/maps now. Throws (ENOENT) if the process is gone. */
+  static read(pid: number, procRoot = '/proc'): ProcessMaps {
+    return new ProcessMaps(pid, parseMaps(readFileSync(`${procRoot}/${pid}/maps`, 'utf8')));
+  }
+
+  /** The executable mapping holding addr, if any. */
+  find(addr: number): Mapping | undefined {
+    const { starts } = this;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid] <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    const m = lo > 0 ? this.mappings[lo - 1] : undefined;
+    return m && addr < m.end ? m : undefined;
+  }
+}

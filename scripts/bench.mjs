@@ -130,4 +130,37 @@ const build = async (name) => {
   echo(`getppid loop: ${fmt(p / 1e6, 2)} M calls/s untraced, ${fmt(t / 1e6, 2)} M calls/s traced (medians of 5, alternated)`);
   echo(`added cost per traced syscall: ${fmt(1e9 / t - 1e9 / p, 0)} ns (syscount -L ~ +840 ns, per-thread bpftrace ~ +1250 ns, empty programs ~ +300 ns on this machine class)`);
 }
+// 5. Per-context-switch overhead: two threads on one CPU passing a byte through pipes
+//    (two switches per round trip), alternated untraced / sched probe only / all probes.
+{
+  const workload = await build('sched_workload');
+  const backend = new LibbpfBackend();
+  const syscalls = SyscallTable.for(hostArch());
+  const all = builtinBundles(ROOT);
+  const variants = { untraced: null, 'sched probe': all.filter((b) => b.manifest.name === 'sched'), 'all probes': all };
+  const runPingpong = async (bundles) => {
+    const child = spawn(workload, ['pingpong', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout });
+    const next = () => new Promise((resolve) => lines.once('line', resolve));
+    await next(); // ready
+    let probes;
+    if (bundles) {
+      probes = ProbeSet.start(backend, bundles, { targetTgid: child.pid, syscalls });
+      probes.gate.open();
+    }
+    child.kill('SIGUSR1');
+    const done = await next();
+    probes?.close();
+    child.kill('SIGTERM');
+    return Number(done.split(' ')[2]);
+  };
+  const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let i = 0; i < 5; i++) for (const [name, bundles] of Object.entries(variants)) results[name].push(await runPingpong(bundles));
+  const base = median(results.untraced);
+  for (const [name, rates] of Object.entries(results)) {
+    const rate = median(rates);
+    const extra = name === 'untraced' ? '' : `, +${fmt((1e9 / rate - 1e9 / base) / 2, 0)} ns per context switch`;
+    echo(`pingpong ${name}: ${fmt(rate / 1000, 1)} k round trips/s${extra}`);
+  }
+}
 await fs.remove(tmp);

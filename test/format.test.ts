@@ -12,7 +12,8 @@ import { parseManifest } from '../host/report/manifest.js';
 import { columnKey, jsonRenderer } from '../host/report/renderers.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
 
-const manifest = parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls');
+const probeManifest = (name: string) => parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', name, 'manifest.json'), 'utf8'), name);
+const manifest = { sections: [...probeManifest('syscalls').sections, ...probeManifest('sched').sections] };
 const expected = readFileSync(join(import.meta.dirname, 'fixtures', 'reference-layout.txt'), 'utf8').trimEnd();
 
 interface Row {
@@ -23,6 +24,7 @@ interface Row {
 }
 const sys = (tid: number, label: string, ...values: number[]): Row => ({ section: 'syscalls', tid, label, values });
 const longPoll = (tid: number, ...values: number[]): Row => ({ section: 'long_poll', tid, label: undefined, values });
+const sched = (section: string, tid: number, ...values: number[]): Row => ({ section, tid, label: undefined, values });
 function tables(rows: Row[]): SampleTables {
   const out: SampleTables = new Map();
   for (const r of rows) tableFor(out, r.section, r.values.length).add(r.tid, r.label, r.values);
@@ -42,6 +44,10 @@ const rows: Row[] = [
   sys(31741, 'write', 1, 1, 5949, 5949),
   longPoll(31741, 4, 46048294, 1021, 184191520),
   sys(31741, 'sendto', 44, 10, 375861, 266867),
+  sched('stopped', 31741, 3, 3045728323, 1015739474),
+  sched('run', 31741, 6, 136764071, 1480, 115146424),
+  sched('ready', 31741, 7, 11334, 6636),
+  sched('partial_run', 31760, 1, 500123456),
 ];
 const names: Record<number, string> = { 31741: 'revalidator122', 31750: '<unknown:31700/31750>', 31760: 'zz-idle' };
 

@@ -10,7 +10,7 @@
  * THREAD PARTIAL RUN: stretches that cross an edge of the window, clipped to
  *   it; the reference drops them, so a thread busy the whole window (a PMD
  *   thread) showed no run time at all. Stretches still running when the
- *   window closes are clipped by the user half from run_state.
+ *   window closes are clipped by the user half from thread_state.
  *
  * Every hook here fires for every task in the system: filter on the target's
  * tgid before any map work.
@@ -25,33 +25,23 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define __TASK_STOPPED 0x4
 #define TASK_DEAD 0x80
 
-/* Keep in sync with sched.ts. */
-struct run_state {
-	u64 in_ns;  /* last switch-in */
-	u64 out_ns; /* last switch-out */
+/*
+ * What each target thread is doing now, in one record so that every event
+ * costs one lookup. Keep in sync with sched.ts.
+ */
+struct thread_state {
+	u64 in_ns;         /* last switch-in */
+	u64 out_ns;        /* last switch-out */
+	u64 ready_since;   /* became runnable, waiting for a CPU (0: not waiting) */
+	u64 stopped_since; /* switched out stopped (0: not stopped) */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, u32);
-	__type(value, struct run_state);
-} run_state SEC(".maps");
-
-/* When a thread became runnable (0: not waiting) / was stopped (0: not stopped). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, u64);
-} ready_since SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, u64);
-} stopped_since SEC(".maps");
+	__type(value, struct thread_state);
+} thread_state SEC(".maps");
 
 #define STATS_MAP(name)                                   \
 	struct {                                          \
@@ -61,25 +51,36 @@ struct {
 		__type(value, struct kdelay_stat);        \
 	} name SEC(".maps")
 
+/*
+ * The end of a window-closing stretch, clipped by the kernel because the
+ * thread left the CPU before the user half looked (see record_run()).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u64);
+} tail_clip SEC(".maps");
+
 STATS_MAP(run_stats);
 STATS_MAP(partial_run_stats);
 STATS_MAP(ready_stats);
 STATS_MAP(stopped_stats);
 
-static __always_inline void set_stamp(void *map, u32 tid, u64 now)
+/* The thread's record, created zeroed on first sight; NULL (and counted) if the map is full. */
+static __always_inline struct thread_state *state_of(u32 tid)
 {
-	if (bpf_map_update_elem(map, &tid, &now, BPF_ANY))
-		kdelay_count_map_full();
+	struct thread_state zero = {};
+
+	return kdelay_lookup_or_init(&thread_state, &tid, &zero);
 }
 
-/* Ends the interval stamped in `since_map` for tid, recording it if it lies in the window. */
-static __always_inline void end_interval(void *since_map, void *stats_map, u32 tid, u64 now, struct kdelay_gate *gate)
+/* Ends the interval that began at *since, recording it if it began inside the open window. */
+static __always_inline void end_interval(u64 *since, void *stats_map, u32 tid, u64 now, struct kdelay_gate *gate)
 {
-	u64 *since = bpf_map_lookup_elem(since_map, &tid);
-
-	if (!since || !*since)
+	if (!*since)
 		return;
-	if (gate && *since >= gate->window_start_ns)
+	if (gate && gate->state == KDELAY_GATE_OPEN && *since >= gate->window_start_ns)
 		kdelay_stat_record(stats_map, &tid, now - *since);
 	*since = 0;
 }
@@ -87,27 +88,27 @@ static __always_inline void end_interval(void *since_map, void *stats_map, u32 t
 /* A target thread was woken: its stop (if any) ends and a run-queue wait begins. */
 static __always_inline void on_wakeup(struct task_struct *p)
 {
-	u32 tgid = BPF_CORE_READ(p, tgid);
-	struct kdelay_gate *gate;
+	struct thread_state *thread;
 	u32 tid;
 	u64 now;
 
-	if (tgid != kdelay_target_tgid)
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return;
-	gate = kdelay_capturing_tgid(tgid);
 	tid = BPF_CORE_READ(p, pid);
+	thread = state_of(tid);
+	if (!thread)
+		return;
 	now = bpf_ktime_get_ns();
-	end_interval(&stopped_since, &stopped_stats, tid, now, gate);
+	end_interval(&thread->stopped_since, &stopped_stats, tid, now, kdelay_gate_get());
 	/*
 	 * sched_wakeup also fires for a task that is still on a CPU (woken
 	 * before it got off it, or already running): it is not waiting. If it
 	 * is about to switch out, switch_out() sees TASK_RUNNING and starts
 	 * the wait there.
 	 */
-	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
-	if (run && run->in_ns > run->out_ns)
+	if (thread->in_ns > thread->out_ns)
 		return;
-	set_stamp(&ready_since, tid, now);
+	thread->ready_since = now;
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -137,9 +138,13 @@ static __always_inline void record_run(u32 tid, u64 in_ns, u64 now, struct kdela
 	} else if (gate->state == KDELAY_GATE_REPORTING && in_ns < gate->window_stop_ns) {
 		/*
 		 * On the CPU when the window closed, off it before the user half
-		 * looked: clip here, or the tail would be lost.
+		 * looked: clip here, or the tail would be lost. The user half
+		 * counts each tail once, from here or from thread_state.
 		 */
-		kdelay_stat_record(&partial_run_stats, &tid, gate->window_stop_ns - (in_ns > start ? in_ns : start));
+		u64 tail = gate->window_stop_ns - (in_ns > start ? in_ns : start);
+
+		if (bpf_map_update_elem(&tail_clip, &tid, &tail, BPF_ANY))
+			kdelay_count_map_full();
 	}
 }
 
@@ -148,41 +153,35 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 {
 	u32 tid = BPF_CORE_READ(prev, pid);
 	long state = kdelay_task_state(prev);
-	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
+	struct thread_state *thread;
 
-	if (run && run->in_ns) {
-		if (gate)
-			record_run(tid, run->in_ns, now, gate);
-		run->out_ns = now;
-	}
 	if (state & TASK_DEAD) {
-		/* Its last switch-out: forget the thread so the maps do not fill up with the dead. */
-		bpf_map_delete_elem(&run_state, &tid);
-		bpf_map_delete_elem(&ready_since, &tid);
-		bpf_map_delete_elem(&stopped_since, &tid);
+		/* Its last switch-out: forget the thread so the map does not fill up with the dead. */
+		bpf_map_delete_elem(&thread_state, &tid);
 		return;
 	}
+	thread = state_of(tid);
+	if (!thread)
+		return;
+	if (thread->in_ns && gate)
+		record_run(tid, thread->in_ns, now, gate);
+	thread->out_ns = now;
 	/* Still on the run queue (preempted, or woken before it got off the CPU): it now waits. */
 	if (preempt || state == TASK_RUNNING)
-		set_stamp(&ready_since, tid, now);
+		thread->ready_since = now;
 	else if (state & __TASK_STOPPED)
-		set_stamp(&stopped_since, tid, now);
+		thread->stopped_since = now;
 }
 
 static __always_inline void switch_in(struct task_struct *next, u64 now, struct kdelay_gate *gate)
 {
 	u32 tid = BPF_CORE_READ(next, pid);
-	struct run_state *run = bpf_map_lookup_elem(&run_state, &tid);
+	struct thread_state *thread = state_of(tid);
 
-	end_interval(&ready_since, &ready_stats, tid, now, gate && gate->state == KDELAY_GATE_OPEN ? gate : NULL);
-	if (run) {
-		run->in_ns = now;
-	} else {
-		struct run_state fresh = { .in_ns = now };
-
-		if (bpf_map_update_elem(&run_state, &tid, &fresh, BPF_ANY))
-			kdelay_count_map_full();
-	}
+	if (!thread)
+		return;
+	end_interval(&thread->ready_since, &ready_stats, tid, now, gate);
+	thread->in_ns = now;
 }
 
 SEC("tp_btf/sched_switch")
@@ -195,7 +194,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	if (!prev_is_target && !next_is_target)
 		return 0;
-	gate = kdelay_gate_get(); /* in any state: see record_run() */
+	gate = kdelay_gate_get(); /* in any state: see record_run() and end_interval() */
 	now = bpf_ktime_get_ns();
 	/*
 	 * Stamps are kept even while the gate is closed, so that stretches and

@@ -7,14 +7,15 @@ import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
 
 const ENTRIES = 16384;
 const TID_SIZE = 4;
-const RUN_STATE_SIZE = 16; // struct run_state { u64 in_ns; u64 out_ns; }
+const THREAD_STATE_SIZE = 32; // struct thread_state { u64 in_ns, out_ns, ready_since, stopped_since; }
 
 let obj!: BpfObject;
 let run!: MapSnapshot;
 let partialRun!: MapSnapshot;
 let ready!: MapSnapshot;
 let stopped!: MapSnapshot;
-let runState!: MapSnapshot;
+let threadState!: MapSnapshot;
+let tailClips!: MapSnapshot;
 let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
 let runRows!: RowBatch;
@@ -32,7 +33,8 @@ export function kdelay_probe_init(): i32 {
   const partialFd = obj.mapFd("partial_run_stats");
   const readyFd = obj.mapFd("ready_stats");
   const stoppedFd = obj.mapFd("stopped_stats");
-  const runStateFd = obj.mapFd("run_state");
+  const threadStateFd = obj.mapFd("thread_state");
+  const tailClipFd = obj.mapFd("tail_clip");
   gateFd = obj.mapFd("kdelay_gate");
   mapFullFd = obj.mapFd("kdelay_map_full");
   if (obj.error) {
@@ -43,7 +45,8 @@ export function kdelay_probe_init(): i32 {
   partialRun = new MapSnapshot(partialFd, TID_SIZE, STAT_SIZE, ENTRIES);
   ready = new MapSnapshot(readyFd, TID_SIZE, STAT_SIZE, ENTRIES);
   stopped = new MapSnapshot(stoppedFd, TID_SIZE, STAT_SIZE, ENTRIES);
-  runState = new MapSnapshot(runStateFd, TID_SIZE, RUN_STATE_SIZE, ENTRIES);
+  threadState = new MapSnapshot(threadStateFd, TID_SIZE, THREAD_STATE_SIZE, ENTRIES);
+  tailClips = new MapSnapshot(tailClipFd, TID_SIZE, 8, ENTRIES);
   runRows = new RowBatch(cstr("run"), 4);
   partialRows = new RowBatch(cstr("partial_run"), 2);
   readyRows = new RowBatch(cstr("ready"), 3);
@@ -62,17 +65,25 @@ function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch): i32 {
   return rows.flush();
 }
 
+function addTo(counts: Map<u32, u64>, totals: Map<u32, u64>, tid: u32, count: u64, total: u64): void {
+  counts.set(tid, (counts.has(tid) ? counts.get(tid) : 0) + count);
+  totals.set(tid, (totals.has(tid) ? totals.get(tid) : 0) + total);
+}
+
 /**
- * PARTIAL RUN: the kernel recorded stretches that crossed an edge of the
- * window and have ended; stretches still on the CPU now are added here,
- * clipped to the window. The partial map is read before run_state: a thread
- * switching out between the two reads is then missed (a microseconds-wide
- * race), never counted twice.
+ * PARTIAL RUN: the kernel recorded the stretches that began before the window
+ * and ended inside it. The stretch running when the window closed (its
+ * "tail") is added here, once per thread: the kernel clipped it into
+ * tail_clip if the thread has left the CPU since; otherwise thread_state
+ * shows it still on the CPU. thread_state is read first, so a thread leaving
+ * the CPU between the two reads is seen in at least one of them.
  */
 function reportPartialRuns(): i32 {
   let err = partialRun.read();
   if (err < 0) return err;
-  err = runState.read();
+  err = threadState.read();
+  if (err < 0) return err;
+  err = tailClips.read();
   if (err < 0) return err;
   const gate = readGate(gateFd);
   const start = gate.windowStartNs;
@@ -80,20 +91,21 @@ function reportPartialRuns(): i32 {
   const counts = new Map<u32, u64>();
   const totals = new Map<u32, u64>();
   for (let i = 0; i < partialRun.count; i++) {
-    const tid = load<u32>(partialRun.key(i));
-    counts.set(tid, statCount(partialRun.value(i)));
-    totals.set(tid, statTotal(partialRun.value(i)));
+    addTo(counts, totals, load<u32>(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
   }
-  for (let i = 0; i < runState.count; i++) {
-    const tid = load<u32>(runState.key(i));
-    const inNs = load<u64>(runState.value(i), 0);
-    const outNs = load<u64>(runState.value(i), 8);
-    // Still on the CPU since before the close (a switch-out since then was clipped by the kernel).
-    if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs) continue;
-    const from = inNs > start ? inNs : start;
-    counts.set(tid, (counts.has(tid) ? counts.get(tid) : 0) + 1);
-    totals.set(tid, (totals.has(tid) ? totals.get(tid) : 0) + (stop - from));
+  const tails = new Map<u32, u64>();
+  for (let i = 0; i < tailClips.count; i++) tails.set(load<u32>(tailClips.key(i)), load<u64>(tailClips.value(i)));
+  for (let i = 0; i < threadState.count; i++) {
+    const tid = load<u32>(threadState.key(i));
+    const inNs = load<u64>(threadState.value(i), 0);
+    const outNs = load<u64>(threadState.value(i), 8);
+    // On the CPU since before the close and not off it since: the same tail the kernel would clip.
+    if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) continue;
+    tails.set(tid, stop - (inNs > start ? inNs : start));
   }
+  const tailTids = tails.keys();
+  for (let i = 0; i < tailTids.length; i++) addTo(counts, totals, tailTids[i], 1, tails.get(tailTids[i]));
+
   const tids = counts.keys();
   for (let i = 0; i < tids.length; i++) {
     const tid = tids[i];
@@ -122,11 +134,12 @@ export function kdelay_probe_collect(): i32 {
 }
 
 export function kdelay_probe_reset(): i32 {
-  // run_state, ready_since and stopped_since stay: they describe what each
-  // thread is doing now, which the next window needs.
+  // thread_state stays: it describes what each thread is doing now, which
+  // the next window needs.
   let err = run.clear();
   if (err == 0) err = partialRun.clear();
   if (err == 0) err = ready.clear();
   if (err == 0) err = stopped.clear();
+  if (err == 0) err = tailClips.clear();
   return err;
 }

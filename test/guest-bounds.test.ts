@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 function newGuest() {
   const session = new GuestSession('bad', untouchable, new SharedMaps(untouchable));
-  const services = { option: () => undefined, syscallNumber: () => undefined, syscallName: () => undefined, rows: () => {}, warning: () => {} };
+  const services = { option: () => undefined, optionString: () => undefined, syscallNumber: () => undefined, syscallName: () => undefined, rows: () => {}, warning: () => {} };
   const { instance } = instantiateGuest(module, session, services);
   return instance.exports as Record<string, () => number | bigint>;
 }

@@ -17,7 +17,10 @@ function rejection(line: string): { message: string; exitCode: number } {
 
 describe('options', () => {
   it('has the reference defaults', () => {
-    expect(parse('')).toEqual({ pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false });
+    expect(parse('')).toEqual({
+      pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
+      startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
+    });
   });
 
   it.each([
@@ -29,6 +32,10 @@ describe('options', () => {
     ['-D', { debug: 0x3f }],
     ['--debug 4', { debug: 4 }],
     ['--json', { json: true }],
+    ['--trigger-delta 50000', { triggerDelta: 50000 }],
+    ['--list-probes', { listProbes: true }],
+    ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
+    ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
 
   it.each([
@@ -42,6 +49,7 @@ describe('options', () => {
     ['--sample-interval inf', 'must be a number of seconds'],
     ['--no-such-flag', "unknown option '--no-such-flag'"],
     ['extra', 'too many arguments'],
+    ['--trigger-delta -5', 'must be positive'],
   ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
     const r = rejection(line);
     expect(r.exitCode).toBe(ExitCode.USAGE);
@@ -50,4 +58,10 @@ describe('options', () => {
   });
 
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+
+  it('rejects a bad trigger with the configuration exit code, naming it', () => {
+    const r = rejection('--start-trigger x:bridge_run');
+    expect(r.exitCode).toBe(ExitCode.CONFIG);
+    expect(r.message).toBe("invalid trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
+  });
 });

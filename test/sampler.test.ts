@@ -1,6 +1,6 @@
 /** The time-mode sampling loop, with a fake kernel, clock and output. */
 import { describe, expect, it } from 'vitest';
-import { runTimeMode, type SampleSource, type WaitOutcome } from '../host/driver/sampler.js';
+import { runTimeMode, runTriggerMode, type SampleSource, type WaitOutcome } from '../host/driver/sampler.js';
 
 function harness(outcomes: WaitOutcome[] = []) {
   const events: string[] = [];
@@ -19,6 +19,7 @@ function harness(outcomes: WaitOutcome[] = []) {
   };
   const render = {
     sample: (index: number, _s: unknown, _d: number, windowNs: number) => events.push(`report ${index}${windowNs === 500_000_000 ? '' : ' bad window'}`),
+    skipped: (delta: bigint) => events.push(`skipped ${delta}`),
     warnings: (w: string[]) => events.push(`warnings ${w.join(',')}`),
   };
   return { events, waits, source, io, render };
@@ -58,5 +59,38 @@ describe('time mode', () => {
     const h = harness();
     await runTimeMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0 }, h.source, h.io, h.render, true);
     expect(h.events.some((e) => e.startsWith('#'))).toBe(false);
+  });
+});
+
+describe('trigger modes', () => {
+  it('start only: keeps waiting until the monotonic deadline has passed, even if a timer fires early', async () => {
+    let now = 1_000_000_000n;
+    const waits: number[] = [];
+    const lines: string[] = [];
+    const source = {
+      open: () => {},
+      close: () => Number(now - 1_000_000_000n),
+      collect: () => ({ tables: new Map(), warnings: [] }),
+      reset: () => {},
+      nextHit: async () => ({ kind: 'start' as const, ts: 1_000_000_000n }),
+      monotonicNs: () => now,
+      missedStarts: () => 0,
+    };
+    const io = {
+      nowMicros: () => 0,
+      // The first timer fires 0.6 ms early, as Node's millisecond timers can.
+      wait: async (ms: number) => {
+        waits.push(ms);
+        now += BigInt(Math.round(ms * 1e6)) - (waits.length === 1 ? 600_000n : 0n);
+        return 'elapsed' as const;
+      },
+      print: (line: string) => lines.push(line),
+    };
+    let windowNs = 0;
+    const render = { sample: (_i: number, _s: unknown, _d: number, w: number) => void (windowNs = w), skipped: () => {}, warnings: () => {} };
+    await runTriggerMode({ sampleTime: 0.1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: false, triggerDeltaNs: 0 }, source, io, render);
+    expect(waits).toEqual([100, 1]);
+    expect(windowNs).toBeGreaterThanOrEqual(100_000_000);
+    expect(lines[0]).toMatch(/^# Start sampling \(trigger@1000000000\) @/);
   });
 });

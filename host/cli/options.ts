@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, UserError } from './exit-codes.js';
+import { parseTrigger, type Trigger } from './triggers.js';
 
 export interface KdelayOptions {
   pid?: number;
@@ -13,6 +14,10 @@ export interface KdelayOptions {
   /** libbpf debug output; the reference's -D takes a BCC flag mask, any value enables it here. */
   debug: number;
   json: boolean;
+  startTrigger?: Trigger;
+  stopTrigger?: Trigger;
+  triggerDelta: number;
+  listProbes: boolean;
 }
 
 function unsignedInt(value: string): number {
@@ -37,15 +42,22 @@ function seconds(value: string): number {
 }
 
 export const HELP_EXAMPLES = `
+Triggers (TYPE:ARGS):
+  u|usdt:PROVIDER:PROBE   t|trace:SYSTEM:EVENT   k|kprobe:FUNCTION
+  kr|kretprobe:FUNCTION   up|uprobe:FUNCTION     ur|upr|uretprobe:FUNCTION
+
 Examples:
   kdelay                              # 0.5 s sample of the running ovs-vswitchd
   kdelay -p 1234 --sample-time 2      # 2 s sample of process 1234
   kdelay --sample-count 5 --sample-interval 1
                                       # five samples, one second apart
+  kdelay --start-trigger up:bridge_run --stop-trigger upr:bridge_run \\
+         --sample-count 4 --trigger-delta 50000
+                                      # bridge_run() calls longer than 50 us
 
 Run as root. Exit codes: 0 ok (also after Ctrl-C), 2 usage, 66 several
 ovs-vswitchd processes, 69 no target, 71 probe load/attach failed,
-72 BPF/BTF/libbpf missing, 77 not root.`;
+72 BPF/BTF/libbpf missing, 77 not root, 78 bad trigger.`;
 
 export function buildProgram(): Command {
   return new Command('kdelay')
@@ -54,6 +66,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
+    .addOption(new Option('--start-trigger <TRIGGER>', 'begin a sample when this probe fires (see TRIGGERS)'))
+    .addOption(new Option('--stop-trigger <TRIGGER>', 'end a sample when this probe fires'))
+    .addOption(new Option('--trigger-delta <NS>', 'with both triggers, skip samples shorter than NS').argParser(unsignedInt).default(0))
+    .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .allowExcessArguments(false)
@@ -82,6 +98,10 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     sampleInterval: o.sampleInterval,
     debug: o.debug,
     json: o.json === true,
+    startTrigger: o.startTrigger === undefined ? undefined : parseTrigger(o.startTrigger),
+    stopTrigger: o.stopTrigger === undefined ? undefined : parseTrigger(o.stopTrigger),
+    triggerDelta: o.triggerDelta,
+    listProbes: o.listProbes === true,
   };
 }
 

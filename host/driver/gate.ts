@@ -58,9 +58,14 @@ export class Gate {
     this.write({ ...this.read(), state: GateState.OPEN, windowStartNs: process.hrtime.bigint(), windowStopNs: 0n });
   }
 
-  /** Closes the window for reporting; returns the final gate value. */
+  /**
+   * Closes the window for reporting; returns the final gate value. A window
+   * a stop trigger already closed in the kernel keeps the hit's stop time.
+   */
   close(): GateValue {
-    const value = { ...this.read(), state: GateState.REPORTING, windowStopNs: process.hrtime.bigint() };
+    const current = this.read();
+    if (current.state !== GateState.OPEN) return current;
+    const value = { ...current, state: GateState.REPORTING, windowStopNs: process.hrtime.bigint() };
     this.write(value);
     return value;
   }

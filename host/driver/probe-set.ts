@@ -13,6 +13,7 @@ import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
 import { Gate } from './gate.js';
+import { TriggerEvents } from './trigger-events.js';
 
 /** The bundles shipped with kdelay (bundles/*.wasm in the package). */
 export function builtinBundles(packageRoot: string): ProbeBundle[] {
@@ -25,9 +26,12 @@ export function builtinBundles(packageRoot: string): ProbeBundle[] {
 
 export interface ProbeSetConfig {
   targetTgid: number;
-  /** Extra options passed to probes through option_i64(). */
+  /** Extra options passed to probes through option_i64() and option_string(). */
   options?: Record<string, bigint>;
+  stringOptions?: Record<string, string>;
   syscalls: SyscallTable;
+  /** Create the ring buffer the trigger probe posts its hits to. */
+  triggers?: boolean;
 }
 
 export interface CollectedSample {
@@ -37,6 +41,7 @@ export interface CollectedSample {
 
 export class ProbeSet {
   readonly gate: Gate;
+  triggerEvents: TriggerEvents | undefined;
   private readonly shared: SharedMaps;
   private readonly guests: ProbeGuest[] = [];
 
@@ -61,12 +66,20 @@ export class ProbeSet {
     const set = new ProbeSet(backend, bundles);
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), ...config.options };
     try {
+      if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       for (const bundle of bundles) {
-        const guest = new ProbeGuest(bundle, backend, set.shared, {
-          option: (name) => options[name],
-          syscallNumber: (name) => config.syscalls.number(name),
-          syscallName: (nr) => config.syscalls.name(nr),
-        });
+        const guest = new ProbeGuest(
+          bundle,
+          backend,
+          set.shared,
+          {
+            option: (name) => options[name],
+            optionString: (name) => config.stringOptions?.[name],
+            syscallNumber: (name) => config.syscalls.number(name),
+            syscallName: (nr) => config.syscalls.name(nr),
+          },
+          config.targetTgid,
+        );
         set.guests.push(guest);
         guest.init();
       }
@@ -98,6 +111,7 @@ export class ProbeSet {
 
   close(): void {
     for (const guest of this.guests.splice(0)) guest.close();
+    this.triggerEvents?.close();
     this.shared.closeAll();
   }
 }

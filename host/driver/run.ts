@@ -15,9 +15,13 @@ import { ManifestError } from '../report/manifest.js';
 import { jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
+import { ElfFile } from '../symbols/elf.js';
 import { processExists, resolveTarget, threadName } from '../target/procfs.js';
+import { type ResolvedTrigger, resolveTrigger, triggerOptions } from '../target/trigger-targets.js';
+import { usdtProbes } from '../target/usdt-notes.js';
 import { builtinBundles, ProbeSet } from './probe-set.js';
-import { runTimeMode, type SamplerIO, type WaitOutcome } from './sampler.js';
+import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
+import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
 /** The installed package's root (holds bundles/), from dist/host/driver/. */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -75,34 +79,85 @@ class Interrupts {
     });
   }
 
+  /** The next trigger hit, unless Ctrl-C or the target's exit comes first. */
+  async nextHit(events: TriggerEvents, pid: number): Promise<TriggerHit | 'interrupted' | 'target-exited'> {
+    for (;;) {
+      if (this.stopped) return 'interrupted';
+      if (!processExists(pid)) return 'target-exited';
+      const hit = await events.next(TARGET_CHECK_MS);
+      if (hit) return hit;
+    }
+  }
+
   dispose() {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
   }
 }
 
-function startProbes(backend: BpfBackend, pid: number): ProbeSet {
+interface Triggers {
+  start?: ResolvedTrigger;
+  stop?: ResolvedTrigger;
+}
+
+/** Why a trigger probe failed, in words, when the cause is the kernel's. */
+function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined {
+  const viaFentry = [triggers.start, triggers.stop].find((t) => t && (t.attachKind === 'fentry' || t.attachKind === 'fexit'));
+  if (!viaFentry || !err.message.startsWith('probe trigger:')) return undefined;
+  return `trigger [${viaFentry.trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${err.message})`;
+}
+
+function startProbes(backend: BpfBackend, pid: number, triggers: Triggers): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   try {
-    return ProbeSet.start(backend, builtinBundles(PACKAGE_ROOT), { targetTgid: pid, syscalls: SyscallTable.for(arch) });
+    return ProbeSet.start(backend, builtinBundles(PACKAGE_ROOT), {
+      targetTgid: pid,
+      syscalls: SyscallTable.for(arch),
+      stringOptions: { ...triggerOptions('start', triggers.start), ...triggerOptions('stop', triggers.stop) },
+      triggers: Boolean(triggers.start || triggers.stop),
+    });
   } catch (err) {
     if (err instanceof ManifestError) throw new UserError(err.message, ExitCode.OSFILE);
-    if (err instanceof ProbeError) throw new UserError(err.message, ExitCode.OSERR);
+    if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, err) ?? err.message, ExitCode.OSERR);
     // The gate map is created first: failing there means BPF itself is unusable.
     if (err instanceof BpfError) throw new UserError(`BPF is unavailable: ${err.message}`, ExitCode.OSFILE);
     throw err;
   }
 }
 
+/** --list-probes: what triggers the target's executable offers. */
+function listProbes(pid: number, print: (line: string) => void): void {
+  const exe = `/proc/${pid}/exe`;
+  const probes = usdtProbes(exe);
+  print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
+  for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
+  const elf = ElfFile.open(exe);
+  print(
+    elf.hasSymtab
+      ? `# uprobes by function name (up:FUNCTION, ur:FUNCTION): possible, ${elf.symbols.length} functions in its symbol table`
+      : `# uprobes by function name: only its ${elf.symbols.length} exported functions (the binary is stripped)`,
+  );
+}
+
 export async function run(options: KdelayOptions): Promise<number> {
   const pid = resolveTarget(options.pid);
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  if (options.listProbes) {
+    listProbes(pid, print);
+    return ExitCode.OK;
+  }
   if (process.geteuid?.() !== 0) throw new UserError('must run as root to attach BPF probes', ExitCode.NOPERM);
+  const triggers: Triggers = {
+    start: options.startTrigger && resolveTrigger(options.startTrigger, pid),
+    stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
+  };
   const backend = await loadBackend(options.debug !== 0);
 
-  const print = (line: string) => process.stdout.write(`${line}\n`);
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, pid);
+  const probes = startProbes(backend, pid, triggers);
+  // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
+  if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {
     const nameOf = (tid: number) => threadName(pid, tid);
     const sections = probes.sections;
@@ -110,24 +165,35 @@ export async function run(options: KdelayOptions): Promise<number> {
       ? jsonRenderer(sections, nameOf, print)
       : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print };
-    await runTimeMode(
-      options,
-      {
-        open: () => probes.gate.open(),
-        close: () => {
-          const gate = probes.gate.close();
-          return Number(gate.windowStopNs - gate.windowStartNs);
-        },
-        collect: () => probes.collect(),
-        reset: () => {
-          probes.reset();
-          probes.gate.idle();
-        },
+    const source = {
+      open: () => probes.gate.open(),
+      close: () => {
+        const gate = probes.gate.close();
+        return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      io,
-      renderer,
-      options.json,
-    );
+      collect: () => probes.collect(),
+      reset: () => {
+        probes.reset();
+        probes.gate.idle();
+      },
+    };
+    if (probes.triggerEvents) {
+      const events = probes.triggerEvents;
+      await runTriggerMode(
+        { ...options, startTrigger: Boolean(triggers.start), stopTrigger: Boolean(triggers.stop), triggerDeltaNs: options.triggerDelta },
+        {
+          ...source,
+          nextHit: () => interrupts.nextHit(events, pid),
+          monotonicNs: () => process.hrtime.bigint(),
+          missedStarts: () => Number(probes.gate.read().missedStarts),
+        },
+        io,
+        renderer,
+        options.json,
+      );
+    } else {
+      await runTimeMode(options, source, io, renderer, options.json);
+    }
   } finally {
     probes.close();
     interrupts.dispose();

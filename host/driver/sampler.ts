@@ -5,6 +5,7 @@
  */
 import { timestampLine } from '../report/format.js';
 import type { CollectedSample } from './probe-set.js';
+import type { TriggerHit } from './trigger-events.js';
 
 export type WaitOutcome = 'elapsed' | 'interrupted' | 'target-exited';
 
@@ -26,8 +27,13 @@ export interface SamplerIO {
 }
 
 export interface SampleRenderer {
-  /** Prints one sample's report (dump header and tables); windowNs is the window's exact length. */
-  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number): void;
+  /**
+   * Prints one sample's report (dump header and tables); windowNs is the
+   * window's exact length; triggerDeltaNs is set when both triggers fired.
+   */
+  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint): void;
+  /** A triggered sample shorter than --trigger-delta was not reported. */
+  skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
   /** Prints end-of-run warnings. */
   warnings(warnings: string[]): void;
 }
@@ -63,4 +69,102 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
   }
   render.warnings(warnings);
   return outcome;
+}
+
+export interface TriggerModeOptions extends TimeModeOptions {
+  startTrigger: boolean;
+  stopTrigger: boolean;
+  /** With both triggers: samples shorter than this are skipped and not counted. */
+  triggerDeltaNs: number;
+}
+
+export interface TriggerSource extends SampleSource {
+  /** The next trigger hit; resolves 'interrupted'/'target-exited' instead when those happen first. */
+  nextHit(): Promise<TriggerHit | Exclude<WaitOutcome, 'elapsed'>>;
+  /** CLOCK_MONOTONIC now, the clock of trigger timestamps. */
+  monotonicNs(): bigint;
+  /** Start triggers that fired while the gate was busy, so far. */
+  missedStarts(): number;
+}
+
+/**
+ * Trigger modes, as the reference runs them:
+ *   start only: the window opens at the start hit and lasts --sample-time;
+ *   stop only:  it opens at once and closes at the stop hit;
+ *   both:       from a start hit to the next stop hit.
+ * The kernel opens and closes the gate at the hit itself; this loop only
+ * follows, so its own latency never shortens or stretches a window.
+ */
+export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleRenderer, quiet = false): Promise<WaitOutcome> {
+  const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
+  const warnings: string[] = [];
+  let outcome: WaitOutcome = 'elapsed';
+  for (let reported = 0; reported < opts.sampleCount; ) {
+    let startTs: bigint | undefined;
+    let stopTs: bigint | undefined;
+    let windowNs: number;
+    if (!opts.startTrigger) {
+      source.open();
+      note('# Start sampling');
+    } else {
+      const hit = await nextOf(source, 'start');
+      if (typeof hit === 'string') {
+        // Nothing was measured: no window opened.
+        outcome = hit;
+        break;
+      }
+      startTs = hit.ts;
+      note(`# Start sampling (trigger@${startTs})`);
+    }
+    if (opts.stopTrigger) {
+      const hit = await nextOf(source, 'stop');
+      if (typeof hit === 'string') {
+        outcome = hit;
+        windowNs = source.close();
+        note('# Stop sampling');
+      } else {
+        stopTs = hit.ts;
+        windowNs = source.close(); // already closed by the hit; returns its length
+        note(`# Stop sampling (trigger@${stopTs})`);
+      }
+    } else {
+      // Start only: the window is --sample-time from the hit, not from when we noticed it.
+      const endNs = (startTs ?? source.monotonicNs()) + BigInt(Math.round(opts.sampleTime * 1e9));
+      // Timers have millisecond granularity and may fire a little early: wait until the deadline has passed.
+      for (let left = endNs - source.monotonicNs(); left > 0n && outcome === 'elapsed'; left = endNs - source.monotonicNs()) {
+        outcome = await io.wait(Math.ceil(Number(left) / 1e6));
+      }
+      windowNs = source.close();
+      note('# Stop sampling');
+    }
+    const delta = startTs !== undefined && stopTs !== undefined ? stopTs - startTs : undefined;
+    const sample = source.collect();
+    warnings.push(...sample.warnings);
+    if (delta === undefined || delta >= BigInt(opts.triggerDeltaNs)) {
+      reported++;
+      render.sample(reported, sample, io.nowMicros(), windowNs, delta);
+    } else {
+      render.skipped(delta, io.nowMicros());
+    }
+    source.reset();
+    if (outcome !== 'elapsed') break;
+    if (reported < opts.sampleCount && opts.sampleInterval > 0) {
+      outcome = await io.wait(opts.sampleInterval * 1000);
+      if (outcome !== 'elapsed') break;
+    }
+  }
+  const missed = source.missedStarts();
+  if (opts.sampleCount > 1 && missed > 0) {
+    warnings.push(`Not all start triggers were successful. ${missed} were missed due to slow userspace processing!`);
+  }
+  render.warnings(warnings);
+  return outcome;
+}
+
+/** The next hit of the wanted kind (the other kind cannot fire in between: the gate orders them). */
+async function nextOf(source: TriggerSource, kind: TriggerHit['kind']): Promise<TriggerHit | Exclude<WaitOutcome, 'elapsed'>> {
+  for (;;) {
+    const hit = await source.nextHit();
+    if (typeof hit === 'string' || hit.kind === kind) return hit;
+  }
 }

@@ -37,10 +37,22 @@ export interface OpenedObject {
   /** After load: the fd of a map of this object. */
   mapFd(mapName: string): number;
   programNames(): string[];
-  /** Auto-attaches a program from its SEC() name; returns a detach function. */
+  /** Auto-attaches a program from its SEC() name. */
   attach(programName: string): Link;
+  /** Attaches to a target chosen at run time (see AttachTarget). */
+  attachTo(programName: string, target: AttachTarget): Link;
+  /** For fentry/fexit programs: the kernel function, set before load. */
+  setAttachTarget(programName: string, functionName: string): void;
   close(): void;
 }
+
+/** Where a program attaches when its SEC() name does not say. */
+export type AttachTarget =
+  | { kind: 'uprobe'; retprobe: boolean; pid: number; binary: string; functionName: string }
+  | { kind: 'usdt'; pid: number; binary: string; provider: string; name: string }
+  | { kind: 'tracepoint'; category: string; name: string }
+  | { kind: 'raw_tracepoint'; name: string }
+  | { kind: 'kprobe'; retprobe: boolean; functionName: string };
 
 export interface Link {
   destroy(): void;

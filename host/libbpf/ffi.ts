@@ -61,6 +61,14 @@ export const MapCreateOpts = koffi.struct('bpf_map_create_opts', {
   map_ifindex: 'uint32_t',
 });
 
+export const UprobeOpts = koffi.struct('bpf_uprobe_opts', {
+  sz: 'size_t',
+  ref_ctr_offset: 'size_t',
+  bpf_cookie: 'uint64_t',
+  retprobe: 'bool',
+  func_name: 'const char *',
+});
+
 /** `struct btf_type` header; `size_or_type` is a union in C. */
 export const BtfType = koffi.struct('btf_type', {
   name_off: 'uint32_t',
@@ -102,6 +110,12 @@ export const bpf = {
   program_set_autoload: libbpf.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
   program_autoload: libbpf.func('bool bpf_program__autoload(void *prog)'),
   program_attach: libbpf.func('void *bpf_program__attach(void *prog)'),
+  program_attach_uprobe_opts: libbpf.func('void *bpf_program__attach_uprobe_opts(void *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)'),
+  program_attach_usdt: libbpf.func('void *bpf_program__attach_usdt(void *prog, int pid, const char *binary_path, const char *usdt_provider, const char *usdt_name, void *opts)'),
+  program_attach_tracepoint: libbpf.func('void *bpf_program__attach_tracepoint(void *prog, const char *tp_category, const char *tp_name)'),
+  program_attach_raw_tracepoint: libbpf.func('void *bpf_program__attach_raw_tracepoint(void *prog, const char *tp_name)'),
+  program_attach_kprobe: libbpf.func('void *bpf_program__attach_kprobe(void *prog, bool retprobe, const char *func_name)'),
+  program_set_attach_target: libbpf.func('int bpf_program__set_attach_target(void *prog, int attach_prog_fd, const char *attach_func_name)'),
   link_destroy: libbpf.func('int bpf_link__destroy(void *link)'),
 
   btf_find_by_name_kind: libbpf.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),

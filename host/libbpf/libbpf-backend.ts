@@ -3,9 +3,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from './errors.js';
-import { type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
+import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
 import {
-  bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer,
+  bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts,
 } from './ffi.js';
 import { libbpfLog } from './log.js';
 
@@ -152,7 +152,29 @@ class LibbpfObject implements OpenedObject {
   }
 
   attach(programName: string): Link {
-    const link: Pointer | null = bpf.program_attach(this.program(programName));
+    return this.track(programName, bpf.program_attach(this.program(programName)));
+  }
+
+  attachTo(programName: string, target: AttachTarget): Link {
+    const prog = this.program(programName);
+    switch (target.kind) {
+      case 'uprobe': {
+        const opts = { sz: koffi.sizeof(UprobeOpts), ref_ctr_offset: 0, bpf_cookie: 0n, retprobe: target.retprobe, func_name: target.functionName };
+        return this.track(programName, bpf.program_attach_uprobe_opts(prog, target.pid, target.binary, 0, opts));
+      }
+      case 'usdt':
+        return this.track(programName, bpf.program_attach_usdt(prog, target.pid, target.binary, target.provider, target.name, null));
+      case 'tracepoint':
+        return this.track(programName, bpf.program_attach_tracepoint(prog, target.category, target.name));
+      case 'raw_tracepoint':
+        return this.track(programName, bpf.program_attach_raw_tracepoint(prog, target.name));
+      case 'kprobe':
+        return this.track(programName, bpf.program_attach_kprobe(prog, target.retprobe, target.functionName));
+    }
+  }
+
+  /** Keeps a new link for close(); a NULL link is the attach failure (errno set). */
+  private track(programName: string, link: Pointer | null): Link {
     if (!link) throw describeFailure(`${this.name}: attaching ${programName}`, -lastErrno());
     this.links.add(link);
     return {
@@ -160,6 +182,12 @@ class LibbpfObject implements OpenedObject {
         if (this.links.delete(link)) bpf.link_destroy(link);
       },
     };
+  }
+
+  setAttachTarget(programName: string, functionName: string): void {
+    this.requireOpen(`setting the attach target of ${programName}`);
+    const err = bpf.program_set_attach_target(this.program(programName), 0, functionName);
+    if (err) throw describeFailure(`${this.name}: attach target ${functionName} for ${programName}`, err);
   }
 
   close(): void {

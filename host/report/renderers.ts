@@ -1,7 +1,7 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
 import type { CollectedSample, } from '../driver/probe-set.js';
 import type { SampleRenderer } from '../driver/sampler.js';
-import { timestampLine, writeStatistics } from './format.js';
+import { timestampLine, withThousands, writeStatistics } from './format.js';
 import { TextBuffer } from './text-buffer.js';
 import type { SectionSpec } from './manifest.js';
 
@@ -12,11 +12,15 @@ export function textRenderer(
   write: (bytes: Uint8Array) => void,
 ): SampleRenderer {
   return {
-    sample(_index, sample, dumpMicros) {
-      print(timestampLine('# Sample dump', dumpMicros));
+    sample(_index, sample, dumpMicros, _windowNs, triggerDeltaNs) {
+      const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
+      print(timestampLine(header, dumpMicros));
       const out = new TextBuffer();
       writeStatistics(out, { sections, tables: sample.tables, threadName });
       write(out.bytes());
+    },
+    skipped(triggerDeltaNs, dumpMicros) {
+      print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));
     },
     warnings(warnings) {
       for (const w of warnings) print(`\n# WARNING: ${w}`);
@@ -32,7 +36,7 @@ export function columnKey(header: string): string {
 /** One JSON object per line: {"type": "sample" | "warning", "data": ...}. */
 export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void): SampleRenderer {
   return {
-    sample(index, sample: CollectedSample, dumpMicros, windowNs) {
+    sample(index, sample: CollectedSample, dumpMicros, windowNs, triggerDeltaNs) {
       const threads = new Map<number, Record<string, Record<string, string | number>[]>>();
       for (const section of sections) {
         const table = sample.tables.get(section.id);
@@ -52,9 +56,13 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
         sample: index,
         time: new Date(dumpMicros / 1000).toISOString(),
         window_ns: windowNs,
+        ...(triggerDeltaNs === undefined ? {} : { trigger_delta_ns: Number(triggerDeltaNs) }),
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
       };
       print(JSON.stringify({ type: 'sample', data }));
+    },
+    skipped(triggerDeltaNs, dumpMicros) {
+      print(JSON.stringify({ type: 'skipped', data: { time: new Date(dumpMicros / 1000).toISOString(), trigger_delta_ns: Number(triggerDeltaNs) } }));
     },
     warnings(warnings) {
       for (const message of warnings) print(JSON.stringify({ type: 'warning', data: { message } }));

@@ -6,7 +6,7 @@
  * table, so a guest cannot reach a map it did not get from us. close()
  * releases everything, whatever state the guest left it in.
  */
-import type { BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
+import type { AttachTarget, BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
 import { BpfError, EBADF, EINVAL } from '../libbpf/errors.js';
 import { GuestTrap } from './guest-memory.js';
 import type { SharedMaps } from './shared-maps.js';
@@ -37,6 +37,8 @@ export class GuestSession {
     readonly name: string,
     readonly backend: BpfBackend,
     readonly shared: SharedMaps,
+    /** The process being measured: uprobes and USDT attach to its executable only. */
+    readonly targetPid = 0,
   ) {}
 
   /** Opens an ELF image; returns its handle. Nothing is loaded yet. */
@@ -73,10 +75,11 @@ export class GuestSession {
     for (const name of obj.pendingShares) this.shared.adopt(name, obj.opened.mapFd(name));
   }
 
-  attach(handle: bigint, programName: string): void {
+  /** Attaches from the SEC() name, or to a run-time target. */
+  attach(handle: bigint, programName: string, target?: AttachTarget): void {
     const obj = this.object(handle);
     if (!obj.loaded) throw new BpfError(`attaching ${programName}: the object is not loaded`, EINVAL);
-    obj.links.push(obj.opened.attach(programName));
+    obj.links.push(target ? obj.opened.attachTo(programName, target) : obj.opened.attach(programName));
   }
 
   /** The guest-visible fd of a map of a loaded object. */

@@ -15,7 +15,14 @@
  *   bpf_object_load(obj) -> i32
  *   bpf_map_lookup_all(fd, keys, keys_cap, values, values_cap) -> i32   entries read
  *   bpf_map_clear(fd) -> i32
+ *   bpf_object_set_attach_target(obj, program, function) -> i32   fentry/fexit, before load
+ *   bpf_program_attach_usdt(obj, program, provider, name) -> i32   in the target's executable
+ *   bpf_program_attach_uprobe(obj, program, retprobe, function) -> i32   likewise
+ *   bpf_program_attach_tracepoint(obj, program, category, name) -> i32
+ *   bpf_program_attach_raw_tracepoint(obj, program, name) -> i32
+ *   bpf_program_attach_kprobe(obj, program, retprobe, function) -> i32
  *   option_i64(name, fallback) -> i64
+ *   option_string(name, buf, cap) -> i32          length written (NUL added), -ENOENT if unset
  *   syscall_number(name) -> i32                     -ENOENT if this arch has none
  *   syscall_name(nr, buf, cap) -> i32               length written (NUL added)
  *   report_rows(section, count, tids, labels, values, width) -> i32
@@ -23,7 +30,7 @@
  *       pointers, 0 for none), values u64[count * width], row-major
  *   report_warning(text) -> i32
  */
-import { BpfError, ENOENT, ENOSPC } from '../libbpf/errors.js';
+import { BpfError, EINVAL, ENOENT, ENOSPC } from '../libbpf/errors.js';
 import { errnoResult, errnoResult64 } from './abi-errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
@@ -45,6 +52,7 @@ export interface RowBatch {
 /** What the host tells probes and receives from them. */
 export interface ProbeServices {
   option(name: string): bigint | undefined;
+  optionString(name: string): string | undefined;
   syscallNumber(name: string): number | undefined;
   syscallName(nr: number): string | undefined;
   /** Called once per report_rows call. */
@@ -54,6 +62,10 @@ export interface ProbeServices {
 
 export function kdelayImports(session: GuestSession, memory: () => GuestMemory, services: ProbeServices) {
   const str = (ptr: number, what: string) => memory().requiredCString(ptr, what);
+  const targetBinary = () => {
+    if (!session.targetPid) throw new BpfError('this guest has no target process to attach to', EINVAL);
+    return { pid: session.targetPid, binary: `/proc/${session.targetPid}/exe` };
+  };
   return {
     bpf_object_open(buf: number, size: number): bigint {
       const elf = memory().copyOut(buf, size, 'bpf_object_open');
@@ -126,6 +138,55 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
         session.backend.clear(session.map(fd).hostFd);
         return 0;
       });
+    },
+
+    bpf_object_set_attach_target(obj: bigint, program: number, fn: number): number {
+      const programName = str(program, 'bpf_object_set_attach_target program');
+      const functionName = str(fn, 'bpf_object_set_attach_target function');
+      return errnoResult(() => {
+        session.beforeLoad(obj, `attach target of ${programName}`).setAttachTarget(programName, functionName);
+        return 0;
+      });
+    },
+
+    // Uprobes and USDT attach to the target's executable only: a guest never names a host path.
+    bpf_program_attach_usdt(obj: bigint, program: number, provider: number, name: number): number {
+      const p = str(program, 'bpf_program_attach_usdt program');
+      const target = { kind: 'usdt' as const, ...targetBinary(), provider: str(provider, 'bpf_program_attach_usdt provider'), name: str(name, 'bpf_program_attach_usdt name') };
+      return errnoResult(() => (session.attach(obj, p, target), 0));
+    },
+
+    bpf_program_attach_uprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
+      const p = str(program, 'bpf_program_attach_uprobe program');
+      const target = { kind: 'uprobe' as const, ...targetBinary(), retprobe: retprobe !== 0, functionName: str(fn, 'bpf_program_attach_uprobe function') };
+      return errnoResult(() => (session.attach(obj, p, target), 0));
+    },
+
+    bpf_program_attach_tracepoint(obj: bigint, program: number, category: number, name: number): number {
+      const p = str(program, 'bpf_program_attach_tracepoint program');
+      const target = { kind: 'tracepoint' as const, category: str(category, 'bpf_program_attach_tracepoint category'), name: str(name, 'bpf_program_attach_tracepoint name') };
+      return errnoResult(() => (session.attach(obj, p, target), 0));
+    },
+
+    bpf_program_attach_raw_tracepoint(obj: bigint, program: number, name: number): number {
+      const p = str(program, 'bpf_program_attach_raw_tracepoint program');
+      const target = { kind: 'raw_tracepoint' as const, name: str(name, 'bpf_program_attach_raw_tracepoint name') };
+      return errnoResult(() => (session.attach(obj, p, target), 0));
+    },
+
+    bpf_program_attach_kprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
+      const p = str(program, 'bpf_program_attach_kprobe program');
+      const target = { kind: 'kprobe' as const, retprobe: retprobe !== 0, functionName: str(fn, 'bpf_program_attach_kprobe function') };
+      return errnoResult(() => (session.attach(obj, p, target), 0));
+    },
+
+    option_string(name: number, buf: number, cap: number): number {
+      const value = services.optionString(str(name, 'option_string name'));
+      if (value === undefined) return -ENOENT;
+      const bytes = Buffer.from(`${value}\0`, 'utf8');
+      if (bytes.length > cap >>> 0) return -ENOSPC;
+      memory().copyIn(buf, bytes, 'option_string buffer');
+      return bytes.length - 1;
     },
 
     option_i64(name: number, fallback: bigint): bigint {

@@ -91,9 +91,10 @@ export class ProbeGuest {
     backend: BpfBackend,
     shared: SharedMaps,
     hostServices: Omit<ProbeServices, 'rows' | 'warning'>,
+    targetPid = 0,
   ) {
     this.sections = new Map(bundle.manifest.sections.map((s) => [s.id, s]));
-    this.session = new GuestSession(bundle.manifest.name, backend, shared);
+    this.session = new GuestSession(bundle.manifest.name, backend, shared, targetPid);
     const services: ProbeServices = {
       ...hostServices,
       rows: (batch) => this.acceptRows(batch),

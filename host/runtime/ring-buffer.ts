@@ -89,6 +89,17 @@ export class RingReader {
     c.epoll_wait(this.epollFd, this.events, 1, timeoutMs);
   }
 
+  /**
+   * Waits up to timeoutMs for data without blocking Node: only the wait runs
+   * on koffi's worker thread; draining stays on the main thread. An in-flight
+   * wait cannot be cancelled, so keep timeouts short.
+   */
+  waitAsync(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      c.epoll_wait.async(this.epollFd, Buffer.alloc(12), 1, timeoutMs, () => resolve());
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -153,6 +153,12 @@ export class FunctionSymbols {
     return name;
   }
 
+  /** Whether a function of this name is defined (for uprobe triggers: checked before attaching). */
+  has(name: string): boolean {
+    for (let i = 0; i < this.length; i++) if (this.name(i) === name) return true;
+    return false;
+  }
+
   lookup(vaddr: number): ElfSymbolHit | undefined {
     const { starts, ends } = this;
     // Last symbol starting at or before vaddr.

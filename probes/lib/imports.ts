@@ -43,3 +43,17 @@ export declare function syscall_name(nr: i32, buf: usize, cap: i32): i32;
 export declare function report_rows(section: usize, count: i32, tids: usize, labels: usize, values: usize, width: i32): i32;
 @external("kdelay", "report_warning")
 export declare function report_warning(text: usize): i32;
+@external("kdelay", "bpf_object_set_attach_target")
+export declare function bpf_object_set_attach_target(obj: i64, program: usize, fn: usize): i32;
+@external("kdelay", "bpf_program_attach_usdt")
+export declare function bpf_program_attach_usdt(obj: i64, program: usize, provider: usize, name: usize): i32;
+@external("kdelay", "bpf_program_attach_uprobe")
+export declare function bpf_program_attach_uprobe(obj: i64, program: usize, retprobe: i32, fn: usize): i32;
+@external("kdelay", "bpf_program_attach_tracepoint")
+export declare function bpf_program_attach_tracepoint(obj: i64, program: usize, category: usize, name: usize): i32;
+@external("kdelay", "bpf_program_attach_raw_tracepoint")
+export declare function bpf_program_attach_raw_tracepoint(obj: i64, program: usize, name: usize): i32;
+@external("kdelay", "bpf_program_attach_kprobe")
+export declare function bpf_program_attach_kprobe(obj: i64, program: usize, retprobe: i32, fn: usize): i32;
+@external("kdelay", "option_string")
+export declare function option_string(name: usize, buf: usize, cap: i32): i32;

@@ -6,9 +6,11 @@
 // skips later steps: write the happy path, check `error` once at the end.
 
 import {
-  bpf_map_clear, bpf_map_lookup_all, bpf_object_load, bpf_object_open, bpf_object_set_global,
-  bpf_object_set_max_entries, bpf_object_share_map, option_i64, report_rows, report_warning,
-  wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate,
+  bpf_map_clear, bpf_map_lookup_all, bpf_object_load, bpf_object_open, bpf_object_set_attach_target,
+  bpf_object_set_autoload, bpf_object_set_global, bpf_object_set_max_entries, bpf_object_share_map,
+  bpf_program_attach_kprobe, bpf_program_attach_raw_tracepoint, bpf_program_attach_tracepoint,
+  bpf_program_attach_uprobe, bpf_program_attach_usdt, option_i64, option_string, report_rows,
+  report_warning, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate,
 } from "./imports";
 
 const BPF_MAP_LOOKUP_ELEM = 1;
@@ -21,6 +23,13 @@ export function cstr(s: string): usize {
 /** An option the host passes (see host/cli/options.ts), or fallback. */
 export function option(name: string, fallback: i64): i64 {
   return option_i64(cstr(name), fallback);
+}
+
+/** A string option the host passes, or "" when unset. */
+export function optionString(name: string): string {
+  const buf = new ArrayBuffer(4096);
+  const len = option_string(cstr(name), changetype<usize>(buf), buf.byteLength);
+  return len < 0 ? "" : String.UTF8.decodeUnsafe(changetype<usize>(buf), len);
 }
 
 export function warn(text: string): void {
@@ -88,6 +97,17 @@ export class BpfObject {
     this.fail(bpf_object_share_map(this.handle, cstr(map)), "share " + map);
   }
 
+  setAutoload(program: string, on: bool): void {
+    if (this.error) return;
+    this.fail(bpf_object_set_autoload(this.handle, cstr(program), on ? 1 : 0), "configure " + program);
+  }
+
+  /** fentry/fexit: the kernel function to attach to, before load. */
+  setAttachTarget(program: string, fn: string): void {
+    if (this.error) return;
+    this.fail(bpf_object_set_attach_target(this.handle, cstr(program), cstr(fn)), "target " + program + " at " + fn);
+  }
+
   load(): void {
     if (this.error) return;
     this.fail(bpf_object_load(this.handle), "load");
@@ -97,6 +117,34 @@ export class BpfObject {
   attach(program: string): void {
     if (this.error) return;
     this.fail(wasm_attach_bpf_program(this.handle, cstr(program), 0), "attach " + program);
+  }
+
+  /** USDT probe provider:name in the target's executable. */
+  attachUsdt(program: string, provider: string, name: string): void {
+    if (this.error) return;
+    this.fail(bpf_program_attach_usdt(this.handle, cstr(program), cstr(provider), cstr(name)), "attach " + program + " to USDT " + provider + ":" + name);
+  }
+
+  /** Entry (or return) of a function of the target's executable. */
+  attachUprobe(program: string, retprobe: bool, fn: string): void {
+    if (this.error) return;
+    this.fail(bpf_program_attach_uprobe(this.handle, cstr(program), retprobe ? 1 : 0, cstr(fn)), "attach " + program + " to " + fn);
+  }
+
+  attachTracepoint(program: string, category: string, name: string): void {
+    if (this.error) return;
+    this.fail(bpf_program_attach_tracepoint(this.handle, cstr(program), cstr(category), cstr(name)), "attach " + program + " to tracepoint " + category + ":" + name);
+  }
+
+  /** Returns the (negative) error instead of keeping it: callers may fall back. */
+  tryAttachRawTracepoint(program: string, name: string): i32 {
+    if (this.error) return this.error;
+    return bpf_program_attach_raw_tracepoint(this.handle, cstr(program), cstr(name));
+  }
+
+  attachKprobe(program: string, retprobe: bool, fn: string): void {
+    if (this.error) return;
+    this.fail(bpf_program_attach_kprobe(this.handle, cstr(program), retprobe ? 1 : 0, cstr(fn)), "attach " + program + " to kernel function " + fn);
   }
 
   mapFd(map: string): i32 {

@@ -64,7 +64,7 @@ export async function buildProbe(name, outDir) {
   const object = path.join(buildDir, `${name}.bpf.o`);
   const $$ = $({ cwd: ROOT, quiet: true });
 
-  await $$`clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I${MULTIARCH_INCLUDE} -I${PROBES_DIR}/include -fdebug-prefix-map=${ROOT}=. -fdebug-compilation-dir=. -Wall -Werror -c ${path.join(dir, `${name}.bpf.c`)} -o ${object}`;
+  await $$`clang -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_x86 -I${MULTIARCH_INCLUDE} -I${PROBES_DIR}/include -fdebug-prefix-map=${ROOT}=. -fdebug-compilation-dir=. -Wall -Werror -c ${path.join(dir, `${name}.bpf.c`)} -o ${object}`;
   await $$`llvm-strip -g ${object}`;
   const elf = await fs.readFile(path.join(ROOT, object));
   await fs.writeFile(path.join(ROOT, buildDir, `${name}.bpf.ts`), embedObject(name, elf));

@@ -8,6 +8,8 @@ export interface KdelayRun {
   child: ChildProcess;
   /** Resolves when stdout has printed a line matching re. */
   waitForOutput(re: RegExp): Promise<void>;
+  /** Resolves when stderr has printed text matching re. */
+  waitForStderr(re: RegExp): Promise<void>;
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
@@ -23,7 +25,11 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu 
     stdout += d;
     for (const w of watchers.splice(0)) (w.re.test(stdout) ? w.resolve : () => watchers.push(w))();
   });
-  child.stderr!.on('data', (d) => (stderr += d));
+  const stderrWatchers: { re: RegExp; resolve: () => void }[] = [];
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    for (const w of stderrWatchers.splice(0)) (w.re.test(stderr) ? w.resolve : () => stderrWatchers.push(w))();
+  });
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
     child.on('close', (code) => resolve({ code, stdout, stderr })),
   );
@@ -34,7 +40,14 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu 
       watchers.push({ re, resolve: () => (clearTimeout(timer), resolve()) });
       child.once('close', () => reject(new Error(`kdelay exited before printing ${re}; stderr: ${stderr}`)));
     });
-  return { child, waitForOutput, done };
+  const waitForStderr = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      if (re.test(stderr)) return resolve();
+      const timer = setTimeout(() => reject(new Error(`kdelay printed no ${re} on stderr within 20 s; stderr: ${stderr}`)), 20_000);
+      stderrWatchers.push({ re, resolve: () => (clearTimeout(timer), resolve()) });
+      child.once('close', () => reject(new Error(`kdelay exited before printing ${re} on stderr; stderr: ${stderr}`)));
+    });
+  return { child, waitForOutput, waitForStderr, done };
 }
 
 export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {

@@ -1,0 +1,87 @@
+/**
+ * Checks that each trigger's target exists before anything is loaded, so a
+ * typo is one clear line and exit 78 rather than a libbpf error, and decides
+ * how to attach: kprobes where the kernel has them, else fentry/fexit.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { ExitCode, UserError } from '../cli/exit-codes.js';
+import { triggerError, type Trigger } from '../cli/triggers.js';
+import { ElfFile } from '../symbols/elf.js';
+import { usdtProbes } from './usdt-notes.js';
+
+/** How the trigger probe attaches (option trigger.<role>.kind) and to what. */
+export interface ResolvedTrigger {
+  trigger: Trigger;
+  attachKind: 'usdt' | 'uprobe' | 'uretprobe' | 'tracepoint' | 'kprobe' | 'kretprobe' | 'fentry' | 'fexit';
+  args: string[];
+}
+
+export const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+export interface KernelFacts {
+  /** Where tracefs is mounted (events/ inside), or undefined. */
+  tracefs(): string | undefined;
+  /** Whether the kernel can attach kprobes (it has the kprobe perf PMU). */
+  hasKprobes(): boolean;
+  /** Whether a kernel function of this name exists (in /proc/kallsyms). */
+  hasKernelFunction(name: string): boolean;
+}
+
+export const liveKernel: KernelFacts = {
+  tracefs: () => TRACEFS_CANDIDATES.find((dir) => existsSync(`${dir}/events`)),
+  hasKprobes: () => existsSync('/sys/bus/event_source/devices/kprobe'),
+  hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
+};
+
+function checkUsdt(trigger: Trigger, exe: string): void {
+  const [provider, name] = trigger.args;
+  const probes = usdtProbes(exe);
+  if (probes.some((p) => p.provider === provider && p.name === name)) return;
+  if (probes.length === 0) {
+    throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`);
+  }
+  throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`);
+}
+
+function checkFunction(trigger: Trigger, exe: string): void {
+  const elf = ElfFile.open(exe);
+  if (elf.symbols.has(trigger.args[0])) return;
+  const stripped = elf.hasSymtab ? '' : '; the binary is stripped, so only exported functions can be found';
+  throw triggerError(trigger.text, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`);
+}
+
+/** Validates one trigger against the target process and this kernel. */
+export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFacts = liveKernel): ResolvedTrigger {
+  const exe = `/proc/${pid}/exe`;
+  switch (trigger.kind) {
+    case 'usdt':
+      checkUsdt(trigger, exe);
+      return { trigger, attachKind: 'usdt', args: trigger.args };
+    case 'uprobe':
+    case 'uretprobe':
+      checkFunction(trigger, exe);
+      return { trigger, attachKind: trigger.kind, args: trigger.args };
+    case 'tracepoint': {
+      const tracefs = kernel.tracefs();
+      if (!tracefs) throw new UserError(`trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
+      const [system, event] = trigger.args;
+      if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger.text, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
+      return { trigger, attachKind: 'tracepoint', args: trigger.args };
+    }
+    case 'kprobe':
+    case 'kretprobe': {
+      const fn = trigger.args[0];
+      if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger.text, `there is no kernel function ${fn} (see /proc/kallsyms)`);
+      if (kernel.hasKprobes()) return { trigger, attachKind: trigger.kind, args: trigger.args };
+      // No kprobes (CONFIG_KPROBES unset): fentry/fexit reach the same places where the kernel allows them.
+      return { trigger, attachKind: trigger.kind === 'kprobe' ? 'fentry' : 'fexit', args: trigger.args };
+    }
+  }
+}
+
+/** The trigger probe's options for a role: trigger.<role>.kind/arg1/arg2. */
+export function triggerOptions(role: 'start' | 'stop', resolved: ResolvedTrigger | undefined): Record<string, string> {
+  if (!resolved) return {};
+  const [arg1 = '', arg2 = ''] = resolved.args;
+  return { [`trigger.${role}.kind`]: resolved.attachKind, [`trigger.${role}.arg1`]: arg1, [`trigger.${role}.arg2`]: arg2 };
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * trigger.bpf.c - start and stop triggers: open and close the capture gate
+ * in the kernel, at the exact hit, and tell the host.
+ *
+ * One generic program per attach type and role; the user half enables only
+ * the ones the command line asks for and attaches them at run time to the
+ * target the user named (USDT and uprobes in the target's executable only).
+ *
+ * The gate moves IDLE -> OPEN (start) -> REPORTING (stop) -> IDLE (host,
+ * after reporting) by compare-and-swap, so two hits on two CPUs cannot both
+ * win. A start that finds the gate busy is counted as missed, as the
+ * reference does. Each winning hit is posted to the host's ring buffer.
+ */
+#include "kdelay_core.bpf.h"
+#include "kdelay_gate.bpf.h"
+#include <bpf/usdt.bpf.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Keep in sync with host/driver/trigger-events.ts. */
+enum trigger_event_kind {
+	TRIGGER_START = 1,
+	TRIGGER_STOP = 2,
+};
+
+struct trigger_event {
+	u64 ts;   /* bpf_ktime_get_ns() of the hit */
+	u32 kind; /* enum trigger_event_kind */
+	u32 pad;
+};
+
+/* Created by the host and shared into this object (bpf_object_share_map). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} kdelay_trigger_events SEC(".maps");
+
+/* Ring-buffer reservations that failed: the host reports them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} trigger_event_drops SEC(".maps");
+
+static __always_inline void post(u32 kind, u64 ts)
+{
+	struct trigger_event *event = bpf_ringbuf_reserve(&kdelay_trigger_events, sizeof(*event), 0);
+
+	if (!event) {
+		u32 zero = 0;
+		u64 *drops = bpf_map_lookup_elem(&trigger_event_drops, &zero);
+
+		if (drops)
+			__sync_fetch_and_add(drops, 1);
+		return;
+	}
+	event->ts = ts;
+	event->kind = kind;
+	event->pad = 0;
+	bpf_ringbuf_submit(event, 0);
+}
+
+static __always_inline int on_start(void)
+{
+	struct kdelay_gate *gate = kdelay_gate_get();
+	u64 now = bpf_ktime_get_ns();
+
+	if (!gate)
+		return 0;
+	/* Stamp the start before the state flips: probes read it once OPEN. */
+	if (gate->state != KDELAY_GATE_IDLE) {
+		__sync_fetch_and_add(&gate->missed_starts, 1);
+		return 0;
+	}
+	gate->window_start_ns = now;
+	gate->window_stop_ns = 0;
+	if (__sync_val_compare_and_swap(&gate->state, KDELAY_GATE_IDLE, KDELAY_GATE_OPEN) != KDELAY_GATE_IDLE) {
+		__sync_fetch_and_add(&gate->missed_starts, 1);
+		return 0;
+	}
+	post(TRIGGER_START, now);
+	return 0;
+}
+
+static __always_inline int on_stop(void)
+{
+	struct kdelay_gate *gate = kdelay_gate_get();
+	u64 now = bpf_ktime_get_ns();
+
+	if (!gate || gate->state != KDELAY_GATE_OPEN)
+		return 0;
+	if (__sync_val_compare_and_swap(&gate->state, KDELAY_GATE_OPEN, KDELAY_GATE_REPORTING) != KDELAY_GATE_OPEN)
+		return 0;
+	gate->window_stop_ns = now;
+	post(TRIGGER_STOP, now);
+	return 0;
+}
+
+/* One start and one stop program per attach type; all attached at run time. */
+#define TRIGGER_PAIR(section, type)                                      \
+	SEC(section) int trigger_##type##_start(void *ctx) { return on_start(); } \
+	SEC(section) int trigger_##type##_stop(void *ctx) { return on_stop(); }
+
+TRIGGER_PAIR("usdt", usdt)
+TRIGGER_PAIR("uprobe", uprobe)
+TRIGGER_PAIR("uretprobe", uretprobe)
+TRIGGER_PAIR("raw_tp", raw_tp)
+TRIGGER_PAIR("tracepoint", tp)
+TRIGGER_PAIR("kprobe", kprobe)
+TRIGGER_PAIR("kretprobe", kretprobe)
+/* fentry/fexit need their kernel function set before load (set_attach_target). */
+TRIGGER_PAIR("fentry", fentry)
+TRIGGER_PAIR("fexit", fexit)

@@ -111,3 +111,20 @@ describe('NDJSON report', () => {
     expect(['TOTAL ns', 'MAX ns', 'VECT_NR', 'SCHED_CNT'].map(columnKey)).toEqual(['total_ns', 'max_ns', 'vect_nr', 'sched_cnt']);
   });
 });
+
+describe('syscall events table', () => {
+  it("matches the reference's layout (test/fixtures/events-layout.txt, from its format strings)", async () => {
+    const { formatSyscallEvents } = await import('../host/report/format.js');
+    const events = [
+      { entryNs: 2161821694935486n, exitNs: 2161821695031201n, tid: 3359699, name: 'futex', kernelFrames: ['do_syscall_64+0x68 [kernel]'], userFrames: ['ovs_mutex_lock_at+0x18 [ovs-vswitchd]'] },
+      { entryNs: 2161821695276882n, exitNs: 2161823695333687n, tid: 3359698, name: 'poll', kernelFrames: [], userFrames: ['[unknown] 0x7f00 (libc.so.6+0x1234)'] },
+      { entryNs: 1n, exitNs: 2n, tid: 1, name: 'read' }, // stack lost
+    ];
+    const comm: Record<number, string> = { 3359699: 'revalidator14', 3359698: 'revalidator13', 1: 'x' };
+    const { lines, lostStacks } = formatSyscallEvents(events.slice(0, 2), (tid) => comm[tid], true);
+    expect(lines.join('\n')).toBe(readFileSync(join(import.meta.dirname, 'fixtures', 'events-layout.txt'), 'utf8').replace(/\n$/, ''));
+    expect(lostStacks).toBe(0);
+    expect(formatSyscallEvents(events, (tid) => comm[tid], true).lostStacks).toBe(1);
+    expect(formatSyscallEvents(events, (tid) => comm[tid], false).lines).toHaveLength(5 + 3);
+  });
+});

@@ -20,6 +20,7 @@ describe('options', () => {
     expect(parse('')).toEqual({
       pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
+      syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
     });
   });
 
@@ -34,6 +35,12 @@ describe('options', () => {
     ['--json', { json: true }],
     ['--trigger-delta 50000', { triggerDelta: 50000 }],
     ['--list-probes', { listProbes: true }],
+    ['-s', { syscallEvents: 0 }],
+    ['--syscall-events 50000', { syscallEvents: 50000 }],
+    ['--skip-syscall-poll-events', { skipSyscallPollEvents: true }],
+    ['--stack-trace-size 0', { stackTraceSize: 0 }],
+    ['--buffer-page-count 1000', { bufferPageCount: 1024 }],
+    ['--buffer-page-count 3', { bufferPageCount: 4 }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));

@@ -28,7 +28,7 @@ describe.skipIf(skipWithoutBpf)('probe set', () => {
       error = err;
     }
     expect(error).toBeInstanceOf(ProbeError);
-    expect((error as Error).message).toBe('probe failing: kdelay_probe_init failed with EINVAL (failing: no target)');
+    expect((error as Error).message).toBe('probe failing: kdelay_probe_init failed with EINVAL (no target)');
     // The syscalls probe had attached before the failure; nothing of it may remain.
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
   });

@@ -18,6 +18,19 @@ export interface KdelayOptions {
   stopTrigger?: Trigger;
   triggerDelta: number;
   listProbes: boolean;
+  /** -s: record syscalls longer than this many ns (0: all); undefined: off. */
+  syscallEvents?: number;
+  skipSyscallPollEvents: boolean;
+  stackTraceSize: number;
+  /** Ring-buffer pages for events, rounded up to a power of two. */
+  bufferPageCount: number;
+}
+
+/** The reference rounds --buffer-page-count up to a power of two. */
+export function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }
 
 function unsignedInt(value: string): number {
@@ -69,6 +82,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--start-trigger <TRIGGER>', 'begin a sample when this probe fires (see TRIGGERS)'))
     .addOption(new Option('--stop-trigger <TRIGGER>', 'end a sample when this probe fires'))
     .addOption(new Option('--trigger-delta <NS>', 'with both triggers, skip samples shorter than NS').argParser(unsignedInt).default(0))
+    .addOption(new Option('-s, --syscall-events [DURATION_NS]', 'also list each syscall longer than DURATION_NS (all if omitted), with stacks').argParser(unsignedInt).preset(0))
+    .addOption(new Option('--skip-syscall-poll-events', 'leave poll() out of --syscall-events'))
+    .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
+    .addOption(new Option('--buffer-page-count <N>', 'ring-buffer pages for events, rounded up to a power of two').argParser(unsignedNonzeroInt).default(1024))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
@@ -102,6 +119,10 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     stopTrigger: o.stopTrigger === undefined ? undefined : parseTrigger(o.stopTrigger),
     triggerDelta: o.triggerDelta,
     listProbes: o.listProbes === true,
+    syscallEvents: o.syscallEvents,
+    skipSyscallPollEvents: o.skipSyscallPollEvents === true,
+    stackTraceSize: o.stackTraceSize,
+    bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
   };
 }
 

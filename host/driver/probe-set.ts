@@ -5,7 +5,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BpfBackend } from '../libbpf/backend.js';
+import { type BpfBackend, MapType } from '../libbpf/backend.js';
 import type { SectionSpec } from '../report/manifest.js';
 import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
 import type { SampleTables } from '../report/section-table.js';
@@ -14,6 +14,8 @@ import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
 import { Gate } from './gate.js';
 import { TriggerEvents } from './trigger-events.js';
+import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
+import { Symbolizer } from '../symbols/index.js';
 
 /** The bundles shipped with kdelay (bundles/*.wasm in the package). */
 export function builtinBundles(packageRoot: string): ProbeBundle[] {
@@ -32,16 +34,44 @@ export interface ProbeSetConfig {
   syscalls: SyscallTable;
   /** Create the ring buffer the trigger probe posts its hits to. */
   triggers?: boolean;
+  /** --syscall-events: collect slow syscalls (with stacks unless stackTraceSize is 0). */
+  syscallEvents?: SyscallEventsConfig;
+}
+
+/**
+ * The innermost kernel frames of an event's stack are kdelay's own: the BPF
+ * program and the tracepoint glue that called it. They say nothing about
+ * the target, so they are left out (a leading run of them only).
+ */
+const PROBE_FRAME = /^(bpf_prog_|bpf_trace_run|__bpf_trace_|__traceiter_|\[unknown\] 0xffffffffc)/;
+function isProbeFrame(frames: string[], index: number): boolean {
+  for (let i = 0; i <= index; i++) if (!PROBE_FRAME.test(frames[i])) return false;
+  return true;
+}
+
+/** One slow syscall, resolved for printing. */
+export interface SyscallEvent extends SyscallEventRecord {
+  name: string;
+  /** Symbolized frames, innermost first; undefined when stacks are off or the stack was lost. */
+  kernelFrames?: string[];
+  userFrames?: string[];
 }
 
 export interface CollectedSample {
   tables: SampleTables;
   warnings: string[];
+  /** With --syscall-events: the slow syscalls of the window, in arrival order. */
+  events?: SyscallEvent[];
+  /** Whether events carry stacks (--stack-trace-size > 0). */
+  stacks?: boolean;
 }
 
 export class ProbeSet {
   readonly gate: Gate;
   triggerEvents: TriggerEvents | undefined;
+  private syscallEvents: SyscallEventCollector | undefined;
+  private symbolizer: Symbolizer | undefined;
+  private syscalls: SyscallTable | undefined;
   private readonly shared: SharedMaps;
   private readonly guests: ProbeGuest[] = [];
 
@@ -64,9 +94,15 @@ export class ProbeSet {
       }
     }
     const set = new ProbeSet(backend, bundles);
-    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), ...config.options };
+    set.syscalls = config.syscalls;
+    const possibleCpus = backend.valueBytes({ name: '', type: MapType.PERCPU_ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 }) / 8;
+    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(possibleCpus), ...config.options };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
+      if (config.syscallEvents) {
+        set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
+        Object.assign(options, set.syscallEvents.probeOptions());
+      }
       for (const bundle of bundles) {
         const guest = new ProbeGuest(
           bundle,
@@ -83,6 +119,9 @@ export class ProbeSet {
         set.guests.push(guest);
         guest.init();
       }
+      // Snapshot kallsyms and the target's mappings now, while attached: the
+      // target may exit before we print, and our own programs are now in kallsyms.
+      if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetTgid);
     } catch (err) {
       set.close();
       throw err;
@@ -102,16 +141,32 @@ export class ProbeSet {
       for (const [id, table] of guest.collect()) tables.set(id, table);
       warnings.push(...guest.warnings.splice(0));
     }
-    return { tables, warnings };
+    if (!this.syscallEvents) return { tables, warnings };
+    return { tables, warnings, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+  }
+
+  private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {
+    const symbolizer = this.symbolizer;
+    return records.map((r) => {
+      const event: SyscallEvent = { ...r, name: this.syscalls?.name(r.nr) ?? `[unknown: ${r.nr}]` };
+      if (symbolizer && r.kernelStackId >= 0 && r.userStackId >= 0) {
+        event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)?.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i));
+        event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
+      }
+      return event;
+    });
   }
 
   reset(): void {
     for (const guest of this.guests) guest.reset();
+    this.syscallEvents?.take(); // nothing arrives while the gate is closed; drop stragglers
+    this.syscallEvents?.clearStacks();
   }
 
   close(): void {
     for (const guest of this.guests.splice(0)) guest.close();
     this.triggerEvents?.close();
+    this.syscallEvents?.close();
     this.shared.closeAll();
   }
 }

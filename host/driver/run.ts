@@ -27,6 +27,7 @@ import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
+const PAGE_SIZE = 4096; // x86-64 and the common arm64 configuration
 const TARGET_CHECK_MS = 100;
 
 /** CO-RE needs the running kernel's BTF; say so plainly when it is missing. */
@@ -107,7 +108,7 @@ function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined
   return `trigger [${viaFentry.trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${err.message})`;
 }
 
-function startProbes(backend: BpfBackend, pid: number, triggers: Triggers): ProbeSet {
+function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   try {
@@ -116,6 +117,15 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers): Prob
       syscalls: SyscallTable.for(arch),
       stringOptions: { ...triggerOptions('start', triggers.start), ...triggerOptions('stop', triggers.stop) },
       triggers: Boolean(triggers.start || triggers.stop),
+      syscallEvents:
+        options.syscallEvents === undefined
+          ? undefined
+          : {
+              minNs: options.syscallEvents,
+              skipPoll: options.skipSyscallPollEvents,
+              stackTraceSize: options.stackTraceSize,
+              ringBytes: options.bufferPageCount * PAGE_SIZE,
+            },
     });
   } catch (err) {
     if (err instanceof ManifestError) throw new UserError(err.message, ExitCode.OSFILE);
@@ -155,7 +165,7 @@ export async function run(options: KdelayOptions): Promise<number> {
   const backend = await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, pid, triggers);
+  const probes = startProbes(backend, pid, triggers, options);
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {

@@ -13,6 +13,7 @@ export const MapType = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  STACK_TRACE: 7,
   RINGBUF: 27,
 } as const;
 

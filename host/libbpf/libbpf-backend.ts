@@ -290,13 +290,22 @@ export class LibbpfBackend implements BpfBackend {
   clear(fd: number): void {
     const info = this.mapInfoByFd(fd);
     const keys = new Uint8Array(info.maxEntries * info.keySize);
-    const values = new Uint8Array(info.maxEntries * this.valueBytes(info));
+    const values = info.type === MapType.STACK_TRACE ? new Uint8Array(0) : new Uint8Array(info.maxEntries * this.valueBytes(info));
     if (info.type === MapType.ARRAY || info.type === MapType.PERCPU_ARRAY) {
       const key = new Uint8Array(4);
       const zero = new Uint8Array(this.valueBytes(info));
       for (let i = 0; i < info.maxEntries; i++) {
         new DataView(key.buffer).setUint32(0, i, true);
         const err = this.update(fd, key, zero, 0n);
+        if (err) throw describeFailure(`clearing map ${info.name}`, err);
+      }
+      return;
+    }
+    if (info.type === MapType.STACK_TRACE) {
+      // No batch operations on stack maps: walk the keys.
+      const key = new Uint8Array(info.keySize);
+      while (this.nextKey(fd, null, key) === 0) {
+        const err = this.delete(fd, key);
         if (err) throw describeFailure(`clearing map ${info.name}`, err);
       }
       return;

@@ -1,7 +1,7 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
 import type { CollectedSample, } from '../driver/probe-set.js';
 import type { SampleRenderer } from '../driver/sampler.js';
-import { timestampLine, withThousands, writeStatistics } from './format.js';
+import { formatSyscallEvents, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
 import { TextBuffer } from './text-buffer.js';
 import type { SectionSpec } from './manifest.js';
 
@@ -18,6 +18,11 @@ export function textRenderer(
       const out = new TextBuffer();
       writeStatistics(out, { sections, tables: sample.tables, threadName });
       write(out.bytes());
+      if (sample.events?.length) {
+        const { lines, lostStacks } = formatSyscallEvents(sample.events, threadName, sample.stacks ?? false);
+        print(lines.join('\n'));
+        if (lostStacks > 0) print(lostStacksNote(lostStacks).join('\n'));
+      }
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));
@@ -60,6 +65,15 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
       };
       print(JSON.stringify({ type: 'sample', data }));
+      for (const e of sample.events ?? []) {
+        print(JSON.stringify({
+          type: 'syscall_event',
+          data: {
+            sample: index, entry_ns: e.entryNs.toString(), exit_ns: e.exitNs.toString(), tid: e.tid, comm: threadName(e.tid),
+            syscall: e.name, number: e.nr, kernel_stack: e.kernelFrames ?? null, user_stack: e.userFrames ?? null,
+          },
+        }));
+      }
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(JSON.stringify({ type: 'skipped', data: { time: new Date(dumpMicros / 1000).toISOString(), trigger_delta_ns: Number(triggerDeltaNs) } }));

@@ -98,7 +98,7 @@ export class ProbeGuest {
     const services: ProbeServices = {
       ...hostServices,
       rows: (batch) => this.acceptRows(batch),
-      warning: (text) => this.warnings.push(`${this.name}: ${text}`),
+      warning: (text) => this.warnings.push(text),
     };
     try {
       ({ instance: this.instance, poller: this.poller } = instantiateGuest(bundle.module, this.session, services));

@@ -13,6 +13,7 @@ import {
   report_warning, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate,
 } from "./imports";
 
+
 const BPF_MAP_LOOKUP_ELEM = 1;
 
 /** A NUL-terminated UTF-8 copy of s, for the host ABI. Allocate once, reuse. */
@@ -85,6 +86,21 @@ export class BpfObject {
 
   setI32(name: string, value: i32): void {
     this.setU32(name, <u32>value);
+  }
+
+  setU64(name: string, value: u64): void {
+    if (this.error) return;
+    const buf = new ArrayBuffer(8);
+    store<u64>(changetype<usize>(buf), value);
+    this.fail(bpf_object_set_global(this.handle, cstr(name), changetype<usize>(buf), 8), "set " + name);
+  }
+
+  /** A C `bool` global (one byte). */
+  setBool(name: string, value: bool): void {
+    if (this.error) return;
+    const buf = new ArrayBuffer(1);
+    store<u8>(changetype<usize>(buf), value ? 1 : 0);
+    this.fail(bpf_object_set_global(this.handle, cstr(name), changetype<usize>(buf), 1), "set " + name);
   }
 
   setMaxEntries(map: string, entries: u32): void {
@@ -210,6 +226,18 @@ export function readGate(gateFd: i32): GateSnapshot {
     gate.windowStopNs = load<u64>(value, 16);
   }
   return gate;
+}
+
+/** Sums the u64 slots of all CPUs at `key` of a per-CPU array (option possible_cpus from the host). */
+export function readPercpuSum(fd: i32, key: u32): u64 {
+  const cpus = <i32>option("possible_cpus", 1);
+  const keyBuf = memory.data(4);
+  const values = new ArrayBuffer(8 * cpus);
+  store<u32>(keyBuf, key);
+  if (wasm_bpf_map_operate(fd, BPF_MAP_LOOKUP_ELEM, keyBuf, changetype<usize>(values), 0, 0) != 0) return 0;
+  let sum: u64 = 0;
+  for (let i = 0; i < cpus; i++) sum += load<u64>(changetype<usize>(values) + <usize>(i * 8));
+  return sum;
 }
 
 /** Reads the u64 at key 0 of an array map (e.g. kdelay_map_full). */

@@ -22,6 +22,80 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* The poll() syscall number on the running kernel; set by the user side. */
 const volatile s32 poll_syscall_nr = -1;
 
+/* --syscall-events: post every call longer than events_min_ns to the host. */
+const volatile bool events_enabled = false;
+const volatile u64 events_min_ns = 0;
+const volatile bool events_skip_poll = false;
+const volatile bool events_stacks = false;
+
+/* Keep in sync with host/driver/syscall-events.ts. */
+struct syscall_event {
+	u64 entry_ns;
+	u64 exit_ns;
+	u32 tid;
+	u32 nr;
+	s32 kernel_stack_id; /* negative: no stack (errno from bpf_get_stackid, or stacks off) */
+	s32 user_stack_id;
+};
+
+/*
+ * The event ring and the stack table are created by the host (sized from
+ * --buffer-page-count and --stack-trace-size) and shared into this object,
+ * so the host drains and reads them directly. The sizes here are
+ * placeholders the user half replaces before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} kdelay_syscall_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__uint(value_size, 127 * sizeof(u64));
+} kdelay_stack_traces SEC(".maps");
+
+/* Events lost because the ring was full, and stacks that could not be stored. */
+enum { LOSS_EVENTS = 0, LOSS_STACKS = 1 };
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, u64);
+} syscall_event_losses SEC(".maps");
+
+static __always_inline void count_loss(u32 what)
+{
+	u64 *n = bpf_map_lookup_elem(&syscall_event_losses, &what);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns, u64 exit_ns)
+{
+	struct syscall_event *event = bpf_ringbuf_reserve(&kdelay_syscall_events, sizeof(*event), 0);
+
+	if (!event) {
+		count_loss(LOSS_EVENTS);
+		return;
+	}
+	event->entry_ns = entry_ns;
+	event->exit_ns = exit_ns;
+	event->tid = tid;
+	event->nr = nr;
+	event->kernel_stack_id = -1;
+	event->user_stack_id = -1;
+	if (events_stacks) {
+		event->kernel_stack_id = bpf_get_stackid(ctx, &kdelay_stack_traces, 0);
+		event->user_stack_id = bpf_get_stackid(ctx, &kdelay_stack_traces, BPF_F_USER_STACK);
+		if (event->kernel_stack_id < 0 || event->user_stack_id < 0)
+			count_loss(LOSS_STACKS);
+	}
+	bpf_ringbuf_submit(event, 0);
+}
+
 /* Keep the three structs below in sync with syscalls.ts. */
 struct syscall_start {
 	u64 entry_ns;
@@ -115,6 +189,9 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	key.tid = tid;
 	key.nr = start->nr;
 	kdelay_stat_record(&syscall_stats, &key, now - start->entry_ns);
+	if (events_enabled && now - start->entry_ns > events_min_ns &&
+	    !(events_skip_poll && (s32)key.nr == poll_syscall_nr))
+		post_event(ctx, tid, key.nr, start->entry_ns, now);
 	/* Consumed: an exit without a fresh entry must not reuse this stamp. */
 	start->entry_ns = 0;
 

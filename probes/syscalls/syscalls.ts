@@ -1,7 +1,7 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { syscall_name, syscall_number } from "../lib/imports";
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
@@ -14,6 +14,8 @@ let obj!: BpfObject;
 let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
 let mapFullFd: i32 = -1;
+let lossesFd: i32 = -1;
+let eventDropsSeen: u64 = 0;
 let syscallRows!: RowBatch;
 let longPollRows!: RowBatch;
 /** NUL-terminated names by syscall number, fetched from the host once each. */
@@ -31,12 +33,27 @@ export function kdelay_probe_init(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32("poll_syscall_nr", pollNumber());
   obj.setMaxEntries("syscall_stats", entries);
+  if (option("syscalls.events", 0)) {
+    // --syscall-events: the host created the event ring and the stack table; use them.
+    const stackEntries = <u32>option("syscalls.stack_trace_size", 0);
+    obj.setBool("events_enabled", true);
+    obj.setU64("events_min_ns", <u64>option("syscalls.events_min_ns", 0));
+    obj.setBool("events_skip_poll", option("syscalls.events_skip_poll", 0) != 0);
+    obj.setBool("events_stacks", stackEntries > 0);
+    obj.setMaxEntries("kdelay_syscall_events", <u32>option("syscalls.events_ring_bytes", 4096));
+    obj.shareMap("kdelay_syscall_events");
+    if (stackEntries > 0) {
+      obj.setMaxEntries("kdelay_stack_traces", stackEntries);
+      obj.shareMap("kdelay_stack_traces");
+    }
+  }
   obj.load();
   obj.attach("syscalls_enter");
   obj.attach("syscalls_exit");
   const statsFd = obj.mapFd("syscall_stats");
   const longPollFd = obj.mapFd("long_poll_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
+  lossesFd = obj.mapFd("syscall_event_losses");
   if (obj.error) {
     warn("could not " + obj.failedStep);
     return obj.error;
@@ -81,6 +98,12 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
 
   warnIfMapsWereFull(mapFullFd, "syscalls");
+  // Ring-buffer reservations that failed (cumulative in the kernel: report what is new).
+  const drops = readPercpuSum(lossesFd, 0);
+  if (drops > eventDropsSeen) {
+    warn("Not all events were captured, " + (drops - eventDropsSeen).toString() + " were dropped!\n#          Increase the BPF ring buffer size with the --buffer-page-count option.");
+    eventDropsSeen = drops;
+  }
   return 0;
 }
 

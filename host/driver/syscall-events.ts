@@ -1,0 +1,124 @@
+/**
+ * --syscall-events: the syscalls probe posts every slow call to the ring
+ * buffer `kdelay_syscall_events` (with kernel and user stack ids into the
+ * STACK_TRACE map `kdelay_stack_traces`); both maps are created here and
+ * shared into the probe. The ring is drained continuously in the background
+ * by mmap, in budgeted batches so Node's event loop stays responsive, and
+ * waits on an async epoll when empty. Mirrors struct syscall_event in
+ * probes/syscalls/syscalls.bpf.c.
+ */
+import type { BpfBackend } from '../libbpf/backend.js';
+import { MapType } from '../libbpf/backend.js';
+import { RingReader } from '../runtime/ring-buffer.js';
+import type { SharedMaps } from '../runtime/shared-maps.js';
+
+export const EVENTS_MAP = 'kdelay_syscall_events';
+export const STACKS_MAP = 'kdelay_stack_traces';
+const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
+const DRAIN_BUDGET = 20_000;
+const WAIT_MS = 50;
+
+export interface SyscallEventRecord {
+  entryNs: bigint;
+  exitNs: bigint;
+  tid: number;
+  nr: number;
+  kernelStackId: number;
+  userStackId: number;
+}
+
+export interface SyscallEventsConfig {
+  /** --syscall-events DURATION_NS (0: every call). */
+  minNs: number;
+  skipPoll: boolean;
+  /** --stack-trace-size: entries of the stack table; 0 disables stacks. */
+  stackTraceSize: number;
+  /** --buffer-page-count, already a power of two, times the page size. */
+  ringBytes: number;
+}
+
+export class SyscallEventCollector {
+  private readonly reader: RingReader;
+  private readonly stackFd: number | undefined;
+  private pending: SyscallEventRecord[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly backend: BpfBackend,
+    shared: SharedMaps,
+    readonly config: SyscallEventsConfig,
+  ) {
+    const ringFd = shared.create(EVENTS_MAP, MapType.RINGBUF, 0, 0, config.ringBytes);
+    this.reader = new RingReader(ringFd, config.ringBytes);
+    if (config.stackTraceSize > 0) this.stackFd = shared.create(STACKS_MAP, MapType.STACK_TRACE, 4, MAX_STACK_DEPTH * 8, config.stackTraceSize);
+    void this.drainForever();
+  }
+
+  /** Probe options telling the syscalls probe to post events into our maps. */
+  probeOptions(): Record<string, bigint> {
+    return {
+      'syscalls.events': 1n,
+      'syscalls.events_min_ns': BigInt(this.config.minNs),
+      'syscalls.events_skip_poll': this.config.skipPoll ? 1n : 0n,
+      'syscalls.stack_trace_size': BigInt(this.config.stackTraceSize),
+      'syscalls.events_ring_bytes': BigInt(this.config.ringBytes),
+    };
+  }
+
+  private drain(budget: number): number {
+    return this.reader.drain((record) => {
+      const v = new DataView(record.buffer, record.byteOffset, record.byteLength);
+      this.pending.push({
+        entryNs: v.getBigUint64(0, true),
+        exitNs: v.getBigUint64(8, true),
+        tid: v.getUint32(16, true),
+        nr: v.getUint32(20, true),
+        kernelStackId: v.getInt32(24, true),
+        userStackId: v.getInt32(28, true),
+      });
+      return 0;
+    }, budget);
+  }
+
+  private async drainForever(): Promise<void> {
+    // After close() the ring is unmapped: check before every drain.
+    while (!this.closed) {
+      if (this.drain(DRAIN_BUDGET) === DRAIN_BUDGET) await new Promise((r) => setImmediate(r));
+      else await this.reader.waitAsync(WAIT_MS);
+    }
+  }
+
+  /** Every event so far, in arrival order; the next call starts afresh. */
+  take(): SyscallEventRecord[] {
+    while (this.drain(DRAIN_BUDGET) === DRAIN_BUDGET);
+    const events = this.pending;
+    this.pending = [];
+    return events;
+  }
+
+  /** The addresses of a stack, innermost first; undefined if the id is not (or no longer) there. */
+  stack(id: number): bigint[] | undefined {
+    if (this.stackFd === undefined || id < 0) return undefined;
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, id, true);
+    const value = new Uint8Array(MAX_STACK_DEPTH * 8);
+    if (this.backend.lookup(this.stackFd, key, value) !== 0) return undefined;
+    const words = new BigUint64Array(value.buffer);
+    const frames: bigint[] = [];
+    for (const addr of words) {
+      if (addr === 0n) break;
+      frames.push(addr);
+    }
+    return frames;
+  }
+
+  /** After a sample: stack ids are per sample, like the reference's table. */
+  clearStacks(): void {
+    if (this.stackFd !== undefined) this.backend.clear(this.stackFd);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.reader.close();
+  }
+}

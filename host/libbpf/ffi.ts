@@ -135,20 +135,23 @@ export const bpf = {
   obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *info_len)'),
 
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn_t *fn)'),
-  strerror: libbpf.func('int libbpf_strerror(int err, _Out_ char *buf, size_t size)'),
+  strerror: libbpf.func('int libbpf_strerror(int err, void *buf, size_t size)'),
 };
 
 export const c = {
   close: libc.func('int close(int fd)'),
   dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
-  vsnprintf: libc.func('int vsnprintf(_Out_ char *buf, size_t size, const char *fmt, void *args)'),
+  vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *args)'),
   get_nprocs_conf: libc.func('int get_nprocs_conf()'),
   sysconf: libc.func('long sysconf(int name)'),
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   epoll_create1: libc.func('int epoll_create1(int flags)'),
+  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  write: libc.func('long write(int fd, const void *buf, size_t count)'),
   epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
-  epoll_wait: libc.func('int epoll_wait(int epfd, _Out_ uint8_t *events, int maxevents, int timeout)'),
+  // `events` is a caller-owned buffer of maxevents * 12 bytes (struct epoll_event is packed on x86-64).
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
 };
 
 export { koffi, PrintFn };

@@ -39,7 +39,16 @@ export class RingReader {
   private readonly data: Uint8Array;
   private readonly mask: number;
   private readonly epollFd: number;
+  /** Written by close() to wake an async wait, so the ring is never unmapped under it. */
+  private readonly wakeFd: number;
   private readonly events = Buffer.alloc(12);
+  /**
+   * epoll_wait's output for async waits. It must be a member: a temporary
+   * could be garbage-collected (and its memory reused) while the wait is
+   * still running on koffi's worker thread, which then writes into it.
+   */
+  private readonly asyncEvents = Buffer.alloc(12);
+  private inflight: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -55,9 +64,14 @@ export class RingReader {
     this.header = new Int32Array(area);
     this.data = new Uint8Array(area);
     this.epollFd = c.epoll_create1(0o2000000 /* EPOLL_CLOEXEC */);
+    this.wakeFd = c.eventfd(0, 0o2000000 | 0o4000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
     const event = Buffer.alloc(12);
     event.writeUInt32LE(EPOLLIN, 0);
-    if (this.epollFd < 0 || c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, event) < 0) {
+    if (
+      this.epollFd < 0 || this.wakeFd < 0 ||
+      c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, event) < 0 ||
+      c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, this.wakeFd, event) < 0
+    ) {
       throw new BpfError('waiting on a ring buffer failed', lastErrno());
     }
   }
@@ -95,17 +109,34 @@ export class RingReader {
    * wait cannot be cancelled, so keep timeouts short.
    */
   waitAsync(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      c.epoll_wait.async(this.epollFd, Buffer.alloc(12), 1, timeoutMs, () => resolve());
+    if (this.closed) return Promise.resolve();
+    const wait = new Promise<void>((resolve) => {
+      c.epoll_wait.async(this.epollFd, this.asyncEvents, 1, timeoutMs, () => resolve());
     });
+    this.inflight = wait.then(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
   }
 
-  close(): void {
+  /**
+   * Releases the ring. An async wait still running on koffi's worker thread
+   * would write into freed memory when it returns, so wake it through the
+   * eventfd and let it finish first.
+   */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.inflight) {
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(1n);
+      c.write(this.wakeFd, one, 8);
+      await this.inflight;
+    }
     c.munmap(this.consumerPtr, pageSize);
     c.munmap(this.producerPtr, pageSize + 2 * this.size);
     c.close(this.epollFd);
+    c.close(this.wakeFd);
   }
 }
 
@@ -130,8 +161,9 @@ export class RingBufferPoller {
     return n;
   }
 
+  /** Guests poll synchronously, so no async wait can be in flight here. */
   close(): void {
-    for (const reader of this.readers.values()) reader.close();
+    for (const reader of this.readers.values()) void reader.close();
     this.readers.clear();
   }
 }

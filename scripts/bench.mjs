@@ -4,6 +4,8 @@
 //   2. reading and formatting 100k syscall-map entries after a window
 //   3. detaching everything
 //   4. added cost per traced syscall of the target (getppid loop, alternated)
+//   5. added cost per context switch (pingpong, alternated)
+//   6. syscall events drained live, and symbolizing 10k frames
 // Needs root and the kernel the tests need. Numbers on a shared 2-vCPU VM are noisy:
 // each figure is the median of several runs.
 import { spawn } from 'node:child_process';
@@ -99,7 +101,7 @@ const build = async (name) => {
   echo(`100k syscall entries: read ${fmt(median(collect))} ms + format ${fmt(median(format))} ms = ${fmt(median(collect) + median(format))} ms (median of 5)`);
   backend.closeFd(statsFd);
   const t4 = performance.now();
-  probes.close();
+  await probes.close();
   echo(`detach and close everything: ${fmt(performance.now() - t4, 2)} ms`);
 }
 
@@ -118,7 +120,7 @@ const build = async (name) => {
     const out = new Promise((resolve) => createInterface({ input: child.stdout }).on('line', resolve));
     child.stdin.end('go\n');
     const line = await out;
-    probes?.close();
+    await probes?.close();
     return Number(line.split(' ')[1]);
   };
   const plain = [], traced = [];
@@ -150,7 +152,7 @@ const build = async (name) => {
     }
     child.kill('SIGUSR1');
     const done = await next();
-    probes?.close();
+    await probes?.close();
     child.kill('SIGTERM');
     return Number(done.split(' ')[2]);
   };
@@ -163,4 +165,35 @@ const build = async (name) => {
     echo(`pingpong ${name}: ${fmt(rate / 1000, 1)} k round trips/s${extra}`);
   }
 }
+// 6. --syscall-events: events drained live (default 1024-page ring) and losses,
+//    from a getppid storm of the events workload. (Symbolizing 10k frames:
+//    scripts/bench-symbols.mjs, run below.)
+{
+  const workload = await build('events_workload');
+  const backend = new LibbpfBackend();
+  const syscalls = SyscallTable.for(hostArch());
+  const bundles = builtinBundles(ROOT).filter((b) => b.manifest.name === 'syscalls');
+  const CALLS = 2_000_000;
+  for (const stackTraceSize of [0, 4096]) {
+    const child = spawn(workload, ['1', String(CALLS), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout });
+    const next = () => new Promise((resolve) => lines.once('line', resolve));
+    await next();
+    const probes = ProbeSet.start(backend, bundles, {
+      targetTgid: child.pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 },
+    });
+    probes.gate.open();
+    const t0 = performance.now();
+    child.kill('SIGUSR1');
+    await next();
+    const seconds = (performance.now() - t0) / 1000;
+    probes.gate.close();
+    const sample = probes.collect();
+    const lost = sample.warnings.map((w) => /(\d+) were dropped/.exec(w)?.[1]).find(Boolean) ?? '0';
+    echo(`syscall events${stackTraceSize ? ' with stacks' : ''}: ${sample.events.length} drained in ${fmt(seconds, 2)} s live = ${fmt(sample.events.length / seconds / 1e6, 2)} M events/s, ${lost} lost`);
+    await probes.close();
+    child.kill('SIGTERM');
+  }
+}
 await fs.remove(tmp);
+await $({ stdio: 'inherit' })`zx ${path.join(ROOT, 'scripts', 'bench-symbols.mjs')}`;

@@ -122,8 +122,10 @@ export class ProbeSet {
       // Snapshot kallsyms and the target's mappings now, while attached: the
       // target may exit before we print, and our own programs are now in kallsyms.
       if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetTgid);
+      set.syscallEvents?.start();
     } catch (err) {
-      set.close();
+      // Nothing waits on a ring yet (draining starts last), so this releases everything now.
+      void set.close();
       throw err;
     }
     return set;
@@ -163,10 +165,11 @@ export class ProbeSet {
     this.syscallEvents?.clearStacks();
   }
 
-  close(): void {
+  /** Detaches and releases everything; resolves once no background wait is left. */
+  async close(): Promise<void> {
     for (const guest of this.guests.splice(0)) guest.close();
-    this.triggerEvents?.close();
-    this.syscallEvents?.close();
+    await this.triggerEvents?.close();
+    await this.syscallEvents?.close();
     this.shared.closeAll();
   }
 }

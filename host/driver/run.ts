@@ -205,7 +205,7 @@ export async function run(options: KdelayOptions): Promise<number> {
       await runTimeMode(options, source, io, renderer, options.json);
     }
   } finally {
-    probes.close();
+    await probes.close();
     interrupts.dispose();
   }
   return ExitCode.OK;

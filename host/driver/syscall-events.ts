@@ -16,6 +16,7 @@ export const EVENTS_MAP = 'kdelay_syscall_events';
 export const STACKS_MAP = 'kdelay_stack_traces';
 const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
 const DRAIN_BUDGET = 20_000;
+const RECORD_SIZE = 32;
 const WAIT_MS = 50;
 
 export interface SyscallEventRecord {
@@ -40,7 +41,10 @@ export interface SyscallEventsConfig {
 export class SyscallEventCollector {
   private readonly reader: RingReader;
   private readonly stackFd: number | undefined;
-  private pending: SyscallEventRecord[] = [];
+  /** Raw 32-byte records as they came: copying is cheaper than decoding while the ring fills. */
+  private raw = new Uint8Array(RECORD_SIZE * 4096);
+  private count = 0;
+  private loop: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -51,7 +55,11 @@ export class SyscallEventCollector {
     const ringFd = shared.create(EVENTS_MAP, MapType.RINGBUF, 0, 0, config.ringBytes);
     this.reader = new RingReader(ringFd, config.ringBytes);
     if (config.stackTraceSize > 0) this.stackFd = shared.create(STACKS_MAP, MapType.STACK_TRACE, 4, MAX_STACK_DEPTH * 8, config.stackTraceSize);
-    void this.drainForever();
+  }
+
+  /** Starts draining in the background (once the probes are attached). */
+  start(): void {
+    this.loop ??= this.drainForever();
   }
 
   /** Probe options telling the syscalls probe to post events into our maps. */
@@ -67,15 +75,12 @@ export class SyscallEventCollector {
 
   private drain(budget: number): number {
     return this.reader.drain((record) => {
-      const v = new DataView(record.buffer, record.byteOffset, record.byteLength);
-      this.pending.push({
-        entryNs: v.getBigUint64(0, true),
-        exitNs: v.getBigUint64(8, true),
-        tid: v.getUint32(16, true),
-        nr: v.getUint32(20, true),
-        kernelStackId: v.getInt32(24, true),
-        userStackId: v.getInt32(28, true),
-      });
+      if ((this.count + 1) * RECORD_SIZE > this.raw.length) {
+        const bigger = new Uint8Array(this.raw.length * 2);
+        bigger.set(this.raw);
+        this.raw = bigger;
+      }
+      this.raw.set(record.subarray(0, RECORD_SIZE), this.count++ * RECORD_SIZE);
       return 0;
     }, budget);
   }
@@ -91,8 +96,19 @@ export class SyscallEventCollector {
   /** Every event so far, in arrival order; the next call starts afresh. */
   take(): SyscallEventRecord[] {
     while (this.drain(DRAIN_BUDGET) === DRAIN_BUDGET);
-    const events = this.pending;
-    this.pending = [];
+    const v = new DataView(this.raw.buffer, 0, this.count * RECORD_SIZE);
+    const events = Array.from({ length: this.count }, (_, i) => {
+      const at = i * RECORD_SIZE;
+      return {
+        entryNs: v.getBigUint64(at, true),
+        exitNs: v.getBigUint64(at + 8, true),
+        tid: v.getUint32(at + 16, true),
+        nr: v.getUint32(at + 20, true),
+        kernelStackId: v.getInt32(at + 24, true),
+        userStackId: v.getInt32(at + 28, true),
+      };
+    });
+    this.count = 0;
     return events;
   }
 
@@ -117,8 +133,9 @@ export class SyscallEventCollector {
     if (this.stackFd !== undefined) this.backend.clear(this.stackFd);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
-    this.reader.close();
+    await this.reader.close();
+    await this.loop;
   }
 }

@@ -54,7 +54,7 @@ export class TriggerEvents {
     }
   }
 
-  close(): void {
-    this.reader.close();
+  close(): Promise<void> {
+    return this.reader.close();
   }
 }

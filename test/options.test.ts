@@ -21,6 +21,7 @@ describe('options', () => {
       pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
+      skipUpcallStats: false,
     });
   });
 
@@ -41,6 +42,7 @@ describe('options', () => {
     ['--stack-trace-size 0', { stackTraceSize: 0 }],
     ['--buffer-page-count 1000', { bufferPageCount: 1024 }],
     ['--buffer-page-count 3', { bufferPageCount: 4 }],
+    ['--skip-upcall-stats', { skipUpcallStats: true }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));

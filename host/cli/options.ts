@@ -24,6 +24,7 @@ export interface KdelayOptions {
   stackTraceSize: number;
   /** Ring-buffer pages for events, rounded up to a power of two. */
   bufferPageCount: number;
+  skipUpcallStats: boolean;
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--skip-syscall-poll-events', 'leave poll() out of --syscall-events'))
     .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
     .addOption(new Option('--buffer-page-count <N>', 'ring-buffer pages for events, rounded up to a power of two').argParser(unsignedNonzeroInt).default(1024))
+    .addOption(new Option('--skip-upcall-stats', 'do not collect Open vSwitch datapath upcall statistics'))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
@@ -123,6 +125,7 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     skipSyscallPollEvents: o.skipSyscallPollEvents === true,
     stackTraceSize: o.stackTraceSize,
     bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
+    skipUpcallStats: o.skipUpcallStats === true,
   };
 }
 

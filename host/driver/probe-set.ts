@@ -36,6 +36,8 @@ export interface ProbeSetConfig {
   triggers?: boolean;
   /** --syscall-events: collect slow syscalls (with stacks unless stackTraceSize is 0). */
   syscallEvents?: SyscallEventsConfig;
+  /** Probes not to load, with the reason (reported as not available if they are optional). */
+  skip?: Map<string, string | undefined>;
 }
 
 /**
@@ -60,6 +62,8 @@ export interface SyscallEvent extends SyscallEventRecord {
 export interface CollectedSample {
   tables: SampleTables;
   warnings: string[];
+  /** One line per section that could not be measured: "# TITLE: not available (why)". */
+  notes?: string[];
   /** With --syscall-events: the slow syscalls of the window, in arrival order. */
   events?: SyscallEvent[];
   /** Whether events carry stacks (--stack-trace-size > 0). */
@@ -74,6 +78,8 @@ export class ProbeSet {
   private syscalls: SyscallTable | undefined;
   private readonly shared: SharedMaps;
   private readonly guests: ProbeGuest[] = [];
+  /** "# TITLE: not available (why)" for each section of an optional probe that could not start. */
+  readonly unavailable: string[] = [];
 
   private constructor(
     backend: BpfBackend,
@@ -97,6 +103,9 @@ export class ProbeSet {
     set.syscalls = config.syscalls;
     const possibleCpus = backend.valueBytes({ name: '', type: MapType.PERCPU_ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 }) / 8;
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(possibleCpus), ...config.options };
+    const notAvailable = (bundle: ProbeBundle, why: string) => {
+      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${why})`);
+    };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       if (config.syscallEvents) {
@@ -104,6 +113,11 @@ export class ProbeSet {
         Object.assign(options, set.syscallEvents.probeOptions());
       }
       for (const bundle of bundles) {
+        if (config.skip?.has(bundle.manifest.name)) {
+          const why = config.skip.get(bundle.manifest.name);
+          if (why) notAvailable(bundle, why);
+          continue;
+        }
         const guest = new ProbeGuest(
           bundle,
           backend,
@@ -117,7 +131,15 @@ export class ProbeSet {
           config.targetTgid,
         );
         set.guests.push(guest);
-        guest.init();
+        try {
+          guest.init();
+        } catch (err) {
+          if (!(bundle.manifest.optional && err instanceof ProbeError)) throw err;
+          // An optional probe the kernel cannot support: say so once per sample, run the rest.
+          set.guests.pop();
+          guest.close();
+          notAvailable(bundle, err.message);
+        }
       }
       // Snapshot kallsyms and the target's mappings now, while attached: the
       // target may exit before we print, and our own programs are now in kallsyms.
@@ -143,8 +165,9 @@ export class ProbeSet {
       for (const [id, table] of guest.collect()) tables.set(id, table);
       warnings.push(...guest.warnings.splice(0));
     }
-    if (!this.syscallEvents) return { tables, warnings };
-    return { tables, warnings, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+    const notes = this.unavailable;
+    if (!this.syscallEvents) return { tables, warnings, notes };
+    return { tables, warnings, notes, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {

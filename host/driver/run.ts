@@ -17,7 +17,7 @@ import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { processExists, resolveTarget, threadName } from '../target/procfs.js';
-import { type ResolvedTrigger, resolveTrigger, triggerOptions } from '../target/trigger-targets.js';
+import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { builtinBundles, ProbeSet } from './probe-set.js';
 import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
@@ -111,11 +111,20 @@ function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined
 function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
+  const upcalls = options.skipUpcallStats ? undefined : upcallPlan();
+  const skip = new Map<string, string | undefined>();
+  if (!upcalls) skip.set('upcall', undefined); // --skip-upcall-stats: not even a line
+  else if ('unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
   try {
     return ProbeSet.start(backend, builtinBundles(PACKAGE_ROOT), {
       targetTgid: pid,
       syscalls: SyscallTable.for(arch),
-      stringOptions: { ...triggerOptions('start', triggers.start), ...triggerOptions('stop', triggers.stop) },
+      skip,
+      stringOptions: {
+        ...triggerOptions('start', triggers.start),
+        ...triggerOptions('stop', triggers.stop),
+        ...(upcalls && 'attach' in upcalls ? { 'upcall.attach': upcalls.attach } : {}),
+      },
       triggers: Boolean(triggers.start || triggers.stop),
       syscallEvents:
         options.syscallEvents === undefined

@@ -161,9 +161,14 @@ function rowOrder(section: SectionSpec, table: SectionTable, threadRank: Map<num
  * into `out` (every line ends with a newline).
  */
 export function writeStatistics(out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
-  const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => tables.has(s.id) || s.alwaysShown);
+  const ordered = [...sections]
+    .sort((a, b) => a.order - b.order)
+    .filter((s) => (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
   const tids = new Set<number>();
-  for (const table of tables.values()) for (let i = 0; i < table.count; i++) tids.add(table.tid(i));
+  for (const section of ordered) {
+    const table = tables.get(section.id);
+    for (let i = 0; i < (table?.count ?? 0); i++) tids.add(table!.tid(i));
+  }
   const threads = [...tids]
     .map((tid) => ({ tid, name: threadName(tid) }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
@@ -208,6 +213,24 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
       if (total !== undefined) line(total);
     }
   });
+}
+
+/**
+ * System-wide sections (scope 'system'), after the per-thread table: a
+ * "# TITLE:" line, the column header and the rows in the order the probe
+ * reported them. Printed only when there are rows, like the reference.
+ */
+export function formatSystemSections(sections: SectionSpec[], tables: SampleTables): string[] {
+  const lines: string[] = [];
+  for (const section of [...sections].sort((a, b) => a.order - b.order)) {
+    const table = tables.get(section.id);
+    if (section.scope !== 'system' || !table?.count) continue;
+    const write = rowWriter(section);
+    const out = new TextBuffer();
+    for (let row = 0; row < table.count; row++) write(out, table, row);
+    lines.push('', `# ${section.title}:`, headerLine(section), out.toString().replace(/\n$/, ''));
+  }
+  return lines;
 }
 
 /** writeStatistics as a string without the final newline (tests, small reports). */

@@ -26,6 +26,11 @@ export interface SectionSpec {
   order: number;
   /** Print the header even when the thread has no rows (SYSCALL STATISTICS does). */
   alwaysShown?: boolean;
+  /**
+   * 'thread' (default): rows per thread of the target, in the per-thread
+   * table. 'system': rows for the whole system (tid 0), printed after it.
+   */
+  scope?: 'thread' | 'system';
   columns: ColumnSpec[];
   /** Column index to sort rows by, largest first. */
   sortDescendingBy?: number;
@@ -52,6 +57,8 @@ export interface ProbeManifest {
   options?: OptionSpec[];
   /** Kernel features the probe needs, e.g. "btf", "tp_btf". */
   requires?: string[];
+  /** If it cannot start, report its sections as not available and run the others. */
+  optional?: boolean;
 }
 
 export class ManifestError extends Error {}

@@ -1,7 +1,7 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
 import type { CollectedSample, } from '../driver/probe-set.js';
 import type { SampleRenderer } from '../driver/sampler.js';
-import { formatSyscallEvents, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
+import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
 import { TextBuffer } from './text-buffer.js';
 import type { SectionSpec } from './manifest.js';
 
@@ -18,6 +18,9 @@ export function textRenderer(
       const out = new TextBuffer();
       writeStatistics(out, { sections, tables: sample.tables, threadName });
       write(out.bytes());
+      const system = formatSystemSections(sections, sample.tables);
+      if (system.length) print(system.join('\n'));
+      if (sample.notes?.length) print(['', ...sample.notes].join('\n'));
       if (sample.events?.length) {
         const { lines, lostStacks } = formatSyscallEvents(sample.events, threadName, sample.stacks ?? false);
         print(lines.join('\n'));
@@ -43,6 +46,7 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
   return {
     sample(index, sample: CollectedSample, dumpMicros, windowNs, triggerDeltaNs) {
       const threads = new Map<number, Record<string, Record<string, string | number>[]>>();
+      const system: Record<string, Record<string, string | number>[]> = {};
       for (const section of sections) {
         const table = sample.tables.get(section.id);
         if (!table) continue;
@@ -52,6 +56,10 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
           const record: Record<string, string | number> = {};
           if (labelKey) record[labelKey] = table.label(row) ?? '';
           valueKeys.forEach((key, i) => (record[key] = table.value(row, i)));
+          if (section.scope === 'system') {
+            (system[section.id] ??= []).push(record);
+            continue;
+          }
           const perThread = threads.get(table.tid(row)) ?? {};
           (perThread[section.id] ??= []).push(record);
           threads.set(table.tid(row), perThread);
@@ -63,8 +71,10 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
         window_ns: windowNs,
         ...(triggerDeltaNs === undefined ? {} : { trigger_delta_ns: Number(triggerDeltaNs) }),
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
+        ...(Object.keys(system).length ? { system } : {}),
       };
       print(JSON.stringify({ type: 'sample', data }));
+      for (const note of sample.notes ?? []) print(JSON.stringify({ type: 'unavailable', data: { message: note.replace(/^# /, '') } }));
       for (const e of sample.events ?? []) {
         print(JSON.stringify({
           type: 'syscall_event',

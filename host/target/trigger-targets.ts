@@ -79,6 +79,18 @@ export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFact
   }
 }
 
+/**
+ * Whether UPCALL STATISTICS can be collected here, and how: the upcall probe
+ * needs the Open vSwitch kernel datapath's ovs_dp_upcall(). Returns the
+ * attach kind, or why not.
+ */
+export function upcallPlan(kernel: KernelFacts = liveKernel, sysModule = '/sys/module/openvswitch'): { attach: 'kretprobe' | 'fexit' } | { unavailable: string } {
+  // Cheap first: /sys/module/openvswitch exists whether the datapath is a module or built in.
+  if (!existsSync(sysModule)) return { unavailable: 'the openvswitch kernel module is not loaded' };
+  if (!kernel.hasKernelFunction('ovs_dp_upcall')) return { unavailable: 'the kernel has no ovs_dp_upcall function' };
+  return { attach: kernel.hasKprobes() ? 'kretprobe' : 'fexit' };
+}
+
 /** The trigger probe's options for a role: trigger.<role>.kind/arg1/arg2. */
 export function triggerOptions(role: 'start' | 'stop', resolved: ResolvedTrigger | undefined): Record<string, string> {
   if (!resolved) return {};

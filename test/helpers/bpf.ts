@@ -27,7 +27,7 @@ export function requireBpf(): void {
 }
 
 /** Name prefixes of the built-in probes' programs (each probe names its programs after itself). */
-export const KDELAY_PROGRAM_PREFIXES = ['syscalls_', 'sched_', 'irq_', 'trigger_'];
+export const KDELAY_PROGRAM_PREFIXES = ['syscalls_', 'sched_', 'irq_', 'trigger_', 'upcall_'];
 
 /** IDs of loaded BPF programs whose name starts with one of kdelay's program prefixes. */
 export function loadedKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES): string[] {

@@ -10,7 +10,8 @@
  * THREAD PARTIAL RUN: stretches that cross an edge of the window, clipped to
  *   it; the reference drops them, so a thread busy the whole window (a PMD
  *   thread) showed no run time at all. Stretches still running when the
- *   window closes are clipped by the user half from thread_state.
+ *   window closes are clipped by the user half from thread_state; threads
+ *   that never switch at all are found at the scheduler tick.
  *
  * Every hook here fires for every task in the system: filter on the target's
  * tgid before any map work.
@@ -182,6 +183,28 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 		return;
 	end_interval(&thread->ready_since, &ready_stats, tid, now, gate);
 	thread->in_ns = now;
+}
+
+/*
+ * A thread that never leaves the CPU (a busy-polling PMD thread) never
+ * passes through sched_switch, so nothing above would ever see it. The
+ * scheduler accounts the running task's runtime at every tick: the first
+ * time a target thread shows up here without a record, it has been on the
+ * CPU since before we looked. in_ns = 1 ("since the beginning") makes the
+ * window clipping count it from the window's start.
+ */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(sched_stat_runtime, struct task_struct *p)
+{
+	struct thread_state first_seen = { .in_ns = 1 };
+	u32 tid;
+
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+		return 0;
+	tid = BPF_CORE_READ(p, pid);
+	if (!bpf_map_lookup_elem(&thread_state, &tid))
+		bpf_map_update_elem(&thread_state, &tid, &first_seen, BPF_NOEXIST);
+	return 0;
 }
 
 SEC("tp_btf/sched_switch")

@@ -29,6 +29,7 @@ export function kdelay_probe_init(): i32 {
   obj.attach("sched_wakeup");
   obj.attach("sched_wakeup_new");
   obj.attach("sched_switch");
+  obj.attach("sched_stat_runtime");
   const runFd = obj.mapFd("run_stats");
   const partialFd = obj.mapFd("partial_run_stats");
   const readyFd = obj.mapFd("ready_stats");

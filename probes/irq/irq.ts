@@ -1,7 +1,7 @@
 // irq probe, user half: configures and attaches irq.bpf.c, then turns its
 // maps into HARD IRQ STATISTICS and SOFT IRQ STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
 import { STAT_SIZE, statCount, statMax, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/irq.bpf";
 
@@ -45,10 +45,7 @@ export function kdelay_probe_init(): i32 {
   const hardFd = obj.mapFd("hardirq_stats");
   const softFd = obj.mapFd("softirq_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
-  if (obj.error) {
-    warn("could not " + obj.failedStep);
-    return obj.error;
-  }
+  if (obj.error) return obj.result();
   hardStats = new MapSnapshot(hardFd, HARDIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
   softStats = new MapSnapshot(softFd, SOFTIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
   hardRows = new RowBatch(cstr("hardirq"), 3);

@@ -77,6 +77,15 @@ export class BpfObject {
     return this.step;
   }
 
+  /**
+   * The end of kdelay_probe_init: 0, or the first error after telling the
+   * host (in a warning) which step failed.
+   */
+  result(): i32 {
+    if (this.error) warn("could not " + this.step);
+    return this.error;
+  }
+
   setU32(name: string, value: u32): void {
     if (this.error) return;
     const buf = new ArrayBuffer(4);

@@ -1,7 +1,7 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, readGate, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
 
@@ -38,10 +38,7 @@ export function kdelay_probe_init(): i32 {
   const tailClipFd = obj.mapFd("tail_clip");
   gateFd = obj.mapFd("kdelay_gate");
   mapFullFd = obj.mapFd("kdelay_map_full");
-  if (obj.error) {
-    warn("could not " + obj.failedStep);
-    return obj.error;
-  }
+  if (obj.error) return obj.result();
   run = new MapSnapshot(runFd, TID_SIZE, STAT_SIZE, ENTRIES);
   partialRun = new MapSnapshot(partialFd, TID_SIZE, STAT_SIZE, ENTRIES);
   ready = new MapSnapshot(readyFd, TID_SIZE, STAT_SIZE, ENTRIES);

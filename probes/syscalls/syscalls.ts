@@ -54,10 +54,7 @@ export function kdelay_probe_init(): i32 {
   const longPollFd = obj.mapFd("long_poll_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
   lossesFd = obj.mapFd("syscall_event_losses");
-  if (obj.error) {
-    warn("could not " + obj.failedStep);
-    return obj.error;
-  }
+  if (obj.error) return obj.result();
   stats = new MapSnapshot(statsFd, SYSCALL_KEY_SIZE, STAT_SIZE, entries);
   longPolls = new MapSnapshot(longPollFd, TID_KEY_SIZE, STAT_SIZE, <i32>DEFAULT_ENTRIES);
   syscallRows = new RowBatch(cstr("syscalls"), 4);

@@ -8,7 +8,7 @@
 // tracepoint | kprobe | kretprobe | fentry | fexit, and trigger.<role>.arg1,
 // trigger.<role>.arg2, for role = start and stop.
 
-import { BpfObject, optionString, warn } from "../lib/kdelay";
+import { BpfObject, optionString } from "../lib/kdelay";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/trigger.bpf";
 
 const TYPES = ["usdt", "uprobe", "uretprobe", "raw_tp", "tp", "kprobe", "kretprobe", "fentry", "fexit"];
@@ -69,10 +69,7 @@ export function kdelay_probe_init(): i32 {
     attach(o, role, kinds[r], optionString("trigger." + role + ".arg1"), optionString("trigger." + role + ".arg2"));
   }
   obj = o;
-  if (o.error) {
-    warn("could not " + o.failedStep);
-    return o.error;
-  }
+  if (o.error) return o.result();
   return 0;
 }
 

@@ -2,7 +2,7 @@
 // The host loads this probe only if the kernel has ovs_dp_upcall, and says
 // how to attach (option upcall.attach: kretprobe or fexit).
 
-import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/upcall.bpf";
 
 const ENTRIES = 4096;
@@ -22,10 +22,7 @@ export function kdelay_probe_init(): i32 {
   obj.attach(program);
   const fd = obj.mapFd("upcall_results");
   mapFullFd = obj.mapFd("kdelay_map_full");
-  if (obj.error) {
-    warn("could not " + obj.failedStep);
-    return obj.error;
-  }
+  if (obj.error) return obj.result();
   results = new MapSnapshot(fd, KEY_SIZE, 8, ENTRIES);
   rows = new RowBatch(cstr("upcall"), 2);
   return 0;

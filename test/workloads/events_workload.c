@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 static int slow, fast, polls;
-static pthread_barrier_t done, quit;
 
 static inline long raw_syscall2(long nr, long a, long b)
 {
@@ -48,15 +47,12 @@ static void *eventer(void *unused)
 	}
 	for (int i = 0; i < polls; i++)
 		raw_syscall2(SYS_poll, 0, 0);
-	pthread_barrier_wait(&done);
-	pthread_barrier_wait(&quit);
+	workload_worker_done();
 	return unused;
 }
 
 int main(int argc, char **argv)
 {
-	pthread_t thread;
-
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s SLOW FAST POLLS\n", argv[0]);
 		return 2;
@@ -64,15 +60,5 @@ int main(int argc, char **argv)
 	slow = atoi(argv[1]);
 	fast = atoi(argv[2]);
 	polls = atoi(argv[3]);
-	workload_init();
-	pthread_barrier_init(&done, NULL, 2);
-	pthread_barrier_init(&quit, NULL, 2);
-	pthread_create(&thread, NULL, eventer, NULL);
-	workload_ready_and_wait();
-	pthread_barrier_wait(&done);
-	printf("done\n");
-	fflush(stdout);
-	workload_linger();
-	pthread_barrier_wait(&quit);
-	return 0;
+	return workload_run(1, eventer);
 }

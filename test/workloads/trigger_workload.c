@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 static int rounds, getppids, gap_ms, long_every, long_ms;
-static pthread_barrier_t done, quit;
 
 static void sleep_ms(int ms)
 {
@@ -48,15 +47,12 @@ static void *worker(void *unused)
 		DTRACE_PROBE(kdelay_test, stop);
 		sleep_ms(gap_ms);
 	}
-	pthread_barrier_wait(&done);
-	pthread_barrier_wait(&quit);
+	workload_worker_done();
 	return unused;
 }
 
 int main(int argc, char **argv)
 {
-	pthread_t thread;
-
 	if (argc != 6) {
 		fprintf(stderr, "usage: %s ROUNDS GETPPIDS GAP_MS LONG_EVERY LONG_MS\n", argv[0]);
 		return 2;
@@ -66,15 +62,5 @@ int main(int argc, char **argv)
 	gap_ms = atoi(argv[3]);
 	long_every = atoi(argv[4]);
 	long_ms = atoi(argv[5]);
-	workload_init();
-	pthread_barrier_init(&done, NULL, 2);
-	pthread_barrier_init(&quit, NULL, 2);
-	pthread_create(&thread, NULL, worker, NULL);
-	workload_ready_and_wait();
-	pthread_barrier_wait(&done);
-	printf("done\n");
-	fflush(stdout);
-	workload_linger();
-	pthread_barrier_wait(&quit);
-	return 0;
+	return workload_run(1, worker);
 }

@@ -75,4 +75,36 @@ static inline void workload_linger(void)
 	while (sig != SIGTERM);
 }
 
+static pthread_barrier_t workload_done_barrier, workload_quit_barrier;
+
+/* Workers: the measured work is over; returns (so the thread can end) after SIGTERM. */
+static inline void workload_worker_done(void)
+{
+	pthread_barrier_wait(&workload_done_barrier);
+	pthread_barrier_wait(&workload_quit_barrier);
+}
+
+/*
+ * The whole life of a workload whose workers wait with workload_wait_go()
+ * and end with workload_worker_done(): starts them, prints "ready", lets them
+ * go on SIGUSR1, prints "done" when all are done, and returns after SIGTERM.
+ */
+static inline int workload_run(int workers, void *(*worker)(void *))
+{
+	pthread_t threads[workers];
+
+	workload_init();
+	pthread_barrier_init(&workload_done_barrier, NULL, workers + 1);
+	pthread_barrier_init(&workload_quit_barrier, NULL, workers + 1);
+	for (int i = 0; i < workers; i++)
+		pthread_create(&threads[i], NULL, worker, (void *)(long)(i + 1));
+	workload_ready_and_wait();
+	pthread_barrier_wait(&workload_done_barrier);
+	printf("done\n");
+	fflush(stdout);
+	workload_linger();
+	pthread_barrier_wait(&workload_quit_barrier);
+	return 0;
+}
+
 #endif

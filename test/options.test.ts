@@ -21,7 +21,7 @@ describe('options', () => {
       pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
-      skipUpcallStats: false,
+      skipUpcallStats: false, probeFiles: [], allowUnsigned: false,
     });
   });
 
@@ -43,6 +43,7 @@ describe('options', () => {
     ['--buffer-page-count 1000', { bufferPageCount: 1024 }],
     ['--buffer-page-count 3', { bufferPageCount: 4 }],
     ['--skip-upcall-stats', { skipUpcallStats: true }],
+    ['--probe a.wasm --probe b.wasm --allow-unsigned', { probeFiles: ['a.wasm', 'b.wasm'], allowUnsigned: true }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
@@ -67,6 +68,11 @@ describe('options', () => {
   });
 
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+
+  it('parses `probes list` with its --probe files', () => {
+    expect(parse('probes list --probe x.wasm')).toEqual({ command: 'probes-list', probeFiles: ['x.wasm'] });
+    expect(rejection('probes frob').exitCode).toBe(ExitCode.USAGE);
+  });
 
   it('rejects a bad trigger with the configuration exit code, naming it', () => {
     const r = rejection('--start-trigger x:bridge_run');

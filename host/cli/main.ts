@@ -1,5 +1,5 @@
 /** kdelay's entry point: parse, run, and turn errors into one line plus an exit code. */
-import { run } from '../driver/run.js';
+import { listProbeBundles, run } from '../driver/run.js';
 import { UserError } from './exit-codes.js';
 import { helpText, parseOptions } from './options.js';
 
@@ -11,6 +11,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (options === 'version') return 0;
+    if ('command' in options) return listProbeBundles(options.probeFiles);
     return await run(options);
   } catch (err) {
     if (err instanceof UserError) {

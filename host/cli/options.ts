@@ -25,6 +25,10 @@ export interface KdelayOptions {
   /** Ring-buffer pages for events, rounded up to a power of two. */
   bufferPageCount: number;
   skipUpcallStats: boolean;
+  /** Third-party probe bundles (--probe, repeatable). */
+  probeFiles: string[];
+  /** Load bundles without a signature (all third-party ones, until signing exists). */
+  allowUnsigned: boolean;
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */
@@ -69,6 +73,8 @@ Examples:
          --sample-count 4 --trigger-delta 50000
                                       # bridge_run() calls longer than 50 us
 
+  kdelay probes list                  # the probe bundles kdelay runs
+
 Run as root. Exit codes: 0 ok (also after Ctrl-C), 2 usage, 66 several
 ovs-vswitchd processes, 69 no target, 71 probe load/attach failed,
 72 BPF/BTF/libbpf missing, 77 not root, 78 bad trigger.`;
@@ -88,6 +94,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
     .addOption(new Option('--buffer-page-count <N>', 'ring-buffer pages for events, rounded up to a power of two').argParser(unsignedNonzeroInt).default(1024))
     .addOption(new Option('--skip-upcall-stats', 'do not collect Open vSwitch datapath upcall statistics'))
+    .addOption(new Option('--probe <FILE>', 'also run this probe bundle (.wasm); repeatable').argParser((v: string, all: string[] = []) => [...all, v]))
+    .addOption(new Option('--allow-unsigned', 'accept --probe bundles that carry no signature (they load kernel code as root)'))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
@@ -96,8 +104,20 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
+/** `kdelay probes list [--probe FILE...]`: the probe bundles kdelay would run. */
+export interface ProbesListCommand {
+  command: 'probes-list';
+  probeFiles: string[];
+}
+
 /** Parses argv (without node and script); throws UserError for bad input. */
-export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version' {
+export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand | 'help' | 'version' {
+  if (argv[0] === 'probes') {
+    if (argv[1] !== 'list') throw new UserError(`unknown command 'probes ${argv[1] ?? ''}'; try 'kdelay probes list'`, ExitCode.USAGE);
+    const rest = parseOptions(argv.slice(2));
+    if (typeof rest !== 'object' || 'command' in rest) return rest;
+    return { command: 'probes-list', probeFiles: rest.probeFiles };
+  }
   const program = buildProgram();
   try {
     program.parse(argv, { from: 'user' });
@@ -126,6 +146,8 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     stackTraceSize: o.stackTraceSize,
     bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
     skipUpcallStats: o.skipUpcallStats === true,
+    probeFiles: o.probe ?? [],
+    allowUnsigned: o.allowUnsigned === true,
   };
 }
 

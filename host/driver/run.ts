@@ -20,6 +20,7 @@ import { processExists, resolveTarget, threadName } from '../target/procfs.js';
 import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { builtinBundles, ProbeSet } from './probe-set.js';
+import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
 import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
 import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
@@ -108,6 +109,46 @@ function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined
   return `trigger [${viaFentry.trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${err.message})`;
 }
 
+/**
+ * The built-in bundles plus --probe ones. A third-party bundle loads kernel
+ * code as root: until bundles can be signed, every one of them needs
+ * --allow-unsigned.
+ */
+function selectBundles(probeFiles: string[], allowUnsigned: boolean): ProbeBundle[] {
+  const bundles = builtinBundles(PACKAGE_ROOT);
+  for (const file of probeFiles) {
+    if (!allowUnsigned) {
+      throw new UserError(`refusing ${file}: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it`, ExitCode.CONFIG);
+    }
+    const bundle = readBundle(file);
+    const clash = bundles.find((b) => b.manifest.name === bundle.manifest.name);
+    if (clash) throw new UserError(`${file}: a probe named ${bundle.manifest.name} is already loaded (${clash.source})`, ExitCode.CONFIG);
+    bundles.push(bundle);
+  }
+  return bundles;
+}
+
+/** `kdelay probes list`: one line per bundle: name, version, where from, what it reports. */
+export function listProbeBundles(probeFiles: string[]): number {
+  let bundles: ProbeBundle[];
+  try {
+    bundles = [...builtinBundles(PACKAGE_ROOT), ...probeFiles.map((f) => readBundle(f))];
+  } catch (err) {
+    if (err instanceof ManifestError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
+  }
+  const rows = bundles.map((b) => [
+    b.manifest.name,
+    b.manifest.version,
+    probeFiles.includes(b.source) ? b.source : 'built-in',
+    b.manifest.sections.map((s) => s.title).join(', ') || '(no sections)',
+  ]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['NAME', 'VERSION', 'SOURCE'][i].length));
+  const line = (r: string[]) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}`;
+  process.stdout.write([line(['NAME', 'VERSION', 'SOURCE', 'SECTIONS']), ...rows.map(line)].join('\n') + '\n');
+  return ExitCode.OK;
+}
+
 function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
@@ -116,7 +157,7 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
   if (!upcalls) skip.set('upcall', undefined); // --skip-upcall-stats: not even a line
   else if ('unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
   try {
-    return ProbeSet.start(backend, builtinBundles(PACKAGE_ROOT), {
+    return ProbeSet.start(backend, selectBundles(options.probeFiles, options.allowUnsigned), {
       targetTgid: pid,
       syscalls: SyscallTable.for(arch),
       skip,
@@ -137,7 +178,7 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
             },
     });
   } catch (err) {
-    if (err instanceof ManifestError) throw new UserError(err.message, ExitCode.OSFILE);
+    if (err instanceof ManifestError) throw new UserError(err.message, options.probeFiles.length ? ExitCode.CONFIG : ExitCode.OSFILE);
     if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, err) ?? err.message, ExitCode.OSERR);
     // The gate map is created first: failing there means BPF itself is unusable.
     if (err instanceof BpfError) throw new UserError(`BPF is unavailable: ${err.message}`, ExitCode.OSFILE);

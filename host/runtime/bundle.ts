@@ -38,3 +38,75 @@ export function readBundle(path: string): ProbeBundle {
   }
   return bundleFromBytes(bytes, path);
 }
+
+/** Reads an unsigned LEB128 at pos; returns [value, next position]. */
+function uleb(buf: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = buf[pos++];
+    value += (byte & 0x7f) * 2 ** shift;
+    if (!(byte & 0x80)) return [value, pos];
+    shift += 7;
+  }
+}
+
+/**
+ * A module's linear memory as its active data segments initialise it,
+ * without running any of its code. (The optimiser splits segments at runs of
+ * zeros, so an embedded object is only whole in this image, not in the file.)
+ */
+export function initialMemoryImage(bytes: Uint8Array): Uint8Array {
+  const segments: [number, Uint8Array][] = [];
+  let end = 0;
+  for (let pos = 8; pos < bytes.length; ) {
+    const id = bytes[pos];
+    const [size, body] = uleb(bytes, pos + 1);
+    if (id === 11) {
+      let [count, at] = uleb(bytes, body);
+      while (count--) {
+        const [flags, afterFlags] = uleb(bytes, at);
+        at = afterFlags;
+        if (flags === 2) at = uleb(bytes, at)[1]; // explicit memory index
+        let offset = 0;
+        if (flags !== 1) {
+          if (bytes[at] !== 0x41) throw new ManifestError('bundle: data segment offset is not an i32.const');
+          let shift = 0;
+          for (at++; ; shift += 7) {
+            const byte = bytes[at++];
+            offset |= (byte & 0x7f) << shift;
+            if (!(byte & 0x80)) break;
+          }
+          at++; // end
+        }
+        const [length, data] = uleb(bytes, at);
+        if (flags !== 1) {
+          segments.push([offset, bytes.subarray(data, data + length)]);
+          end = Math.max(end, offset + length);
+        }
+        at = data + length;
+      }
+    }
+    pos = body + size;
+  }
+  const image = new Uint8Array(end);
+  for (const [offset, data] of segments) image.set(data, offset);
+  return image;
+}
+
+/**
+ * The BPF objects embedded in a bundle (in its initial memory), found by the
+ * ELF magic and sized from the ELF header (section headers come last): for
+ * checking a bundle before running any of its code.
+ */
+export function embeddedObjects(bytes: Uint8Array): Uint8Array[] {
+  const image = initialMemoryImage(bytes);
+  const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+  const objects: Uint8Array[] = [];
+  for (let at = buf.indexOf('\x7fELF', 0, 'latin1'); at >= 0; at = buf.indexOf('\x7fELF', at + 4, 'latin1')) {
+    if (at + 64 > buf.length || buf[at + 4] !== 2 || buf[at + 5] !== 1) continue;
+    const end = at + Number(buf.readBigUInt64LE(at + 0x28)) + buf.readUInt16LE(at + 0x3a) * buf.readUInt16LE(at + 0x3c);
+    if (end <= buf.length) objects.push(image.subarray(at, end));
+  }
+  return objects;
+}

@@ -9,6 +9,7 @@
 import type { AttachTarget, BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
 import { BpfError, EBADF, EINVAL } from '../libbpf/errors.js';
 import { GuestTrap } from './guest-memory.js';
+import { checkProgramPolicy } from './policy.js';
 import type { SharedMaps } from './shared-maps.js';
 
 interface GuestObject {
@@ -41,8 +42,9 @@ export class GuestSession {
     readonly targetPid = 0,
   ) {}
 
-  /** Opens an ELF image; returns its handle. Nothing is loaded yet. */
+  /** Opens an ELF image after the policy check; returns its handle. Nothing is loaded yet. */
   open(elf: Uint8Array): bigint {
+    checkProgramPolicy(elf, this.name);
     const opened = this.backend.open(elf, this.name);
     const handle = this.nextHandle++;
     this.objects.set(handle, { opened, loaded: false, links: [], pendingShares: [] });

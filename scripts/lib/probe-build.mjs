@@ -56,9 +56,12 @@ function embedObject(name, elf) {
   ].join('\n');
 }
 
-/** Builds one probe into outDir/<name>.wasm and returns that path. */
-export async function buildProbe(name, outDir) {
-  const dir = path.join(PROBES_DIR, name);
+/**
+ * Builds one probe into outDir/<name>.wasm and returns that path. `dir` (a
+ * folder relative to the project root, default probes/<name>) holds
+ * <name>.bpf.c, <name>.ts and manifest.json.
+ */
+export async function buildProbe(name, outDir, dir = path.join(PROBES_DIR, name)) {
   const buildDir = path.join(dir, 'build');
   await fs.ensureDir(path.join(ROOT, buildDir));
   const object = path.join(buildDir, `${name}.bpf.o`);

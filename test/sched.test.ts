@@ -83,8 +83,10 @@ describe.skipIf(skipWithoutBpf)('scheduler statistics on the real kernel', () =>
       const ready = numbers(t, 'THREAD READY STATISTICS')!;
       expect(run, ctx).toBeDefined();
       expect(ready, ctx).toBeDefined();
-      // Each spun until it had BUDGET_MS of CPU, all of it inside the window.
-      expect(onCpuNs(t), ctx).toBeGreaterThanOrEqual(BUDGET_MS * MS);
+      // Each spun until it had BUDGET_MS of CPU, all of it inside the window. (Stretches are
+      // stamped at the sched_switch tracepoint, the kernel's runtime a little earlier, at the
+      // pick: over ~200 stretches the two differ by a fraction of a millisecond either way.)
+      expect(onCpuNs(t), ctx).toBeGreaterThanOrEqual(0.99 * BUDGET_MS * MS);
       // On the CPU or waiting for it, the whole time: kdelay and the kernel agree on the sum
       // (up to stolen time, which schedstat's run time leaves out and its wait time does not)...
       expectClose(onCpuNs(t) + ready[1], kernel.runNs + kernel.waitNs, 0.01, 2 * MS + stolenNs, `${name} RUN + READY vs schedstat run + wait; ${ctx}`);

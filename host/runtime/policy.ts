@@ -7,6 +7,7 @@
  * observe it) are refused.
  */
 import { BpfError, EPERM } from '../libbpf/errors.js';
+import { bufferSource, ElfError, readSections } from '../symbols/elf.js';
 
 /** SEC() prefixes of program kinds that only observe. */
 const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 'tracepoint/', 'tracepoint', 'tp/',
@@ -16,26 +17,14 @@ const SHF_EXECINSTR = 0x4;
 
 /** The names of an ELF64-LE object's executable sections (its BPF programs). */
 export function programSections(elf: Uint8Array): string[] {
-  const buf = Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength);
-  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46 || buf[4] !== 2 || buf[5] !== 1) {
-    throw new BpfError('not an ELF64 little-endian object', EPERM);
+  try {
+    return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength)))
+      .filter((s) => s.flags & SHF_EXECINSTR)
+      .map((s) => s.name);
+  } catch (err) {
+    if (err instanceof ElfError) throw new BpfError(`not an ELF64 little-endian object (${err.message})`, EPERM);
+    throw err;
   }
-  const shoff = Number(buf.readBigUInt64LE(0x28));
-  const shentsize = buf.readUInt16LE(0x3a);
-  const shnum = buf.readUInt16LE(0x3c);
-  const shstrndx = buf.readUInt16LE(0x3e);
-  if (shoff + shnum * shentsize > buf.length || shstrndx >= shnum) throw new BpfError('malformed ELF section table', EPERM);
-  const header = (i: number) => shoff + i * shentsize;
-  const strOff = Number(buf.readBigUInt64LE(header(shstrndx) + 0x18));
-  const names: string[] = [];
-  for (let i = 0; i < shnum; i++) {
-    const flags = buf.readBigUInt64LE(header(i) + 0x08);
-    if (!(flags & BigInt(SHF_EXECINSTR))) continue;
-    const nameOff = strOff + buf.readUInt32LE(header(i));
-    const end = buf.indexOf(0, nameOff);
-    names.push(buf.toString('latin1', nameOff, end < 0 ? buf.length : end));
-  }
-  return names;
 }
 
 /** Throws (EPERM) unless every program of the object is of an allowed kind. */

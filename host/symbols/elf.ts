@@ -95,12 +95,64 @@ export interface LoadSegment {
   executable: boolean;
 }
 
-interface Section {
+export interface Section {
+  name: string;
   type: number;
+  flags: number;
   offset: number;
   size: number;
   link: number;
+  info: number;
   entsize: number;
+}
+
+/** The 64-byte ELF header, checked to be ELF64 little-endian (all kdelay reads). */
+function elfHeader(src: ElfSource): Buffer {
+  if (src.size < 64) throw new ElfError('too small for an ELF header');
+  const eh = src.read(0, 64);
+  if (eh.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
+  if (eh[4] !== 2 || eh[5] !== 1) throw new ElfError('not ELF64 little-endian');
+  return eh;
+}
+
+/**
+ * The section headers, with names; [] when there is no section table.
+ * e_shnum 0 means "too many, the real count is in section 0": only huge
+ * objects, but cheap to honour.
+ */
+export function readSections(src: ElfSource): Section[] {
+  const eh = elfHeader(src);
+  const shoff = u64(eh, 40);
+  const shentsize = eh.readUInt16LE(58);
+  let shnum = eh.readUInt16LE(60);
+  const shstrndx = eh.readUInt16LE(62);
+  if (shoff === 0 || shentsize < 64) return [];
+  if (shnum === 0) shnum = Number(src.read(shoff, 64).readBigUInt64LE(32));
+  const sh = src.read(shoff, shnum * shentsize);
+  const sections: Section[] = new Array(shnum);
+  for (let i = 0; i < shnum; i++) {
+    const at = i * shentsize;
+    sections[i] = {
+      name: '',
+      type: sh.readUInt32LE(at + 4),
+      flags: u64(sh, at + 8),
+      offset: u64(sh, at + 24),
+      size: u64(sh, at + 32),
+      link: sh.readUInt32LE(at + 40),
+      info: sh.readUInt32LE(at + 44),
+      entsize: u64(sh, at + 56),
+    };
+  }
+  const strtab = sections[shstrndx];
+  if (strtab && strtab.size > 0) {
+    const names = src.read(strtab.offset, strtab.size);
+    for (let i = 0; i < shnum; i++) {
+      const start = sh.readUInt32LE(i * shentsize);
+      const end = names.indexOf(0, start);
+      sections[i].name = names.toString('latin1', start, end < 0 ? names.length : end);
+    }
+  }
+  return sections;
 }
 
 export interface ElfSymbolHit {
@@ -256,37 +308,14 @@ export class ElfFile {
   }
 
   static read(src: ElfSource): ElfFile {
-    if (src.size < 64) throw new ElfError('too small for an ELF header');
-    const eh = src.read(0, 64);
-    if (eh.readUInt32BE(0) !== 0x7f454c46) throw new ElfError('not an ELF file');
-    if (eh[4] !== 2 || eh[5] !== 1) throw new ElfError('not ELF64 little-endian');
+    const eh = elfHeader(src);
     const type = eh.readUInt16LE(16);
     const phoff = u64(eh, 32);
-    const shoff = u64(eh, 40);
     const phentsize = eh.readUInt16LE(54);
     let phnum = eh.readUInt16LE(56);
-    const shentsize = eh.readUInt16LE(58);
-    let shnum = eh.readUInt16LE(60);
-
-    // Section headers. e_shnum 0 (or e_phnum 0xffff) means "too many, the
-    // real count is in section 0": only huge objects, but cheap to honour.
-    let sections: Section[] = [];
-    if (shoff !== 0 && shentsize >= 64) {
-      if (shnum === 0) shnum = Number(src.read(shoff, 64).readBigUInt64LE(32));
-      const sh = src.read(shoff, shnum * shentsize);
-      sections = new Array(shnum);
-      for (let i = 0; i < shnum; i++) {
-        const at = i * shentsize;
-        sections[i] = {
-          type: sh.readUInt32LE(at + 4),
-          offset: u64(sh, at + 24),
-          size: u64(sh, at + 32),
-          link: sh.readUInt32LE(at + 40),
-          entsize: u64(sh, at + 56),
-        };
-      }
-      if (phnum === 0xffff && shnum > 0) phnum = sh.readUInt32LE(44);
-    }
+    const sections = readSections(src);
+    // e_phnum 0xffff: the real count is in section 0's sh_info, like e_shnum's.
+    if (phnum === 0xffff && sections.length > 0) phnum = sections[0].info;
 
     const segments: LoadSegment[] = [];
     const notes: { offset: number; size: number }[] = [];

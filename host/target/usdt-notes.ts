@@ -5,7 +5,7 @@
  * check --start/--stop-trigger u:PROVIDER:PROBE before attaching, and by
  * --list-probes. ELF64 little-endian only, like the rest of kdelay.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { ElfError, fileSource, readSections } from '../symbols/elf.js';
 
 export interface UsdtProbe {
   provider: string;
@@ -16,44 +16,20 @@ export interface UsdtProbe {
 
 const NT_STAPSDT = 3;
 
-function readAt(fd: number, offset: number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
-  const n = readSync(fd, buf, 0, length, offset);
-  if (n !== length) throw new Error('short read');
-  return buf;
-}
-
-/** The section's bytes, or undefined if the file is not ELF64-LE or has no such section. */
-function section(fd: number, wanted: string): Buffer | undefined {
-  const eh = readAt(fd, 0, 64);
-  if (eh.readUInt32BE(0) !== 0x7f454c46 || eh[4] !== 2 || eh[5] !== 1) return undefined;
-  const shoff = Number(eh.readBigUInt64LE(0x28));
-  const shentsize = eh.readUInt16LE(0x3a);
-  const shnum = eh.readUInt16LE(0x3c);
-  const shstrndx = eh.readUInt16LE(0x3e);
-  if (!shoff || !shnum) return undefined;
-  const headers = readAt(fd, shoff, shentsize * shnum);
-  const header = (i: number) => ({
-    name: headers.readUInt32LE(i * shentsize),
-    offset: Number(headers.readBigUInt64LE(i * shentsize + 0x18)),
-    size: Number(headers.readBigUInt64LE(i * shentsize + 0x20)),
-  });
-  const strtab = header(shstrndx);
-  const names = readAt(fd, strtab.offset, strtab.size);
-  for (let i = 0; i < shnum; i++) {
-    const h = header(i);
-    const end = names.indexOf(0, h.name);
-    if (names.toString('latin1', h.name, end) === wanted) return readAt(fd, h.offset, h.size);
-  }
-  return undefined;
-}
-
-/** The USDT probes in an ELF file; [] when it has none. Throws if it cannot be read. */
+/** The USDT probes in an ELF file; [] when it has none (or is not ELF64-LE). Throws if it cannot be opened. */
 export function usdtProbes(path: string): UsdtProbe[] {
-  const fd = openSync(path, 'r');
+  const src = fileSource(path);
   try {
-    const notes = section(fd, '.note.stapsdt');
-    if (!notes) return [];
+    let sections;
+    try {
+      sections = readSections(src);
+    } catch (err) {
+      if (err instanceof ElfError) return [];
+      throw err;
+    }
+    const stapsdt = sections.find((s) => s.name === '.note.stapsdt');
+    if (!stapsdt) return [];
+    const notes = src.read(stapsdt.offset, stapsdt.size);
     const probes: UsdtProbe[] = [];
     for (let off = 0; off + 12 <= notes.length; ) {
       const namesz = notes.readUInt32LE(off);
@@ -70,6 +46,6 @@ export function usdtProbes(path: string): UsdtProbe[] {
     }
     return probes;
   } finally {
-    closeSync(fd);
+    src.close();
   }
 }

@@ -30,6 +30,7 @@
  *       pointers, 0 for none), values u64[count * width], row-major
  *   report_warning(text) -> i32
  */
+import type { AttachTarget } from '../libbpf/backend.js';
 import { BpfError, EINVAL, ENOENT, ENOSPC } from '../libbpf/errors.js';
 import { errnoResult, errnoResult64 } from './abi-errors.js';
 import type { GuestMemory } from './guest-memory.js';
@@ -65,6 +66,11 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
   const targetBinary = () => {
     if (!session.targetPid) throw new BpfError('this guest has no target process to attach to', EINVAL);
     return { pid: session.targetPid, binary: `/proc/${session.targetPid}/exe` };
+  };
+  /** The attach_* imports: the target's strings were read (and checked) by the caller. */
+  const attach = (obj: bigint, program: number, what: string, target: AttachTarget): number => {
+    const programName = str(program, `${what} program`);
+    return errnoResult(() => (session.attach(obj, programName, target), 0));
   };
   return {
     bpf_object_open(buf: number, size: number): bigint {
@@ -151,33 +157,28 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
 
     // Uprobes and USDT attach to the target's executable only: a guest never names a host path.
     bpf_program_attach_usdt(obj: bigint, program: number, provider: number, name: number): number {
-      const p = str(program, 'bpf_program_attach_usdt program');
-      const target = { kind: 'usdt' as const, ...targetBinary(), provider: str(provider, 'bpf_program_attach_usdt provider'), name: str(name, 'bpf_program_attach_usdt name') };
-      return errnoResult(() => (session.attach(obj, p, target), 0));
+      const what = 'bpf_program_attach_usdt';
+      return attach(obj, program, what, { kind: 'usdt', ...targetBinary(), provider: str(provider, `${what} provider`), name: str(name, `${what} name`) });
     },
 
     bpf_program_attach_uprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
-      const p = str(program, 'bpf_program_attach_uprobe program');
-      const target = { kind: 'uprobe' as const, ...targetBinary(), retprobe: retprobe !== 0, functionName: str(fn, 'bpf_program_attach_uprobe function') };
-      return errnoResult(() => (session.attach(obj, p, target), 0));
+      const what = 'bpf_program_attach_uprobe';
+      return attach(obj, program, what, { kind: 'uprobe', ...targetBinary(), retprobe: retprobe !== 0, functionName: str(fn, `${what} function`) });
     },
 
     bpf_program_attach_tracepoint(obj: bigint, program: number, category: number, name: number): number {
-      const p = str(program, 'bpf_program_attach_tracepoint program');
-      const target = { kind: 'tracepoint' as const, category: str(category, 'bpf_program_attach_tracepoint category'), name: str(name, 'bpf_program_attach_tracepoint name') };
-      return errnoResult(() => (session.attach(obj, p, target), 0));
+      const what = 'bpf_program_attach_tracepoint';
+      return attach(obj, program, what, { kind: 'tracepoint', category: str(category, `${what} category`), name: str(name, `${what} name`) });
     },
 
     bpf_program_attach_raw_tracepoint(obj: bigint, program: number, name: number): number {
-      const p = str(program, 'bpf_program_attach_raw_tracepoint program');
-      const target = { kind: 'raw_tracepoint' as const, name: str(name, 'bpf_program_attach_raw_tracepoint name') };
-      return errnoResult(() => (session.attach(obj, p, target), 0));
+      const what = 'bpf_program_attach_raw_tracepoint';
+      return attach(obj, program, what, { kind: 'raw_tracepoint', name: str(name, `${what} name`) });
     },
 
     bpf_program_attach_kprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
-      const p = str(program, 'bpf_program_attach_kprobe program');
-      const target = { kind: 'kprobe' as const, retprobe: retprobe !== 0, functionName: str(fn, 'bpf_program_attach_kprobe function') };
-      return errnoResult(() => (session.attach(obj, p, target), 0));
+      const what = 'bpf_program_attach_kprobe';
+      return attach(obj, program, what, { kind: 'kprobe', retprobe: retprobe !== 0, functionName: str(fn, `${what} function`) });
     },
 
     option_string(name: number, buf: number, cap: number): number {

@@ -5,7 +5,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BpfBackend, MapType } from '../libbpf/backend.js';
+import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../report/manifest.js';
 import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
 import type { SampleTables } from '../report/section-table.js';
@@ -101,8 +101,7 @@ export class ProbeSet {
     }
     const set = new ProbeSet(backend, bundles);
     set.syscalls = config.syscalls;
-    const possibleCpus = backend.valueBytes({ name: '', type: MapType.PERCPU_ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 }) / 8;
-    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(possibleCpus), ...config.options };
+    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(backend.possibleCpus()), ...config.options };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
       for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${why})`);
     };

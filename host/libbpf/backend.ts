@@ -63,6 +63,8 @@ export interface BpfBackend {
   open(elf: Uint8Array, objectName: string): OpenedObject;
   createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number): number;
   mapInfoByFd(fd: number): MapInfo;
+  /** CPUs the kernel may bring up (the slots of a per-CPU map value). */
+  possibleCpus(): number;
   /** Bytes the kernel writes for one value (PERCPU maps: one slot per possible CPU). */
   valueBytes(info: MapInfo): number;
   lookup(fd: number, key: Uint8Array, value: Uint8Array): number;

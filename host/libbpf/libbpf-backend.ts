@@ -239,6 +239,10 @@ export class LibbpfBackend implements BpfBackend {
     };
   }
 
+  possibleCpus(): number {
+    return this.cpus;
+  }
+
   valueBytes(info: MapInfo): number {
     return isPercpu(info.type) ? Math.ceil(info.valueSize / 8) * 8 * this.cpus : info.valueSize;
   }

@@ -5,6 +5,7 @@
  * (read-write, consumer_pos at offset 0), then a producer page (producer_pos)
  * followed by the data area mapped twice, so records never wrap.
  */
+import { constants } from 'node:os';
 import { BpfError, EINVAL } from '../libbpf/errors.js';
 import { MapType } from '../libbpf/backend.js';
 import { c, koffi, lastErrno, type Pointer } from '../libbpf/ffi.js';
@@ -20,6 +21,7 @@ const _SC_PAGESIZE = 30;
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const HEADER_SIZE = 8;
+const EINTR = constants.errno.EINTR;
 
 const pageSize = Number(c.sysconf(_SC_PAGESIZE));
 
@@ -98,9 +100,12 @@ export class RingReader {
     return consumed;
   }
 
-  /** Blocks up to timeoutMs for data (synchronously: for guests that own the thread). */
-  waitSync(timeoutMs: number): void {
-    c.epoll_wait(this.epollFd, this.events, 1, timeoutMs);
+  /**
+   * Blocks up to timeoutMs for data (synchronously: for guests that own the
+   * thread). Returns 0, or the errno that ended the wait early (EINTR).
+   */
+  waitSync(timeoutMs: number): number {
+    return c.epoll_wait(this.epollFd, this.events, 1, timeoutMs) < 0 ? lastErrno() : 0;
   }
 
   /**
@@ -140,25 +145,46 @@ export class RingReader {
   }
 }
 
-/** wasm_bpf_buffer_poll semantics over RingReaders, one per ring map. */
+/**
+ * wasm_bpf_buffer_poll semantics over RingReaders, one per ring map.
+ *
+ * The wait is a synchronous epoll_wait (through koffi) and the records are
+ * read from the mmap of the ring, rather than through libbpf's
+ * ring_buffer__poll: a guest's callback runs inside the poll, and a trap or
+ * proc_exit there unwinds as a JS exception, which must never cross a
+ * libbpf C frame (it would through a koffi-registered callback). It is also
+ * one FFI call per poll instead of one per record. Blocking the thread is
+ * what the standard ABI asks for: the guest's _start owns it.
+ */
 export class RingBufferPoller {
-  private readonly readers = new Map<number, RingReader>();
+  /** By guest map, not host fd: a closed object's fd number can come back for a new ring. */
+  private readonly readers = new Map<GuestMap, RingReader>();
 
   poll(map: GuestMap, timeoutMs: number, handle: (record: Uint8Array) => number): number {
     if (map.info.type !== MapType.RINGBUF) {
       throw new BpfError(`map ${map.info.name} is not a ring buffer (perf buffers are not supported)`, EINVAL);
     }
-    let reader = this.readers.get(map.hostFd);
+    let reader = this.readers.get(map);
     if (!reader) {
       reader = new RingReader(map.hostFd, map.info.maxEntries);
-      this.readers.set(map.hostFd, reader);
+      this.readers.set(map, reader);
     }
     let n = reader.drain(handle);
     if (n === 0 && timeoutMs !== 0) {
-      reader.waitSync(timeoutMs < 0 ? -1 : timeoutMs);
+      const err = reader.waitSync(timeoutMs < 0 ? -1 : timeoutMs);
+      if (err === EINTR) throw new BpfError('the wait was interrupted by a signal', EINTR);
       n = reader.drain(handle);
     }
     return n;
+  }
+
+  /** Unmaps the rings of one guest object (before it is closed). */
+  release(owner: bigint): void {
+    for (const [map, reader] of this.readers) {
+      if (map.owner !== owner) continue;
+      void reader.close(); // synchronous here: guests poll synchronously, so no async wait is in flight
+      this.readers.delete(map);
+    }
   }
 
   /** Guests poll synchronously, so no async wait can be in flight here. */

@@ -9,10 +9,18 @@
  *   wasm_bpf_buffer_poll(obj i64, fd i32, sample_func i32, ctx i32, data i32, max_size i32, timeout_ms i32) -> i32
  *   wasm_bpf_map_fd_by_name(obj i64, name i32) -> i32
  *   wasm_bpf_map_operate(fd i32, cmd i32, key i32, value i32, next_key i32, flags i64) -> i32
+ *
+ * wasm_bpf_buffer_poll: every available record is delivered (not just the
+ * last, as wasm-bpf-rs does); each is copied to `data` truncated to
+ * max_size, and the callback gets the record's full size, so a guest can
+ * tell it was cut (as the C++ and WasmEdge runtimes do). A non-zero return
+ * from the callback stops this poll; the rest stay in the ring for the next.
+ * Returns the number of records delivered, or -errno (-EINTR when a signal
+ * interrupted the wait).
  */
 import { BpfError, EINVAL, EPERM } from '../libbpf/errors.js';
 import { errnoResult } from './abi-errors.js';
-import type { GuestMemory } from './guest-memory.js';
+import { GuestTrap, type GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
 import type { RingBufferPoller } from './ring-buffer.js';
 
@@ -30,10 +38,53 @@ export interface WasmBpfImportContext {
   /** Calls the guest's callback (function-table index) for one ring record. */
   callSample: (sampleFunc: number, ctx: number, data: number, size: number) => number;
   poller: RingBufferPoller;
+  /** Told why wasm_load_bpf_object failed: the standard ABI gives the guest only a 0 handle. */
+  onLoadFailure?: (err: BpfError) => void;
+}
+
+/** The names of the standard imports, for checking what a guest asks for. */
+export const WASM_BPF_IMPORT_NAMES = [
+  'wasm_load_bpf_object',
+  'wasm_close_bpf_object',
+  'wasm_attach_bpf_program',
+  'wasm_bpf_buffer_poll',
+  'wasm_bpf_map_fd_by_name',
+  'wasm_bpf_map_operate',
+] as const;
+
+/**
+ * The callSample of a guest: calls function `index` of its exported table
+ * (`__indirect_function_table`, or the only table it exports: the
+ * wasm-bpf-rs and WasmEdge rules). An index outside the table or naming no
+ * function traps the guest, as call_indirect would.
+ */
+export function tableCallback(instance: WebAssembly.Instance): WasmBpfImportContext['callSample'] {
+  const tables = Object.values(instance.exports).filter((e): e is WebAssembly.Table => e instanceof WebAssembly.Table);
+  const table = instance.exports.__indirect_function_table instanceof WebAssembly.Table ? instance.exports.__indirect_function_table : tables.length === 1 ? tables[0] : undefined;
+  return (index, ctx, data, size) => {
+    if (!table) throw new GuestTrap('ring-buffer callbacks need an exported function table (link with --export-table / asc --exportTable)');
+    const slot = index >>> 0;
+    if (slot >= table.length) throw new GuestTrap(`ring-buffer callback ${slot} is outside the guest's function table (${table.length} entries)`);
+    const fn: unknown = table.get(slot);
+    if (typeof fn !== 'function') throw new GuestTrap(`ring-buffer callback ${slot} is not a function`);
+    // A callback declared without a result returns undefined: read that as "go on".
+    return Number(fn(ctx, data, size) ?? 0) | 0;
+  };
+}
+
+/**
+ * wasm_bpf_map_operate's pointers are i32 in the runtimes, but the Rust and
+ * Go guest SDKs declare them i64 (see the ABI notes); JS sees those as
+ * BigInt. Accept both; a value that does not fit wasm32 traps in the bounds check.
+ */
+function guestPointer(value: number | bigint): number {
+  if (typeof value === 'number') return value;
+  return value >= 0n && value <= 0xffffffffn ? Number(value) : 0xffffffff;
 }
 
 export function wasmBpfImports(cx: WasmBpfImportContext) {
   const { session } = cx;
+  let polling = false;
   return {
     wasm_load_bpf_object(buf: number, size: number): bigint {
       const elf = cx.memory().copyOut(buf, size, 'wasm_load_bpf_object');
@@ -45,12 +96,15 @@ export function wasmBpfImports(cx: WasmBpfImportContext) {
       } catch (err) {
         if (!(err instanceof BpfError)) throw err;
         if (handle) session.closeObject(handle);
+        cx.onLoadFailure?.(err);
         return 0n; // the standard ABI has no errno here
       }
     },
 
     wasm_close_bpf_object(obj: bigint): number {
       return errnoResult(() => {
+        session.object(obj);
+        cx.poller.release(obj); // unmap its rings before the maps go
         session.closeObject(obj);
         return 0;
       });
@@ -72,15 +126,22 @@ export function wasmBpfImports(cx: WasmBpfImportContext) {
 
     wasm_bpf_buffer_poll(obj: bigint, fd: number, sampleFunc: number, ctx: number, data: number, maxSize: number, timeoutMs: number): number {
       session.object(obj);
+      // From inside its own callback, a poll would re-read the records the
+      // outer one has not committed as consumed yet, and deliver them twice.
+      if (polling) throw new GuestTrap('wasm_bpf_buffer_poll called from a ring-buffer callback');
       const memory = cx.memory();
       memory.view(data, maxSize, 'wasm_bpf_buffer_poll data');
-      return errnoResult(() =>
-        cx.poller.poll(session.map(fd), timeoutMs, (record) => {
-          const size = Math.min(record.length, maxSize >>> 0);
-          cx.memory().copyIn(data, record.subarray(0, size), 'wasm_bpf_buffer_poll data');
-          return cx.callSample(sampleFunc, ctx, data, size);
-        }),
-      );
+      polling = true;
+      try {
+        return errnoResult(() =>
+          cx.poller.poll(session.map(fd), timeoutMs, (record) => {
+            cx.memory().copyIn(data, record.subarray(0, Math.min(record.length, maxSize >>> 0)), 'wasm_bpf_buffer_poll data');
+            return cx.callSample(sampleFunc, ctx, data, record.length);
+          }),
+        );
+      } finally {
+        polling = false;
+      }
     },
 
     wasm_bpf_map_fd_by_name(obj: bigint, name: number): number {
@@ -88,7 +149,9 @@ export function wasmBpfImports(cx: WasmBpfImportContext) {
       return errnoResult(() => session.mapFd(obj, mapName));
     },
 
-    wasm_bpf_map_operate(fd: number, cmd: number, key: number, value: number, nextKey: number, flags: bigint): number {
+    wasm_bpf_map_operate(fd: number, cmd: number, keyArg: number | bigint, valueArg: number | bigint, nextKeyArg: number | bigint, flagsArg: bigint | number): number {
+      const [key, value, nextKey] = [guestPointer(keyArg), guestPointer(valueArg), guestPointer(nextKeyArg)];
+      const flags = BigInt(flagsArg);
       return errnoResult(() => {
         const map = session.map(fd);
         const memory = cx.memory();

@@ -2,9 +2,11 @@
 import { listProbeBundles, run } from '../driver/run.js';
 import { UserError } from './exit-codes.js';
 import { helpText, parseOptions } from './options.js';
+import { runCommand } from './run-command.js';
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    if (argv[0] === 'run') return await runCommand(argv.slice(1));
     const options = parseOptions(argv);
     if (options === 'help') {
       process.stdout.write(helpText());

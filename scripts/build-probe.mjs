@@ -1,15 +1,17 @@
 #!/usr/bin/env zx
-// npm run build:probe -- DIR [OUT_DIR]: builds one probe folder anywhere in
-// the project (e.g. a third-party probe) into OUT_DIR/<name>.wasm (default:
-// DIR itself). The built-in bundles are built by build-probes.mjs instead.
+// npm run build:probe -- DIR [OUT_DIR] [--key KEY.pem]: builds one probe folder
+// anywhere in the project (e.g. a third-party probe) into OUT_DIR/<name>.wasm
+// (default: DIR itself), signed with KEY.pem when given (npm run keygen makes
+// one). The built-in bundles are built by build-probes.mjs instead.
 import { path } from 'zx';
 import { buildProbe, ROOT } from './lib/probe-build.mjs';
 
 const [dir, outDir = dir] = argv._;
 if (!dir) {
-  echo('usage: npm run build:probe -- DIR [OUT_DIR]');
+  echo('usage: npm run build:probe -- DIR [OUT_DIR] [--key KEY.pem]');
   process.exit(2);
 }
 const relative = path.relative(ROOT, path.resolve(dir));
-const out = await buildProbe(path.basename(relative), path.resolve(outDir), relative);
-echo(`built ${path.relative(process.cwd(), out)}`);
+const key = argv.key ? path.resolve(argv.key) : undefined;
+const out = await buildProbe(path.basename(relative), path.resolve(outDir), relative, key);
+echo(`built ${path.relative(process.cwd(), out)}${key ? ' (signed)' : ' (unsigned: kdelay needs --allow-unsigned for it)'}`);

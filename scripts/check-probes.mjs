@@ -1,23 +1,36 @@
 #!/usr/bin/env zx
 // npm run check:probes: fails when a committed bundle is not what its sources
-// build to (like cilium/ebpf's "generated files are up to date" gate).
-import { fs, os, path } from 'zx';
-import { buildProbe, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
+// build to (like cilium/ebpf's "generated files are up to date" gate), or is
+// not signed by the release key whose public half ships in keys/.
+// Needs no private key: it compares the bundle's body (everything before its
+// seal) and verifies the committed signature.
+import { fs, path } from 'zx';
+import { buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
 
-const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kdelay-check-'));
-const stale = [];
-try {
-  for (const name of await probeNames()) {
-    const fresh = await fs.readFile(await buildProbe(name, tmp));
-    const committedPath = path.join(ROOT, BUNDLES_DIR, `${name}.wasm`);
-    const committed = (await fs.pathExists(committedPath)) ? await fs.readFile(committedPath) : null;
-    if (!committed || !committed.equals(fresh)) stale.push(name);
-    else echo(`ok ${BUNDLES_DIR}/${name}.wasm`);
+const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
+const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
+const key = releaseKey(ROOT);
+const problems = [];
+for (const name of await probeNames()) {
+  const file = path.join(BUNDLES_DIR, `${name}.wasm`);
+  const fresh = await buildProbeBody(name);
+  if (!(await fs.pathExists(path.join(ROOT, file)))) {
+    problems.push(`${file} is missing; run 'npm run build:probes' and commit bundles/`);
+    continue;
   }
-} finally {
-  await fs.remove(tmp);
+  const committed = await fs.readFile(path.join(ROOT, file));
+  let status;
+  try {
+    status = checkSeal(committed, [key]);
+  } catch (err) {
+    problems.push(`${file}: ${err.message}; run 'npm run build:probes' and commit bundles/`);
+    continue;
+  }
+  if (!Buffer.from(splitSeal(committed).body).equals(fresh)) problems.push(`${file} is stale; run 'npm run build:probes' and commit bundles/`);
+  else if (status.kind !== 'signed') problems.push(`${file} is not signed by the release key (${key.id}); a maintainer must run 'npm run build:probes' with the key`);
+  else echo(`ok ${file} (signed, key ${key.id})`);
 }
-if (stale.length) {
-  echo(`stale or missing bundles: ${stale.join(', ')}; run 'npm run build:probes' and commit bundles/`);
+if (problems.length) {
+  for (const p of problems) echo(p);
   process.exit(1);
 }

@@ -3,11 +3,10 @@
  * per bundle. Owns every kernel resource of the run; close() releases them
  * all and is safe to call at any point, including half-way through start().
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../report/manifest.js';
-import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
+import type { ProbeBundle } from '../runtime/bundle.js';
+import { builtinEntries } from './catalog.js';
 import type { SampleTables } from '../report/section-table.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
@@ -17,13 +16,9 @@ import { TriggerEvents } from './trigger-events.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
 
-/** The bundles shipped with kdelay (bundles/*.wasm in the package). */
+/** The bundles shipped with kdelay (bundles/*.wasm in the package), each checked against the release key. */
 export function builtinBundles(packageRoot: string): ProbeBundle[] {
-  const dir = join(packageRoot, 'bundles');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.wasm'))
-    .sort()
-    .map((f) => readBundle(join(dir, f)));
+  return builtinEntries(packageRoot).map((e) => e.bundle);
 }
 
 export interface ProbeSetConfig {
@@ -36,6 +31,8 @@ export interface ProbeSetConfig {
   triggers?: boolean;
   /** --syscall-events: collect slow syscalls (with stacks unless stackTraceSize is 0). */
   syscallEvents?: SyscallEventsConfig;
+  /** Program kinds and helpers the policy would refuse, allowed by the user (--allow-program-kind). */
+  allowedProgramKinds?: readonly string[];
   /** Probes not to load, with the reason (reported as not available if they are optional). */
   skip?: Map<string, string | undefined>;
 }
@@ -128,6 +125,7 @@ export class ProbeSet {
             syscallName: (nr) => config.syscalls.name(nr),
           },
           config.targetTgid,
+          config.allowedProgramKinds,
         );
         set.guests.push(guest);
         try {
@@ -152,8 +150,9 @@ export class ProbeSet {
     return set;
   }
 
+  /** The sections of the probes that run (a skipped or unavailable probe prints no table). */
   get sections(): SectionSpec[] {
-    return this.bundles.flatMap((b) => b.manifest.sections);
+    return this.guests.flatMap((g) => g.bundle.manifest.sections);
   }
 
   collect(): CollectedSample {

@@ -133,6 +133,8 @@ export const bpf = {
 
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn_t *fn)'),
   strerror: libbpf.func('int libbpf_strerror(int err, void *buf, size_t size)'),
+  probe_prog_type: libbpf.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
+  probe_map_type: libbpf.func('int libbpf_probe_bpf_map_type(int map_type, const void *opts)'),
 };
 
 export const c = {

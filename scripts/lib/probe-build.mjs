@@ -1,11 +1,12 @@
 // Builds probe bundles: probes/<name>/<name>.bpf.c -> CO-RE object ->
 // embedded in probes/<name>/<name>.ts (AssemblyScript) -> one .wasm with the
-// manifest as custom section `kdelay.manifest`.
+// manifest as custom section `kdelay.manifest`, sealed with its digest and
+// (with a key) an Ed25519 signature as the last section, `kdelay.seal`.
 //
 // The output must be byte-reproducible (check-probes.mjs compares committed
 // bundles with a fresh build), so: relative paths only, debug prefix maps,
 // DWARF stripped (BTF and BTF.ext are kept: libbpf needs them for CO-RE).
-import { $, fs, path } from 'zx';
+import { $, fs, os, path } from 'zx';
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const PROBES_DIR = 'probes';
@@ -57,11 +58,11 @@ function embedObject(name, elf) {
 }
 
 /**
- * Builds one probe into outDir/<name>.wasm and returns that path. `dir` (a
- * folder relative to the project root, default probes/<name>) holds
- * <name>.bpf.c, <name>.ts and manifest.json.
+ * Builds one probe's unsealed bundle (code, embedded object, manifest) and
+ * returns its bytes. `dir` (a folder relative to the project root, default
+ * probes/<name>) holds <name>.bpf.c, <name>.ts and manifest.json.
  */
-export async function buildProbe(name, outDir, dir = path.join(PROBES_DIR, name)) {
+export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
   const buildDir = path.join(dir, 'build');
   await fs.ensureDir(path.join(ROOT, buildDir));
   const object = path.join(buildDir, `${name}.bpf.o`);
@@ -77,7 +78,31 @@ export async function buildProbe(name, outDir, dir = path.join(PROBES_DIR, name)
 
   const manifest = JSON.parse(await fs.readFile(path.join(ROOT, dir, 'manifest.json'), 'utf8'));
   if (manifest.name !== name) throw new Error(`${dir}/manifest.json names "${manifest.name}", not "${name}"`);
-  const wasm = appendCustomSection(await fs.readFile(path.join(ROOT, rawWasm)), 'kdelay.manifest', Buffer.from(JSON.stringify(manifest)));
+  return appendCustomSection(await fs.readFile(path.join(ROOT, rawWasm)), 'kdelay.manifest', Buffer.from(JSON.stringify(manifest)));
+}
+
+// Sealing lives in the host (dist/, built by tsc) so that writing and
+// checking a seal can never disagree.
+const seal = () => import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
+
+/** Where build:probes finds the release signing key (never in the repository). */
+export const RELEASE_SIGNING_KEY = process.env.KDELAY_SIGNING_KEY ?? path.join(os.homedir(), '.config', 'kdelay', 'release-signing-key.pem');
+
+/** Seals a body: signed with the PEM private key at keyPath if given, else a digest only. */
+export async function sealBody(body, keyPath) {
+  const { sealBundle } = await seal();
+  return sealBundle(body, keyPath ? await fs.readFile(keyPath, 'utf8') : undefined);
+}
+
+/** The body of a sealed (or unsealed) bundle, and its seal. */
+export async function splitBundle(bytes) {
+  const { splitSeal } = await seal();
+  return splitSeal(bytes);
+}
+
+/** Builds one probe into outDir/<name>.wasm, sealed (see sealBody), and returns that path. */
+export async function buildProbe(name, outDir, dir = path.join(PROBES_DIR, name), keyPath = undefined) {
+  const wasm = await sealBody(await buildProbeBody(name, dir), keyPath);
   const out = path.join(outDir, `${name}.wasm`);
   await fs.ensureDir(outDir);
   await fs.writeFile(out, wasm);

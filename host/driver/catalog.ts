@@ -1,0 +1,192 @@
+/**
+ * Which probe bundles a run may use: discovery (built-ins, the probes
+ * directory, --probe files and folders), integrity and trust (every bundle's
+ * seal is checked before any of its code is compiled), and selection
+ * (--only / --skip).
+ *
+ * Loading a bundle loads kernel code as root, so the rules are strict:
+ * - a digest or signature that does not match is refused, always;
+ * - a built-in bundle must be signed by the kdelay release key
+ *   (keys/kdelay-release.pub, shipped with the package);
+ * - any other bundle must be signed by a trusted key (the release key,
+ *   $KDELAY_HOME/trusted-keys/*.pub, --trust-key FILE);
+ * - --allow-unsigned lifts the last two rules (for your own builds), never
+ *   the first.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExitCode, UserError } from '../cli/exit-codes.js';
+import { ManifestError } from '../report/manifest.js';
+import { BpfError } from '../libbpf/errors.js';
+import { bundleFromBytes, embeddedObjects, type ProbeBundle } from '../runtime/bundle.js';
+import { checkProgramPolicy } from '../runtime/policy.js';
+import { checkSeal, IntegrityError, type SealStatus, type TrustedKey, trustedKey } from '../runtime/seal.js';
+
+/** Where a machine's own probes and keys live: probes.d/*.wasm, trusted-keys/*.pub. */
+export const DEFAULT_KDELAY_HOME = '/etc/kdelay';
+export const RELEASE_KEY_FILE = join('keys', 'kdelay-release.pub');
+const RELEASE_KEY_NAME = 'kdelay release key';
+
+export interface TrustConfig {
+  /** $KDELAY_HOME (default /etc/kdelay): its trusted-keys/*.pub are trusted. */
+  kdelayHome?: string;
+  /** --trust-key FILE (repeatable). */
+  trustKeyFiles?: string[];
+  /** --allow-unsigned: run unsigned or untrusted bundles (never tampered ones). */
+  allowUnsigned?: boolean;
+  /** --allow-program-kind: kinds and helpers the program policy lets through anyway. */
+  allowedProgramKinds?: readonly string[];
+}
+
+export interface CatalogEntry {
+  bundle: ProbeBundle;
+  /** 'built-in', or the file it was read from. */
+  origin: string;
+  seal: SealStatus;
+}
+
+const wasmFilesIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.wasm'))
+    .sort()
+    .map((f) => join(dir, f));
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new IntegrityError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+export function releaseKey(packageRoot: string): TrustedKey {
+  return trustedKey(readPem(join(packageRoot, RELEASE_KEY_FILE), 'release key'), RELEASE_KEY_NAME);
+}
+
+/** Every key whose signature kdelay accepts on a third-party bundle. */
+export function trustedKeys(packageRoot: string, config: TrustConfig): TrustedKey[] {
+  const keys = [releaseKey(packageRoot)];
+  const dir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'trusted-keys');
+  const files = [...(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f)) : []), ...(config.trustKeyFiles ?? [])];
+  for (const file of files) keys.push(trustedKey(readPem(file, 'trusted key'), file));
+  return keys;
+}
+
+/** One line for `probes list`: who vouches for a bundle. */
+export function describeSeal(seal: SealStatus): string {
+  switch (seal.kind) {
+    case 'signed':
+      return `signed (${seal.by.name})`;
+    case 'untrusted':
+      return `signed by untrusted key ${seal.signer}`;
+    case 'unsigned':
+      return seal.sealed ? 'unsigned (digest only)' : 'unsigned (no seal)';
+  }
+}
+
+/**
+ * Reads a bundle, checks its seal against the trusted keys and decides
+ * whether it may run. `builtin` bundles must carry the release key's
+ * signature. Throws IntegrityError with the reason when it may not.
+ */
+export function admitBundle(
+  path: string,
+  trusted: readonly TrustedKey[],
+  options: { builtin: boolean; allowUnsigned: boolean; allowedProgramKinds?: readonly string[] },
+): CatalogEntry {
+  let bytes: Buffer<ArrayBuffer>;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new IntegrityError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let seal: SealStatus;
+  try {
+    seal = checkSeal(bytes, trusted);
+  } catch (err) {
+    if (err instanceof IntegrityError) throw new IntegrityError(`refusing ${path}: ${err.message}`);
+    throw err;
+  }
+  const acceptable = options.builtin ? seal.kind === 'signed' && seal.by.name === RELEASE_KEY_NAME : seal.kind === 'signed';
+  if (!acceptable && !options.allowUnsigned) {
+    const why =
+      seal.kind === 'untrusted'
+        ? `it is signed by key ${seal.signer}, which kdelay does not trust (add --trust-key KEY.pub, or put the key in ${DEFAULT_KDELAY_HOME}/trusted-keys/)`
+        : options.builtin
+          ? 'this built-in bundle is not signed by the kdelay release key (a local rebuild? see probes/README.md, "Signing")'
+          : 'it is not signed';
+    throw new IntegrityError(`refusing ${path}: ${why}, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it`);
+  }
+  const bundle = bundleFromBytes(bytes, path);
+  // The kernel code it carries, checked before any of the guest's code runs
+  // (GuestSession checks again what the guest actually opens).
+  for (const elf of embeddedObjects(bytes)) {
+    try {
+      checkProgramPolicy(elf, path, options.allowedProgramKinds);
+    } catch (err) {
+      if (err instanceof BpfError) throw new IntegrityError(`refusing ${err.message}`);
+      throw err;
+    }
+  }
+  return { bundle, origin: options.builtin ? 'built-in' : path, seal };
+}
+
+/** The bundles shipped in the package (bundles/*.wasm), each checked against the release key. */
+export function builtinEntries(packageRoot: string, options: { allowUnsigned?: boolean } = {}): CatalogEntry[] {
+  const trusted = [releaseKey(packageRoot)];
+  return wasmFilesIn(join(packageRoot, 'bundles')).map((file) => admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false }));
+}
+
+export interface DiscoveryConfig extends TrustConfig {
+  packageRoot: string;
+  /** --probe PATH (repeatable): a bundle, or a folder of them. */
+  probePaths?: string[];
+}
+
+/**
+ * Every bundle this run could use, in load order: built-ins, then
+ * $KDELAY_HOME/probes.d/*.wasm, then --probe paths. Names must be unique.
+ */
+export function discoverBundles(config: DiscoveryConfig): CatalogEntry[] {
+  const allowUnsigned = config.allowUnsigned ?? false;
+  const entries = builtinEntries(config.packageRoot, { allowUnsigned });
+  const trusted = trustedKeys(config.packageRoot, config);
+  const probesDir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'probes.d');
+  const files = existsSync(probesDir) ? wasmFilesIn(probesDir) : [];
+  for (const path of config.probePaths ?? []) {
+    let folder = false;
+    try {
+      folder = statSync(path).isDirectory();
+    } catch {
+      /* admitBundle reports the unreadable path */
+    }
+    files.push(...(folder ? wasmFilesIn(path) : [path]));
+  }
+  for (const file of files) {
+    const entry = admitBundle(file, trusted, { builtin: false, allowUnsigned, allowedProgramKinds: config.allowedProgramKinds });
+    const clash = entries.find((e) => e.bundle.manifest.name === entry.bundle.manifest.name);
+    if (clash) throw new ManifestError(`${file}: a probe named ${entry.bundle.manifest.name} is already loaded (${clash.origin === 'built-in' ? clash.bundle.source : clash.origin})`);
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/**
+ * --only / --skip: the names of probes not to run. Probes without report
+ * sections (the trigger probe) are infrastructure and never skipped by
+ * --only. Unknown names are a usage error, listing the known ones.
+ */
+export function unselectedProbes(entries: readonly CatalogEntry[], only: readonly string[], skip: readonly string[]): Set<string> {
+  const names = entries.map((e) => e.bundle.manifest.name);
+  for (const name of [...only, ...skip]) {
+    if (!names.includes(name)) throw new UserError(`unknown probe '${name}' (available: ${names.join(', ')})`, ExitCode.USAGE);
+  }
+  const unselected = new Set(skip);
+  if (only.length) {
+    for (const entry of entries) {
+      const { name, sections } = entry.bundle.manifest;
+      if (sections.length > 0 && !only.includes(name)) unselected.add(name);
+    }
+  }
+  return unselected;
+}

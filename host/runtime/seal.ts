@@ -1,0 +1,157 @@
+/**
+ * A bundle's seal: its digest and, optionally, its author's Ed25519
+ * signature, carried in the bundle itself as its LAST section, the custom
+ * section `kdelay.seal`. A bundle stays one file to hand over, and the seal
+ * covers every byte before it (the "body": code, embedded BPF object,
+ * manifest).
+ *
+ * The payload is JSON, so `strings bundle.wasm | tail -1` shows it:
+ *   {"format":1,"sha256":"<hex of the body>","signer":"<key id>","signature":"<base64>"}
+ * An unsigned bundle has only format and sha256. The signature is over the
+ * text `kdelay-bundle-seal-v1:<sha256 hex>` (domain-separated, so a
+ * signature made for anything else never verifies as a bundle's).
+ *
+ * Ed25519 signatures are deterministic: the same body signed with the same
+ * key gives the same bytes, which keeps signed bundles reproducible.
+ */
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+
+export const SEAL_SECTION = 'kdelay.seal';
+const SEAL_FORMAT = 1;
+const SIGNED_PREFIX = 'kdelay-bundle-seal-v1:';
+
+export class IntegrityError extends Error {}
+
+export interface Seal {
+  format: number;
+  sha256: string;
+  signer?: string;
+  signature?: string;
+}
+
+function uleb(buf: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= buf.length) throw new IntegrityError('truncated LEB128');
+    const byte = buf[pos++];
+    value += (byte & 0x7f) * 2 ** shift;
+    if (!(byte & 0x80)) return [value, pos];
+  }
+}
+
+function ulebBytes(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+/** The bundle split at its seal: body (what the seal covers) and the seal, if any. */
+export function splitSeal(bytes: Uint8Array): { body: Uint8Array; seal?: Seal } {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new IntegrityError('not a WebAssembly module');
+  }
+  let sealAt = -1;
+  let seal: Uint8Array | undefined;
+  for (let pos = 8; pos < bytes.length; ) {
+    const id = bytes[pos];
+    const [size, body] = uleb(bytes, pos + 1);
+    const end = body + size;
+    if (end > bytes.length) throw new IntegrityError('a section runs past the end of the file (truncated?)');
+    if (sealAt >= 0) throw new IntegrityError(`${SEAL_SECTION} is not the last section`);
+    if (id === 0) {
+      const [nameLength, name] = uleb(bytes, body);
+      if (Buffer.from(bytes.subarray(name, name + nameLength)).toString('utf8') === SEAL_SECTION) {
+        sealAt = pos;
+        seal = bytes.subarray(name + nameLength, end);
+      }
+    }
+    pos = end;
+  }
+  if (sealAt < 0 || !seal) return { body: bytes };
+  let parsed: Seal;
+  try {
+    parsed = JSON.parse(Buffer.from(seal).toString('utf8')) as Seal;
+  } catch {
+    throw new IntegrityError(`${SEAL_SECTION} is not JSON`);
+  }
+  if (parsed.format !== SEAL_FORMAT || typeof parsed.sha256 !== 'string') throw new IntegrityError(`${SEAL_SECTION} has an unknown format`);
+  return { body: bytes.subarray(0, sealAt), seal: parsed };
+}
+
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** A short, stable name for a public key: the first 16 hex digits of SHA-256 of its raw 32 bytes. */
+export function keyId(key: KeyObject): string {
+  const raw = Buffer.from(key.export({ format: 'jwk' }).x as string, 'base64url');
+  return sha256Hex(raw).slice(0, 16);
+}
+
+/** Appends a seal to a module that has none; signed when a private key is given. */
+export function sealBundle(body: Uint8Array, privateKeyPem?: string): Buffer {
+  if (splitSeal(body).seal) throw new IntegrityError('the bundle is already sealed');
+  const sha256 = sha256Hex(body);
+  const seal: Seal = { format: SEAL_FORMAT, sha256 };
+  if (privateKeyPem) {
+    const key = createPrivateKey(privateKeyPem);
+    if (key.asymmetricKeyType !== 'ed25519') throw new IntegrityError('signing keys must be Ed25519');
+    seal.signer = keyId(createPublicKey(key));
+    seal.signature = sign(null, Buffer.from(SIGNED_PREFIX + sha256), key).toString('base64');
+  }
+  const name = Buffer.from(SEAL_SECTION, 'utf8');
+  const payload = Buffer.from(JSON.stringify(seal), 'utf8');
+  const content = Buffer.concat([Buffer.from(ulebBytes(name.length)), name, payload]);
+  return Buffer.concat([body, Buffer.from([0, ...ulebBytes(content.length)]), content]);
+}
+
+/** A public key kdelay trusts, and where the trust came from (for messages). */
+export interface TrustedKey {
+  id: string;
+  key: KeyObject;
+  /** e.g. "kdelay release key", or the .pub file it was read from. */
+  name: string;
+}
+
+export function trustedKey(publicKeyPem: string, name: string): TrustedKey {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(publicKeyPem);
+  } catch (err) {
+    throw new IntegrityError(`${name}: not a PEM public key (${(err as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new IntegrityError(`${name}: not an Ed25519 key`);
+  return { id: keyId(key), key, name };
+}
+
+/** What checking a bundle's seal found. Bundles that fail the check never get here: it throws. */
+export type SealStatus =
+  | { kind: 'signed'; by: TrustedKey }
+  /** Signed, correctly, by a key kdelay does not trust. */
+  | { kind: 'untrusted'; signer: string }
+  /** A digest only, or (plain wasm-bpf guests) no seal at all. */
+  | { kind: 'unsigned'; sealed: boolean };
+
+/**
+ * Checks a bundle's digest and signature. Throws IntegrityError when either
+ * does not match (the file was changed after it was sealed); otherwise says
+ * who signed it. Whether an unsigned or untrusted bundle may run is the
+ * caller's decision.
+ */
+export function checkSeal(bytes: Uint8Array, trusted: readonly TrustedKey[]): SealStatus {
+  const { body, seal } = splitSeal(bytes);
+  if (!seal) return { kind: 'unsigned', sealed: false };
+  const digest = sha256Hex(body);
+  if (digest !== seal.sha256) throw new IntegrityError(`digest mismatch: the file was changed after it was sealed (sha256 ${digest}, sealed as ${seal.sha256})`);
+  if (seal.signature === undefined && seal.signer === undefined) return { kind: 'unsigned', sealed: true };
+  if (typeof seal.signature !== 'string' || typeof seal.signer !== 'string') throw new IntegrityError(`${SEAL_SECTION} has a signer without a signature`);
+  const key = trusted.find((k) => k.id === seal.signer);
+  if (!key) return { kind: 'untrusted', signer: seal.signer };
+  if (!verify(null, Buffer.from(SIGNED_PREFIX + digest), key.key, Buffer.from(seal.signature, 'base64'))) {
+    throw new IntegrityError(`the signature does not match (claims to be by ${key.name}, key ${key.id})`);
+  }
+  return { kind: 'signed', by: key };
+}

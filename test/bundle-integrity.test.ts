@@ -1,0 +1,83 @@
+/**
+ * Bundle seals: the digest and Ed25519 signature every bundle carries as its
+ * last section, and what kdelay does with them (host/runtime/seal.ts,
+ * host/driver/catalog.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { builtinEntries, releaseKey } from '../host/driver/catalog.js';
+import { MANIFEST_SECTION } from '../host/runtime/bundle.js';
+import { checkSeal, IntegrityError, keyId, sealBundle, splitSeal, trustedKey } from '../host/runtime/seal.js';
+// @ts-expect-error: a plain JS build module, shared with scripts/build-probes.mjs
+import { appendCustomSection } from '../scripts/lib/probe-build.mjs';
+import { makeKeyPair } from './helpers/probe-variants.js';
+import { createPublicKey } from 'node:crypto';
+
+const ROOT = join(import.meta.dirname, '..');
+const author = makeKeyPair();
+const stranger = makeKeyPair();
+const trusted = [trustedKey(author.publicPem, 'author.pub')];
+
+/** A small valid module: the header, then a manifest-like custom section. */
+const body = (): Buffer => appendCustomSection(Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), MANIFEST_SECTION, Buffer.from('{"name":"x"}'));
+const flip = (bytes: Uint8Array, at: number) => {
+  const copy = Buffer.from(bytes);
+  copy[at] ^= 0x01;
+  return copy;
+};
+
+describe('bundle seals', () => {
+  it('a signed bundle verifies against its author key, and names it', () => {
+    const status = checkSeal(sealBundle(body(), author.privatePem), trusted);
+    expect(status).toEqual({ kind: 'signed', by: trusted[0] });
+  });
+
+  it('is reproducible: the same body and key give the same bytes (Ed25519 is deterministic)', () => {
+    expect(sealBundle(body(), author.privatePem).equals(sealBundle(body(), author.privatePem))).toBe(true);
+  });
+
+  it('covers every byte before it: one flipped bit anywhere in the body is a digest mismatch', () => {
+    const sealed = sealBundle(body(), author.privatePem);
+    for (const at of [4, 12, body().length - 1]) expect(() => checkSeal(flip(sealed, at), trusted)).toThrow(/digest mismatch/);
+  });
+
+  it('a changed signature, or a digest re-computed by someone without the key, does not verify', () => {
+    const sealed = sealBundle(body(), author.privatePem);
+    const { seal } = splitSeal(sealed);
+    const sig = Buffer.from(seal!.signature!, 'base64');
+    sig[0] ^= 1;
+    const forged = Buffer.from(sealed.toString('latin1').replace(seal!.signature!, sig.toString('base64')), 'latin1');
+    expect(() => checkSeal(forged, trusted)).toThrow(IntegrityError);
+    expect(() => checkSeal(forged, trusted)).toThrow(/signature does not match/);
+    // Changing the body and re-sealing with another key leaves a signature by that key: untrusted, not "signed".
+    const resealed = sealBundle(splitSeal(flip(sealed, 12)).body, stranger.privatePem);
+    expect(checkSeal(resealed, trusted)).toEqual({ kind: 'untrusted', signer: keyId(createPublicKey(stranger.publicPem)) });
+  });
+
+  it('tells unsigned bundles apart: a digest only, or no seal at all (plain wasm-bpf guests)', () => {
+    expect(checkSeal(sealBundle(body()), trusted)).toEqual({ kind: 'unsigned', sealed: true });
+    expect(checkSeal(body(), trusted)).toEqual({ kind: 'unsigned', sealed: false });
+    expect(() => checkSeal(flip(sealBundle(body()), 12), trusted)).toThrow(/digest mismatch/);
+  });
+
+  it('must be the last section, and is written once', () => {
+    const sealed = sealBundle(body());
+    expect(() => sealBundle(sealed)).toThrow('already sealed');
+    const trailing = appendCustomSection(sealed, 'later', Buffer.from('x'));
+    expect(() => checkSeal(trailing, trusted)).toThrow('kdelay.seal is not the last section');
+    expect(() => checkSeal(sealed.subarray(0, sealed.length - 3), trusted)).toThrow(/runs past the end/);
+  });
+
+  it('accepts only Ed25519 keys', () => {
+    expect(() => trustedKey('not a key', 'x.pub')).toThrow('x.pub: not a PEM public key');
+  });
+
+  it('every committed built-in bundle is signed by the release key that ships in keys/', () => {
+    const entries = builtinEntries(ROOT);
+    expect(entries.map((e) => e.bundle.manifest.name)).toEqual(['irq', 'sched', 'syscalls', 'trigger', 'upcall']);
+    for (const entry of entries) expect(entry.seal).toEqual({ kind: 'signed', by: releaseKey(ROOT) });
+    const syscalls = readFileSync(join(ROOT, 'bundles', 'syscalls.wasm'));
+    expect(splitSeal(syscalls).seal?.signer).toBe(releaseKey(ROOT).id);
+  });
+});

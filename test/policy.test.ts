@@ -7,14 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { BpfError } from '../host/libbpf/errors.js';
 import { checkProgramPolicy, programSections } from '../host/runtime/policy.js';
 import { embeddedObjects } from '../host/runtime/bundle.js';
+import { sealBundle, splitSeal } from '../host/runtime/seal.js';
 import { runKdelay } from './helpers/kdelay.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
 /** Compiles a one-program BPF object with clang (as the probe build does). */
-function bpfObject(section: string): Uint8Array {
+function bpfObject(section: string, body = 'return 0;'): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'kdelay-policy-'));
-  writeFileSync(join(dir, 'p.bpf.c'), `#define SEC(n) __attribute__((section(n), used))\nSEC("${section}") int prog(void *ctx) { return 0; }\nchar LICENSE[] SEC("license") = "GPL";\n`);
+  writeFileSync(join(dir, 'p.bpf.c'), `#define SEC(n) __attribute__((section(n), used))\nSEC("${section}") int prog(void *ctx) { ${body} }\nchar LICENSE[] SEC("license") = "GPL";\n`);
   execFileSync('clang', ['-O2', '-target', 'bpf', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, 'p.o')]);
   return readFileSync(join(dir, 'p.o'));
 }
@@ -28,6 +29,25 @@ describe('program policy', () => {
   it.each(['xdp', 'tc', 'lsm/file_open', 'cgroup_skb/ingress', 'struct_ops/x', 'socket'])('refuses %s', (section) => {
     expect(() => checkProgramPolicy(bpfObject(section), 'test')).toThrow(BpfError);
     expect(() => checkProgramPolicy(bpfObject(section), 'test')).toThrow(`test: program section "${section}" is not an allowed kind`);
+  });
+
+  it.each([
+    ['probe_write_user', 36],
+    ['override_return', 58],
+    ['send_signal', 109],
+    ['send_signal_thread', 117],
+  ])('refuses a tracing program that calls bpf_%s (helper %i)', (name, id) => {
+    // Calling a helper by its number is what bpf_helper_defs.h expands to.
+    const elf = bpfObject('tp_btf/sys_enter', `long (*helper)(long, long, long) = (void *)${id}; return helper(0, 0, 0);`);
+    expect(() => checkProgramPolicy(elf, 'test')).toThrow(`test: program section "tp_btf/sys_enter" calls bpf_${name}, which changes the traced system`);
+    expect(() => checkProgramPolicy(elf, 'test', [name])).not.toThrow();
+  });
+
+  it('lets through an observing helper, and a refused kind the user names', () => {
+    expect(() => checkProgramPolicy(bpfObject('tp_btf/sys_enter', 'long (*helper)(void) = (void *)14; return helper();'), 'test')).not.toThrow();
+    expect(() => checkProgramPolicy(bpfObject('xdp'), 'test', ['xdp'])).not.toThrow();
+    expect(() => checkProgramPolicy(bpfObject('xdp/eth0'), 'test', ['xdp'])).not.toThrow();
+    expect(() => checkProgramPolicy(bpfObject('tc'), 'test', ['xdp'])).toThrow('"tc" is not an allowed kind');
   });
 
   it('refuses what is not an ELF object', () => {
@@ -50,12 +70,16 @@ describe('third-party bundles on the command line', () => {
   it('kdelay probes list shows the built-in bundles', async () => {
     const { code, stdout } = await runKdelay(['probes', 'list']);
     expect(code).toBe(0);
-    expect(stdout.split('\n')[0]).toMatch(/^NAME +VERSION +SOURCE +SECTIONS$/);
-    for (const name of ['syscalls', 'sched', 'irq', 'trigger', 'upcall']) expect(stdout).toMatch(new RegExp(`^${name} +1\\.0\\.0 +built-in `, 'm'));
+    expect(stdout.split('\n')[0]).toMatch(/^NAME +VERSION +SOURCE +SIGNATURE +SECTIONS$/);
+    for (const name of ['syscalls', 'sched', 'irq', 'trigger', 'upcall']) expect(stdout).toMatch(new RegExp(`^${name} +1\\.0\\.0 +built-in +signed \\(kdelay release key\\) `, 'm'));
   });
 
   it('an unsigned --probe is refused without --allow-unsigned (exit 78)', async () => {
-    const { code, stderr, stdout } = await runKdelay(['-p', process.pid, '--probe', join(ROOT, 'bundles', 'upcall.wasm')]);
+    // The upcall bundle under another name, with its signature taken off (a digest only).
+    const renamed = Buffer.from(splitSeal(readFileSync(join(ROOT, 'bundles', 'upcall.wasm'))).body);
+    const file = join(mkdtempSync(join(tmpdir(), 'kdelay-unsigned-')), 'upcall.wasm');
+    writeFileSync(file, sealBundle(renamed));
+    const { code, stderr, stdout } = await runKdelay(['-p', process.pid, '--probe', file]);
     expect(code).toBe(78);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/^kdelay: refusing .*upcall\.wasm: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it\n$/);

@@ -40,11 +40,13 @@ export class GuestSession {
     readonly shared: SharedMaps,
     /** The process being measured: uprobes and USDT attach to its executable only. */
     readonly targetPid = 0,
+    /** Program kinds and helpers let through beyond the policy's allow-list (--allow-program-kind). */
+    readonly allowedProgramKinds: readonly string[] = [],
   ) {}
 
   /** Opens an ELF image after the policy check; returns its handle. Nothing is loaded yet. */
   open(elf: Uint8Array): bigint {
-    checkProgramPolicy(elf, this.name);
+    checkProgramPolicy(elf, this.name, this.allowedProgramKinds);
     const opened = this.backend.open(elf, this.name);
     const handle = this.nextHandle++;
     this.objects.set(handle, { opened, loaded: false, links: [], pendingShares: [] });

@@ -2,9 +2,11 @@
  * What kernel code a guest may load. The Wasm sandbox protects the host's
  * memory, not the kernel: a bundle's BPF object runs in the kernel as root.
  * Before an object is opened, its ELF program sections are checked against
- * an allow-list of tracing attach kinds; networking hooks, LSM, cgroup and
- * struct_ops programs (which change what the system does, rather than
- * observe it) are refused.
+ * an allow-list of tracing attach kinds, and their instructions for calls
+ * to helpers that act on the system; networking hooks, LSM, cgroup and
+ * struct_ops programs and those helpers (which change what the system
+ * does, rather than observe it) are refused unless the user names them with
+ * --allow-program-kind.
  */
 import { BpfError, EPERM } from '../libbpf/errors.js';
 import { bufferSource, ElfError, readSections } from '../symbols/elf.js';
@@ -27,12 +29,58 @@ export function programSections(elf: Uint8Array): string[] {
   }
 }
 
-/** Throws (EPERM) unless every program of the object is of an allowed kind. */
-export function checkProgramPolicy(elf: Uint8Array, owner: string): void {
-  for (const section of programSections(elf)) {
-    if (section === '.text') continue; // BPF subprograms (static functions), not attachable
-    if (!ALLOWED.some((prefix) => section === prefix || (prefix.endsWith('/') && section.startsWith(prefix)))) {
-      throw new BpfError(`${owner}: program section "${section}" is not an allowed kind (kdelay loads tracing programs only)`, EPERM);
+/**
+ * Helpers that change what the traced system does instead of observing it:
+ * writing user memory, forcing a kernel function's return value, signalling
+ * processes. A program calling one is refused like a forbidden kind.
+ */
+const FORBIDDEN_HELPERS = new Map<number, string>([
+  [36, 'probe_write_user'],
+  [58, 'override_return'],
+  [109, 'send_signal'],
+  [117, 'send_signal_thread'],
+]);
+const BPF_CALL = 0x85; // BPF_JMP | BPF_CALL; src_reg 0 means a helper, imm its id
+
+/** The forbidden helpers a program section calls, by name. */
+function forbiddenHelperCalls(code: Uint8Array): string[] {
+  const found = new Set<string>();
+  const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
+  for (let at = 0; at + 8 <= code.length; at += 8) {
+    if (code[at] !== BPF_CALL || code[at + 1] >> 4 !== 0) continue;
+    const helper = FORBIDDEN_HELPERS.get(view.getInt32(at + 4, true));
+    if (helper) found.add(helper);
+  }
+  return [...found];
+}
+
+/**
+ * Throws (EPERM) unless every program of the object is of an allowed kind
+ * and calls no forbidden helper. `extraAllowed` (--allow-program-kind)
+ * names kinds ("xdp", matching SEC("xdp") and SEC("xdp/...")) or helpers
+ * ("probe_write_user") to let through anyway.
+ */
+export function checkProgramPolicy(elf: Uint8Array, owner: string, extraAllowed: readonly string[] = []): void {
+  const allowedKind = (section: string) =>
+    ALLOWED.some((prefix) => section === prefix || (prefix.endsWith('/') && section.startsWith(prefix))) ||
+    extraAllowed.some((kind) => section === kind || section.startsWith(`${kind}/`));
+  const sections = (() => {
+    try {
+      return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength)));
+    } catch (err) {
+      if (err instanceof ElfError) throw new BpfError(`not an ELF64 little-endian object (${err.message})`, EPERM);
+      throw err;
+    }
+  })();
+  for (const section of sections.filter((s) => s.flags & SHF_EXECINSTR)) {
+    // .text holds BPF subprograms (static functions): not attachable, but their calls count.
+    if (section.name !== '.text' && !allowedKind(section.name)) {
+      throw new BpfError(`${owner}: program section "${section.name}" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)`, EPERM);
+    }
+    const code = elf.subarray(section.offset, section.offset + section.size);
+    const helpers = forbiddenHelperCalls(code).filter((h) => !extraAllowed.includes(h));
+    if (helpers.length) {
+      throw new BpfError(`${owner}: program section "${section.name}" calls bpf_${helpers[0]}, which changes the traced system (--allow-program-kind ${helpers[0]} to override)`, EPERM);
     }
   }
 }

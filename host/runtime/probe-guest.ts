@@ -92,9 +92,10 @@ export class ProbeGuest {
     shared: SharedMaps,
     hostServices: Omit<ProbeServices, 'rows' | 'warning'>,
     targetPid = 0,
+    allowedProgramKinds: readonly string[] = [],
   ) {
     this.sections = new Map(bundle.manifest.sections.map((s) => [s.id, s]));
-    this.session = new GuestSession(bundle.manifest.name, backend, shared, targetPid);
+    this.session = new GuestSession(bundle.manifest.name, backend, shared, targetPid, allowedProgramKinds);
     const services: ProbeServices = {
       ...hostServices,
       rows: (batch) => this.acceptRows(batch),

@@ -21,7 +21,8 @@ describe('options', () => {
       pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
-      skipUpcallStats: false, probeFiles: [], allowUnsigned: false,
+      skipUpcallStats: false, probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
+      allowProgramKinds: [],
     });
   });
 
@@ -44,6 +45,10 @@ describe('options', () => {
     ['--buffer-page-count 3', { bufferPageCount: 4 }],
     ['--skip-upcall-stats', { skipUpcallStats: true }],
     ['--probe a.wasm --probe b.wasm --allow-unsigned', { probeFiles: ['a.wasm', 'b.wasm'], allowUnsigned: true }],
+    ['--probe ./probes.d --trust-key a.pub --trust-key b.pub', { probeFiles: ['./probes.d'], trustKeys: ['a.pub', 'b.pub'] }],
+    ['--only syscalls,sched --only irq', { onlyProbes: ['syscalls', 'sched', 'irq'] }],
+    ['--skip upcall', { skipProbes: ['upcall'] }],
+    ['--allow-program-kind xdp --allow-program-kind probe_write_user', { allowProgramKinds: ['xdp', 'probe_write_user'] }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
@@ -60,6 +65,8 @@ describe('options', () => {
     ['--no-such-flag', "unknown option '--no-such-flag'"],
     ['extra', 'too many arguments'],
     ['--trigger-delta -5', 'must be positive'],
+    ['--only Syscalls', 'must be probe names separated by commas'],
+    ['--skip a,,b', 'must be probe names separated by commas'],
   ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
     const r = rejection(line);
     expect(r.exitCode).toBe(ExitCode.USAGE);
@@ -70,7 +77,9 @@ describe('options', () => {
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));
 
   it('parses `probes list` with its --probe files', () => {
-    expect(parse('probes list --probe x.wasm')).toEqual({ command: 'probes-list', probeFiles: ['x.wasm'] });
+    expect(parse('probes list --probe x.wasm --only x')).toEqual({
+      command: 'probes-list', probeFiles: ['x.wasm'], trustKeys: [], allowUnsigned: false, onlyProbes: ['x'], skipProbes: [], allowProgramKinds: [],
+    });
     expect(rejection('probes frob').exitCode).toBe(ExitCode.USAGE);
   });
 

@@ -1,43 +1,54 @@
 /**
  * A probe from outside kdelay: examples/pagefaults, built from its own folder
- * into one bundle at test time, loaded by the unmodified CLI with --probe.
+ * into one bundle at test time and signed by its "author", loaded by the
+ * unmodified CLI with --probe; and what kdelay refuses or skips.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { splitSeal, sealBundle } from '../host/runtime/seal.js';
+import { buildExampleProbe, type KeyPair, makeKeyPair, moveInto } from './helpers/probe-variants.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { runKdelay, startKdelay } from './helpers/kdelay.js';
 import { parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 
-const ROOT = join(import.meta.dirname, '..');
 const PAGES = 500;
+let author: KeyPair;
+/** Signed by author. */
 let bundle: string;
 let workload: RunningWorkload | undefined;
 
 beforeAll(() => {
-  const out = mkdtempSync(join(tmpdir(), 'kdelay-example-'));
-  execFileSync('npx', ['zx', join(ROOT, 'scripts', 'build-probe.mjs'), 'examples/pagefaults', out], { cwd: ROOT, stdio: 'ignore' });
-  bundle = join(out, 'pagefaults.wasm');
+  author = makeKeyPair();
+  bundle = buildExampleProbe('pagefaults', {}, author);
 });
+
+/** A copy of the signed bundle, changed by edit, in a fresh folder. */
+function copyOf(edit: (bytes: Buffer) => Buffer): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'kdelay-copy-')), 'pagefaults.wasm');
+  writeFileSync(file, edit(readFileSync(bundle)));
+  return file;
+}
 afterEach(async () => {
   await workload?.stop();
   workload = undefined;
 });
 
 describe.skipIf(skipWithoutBpf)('a third-party probe', () => {
-  it('is listed as coming from its file', async () => {
-    const { code, stdout } = await runKdelay(['probes', 'list', '--probe', bundle]);
-    expect(code).toBe(0);
-    expect(stdout).toMatch(new RegExp(`^pagefaults +0\\.1\\.0 +${bundle.replace(/[.]/g, '\\.')} +PAGE FAULT STATISTICS$`, 'm'));
+  it('is listed as coming from its file, signed by the key the user trusts', async () => {
+    const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', bundle, '--trust-key', author.publicFile]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain(`\npagefaults  0.1.0    ${bundle}  signed (${author.publicFile})`);
+    expect(stdout).toMatch(/ PAGE FAULT STATISTICS$/m);
   });
 
   it('adds its own section to the report, with the right numbers', async () => {
     requireBpf();
     workload = await startWorkload('pagefault_workload', [PAGES]);
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--probe', bundle, '--allow-unsigned']);
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--probe', bundle, '--trust-key', author.publicFile]);
     await kdelay.waitForOutput(/^# Start sampling/m);
     workload.child.kill('SIGUSR1');
     await workload.waitFor(/^done$/);
@@ -53,5 +64,108 @@ describe.skipIf(skipWithoutBpf)('a third-party probe', () => {
     expect(faults).toBeGreaterThanOrEqual(writes);
     expect(faults).toBeLessThanOrEqual(PAGES + 20);
     expect(await waitUntilNoKdelayPrograms(['pagefaults_'])).toEqual([]);
+  });
+});
+
+describe('what kdelay refuses before loading a third-party bundle (exit 78, one line)', () => {
+  it('a bundle signed by a key the user does not trust, unless --allow-unsigned', async () => {
+    const refused = await runKdelay(['probes', 'list', '--probe', bundle]);
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toMatch(/^kdelay: refusing .*pagefaults\.wasm: it is signed by key [0-9a-f]{16}, which kdelay does not trust \(add --trust-key KEY\.pub/);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    const allowed = await runKdelay(['probes', 'list', '--probe', bundle, '--allow-unsigned']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/^pagefaults .* signed by untrusted key [0-9a-f]{16} /m);
+  });
+
+  it('an unsigned bundle (a digest only), unless --allow-unsigned', async () => {
+    const unsigned = copyOf((bytes) => sealBundle(splitSeal(bytes).body));
+    const refused = await runKdelay(['probes', 'list', '--probe', unsigned, '--trust-key', author.publicFile]);
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toBe(`kdelay: refusing ${unsigned}: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it\n`);
+    const allowed = await runKdelay(['probes', 'list', '--probe', unsigned, '--allow-unsigned']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/^pagefaults .* unsigned \(digest only\) /m);
+  });
+
+  it('a bundle with one flipped byte, even with --allow-unsigned', async () => {
+    // A byte in the middle of the module: its code or embedded object.
+    const tampered = copyOf((bytes) => {
+      bytes[Math.floor(bytes.length / 2)] ^= 0x20;
+      return bytes;
+    });
+    const { code, stderr } = await runKdelay(['probes', 'list', '--probe', tampered, '--trust-key', author.publicFile, '--allow-unsigned']);
+    expect(code).toBe(78);
+    expect(stderr).toMatch(new RegExp(`^kdelay: refusing ${tampered}: digest mismatch: the file was changed after it was sealed \\(sha256 [0-9a-f]{64}, sealed as [0-9a-f]{64}\\)\\n$`));
+  });
+
+  it('a bundle whose BPF object uses a forbidden program kind, unless --allow-program-kind names it', async () => {
+    const xdp = buildExampleProbe('faults_xdp', { extraBpf: '\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n' }, author);
+    const refused = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile]);
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toBe(
+      `kdelay: refusing ${xdp}: program section "xdp" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)\n`,
+    );
+    const allowed = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile, '--allow-program-kind', 'xdp']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+  });
+});
+
+describe('where third-party bundles come from', () => {
+  it('$KDELAY_HOME/probes.d adds bundles to every run, trusted through $KDELAY_HOME/trusted-keys', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'kdelay-home-'));
+    const installed = moveInto(buildExampleProbe('pagefaults', {}, author), join(home, 'probes.d'));
+    const key = join(home, 'trusted-keys', 'author.pub');
+    mkdirSync(join(home, 'trusted-keys'));
+    copyFileSync(author.publicFile, key);
+    const { code, stdout, stderr } = await runKdelay(['probes', 'list'], { ...process.env, KDELAY_HOME: home });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain(`\npagefaults  0.1.0    ${installed}  signed (${key})`);
+  });
+
+  it('--probe DIR adds every bundle in the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kdelay-dir-'));
+    copyFileSync(bundle, join(dir, 'pagefaults.wasm'));
+    const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', dir, '--trust-key', author.publicFile]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain(`\npagefaults  0.1.0    ${join(dir, 'pagefaults.wasm')}  signed`);
+  });
+});
+
+describe.skipIf(skipWithoutBpf)('choosing and skipping probes', () => {
+  /** A process that makes write() calls all the time, so every report has rows; killed after each test. */
+  let busy: ChildProcess | undefined;
+  const writer = () => (busy = spawn('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1'], { stdio: 'ignore' }));
+  afterEach(() => void busy?.kill());
+
+  it('a probe needing a kernel feature this kernel lacks is skipped with its reason; the others report', async () => {
+    requireBpf();
+    const future = buildExampleProbe('faults_future', { manifest: { requires: ['btf', 'kernel>=99'] } }, author);
+    const busy = writer();
+    const listed = await runKdelay(['probes', 'list', '--probe', future, '--trust-key', author.publicFile]);
+    expect(listed.stdout).toMatch(/^faults_future .* PAGE FAULT STATISTICS {2}\[skipped: needs kernel>=99: this kernel is \S+\]$/m);
+    const { code, stdout, stderr } = await runKdelay(['-p', busy.pid!, '--sample-time', 0.5, '--probe', future, '--trust-key', author.publicFile]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^# PAGE FAULT STATISTICS: not available \(needs kernel>=99: this kernel is \S+\)$/m);
+    expect(stdout.match(/PAGE FAULT STATISTICS/g)).toHaveLength(1);
+    expect(stdout, stdout).toContain('[SYSCALL STATISTICS]');
+    expect(await waitUntilNoKdelayPrograms(['pagefaults_'])).toEqual([]);
+  });
+
+  it('--only and --skip choose which probes run and report', async () => {
+    requireBpf();
+    const busy = writer();
+    const only = await runKdelay(['-p', busy.pid!, '--sample-time', 0.5, '--probe', bundle, '--trust-key', author.publicFile, '--only', 'syscalls']);
+    expect(only.code, only.stderr).toBe(0);
+    expect(only.stdout).toContain('[SYSCALL STATISTICS]');
+    expect(only.stdout).not.toMatch(/THREAD (RUN|READY)|IRQ STATISTICS|PAGE FAULT|UPCALL/);
+    const skip = await runKdelay(['-p', busy.pid!, '--sample-time', 0.5, '--skip', 'sched,irq']);
+    expect(skip.code, skip.stderr).toBe(0);
+    expect(skip.stdout).toContain('[SYSCALL STATISTICS]');
+    expect(skip.stdout).toContain('# UPCALL STATISTICS: not available');
+    expect(skip.stdout).not.toMatch(/THREAD (RUN|READY)|IRQ STATISTICS/);
+    const unknown = await runKdelay(['-p', busy.pid!, '--skip', 'schedd']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('kdelay: unknown probe \'schedd\' (available: irq, sched, syscalls, trigger, upcall)\n');
   });
 });

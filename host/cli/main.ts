@@ -4,7 +4,20 @@ import { UserError } from './exit-codes.js';
 import { helpText, parseOptions } from './options.js';
 import { runCommand } from './run-command.js';
 
+/**
+ * `kdelay | head` closes our stdout early: that is the reader's choice, not
+ * an error. Exit quietly; the kernel releases every program and map with
+ * our file descriptors.
+ */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedStdout();
   try {
     if (argv[0] === 'run') return await runCommand(argv.slice(1));
     const options = parseOptions(argv);
@@ -13,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (options === 'version') return 0;
-    if ('command' in options) return listProbeBundles(options.probeFiles);
+    if ('command' in options) return await listProbeBundles(options);
     return await run(options);
   } catch (err) {
     if (err instanceof UserError) {

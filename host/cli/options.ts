@@ -25,10 +25,18 @@ export interface KdelayOptions {
   /** Ring-buffer pages for events, rounded up to a power of two. */
   bufferPageCount: number;
   skipUpcallStats: boolean;
-  /** Third-party probe bundles (--probe, repeatable). */
+  /** Third-party probe bundles or folders of them (--probe, repeatable). */
   probeFiles: string[];
-  /** Load bundles without a signature (all third-party ones, until signing exists). */
+  /** Public keys whose signatures are trusted on third-party bundles (--trust-key, repeatable). */
+  trustKeys: string[];
+  /** Run bundles that are unsigned or signed by an untrusted key (never tampered ones). */
   allowUnsigned: boolean;
+  /** --only: run just these probes (those with report sections); empty: all. */
+  onlyProbes: string[];
+  /** --skip: do not run these probes. */
+  skipProbes: string[];
+  /** --allow-program-kind: BPF program kinds or helpers the policy refuses by default. */
+  allowProgramKinds: string[];
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */
@@ -50,6 +58,14 @@ function unsignedNonzeroInt(value: string): number {
   const n = unsignedInt(value);
   if (n === 0) throw new InvalidArgumentError('must be nonzero');
   return n;
+}
+
+const repeatable = (value: string, all: string[] = []) => [...all, value];
+
+function probeNames(value: string, all: string[] = []): string[] {
+  const names = value.split(',').map((n) => n.trim());
+  if (names.some((n) => !/^[a-z][a-z0-9_-]*$/.test(n))) throw new InvalidArgumentError('must be probe names separated by commas');
+  return [...all, ...names];
 }
 
 function seconds(value: string): number {
@@ -74,6 +90,15 @@ Examples:
                                       # bridge_run() calls longer than 50 us
 
   kdelay probes list                  # the probe bundles kdelay runs
+  kdelay --only syscalls,sched        # just these probes' sections
+  kdelay --probe ./pagefaults.wasm --trust-key ./author.pub
+                                      # add a third-party probe signed by author
+
+Probe bundles load kernel code as root: kdelay checks each bundle's digest
+and Ed25519 signature first. Built-in bundles must be signed by the kdelay
+release key; others by a key you trust (--trust-key, or the .pub files in
+$KDELAY_HOME/trusted-keys/; KDELAY_HOME defaults to /etc/kdelay, whose
+probes.d/*.wasm are added to every run).
 
 Run as root. Exit codes: 0 ok (also after Ctrl-C), 2 usage, 66 several
 ovs-vswitchd processes, 69 no target, 71 probe load/attach failed,
@@ -94,8 +119,12 @@ export function buildProgram(): Command {
     .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
     .addOption(new Option('--buffer-page-count <N>', 'ring-buffer pages for events, rounded up to a power of two').argParser(unsignedNonzeroInt).default(1024))
     .addOption(new Option('--skip-upcall-stats', 'do not collect Open vSwitch datapath upcall statistics'))
-    .addOption(new Option('--probe <FILE>', 'also run this probe bundle (.wasm); repeatable').argParser((v: string, all: string[] = []) => [...all, v]))
-    .addOption(new Option('--allow-unsigned', 'accept --probe bundles that carry no signature (they load kernel code as root)'))
+    .addOption(new Option('--probe <PATH>', 'also run this probe bundle (.wasm), or every bundle in this folder; repeatable').argParser(repeatable))
+    .addOption(new Option('--trust-key <FILE>', "trust bundles signed by this Ed25519 public key (PEM); repeatable").argParser(repeatable))
+    .addOption(new Option('--allow-unsigned', 'run bundles that are unsigned or signed by an untrusted key (they load kernel code as root)'))
+    .addOption(new Option('--only <PROBES>', 'run only these probes (comma-separated names, see `kdelay probes list`)').argParser(probeNames))
+    .addOption(new Option('--skip <PROBES>', 'do not run these probes (comma-separated names)').argParser(probeNames))
+    .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(repeatable))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
@@ -104,10 +133,9 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
-/** `kdelay probes list [--probe FILE...]`: the probe bundles kdelay would run. */
-export interface ProbesListCommand {
+/** `kdelay probes list [--probe PATH...]`: the probe bundles kdelay would run. */
+export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds'> {
   command: 'probes-list';
-  probeFiles: string[];
 }
 
 /** Parses argv (without node and script); throws UserError for bad input. */
@@ -116,7 +144,8 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     if (argv[1] !== 'list') throw new UserError(`unknown command 'probes ${argv[1] ?? ''}'; try 'kdelay probes list'`, ExitCode.USAGE);
     const rest = parseOptions(argv.slice(2));
     if (typeof rest !== 'object' || 'command' in rest) return rest;
-    return { command: 'probes-list', probeFiles: rest.probeFiles };
+    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds } = rest;
+    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds };
   }
   const program = buildProgram();
   try {
@@ -147,7 +176,11 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
     skipUpcallStats: o.skipUpcallStats === true,
     probeFiles: o.probe ?? [],
+    trustKeys: o.trustKey ?? [],
     allowUnsigned: o.allowUnsigned === true,
+    onlyProbes: o.only ?? [],
+    skipProbes: o.skip ?? [],
+    allowProgramKinds: o.allowProgramKind ?? [],
   };
 }
 

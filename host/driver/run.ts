@@ -19,8 +19,11 @@ import { ElfFile } from '../symbols/elf.js';
 import { processExists, resolveTarget, threadName } from '../target/procfs.js';
 import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
-import { builtinBundles, ProbeSet } from './probe-set.js';
-import { type ProbeBundle, readBundle } from '../runtime/bundle.js';
+import { ProbeSet } from './probe-set.js';
+import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
+import { IntegrityError } from '../runtime/seal.js';
+import { KernelFeatures, missingRequirement } from '../target/kernel-features.js';
+import type { ProbesListCommand } from '../cli/options.js';
 import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
 import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
@@ -109,56 +112,72 @@ function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined
   return `trigger [${viaFentry.trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${err.message})`;
 }
 
-/**
- * The built-in bundles plus --probe ones. A third-party bundle loads kernel
- * code as root: until bundles can be signed, every one of them needs
- * --allow-unsigned.
- */
-function selectBundles(probeFiles: string[], allowUnsigned: boolean): ProbeBundle[] {
-  const bundles = builtinBundles(PACKAGE_ROOT);
-  for (const file of probeFiles) {
-    if (!allowUnsigned) {
-      throw new UserError(`refusing ${file}: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it`, ExitCode.CONFIG);
-    }
-    const bundle = readBundle(file);
-    const clash = bundles.find((b) => b.manifest.name === bundle.manifest.name);
-    if (clash) throw new UserError(`${file}: a probe named ${bundle.manifest.name} is already loaded (${clash.source})`, ExitCode.CONFIG);
-    bundles.push(bundle);
-  }
-  return bundles;
-}
+/** $KDELAY_HOME: a machine's own probes (probes.d/) and trusted keys (trusted-keys/). */
+const kdelayHome = () => process.env.KDELAY_HOME || DEFAULT_KDELAY_HOME;
 
-/** `kdelay probes list`: one line per bundle: name, version, where from, what it reports. */
-export function listProbeBundles(probeFiles: string[]): number {
-  let bundles: ProbeBundle[];
+type DiscoveryOptions = Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'allowProgramKinds'>;
+
+/** Every bundle this run may use (see catalog.ts); refusals are one line and exit 78. */
+function discover(options: DiscoveryOptions): CatalogEntry[] {
   try {
-    bundles = [...builtinBundles(PACKAGE_ROOT), ...probeFiles.map((f) => readBundle(f))];
+    return discoverBundles({
+      packageRoot: PACKAGE_ROOT,
+      probePaths: options.probeFiles,
+      kdelayHome: kdelayHome(),
+      trustKeyFiles: options.trustKeys,
+      allowUnsigned: options.allowUnsigned,
+      allowedProgramKinds: options.allowProgramKinds,
+    });
   } catch (err) {
-    if (err instanceof ManifestError) throw new UserError(err.message, ExitCode.CONFIG);
+    if (err instanceof ManifestError || err instanceof IntegrityError) throw new UserError(err.message, ExitCode.CONFIG);
     throw err;
   }
-  const rows = bundles.map((b) => [
-    b.manifest.name,
-    b.manifest.version,
-    probeFiles.includes(b.source) ? b.source : 'built-in',
-    b.manifest.sections.map((s) => s.title).join(', ') || '(no sections)',
-  ]);
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['NAME', 'VERSION', 'SOURCE'][i].length));
-  const line = (r: string[]) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}`;
-  process.stdout.write([line(['NAME', 'VERSION', 'SOURCE', 'SECTIONS']), ...rows.map(line)].join('\n') + '\n');
+}
+
+/** `kdelay probes list`: one line per bundle: name, version, where from, signature, what it reports. */
+export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
+  const entries = discover(options);
+  const unselected = unselectedProbes(entries, options.onlyProbes, options.skipProbes);
+  // Checking BPF program types needs root; without it, say so per probe rather than fail.
+  const backend = process.geteuid?.() === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
+  const features = new KernelFeatures(backend);
+  const rows = entries.map(({ bundle, origin, seal }) => {
+    const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
+    return [
+      bundle.manifest.name,
+      bundle.manifest.version,
+      origin,
+      describeSeal(seal),
+      (bundle.manifest.sections.map((s) => s.title).join(', ') || '(no sections)') + (missing ? `  [skipped: ${missing}]` : ''),
+    ];
+  });
+  const headers = ['NAME', 'VERSION', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]) : cell)).join('  ');
+  process.stdout.write([line(headers), ...rows.map(line)].join('\n') + '\n');
   return ExitCode.OK;
 }
 
 function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
-  const upcalls = options.skipUpcallStats ? undefined : upcallPlan();
-  const skip = new Map<string, string | undefined>();
-  if (!upcalls) skip.set('upcall', undefined); // --skip-upcall-stats: not even a line
-  else if ('unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
+  const entries = discover(options);
+  // Probes left out on purpose (--only, --skip, --skip-upcall-stats) get no line at all.
+  const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
+  if (options.skipUpcallStats) skip.set('upcall', undefined);
+  const upcalls = skip.has('upcall') ? undefined : upcallPlan();
+  if (upcalls && 'unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
+  // A probe the kernel cannot support is skipped with its reason; the others still run.
+  const features = new KernelFeatures(backend);
+  for (const { bundle } of entries) {
+    if (skip.has(bundle.manifest.name)) continue;
+    const missing = missingRequirement(bundle.manifest.requires ?? [], features);
+    if (missing) skip.set(bundle.manifest.name, missing);
+  }
   try {
-    return ProbeSet.start(backend, selectBundles(options.probeFiles, options.allowUnsigned), {
+    return ProbeSet.start(backend, entries.map((e) => e.bundle), {
       targetTgid: pid,
+      allowedProgramKinds: options.allowProgramKinds,
       syscalls: SyscallTable.for(arch),
       skip,
       stringOptions: {

@@ -65,6 +65,10 @@ export interface BpfBackend {
   mapInfoByFd(fd: number): MapInfo;
   /** CPUs the kernel may bring up (the slots of a per-CPU map value). */
   possibleCpus(): number;
+  /** Whether the kernel loads programs of this type (enum bpf_prog_type), by loading a trivial one. */
+  supportsProgramType(type: number): boolean;
+  /** Whether the kernel creates maps of this type (enum bpf_map_type). */
+  supportsMapType(type: number): boolean;
   /** Bytes the kernel writes for one value (PERCPU maps: one slot per possible CPU). */
   valueBytes(info: MapInfo): number;
   lookup(fd: number, key: Uint8Array, value: Uint8Array): number;

@@ -243,6 +243,14 @@ export class LibbpfBackend implements BpfBackend {
     return this.cpus;
   }
 
+  supportsProgramType(type: number): boolean {
+    return bpf.probe_prog_type(type, null) === 1;
+  }
+
+  supportsMapType(type: number): boolean {
+    return bpf.probe_map_type(type, null) === 1;
+  }
+
   valueBytes(info: MapInfo): number {
     return isPercpu(info.type) ? Math.ceil(info.valueSize / 8) * 8 * this.cpus : info.valueSize;
   }

@@ -1,0 +1,105 @@
+/**
+ * The kernel features a probe manifest can require (`"requires": [...]`),
+ * and checking them on the running kernel before a probe loads, so that a
+ * probe the kernel cannot support is skipped with one line saying why while
+ * the others run.
+ *
+ * The vocabulary (documented in probes/README.md):
+ *   btf                   /sys/kernel/btf/vmlinux (CO-RE needs it)
+ *   tp_btf                BTF-typed tracepoints
+ *   raw_tp                raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT loads)
+ *   ringbuf               BPF_MAP_TYPE_RINGBUF
+ *   kprobes, uprobes      the kprobe / uprobe perf PMUs
+ *   tracefs               classic tracepoints' event directory
+ *   kernel module NAME    the module is loaded (/sys/module/NAME)
+ *   kernel>=X.Y           the running kernel's release
+ *   x86-64, arm64         the machine's architecture (the object's pt_regs access is arch-specific)
+ * A requirement this kdelay does not know is reported as missing (a newer
+ * probe on an older kdelay), never silently ignored.
+ */
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
+import type { BpfBackend } from '../libbpf/backend.js';
+
+/** Answers one requirement: undefined when met, else why not (a few words). */
+export interface FeatureSource {
+  check(requirement: string): string | undefined;
+}
+
+/** The first unmet requirement, as "needs X: why"; undefined when all are met. */
+export function missingRequirement(requires: readonly string[], features: FeatureSource): string | undefined {
+  for (const requirement of requires) {
+    const why = features.check(requirement);
+    if (why !== undefined) return `needs ${requirement}: ${why}`;
+  }
+  return undefined;
+}
+
+/** Compares "6.18.0-1-amd64" with "5.8": true when the release is at least that version. */
+export function releaseAtLeast(kernelRelease: string, wanted: string): boolean {
+  const have = (kernelRelease.match(/^\d+(\.\d+)*/)?.[0] ?? '0').split('.').map(Number);
+  const want = wanted.split('.').map(Number);
+  for (let i = 0; i < want.length; i++) {
+    const h = have[i] ?? 0;
+    if (h !== want[i]) return h > want[i];
+  }
+  return true;
+}
+
+const BPF_PROG_TYPE_RAW_TRACEPOINT = 17;
+const BPF_MAP_TYPE_RINGBUF = 27;
+
+/** Checks requirements against this machine; answers are cached for the run. */
+export class KernelFeatures implements FeatureSource {
+  private readonly answers = new Map<string, string | undefined>();
+
+  /** Without a backend (e.g. `probes list` as non-root), BPF type probes are reported as unknown. */
+  constructor(
+    private readonly backend?: BpfBackend,
+    private readonly paths = { sys: '/sys', release: release(), arch: process.arch as string },
+  ) {}
+
+  check(requirement: string): string | undefined {
+    if (!this.answers.has(requirement)) this.answers.set(requirement, this.answer(requirement.trim()));
+    return this.answers.get(requirement);
+  }
+
+  private bpfType(kind: 'program' | 'map', type: number, what: string): string | undefined {
+    if (!this.backend) return 'cannot check without BPF access (run as root)';
+    const ok = kind === 'program' ? this.backend.supportsProgramType(type) : this.backend.supportsMapType(type);
+    return ok ? undefined : `this kernel does not support ${what}`;
+  }
+
+  private answer(requirement: string): string | undefined {
+    const sys = this.paths.sys;
+    const btf = () => (existsSync(`${sys}/kernel/btf/vmlinux`) ? undefined : `no kernel BTF (${sys}/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)`);
+    const version = /^kernel\s*>=\s*(\d+(?:\.\d+)*)$/.exec(requirement);
+    if (version) return releaseAtLeast(this.paths.release, version[1]) ? undefined : `this kernel is ${this.paths.release}`;
+    const module = /^kernel module ([\w-]+)$/.exec(requirement);
+    if (module) return existsSync(`${sys}/module/${module[1]}`) ? undefined : `the ${module[1]} module is not loaded`;
+    switch (requirement) {
+      case 'btf':
+        return btf();
+      case 'tp_btf':
+        // libbpf cannot probe BPF_PROG_TYPE_TRACING without an attach target
+        // (it reports 0), so: kernel BTF, raw tracepoints, and 5.5+, where
+        // tp_btf arrived with them.
+        return btf() ?? this.bpfType('program', BPF_PROG_TYPE_RAW_TRACEPOINT, 'raw tracepoints') ?? (releaseAtLeast(this.paths.release, '5.5') ? undefined : `this kernel is ${this.paths.release} (tp_btf needs 5.5)`);
+      case 'raw_tp':
+        return this.bpfType('program', BPF_PROG_TYPE_RAW_TRACEPOINT, 'raw tracepoints');
+      case 'ringbuf':
+        return this.bpfType('map', BPF_MAP_TYPE_RINGBUF, 'BPF ring buffers');
+      case 'kprobes':
+        return existsSync(`${sys}/bus/event_source/devices/kprobe`) ? undefined : 'no kprobe PMU (CONFIG_KPROBES is off)';
+      case 'uprobes':
+        return existsSync(`${sys}/bus/event_source/devices/uprobe`) ? undefined : 'no uprobe PMU (CONFIG_UPROBE_EVENTS is off)';
+      case 'x86-64':
+      case 'arm64':
+        return this.paths.arch === (requirement === 'x86-64' ? 'x64' : 'arm64') ? undefined : `this machine is ${this.paths.arch}`;
+      case 'tracefs':
+        return existsSync(`${sys}/kernel/tracing/events`) || existsSync(`${sys}/kernel/debug/tracing/events`) ? undefined : 'tracefs is not mounted';
+      default:
+        return 'a kernel feature this kdelay does not know how to check (a newer probe?)';
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/** Manifest `requires` checked against a kernel (host/target/kernel-features.ts). */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BpfBackend } from '../host/libbpf/backend.js';
+import { KernelFeatures, missingRequirement, releaseAtLeast } from '../host/target/kernel-features.js';
+
+/** A fake /sys with just these paths. */
+function fakeSys(paths: string[]): string {
+  const sys = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  for (const p of paths) mkdirSync(join(sys, p), { recursive: true });
+  return sys;
+}
+const backend = (programs: number[], maps: number[]) =>
+  ({ supportsProgramType: (t: number) => programs.includes(t), supportsMapType: (t: number) => maps.includes(t) }) as unknown as BpfBackend;
+
+describe('kernel release comparison', () => {
+  it.each([
+    ['6.18.0-1-amd64', '5.8', true],
+    ['5.8.0', '5.8', true],
+    ['5.7.19', '5.8', false],
+    ['5.10', '5.8.1', true],
+    ['4.19.0-21', '99', false],
+    ['6.1.0-rc1', '6.1.0', true],
+  ])('%s >= %s: %s', (have, want, expected) => expect(releaseAtLeast(have, want)).toBe(expected));
+});
+
+describe('requirements', () => {
+  const full = new KernelFeatures(backend([17], [27]), {
+    sys: fakeSys(['kernel/btf/vmlinux', 'module/openvswitch', 'bus/event_source/devices/uprobe', 'kernel/tracing/events']),
+    release: '6.18.0',
+    arch: 'x64',
+  });
+  const bare = new KernelFeatures(backend([], []), { sys: fakeSys([]), release: '5.4.0', arch: 'arm64' });
+
+  it.each(['btf', 'tp_btf', 'raw_tp', 'ringbuf', 'uprobes', 'tracefs', 'kernel module openvswitch', 'kernel>=5.8', 'x86-64'])('%s is met on a full kernel', (r) =>
+    expect(full.check(r)).toBeUndefined(),
+  );
+
+  it.each([
+    ['btf', 'no kernel BTF (SYS/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)'],
+    ['raw_tp', 'this kernel does not support raw tracepoints'],
+    ['ringbuf', 'this kernel does not support BPF ring buffers'],
+    ['kprobes', 'no kprobe PMU (CONFIG_KPROBES is off)'],
+    ['uprobes', 'no uprobe PMU (CONFIG_UPROBE_EVENTS is off)'],
+    ['tracefs', 'tracefs is not mounted'],
+    ['kernel module openvswitch', 'the openvswitch module is not loaded'],
+    ['kernel>=5.8', 'this kernel is 5.4.0'],
+    ['x86-64', 'this machine is arm64'],
+    ['quantum_tp', 'a kernel feature this kdelay does not know how to check (a newer probe?)'],
+  ])('%s is missing on a bare kernel, saying why', (r, why) => {
+    expect(bare.check(r)?.replace(/\/tmp\/kdelay-sys-\w+/, 'SYS')).toBe(why);
+  });
+
+  it('names the first unmet requirement', () => {
+    expect(missingRequirement(['btf', 'kernel>=99', 'kprobes'], full)).toBe(`needs kernel>=99: this kernel is 6.18.0`);
+    expect(missingRequirement(['btf', 'tp_btf'], full)).toBeUndefined();
+    expect(missingRequirement([], bare)).toBeUndefined();
+  });
+
+  it('without BPF access, says the BPF checks could not be made', () => {
+    const unprivileged = new KernelFeatures(undefined, { sys: fakeSys(['kernel/btf/vmlinux']), release: '6.18.0', arch: 'x64' });
+    expect(unprivileged.check('ringbuf')).toBe('cannot check without BPF access (run as root)');
+  });
+});

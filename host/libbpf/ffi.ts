@@ -140,6 +140,8 @@ export const bpf = {
 export const c = {
   close: libc.func('int close(int fd)'),
   dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  // F_GETFL/F_SETFL (the same libc fcntl as dup, named for what it does there).
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
   vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *args)'),
   sysconf: libc.func('long sysconf(int name)'),
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),

@@ -27,13 +27,15 @@ export class PlainGuestTrap extends Error {}
 
 /** What a plain guest must and must not have, as one line naming the first problem. */
 export function plainGuestProblem(module: WebAssembly.Module): string | undefined {
-  for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+  const imports = WebAssembly.Module.imports(module);
+  // Said first: a probe bundle also imports env.abort, which would hide what it is.
+  const extension = imports.find((i) => i.module === 'kdelay');
+  if (extension) return `it imports kdelay.${extension.name}: it is a probe bundle (run those with kdelay --probe), not a plain guest`;
+  for (const { module: from, name, kind } of imports) {
     if (from === 'wasm_bpf') {
       if (kind !== 'function' || !(WASM_BPF_IMPORT_NAMES as readonly string[]).includes(name)) {
         return `it imports wasm_bpf.${name}, which is not one of the six standard wasm_bpf imports`;
       }
-    } else if (from === 'kdelay') {
-      return `it imports kdelay.${name}: the kdelay extension ABI is for probe bundles (kdelay --probe), not plain guests`;
     } else if (from !== WASI_MODULE || kind !== 'function') {
       return `it imports ${from}.${name} (${kind}); a plain guest gets only wasm_bpf and ${WASI_MODULE} functions`;
     }
@@ -43,6 +45,28 @@ export function plainGuestProblem(module: WebAssembly.Module): string | undefine
   if (exports.get('memory') !== 'memory') return 'it exports no memory';
   if (exports.has('_initialize')) return 'it exports _initialize (a WASI reactor, not a command)';
   return undefined;
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/**
+ * A WASI command expects its writes to stdout and stderr to complete: it has
+ * no event loop to retry on EAGAIN. But Node switches a pipe to O_NONBLOCK
+ * once anything touches process.stdout, and then a reader slower than the
+ * guest made uvwasi's writes fail and lines vanish. So the guest's stdio
+ * fds block while it runs; the returned
+ * function restores what Node had set.
+ */
+async function blockingWhileRunning(fds: number[]): Promise<() => void> {
+  const { c } = await import('../libbpf/ffi.js');
+  const restore: [number, number][] = [];
+  for (const fd of new Set(fds)) {
+    const flags = c.fcntl(fd, F_GETFL, 0);
+    if (flags >= 0 && flags & O_NONBLOCK && c.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) === 0) restore.push([fd, flags]);
+  }
+  return () => restore.forEach(([fd, flags]) => c.fcntl(fd, F_SETFL, flags));
 }
 
 /** Traps, as opposed to host bugs (which keep their stack trace). */
@@ -97,15 +121,10 @@ export async function runPlainGuest(module: WebAssembly.Module, options: PlainGu
   // Loaded late: it binds libc through koffi, which the caller has checked is usable.
   const { RingBufferPoller } = await import('./ring-buffer.js');
 
+  const stdout = options.stdout ?? 1;
+  const stderr = options.stderr ?? 2;
   // No env and no preopens: a guest sees its arguments, stdio and clocks, not the host's files.
-  const wasi = new WASI({
-    version: 'preview1',
-    args: [options.path, ...options.args],
-    env: {},
-    returnOnExit: true,
-    stdout: options.stdout ?? 1,
-    stderr: options.stderr ?? 2,
-  });
+  const wasi = new WASI({ version: 'preview1', args: [options.path, ...options.args], env: {}, returnOnExit: true, stdout, stderr });
   const name = options.path.replace(/^.*\//, '').replace(/\.wasm$/, '') || 'guest';
   const shared = new SharedMaps(options.backend);
   const session = new GuestSession(name, options.backend, shared);
@@ -126,6 +145,7 @@ export async function runPlainGuest(module: WebAssembly.Module, options: PlainGu
       onLoadFailure: (err) => options.note?.(`wasm_load_bpf_object failed: ${oneLine(err.message)}`),
     }),
   };
+  const restoreStdio = await blockingWhileRunning([stdout, stderr]);
   try {
     let instance: WebAssembly.Instance;
     try {
@@ -146,5 +166,6 @@ export async function runPlainGuest(module: WebAssembly.Module, options: PlainGu
     poller.close();
     session.close();
     shared.closeAll();
+    restoreStdio();
   }
 }

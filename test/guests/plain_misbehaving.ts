@@ -1,0 +1,195 @@
+// A plain wasm-bpf guest (standard imports + WASI only) that misbehaves on
+// purpose, one way per mode, after loading and attaching the object of
+// examples/wasm-bpf-getppid (so there is something in the kernel to release):
+//
+//   plain_misbehaving.wasm MODE [PID]
+//     trap           passes a key pointer past the end of its memory
+//     exit           calls proc_exit(3) with everything still attached
+//     policy         loads the object with its program section renamed to "xdp"
+//     callback-exit  PID: calls proc_exit(4) from inside the ring callback
+//     bad-callback   PID: polls with a callback index outside its table
+//     reenter        PID: polls again from inside the ring callback
+//     truncate       PID: polls with max_size 4; prints what it was given
+//     flood          N: loads nothing; writes N numbered lines to stdout
+//
+// Modes with a PID print "attached" once the program is attached, then wait
+// (up to 10 s) for one getppid() event of that process.
+
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from "../../examples/wasm-bpf-getppid/build/wasm-bpf-getppid.bpf";
+
+@external("wasm_bpf", "wasm_load_bpf_object")
+declare function wasm_load_bpf_object(obj_buf: usize, obj_buf_sz: i32): i64;
+@external("wasm_bpf", "wasm_attach_bpf_program")
+declare function wasm_attach_bpf_program(obj: i64, name: usize, attach_target: usize): i32;
+@external("wasm_bpf", "wasm_bpf_buffer_poll")
+declare function wasm_bpf_buffer_poll(obj: i64, fd: i32, sample_func: i32, ctx: usize, data: usize, max_size: i32, timeout_ms: i32): i32;
+@external("wasm_bpf", "wasm_bpf_map_fd_by_name")
+declare function wasm_bpf_map_fd_by_name(obj: i64, name: usize): i32;
+@external("wasm_bpf", "wasm_bpf_map_operate")
+declare function wasm_bpf_map_operate(fd: i32, cmd: i32, key: usize, value: usize, next_key: usize, flags: u64): i32;
+
+@external("wasi_snapshot_preview1", "args_sizes_get")
+declare function args_sizes_get(argc: usize, argv_buf_size: usize): u16;
+@external("wasi_snapshot_preview1", "args_get")
+declare function args_get(argv: usize, argv_buf: usize): u16;
+@external("wasi_snapshot_preview1", "fd_write")
+declare function fd_write(fd: u32, iovs: usize, iovs_len: usize, nwritten: usize): u16;
+@external("wasi_snapshot_preview1", "proc_exit")
+declare function proc_exit(code: u32): void;
+
+const line = memory.data(128);
+let lineLength = 0;
+
+function put(text: string): void {
+  for (let i = 0; i < text.length; i++) store<u8>(line + lineLength++, <u8>text.charCodeAt(i));
+}
+
+function putNumber(value: u64): void {
+  const digits = memory.data(20);
+  let n = 0;
+  do {
+    store<u8>(digits + n++, <u8>(0x30 + value % 10));
+    value /= 10;
+  } while (value);
+  while (n) store<u8>(line + lineLength++, load<u8>(digits + --n));
+}
+
+function endLine(): void {
+  put("\n");
+  const iov = memory.data(8);
+  store<u32>(iov, <u32>line);
+  store<u32>(iov, lineLength, 4);
+  fd_write(1, iov, 1, memory.data(4));
+  lineLength = 0;
+}
+
+function say(text: string): void {
+  put(text);
+  endLine();
+}
+
+function cstr(text: string): usize {
+  const bytes = heap.alloc(text.length + 1);
+  for (let i = 0; i < text.length; i++) store<u8>(bytes + i, <u8>text.charCodeAt(i));
+  store<u8>(bytes + text.length, 0);
+  return bytes;
+}
+
+/** argv[index] compared with an ASCII word. */
+function argIs(argv: usize, argc: u32, index: u32, word: string): bool {
+  if (index >= argc) return false;
+  const text = load<u32>(argv + 4 * index);
+  for (let i = 0; i < word.length; i++) if (load<u8>(text + i) != <u8>word.charCodeAt(i)) return false;
+  return load<u8>(text + word.length) == 0;
+}
+
+function argNumber(argv: usize, argc: u32, index: u32): u32 {
+  if (index >= argc) return 0;
+  const text = load<u32>(argv + 4 * index);
+  let value: u32 = 0;
+  for (let i = 0; load<u8>(text + i); i++) value = value * 10 + (load<u8>(text + i) - 0x30);
+  return value;
+}
+
+/** Overwrites every copy of `from` in the embedded object with `to`, NUL-padded. */
+function renameInObject(from: string, to: string): void {
+  for (let at = 0; at + from.length <= BPF_OBJECT_SIZE; at++) {
+    let match = true;
+    for (let i = 0; i < from.length && match; i++) match = load<u8>(BPF_OBJECT + at + i) == <u8>from.charCodeAt(i);
+    if (!match) continue;
+    for (let i = 0; i < from.length; i++) store<u8>(BPF_OBJECT + at + i, i < to.length ? <u8>to.charCodeAt(i) : 0);
+  }
+}
+
+let obj: i64 = 0;
+let eventsFd: i32 = -1;
+let data: usize = 0;
+
+function loadAndAttach(pid: u32): void {
+  obj = wasm_load_bpf_object(BPF_OBJECT, BPF_OBJECT_SIZE);
+  if (obj == 0) {
+    say("load failed");
+    proc_exit(1);
+  }
+  const key = memory.data(4);
+  const value = memory.data(4);
+  store<u32>(key, 0);
+  store<u32>(value, pid);
+  if (wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr("config")), 2, key, value, 0, 0) != 0) proc_exit(1);
+  if (wasm_attach_bpf_program(obj, cstr("getppid_sys_enter"), 0) != 0) proc_exit(1);
+  eventsFd = wasm_bpf_map_fd_by_name(obj, cstr("events"));
+  data = heap.alloc(16);
+  say("attached");
+}
+
+function exitInside(ctx: usize, data: usize, size: i32): i32 {
+  proc_exit(4);
+  return 0;
+}
+
+function pollAgain(ctx: usize, data: usize, size: i32): i32 {
+  return wasm_bpf_buffer_poll(obj, eventsFd, pollAgain.index, 0, data, 16, 0);
+}
+
+function showTruncated(ctx: usize, data: usize, size: i32): i32 {
+  put("size=");
+  putNumber(<u64>size);
+  put(" tid=");
+  putNumber(<u64>load<u32>(data));
+  put(" after=");
+  putNumber(<u64>load<u8>(data, 4));
+  endLine();
+  return 1;
+}
+
+/** Polls until one record was delivered, for up to 10 s. */
+function pollOnce(callback: i32, maxSize: i32): void {
+  for (let i = 0; i < 100; i++) {
+    const n = wasm_bpf_buffer_poll(obj, eventsFd, callback, 0, data, maxSize, 100);
+    if (n != 0) {
+      put("poll=");
+      putNumber(<u64>n);
+      endLine();
+      return;
+    }
+  }
+  say("no event");
+}
+
+export function _start(): void {
+  const sizes = memory.data(8);
+  args_sizes_get(sizes, sizes + 4);
+  const argc = load<u32>(sizes);
+  const argv = heap.alloc(4 * argc);
+  args_get(argv, heap.alloc(load<u32>(sizes, 4)));
+  const pid = argNumber(argv, argc, 2);
+
+  if (argIs(argv, argc, 1, "flood")) {
+    for (let i: u32 = 0; i < pid; i++) {
+      put("line ");
+      putNumber(<u64>i);
+      endLine();
+    }
+    return;
+  }
+  if (argIs(argv, argc, 1, "policy")) renameInObject("tp_btf/sys_enter", "xdp");
+  loadAndAttach(pid);
+  if (argIs(argv, argc, 1, "trap")) {
+    const pastTheEnd = <usize>memory.size() << 16;
+    wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr("counts")), 1, pastTheEnd, data, 0, 0);
+  } else if (argIs(argv, argc, 1, "exit")) {
+    proc_exit(3);
+  } else if (argIs(argv, argc, 1, "callback-exit")) {
+    pollOnce(exitInside.index, 16);
+  } else if (argIs(argv, argc, 1, "bad-callback")) {
+    pollOnce(9999, 16);
+  } else if (argIs(argv, argc, 1, "reenter")) {
+    pollOnce(pollAgain.index, 16);
+  } else if (argIs(argv, argc, 1, "truncate")) {
+    memory.fill(data, 0xee, 16);
+    pollOnce(showTruncated.index, 4);
+  } else {
+    say("unknown mode");
+    proc_exit(2);
+  }
+}

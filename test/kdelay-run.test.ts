@@ -147,6 +147,21 @@ describe.skipIf(skipWithoutBpf)('kdelay run: the example guest', () => {
 // Through the CLI: what the user sees. Whether the host itself releases what
 // a guest left behind cannot show here (the kernel releases a dead process's
 // fds anyway); the in-process tests below check that.
+describe.skipIf(skipWithoutBpf)('kdelay run: more events than the ring holds', () => {
+  it('every call is either delivered once or counted as lost', async () => {
+    requireBpf();
+    // 200k calls in a burst of well under a second; the 256 KiB ring holds about 11k records.
+    const calls = 200_000;
+    const { code, stdout, stderr } = await runWithWorkload(calls, (pid) => [guest, pid, calls, 2000]);
+    expect(code, stderr).toBe(0);
+    const delivered = stdout.split('\n').filter((l) => EVENT_LINE.test(l)).length;
+    const [, counted, events, lost] = stdout.match(/^total: calls=(\d+) events=(\d+) lost=(\d+)$/m)!.map(Number);
+    expect(counted).toBe(calls);
+    expect(events).toBe(delivered);
+    expect(delivered + lost).toBe(calls);
+  });
+});
+
 describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
   it('a bad pointer after attaching: one line on stderr, exit 70', async () => {
     requireBpf();

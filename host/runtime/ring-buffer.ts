@@ -78,8 +78,14 @@ export class RingReader {
     }
   }
 
-  /** Consumes available records; returns how many, stopping early if handle() != 0. */
-  drain(handle: (record: Uint8Array) => number, budget = Infinity): number {
+  /**
+   * Consumes available records; returns how many, stopping early if
+   * handle() != 0. The space is handed back to the producer once per batch,
+   * or after every record with releaseEach: a slow handler (a guest's
+   * callback printing a line) would otherwise keep the whole ring looking
+   * full for as long as the batch takes, and every event meanwhile is lost.
+   */
+  drain(handle: (record: Uint8Array) => number, budget = Infinity, releaseEach = false): number {
     let consumed = 0;
     let pos = Number(Atomics.load(this.consumer, 0));
     const end = Number(Atomics.load(this.producer, 0));
@@ -94,6 +100,7 @@ export class RingReader {
         consumed++;
       }
       pos += (size + HEADER_SIZE + 7) & ~7;
+      if (releaseEach) Atomics.store(this.consumer, 0, BigInt(pos));
     }
     // One 64-bit release store per batch; two 32-bit halves could be seen torn.
     Atomics.store(this.consumer, 0, BigInt(pos));
@@ -169,11 +176,12 @@ export class RingBufferPoller {
       reader = new RingReader(map.hostFd, map.info.maxEntries);
       this.readers.set(map, reader);
     }
-    let n = reader.drain(handle);
+    // Each record is released after its callback, as libbpf's ring_buffer__consume does.
+    let n = reader.drain(handle, Infinity, true);
     if (n === 0 && timeoutMs !== 0) {
       const err = reader.waitSync(timeoutMs < 0 ? -1 : timeoutMs);
       if (err === EINTR) throw new BpfError('the wait was interrupted by a signal', EINTR);
-      n = reader.drain(handle);
+      n = reader.drain(handle, Infinity, true);
     }
     return n;
   }

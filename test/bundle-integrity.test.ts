@@ -7,10 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinEntries, releaseKey } from '../host/driver/catalog.js';
-import { MANIFEST_SECTION } from '../host/runtime/bundle.js';
+import { appendCustomSection, MANIFEST_SECTION } from '../host/runtime/bundle.js';
 import { checkSeal, IntegrityError, keyId, sealBundle, splitSeal, trustedKey } from '../host/runtime/seal.js';
-// @ts-expect-error: a plain JS build module, shared with scripts/build-probes.mjs
-import { appendCustomSection } from '../scripts/lib/probe-build.mjs';
 import { makeKeyPair } from './helpers/probe-variants.js';
 import { createPublicKey } from 'node:crypto';
 

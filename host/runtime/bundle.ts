@@ -39,6 +39,24 @@ export function readBundle(path: string): ProbeBundle {
   return bundleFromBytes(bytes, path);
 }
 
+function ulebBytes(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+/** Appends a custom section (id 0) to a wasm module: how the build adds the manifest and the seal. */
+export function appendCustomSection(wasm: Uint8Array, name: string, payload: Uint8Array): Buffer {
+  const nameBytes = Buffer.from(name, 'utf8');
+  const content = Buffer.concat([Buffer.from(ulebBytes(nameBytes.length)), nameBytes, payload]);
+  return Buffer.concat([wasm, Buffer.from([0, ...ulebBytes(content.length)]), content]);
+}
+
 /** Reads an unsigned LEB128 at pos; returns [value, next position]. */
 function uleb(buf: Uint8Array, pos: number): [number, number] {
   let value = 0;

@@ -14,6 +14,7 @@
  * Ed25519 signatures are deterministic: the same body signed with the same
  * key gives the same bytes, which keeps signed bundles reproducible.
  */
+import { appendCustomSection } from './bundle.js';
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 
 export const SEAL_SECTION = 'kdelay.seal';
@@ -37,17 +38,6 @@ function uleb(buf: Uint8Array, pos: number): [number, number] {
     value += (byte & 0x7f) * 2 ** shift;
     if (!(byte & 0x80)) return [value, pos];
   }
-}
-
-function ulebBytes(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return out;
 }
 
 /** The bundle split at its seal: body (what the seal covers) and the seal, if any. */
@@ -102,10 +92,7 @@ export function sealBundle(body: Uint8Array, privateKeyPem?: string): Buffer {
     seal.signer = keyId(createPublicKey(key));
     seal.signature = sign(null, Buffer.from(SIGNED_PREFIX + sha256), key).toString('base64');
   }
-  const name = Buffer.from(SEAL_SECTION, 'utf8');
-  const payload = Buffer.from(JSON.stringify(seal), 'utf8');
-  const content = Buffer.concat([Buffer.from(ulebBytes(name.length)), name, payload]);
-  return Buffer.concat([body, Buffer.from([0, ...ulebBytes(content.length)]), content]);
+  return appendCustomSection(body, SEAL_SECTION, Buffer.from(JSON.stringify(seal), 'utf8'));
 }
 
 /** A public key kdelay trusts, and where the trust came from (for messages). */

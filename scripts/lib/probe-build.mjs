@@ -23,24 +23,6 @@ export async function probeNames() {
   return names.sort();
 }
 
-function uleb128(n) {
-  const out = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return Buffer.from(out);
-}
-
-/** Appends a custom section (id 0) to a wasm module. */
-export function appendCustomSection(wasm, name, payload) {
-  const nameBytes = Buffer.from(name, 'utf8');
-  const body = Buffer.concat([uleb128(nameBytes.length), nameBytes, payload]);
-  return Buffer.concat([wasm, Buffer.from([0]), uleb128(body.length), body]);
-}
-
 /** The object as an AssemblyScript static data segment. */
 function embedObject(name, elf) {
   const lines = [];
@@ -78,12 +60,13 @@ export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
 
   const manifest = JSON.parse(await fs.readFile(path.join(ROOT, dir, 'manifest.json'), 'utf8'));
   if (manifest.name !== name) throw new Error(`${dir}/manifest.json names "${manifest.name}", not "${name}"`);
-  return appendCustomSection(await fs.readFile(path.join(ROOT, rawWasm)), 'kdelay.manifest', Buffer.from(JSON.stringify(manifest)));
+  return appendCustomSection(await fs.readFile(path.join(ROOT, rawWasm)), MANIFEST_SECTION, Buffer.from(JSON.stringify(manifest)));
 }
 
-// Sealing lives in the host (dist/, built by tsc) so that writing and
-// checking a seal can never disagree.
+// The bundle format lives in the host (dist/, built by tsc) so that writing
+// and reading a bundle can never disagree.
 const seal = () => import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
+const { appendCustomSection, MANIFEST_SECTION } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'bundle.js'));
 
 /** Where build:probes finds the release signing key (never in the repository). */
 export const RELEASE_SIGNING_KEY = process.env.KDELAY_SIGNING_KEY ?? path.join(os.homedir(), '.config', 'kdelay', 'release-signing-key.pem');

@@ -90,6 +90,7 @@ Examples:
                                       # bridge_run() calls longer than 50 us
 
   kdelay probes list                  # the probe bundles kdelay runs
+  kdelay run GUEST.wasm [ARGS...]     # run a plain wasm-bpf guest (see kdelay run --help)
   kdelay --only syscalls,sched        # just these probes' sections
   kdelay --probe ./pagefaults.wasm --trust-key ./author.pub
                                       # add a third-party probe signed by author

@@ -8,6 +8,9 @@
 //   6. syscall events drained live, and symbolizing 10k frames
 // Needs root and the kernel the tests need. Numbers on a shared 2-vCPU VM are noisy:
 // each figure is the median of several runs.
+//
+// Sections can be run alone by name: zx scripts/bench.mjs read-format [--runs N]
+// (names: start, read-format (with detach), syscall-cost, switch-cost, events).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { $, fs, os, path } from 'zx';
@@ -23,6 +26,10 @@ const { TextBuffer } = await import(dist('report/text-buffer.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 
 libbpfLog.install(false);
+const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events'];
+const chosen = argv._.map(String);
+for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
+const want = (name) => chosen.length === 0 || chosen.includes(name);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, digits = 1) => n.toFixed(digits);
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kdelay-bench-'));
@@ -33,7 +40,7 @@ const build = async (name) => {
 };
 
 // 1. Start-up: spawn -> "# Start sampling" on stdout.
-{
+if (want('start')) {
   const sleeper = spawn('sleep', ['600']);
   const runs = [];
   for (let i = 0; i < 10; i++) {
@@ -54,7 +61,7 @@ const build = async (name) => {
 }
 
 // 2 and 3: in-process, with the syscalls map filled with 100k synthetic entries.
-{
+if (want('read-format')) {
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
   const ENTRIES = 100_000;
@@ -84,8 +91,9 @@ const build = async (name) => {
     if (err) throw new Error(`filling the map failed: ${err}`);
     done += count[0];
   }
-  const collect = [], format = [];
-  for (let i = 0; i < 5; i++) {
+  const collect = [], format = [], both = [];
+  const RUNS = Number(argv.runs ?? 5);
+  for (let i = 0; i < RUNS; i++) {
     const t1 = performance.now();
     const sample = probes.collect();
     const t2 = performance.now();
@@ -96,9 +104,10 @@ const build = async (name) => {
     if (rows !== ENTRIES || out.bytes().length < ENTRIES * 80) throw new Error(`read ${rows} rows`);
     collect.push(t2 - t1);
     format.push(t3 - t2);
+    both.push(t3 - t1);
   }
   echo(`probe load+attach (in process): ${fmt(startMs)} ms`);
-  echo(`100k syscall entries: read ${fmt(median(collect))} ms + format ${fmt(median(format))} ms = ${fmt(median(collect) + median(format))} ms (median of 5)`);
+  echo(`100k syscall entries: read ${fmt(median(collect))} ms + format ${fmt(median(format))} ms = ${fmt(median(both))} ms (median of ${RUNS}; min read ${fmt(Math.min(...collect))}, format ${fmt(Math.min(...format))}, total ${fmt(Math.min(...both))})`);
   backend.closeFd(statsFd);
   const t4 = performance.now();
   await probes.close();
@@ -106,7 +115,7 @@ const build = async (name) => {
 }
 
 // 4. Per-syscall overhead: the same getppid loop with and without kdelay, alternated.
-{
+if (want('syscall-cost')) {
   const loop = await build('getppid_loop');
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
@@ -134,7 +143,7 @@ const build = async (name) => {
 }
 // 5. Per-context-switch overhead: two threads on one CPU passing a byte through pipes
 //    (two switches per round trip), alternated untraced / sched probe only / all probes.
-{
+if (want('switch-cost')) {
   const workload = await build('sched_workload');
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
@@ -168,7 +177,7 @@ const build = async (name) => {
 // 6. --syscall-events: events drained live (default 1024-page ring) and losses,
 //    from a getppid storm of the events workload. (Symbolizing 10k frames:
 //    scripts/bench-symbols.mjs, run below.)
-{
+if (want('events')) {
   const workload = await build('events_workload');
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
@@ -196,4 +205,4 @@ const build = async (name) => {
   }
 }
 await fs.remove(tmp);
-await $({ stdio: 'inherit' })`zx ${path.join(ROOT, 'scripts', 'bench-symbols.mjs')}`;
+if (want('events')) await $({ stdio: 'inherit' })`zx ${path.join(ROOT, 'scripts', 'bench-symbols.mjs')}`;

@@ -1,13 +1,18 @@
 /**
  * The rows of one report section for one sample, stored by column: thread
- * ids and values in typed arrays, labels as shared strings. A 100k-row
- * sample is then a handful of arrays rather than 200k small objects, which
- * kept the garbage collector busier than the work itself.
+ * ids and values in typed arrays, labels as small ids into a list of the
+ * distinct label strings. A 100k-row sample is then a handful of arrays
+ * rather than 200k small objects, which kept the garbage collector busier
+ * than the work itself; and the formatter sorts, totals and lays out labels
+ * per distinct label (a few hundred syscall names), not per row.
  */
 export class SectionTable {
   count = 0;
   private tidColumn = new Uint32Array(64);
-  private labelColumn: (string | undefined)[] = [];
+  private labelIdColumn = new Uint32Array(64);
+  /** Distinct labels by id; id 0 is "no label". */
+  private readonly labelList: (string | undefined)[] = [undefined];
+  private readonly labelIdOf = new Map<string, number>();
   private valueColumns: Float64Array;
 
   constructor(
@@ -24,10 +29,25 @@ export class SectionTable {
     const capacity = Math.max(needed, this.tidColumn.length * 2);
     const tids = new Uint32Array(capacity);
     tids.set(this.tidColumn.subarray(0, this.count));
+    const labelIds = new Uint32Array(capacity);
+    labelIds.set(this.labelIdColumn.subarray(0, this.count));
     const values = new Float64Array(capacity * this.width);
     values.set(this.valueColumns.subarray(0, this.count * this.width));
     this.tidColumn = tids;
+    this.labelIdColumn = labelIds;
     this.valueColumns = values;
+  }
+
+  /** The id of a label in this table, assigned on first use. */
+  private internLabel(label: string | undefined): number {
+    if (label === undefined) return 0;
+    let id = this.labelIdOf.get(label);
+    if (id === undefined) {
+      id = this.labelList.length;
+      this.labelList.push(label);
+      this.labelIdOf.set(label, id);
+    }
+    return id;
   }
 
   /** Adds one row (tests, small probes). */
@@ -35,23 +55,28 @@ export class SectionTable {
     if (values.length !== this.width) throw new Error(`${this.section}: ${values.length} values for ${this.width} columns`);
     this.reserve(1);
     this.tidColumn[this.count] = tid;
-    this.labelColumn[this.count] = label;
+    this.labelIdColumn[this.count] = this.internLabel(label);
     this.valueColumns.set(values, this.count * this.width);
     this.count++;
   }
 
   /**
-   * Appends n rows given as raw guest words: u32 tids, labels, and u64
-   * values as little-endian u32 pairs (exact up to 2^53, i.e. 104 days in ns).
+   * Appends n rows given as raw guest words: u32 tids, per-row indexes into
+   * `labels` (the batch's distinct labels), and u64 values as little-endian
+   * u32 pairs (exact up to 2^53, i.e. 104 days in ns). The arrays may be
+   * views of guest memory: they are read here and not kept.
    */
-  appendWords(n: number, tids: Uint32Array, labels: (string | undefined)[], valueWords: Uint32Array): void {
+  appendWords(n: number, tids: Uint32Array, labelIndexes: Uint32Array, labels: readonly (string | undefined)[], valueWords: Uint32Array): void {
     this.reserve(n);
     this.tidColumn.set(tids.subarray(0, n), this.count);
+    const ids = new Uint32Array(labels.length);
+    for (let j = 0; j < labels.length; j++) ids[j] = this.internLabel(labels[j]);
+    const labelIds = this.labelIdColumn;
+    for (let i = 0; i < n; i++) labelIds[this.count + i] = ids[labelIndexes[i]];
     const values = this.valueColumns;
     for (let i = 0, out = this.count * this.width, total = n * this.width; i < total; i++, out++) {
       values[out] = valueWords[2 * i + 1] * 0x1_0000_0000 + valueWords[2 * i];
     }
-    for (let i = 0; i < n; i++) this.labelColumn[this.count + i] = labels[i];
     this.count += n;
   }
 
@@ -60,16 +85,31 @@ export class SectionTable {
   }
 
   label(row: number): string | undefined {
-    return this.labelColumn[row];
+    return this.labelList[this.labelIdColumn[row]];
   }
 
   value(row: number, column: number): number {
     return this.valueColumns[row * this.width + column];
   }
 
+  /** All thread ids, by row; for hot loops (only the first `count` are rows). */
+  get tids(): Uint32Array {
+    return this.tidColumn;
+  }
+
   /** All values, row-major (row * width + column); for hot loops. */
   get values(): Float64Array {
     return this.valueColumns;
+  }
+
+  /** Each row's label id (an index into `labels`); for hot loops. */
+  get labelIds(): Uint32Array {
+    return this.labelIdColumn;
+  }
+
+  /** The distinct labels by id; id 0 is undefined (no label). */
+  get labels(): readonly (string | undefined)[] {
+    return this.labelList;
   }
 
   /** One row as a plain object (JSON output, tests). */

@@ -32,6 +32,7 @@
  */
 import type { AttachTarget } from '../libbpf/backend.js';
 import { BpfError, EINVAL, ENOENT, ENOSPC } from '../libbpf/errors.js';
+import { FirstSeenIds } from '../report/first-seen-ids.js';
 import { errnoResult, errnoResult64 } from './abi-errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
@@ -40,14 +41,31 @@ export const KDELAY_ABI_VERSION = 1;
 const MAX_ROW_VALUES = 16;
 const MAX_ROWS_PER_CALL = 65536;
 
-/** Rows as report_rows received them: u32 tids, labels, u64 values as u32 word pairs. */
+/**
+ * Rows as report_rows received them: u32 tids, each row's label as an index
+ * into `labels` (the batch's distinct labels), u64 values as u32 word pairs.
+ * The typed arrays are usually live views of guest memory: valid only while
+ * ProbeServices.rows() runs, so copy what you keep.
+ */
 export interface RowBatch {
   section: string;
   width: number;
   count: number;
   tids: Uint32Array;
+  labelIndexes: Uint32Array;
   labels: (string | undefined)[];
   valueWords: Uint32Array;
+}
+
+/**
+ * n u32 words of guest memory at ptr, as a view when the pointer is 4-byte
+ * aligned (guest arrays are) or else as a copy; the guest cannot run, so
+ * cannot change or grow its memory, while an import uses the view.
+ */
+function guestWords(mem: GuestMemory, ptr: number, n: number, what: string): Uint32Array {
+  const bytes = mem.view(ptr, n * 4, what);
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+  return new Uint32Array(bytes.slice().buffer);
 }
 
 /** What the host tells probes and receives from them. */
@@ -129,13 +147,13 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
         if (capacity < map.info.maxEntries) {
           throw new BpfError(`bpf_map_lookup_all: buffers hold ${capacity} of ${map.info.maxEntries} entries`, ENOSPC);
         }
+        // The kernel writes straight into the guest's buffers (checked above):
+        // for a 100k-entry map, host-side buffers and the copies into guest
+        // memory cost as much as the rest of handing the rows over.
         const wanted = map.info.maxEntries;
-        const keyBuf = new Uint8Array(wanted * map.info.keySize);
-        const valueBuf = new Uint8Array(wanted * map.valueBytes);
-        const n = session.backend.lookupAll(map.hostFd, keyBuf, valueBuf, wanted);
-        mem.copyIn(keys, keyBuf.subarray(0, n * map.info.keySize), 'bpf_map_lookup_all keys');
-        mem.copyIn(values, valueBuf.subarray(0, n * map.valueBytes), 'bpf_map_lookup_all values');
-        return n;
+        const keyView = mem.view(keys, wanted * map.info.keySize, 'bpf_map_lookup_all keys');
+        const valueView = mem.view(values, wanted * map.valueBytes, 'bpf_map_lookup_all values');
+        return session.backend.lookupAll(map.hostFd, keyView, valueView, wanted);
       });
     },
 
@@ -213,19 +231,20 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
       const n = count >>> 0;
       const w = width >>> 0;
       if (n > MAX_ROWS_PER_CALL || w > MAX_ROW_VALUES) return -ENOSPC;
-      // One bounds check and one copy per array, not per row.
-      const tidWords = new Uint32Array(mem.copyOut(tids, n * 4, 'report_rows tids').buffer);
-      const labelPtrs = new Uint32Array(mem.copyOut(labels, n * 4, 'report_rows labels').buffer);
-      const valueWords = new Uint32Array(mem.copyOut(values, n * w * 8, 'report_rows values').buffer);
-      // The guest cannot change its memory while we run, so one decode per distinct label pointer.
-      const labelText = new Map<number, string | undefined>();
-      const labelStrings = new Array<string | undefined>(n);
+      // One bounds check per array, not per row; the rows are taken before the guest runs again.
+      const tidWords = guestWords(mem, tids, n, 'report_rows tids');
+      const labelPtrs = guestWords(mem, labels, n, 'report_rows labels');
+      const valueWords = guestWords(mem, values, n * w * 2, 'report_rows values');
+      // One decode per distinct label pointer (a few hundred syscall names in 100k rows).
+      const labelIndexes = new Uint32Array(n);
+      const labelStrings: (string | undefined)[] = [];
+      const indexOfPtr = new FirstSeenIds();
       for (let i = 0; i < n; i++) {
-        const ptr = labelPtrs[i];
-        if (!labelText.has(ptr)) labelText.set(ptr, mem.cstring(ptr, 'report_rows label'));
-        labelStrings[i] = labelText.get(ptr);
+        const index = indexOfPtr.id(labelPtrs[i]);
+        if (index === labelStrings.length) labelStrings.push(mem.cstring(labelPtrs[i], 'report_rows label'));
+        labelIndexes[i] = index;
       }
-      services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labels: labelStrings, valueWords });
+      services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labelIndexes, labels: labelStrings, valueWords });
       return 0;
     },
 

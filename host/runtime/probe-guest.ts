@@ -117,7 +117,7 @@ export class ProbeGuest {
     if (!section) throw new GuestTrap(`report_rows: section "${batch.section}" is not in the manifest`);
     const width = valueCount(section);
     if (batch.width !== width) throw new GuestTrap(`report_rows: section ${batch.section} takes ${width} values, got ${batch.width}`);
-    tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labels, batch.valueWords);
+    tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labelIndexes, batch.labels, batch.valueWords);
   }
 
   /** Calls a lifecycle export; traps and negative returns become ProbeError. */

@@ -5,7 +5,9 @@
  */
 import type { ColumnSpec, SectionSpec } from './manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
-import { TextBuffer, writeIntegerEndingAt } from './text-buffer.js';
+import { FirstSeenIds } from './first-seen-ids.js';
+import { rowOrder } from './row-order.js';
+import { integerLimit, TextBuffer, writeIntegerBackwards } from './text-buffer.js';
 
 const INDENT = ' '.repeat(28);
 
@@ -44,116 +46,155 @@ function headerLine(section: SectionSpec): string {
 
 const hasLabel = (section: SectionSpec) => section.columns[0].format === 'label';
 
+const NEWLINE = 0x0a;
+
 /**
- * Writes one row of a section. Built once per section; reports can have
- * 100k rows, so the common path claims the row's fixed width as spaces in
- * one call and drops the label and digits into place. A number too wide for
- * its column takes the general path, which lets it push the line wider as
- * Python's format does.
+ * Lays out the rows of one section. Built once per section and table;
+ * reports can have 100k rows, so the common path claims a whole run of
+ * fixed-width lines as spaces in one call and drops the labels and digits
+ * into place. A row that does not fit its fixed-width line (a number too
+ * wide for its column, a label that is not ASCII) takes the general path,
+ * which lets it push the line wider as Python's format does.
  */
-function rowWriter(section: SectionSpec): (out: TextBuffer, table: SectionTable, row: number) => void {
-  const offset = hasLabel(section) ? 1 : 0;
-  const labelWidth = offset ? section.columns[0].width : 0;
-  let end = INDENT.length + labelWidth;
-  const numeric = section.columns.slice(offset).map((col, i) => {
-    end += (offset + i === 0 ? 0 : col.gap) + col.width;
-    return { gap: offset + i === 0 ? 0 : col.gap, width: col.width, thousands: col.format === 'ns', end };
-  });
-  const lineWidth = end;
-  const general = (out: TextBuffer, table: SectionTable, row: number) => {
-    out.spaces(INDENT.length);
-    if (offset) out.left(table.label(row) ?? '', labelWidth);
-    numeric.forEach((col, i) => {
-      out.spaces(col.gap);
-      out.integer(table.value(row, i), col.width, col.thousands);
+class RowLayout {
+  private readonly labelWidth: number;
+  // Per number column: where its last digit goes in the line, its width,
+  // separators or not, the gap before it, and the first value too wide for it.
+  private readonly ends: number[] = [];
+  private readonly widths: number[] = [];
+  private readonly thousands: boolean[] = [];
+  private readonly gaps: number[] = [];
+  private readonly limits: number[] = [];
+  /** Characters of a fixed-width line, without the newline. */
+  readonly lineWidth: number;
+  /** Each label id's bytes, cut to the column; null for labels that are not ASCII. */
+  private readonly labelCells: (Uint8Array | null)[];
+
+  constructor(
+    section: SectionSpec,
+    private readonly table: SectionTable,
+  ) {
+    const offset = hasLabel(section) ? 1 : 0;
+    this.labelWidth = offset ? section.columns[0].width : 0;
+    let end = INDENT.length + this.labelWidth;
+    section.columns.slice(offset).forEach((col, i) => {
+      const gap = offset + i === 0 ? 0 : col.gap;
+      end += gap + col.width;
+      this.ends.push(end);
+      this.widths.push(col.width);
+      this.gaps.push(gap);
+      this.thousands.push(col.format === 'ns');
+      this.limits.push(integerLimit(col.width, col.format === 'ns'));
     });
-    out.newline();
-  };
-  return (out, table, row) => {
-    const start = out.claim(lineWidth + 1);
-    const buf = out.array;
-    if (offset) buf.set(out.cellBytes(table.label(row) ?? '', labelWidth), start + INDENT.length);
+    this.lineWidth = end;
+    this.labelCells = offset ? table.labels.map((label) => asciiCell(label ?? '', this.labelWidth)) : [];
+  }
+
+  /** Writes rows order[from], ..., order[to - 1] of the table, a line each. */
+  writeRows(out: TextBuffer, order: Uint32Array, from: number, to: number): void {
+    const stride = this.lineWidth + 1;
+    let k = from;
+    while (k < to) {
+      let pos = out.claim((to - k) * stride);
+      const buf = out.array;
+      for (; k < to && this.fixedLine(buf, pos, order[k]); k++, pos += stride) buf[pos + this.lineWidth] = NEWLINE;
+      if (k === to) return;
+      // order[k] needs the general path: give back the unused lines, lay it out, go on.
+      out.truncate(pos);
+      this.generalLine(out, order[k]);
+      k++;
+    }
+  }
+
+  /** Lays row out in the fixed-width line at buf[pos]; false (leaving junk in it) if it does not fit. */
+  private fixedLine(buf: Uint8Array, pos: number, row: number): boolean {
+    const table = this.table;
+    if (this.labelWidth) {
+      const cell = this.labelCells[table.labelIds[row]];
+      if (cell === null) return false;
+      for (let i = 0, at = pos + INDENT.length; i < cell.length; i++) buf[at + i] = cell[i];
+    }
     const values = table.values;
     const base = row * table.width;
-    for (let i = 0; i < numeric.length; i++) {
-      const col = numeric[i];
-      if (!writeIntegerEndingAt(buf, start + col.end, col.width, values[base + i], col.thousands)) {
-        out.truncate(start);
-        general(out, table, row);
-        return;
-      }
+    for (let i = 0; i < this.ends.length; i++) {
+      const v = values[base + i];
+      if (!(v >= 0 && v < this.limits[i] && Math.floor(v) === v)) return false;
+      writeIntegerBackwards(buf, pos + this.ends[i], v, this.thousands[i]);
     }
-    buf[start + lineWidth] = 0x0a;
-  };
+    return true;
+  }
+
+  private generalLine(out: TextBuffer, row: number): void {
+    const table = this.table;
+    out.spaces(INDENT.length);
+    if (this.labelWidth) out.left(table.label(row) ?? '', this.labelWidth);
+    for (let i = 0; i < this.ends.length; i++) {
+      out.spaces(this.gaps[i]);
+      out.integer(table.value(row, i), this.widths[i], this.thousands[i]);
+    }
+    out.newline();
+  }
 }
 
-/** The TOTAL line over rows[from, to) of order, or undefined (like the reference) when nothing was counted. */
-function totalLine(section: SectionSpec, table: SectionTable, order: Uint32Array, from: number, to: number): string | undefined {
-  const total = section.total;
-  if (!total) return undefined;
-  const offset = hasLabel(section) ? 1 : 0;
-  const excluded = new Set(total.excludeLabels ?? []);
-  const sums = new Map<number, number>(total.sum.map((i) => [i, 0]));
-  for (let k = from; k < to; k++) {
-    const row = order[k];
-    const label = table.label(row);
-    if (label !== undefined && excluded.has(label)) continue;
-    for (const i of total.sum) sums.set(i, sums.get(i)! + table.value(row, i - offset));
+/** s cut to width as ASCII bytes (no padding: the line is spaces already), or null if s is not ASCII. */
+function asciiCell(s: string, width: number): Uint8Array | null {
+  const cut = s.length > width ? s.slice(0, width) : s;
+  const bytes = new Uint8Array(cut.length);
+  for (let i = 0; i < cut.length; i++) {
+    const c = cut.charCodeAt(i);
+    if (c >= 0x80) return null;
+    bytes[i] = c;
   }
-  if (sums.get(total.sum[0]) === 0) return undefined;
-  const columns = section.columns.slice(0, Math.max(...total.sum) + 1);
-  const cells = columns.map((col, i) => (i === 0 ? cell({ ...col, format: 'label' }, total.label) : cell(col, sums.get(i))));
-  return joinCells(columns, cells);
+  return bytes;
+}
+
+/** A section's TOTAL line over groups of its rows. */
+class TotalLine {
+  /** Per label id: whether rows with that label are left out. */
+  private readonly excluded: Uint8Array;
+  /** Value index of each summed column, and where its sum goes (a column listed twice is added twice, into one sum). */
+  private readonly valueIndexes: number[];
+  private readonly slots: number[];
+
+  constructor(
+    private readonly section: SectionSpec & { total: NonNullable<SectionSpec['total']> },
+    private readonly table: SectionTable,
+  ) {
+    const offset = hasLabel(section) ? 1 : 0;
+    const sum = section.total.sum;
+    this.valueIndexes = sum.map((i) => i - offset);
+    this.slots = sum.map((i) => sum.indexOf(i));
+    const excluded = new Set(section.total.excludeLabels ?? []);
+    this.excluded = Uint8Array.from(table.labels, (label) => (label !== undefined && excluded.has(label) ? 1 : 0));
+  }
+
+  /** The TOTAL line over rows order[from, to), or undefined (like the reference) when nothing was counted. */
+  over(order: Uint32Array, from: number, to: number): string | undefined {
+    const { table, excluded, valueIndexes, slots } = this;
+    const sums = new Float64Array(slots.length);
+    const values = table.values;
+    const labelIds = table.labelIds;
+    for (let k = from; k < to; k++) {
+      const row = order[k];
+      if (excluded[labelIds[row]]) continue;
+      for (let j = 0; j < slots.length; j++) sums[slots[j]] += values[row * table.width + valueIndexes[j]];
+    }
+    const total = this.section.total;
+    if (sums[0] === 0) return undefined;
+    const columns = this.section.columns.slice(0, Math.max(...total.sum) + 1);
+    const cells = columns.map((col, i) => {
+      if (i === 0) return cell({ ...col, format: 'label' }, total.label);
+      const j = total.sum.indexOf(i);
+      return cell(col, j < 0 ? undefined : sums[j]);
+    });
+    return joinCells(columns, cells);
+  }
 }
 
 export interface StatisticsInput {
   sections: SectionSpec[];
   tables: SampleTables;
   threadName: (tid: number) => string;
-}
-
-/**
- * The order in which a section's rows print: grouped by thread (in thread
- * order), then by the section's sort column, largest first, then by label.
- * A counting sort groups rows by thread; only each thread's few rows are
- * then sorted by comparison.
- */
-function rowOrder(section: SectionSpec, table: SectionTable, threadRank: Map<number, number>): { order: Uint32Array; rank: Uint32Array } {
-  const n = table.count;
-  const rank = new Uint32Array(n);
-  const starts = new Uint32Array(threadRank.size + 1);
-  // Consecutive rows often share a thread; skip the Map lookup for them.
-  let lastTid = -1;
-  let lastRank = 0;
-  for (let i = 0; i < n; i++) {
-    const tid = table.tid(i);
-    if (tid !== lastTid) {
-      lastTid = tid;
-      lastRank = threadRank.get(tid)!;
-    }
-    starts[(rank[i] = lastRank) + 1]++;
-  }
-  for (let r = 1; r < starts.length; r++) starts[r] += starts[r - 1];
-  const order = new Uint32Array(n);
-  const next = starts.slice(0, -1);
-  for (let i = 0; i < n; i++) order[next[rank[i]]++] = i;
-
-  const values = table.values;
-  const width = table.width;
-  const column = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
-  const compare = (a: number, b: number) => {
-    if (column >= 0) {
-      const d = values[b * width + column] - values[a * width + column];
-      if (d) return d;
-    }
-    const la = table.label(a) ?? '';
-    const lb = table.label(b) ?? '';
-    return la < lb ? -1 : la > lb ? 1 : a - b;
-  };
-  for (let r = 0; r + 1 < starts.length; r++) {
-    if (starts[r + 1] - starts[r] > 1) order.subarray(starts[r], starts[r + 1]).sort(compare);
-  }
-  return { order, rank };
 }
 
 /**
@@ -164,26 +205,40 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
   const ordered = [...sections]
     .sort((a, b) => a.order - b.order)
     .filter((s) => (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
-  const tids = new Set<number>();
-  for (const section of ordered) {
-    const table = tables.get(section.id);
-    for (let i = 0; i < (table?.count ?? 0); i++) tids.add(table!.tid(i));
-  }
-  const threads = [...tids]
-    .map((tid) => ({ tid, name: threadName(tid) }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
-  const threadRank = new Map(threads.map(({ tid }, i) => [tid, i]));
 
-  // Per section: its rows in print order and a cursor that walks them thread by thread.
-  let rowCount = 0;
-  for (const table of tables.values()) rowCount += table.count;
-  out.reserve(rowCount * 128 + threads.length * 1024);
-
-  const walks = ordered.map((section) => {
+  // Every thread with a row, numbered as first seen; each row's thread by that number.
+  const slotOfTid = new FirstSeenIds();
+  const slotsOfRows = ordered.map((section) => {
     const table = tables.get(section.id);
-    const { order, rank } = table ? rowOrder(section, table, threadRank) : { order: new Uint32Array(0), rank: new Uint32Array(0) };
-    return { section, table, order, rank, cursor: 0, write: rowWriter(section) };
+    const slots = new Uint32Array(table?.count ?? 0);
+    const tids = table?.tids;
+    for (let row = 0; row < slots.length; row++) slots[row] = slotOfTid.id(tids![row]);
+    return slots;
   });
+  const threads = slotOfTid.keys
+    .map((tid, slot) => ({ tid, slot, name: threadName(tid) }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
+  const rankOfSlot = new Uint32Array(threads.length);
+  threads.forEach(({ slot }, rank) => (rankOfSlot[slot] = rank));
+
+  // Per section: its rows in print order, grouped by thread.
+  const noRows = { order: new Uint32Array(0), starts: new Uint32Array(threads.length + 1) };
+  const walks = ordered.map((section, s) => {
+    const table = tables.get(section.id);
+    if (!table) return { section, ...noRows, layout: undefined, total: undefined };
+    const slots = slotsOfRows[s];
+    const threadOfRow = new Uint32Array(slots.length);
+    for (let row = 0; row < slots.length; row++) threadOfRow[row] = rankOfSlot[slots[row]];
+    const sortColumn = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
+    const { order, starts } = rowOrder(table, threadOfRow, threads.length, sortColumn);
+    const total = section.total ? new TotalLine({ ...section, total: section.total }, table) : undefined;
+    return { section, order, starts, layout: new RowLayout(section, table), total };
+  });
+
+  // Room for every row plus the headers, so the buffer grows once.
+  let bytes = 0;
+  for (const walk of walks) bytes += walk.order.length * ((walk.layout?.lineWidth ?? 0) + 1) + threads.length * 512;
+  out.reserve(bytes);
   const line = (text: string) => {
     out.text(text);
     out.newline();
@@ -195,9 +250,8 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
     if (index > 0) out.newline();
     let first = true;
     for (const walk of walks) {
-      const from = walk.cursor;
-      while (walk.cursor < walk.order.length && walk.rank[walk.order[walk.cursor]] === index) walk.cursor++;
-      const to = walk.cursor;
+      const from = walk.starts[index];
+      const to = walk.starts[index + 1];
       if (from === to && !walk.section.alwaysShown) continue;
       if (first) {
         line(`${padLeft(String(tid), 10)} ${padRight(name, 16)} [${walk.section.title}]`);
@@ -207,9 +261,9 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
         line(`${padRight('', 10)} ${padRight('', 16)} [${walk.section.title}]`);
       }
       line(headerLine(walk.section));
-      if (!walk.table) continue;
-      for (let k = from; k < to; k++) walk.write(out, walk.table, walk.order[k]);
-      const total = totalLine(walk.section, walk.table, walk.order, from, to);
+      if (!walk.layout) continue;
+      walk.layout.writeRows(out, walk.order, from, to);
+      const total = walk.total?.over(walk.order, from, to);
       if (total !== undefined) line(total);
     }
   });
@@ -225,9 +279,9 @@ export function formatSystemSections(sections: SectionSpec[], tables: SampleTabl
   for (const section of [...sections].sort((a, b) => a.order - b.order)) {
     const table = tables.get(section.id);
     if (section.scope !== 'system' || !table?.count) continue;
-    const write = rowWriter(section);
+    const order = new Uint32Array(table.count).map((_, row) => row);
     const out = new TextBuffer();
-    for (let row = 0; row < table.count; row++) write(out, table, row);
+    new RowLayout(section, table).writeRows(out, order, 0, table.count);
     lines.push('', `# ${section.title}:`, headerLine(section), out.toString().replace(/\n$/, ''));
   }
   return lines;

@@ -18,9 +18,21 @@ let lossesFd: i32 = -1;
 let eventDropsSeen: u64 = 0;
 let syscallRows!: RowBatch;
 let longPollRows!: RowBatch;
-/** NUL-terminated names by syscall number, fetched from the host once each. */
+/**
+ * NUL-terminated names by syscall number, fetched from the host once each.
+ * Looked up once per row, so the usual small numbers index an array; the
+ * map holds anything else the kernel reports.
+ */
+const NAME_SLOTS: u32 = 1024;
+const nameSlots = new StaticArray<usize>(NAME_SLOTS);
 const names = new Map<u32, usize>();
 const nameBuf = new ArrayBuffer(64);
+/**
+ * Rows per report_rows call. The host decodes each distinct label once per
+ * call, and a call's rows are spread over all the syscalls in use, so big
+ * batches save most of that work on 100k-row samples.
+ */
+const SYSCALL_ROWS_PER_CALL = 16384;
 
 /** poll() on this architecture; arm64 has only ppoll(), which glibc's poll() uses. */
 function pollNumber(): i32 {
@@ -57,18 +69,24 @@ export function kdelay_probe_init(): i32 {
   if (obj.error) return obj.result();
   stats = new MapSnapshot(statsFd, SYSCALL_KEY_SIZE, STAT_SIZE, entries);
   longPolls = new MapSnapshot(longPollFd, TID_KEY_SIZE, STAT_SIZE, <i32>DEFAULT_ENTRIES);
-  syscallRows = new RowBatch(cstr("syscalls"), 4);
+  syscallRows = new RowBatch(cstr("syscalls"), 4, SYSCALL_ROWS_PER_CALL);
   longPollRows = new RowBatch(cstr("long_poll"), 4);
   return 0;
 }
 
 /** The syscall's name, or "[unknown: N]" as BCC's table prints it. */
 function nameOf(nr: u32): usize {
-  if (names.has(nr)) return names.get(nr);
+  if (nr < NAME_SLOTS) {
+    const cached = unchecked(nameSlots[nr]);
+    if (cached) return cached;
+  } else if (names.has(nr)) {
+    return names.get(nr);
+  }
   const buf = changetype<usize>(nameBuf);
   const len = syscall_name(nr, buf, nameBuf.byteLength);
   const name = len >= 0 ? cstr(String.UTF8.decodeUnsafe(buf, len)) : cstr("[unknown: " + nr.toString() + "]");
-  names.set(nr, name);
+  if (nr < NAME_SLOTS) unchecked((nameSlots[nr] = name));
+  else names.set(nr, name);
   return name;
 }
 

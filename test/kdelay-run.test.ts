@@ -15,6 +15,8 @@ import { PlainGuestTrap, runPlainGuest } from '../host/runtime/plain-guest.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { KDELAY_BIN, runKdelay, startKdelay } from './helpers/kdelay.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
+import { type KeyPair, makeKeyPair } from './helpers/probe-variants.js';
+import { splitSeal } from '../host/runtime/seal.js';
 // @ts-expect-error: a plain JS build module, shared with scripts/build-plain-guest.mjs
 import { compilePlainGuest } from '../scripts/lib/plain-guest-build.mjs';
 
@@ -24,13 +26,16 @@ const GUEST_PROGRAMS = ['getppid_'];
 const EVENT_LINE = /^getppid tid=(\d+) ts=(\d+)$/;
 
 let out: string;
+/** The example guest, signed by author (trusted with --trust-key). */
 let guest: string;
+let author: KeyPair;
 let misbehaving: string;
 let workload: RunningWorkload | undefined;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'kdelay-run-'));
-  execFileSync('npx', ['zx', join(ROOT, 'scripts', 'build-plain-guest.mjs'), 'examples/wasm-bpf-getppid', out], { cwd: ROOT, encoding: 'utf8' });
+  author = makeKeyPair();
+  execFileSync('npx', ['zx', join(ROOT, 'scripts', 'build-plain-guest.mjs'), 'examples/wasm-bpf-getppid', out, '--key', author.privateFile], { cwd: ROOT, encoding: 'utf8' });
   guest = join(out, 'wasm-bpf-getppid.wasm');
   // Embeds the example's object, so it is built after the example.
   misbehaving = await compilePlainGuest(join(ROOT, 'test', 'guests', 'plain_misbehaving.ts'), join(out, 'plain_misbehaving.wasm'));
@@ -41,6 +46,9 @@ afterEach(async () => {
 });
 
 const stderrLines = (stderr: string) => stderr.split('\n').filter(Boolean);
+/** `kdelay run` arguments for the signed example guest, and for the unsigned misbehaving one. */
+const signedGuest = () => ['--trust-key', author.publicFile, guest];
+const unsignedMisbehaving = () => ['--allow-unsigned', misbehaving];
 
 /**
  * Starts getppid_calls (CALLS calls after its go signal), runs `kdelay run`
@@ -77,7 +85,7 @@ describe('kdelay run: command line', () => {
   it('--help prints the usage on stdout', async () => {
     const { code, stdout } = await runKdelay(['run', '--help']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^usage: kdelay run \[--debug\] GUEST\.wasm \[ARGS\.\.\.\]$/m);
+    expect(stdout).toMatch(/^usage: kdelay run \[--debug\] \[--trust-key FILE\] \[--allow-unsigned\] GUEST\.wasm \[ARGS\.\.\.\]$/m);
   });
 
   it('not root: exit 77, one line', () => {
@@ -104,6 +112,44 @@ describe.skipIf(skipWithoutBpf)('kdelay run: files that are not plain guests', (
   });
 });
 
+describe.skipIf(skipWithoutBpf)('kdelay run: guests it does not trust (exit 78, one line, nothing run)', () => {
+  const copyOfGuest = (edit: (bytes: Buffer) => Buffer) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kdelay-guest-')), 'guest.wasm');
+    writeFileSync(file, edit(readFileSync(guest)));
+    return file;
+  };
+
+  it('a signed guest whose key the user did not name, unless --allow-unsigned', async () => {
+    requireBpf();
+    const refused = await runKdelay(['run', guest, 1, 1, 100]);
+    expect(refused.code).toBe(78);
+    expect(stderrLines(refused.stderr)).toEqual([expect.stringMatching(/^kdelay: refusing \S+: it is signed by key [0-9a-f]{16}, which kdelay does not trust/)]);
+    const allowed = await runKdelay(['run', '--allow-unsigned', guest, 1, 1, 100]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/^attached: /);
+  });
+
+  it('an unsigned guest (an upstream-style module with no seal)', async () => {
+    requireBpf();
+    const plain = copyOfGuest((bytes) => Buffer.from(splitSeal(bytes).body));
+    const { code, stdout, stderr } = await runKdelay(['run', '--trust-key', author.publicFile, plain, 1, 1, 100]);
+    expect(code).toBe(78);
+    expect(stdout).toBe('');
+    expect(stderrLines(stderr)).toEqual([`kdelay: refusing ${plain}: it is not signed, and it loads kernel code as root; add --allow-unsigned if you trust it`]);
+  });
+
+  it('a guest with one changed byte, even with --allow-unsigned', async () => {
+    requireBpf();
+    const tampered = copyOfGuest((bytes) => {
+      bytes[Math.floor(bytes.length / 3)] ^= 0x01;
+      return bytes;
+    });
+    const { code, stderr } = await runKdelay(['run', '--trust-key', author.publicFile, '--allow-unsigned', tampered, 1, 1, 100]);
+    expect(code).toBe(78);
+    expect(stderrLines(stderr)).toEqual([expect.stringMatching(/^kdelay: refusing \S+: digest mismatch: the file was changed after it was sealed/)]);
+  });
+});
+
 /** (module (memory (export "memory") 1)): valid wasm, but not a WASI command. */
 function noStartModule(): string {
   const file = join(out, 'no-start.wasm');
@@ -115,7 +161,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: the example guest', () => {
   it('prints exactly the target thread\'s getppid() calls, stops after COUNT, releases everything', async () => {
     requireBpf();
     const calls = 1000;
-    const { code, stdout, stderr, tid } = await runWithWorkload(calls, (pid) => [guest, pid, calls, 5000]);
+    const { code, stdout, stderr, tid } = await runWithWorkload(calls, (pid) => [...signedGuest(), pid, calls, 5000]);
     expect(code, stderr).toBe(0);
     expect(stderr).toBe('');
     const lines = stdout.split('\n').filter(Boolean);
@@ -133,7 +179,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: the example guest', () => {
 
   it('stops at its timeout when fewer events come, with none twice', async () => {
     requireBpf();
-    const { code, stdout, stderr, tid, elapsedMs } = await runWithWorkload(5, (pid) => [guest, pid, 50, 1500]);
+    const { code, stdout, stderr, tid, elapsedMs } = await runWithWorkload(5, (pid) => [...signedGuest(), pid, 50, 1500]);
     expect(code, stderr).toBe(0);
     const events = stdout.split('\n').filter((l) => EVENT_LINE.test(l));
     expect(events).toHaveLength(5);
@@ -152,7 +198,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: more events than the ring holds', (
     requireBpf();
     // 200k calls in a burst of well under a second; the 256 KiB ring holds about 11k records.
     const calls = 200_000;
-    const { code, stdout, stderr } = await runWithWorkload(calls, (pid) => [guest, pid, calls, 2000]);
+    const { code, stdout, stderr } = await runWithWorkload(calls, (pid) => [...signedGuest(), pid, calls, 2000]);
     expect(code, stderr).toBe(0);
     const delivered = stdout.split('\n').filter((l) => EVENT_LINE.test(l)).length;
     const [, counted, events, lost] = stdout.match(/^total: calls=(\d+) events=(\d+) lost=(\d+)$/m)!.map(Number);
@@ -165,7 +211,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: more events than the ring holds', (
 describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
   it('a bad pointer after attaching: one line on stderr, exit 70', async () => {
     requireBpf();
-    const { code, stdout, stderr } = await runKdelay(['run', misbehaving, 'trap', 1]);
+    const { code, stdout, stderr } = await runKdelay(['run', ...unsignedMisbehaving(), 'trap', 1]);
     expect(stdout).toBe('attached\n');
     expect(code).toBe(70);
     expect(stderrLines(stderr)).toEqual([expect.stringMatching(/^kdelay: \S+plain_misbehaving\.wasm trapped: map key: \[\d+, \d+\) is outside guest memory/)]);
@@ -173,7 +219,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
 
   it('proc_exit with its program attached: its exit code', async () => {
     requireBpf();
-    const { code, stdout, stderr } = await runKdelay(['run', misbehaving, 'exit', 1]);
+    const { code, stdout, stderr } = await runKdelay(['run', ...unsignedMisbehaving(), 'exit', 1]);
     expect(stdout).toBe('attached\n');
     expect(stderr).toBe('');
     expect(code).toBe(3);
@@ -181,7 +227,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
 
   it('proc_exit from inside the ring-buffer callback: its exit code', async () => {
     requireBpf();
-    const { code, stdout, stderr } = await runWithWorkload(1, (pid) => [misbehaving, 'callback-exit', pid]);
+    const { code, stdout, stderr } = await runWithWorkload(1, (pid) => [...unsignedMisbehaving(), 'callback-exit', pid]);
     expect(stdout).toBe('attached\n');
     expect(stderr).toBe('');
     expect(code).toBe(4);
@@ -189,21 +235,21 @@ describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
 
   it('a callback index outside its table traps', async () => {
     requireBpf();
-    const { code, stderr } = await runWithWorkload(1, (pid) => [misbehaving, 'bad-callback', pid]);
+    const { code, stderr } = await runWithWorkload(1, (pid) => [...unsignedMisbehaving(), 'bad-callback', pid]);
     expect(code).toBe(70);
     expect(stderrLines(stderr)).toEqual([expect.stringMatching(/trapped: ring-buffer callback 9999 is outside the guest's function table/)]);
   });
 
   it('a poll from inside the callback traps (it would deliver records twice)', async () => {
     requireBpf();
-    const { code, stderr } = await runWithWorkload(1, (pid) => [misbehaving, 'reenter', pid]);
+    const { code, stderr } = await runWithWorkload(1, (pid) => [...unsignedMisbehaving(), 'reenter', pid]);
     expect(code).toBe(70);
     expect(stderrLines(stderr)).toEqual([expect.stringMatching(/trapped: wasm_bpf_buffer_poll called from a ring-buffer callback$/)]);
   });
 
   it('a record longer than max_size: max_size bytes copied, the full size passed', async () => {
     requireBpf();
-    const { code, stdout, stderr, tid } = await runWithWorkload(1, (pid) => [misbehaving, 'truncate', pid]);
+    const { code, stdout, stderr, tid } = await runWithWorkload(1, (pid) => [...unsignedMisbehaving(), 'truncate', pid]);
     expect(code, stderr).toBe(0);
     // 16-byte record, 4 bytes copied (the tid); byte 4 keeps the guest's 0xee fill.
     expect(stdout).toBe(`attached\nsize=16 tid=${tid} after=238\npoll=1\n`);
@@ -211,7 +257,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: guests that misbehave', () => {
 
   it('an object with a networking program: refused by the policy, the load returns 0 and the host says why', async () => {
     requireBpf();
-    const { code, stdout, stderr } = await runKdelay(['run', misbehaving, 'policy', 1]);
+    const { code, stdout, stderr } = await runKdelay(['run', ...unsignedMisbehaving(), 'policy', 1]);
     expect(stdout).toBe('load failed\n');
     expect(code).toBe(1);
     expect(stderrLines(stderr)).toEqual([expect.stringMatching(/^kdelay: wasm_load_bpf_object failed: .*program section "xdp" is not an allowed kind/)]);

@@ -82,7 +82,7 @@ describe('third-party bundles on the command line', () => {
     const { code, stderr, stdout } = await runKdelay(['-p', process.pid, '--probe', file]);
     expect(code).toBe(78);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^kdelay: refusing .*upcall\.wasm: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it\n$/);
+    expect(stderr).toMatch(/^kdelay: refusing .*upcall\.wasm: it is not signed, and it loads kernel code as root; add --allow-unsigned if you trust it\n$/);
   });
 
   it('a file that is not a bundle is one clear line (exit 78)', async () => {

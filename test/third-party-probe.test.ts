@@ -82,7 +82,7 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
     const unsigned = copyOf((bytes) => sealBundle(splitSeal(bytes).body));
     const refused = await runKdelay(['probes', 'list', '--probe', unsigned, '--trust-key', author.publicFile]);
     expect(refused.code).toBe(78);
-    expect(refused.stderr).toBe(`kdelay: refusing ${unsigned}: it is not signed, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it\n`);
+    expect(refused.stderr).toBe(`kdelay: refusing ${unsigned}: it is not signed, and it loads kernel code as root; add --allow-unsigned if you trust it\n`);
     const allowed = await runKdelay(['probes', 'list', '--probe', unsigned, '--allow-unsigned']);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toMatch(/^pagefaults .* unsigned \(digest only\) /m);

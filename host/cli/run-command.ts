@@ -8,12 +8,13 @@
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
 import { readFileSync } from 'node:fs';
-import type { BpfBackend } from '../libbpf/backend.js';
-import { requireKernelBtf } from '../driver/run.js';
+import { admitSeal, trustedKeys } from '../driver/catalog.js';
+import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
+import { IntegrityError } from '../runtime/seal.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
 import { ExitCode, UserError } from './exit-codes.js';
 
-const USAGE = 'usage: kdelay run [--debug] GUEST.wasm [ARGS...]';
+const USAGE = 'usage: kdelay run [--debug] [--trust-key FILE] [--allow-unsigned] GUEST.wasm [ARGS...]';
 const HELP = `${USAGE}
 
 Runs a plain wasm-bpf guest: a WASI command that loads its own BPF object
@@ -21,7 +22,14 @@ through the six standard wasm_bpf imports. ARGS go to the guest (argv[0] is
 GUEST.wasm); its output and exit code are kdelay's. Only tracing programs
 load, and everything the guest loaded is released when it ends.
 
-  --debug   print libbpf's messages on stderr
+  --debug              print libbpf's messages on stderr
+  --trust-key FILE     trust guests signed by this Ed25519 public key (PEM); repeatable
+  --allow-unsigned     run a guest that is unsigned or signed by an untrusted key
+
+A guest loads kernel code as root, so, like a probe bundle, it must carry a
+kdelay.seal signed by a trusted key (npm run build:plain-guest -- DIR --key
+KEY.pem signs one; see probes/README.md), unless --allow-unsigned. A guest
+changed after it was sealed is always refused.
 
 Run as root. Exit codes: the guest's own, or 2 usage, 70 the guest trapped,
 72 BPF/BTF/libbpf unavailable, 77 not root, 78 unreadable or not a guest.
@@ -31,6 +39,8 @@ const GUEST_TRAPPED = 70;
 
 interface RunArguments {
   debug: boolean;
+  trustKeys: string[];
+  allowUnsigned: boolean;
   path: string;
   guestArgs: string[];
 }
@@ -38,6 +48,8 @@ interface RunArguments {
 /** Options come before the file; everything after it belongs to the guest, dashes included. */
 function parseRunArguments(argv: string[]): RunArguments | 'help' {
   let debug = false;
+  let allowUnsigned = false;
+  const trustKeys: string[] = [];
   let i = 0;
   for (; i < argv.length && argv[i].startsWith('-'); i++) {
     const arg = argv[i];
@@ -47,10 +59,12 @@ function parseRunArguments(argv: string[]): RunArguments | 'help' {
     }
     if (arg === '-h' || arg === '--help') return 'help';
     if (arg === '--debug') debug = true;
+    else if (arg === '--allow-unsigned') allowUnsigned = true;
+    else if (arg === '--trust-key' && i + 1 < argv.length) trustKeys.push(argv[++i]);
     else throw new UserError(`run: unknown option ${arg}; ${USAGE}`, ExitCode.USAGE);
   }
   if (i >= argv.length) throw new UserError(`run: no guest file; ${USAGE}`, ExitCode.USAGE);
-  return { debug, path: argv[i], guestArgs: argv.slice(i + 1) };
+  return { debug, trustKeys, allowUnsigned, path: argv[i], guestArgs: argv.slice(i + 1) };
 }
 
 function readGuest(path: string): Uint8Array<ArrayBuffer> {
@@ -58,6 +72,17 @@ function readGuest(path: string): Uint8Array<ArrayBuffer> {
     return readFileSync(path);
   } catch (err) {
     throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, ExitCode.CONFIG);
+  }
+}
+
+/** The same seal rules as for third-party probe bundles (driver/catalog.ts). */
+function verifyGuest(bytes: Uint8Array, path: string, { trustKeys, allowUnsigned }: RunArguments): void {
+  try {
+    const trusted = trustedKeys(PACKAGE_ROOT, { kdelayHome: kdelayHome(), trustKeyFiles: trustKeys });
+    admitSeal(bytes, path, trusted, { builtin: false, allowUnsigned });
+  } catch (err) {
+    if (err instanceof IntegrityError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
   }
 }
 
@@ -73,19 +98,6 @@ function compileGuest(bytes: Uint8Array<ArrayBuffer>, path: string): WebAssembly
   return module;
 }
 
-/** Loads the libbpf backend late, so a missing libbpf.so.1 is a clean exit 72 (as driver/run.ts does). */
-async function loadBackend(debug: boolean): Promise<BpfBackend> {
-  requireKernelBtf();
-  try {
-    const { LibbpfBackend } = await import('../libbpf/libbpf-backend.js');
-    const { libbpfLog } = await import('../libbpf/log.js');
-    libbpfLog.install(debug);
-    return new LibbpfBackend();
-  } catch (err) {
-    throw new UserError(`BPF is unavailable: ${(err as Error).message}`, ExitCode.OSFILE);
-  }
-}
-
 /** argv: everything after `run`. Returns the exit code; host failures throw UserError. */
 export async function runCommand(argv: string[]): Promise<number> {
   const parsed = parseRunArguments(argv);
@@ -97,6 +109,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (process.geteuid?.() !== 0) throw new UserError('must run as root to load BPF programs', ExitCode.NOPERM);
   const bytes = readGuest(path);
   const module = compileGuest(bytes, path);
+  verifyGuest(bytes, path, parsed);
   const backend = await loadBackend(debug);
   try {
     return await runPlainGuest(module, {

@@ -85,9 +85,36 @@ export function describeSeal(seal: SealStatus): string {
 }
 
 /**
- * Reads a bundle, checks its seal against the trusted keys and decides
- * whether it may run. `builtin` bundles must carry the release key's
- * signature. Throws IntegrityError with the reason when it may not.
+ * Checks a file's seal against the trusted keys and decides whether it may
+ * run: `builtin` files must carry the release key's signature, others any
+ * trusted key's, unless allowUnsigned. Throws IntegrityError with the
+ * reason when it may not (a changed file never may).
+ */
+export function admitSeal(bytes: Uint8Array, path: string, trusted: readonly TrustedKey[], options: { builtin: boolean; allowUnsigned: boolean }): SealStatus {
+  let seal: SealStatus;
+  try {
+    seal = checkSeal(bytes, trusted);
+  } catch (err) {
+    if (err instanceof IntegrityError) throw new IntegrityError(`refusing ${path}: ${err.message}`);
+    throw err;
+  }
+  if (!isVouchedFor(seal, options.builtin) && !options.allowUnsigned) {
+    const why =
+      seal.kind === 'untrusted'
+        ? `it is signed by key ${seal.signer}, which kdelay does not trust (add --trust-key KEY.pub, or put the key in ${DEFAULT_KDELAY_HOME}/trusted-keys/)`
+        : options.builtin
+          ? 'this built-in bundle is not signed by the kdelay release key (a local rebuild? see probes/README.md, "Signing")'
+          : 'it is not signed';
+    throw new IntegrityError(`refusing ${path}: ${why}, and it loads kernel code as root; add --allow-unsigned if you trust it`);
+  }
+  return seal;
+}
+
+const isVouchedFor = (seal: SealStatus, builtin: boolean) => seal.kind === 'signed' && (!builtin || seal.by.name === RELEASE_KEY_NAME);
+
+/**
+ * Reads a bundle, admits its seal (admitSeal) and checks its BPF objects
+ * against the program policy, all before any of its code runs.
  */
 export function admitBundle(
   path: string,
@@ -100,30 +127,14 @@ export function admitBundle(
   } catch (err) {
     throw new IntegrityError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
-  let seal: SealStatus;
-  try {
-    seal = checkSeal(bytes, trusted);
-  } catch (err) {
-    if (err instanceof IntegrityError) throw new IntegrityError(`refusing ${path}: ${err.message}`);
-    throw err;
-  }
-  const acceptable = options.builtin ? seal.kind === 'signed' && seal.by.name === RELEASE_KEY_NAME : seal.kind === 'signed';
-  if (!acceptable && !options.allowUnsigned) {
-    const why =
-      seal.kind === 'untrusted'
-        ? `it is signed by key ${seal.signer}, which kdelay does not trust (add --trust-key KEY.pub, or put the key in ${DEFAULT_KDELAY_HOME}/trusted-keys/)`
-        : options.builtin
-          ? 'this built-in bundle is not signed by the kdelay release key (a local rebuild? see probes/README.md, "Signing")'
-          : 'it is not signed';
-    throw new IntegrityError(`refusing ${path}: ${why}, and a probe bundle loads kernel code as root; add --allow-unsigned if you trust it`);
-  }
+  const seal = admitSeal(bytes, path, trusted, options);
   const bundle = bundleFromBytes(bytes, path);
   // The kernel code it carries, checked before any of the guest's code runs
   // (GuestSession checks again what the guest actually opens). Built-ins
   // signed by the release key skip this first pass: the release vouches for
   // them (test/policy.test.ts checks every committed one), and it costs
   // start-up time on every run.
-  const vouched = options.builtin && acceptable;
+  const vouched = options.builtin && isVouchedFor(seal, true);
   for (const elf of vouched ? [] : embeddedObjects(bytes)) {
     try {
       checkProgramPolicy(elf, path, options.allowedProgramKinds);

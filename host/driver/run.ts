@@ -42,7 +42,7 @@ export function requireKernelBtf(path = BTF_PATH): void {
 }
 
 /** Loads the libbpf backend late, so a missing libbpf.so.1 is a clean exit 72. */
-async function loadBackend(debug: boolean): Promise<BpfBackend> {
+export async function loadBackend(debug: boolean): Promise<BpfBackend> {
   requireKernelBtf();
   try {
     const { LibbpfBackend } = await import('../libbpf/libbpf-backend.js');
@@ -113,7 +113,7 @@ function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined
 }
 
 /** $KDELAY_HOME: a machine's own probes (probes.d/) and trusted keys (trusted-keys/). */
-const kdelayHome = () => process.env.KDELAY_HOME || DEFAULT_KDELAY_HOME;
+export const kdelayHome = (): string => process.env.KDELAY_HOME || DEFAULT_KDELAY_HOME;
 
 type DiscoveryOptions = Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'allowProgramKinds'>;
 

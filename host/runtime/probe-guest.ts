@@ -19,7 +19,7 @@ import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-impor
 import { type SampleTables, tableFor } from '../report/section-table.js';
 import { RingBufferPoller } from './ring-buffer.js';
 import type { SharedMaps } from './shared-maps.js';
-import { wasmBpfImports } from './wasm-bpf-imports.js';
+import { tableCallback, wasmBpfImports } from './wasm-bpf-imports.js';
 
 /** A probe failed; the message is one line, fit for stderr. */
 export class ProbeError extends Error {
@@ -33,14 +33,6 @@ export class ProbeError extends Error {
 
 type Export = (...args: number[]) => number;
 
-/** The function table exported by the guest, for ring-buffer callbacks. */
-function callbackTable(instance: WebAssembly.Instance): WebAssembly.Table {
-  const exported = Object.values(instance.exports).filter((e): e is WebAssembly.Table => e instanceof WebAssembly.Table);
-  const table = (instance.exports.__indirect_function_table as WebAssembly.Table | undefined) ?? (exported.length === 1 ? exported[0] : undefined);
-  if (!table) throw new GuestTrap('ring-buffer callbacks need an exported function table (link with --export-table / asc --exportTable)');
-  return table;
-}
-
 /** Instantiates a guest with the standard and kdelay imports. */
 export function instantiateGuest(module: WebAssembly.Module, session: GuestSession, services: ProbeServices, extraImports: WebAssembly.Imports = {}) {
   let memory: GuestMemory | undefined;
@@ -50,17 +42,15 @@ export function instantiateGuest(module: WebAssembly.Module, session: GuestSessi
     return memory;
   };
   const poller = new RingBufferPoller();
+  let callSample: ReturnType<typeof tableCallback> | undefined;
   const imports: WebAssembly.Imports = {
     ...extraImports,
     wasm_bpf: wasmBpfImports({
       session,
       memory: guestMemory,
       poller,
-      callSample: (index, ctx, data, size) => {
-        const fn = callbackTable(instance!).get(index >>> 0);
-        if (typeof fn !== 'function') throw new GuestTrap(`ring-buffer callback ${index} is not a function`);
-        return fn(ctx, data, size) as number;
-      },
+      // Resolved on first use: the instance does not exist while its imports are built.
+      callSample: (index, ctx, data, size) => (callSample ??= tableCallback(instance!))(index, ctx, data, size),
     }),
     kdelay: kdelayImports(session, guestMemory, services),
     env: {

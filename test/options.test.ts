@@ -22,7 +22,7 @@ describe('options', () => {
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
       skipUpcallStats: false, probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
-      allowProgramKinds: [],
+      allowProgramKinds: [], probeOptions: {},
     });
   });
 
@@ -49,6 +49,7 @@ describe('options', () => {
     ['--only syscalls,sched --only irq', { onlyProbes: ['syscalls', 'sched', 'irq'] }],
     ['--skip upcall', { skipProbes: ['upcall'] }],
     ['--allow-program-kind xdp --allow-program-kind probe_write_user', { allowProgramKinds: ['xdp', 'probe_write_user'] }],
+    ['--probe-option syscalls.max_entries=65536 --probe-option x.mode=a=b', { probeOptions: { 'syscalls.max_entries': '65536', 'x.mode': 'a=b' } }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
@@ -66,6 +67,7 @@ describe('options', () => {
     ['extra', 'too many arguments'],
     ['--trigger-delta -5', 'must be positive'],
     ['--only Syscalls', 'must be probe names separated by commas'],
+    ['--probe-option max_entries=4', 'must be PROBE.OPTION=VALUE'],
     ['--skip a,,b', 'must be probe names separated by commas'],
   ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
     const r = rejection(line);

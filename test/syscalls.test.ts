@@ -22,9 +22,9 @@ afterEach(async () => {
 });
 
 /** Starts kdelay on the workload, lets it run once the window is open, ends the window with SIGINT. */
-async function measure(polls: number) {
+async function measure(polls: number, extraArgs: string[] = []) {
   workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, NANOSLEEPS, WRITES, polls]);
-  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30]);
+  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...extraArgs]);
   await kdelay.waitForOutput(/^# Start sampling/m);
   workload.child.kill('SIGUSR1');
   await workload.waitFor(/^done$/);
@@ -88,5 +88,24 @@ describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
     requireBpf();
     await measure(0);
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
+  it('--probe-option syscalls.max_entries sizes the map; what did not fit is reported, not lost silently', async () => {
+    requireBpf();
+    const { code, stderr, threads, stdout } = await measure(0, ['--probe-option', 'syscalls.max_entries=4']);
+    expect(code, stderr).toBe(0);
+    // THREADS workers x 3 syscalls (plus the main thread's) need more than 4 (thread, syscall) slots.
+    const rows = threads.flatMap((t) => (t.sections.get('SYSCALL STATISTICS')?.rows ?? []).filter((r) => !r[0].startsWith('TOTAL')));
+    expect(rows, stdout).toHaveLength(4);
+    const dropped = Number(/^# WARNING: (\d+) measurements were dropped because a syscalls map was full$/m.exec(stdout)?.[1]);
+    // At least every call of the worker-syscalls that found no slot (each worker makes 3 kinds).
+    expect(dropped, stdout).toBeGreaterThanOrEqual(Math.min(GETPPIDS, NANOSLEEPS, WRITES) * (THREADS * 3 - 4));
+  });
+
+  it('--probe-option refuses names no running probe declares (exit 2, one line)', async () => {
+    const kdelay = startKdelay(['-p', process.pid, '--probe-option', 'syscalls.max_entrys=4']);
+    const { code, stderr } = await kdelay.done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^kdelay: --probe-option syscalls\.max_entrys: no running probe declares it \(known: .*syscalls\.max_entries.*\)\n$/);
   });
 });

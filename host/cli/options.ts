@@ -37,6 +37,8 @@ export interface KdelayOptions {
   skipProbes: string[];
   /** --allow-program-kind: BPF program kinds or helpers the policy refuses by default. */
   allowProgramKinds: string[];
+  /** --probe-option NAME=VALUE: options a probe's manifest declares (e.g. syscalls.max_entries). */
+  probeOptions: Record<string, string>;
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */
@@ -61,6 +63,12 @@ function unsignedNonzeroInt(value: string): number {
 }
 
 const repeatable = (value: string, all: string[] = []) => [...all, value];
+
+function probeOption(value: string, all: Record<string, string> = {}): Record<string, string> {
+  const m = /^([a-z][a-z0-9_-]*\.[a-z0-9_.-]+)=(.*)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('must be PROBE.OPTION=VALUE (see the options in each probe manifest)');
+  return { ...all, [m[1]]: m[2] };
+}
 
 function probeNames(value: string, all: string[] = []): string[] {
   const names = value.split(',').map((n) => n.trim());
@@ -125,6 +133,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--allow-unsigned', 'run bundles that are unsigned or signed by an untrusted key (they load kernel code as root)'))
     .addOption(new Option('--only <PROBES>', 'run only these probes (comma-separated names, see `kdelay probes list`)').argParser(probeNames))
     .addOption(new Option('--skip <PROBES>', 'do not run these probes (comma-separated names)').argParser(probeNames))
+    .addOption(new Option('--probe-option <NAME=VALUE>', 'set an option a probe declares, e.g. syscalls.max_entries=65536; repeatable').argParser(probeOption))
     .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(repeatable))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
@@ -182,6 +191,7 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     onlyProbes: o.only ?? [],
     skipProbes: o.skip ?? [],
     allowProgramKinds: o.allowProgramKind ?? [],
+    probeOptions: o.probeOption ?? {},
   };
 }
 

@@ -158,6 +158,22 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
   return ExitCode.OK;
 }
 
+/**
+ * --probe-option values, checked against the options the running probes'
+ * manifests declare; integers go to option_i64(), the rest to option_string().
+ */
+export function probeOptionValues(values: Record<string, string>, entries: readonly CatalogEntry[]): { numeric: Record<string, bigint>; text: Record<string, string> } {
+  const declared = entries.flatMap((e) => (e.bundle.manifest.options ?? []).map((o) => o.name));
+  const numeric: Record<string, bigint> = {};
+  const text: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (!declared.includes(name)) throw new UserError(`--probe-option ${name}: no running probe declares it (known: ${declared.join(', ') || 'none'})`, ExitCode.USAGE);
+    if (/^-?\d+$/.test(value)) numeric[name] = BigInt(value);
+    else text[name] = value;
+  }
+  return { numeric, text };
+}
+
 function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
@@ -174,13 +190,17 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
     const missing = missingRequirement(bundle.manifest.requires ?? [], features);
     if (missing) skip.set(bundle.manifest.name, missing);
   }
+  const { numeric, text } = probeOptionValues(options.probeOptions, entries.filter((e) => !skip.has(e.bundle.manifest.name)));
   try {
     return ProbeSet.start(backend, entries.map((e) => e.bundle), {
+      options: numeric,
       targetTgid: pid,
       allowedProgramKinds: options.allowProgramKinds,
       syscalls: SyscallTable.for(arch),
       skip,
+      // Options kdelay sets from its own flags (triggers, upcalls, -s) win over --probe-option.
       stringOptions: {
+        ...text,
         ...triggerOptions('start', triggers.start),
         ...triggerOptions('stop', triggers.stop),
         ...(upcalls && 'attach' in upcalls ? { 'upcall.attach': upcalls.attach } : {}),

@@ -221,18 +221,21 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
   const rankOfSlot = new Uint32Array(threads.length);
   threads.forEach(({ slot }, rank) => (rankOfSlot[slot] = rank));
 
-  // Per section: its rows in print order, grouped by thread.
+  // Per section: its rows in print order, grouped by thread, and the lines
+  // every thread repeats (built once: 400 threads made ~10k strings of them).
   const noRows = { order: new Uint32Array(0), starts: new Uint32Array(threads.length + 1) };
   const walks = ordered.map((section, s) => {
+    const header = headerLine(section);
+    const continued = `${padRight('', 10)} ${padRight('', 16)} [${section.title}]`;
     const table = tables.get(section.id);
-    if (!table) return { section, ...noRows, layout: undefined, total: undefined };
+    if (!table) return { section, header, continued, ...noRows, layout: undefined, total: undefined };
     const slots = slotsOfRows[s];
     const threadOfRow = new Uint32Array(slots.length);
     for (let row = 0; row < slots.length; row++) threadOfRow[row] = rankOfSlot[slots[row]];
     const sortColumn = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
     const { order, starts } = rowOrder(table, threadOfRow, threads.length, sortColumn);
     const total = section.total ? new TotalLine({ ...section, total: section.total }, table) : undefined;
-    return { section, order, starts, layout: new RowLayout(section, table), total };
+    return { section, header, continued, order, starts, layout: new RowLayout(section, table), total };
   });
 
   // Room for every row plus the headers, so the buffer grows once.
@@ -258,9 +261,9 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
         first = false;
       } else {
         out.newline();
-        line(`${padRight('', 10)} ${padRight('', 16)} [${walk.section.title}]`);
+        line(walk.continued);
       }
-      line(headerLine(walk.section));
+      line(walk.header);
       if (!walk.layout) continue;
       walk.layout.writeRows(out, walk.order, from, to);
       const total = walk.total?.over(walk.order, from, to);

@@ -3,7 +3,7 @@
  * signals and the clock to the sampling loop, and maps failures to exit
  * codes. Everything it decides with is tested elsewhere as pure code.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
@@ -27,8 +27,24 @@ import type { ProbesListCommand } from '../cli/options.js';
 import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
 import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
-/** The installed package's root (holds bundles/), from dist/host/driver/. */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The installed package's root (holds bundles/ and keys/): the nearest
+ * folder above this file with kdelay's package.json. This file runs both
+ * from dist/host/driver/ (tsc's output, for tests and scripts) and from the
+ * one-file CLI bundle dist/kdelay.mjs.
+ */
+export const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'kdelay') return dir;
+    } catch {
+      /* no package.json here, or not ours: keep going up */
+    }
+    if (dirname(dir) === dir) throw new Error(`kdelay: cannot find its package root above ${from}`);
+  }
+}
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const PAGE_SIZE = 4096; // x86-64 and the common arm64 configuration

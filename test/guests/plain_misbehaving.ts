@@ -17,25 +17,10 @@
 
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "../../examples/wasm-bpf-getppid/build/wasm-bpf-getppid.bpf";
 
-@external("wasm_bpf", "wasm_load_bpf_object")
-declare function wasm_load_bpf_object(obj_buf: usize, obj_buf_sz: i32): i64;
-@external("wasm_bpf", "wasm_attach_bpf_program")
-declare function wasm_attach_bpf_program(obj: i64, name: usize, attach_target: usize): i32;
-@external("wasm_bpf", "wasm_bpf_buffer_poll")
-declare function wasm_bpf_buffer_poll(obj: i64, fd: i32, sample_func: i32, ctx: usize, data: usize, max_size: i32, timeout_ms: i32): i32;
-@external("wasm_bpf", "wasm_bpf_map_fd_by_name")
-declare function wasm_bpf_map_fd_by_name(obj: i64, name: usize): i32;
-@external("wasm_bpf", "wasm_bpf_map_operate")
-declare function wasm_bpf_map_operate(fd: i32, cmd: i32, key: usize, value: usize, next_key: usize, flags: u64): i32;
-
-@external("wasi_snapshot_preview1", "args_sizes_get")
-declare function args_sizes_get(argc: usize, argv_buf_size: usize): u16;
-@external("wasi_snapshot_preview1", "args_get")
-declare function args_get(argv: usize, argv_buf: usize): u16;
-@external("wasi_snapshot_preview1", "fd_write")
-declare function fd_write(fd: u32, iovs: usize, iovs_len: usize, nwritten: usize): u16;
-@external("wasi_snapshot_preview1", "proc_exit")
-declare function proc_exit(code: u32): void;
+import {
+  args_get, args_sizes_get, fd_write, proc_exit,
+  wasm_attach_bpf_program, wasm_bpf_buffer_poll, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_load_bpf_object,
+} from "../../examples/wasm-bpf-getppid/abi";
 
 const line = memory.data(128);
 let lineLength = 0;

@@ -164,6 +164,9 @@ describe.skipIf(skipWithoutBpf)('choosing and skipping probes', () => {
     expect(skip.stdout).toContain('[SYSCALL STATISTICS]');
     expect(skip.stdout).toContain('# UPCALL STATISTICS: not available');
     expect(skip.stdout).not.toMatch(/THREAD (RUN|READY)|IRQ STATISTICS/);
+    const triggerless = await runKdelay(['-p', busy.pid!, '--skip', 'trigger', '--start-trigger', 't:syscalls:sys_enter_getcpu']);
+    expect(triggerless.code).toBe(2);
+    expect(triggerless.stderr).toBe('kdelay: --skip trigger: the trigger probe is what --start-trigger and --stop-trigger run on\n');
     const unknown = await runKdelay(['-p', busy.pid!, '--skip', 'schedd']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('kdelay: unknown probe \'schedd\' (available: irq, sched, syscalls, trigger, upcall)\n');

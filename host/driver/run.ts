@@ -197,6 +197,9 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
   // Probes left out on purpose (--only, --skip, --skip-upcall-stats) get no line at all.
   const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
   if (options.skipUpcallStats) skip.set('upcall', undefined);
+  if ((triggers.start || triggers.stop) && skip.has('trigger')) {
+    throw new UserError('--skip trigger: the trigger probe is what --start-trigger and --stop-trigger run on', ExitCode.USAGE);
+  }
   const upcalls = skip.has('upcall') ? undefined : upcallPlan();
   if (upcalls && 'unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
   // A probe the kernel cannot support is skipped with its reason; the others still run.

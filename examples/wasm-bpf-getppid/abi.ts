@@ -1,22 +1,13 @@
-// The host imports a plain wasm-bpf guest may use, declared by hand: the six
-// standard `wasm_bpf` imports (signatures as the wasm-bpf runtimes define
-// them; see ARCHITECTURE.md) and the few WASI preview1 functions our guests
-// need. Written against the standard ABI only: nothing here is kdelay's.
+// The host imports a plain wasm-bpf guest may use: the six standard
+// `wasm_bpf` imports (declared once, in probes/lib/wasm_bpf.ts, which holds
+// nothing of kdelay's) and the few WASI preview1 functions our guests need,
+// declared by hand.
 
 // ---- the standard wasm-bpf imports ----------------------------------------
 
-@external("wasm_bpf", "wasm_load_bpf_object")
-export declare function wasm_load_bpf_object(obj_buf: usize, obj_buf_sz: i32): i64;
-@external("wasm_bpf", "wasm_close_bpf_object")
-export declare function wasm_close_bpf_object(obj: i64): i32;
-@external("wasm_bpf", "wasm_attach_bpf_program")
-export declare function wasm_attach_bpf_program(obj: i64, name: usize, attach_target: usize): i32;
-@external("wasm_bpf", "wasm_bpf_buffer_poll")
-export declare function wasm_bpf_buffer_poll(obj: i64, fd: i32, sample_func: i32, ctx: usize, data: usize, max_size: i32, timeout_ms: i32): i32;
-@external("wasm_bpf", "wasm_bpf_map_fd_by_name")
-export declare function wasm_bpf_map_fd_by_name(obj: i64, name: usize): i32;
-@external("wasm_bpf", "wasm_bpf_map_operate")
-export declare function wasm_bpf_map_operate(fd: i32, cmd: i32, key: usize, value: usize, next_key: usize, flags: u64): i32;
+export {
+  wasm_attach_bpf_program, wasm_bpf_buffer_poll, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_close_bpf_object, wasm_load_bpf_object,
+} from "../../probes/lib/wasm_bpf";
 
 export const BPF_MAP_LOOKUP_ELEM = 1;
 export const BPF_MAP_UPDATE_ELEM = 2;

@@ -4,6 +4,7 @@
 // loads. Resolving and loading ~60 modules one by one took about 20 ms of
 // kdelay's ~200 ms start-up budget; one file takes a few. koffi stays
 // external: it is a native addon. Tests and scripts keep using dist/host/.
+import asc from 'assemblyscript/asc';
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,3 +22,15 @@ await build({
   banner: { js: "import { createRequire as kdelayCreateRequire } from 'node:module';\nconst require = kdelayCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The report's per-row loops (host/report/kernels.ts) as WebAssembly, next
+// to the bundle; tsc's dist/host/report/ finds it two folders up.
+const { error, stderr } = await asc.main([
+  join(ROOT, 'host', 'report', 'kernels', 'report-kernels.ts'),
+  '-O3', '--runtime', 'stub', '--noAssert',
+  '--outFile', join(ROOT, 'dist', 'report-kernels.wasm'),
+]);
+if (error) {
+  console.error(stderr.toString());
+  throw error;
+}

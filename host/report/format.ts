@@ -5,9 +5,9 @@
  */
 import type { ColumnSpec, SectionSpec } from './manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
-import { FirstSeenIds } from './first-seen-ids.js';
+import { firstSeenIds, gather, kernelArena } from './kernels.js';
 import { rowOrder } from './row-order.js';
-import { integerLimit, TextBuffer, writeIntegerBackwards } from './text-buffer.js';
+import { integerLimit, TextBuffer } from './text-buffer.js';
 
 const INDENT = ' '.repeat(28);
 
@@ -46,89 +46,97 @@ function headerLine(section: SectionSpec): string {
 
 const hasLabel = (section: SectionSpec) => section.columns[0].format === 'label';
 
-const NEWLINE = 0x0a;
-
 /**
- * Lays out the rows of one section. Built once per section and table;
- * reports can have 100k rows, so the common path claims a whole run of
- * fixed-width lines as spaces in one call and drops the labels and digits
- * into place. A row that does not fit its fixed-width line (a number too
- * wide for its column, a label that is not ASCII) takes the general path,
- * which lets it push the line wider as Python's format does.
+ * Lays out the rows of one section, in a given order. Reports can have 100k
+ * rows, so the common path lays every row out at once as a fixed-width line
+ * in wasm (kernels/report-kernels.ts layoutLines), labels and digits dropped
+ * into a run of spaces, and printing a thread's rows copies its lines. A row
+ * that does not fit its fixed-width line (a number too wide for its column,
+ * a label that is not ASCII) takes the general path, which lets it push the
+ * line wider as Python's format does.
  */
 class RowLayout {
   private readonly labelWidth: number;
-  // Per number column: where its last digit goes in the line, its width,
-  // separators or not, the gap before it, and the first value too wide for it.
-  private readonly ends: number[] = [];
   private readonly widths: number[] = [];
   private readonly thousands: boolean[] = [];
   private readonly gaps: number[] = [];
-  private readonly limits: number[] = [];
   /** Characters of a fixed-width line, without the newline. */
   readonly lineWidth: number;
-  /** Each label id's bytes, cut to the column; null for labels that are not ASCII. */
-  private readonly labelCells: (Uint8Array | null)[];
+  /** The fixed-width line of each row of the order, newline included. */
+  private readonly lines: Uint8Array;
+  /** Per position in the order: 1 if that row takes the general path; null if none does. */
+  private readonly unfit: Uint8Array | null;
 
   constructor(
     section: SectionSpec,
     private readonly table: SectionTable,
+    private readonly order: Uint32Array,
   ) {
     const offset = hasLabel(section) ? 1 : 0;
     this.labelWidth = offset ? section.columns[0].width : 0;
+    const valueColumns = section.columns.slice(offset);
+    // Per number column: where its last digit goes in the line, separators
+    // or not, and the first value too wide for it.
+    const columns = new DataView(new ArrayBuffer(16 * valueColumns.length));
     let end = INDENT.length + this.labelWidth;
-    section.columns.slice(offset).forEach((col, i) => {
+    valueColumns.forEach((col, i) => {
       const gap = offset + i === 0 ? 0 : col.gap;
       end += gap + col.width;
-      this.ends.push(end);
       this.widths.push(col.width);
       this.gaps.push(gap);
       this.thousands.push(col.format === 'ns');
-      this.limits.push(integerLimit(col.width, col.format === 'ns'));
+      columns.setUint32(16 * i, end, true);
+      columns.setUint32(16 * i + 4, col.format === 'ns' ? 1 : 0, true);
+      columns.setFloat64(16 * i + 8, integerLimit(col.width, col.format === 'ns'), true);
     });
     this.lineWidth = end;
-    this.labelCells = offset ? table.labels.map((label) => asciiCell(label ?? '', this.labelWidth)) : [];
+
+    const n = order.length;
+    const a = kernelArena();
+    // Each label id's bytes, cut to the column, as (offset, length); length ~0 for labels that are not ASCII.
+    const labels = offset ? table.labels : [];
+    const cellBytes = labels.map((label) => asciiCell(label ?? '', this.labelWidth));
+    const labelBytes = a.alloc(cellBytes.reduce((sum, c) => sum + (c?.length ?? 0), 0));
+    const labelCells = a.alloc(8 * labels.length);
+    let at = labelBytes;
+    cellBytes.forEach((cell, id) => {
+      const pair = a.u32(labelCells + 8 * id, 2);
+      pair[0] = at;
+      pair[1] = cell === null ? 0xffff_ffff : cell.length;
+      if (cell !== null) a.u8(at, cell.length).set(cell);
+      at += cell?.length ?? 0;
+    });
+    const args = [
+      a.copyU32(order), n, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
+      a.copyU32(table.labelIds.subarray(0, table.count)), labelCells,
+      a.copyU8(new Uint8Array(columns.buffer)), valueColumns.length, this.lineWidth, INDENT.length, this.labelWidth,
+    ];
+    const out = a.alloc(n * (this.lineWidth + 1));
+    const unfit = a.alloc(n);
+    const misfits = a.kernels.layoutLines(...args, out, unfit);
+    this.lines = a.u8(out, n * (this.lineWidth + 1)).slice();
+    this.unfit = misfits ? a.u8(unfit, n).slice() : null;
   }
 
   /** Writes rows order[from], ..., order[to - 1] of the table, a line each. */
-  writeRows(out: TextBuffer, order: Uint32Array, from: number, to: number): void {
+  writeRows(out: TextBuffer, from: number, to: number): void {
     const stride = this.lineWidth + 1;
-    let k = from;
-    while (k < to) {
-      let pos = out.claim((to - k) * stride);
-      const buf = out.array;
-      for (; k < to && this.fixedLine(buf, pos, order[k]); k++, pos += stride) buf[pos + this.lineWidth] = NEWLINE;
-      if (k === to) return;
-      // order[k] needs the general path: give back the unused lines, lay it out, go on.
-      out.truncate(pos);
-      this.generalLine(out, order[k]);
-      k++;
+    const unfit = this.unfit;
+    if (!unfit) {
+      out.append(this.lines.subarray(from * stride, to * stride));
+      return;
     }
-  }
-
-  /** Lays row out in the fixed-width line at buf[pos]; false (leaving junk in it) if it does not fit. */
-  private fixedLine(buf: Uint8Array, pos: number, row: number): boolean {
-    const table = this.table;
-    if (this.labelWidth) {
-      const cell = this.labelCells[table.labelIds[row]];
-      if (cell === null) return false;
-      for (let i = 0, at = pos + INDENT.length; i < cell.length; i++) buf[at + i] = cell[i];
+    for (let k = from; k < to; k++) {
+      if (unfit[k]) this.generalLine(out, this.order[k]);
+      else out.append(this.lines.subarray(k * stride, (k + 1) * stride));
     }
-    const values = table.values;
-    const base = row * table.width;
-    for (let i = 0; i < this.ends.length; i++) {
-      const v = values[base + i];
-      if (!(v >= 0 && v < this.limits[i] && Math.floor(v) === v)) return false;
-      writeIntegerBackwards(buf, pos + this.ends[i], v, this.thousands[i]);
-    }
-    return true;
   }
 
   private generalLine(out: TextBuffer, row: number): void {
     const table = this.table;
     out.spaces(INDENT.length);
     if (this.labelWidth) out.left(table.label(row) ?? '', this.labelWidth);
-    for (let i = 0; i < this.ends.length; i++) {
+    for (let i = 0; i < this.widths.length; i++) {
       out.spaces(this.gaps[i]);
       out.integer(table.value(row, i), this.widths[i], this.thousands[i]);
     }
@@ -148,37 +156,41 @@ function asciiCell(s: string, width: number): Uint8Array | null {
   return bytes;
 }
 
-/** A section's TOTAL line over groups of its rows. */
+/** A section's TOTAL line per thread. */
 class TotalLine {
-  /** Per label id: whether rows with that label are left out. */
-  private readonly excluded: Uint8Array;
-  /** Value index of each summed column, and where its sum goes (a column listed twice is added twice, into one sum). */
-  private readonly valueIndexes: number[];
-  private readonly slots: number[];
+  /** Per thread, the sums of its TOTAL line (slotCount each). */
+  private readonly sums: Float64Array;
+  private readonly slotCount: number;
 
   constructor(
     private readonly section: SectionSpec & { total: NonNullable<SectionSpec['total']> },
-    private readonly table: SectionTable,
+    table: SectionTable,
+    order: Uint32Array,
+    starts: Uint32Array,
   ) {
     const offset = hasLabel(section) ? 1 : 0;
     const sum = section.total.sum;
-    this.valueIndexes = sum.map((i) => i - offset);
-    this.slots = sum.map((i) => sum.indexOf(i));
-    const excluded = new Set(section.total.excludeLabels ?? []);
-    this.excluded = Uint8Array.from(table.labels, (label) => (label !== undefined && excluded.has(label) ? 1 : 0));
+    // Value index of each summed column, and where its sum goes (a column listed twice is added twice, into one sum).
+    const valueIndexes = Uint32Array.from(sum, (i) => i - offset);
+    const slots = Uint32Array.from(sum, (i) => sum.indexOf(i));
+    // Per label id: whether rows with that label are left out.
+    const excludedLabels = new Set(section.total.excludeLabels ?? []);
+    const excluded = Uint8Array.from(table.labels, (label) => (label !== undefined && excludedLabels.has(label) ? 1 : 0));
+    const threads = starts.length - 1;
+    this.slotCount = slots.length;
+    // Summed in wasm (kernels/report-kernels.ts threadSums), rows in print order.
+    const a = kernelArena();
+    const sums = a.alloc(8 * threads * slots.length);
+    a.kernels.threadSums(
+      a.copyU32(order), a.copyU32(starts), threads, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
+      a.copyU32(table.labelIds.subarray(0, table.count)), a.copyU8(excluded), a.copyU32(valueIndexes), a.copyU32(slots), slots.length, sums,
+    );
+    this.sums = a.f64(sums, threads * slots.length).slice();
   }
 
-  /** The TOTAL line over rows order[from, to), or undefined (like the reference) when nothing was counted. */
-  over(order: Uint32Array, from: number, to: number): string | undefined {
-    const { table, excluded, valueIndexes, slots } = this;
-    const sums = new Float64Array(slots.length);
-    const values = table.values;
-    const labelIds = table.labelIds;
-    for (let k = from; k < to; k++) {
-      const row = order[k];
-      if (excluded[labelIds[row]]) continue;
-      for (let j = 0; j < slots.length; j++) sums[slots[j]] += values[row * table.width + valueIndexes[j]];
-    }
+  /** Thread's TOTAL line, or undefined (like the reference) when nothing was counted. */
+  of(thread: number): string | undefined {
+    const sums = this.sums.subarray(thread * this.slotCount, (thread + 1) * this.slotCount);
     const total = this.section.total;
     if (sums[0] === 0) return undefined;
     const columns = this.section.columns.slice(0, Math.max(...total.sum) + 1);
@@ -207,16 +219,19 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
     .filter((s) => (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
-  const slotOfTid = new FirstSeenIds();
-  const slotsOfRows = ordered.map((section) => {
+  // (In wasm, over all sections' rows at once: kernels.ts firstSeenIds.)
+  const counts = ordered.map((section) => tables.get(section.id)?.count ?? 0);
+  const allTids = new Uint32Array(counts.reduce((a, b) => a + b, 0));
+  let rowsBefore = 0;
+  const firstRows = ordered.map((section, s) => {
     const table = tables.get(section.id);
-    const slots = new Uint32Array(table?.count ?? 0);
-    const tids = table?.tids;
-    for (let row = 0; row < slots.length; row++) slots[row] = slotOfTid.id(tids![row]);
-    return slots;
+    if (table) allTids.set(table.tids.subarray(0, table.count), rowsBefore);
+    rowsBefore += counts[s];
+    return rowsBefore - counts[s];
   });
-  const threads = slotOfTid.keys
-    .map((tid, slot) => ({ tid, slot, name: threadName(tid) }))
+  const { ids: slotOfRow, distinct: tidOfSlot } = firstSeenIds(allTids);
+  const slotsOfRows = ordered.map((_, s) => slotOfRow.subarray(firstRows[s], firstRows[s] + counts[s]));
+  const threads = Array.from(tidOfSlot, (tid, slot) => ({ tid, slot, name: threadName(tid) }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
   const rankOfSlot = new Uint32Array(threads.length);
   threads.forEach(({ slot }, rank) => (rankOfSlot[slot] = rank));
@@ -229,13 +244,11 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
     const continued = `${padRight('', 10)} ${padRight('', 16)} [${section.title}]`;
     const table = tables.get(section.id);
     if (!table) return { section, header, continued, ...noRows, layout: undefined, total: undefined };
-    const slots = slotsOfRows[s];
-    const threadOfRow = new Uint32Array(slots.length);
-    for (let row = 0; row < slots.length; row++) threadOfRow[row] = rankOfSlot[slots[row]];
+    const threadOfRow = gather(slotsOfRows[s], rankOfSlot);
     const sortColumn = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
     const { order, starts } = rowOrder(table, threadOfRow, threads.length, sortColumn);
-    const total = section.total ? new TotalLine({ ...section, total: section.total }, table) : undefined;
-    return { section, header, continued, order, starts, layout: new RowLayout(section, table), total };
+    const total = section.total ? new TotalLine({ ...section, total: section.total }, table, order, starts) : undefined;
+    return { section, header, continued, order, starts, layout: new RowLayout(section, table, order), total };
   });
 
   // Room for every row plus the headers, so the buffer grows once.
@@ -265,8 +278,8 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
       }
       line(walk.header);
       if (!walk.layout) continue;
-      walk.layout.writeRows(out, walk.order, from, to);
-      const total = walk.total?.over(walk.order, from, to);
+      walk.layout.writeRows(out, from, to);
+      const total = walk.total?.of(index);
       if (total !== undefined) line(total);
     }
   });
@@ -284,7 +297,7 @@ export function formatSystemSections(sections: SectionSpec[], tables: SampleTabl
     if (section.scope !== 'system' || !table?.count) continue;
     const order = new Uint32Array(table.count).map((_, row) => row);
     const out = new TextBuffer();
-    new RowLayout(section, table).writeRows(out, order, 0, table.count);
+    new RowLayout(section, table, order).writeRows(out, 0, table.count);
     lines.push('', `# ${section.title}:`, headerLine(section), out.toString().replace(/\n$/, ''));
   }
   return lines;

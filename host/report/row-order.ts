@@ -6,60 +6,18 @@
  * linear passes over typed arrays, where 100k comparator calls (with label
  * string comparisons on ties) took ~25 ms.
  */
+import { kernelArena } from './kernels.js';
 import type { SectionTable } from './section-table.js';
 
 /** Radix digit: 16 bits, so a 32-bit key takes at most two passes. */
 const DIGIT_BITS = 16;
 const DIGIT_MASK = (1 << DIGIT_BITS) - 1;
 
-/** Reusable scratch for one sort: the two halves of the permutation and a digit histogram. */
-class Passes {
-  counts = new Uint32Array(1 << DIGIT_BITS);
-  constructor(
-    public order: Uint32Array,
-    private spare: Uint32Array,
-  ) {}
-
-  /** Stable pass over `order` by the digit of keys[row] at `shift`. */
-  private byDigit(keys: Uint32Array, shift: number): void {
-    const counts = this.counts;
-    const n = this.order.length;
-    counts.fill(0);
-    for (let row = 0; row < n; row++) counts[(keys[row] >>> shift) & DIGIT_MASK]++;
-    let sum = 0;
-    for (let d = 0; d <= DIGIT_MASK; d++) {
-      const c = counts[d];
-      counts[d] = sum;
-      sum += c;
-    }
-    const from = this.order;
-    const to = this.spare;
-    for (let i = 0; i < n; i++) {
-      const row = from[i];
-      to[counts[(keys[row] >>> shift) & DIGIT_MASK]++] = row;
-    }
-    this.order = to;
-    this.spare = from;
-  }
-
-  /**
-   * Stable pass by a 32-bit key, skipping digits where every row is the same
-   * (common: small numbers leave the high digits alike).
-   */
-  byKey(keys: Uint32Array): void {
-    const n = this.order.length;
-    let differing = 0;
-    for (let row = 1; row < n; row++) differing |= keys[row] ^ keys[0];
-    if (differing & DIGIT_MASK) this.byDigit(keys, 0);
-    if (differing >>> DIGIT_BITS) this.byDigit(keys, DIGIT_BITS);
-  }
-}
-
 /**
- * Each row's label as its rank among the table's distinct labels (no label
- * sorts as ""), so that equal texts tie and rows compare labels by number.
+ * Each label id's rank among the table's distinct labels (no label sorts as
+ * ""), so that equal texts tie and rows compare labels by number.
  */
-function labelRanks(table: SectionTable): Uint32Array {
+function labelRankOfId(table: SectionTable): Uint32Array {
   const labels = table.labels;
   const byText = labels.map((_, id) => id).sort((a, b) => {
     const la = labels[a] ?? '';
@@ -71,55 +29,7 @@ function labelRanks(table: SectionTable): Uint32Array {
     const same = (labels[byText[i]] ?? '') === (labels[byText[i - 1]] ?? '');
     rankOfId[byText[i]] = same ? rankOfId[byText[i - 1]] : i;
   }
-  const ids = table.labelIds;
-  const ranks = new Uint32Array(table.count);
-  for (let row = 0; row < table.count; row++) ranks[row] = rankOfId[ids[row]];
-  return ranks;
-}
-
-/**
- * u32 pairs (high, low) that sort ascending where the column's values sort
- * descending. Columns of integers in [0, 2^53) (all that u64 words give)
- * use the integer's own halves, inverted: the high halves of numbers below
- * 2^32 are then all alike and their passes skipped. Anything else uses the
- * IEEE bits with the sign bit flipped (all bits for negatives), which sort
- * like the numbers; -0 counts as 0, as `b - a` does, and NaN as the largest.
- */
-function descendingKeys(table: SectionTable, column: number): { high: Uint32Array; low: Uint32Array } {
-  const n = table.count;
-  const high = new Uint32Array(n);
-  const low = new Uint32Array(n);
-  const values = table.values;
-  const width = table.width;
-  let integers = true;
-  for (let row = 0; row < n && integers; row++) {
-    const v = values[row * width + column];
-    integers = v >= 0 && v < 2 ** 53 && Math.floor(v) === v;
-  }
-  if (integers) {
-    for (let row = 0; row < n; row++) {
-      const v = values[row * width + column];
-      high[row] = ~Math.floor(v / 0x1_0000_0000);
-      low[row] = ~(v >>> 0); // ToUint32 is v modulo 2^32, exact for integers
-    }
-    return { high, low };
-  }
-  const scratch = new Float64Array(1);
-  const words = new Uint32Array(scratch.buffer);
-  for (let row = 0; row < n; row++) {
-    scratch[0] = values[row * width + column] + 0; // -0 + 0 is +0
-    let hi = words[1];
-    let lo = words[0];
-    if (hi & 0x8000_0000) {
-      hi = ~hi;
-      lo = ~lo;
-    } else {
-      hi |= 0x8000_0000;
-    }
-    high[row] = ~hi;
-    low[row] = ~lo;
-  }
-  return { high, low };
+  return rankOfId;
 }
 
 export interface RowOrder {
@@ -135,27 +45,47 @@ export interface RowOrder {
  * (-1: no sort column).
  */
 export function rowOrder(table: SectionTable, threadOfRow: Uint32Array, threads: number, sortColumn: number): RowOrder {
+  // The passes run in wasm (kernels/report-kernels.ts): as JS they ran
+  // mostly unoptimised in a CLI run, which sorts once per process.
   const n = table.count;
-  const identity = new Uint32Array(n);
-  for (let i = 0; i < n; i++) identity[i] = i;
-  const passes = new Passes(identity, new Uint32Array(n));
-  if (table.labels.length > 1) passes.byKey(labelRanks(table));
+  const a = kernelArena();
+  const k = a.kernels;
+  let sorted = a.alloc(4 * n);
+  let spare = a.alloc(4 * n);
+  const counts = a.alloc(4 << DIGIT_BITS);
+  k.identity(sorted, n);
+  /** Stable pass by a 32-bit key, skipping digits where every row is the same (small numbers leave the high digits alike). */
+  const byKey = (keys: number) => {
+    const differing = k.differing(keys, n);
+    for (const shift of [0, DIGIT_BITS]) {
+      if (!((differing >>> shift) & DIGIT_MASK)) continue;
+      k.radixPass(keys, shift, sorted, spare, n, counts);
+      [sorted, spare] = [spare, sorted];
+    }
+  };
+  if (table.labels.length > 1) {
+    const ranks = a.alloc(4 * n);
+    k.gather(ranks, a.copyU32(table.labelIds.subarray(0, n)), a.copyU32(labelRankOfId(table)), n);
+    byKey(ranks);
+  }
   if (sortColumn >= 0) {
-    const { high, low } = descendingKeys(table, sortColumn);
-    passes.byKey(low);
-    passes.byKey(high);
+    // u32 pairs (high, low) that sort ascending where the column sorts
+    // descending: integers in [0, 2^53) (all that u64 words give) by their
+    // own halves, inverted, so that the high halves of numbers below 2^32 are
+    // all alike and their passes skipped; anything else by its IEEE bits with
+    // the sign bit flipped (all bits for negatives), which sort like the
+    // numbers; -0 counts as 0, as `b - a` does, and NaN as the largest.
+    const values = a.copyF64(table.values.subarray(0, n * table.width));
+    const high = a.alloc(4 * n);
+    const low = a.alloc(4 * n);
+    k.descendingKeys(values, table.width, sortColumn, n, high, low);
+    byKey(low);
+    byKey(high);
   }
   // The thread pass last (most significant), with one bucket per thread,
   // so that its counts are each thread's place in the order.
-  const starts = new Uint32Array(threads + 1);
-  for (let row = 0; row < n; row++) starts[threadOfRow[row] + 1]++;
-  for (let t = 1; t <= threads; t++) starts[t] += starts[t - 1];
-  const next = starts.slice(0, threads);
-  const order = new Uint32Array(n);
-  const sorted = passes.order;
-  for (let i = 0; i < n; i++) {
-    const row = sorted[i];
-    order[next[threadOfRow[row]]++] = row;
-  }
-  return { order, starts };
+  const starts = a.alloc(4 * (threads + 1));
+  const order = a.alloc(4 * n);
+  k.groupByThread(sorted, a.copyU32(threadOfRow.subarray(0, n)), n, threads, starts, a.alloc(4 * threads), order);
+  return { order: a.u32(order, n).slice(), starts: a.u32(starts, threads + 1).slice() };
 }

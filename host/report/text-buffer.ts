@@ -147,6 +147,13 @@ export class TextBuffer {
     this.buf = bigger;
   }
 
+  /** Appends bytes as they are. */
+  append(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
   spaces(n: number): void {
     if (n <= 0) return;
     this.reserve(n);

@@ -111,8 +111,9 @@ export function kernelArena(): Arena {
 }
 
 /**
- * First-seen numbering of u32 keys (see first-seen-ids.ts): each key's
- * number, and the distinct keys by number.
+ * Numbers the distinct u32 keys 0, 1, 2, ... in order of first appearance
+ * (thread ids of report rows, label pointers of a report_rows batch): each
+ * key's number, and the distinct keys by number.
  */
 export function firstSeenIds(keys: Uint32Array): { ids: Uint32Array; distinct: Uint32Array } {
   const a = kernelArena();

@@ -1,3 +1,5 @@
+import { gather, wordsToF64 } from './kernels.js';
+
 /**
  * The rows of one report section for one sample, stored by column: thread
  * ids and values in typed arrays, labels as small ids into a list of the
@@ -71,12 +73,10 @@ export class SectionTable {
     this.tidColumn.set(tids.subarray(0, n), this.count);
     const ids = new Uint32Array(labels.length);
     for (let j = 0; j < labels.length; j++) ids[j] = this.internLabel(labels[j]);
-    const labelIds = this.labelIdColumn;
-    for (let i = 0; i < n; i++) labelIds[this.count + i] = ids[labelIndexes[i]];
-    const values = this.valueColumns;
-    for (let i = 0, out = this.count * this.width, total = n * this.width; i < total; i++, out++) {
-      values[out] = valueWords[2 * i + 1] * 0x1_0000_0000 + valueWords[2 * i];
-    }
+    // The per-row loops in wasm (kernels.ts): as JS they ran mostly
+    // unoptimised in a CLI run, which reads once per process.
+    this.labelIdColumn.set(gather(labelIndexes.subarray(0, n), ids), this.count);
+    wordsToF64(valueWords.subarray(0, 2 * n * this.width), this.valueColumns.subarray(this.count * this.width));
     this.count += n;
   }
 

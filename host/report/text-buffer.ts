@@ -8,6 +8,7 @@ const SPACE = 0x20;
 const COMMA = 0x2c;
 const NEWLINE = 0x0a;
 const ZERO = 0x30;
+const UTF8 = new TextEncoder();
 
 /** Characters n takes when printed, with or without thousands separators. */
 function integerLength(n: number, thousands: boolean): number {
@@ -169,17 +170,9 @@ export class TextBuffer {
   /** Text padded with spaces to `width` characters (not truncated; see left()). */
   text(s: string, width = 0): void {
     this.reserve(s.length * 3);
-    const buf = this.buf;
-    let ascii = true;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) for (let i = 0; i < s.length; i++) buf[this.length++] = s.charCodeAt(i);
-    else this.length += Buffer.from(buf.buffer, buf.byteOffset, buf.length).write(s, this.length, 'utf8');
+    // Native UTF-8 encoding: a per-character JS loop over the ~2k header and
+    // TOTAL lines of a big report ran unoptimised in a one-shot CLI run.
+    this.length += UTF8.encodeInto(s, this.buf.subarray(this.length)).written;
     this.spaces(width - s.length);
   }
 

@@ -32,7 +32,7 @@
  */
 import type { AttachTarget } from '../libbpf/backend.js';
 import { BpfError, EINVAL, ENOENT, ENOSPC } from '../libbpf/errors.js';
-import { FirstSeenIds } from '../report/first-seen-ids.js';
+import { firstSeenIds } from '../report/kernels.js';
 import { errnoResult, errnoResult64 } from './abi-errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
@@ -235,15 +235,10 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
       const tidWords = guestWords(mem, tids, n, 'report_rows tids');
       const labelPtrs = guestWords(mem, labels, n, 'report_rows labels');
       const valueWords = guestWords(mem, values, n * w * 2, 'report_rows values');
-      // One decode per distinct label pointer (a few hundred syscall names in 100k rows).
-      const labelIndexes = new Uint32Array(n);
-      const labelStrings: (string | undefined)[] = [];
-      const indexOfPtr = new FirstSeenIds();
-      for (let i = 0; i < n; i++) {
-        const index = indexOfPtr.id(labelPtrs[i]);
-        if (index === labelStrings.length) labelStrings.push(mem.cstring(labelPtrs[i], 'report_rows label'));
-        labelIndexes[i] = index;
-      }
+      // One decode per distinct label pointer (a few hundred syscall names in
+      // 100k rows); the pointers are numbered in wasm (report/kernels.ts).
+      const { ids: labelIndexes, distinct } = firstSeenIds(labelPtrs);
+      const labelStrings = Array.from(distinct, (ptr) => mem.cstring(ptr, 'report_rows label'));
       services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labelIndexes, labels: labelStrings, valueWords });
       return 0;
     },

@@ -5,7 +5,7 @@
  */
 import type { ColumnSpec, SectionSpec } from './manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
-import { firstSeenIds, gather, kernelArena } from './kernels.js';
+import { type Arena, firstSeenIds, gather, withArena } from './kernels.js';
 import { rowOrder } from './row-order.js';
 import { integerLimit, TextBuffer } from './text-buffer.js';
 
@@ -48,12 +48,15 @@ const hasLabel = (section: SectionSpec) => section.columns[0].format === 'label'
 
 /**
  * Lays out the rows of one section, in a given order. Reports can have 100k
- * rows, so the common path lays every row out at once as a fixed-width line
- * in wasm (kernels/report-kernels.ts layoutLines), labels and digits dropped
- * into a run of spaces, and printing a thread's rows copies its lines. A row
- * that does not fit its fixed-width line (a number too wide for its column,
- * a label that is not ASCII) takes the general path, which lets it push the
- * line wider as Python's format does.
+ * rows, so the common path lays a thread's rows out as fixed-width lines in
+ * wasm (kernels/report-kernels.ts layoutLines), labels and digits dropped
+ * into a run of spaces, and copies them out. A row that does not fit its
+ * fixed-width line (a number too wide for its column, a label that is not
+ * ASCII) takes the general path, which lets it push the line wider as
+ * Python's format does.
+ *
+ * The rows, order and label cells live in `arena` from construction on: the
+ * caller keeps the arena's scope open while it writes rows.
  */
 class RowLayout {
   private readonly labelWidth: number;
@@ -62,15 +65,19 @@ class RowLayout {
   private readonly gaps: number[] = [];
   /** Characters of a fixed-width line, without the newline. */
   readonly lineWidth: number;
-  /** The fixed-width line of each row of the order, newline included. */
-  private readonly lines: Uint8Array;
-  /** Per position in the order: 1 if that row takes the general path; null if none does. */
-  private readonly unfit: Uint8Array | null;
+  /** layoutLines' arguments up to its output: order, values, label cells and columns, in the arena. */
+  private readonly inputs: number[];
+  private readonly orderAt: number;
+  /** Room in the arena for the lines (and unfit flags) of `capacity` rows. */
+  private capacity = 0;
+  private linesAt = 0;
+  private unfitAt = 0;
 
   constructor(
     section: SectionSpec,
     private readonly table: SectionTable,
     private readonly order: Uint32Array,
+    private readonly arena: Arena,
   ) {
     const offset = hasLabel(section) ? 1 : 0;
     this.labelWidth = offset ? section.columns[0].width : 0;
@@ -91,8 +98,7 @@ class RowLayout {
     });
     this.lineWidth = end;
 
-    const n = order.length;
-    const a = kernelArena();
+    const a = arena;
     // Each label id's bytes, cut to the column, as (offset, length); length ~0 for labels that are not ASCII.
     const labels = offset ? table.labels : [];
     const cellBytes = labels.map((label) => asciiCell(label ?? '', this.labelWidth));
@@ -106,29 +112,35 @@ class RowLayout {
       if (cell !== null) a.u8(at, cell.length).set(cell);
       at += cell?.length ?? 0;
     });
-    const args = [
-      a.copyU32(order), n, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
+    this.orderAt = a.copyU32(order);
+    this.inputs = [
+      a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
       a.copyU32(table.labelIds.subarray(0, table.count)), labelCells,
       a.copyU8(new Uint8Array(columns.buffer)), valueColumns.length, this.lineWidth, INDENT.length, this.labelWidth,
     ];
-    const out = a.alloc(n * (this.lineWidth + 1));
-    const unfit = a.alloc(n);
-    const misfits = a.kernels.layoutLines(...args, out, unfit);
-    this.lines = a.u8(out, n * (this.lineWidth + 1)).slice();
-    this.unfit = misfits ? a.u8(unfit, n).slice() : null;
   }
 
   /** Writes rows order[from], ..., order[to - 1] of the table, a line each. */
   writeRows(out: TextBuffer, from: number, to: number): void {
+    const n = to - from;
     const stride = this.lineWidth + 1;
-    const unfit = this.unfit;
-    if (!unfit) {
-      out.append(this.lines.subarray(from * stride, to * stride));
+    const a = this.arena;
+    if (n > this.capacity) {
+      // Grown for the largest thread so far; the old room stays allocated until the scope ends.
+      this.capacity = Math.max(n, 2 * this.capacity);
+      this.linesAt = a.alloc(this.capacity * stride);
+      this.unfitAt = a.alloc(this.capacity);
+    }
+    const misfits = a.kernels.layoutLines(this.orderAt + 4 * from, n, ...this.inputs, this.linesAt, this.unfitAt);
+    const lines = a.u8(this.linesAt, n * stride);
+    if (!misfits) {
+      out.append(lines);
       return;
     }
-    for (let k = from; k < to; k++) {
-      if (unfit[k]) this.generalLine(out, this.order[k]);
-      else out.append(this.lines.subarray(k * stride, (k + 1) * stride));
+    const unfit = a.u8(this.unfitAt, n).slice();
+    for (let k = 0; k < n; k++) {
+      if (unfit[k]) this.generalLine(out, this.order[from + k]);
+      else out.append(a.u8(this.linesAt + k * stride, stride));
     }
   }
 
@@ -179,13 +191,14 @@ class TotalLine {
     const threads = starts.length - 1;
     this.slotCount = slots.length;
     // Summed in wasm (kernels/report-kernels.ts threadSums), rows in print order.
-    const a = kernelArena();
-    const sums = a.alloc(8 * threads * slots.length);
-    a.kernels.threadSums(
-      a.copyU32(order), a.copyU32(starts), threads, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
-      a.copyU32(table.labelIds.subarray(0, table.count)), a.copyU8(excluded), a.copyU32(valueIndexes), a.copyU32(slots), slots.length, sums,
-    );
-    this.sums = a.f64(sums, threads * slots.length).slice();
+    this.sums = withArena((a) => {
+      const sums = a.alloc(8 * threads * slots.length);
+      a.kernels.threadSums(
+        a.copyU32(order), a.copyU32(starts), threads, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
+        a.copyU32(table.labelIds.subarray(0, table.count)), a.copyU8(excluded), a.copyU32(valueIndexes), a.copyU32(slots), slots.length, sums,
+      );
+      return a.f64(sums, threads * slots.length).slice();
+    });
   }
 
   /** Thread's TOTAL line, or undefined (like the reference) when nothing was counted. */
@@ -213,7 +226,12 @@ export interface StatisticsInput {
  * The per-thread statistics table, from the TID/THREAD header on, written
  * into `out` (every line ends with a newline).
  */
-export function writeStatistics(out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
+export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
+  // The row layouts keep their rows in the kernels' memory until the report is written.
+  withArena((arena) => writeStatisticsIn(arena, out, input));
+}
+
+function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
   const ordered = [...sections]
     .sort((a, b) => a.order - b.order)
     .filter((s) => (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
@@ -248,7 +266,7 @@ export function writeStatistics(out: TextBuffer, { sections, tables, threadName 
     const sortColumn = section.sortDescendingBy === undefined ? -1 : section.sortDescendingBy - (hasLabel(section) ? 1 : 0);
     const { order, starts } = rowOrder(table, threadOfRow, threads.length, sortColumn);
     const total = section.total ? new TotalLine({ ...section, total: section.total }, table, order, starts) : undefined;
-    return { section, header, continued, order, starts, layout: new RowLayout(section, table, order), total };
+    return { section, header, continued, order, starts, layout: new RowLayout(section, table, order, arena), total };
   });
 
   // Room for every row plus the headers, so the buffer grows once.
@@ -297,7 +315,7 @@ export function formatSystemSections(sections: SectionSpec[], tables: SampleTabl
     if (section.scope !== 'system' || !table?.count) continue;
     const order = new Uint32Array(table.count).map((_, row) => row);
     const out = new TextBuffer();
-    new RowLayout(section, table, order).writeRows(out, 0, table.count);
+    withArena((arena) => new RowLayout(section, table, order, arena).writeRows(out, 0, table.count));
     lines.push('', `# ${section.title}:`, headerLine(section), out.toString().replace(/\n$/, ''));
   }
   return lines;

@@ -5,9 +5,10 @@
  * had optimised them: a 100k-row report took ~2.5x its steady-state time.
  * Wasm is compiled before its first call.
  *
- * Each call works in a scratch arena: the caller copies its typed arrays in,
- * runs a kernel and copies the results out before the next call, so no
- * pointer into the module's memory outlives one call.
+ * Memory is a stack of scratch space: withArena() gives back what its
+ * callback allocated, so a pointer into the module's memory lives only as
+ * long as the callback that allocated it; callers copy their typed arrays
+ * in, run kernels and copy the results out.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -43,18 +44,12 @@ function wasmPath(): string {
   return found;
 }
 
-/** A bump allocator over the module's memory, reset per kernel call. */
+/** A bump allocator over the module's memory (which stays grown to its largest use). */
 export class Arena {
-  private top: number;
+  top: number;
 
   constructor(readonly kernels: Exports) {
     this.top = kernels.heapBase();
-  }
-
-  /** Forgets every allocation (the memory stays, grown to the largest use). */
-  reset(): this {
-    this.top = this.kernels.heapBase();
-    return this;
   }
 
   /** bytes of memory, 16-byte aligned; views taken before may be detached by growth. */
@@ -101,13 +96,21 @@ export class Arena {
 
 let arena: Arena | undefined;
 
-/** The process's arena, reset; the module is compiled on first use. */
-export function kernelArena(): Arena {
+/**
+ * Runs use() with the process's arena and frees what it allocated; the
+ * module is compiled on first use.
+ */
+export function withArena<T>(use: (a: Arena) => T): T {
   if (!arena) {
     const module = new WebAssembly.Module(readFileSync(wasmPath()));
     arena = new Arena(new WebAssembly.Instance(module, {}).exports as unknown as Exports);
   }
-  return arena.reset();
+  const mark = arena.top;
+  try {
+    return use(arena);
+  } finally {
+    arena.top = mark;
+  }
 }
 
 /**
@@ -116,33 +119,36 @@ export function kernelArena(): Arena {
  * key's number, and the distinct keys by number.
  */
 export function firstSeenIds(keys: Uint32Array): { ids: Uint32Array; distinct: Uint32Array } {
-  const a = kernelArena();
-  const n = keys.length;
-  let bits = 4;
-  while (1 << bits <= 2 * n) bits++;
-  const keysAt = a.copyU32(keys);
-  const table = a.alloc(8 << bits);
-  const ids = a.alloc(4 * n);
-  const distinct = a.alloc(4 * n);
-  a.u8(table, 8 << bits).fill(0);
-  const count = a.kernels.firstSeenIds(keysAt, n, table, bits, ids, distinct);
-  return { ids: a.u32(ids, n).slice(), distinct: a.u32(distinct, count).slice() };
+  return withArena((a) => {
+    const n = keys.length;
+    let bits = 4;
+    while (1 << bits <= 2 * n) bits++;
+    const keysAt = a.copyU32(keys);
+    const table = a.alloc(8 << bits);
+    const ids = a.alloc(4 * n);
+    const distinct = a.alloc(4 * n);
+    a.u8(table, 8 << bits).fill(0);
+    const count = a.kernels.firstSeenIds(keysAt, n, table, bits, ids, distinct);
+    return { ids: a.u32(ids, n).slice(), distinct: a.u32(distinct, count).slice() };
+  });
 }
 
 /** u64 values given as little-endian u32 word pairs, as doubles, into dst. */
 export function wordsToF64(words: Uint32Array, dst: Float64Array): void {
-  const a = kernelArena();
-  const n = words.length >>> 1;
-  const src = a.copyU32(words.subarray(0, 2 * n));
-  const out = a.alloc(8 * n);
-  a.kernels.wordsToF64(src, out, n);
-  dst.set(a.f64(out, n));
+  withArena((a) => {
+    const n = words.length >>> 1;
+    const src = a.copyU32(words.subarray(0, 2 * n));
+    const out = a.alloc(8 * n);
+    a.kernels.wordsToF64(src, out, n);
+    dst.set(a.f64(out, n));
+  });
 }
 
 /** lookup[index[i]] for each i. */
 export function gather(index: Uint32Array, lookup: Uint32Array): Uint32Array {
-  const a = kernelArena();
-  const out = a.alloc(4 * index.length);
-  a.kernels.gather(out, a.copyU32(index), a.copyU32(lookup), index.length);
-  return a.u32(out, index.length).slice();
+  return withArena((a) => {
+    const out = a.alloc(4 * index.length);
+    a.kernels.gather(out, a.copyU32(index), a.copyU32(lookup), index.length);
+    return a.u32(out, index.length).slice();
+  });
 }

@@ -6,7 +6,7 @@
  * linear passes over typed arrays, where 100k comparator calls (with label
  * string comparisons on ties) took ~25 ms.
  */
-import { kernelArena } from './kernels.js';
+import { type Arena, withArena } from './kernels.js';
 import type { SectionTable } from './section-table.js';
 
 /** Radix digit: 16 bits, so a 32-bit key takes at most two passes. */
@@ -47,8 +47,11 @@ export interface RowOrder {
 export function rowOrder(table: SectionTable, threadOfRow: Uint32Array, threads: number, sortColumn: number): RowOrder {
   // The passes run in wasm (kernels/report-kernels.ts): as JS they ran
   // mostly unoptimised in a CLI run, which sorts once per process.
+  return withArena((a) => sortRows(a, table, threadOfRow, threads, sortColumn));
+}
+
+function sortRows(a: Arena, table: SectionTable, threadOfRow: Uint32Array, threads: number, sortColumn: number): RowOrder {
   const n = table.count;
-  const a = kernelArena();
   const k = a.kernels;
   let sorted = a.alloc(4 * n);
   let spare = a.alloc(4 * n);

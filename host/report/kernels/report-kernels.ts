@@ -119,11 +119,13 @@ export function layoutLines(
     for (let i: u32 = 0; i < columnCount && fits; i++) {
       const column = columns + (<usize>i << 4);
       const v = load<f64>(base + (<usize>i << 3));
-      if (!(v >= 0 && v < load<f64>(column, 8) && Math.floor(v) == v)) {
+      // Integers in [0, limit), limit <= 2^53; the signed truncation is
+      // inline code in Liftoff, where Math.floor and the unsigned one are not.
+      if (!(v >= 0 && v < load<f64>(column, 8) && <f64><i64>v == v)) {
         fits = false;
         break;
       }
-      writeInteger(line + load<u32>(column), <u64>v, load<u32>(column, 4) != 0);
+      writeInteger(line + load<u32>(column), <u64><i64>v, load<u32>(column, 4) != 0);
     }
     if (!fits) {
       store<u8>(unfit + k, 1);
@@ -227,13 +229,13 @@ export function descendingKeys(values: usize, width: u32, column: u32, n: u32, h
   let integers = true;
   for (let row: u32 = 0; row < n && integers; row++) {
     const v = load<f64>(values + ((<usize>row * width + column) << 3));
-    integers = v >= 0 && v < 9007199254740992.0 && Math.floor(v) == v;
+    integers = v >= 0 && v < 9007199254740992.0 && <f64><i64>v == v; // see layoutLines
   }
   for (let row: u32 = 0; row < n; row++) {
     const v = load<f64>(values + ((<usize>row * width + column) << 3));
     let hi: u32, lo: u32;
     if (integers) {
-      const u = <u64>v;
+      const u = <u64><i64>v;
       hi = <u32>(u >> 32);
       lo = <u32>u;
     } else {

@@ -96,6 +96,27 @@ describe('row order', () => {
   });
 });
 
+describe('row order with very uneven threads', () => {
+  it('sorts like the comparator when one thread has most rows and many have one or none', () => {
+    const next = random(11);
+    const THREADS = 300;
+    const table = new SectionTable('t', 2);
+    const threadOf = new Uint32Array(20_000);
+    for (let row = 0; row < threadOf.length; row++) {
+      // 90% of the rows in thread 0; the rest spread thinly, leaving some threads empty.
+      threadOf[row] = next() < 0.9 ? 0 : 1 + Math.floor(next() * (THREADS - 1)) * (next() < 0.5 ? 1 : 0);
+      table.add(1000 + threadOf[row], `sys${Math.floor(next() * 400)}`, [Math.floor(next() * 1e12), row]);
+    }
+    const { order, starts } = rowOrder(table, threadOf, THREADS, 0);
+    const expected = Array.from({ length: table.count }, (_, i) => i).sort(
+      (a, b) => threadOf[a] - threadOf[b] || table.value(b, 0) - table.value(a, 0) || (table.label(a)! < table.label(b)! ? -1 : table.label(a)! > table.label(b)! ? 1 : a - b),
+    );
+    expect(Array.from(order)).toEqual(expected);
+    for (let t = 0; t < THREADS; t++) for (let k = starts[t]; k < starts[t + 1]; k++) expect(threadOf[order[k]]).toBe(t);
+    expect(starts[THREADS]).toBe(table.count);
+  });
+});
+
 describe('rows that leave the fixed-width line', () => {
   const rowsOf = (rows: [number, string, number[]][]): SampleTables => {
     const tables: SampleTables = new Map();

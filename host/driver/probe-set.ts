@@ -78,10 +78,7 @@ export class ProbeSet {
   /** "# TITLE: not available (why)" for each section of an optional probe that could not start. */
   readonly unavailable: string[] = [];
 
-  private constructor(
-    backend: BpfBackend,
-    readonly bundles: ProbeBundle[],
-  ) {
+  private constructor(backend: BpfBackend) {
     this.shared = new SharedMaps(backend);
     this.gate = new Gate(backend, this.shared);
   }
@@ -96,7 +93,7 @@ export class ProbeSet {
         owners.set(id, manifest.name);
       }
     }
-    const set = new ProbeSet(backend, bundles);
+    const set = new ProbeSet(backend);
     set.syscalls = config.syscalls;
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(backend.possibleCpus()), ...config.options };
     const notAvailable = (bundle: ProbeBundle, why: string) => {

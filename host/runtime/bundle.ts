@@ -3,8 +3,6 @@
  * it loads (in its data segment) and its manifest (custom section
  * `kdelay.manifest`).
  */
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { ManifestError, parseManifest, type ProbeManifest } from '../report/manifest.js';
 
 export const MANIFEST_SECTION = 'kdelay.manifest';
@@ -27,16 +25,6 @@ export function bundleFromBytes(bytes: Uint8Array<ArrayBuffer>, source: string):
   if (sections.length !== 1) throw new ManifestError(`${source}: no ${MANIFEST_SECTION} section; not a kdelay probe bundle`);
   const manifest = parseManifest(Buffer.from(sections[0]).toString('utf8'), source);
   return { manifest, module, source };
-}
-
-export function readBundle(path: string): ProbeBundle {
-  let bytes: Buffer<ArrayBuffer>;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new ManifestError(`${basename(path)}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
-  }
-  return bundleFromBytes(bytes, path);
 }
 
 function ulebBytes(n: number): number[] {

@@ -48,13 +48,38 @@ export function appendCustomSection(wasm: Uint8Array, name: string, payload: Uin
 /** Reads an unsigned LEB128 at pos; returns [value, next position]. */
 function uleb(buf: Uint8Array, pos: number): [number, number] {
   let value = 0;
-  let shift = 0;
-  for (;;) {
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= buf.length) throw new ManifestError('truncated LEB128');
     const byte = buf[pos++];
     value += (byte & 0x7f) * 2 ** shift;
     if (!(byte & 0x80)) return [value, pos];
-    shift += 7;
   }
+}
+
+export interface ModuleSection {
+  id: number;
+  /** Offset of the section's id byte. */
+  start: number;
+  /** Offsets of its content and of the byte after it. */
+  content: number;
+  end: number;
+}
+
+/** A module's sections in file order, read from its bytes without compiling it. Throws ManifestError on a truncated file. */
+export function* moduleSections(bytes: Uint8Array): Generator<ModuleSection> {
+  for (let pos = 8; pos < bytes.length; ) {
+    const [size, content] = uleb(bytes, pos + 1);
+    const end = content + size;
+    if (end > bytes.length) throw new ManifestError('a section runs past the end of the file (truncated?)');
+    yield { id: bytes[pos], start: pos, content, end };
+    pos = end;
+  }
+}
+
+/** A custom section's name and where its payload starts. */
+export function customSectionName(bytes: Uint8Array, section: ModuleSection): { name: string; payload: number } {
+  const [length, name] = uleb(bytes, section.content);
+  return { name: Buffer.from(bytes.subarray(name, name + length)).toString('utf8'), payload: name + length };
 }
 
 /**
@@ -65,11 +90,9 @@ function uleb(buf: Uint8Array, pos: number): [number, number] {
 export function initialMemoryImage(bytes: Uint8Array): Uint8Array {
   const segments: [number, Uint8Array][] = [];
   let end = 0;
-  for (let pos = 8; pos < bytes.length; ) {
-    const id = bytes[pos];
-    const [size, body] = uleb(bytes, pos + 1);
-    if (id === 11) {
-      let [count, at] = uleb(bytes, body);
+  for (const section of moduleSections(bytes)) {
+    if (section.id === 11) {
+      let [count, at] = uleb(bytes, section.content);
       while (count--) {
         const [flags, afterFlags] = uleb(bytes, at);
         at = afterFlags;
@@ -93,7 +116,6 @@ export function initialMemoryImage(bytes: Uint8Array): Uint8Array {
         at = data + length;
       }
     }
-    pos = body + size;
   }
   const image = new Uint8Array(end);
   for (const [offset, data] of segments) image.set(data, offset);

@@ -14,7 +14,8 @@
  * Ed25519 signatures are deterministic: the same body signed with the same
  * key gives the same bytes, which keeps signed bundles reproducible.
  */
-import { appendCustomSection } from './bundle.js';
+import { ManifestError } from '../report/manifest.js';
+import { appendCustomSection, customSectionName, moduleSections } from './bundle.js';
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 
 export const SEAL_SECTION = 'kdelay.seal';
@@ -30,16 +31,6 @@ export interface Seal {
   signature?: string;
 }
 
-function uleb(buf: Uint8Array, pos: number): [number, number] {
-  let value = 0;
-  for (let shift = 0; ; shift += 7) {
-    if (pos >= buf.length) throw new IntegrityError('truncated LEB128');
-    const byte = buf[pos++];
-    value += (byte & 0x7f) * 2 ** shift;
-    if (!(byte & 0x80)) return [value, pos];
-  }
-}
-
 /** The bundle split at its seal: body (what the seal covers) and the seal, if any. */
 export function splitSeal(bytes: Uint8Array): { body: Uint8Array; seal?: Seal } {
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
@@ -47,20 +38,20 @@ export function splitSeal(bytes: Uint8Array): { body: Uint8Array; seal?: Seal } 
   }
   let sealAt = -1;
   let seal: Uint8Array | undefined;
-  for (let pos = 8; pos < bytes.length; ) {
-    const id = bytes[pos];
-    const [size, body] = uleb(bytes, pos + 1);
-    const end = body + size;
-    if (end > bytes.length) throw new IntegrityError('a section runs past the end of the file (truncated?)');
-    if (sealAt >= 0) throw new IntegrityError(`${SEAL_SECTION} is not the last section`);
-    if (id === 0) {
-      const [nameLength, name] = uleb(bytes, body);
-      if (Buffer.from(bytes.subarray(name, name + nameLength)).toString('utf8') === SEAL_SECTION) {
-        sealAt = pos;
-        seal = bytes.subarray(name + nameLength, end);
+  try {
+    for (const section of moduleSections(bytes)) {
+      if (sealAt >= 0) throw new IntegrityError(`${SEAL_SECTION} is not the last section`);
+      if (section.id !== 0) continue;
+      const { name, payload } = customSectionName(bytes, section);
+      if (name === SEAL_SECTION) {
+        sealAt = section.start;
+        seal = bytes.subarray(payload, section.end);
       }
     }
-    pos = end;
+  } catch (err) {
+    // A file cut short: the same refusal as any other changed file.
+    if (err instanceof ManifestError) throw new IntegrityError(err.message);
+    throw err;
   }
   if (sealAt < 0 || !seal) return { body: bytes };
   let parsed: Seal;

@@ -64,8 +64,8 @@ export function releaseKey(packageRoot: string): TrustedKey {
 }
 
 /** Every key whose signature kdelay accepts on a third-party bundle. */
-export function trustedKeys(packageRoot: string, config: TrustConfig): TrustedKey[] {
-  const keys = [releaseKey(packageRoot)];
+export function trustedKeys(packageRoot: string, config: TrustConfig, release = releaseKey(packageRoot)): TrustedKey[] {
+  const keys = [release];
   const dir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'trusted-keys');
   const files = [...(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f)) : []), ...(config.trustKeyFiles ?? [])];
   for (const file of files) keys.push(trustedKey(readPem(file, 'trusted key'), file));
@@ -147,8 +147,8 @@ export function admitBundle(
 }
 
 /** The bundles shipped in the package (bundles/*.wasm), each checked against the release key. */
-export function builtinEntries(packageRoot: string, options: { allowUnsigned?: boolean } = {}): CatalogEntry[] {
-  const trusted = [releaseKey(packageRoot)];
+export function builtinEntries(packageRoot: string, options: { allowUnsigned?: boolean; release?: TrustedKey } = {}): CatalogEntry[] {
+  const trusted = [options.release ?? releaseKey(packageRoot)];
   return wasmFilesIn(join(packageRoot, 'bundles')).map((file) => admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false }));
 }
 
@@ -164,8 +164,10 @@ export interface DiscoveryConfig extends TrustConfig {
  */
 export function discoverBundles(config: DiscoveryConfig): CatalogEntry[] {
   const allowUnsigned = config.allowUnsigned ?? false;
-  const entries = builtinEntries(config.packageRoot, { allowUnsigned });
-  const trusted = trustedKeys(config.packageRoot, config);
+  // The release key is read and parsed once: it vouches for the built-ins and is trusted for the rest.
+  const release = releaseKey(config.packageRoot);
+  const entries = builtinEntries(config.packageRoot, { allowUnsigned, release });
+  const trusted = trustedKeys(config.packageRoot, config, release);
   const probesDir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'probes.d');
   const files = existsSync(probesDir) ? wasmFilesIn(probesDir) : [];
   for (const path of config.probePaths ?? []) {

@@ -9,7 +9,7 @@
  * --allow-program-kind.
  */
 import { BpfError, EPERM } from '../libbpf/errors.js';
-import { bufferSource, ElfError, readSections } from '../symbols/elf.js';
+import { bufferSource, ElfError, readSections, type Section } from '../symbols/elf.js';
 
 /** SEC() prefixes of program kinds that only observe. */
 const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 'tracepoint/', 'tracepoint', 'tp/',
@@ -17,16 +17,19 @@ const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 't
   'fentry/', 'fentry', 'fexit/', 'fexit', 'perf_event'];
 const SHF_EXECINSTR = 0x4;
 
-/** The names of an ELF64-LE object's executable sections (its BPF programs). */
-export function programSections(elf: Uint8Array): string[] {
+/** An ELF64-LE object's executable sections (its BPF programs, and .text for subprograms). */
+function executableSections(elf: Uint8Array): Section[] {
   try {
-    return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength)))
-      .filter((s) => s.flags & SHF_EXECINSTR)
-      .map((s) => s.name);
+    return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength))).filter((s) => s.flags & SHF_EXECINSTR);
   } catch (err) {
     if (err instanceof ElfError) throw new BpfError(`not an ELF64 little-endian object (${err.message})`, EPERM);
     throw err;
   }
+}
+
+/** The names of an ELF64-LE object's executable sections (its BPF programs). */
+export function programSections(elf: Uint8Array): string[] {
+  return executableSections(elf).map((s) => s.name);
 }
 
 /**
@@ -64,15 +67,7 @@ export function checkProgramPolicy(elf: Uint8Array, owner: string, extraAllowed:
   const allowedKind = (section: string) =>
     ALLOWED.some((prefix) => section === prefix || (prefix.endsWith('/') && section.startsWith(prefix))) ||
     extraAllowed.some((kind) => section === kind || section.startsWith(`${kind}/`));
-  const sections = (() => {
-    try {
-      return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength)));
-    } catch (err) {
-      if (err instanceof ElfError) throw new BpfError(`not an ELF64 little-endian object (${err.message})`, EPERM);
-      throw err;
-    }
-  })();
-  for (const section of sections.filter((s) => s.flags & SHF_EXECINSTR)) {
+  for (const section of executableSections(elf)) {
     // .text holds BPF subprograms (static functions): not attachable, but their calls count.
     if (section.name !== '.text' && !allowedKind(section.name)) {
       throw new BpfError(`${owner}: program section "${section.name}" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)`, EPERM);

@@ -21,6 +21,16 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { BpfBackend } from '../libbpf/backend.js';
 
+/** Whether the kernel has the kprobe perf PMU (CONFIG_KPROBES), under a /sys root. */
+export function hasKprobePmu(sys = '/sys'): boolean {
+  return existsSync(`${sys}/bus/event_source/devices/kprobe`);
+}
+
+/** Where tracefs is mounted (its events/ inside), or undefined. */
+export function tracefsDir(sys = '/sys'): string | undefined {
+  return [`${sys}/kernel/tracing`, `${sys}/kernel/debug/tracing`].find((dir) => existsSync(`${dir}/events`));
+}
+
 /** Answers one requirement: undefined when met, else why not (a few words). */
 export interface FeatureSource {
   check(requirement: string): string | undefined;
@@ -90,14 +100,14 @@ export class KernelFeatures implements FeatureSource {
       case 'ringbuf':
         return this.bpfType('map', BPF_MAP_TYPE_RINGBUF, 'BPF ring buffers');
       case 'kprobes':
-        return existsSync(`${sys}/bus/event_source/devices/kprobe`) ? undefined : 'no kprobe PMU (CONFIG_KPROBES is off)';
+        return hasKprobePmu(sys) ? undefined : 'no kprobe PMU (CONFIG_KPROBES is off)';
       case 'uprobes':
         return existsSync(`${sys}/bus/event_source/devices/uprobe`) ? undefined : 'no uprobe PMU (CONFIG_UPROBE_EVENTS is off)';
       case 'x86-64':
       case 'arm64':
         return this.paths.arch === (requirement === 'x86-64' ? 'x64' : 'arm64') ? undefined : `this machine is ${this.paths.arch}`;
       case 'tracefs':
-        return existsSync(`${sys}/kernel/tracing/events`) || existsSync(`${sys}/kernel/debug/tracing/events`) ? undefined : 'tracefs is not mounted';
+        return tracefsDir(sys) ? undefined : 'tracefs is not mounted';
       default:
         return 'a kernel feature this kdelay does not know how to check (a newer probe?)';
     }

@@ -4,6 +4,7 @@
  * how to attach: kprobes where the kernel has them, else fentry/fexit.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { hasKprobePmu, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { triggerError, type Trigger } from '../cli/triggers.js';
 import { ElfFile } from '../symbols/elf.js';
@@ -16,8 +17,6 @@ export interface ResolvedTrigger {
   args: string[];
 }
 
-export const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
-
 export interface KernelFacts {
   /** Where tracefs is mounted (events/ inside), or undefined. */
   tracefs(): string | undefined;
@@ -28,8 +27,8 @@ export interface KernelFacts {
 }
 
 export const liveKernel: KernelFacts = {
-  tracefs: () => TRACEFS_CANDIDATES.find((dir) => existsSync(`${dir}/events`)),
-  hasKprobes: () => existsSync('/sys/bus/event_source/devices/kprobe'),
+  tracefs: () => tracefsDir(),
+  hasKprobes: () => hasKprobePmu(),
   hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
 };
 

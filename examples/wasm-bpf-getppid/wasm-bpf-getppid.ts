@@ -13,54 +13,14 @@
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/wasm-bpf-getppid.bpf";
 
 import {
-  args_get, args_sizes_get, BPF_ANY, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, clock_time_get, EINTR, fd_write, proc_exit,
+  args_get, args_sizes_get, BPF_ANY, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, clock_time_get, EINTR, proc_exit,
   wasm_attach_bpf_program, wasm_bpf_buffer_poll, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_close_bpf_object, wasm_load_bpf_object,
 } from "./abi";
+import { endLine, put, putNumber, putSigned } from "./line-output";
 
 const STDOUT: u32 = 1;
 const STDERR: u32 = 2;
 const CLOCK_MONOTONIC: u32 = 1;
-
-// ---- output without allocation: one line at a time in a static buffer -------
-
-const LINE_CAPACITY = 256;
-const line = memory.data(LINE_CAPACITY);
-let lineLength = 0;
-
-function put(text: string): void {
-  for (let i = 0; i < text.length && lineLength < LINE_CAPACITY; i++) {
-    store<u8>(line + lineLength++, <u8>text.charCodeAt(i)); // ASCII only
-  }
-}
-
-function putNumber(value: u64): void {
-  const digits = memory.data(20);
-  let n = 0;
-  do {
-    store<u8>(digits + n++, <u8>(0x30 + value % 10));
-    value /= 10;
-  } while (value);
-  while (n && lineLength < LINE_CAPACITY) store<u8>(line + lineLength++, load<u8>(digits + --n));
-}
-
-function putSigned(value: i64): void {
-  if (value < 0) {
-    put("-");
-    putNumber(<u64>-value);
-  } else {
-    putNumber(<u64>value);
-  }
-}
-
-function endLine(fd: u32): void {
-  put("\n");
-  const iov = memory.data(8);
-  const written = memory.data(4);
-  store<u32>(iov, <u32>line);
-  store<u32>(iov, lineLength, 4);
-  fd_write(fd, iov, 1, written);
-  lineLength = 0;
-}
 
 function fail(what: string, code: i64): void {
   put("wasm-bpf-getppid: ");

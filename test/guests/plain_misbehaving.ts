@@ -18,39 +18,14 @@
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "../../examples/wasm-bpf-getppid/build/wasm-bpf-getppid.bpf";
 
 import {
-  args_get, args_sizes_get, fd_write, proc_exit,
+  args_get, args_sizes_get, proc_exit,
   wasm_attach_bpf_program, wasm_bpf_buffer_poll, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_load_bpf_object,
 } from "../../examples/wasm-bpf-getppid/abi";
-
-const line = memory.data(128);
-let lineLength = 0;
-
-function put(text: string): void {
-  for (let i = 0; i < text.length; i++) store<u8>(line + lineLength++, <u8>text.charCodeAt(i));
-}
-
-function putNumber(value: u64): void {
-  const digits = memory.data(20);
-  let n = 0;
-  do {
-    store<u8>(digits + n++, <u8>(0x30 + value % 10));
-    value /= 10;
-  } while (value);
-  while (n) store<u8>(line + lineLength++, load<u8>(digits + --n));
-}
-
-function endLine(): void {
-  put("\n");
-  const iov = memory.data(8);
-  store<u32>(iov, <u32>line);
-  store<u32>(iov, lineLength, 4);
-  fd_write(1, iov, 1, memory.data(4));
-  lineLength = 0;
-}
+import { endLine, put, putNumber } from "../../examples/wasm-bpf-getppid/line-output";
 
 function say(text: string): void {
   put(text);
-  endLine();
+  endLine(1);
 }
 
 function cstr(text: string): usize {
@@ -123,7 +98,7 @@ function showTruncated(ctx: usize, data: usize, size: i32): i32 {
   putNumber(<u64>load<u32>(data));
   put(" after=");
   putNumber(<u64>load<u8>(data, 4));
-  endLine();
+  endLine(1);
   return 1;
 }
 
@@ -134,7 +109,7 @@ function pollOnce(callback: i32, maxSize: i32): void {
     if (n != 0) {
       put("poll=");
       putNumber(<u64>n);
-      endLine();
+      endLine(1);
       return;
     }
   }
@@ -153,7 +128,7 @@ export function _start(): void {
     for (let i: u32 = 0; i < pid; i++) {
       put("line ");
       putNumber(<u64>i);
-      endLine();
+      endLine(1);
     }
     return;
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { startKdelay } from './helpers/kdelay.js';
+import { sampleWorkload } from './helpers/kdelay.js';
 import { parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 
@@ -48,12 +48,7 @@ describe('npm run new-probe', () => {
 
     // One worker: spins until SIGUSR1 (no sleeping, so no wakeups), then sleeps NANOSLEEPS times.
     workload = await startWorkload('syscall_workload', [1, 0, NANOSLEEPS, 0, 0]);
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--probe', bundle, '--allow-unsigned', '--only', NAME]);
-    await kdelay.waitForOutput(/^# Start sampling/m);
-    workload.child.kill('SIGUSR1');
-    await workload.waitFor(/^done$/);
-    kdelay.child.kill('SIGINT');
-    const { code, stdout, stderr } = await kdelay.done;
+    const { code, stdout, stderr } = await sampleWorkload(workload, ['--probe', bundle, '--allow-unsigned', '--only', NAME]);
     expect(code, stderr).toBe(0);
     const worker = parseReport(stdout).find((t) => t.name === 'worker-1');
     const section = worker?.sections.get(`${NAME.toUpperCase()} STATISTICS`);

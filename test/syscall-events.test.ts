@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from './helpers/bpf.js';
-import { startKdelay } from './helpers/kdelay.js';
+import { sampleWorkload } from './helpers/kdelay.js';
 import { parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 
@@ -38,12 +38,7 @@ function parseEvents(stdout: string): Event[] {
 
 async function measure(workloadArgs: number[], kdelayArgs: (string | number)[]) {
   workload = await startWorkload('events_workload', workloadArgs);
-  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...kdelayArgs]);
-  await kdelay.waitForOutput(/^# Start sampling/m);
-  workload.child.kill('SIGUSR1');
-  await workload.waitFor(/^done$/);
-  kdelay.child.kill('SIGINT');
-  const result = await kdelay.done;
+  const result = await sampleWorkload(workload, kdelayArgs);
   return { ...result, events: parseEvents(result.stdout) };
 }
 

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { startKdelay } from './helpers/kdelay.js';
+import { sampleWorkload, startKdelay } from './helpers/kdelay.js';
 import { labelledRow, parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 
@@ -24,12 +24,7 @@ afterEach(async () => {
 /** Starts kdelay on the workload, lets it run once the window is open, ends the window with SIGINT. */
 async function measure(polls: number, extraArgs: string[] = []) {
   workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, NANOSLEEPS, WRITES, polls]);
-  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...extraArgs]);
-  await kdelay.waitForOutput(/^# Start sampling/m);
-  workload.child.kill('SIGUSR1');
-  await workload.waitFor(/^done$/);
-  kdelay.child.kill('SIGINT'); // ends the sample early; the report is still printed
-  const result = await kdelay.done;
+  const result = await sampleWorkload(workload, extraArgs);
   return { ...result, threads: parseReport(result.stdout) };
 }
 

@@ -11,7 +11,7 @@ import { splitSeal, sealBundle } from '../host/runtime/seal.js';
 import { buildExampleProbe, type KeyPair, makeKeyPair, moveInto } from './helpers/probe-variants.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { runKdelay, startKdelay } from './helpers/kdelay.js';
+import { runKdelay, sampleWorkload } from './helpers/kdelay.js';
 import { parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 
@@ -48,12 +48,7 @@ describe.skipIf(skipWithoutBpf)('a third-party probe', () => {
   it('adds its own section to the report, with the right numbers', async () => {
     requireBpf();
     workload = await startWorkload('pagefault_workload', [PAGES]);
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--probe', bundle, '--trust-key', author.publicFile]);
-    await kdelay.waitForOutput(/^# Start sampling/m);
-    workload.child.kill('SIGUSR1');
-    await workload.waitFor(/^done$/);
-    kdelay.child.kill('SIGINT');
-    const { code, stdout, stderr } = await kdelay.done;
+    const { code, stdout, stderr } = await sampleWorkload(workload, ['--probe', bundle, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);
     const toucher = parseReport(stdout).find((t) => t.name === 'toucher');
     const section = toucher?.sections.get('PAGE FAULT STATISTICS');

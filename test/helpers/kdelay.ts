@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/, made by `npm test`'s tsc step) as a child process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { RunningWorkload } from './workloads.js';
 
 export const KDELAY_BIN = join(import.meta.dirname, '..', '..', 'bin', 'kdelay.js');
 
@@ -52,4 +53,19 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu 
 
 export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
   return startKdelay(args, { env }).done;
+}
+
+/**
+ * One window around a workload's work: starts kdelay on it with args, lets
+ * the workload go (SIGUSR1) once sampling has started, waits for its "done",
+ * ends the sample with SIGINT (the report is still printed) and returns
+ * kdelay's result.
+ */
+export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[]) {
+  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args]);
+  await kdelay.waitForOutput(/^# Start sampling/m);
+  workload.child.kill('SIGUSR1');
+  await workload.waitFor(/^done$/);
+  kdelay.child.kill('SIGINT');
+  return kdelay.done;
 }

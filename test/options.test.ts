@@ -32,6 +32,7 @@ describe('options', () => {
     ['--sample-time 2.5', { sampleTime: 2.5 }],
     ['--sample-count 3', { sampleCount: 3 }],
     ['--sample-interval 0.25', { sampleInterval: 0.25 }],
+    ['--sample-interval 2147484', { sampleInterval: 2147484 }], // past setTimeout's limit: waited in chunks
     ['-D', { debug: 0x3f }],
     ['--debug 4', { debug: 4 }],
     ['--json', { json: true }],
@@ -63,6 +64,8 @@ describe('options', () => {
     ['--sample-time x', 'must be a number of seconds'],
     ['--sample-time -1', 'must not be negative'],
     ['--sample-interval inf', 'must be a number of seconds'],
+    ['--sample-time 8640001', 'must be at most 8640000'],
+    ['--sample-interval 1e300', 'must be at most 8640000'],
     ['--no-such-flag', "unknown option '--no-such-flag'"],
     ['extra', 'too many arguments'],
     ['--trigger-delta -5', 'must be positive'],

@@ -76,10 +76,18 @@ function probeNames(value: string, all: string[] = []): string[] {
   return [...all, ...names];
 }
 
+/**
+ * The longest --sample-time and --sample-interval: 100 days. Longer ones
+ * would no longer count nanoseconds exactly in a double, and nobody samples
+ * for months; saying so beats a window cut short without a word.
+ */
+export const MAX_SECONDS = 100 * 24 * 3600;
+
 function seconds(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number of seconds');
   if (n < 0) throw new InvalidArgumentError('must not be negative');
+  if (n > MAX_SECONDS) throw new InvalidArgumentError(`must be at most ${MAX_SECONDS} (100 days)`);
   return n;
 }
 

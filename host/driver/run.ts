@@ -49,6 +49,8 @@ function packageRoot(from: string): string {
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const PAGE_SIZE = 4096; // x86-64 and the common arm64 configuration
 const TARGET_CHECK_MS = 100;
+/** setTimeout's longest delay; a longer one fires after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** CO-RE needs the running kernel's BTF; say so plainly when it is missing. */
 export function requireKernelBtf(path = BTF_PATH): void {
@@ -88,13 +90,20 @@ class Interrupts {
   wait(ms: number, pid: number): Promise<WaitOutcome> {
     if (this.stopped) return Promise.resolve('interrupted');
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const finish = (outcome: WaitOutcome) => {
         clearTimeout(timer);
         clearInterval(watcher);
         this.wake = undefined;
         resolve(outcome);
       };
-      const timer = setTimeout(() => finish('elapsed'), ms);
+      // Long waits go in chunks: one longer than setTimeout's limit would end at once.
+      const deadline = performance.now() + ms;
+      const arm = () => {
+        const left = deadline - performance.now();
+        timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(() => finish('elapsed'), Math.max(0, left));
+      };
+      arm();
       const watcher = setInterval(() => processExists(pid) || finish('target-exited'), TARGET_CHECK_MS);
       this.wake = () => finish('interrupted');
     });

@@ -11,7 +11,7 @@ import type { KdelayOptions } from '../cli/options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
 import { nowEpochMicros } from '../report/format.js';
-import { ManifestError } from '../report/manifest.js';
+import { ManifestError, optionRange } from '../report/manifest.js';
 import { jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
@@ -185,16 +185,33 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
 
 /**
  * --probe-option values, checked against the options the running probes'
- * manifests declare; integers go to option_i64(), the rest to option_string().
+ * manifests declare: their type and range (a value is never wrapped or
+ * dropped), and not the ones kdelay sets itself from its own flags.
+ * Integers and booleans go to option_i64(), strings to option_string().
  */
 export function probeOptionValues(values: Record<string, string>, entries: readonly CatalogEntry[]): { numeric: Record<string, bigint>; text: Record<string, string> } {
-  const declared = entries.flatMap((e) => (e.bundle.manifest.options ?? []).map((o) => o.name));
+  const declared = new Map(entries.flatMap((e) => (e.bundle.manifest.options ?? []).map((o) => [o.name, o] as const)));
+  const settable = [...declared.values()].filter((o) => !o.host).map((o) => o.name);
   const numeric: Record<string, bigint> = {};
   const text: Record<string, string> = {};
   for (const [name, value] of Object.entries(values)) {
-    if (!declared.includes(name)) throw new UserError(`--probe-option ${name}: no running probe declares it (known: ${declared.join(', ') || 'none'})`, ExitCode.USAGE);
-    if (/^-?\d+$/.test(value)) numeric[name] = BigInt(value);
-    else text[name] = value;
+    const spec = declared.get(name);
+    const fail = (why: string): never => {
+      throw new UserError(`--probe-option ${name}: ${why}`, ExitCode.USAGE);
+    };
+    if (!spec) fail(`no running probe declares it (known: ${settable.join(', ') || 'none'})`);
+    else if (spec.host) fail(`kdelay sets it from its own flags (${spec.description}); it cannot be set by hand`);
+    else if (spec.type === 'string') text[name] = value;
+    else if (spec.type === 'bool') {
+      if (!/^(0|1|true|false)$/.test(value)) fail(`'${value}' is not a boolean (0, 1, true or false)`);
+      numeric[name] = value === '1' || value === 'true' ? 1n : 0n;
+    } else {
+      if (!/^[+-]?\d+$/.test(value.trim())) fail(`'${value}' is not an integer`);
+      const n = BigInt(value.trim());
+      const [min, max] = optionRange(spec);
+      if (n < min || n > max) fail(`${value} is out of range (${min} to ${max})`);
+      numeric[name] = n;
+    }
   }
   return { numeric, text };
 }

@@ -7,9 +7,9 @@
  *   2 usage, 77 not root, 78 the file is unreadable or not a plain guest,
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
-import { readFileSync } from 'node:fs';
 import { admitSeal, trustedKeys } from '../driver/catalog.js';
 import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
+import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
 import { IntegrityError } from '../runtime/seal.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
 import { ExitCode, UserError } from './exit-codes.js';
@@ -69,9 +69,10 @@ function parseRunArguments(argv: string[]): RunArguments | 'help' {
 
 function readGuest(path: string): Uint8Array<ArrayBuffer> {
   try {
-    return readFileSync(path);
+    return readRegularFile(path, MAX_BUNDLE_BYTES);
   } catch (err) {
-    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, ExitCode.CONFIG);
+    if (err instanceof FileReadError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
   }
 }
 

@@ -91,6 +91,6 @@ describe('options', () => {
   it('rejects a bad trigger with the configuration exit code, naming it', () => {
     const r = rejection('--start-trigger x:bridge_run');
     expect(r.exitCode).toBe(ExitCode.CONFIG);
-    expect(r.message).toBe("invalid trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
+    expect(r.message).toBe("invalid start trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
   });
 });

@@ -17,7 +17,7 @@ import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { processExists, resolveTarget, threadName } from '../target/procfs.js';
-import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
+import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
@@ -272,11 +272,9 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
 
 /** --list-probes: what triggers the target's executable offers. */
 function listProbes(pid: number, print: (line: string) => void): void {
-  const exe = `/proc/${pid}/exe`;
-  const probes = usdtProbes(exe);
+  const { exe, probes, elf } = readTargetExecutable(pid, '--list-probes', (exe) => ({ exe, probes: usdtProbes(exe), elf: ElfFile.open(exe) }));
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
   for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
-  const elf = ElfFile.open(exe);
   print(
     elf.hasSymtab
       ? `# uprobes by function name (up:FUNCTION, ur:FUNCTION): possible, ${elf.symbols.length} functions in its symbol table`

@@ -72,18 +72,36 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
   }
 }
 
-/** Ctrl-C and SIGTERM end the current sample early; the report is still printed. */
+/**
+ * Ctrl-C, SIGTERM and SIGHUP end the current sample early; what was
+ * collected is still printed (SIGHUP too: a closed terminal or a service
+ * manager's reload should not lose a long sample). A second signal while
+ * kdelay finishes means "now": it dies of that signal at once; the kernel
+ * releases every program, map and link with its file descriptors.
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 class Interrupts {
   stopped = false;
   private wake: (() => void) | undefined;
-  private readonly onSignal = () => {
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    if (this.stopped) {
+      this.dispose();
+      process.kill(process.pid, signal);
+      return;
+    }
     this.stopped = true;
     this.wake?.();
   };
 
   constructor() {
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
+    for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
+  }
+
+  /** Whether a signal asked to stop, after letting any pending one be handled. */
+  async interrupted(): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.stopped;
   }
 
   /** Waits ms, waking early on a signal or when the target exits. */
@@ -120,8 +138,7 @@ class Interrupts {
   }
 
   dispose() {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, this.onSignal);
   }
 }
 
@@ -306,7 +323,7 @@ export async function run(options: KdelayOptions): Promise<number> {
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print)
       : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print };
+    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
       close: () => {

@@ -169,10 +169,11 @@ export class ProbeSet {
     const symbolizer = this.symbolizer;
     return records.map((r) => {
       const event: SyscallEvent = { ...r, name: this.syscalls?.name(r.nr) ?? `[unknown: ${r.nr}]` };
-      if (symbolizer && r.kernelStackId >= 0 && r.userStackId >= 0) {
+      // Each stack on its own: the reference prints whichever one survived (and counts the event as lost).
+      if (symbolizer && r.kernelStackId >= 0) {
         event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)?.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i));
-        event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
       }
+      if (symbolizer && r.userStackId >= 0) event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
       return event;
     });
   }

@@ -156,11 +156,18 @@ export class ProbeSet {
     // Section ids are unique across bundles (checked in start()), so tables merge by id.
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
+    const notes = [...this.unavailable];
     for (const guest of this.guests) {
-      for (const [id, table] of guest.collect()) tables.set(id, table);
+      try {
+        for (const [id, table] of guest.collect()) tables.set(id, table);
+      } catch (err) {
+        // A probe that breaks while collecting (a trap, a row for a section it
+        // does not declare) loses its own sections, not the whole report.
+        if (!(err instanceof ProbeError)) throw err;
+        for (const section of guest.bundle.manifest.sections) notes.push(`# ${section.title}: not available (${err.message})`);
+      }
       warnings.push(...guest.warnings.splice(0));
     }
-    const notes = this.unavailable;
     if (!this.syscallEvents) return { tables, warnings, notes };
     return { tables, warnings, notes, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
@@ -179,7 +186,13 @@ export class ProbeSet {
   }
 
   reset(): void {
-    for (const guest of this.guests) guest.reset();
+    for (const guest of this.guests) {
+      try {
+        guest.reset();
+      } catch (err) {
+        if (!(err instanceof ProbeError)) throw err; // a probe that broke in collect(): already reported there
+      }
+    }
     this.syscallEvents?.take(); // nothing arrives while the gate is closed; drop stragglers
     this.syscallEvents?.clearStacks();
   }

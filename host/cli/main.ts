@@ -1,5 +1,6 @@
 /** kdelay's entry point: parse, run, and turn errors into one line plus an exit code. */
 import { listProbeBundles, run } from '../driver/run.js';
+import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
 import { helpText, parseOptions } from './options.js';
 import { runCommand } from './run-command.js';
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     return await run(options);
   } catch (err) {
     if (err instanceof UserError) {
-      process.stderr.write(`kdelay: ${err.message}\n`);
+      process.stderr.write(`kdelay: ${printable(err.message)}\n`);
       return err.exitCode;
     }
     throw err;

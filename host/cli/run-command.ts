@@ -12,6 +12,7 @@ import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
 import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
 import { IntegrityError } from '../runtime/seal.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
+import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
 
 const USAGE = 'usage: kdelay run [--debug] [--trust-key FILE] [--allow-unsigned] GUEST.wasm [ARGS...]';
@@ -117,11 +118,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       path,
       args: guestArgs,
       backend,
-      note: (line) => process.stderr.write(`kdelay: ${line}\n`),
+      note: (line) => process.stderr.write(`kdelay: ${printable(line)}\n`),
     });
   } catch (err) {
     if (err instanceof PlainGuestTrap) {
-      process.stderr.write(`kdelay: ${err.message}\n`);
+      process.stderr.write(`kdelay: ${printable(err.message)}\n`);
       return GUEST_TRAPPED;
     }
     if (err instanceof PlainGuestError) throw new UserError(err.message, ExitCode.CONFIG);

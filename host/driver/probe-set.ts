@@ -8,6 +8,7 @@ import type { SectionSpec } from '../report/manifest.js';
 import type { ProbeBundle } from '../runtime/bundle.js';
 import { builtinEntries } from './catalog.js';
 import type { SampleTables } from '../report/section-table.js';
+import { printable } from '../report/printable.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -97,7 +98,7 @@ export class ProbeSet {
     set.syscalls = config.syscalls;
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(backend.possibleCpus()), ...config.options };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
-      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${why})`);
+      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${printable(why)})`);
     };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
@@ -164,7 +165,7 @@ export class ProbeSet {
         // A probe that breaks while collecting (a trap, a row for a section it
         // does not declare) loses its own sections, not the whole report.
         if (!(err instanceof ProbeError)) throw err;
-        for (const section of guest.bundle.manifest.sections) notes.push(`# ${section.title}: not available (${err.message})`);
+        for (const section of guest.bundle.manifest.sections) notes.push(`# ${section.title}: not available (${printable(err.message)})`);
       }
       warnings.push(...guest.warnings.splice(0));
     }

@@ -12,6 +12,7 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
 import { nowEpochMicros } from '../report/format.js';
 import { ManifestError, optionRange } from '../report/manifest.js';
+import { printable } from '../report/printable.js';
 import { jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
@@ -318,7 +319,8 @@ export async function run(options: KdelayOptions): Promise<number> {
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {
-    const nameOf = (tid: number) => threadName(pid, tid);
+    // A thread names itself (prctl): its name is the target's text, printed escaped.
+    const nameOf = (tid: number) => printable(threadName(pid, tid));
     const sections = probes.sections;
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print)

@@ -5,6 +5,7 @@
  * section without any host change.
  */
 import { KDELAY_ABI_VERSION } from '../runtime/kdelay-imports.js';
+import { hasControlCharacters } from './printable.js';
 
 export type ColumnFormat = 'label' | 'int' | 'ns';
 
@@ -32,6 +33,16 @@ export interface SectionSpec {
    */
   scope?: 'thread' | 'system';
   columns: ColumnSpec[];
+  /**
+   * 'table' (default): the column layout. 'per-cpu' (system scope only;
+   * columns label, CPU, count): one line per label in the order reported,
+   * `  LABEL: TOTAL [CPU: N, ...]` with the label padded to its column's
+   * width and CPUs with a zero count left out, under `# TITLE (LEGEND):`
+   * after two blank lines: the reference's UPCALL STATISTICS layout.
+   */
+  layout?: 'table' | 'per-cpu';
+  /** Printed in parentheses after the title of a 'per-cpu' section. */
+  legend?: string;
   /** Column index to sort rows by, largest first. */
   sortDescendingBy?: number;
   total?: {
@@ -115,8 +126,12 @@ export function parseManifest(json: string, source: string): ProbeManifest {
     throw new ManifestError(`${source}: manifest ${what}`);
   };
   const L = MANIFEST_LIMITS;
-  const text = (v: unknown, what: string, max: number = L.text): string =>
-    typeof v === 'string' && v.length <= max ? v : fail(`${what} must be a string of at most ${max} characters`);
+  const text = (v: unknown, what: string, max: number = L.text): string => {
+    if (typeof v !== 'string' || v.length > max) return fail(`${what} must be a string of at most ${max} characters`);
+    // Titles, headers and labels are printed as they are: a newline or an escape in them could forge report lines.
+    if (hasControlCharacters(v)) fail(`${what} has control characters`);
+    return v;
+  };
   const optionalText = (v: unknown, what: string) => (v === undefined ? undefined : text(v, what));
   const integer = (v: unknown, what: string, min: number, max: number): number =>
     Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fail(`${what} must be an integer from ${min} to ${max}`);
@@ -157,6 +172,11 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       integer(c.gap, `${where} column ${i} gap`, 0, L.gap);
       oneOf(c.headerAlign, `${where} column ${i} headerAlign`, ['left', 'right'] as const);
     });
+    if (oneOf(sec.layout, `${where} layout`, ['table', 'per-cpu'] as const) === 'per-cpu') {
+      const formats = columns.map((c) => (c as ColumnSpec).format).join(',');
+      if (sec.scope !== 'system' || !/^label,int,(int|ns)$/.test(formats)) fail(`${where}: a per-cpu layout needs scope system and columns label, CPU (int), count`);
+    }
+    optionalText(sec.legend, `${where} legend`);
     const column = (v: unknown, what: string) => integer(v, `${where} ${what}`, 0, columns.length - 1);
     if (sec.sortDescendingBy !== undefined) column(sec.sortDescendingBy, 'sortDescendingBy (a column)');
     if (sec.total !== undefined) {

@@ -32,28 +32,33 @@ describe('upcallPlan', () => {
 });
 
 describe('system-wide sections', () => {
-  it('print after the thread table, rows in the order the probe gave them', async () => {
+  it("UPCALL STATISTICS in the reference's layout (test/fixtures/upcall-layout.txt, from its format strings)", async () => {
     const { parseManifest } = await import('../host/report/manifest.js');
     const { readFileSync } = await import('node:fs');
     const manifest = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
-    const tables: SampleTables = new Map();
-    const t = tableFor(tables, 'upcall', 2);
-    t.add(0, 'Total upcalls', [1, 1500]);
-    t.add(0, 'Successful upcalls', [1, 1490]);
-    t.add(0, 'Failed upcalls', [1, 10]);
-    t.add(0, '  ENOBUFS', [1, 10]);
-    const indent = ' '.repeat(28);
-    expect(formatSystemSections(manifest.sections, tables)).toEqual([
-      '',
-      '# UPCALL STATISTICS:',
-      `${indent}${'RESULT'.padEnd(20)} ${'CPU'.padStart(6)}  ${'COUNT'.padStart(16)}`,
-      [
-        `${indent}${'Total upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'1,500'.padStart(16)}`,
-        `${indent}${'Successful upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'1,490'.padStart(16)}`,
-        `${indent}${'Failed upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'10'.padStart(16)}`,
-        `${indent}${'  ENOBUFS'.padEnd(20)} ${'1'.padStart(6)}  ${'10'.padStart(16)}`,
-      ].join('\n'),
-    ]);
+    const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
+    // The rows probes/upcall/upcall.ts reports for the fixture's two samples: per (cpu, -errno) map entry,
+    // a Total row; with failures, Successfull rows (errno 0), Failed rows, then each errno's rows.
+    const samples: [cpu: number, errno: number, count: number][][] = [
+      [[0, 0, 1490], [1, 0, 3000], [0, 105, 10], [1, 11, 2], [3, 200, 1]],
+      [[0, 0, 5], [3, 0, 7]],
+    ];
+    const names: Record<number, string> = { 11: 'EAGAIN', 105: 'ENOBUFS' };
+    samples.forEach((entries, i) => {
+      const tables: SampleTables = new Map();
+      const t = tableFor(tables, 'upcall', 2);
+      for (const [cpu, , n] of entries) t.add(0, 'Total upcalls', [cpu, n]);
+      if (entries.some(([, e, n]) => e !== 0 && n > 0)) {
+        for (const [cpu, e, n] of entries) if (e === 0) t.add(0, 'Successfull upcalls', [cpu, n]);
+        for (const [cpu, e, n] of entries) if (e !== 0) t.add(0, 'Failed upcalls', [cpu, n]);
+        for (const errno of [...new Set(entries.map(([, e]) => e).filter((e) => e))].sort((a, b) => a - b)) {
+          const label = `  ${String(errno).padStart(3)}, ${(names[errno] ?? '_unknown_').padEnd(13)}`;
+          for (const [cpu, e, n] of entries) if (e === errno) t.add(0, label, [cpu, n]);
+        }
+      }
+      // The renderer prints these lines after the table's last newline: "\n\n# UPCALL ..." as the reference's print.
+      expect(`${formatSystemSections(manifest.sections, tables).join('\n')}\n`).toBe(golden[i]);
+    });
     expect(formatSystemSections(manifest.sections, new Map())).toEqual([]);
   });
 });

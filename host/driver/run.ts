@@ -3,13 +3,15 @@
  * signals and the clock to the sampling loop, and maps failures to exit
  * codes. Everything it decides with is tested elsewhere as pure code.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
-import type { KdelayOptions } from '../cli/options.js';
+import { type KdelayOptions, nextPowerOfTwo } from '../cli/options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
+import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
 import { ManifestError, optionRange } from '../report/manifest.js';
 import { printable } from '../report/printable.js';
@@ -48,15 +50,49 @@ function packageRoot(from: string): string {
 }
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
-const PAGE_SIZE = 4096; // x86-64 and the common arm64 configuration
+const PAGE_SIZE = 4096;
+const EMFILE = 24; // x86-64 and the common arm64 configuration
 const TARGET_CHECK_MS = 100;
 /** setTimeout's longest delay; a longer one fires after 1 ms (TimeoutOverflowWarning). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** CO-RE needs the running kernel's BTF; say so plainly when it is missing. */
+/** CO-RE needs the running kernel's BTF; say so plainly when it is missing or unreadable. */
 export function requireKernelBtf(path = BTF_PATH): void {
   if (!existsSync(path)) {
     throw new UserError(`the kernel has no BTF (${path} is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`, ExitCode.OSFILE);
+  }
+  const problem = btfHeaderProblem(path);
+  if (problem) throw new UserError(`the kernel's BTF is unreadable (${path}: ${problem}); kdelay needs it to relocate its probes`, ExitCode.OSFILE);
+}
+
+const BTF_MAGIC = 0xeb9f;
+const BTF_HEADER_BYTES = 24;
+
+/**
+ * What is wrong with a BTF file's header, if anything: magic, version, and
+ * sections that fit in the file. libbpf reads this file to relocate every
+ * probe; a corrupt one made each probe fail with an unrelated errno (ESRCH).
+ */
+export function btfHeaderProblem(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const header = Buffer.alloc(BTF_HEADER_BYTES);
+    const got = readSync(fd, header, 0, BTF_HEADER_BYTES, 0);
+    if (got < BTF_HEADER_BYTES) return `${got} bytes, shorter than a BTF header`;
+    if (header.readUInt16LE(0) !== BTF_MAGIC && header.readUInt16BE(0) !== BTF_MAGIC) return 'not BTF (bad magic)';
+    const le = header.readUInt16LE(0) === BTF_MAGIC;
+    const u32 = (at: number) => (le ? header.readUInt32LE(at) : header.readUInt32BE(at));
+    if (header[2] !== 1) return `BTF version ${header[2]}, expected 1`;
+    const [hdrLen, typeOff, typeLen, strOff, strLen] = [u32(4), u32(8), u32(12), u32(16), u32(20)];
+    const size = fstatSync(fd).size;
+    const end = hdrLen + Math.max(typeOff + typeLen, strOff + strLen);
+    if (hdrLen < BTF_HEADER_BYTES || (size > 0 && end > size)) return `its sections (${end} bytes) do not fit in the file (${size} bytes)`;
+    return undefined;
+  } catch (err) {
+    return `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -234,6 +270,83 @@ export function probeOptionValues(values: Record<string, string>, entries: reado
   return { numeric, text };
 }
 
+/** A ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
+const MAX_RING_BYTES = 2 ** 31;
+
+const mib = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)} MiB`;
+
+/** MemAvailable from /proc/meminfo, in bytes (undefined if unreadable). */
+function availableMemory(): number | undefined {
+  try {
+    const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * -s's ring (--buffer-page-count) and stack table (--stack-trace-size) are
+ * kernel memory, allocated when the maps are created: a size the kernel
+ * cannot take is said as such, before anything is created (the kernel's
+ * own refusal read as "BPF is unavailable"). Limits: the ring's u32 size,
+ * and what both need against the memory available now (kernel BPF memory is
+ * charged to the memory cgroup since 5.11, not RLIMIT_MEMLOCK).
+ */
+export function checkEventBufferSizes(options: Pick<KdelayOptions, 'bufferPageCount' | 'stackTraceSize'>, available = availableMemory()): void {
+  const ringBytes = options.bufferPageCount * PAGE_SIZE;
+  if (ringBytes > MAX_RING_BYTES) {
+    throw new UserError(`--buffer-page-count ${options.bufferPageCount}: a ring of ${mib(ringBytes)} is larger than the kernel's maximum of 2048 MiB (at most ${MAX_RING_BYTES / PAGE_SIZE} pages)`, ExitCode.USAGE);
+  }
+  if (options.stackTraceSize > 2 ** 31) throw new UserError(`--stack-trace-size ${options.stackTraceSize}: larger than the kernel's maximum of ${2 ** 31} entries`, ExitCode.USAGE);
+  // The stack map preallocates a bucket per entry (rounded up to a power of two) with room for a full stack.
+  const stackBytes = nextPowerOfTwo(options.stackTraceSize) * (MAX_STACK_DEPTH * 8 + 16) * (options.stackTraceSize > 0 ? 1 : 0);
+  if (available !== undefined && ringBytes + stackBytes > available / 2) {
+    throw new UserError(
+      `--buffer-page-count ${options.bufferPageCount} and --stack-trace-size ${options.stackTraceSize} need ${mib(ringBytes + stackBytes)} of kernel memory (ring ${mib(ringBytes)}, stacks ${mib(stackBytes)}), more than half of the ${mib(available)} available`,
+      ExitCode.USAGE,
+    );
+  }
+}
+
+/** The soft RLIMIT_NOFILE, from /proc/self/limits. */
+function openFileLimit(): string {
+  try {
+    return /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * File descriptors a run needs: ~75 measured at the peak with -s (programs,
+ * maps, links, BTF, Node's own), with room for triggers and third-party probes.
+ */
+const NEEDED_FILE_DESCRIPTORS = 128;
+
+const tooFewFds = () =>
+  new UserError(`too few file descriptors: the open-file limit (RLIMIT_NOFILE) is ${openFileLimit()}, kdelay needs about ${NEEDED_FILE_DESCRIPTORS} (raise it, e.g. ulimit -n 1024)`, ExitCode.OSERR);
+
+/**
+ * Checked before loading: out of descriptors, libbpf does not always say
+ * EMFILE (a load can fail with EINVAL), which read as a broken probe.
+ */
+function checkFileDescriptorLimit(): void {
+  const limit = Number(openFileLimit());
+  if (Number.isFinite(limit) && limit < NEEDED_FILE_DESCRIPTORS) throw tooFewFds();
+}
+
+/** Failures whose cause is a limit, not BPF: said as what they are. */
+function limitFailure(err: Error & { errno?: number }): UserError | undefined {
+  if (err.errno === EMFILE || / EMFILE\b|Too many open files/.test(err.message)) {
+    return tooFewFds();
+  }
+  if (err instanceof BpfError && (err.message.includes(EVENTS_MAP) || err.message.includes(STACKS_MAP))) {
+    return new UserError(`the kernel refused the -s buffers (${err.message}): lower --buffer-page-count or --stack-trace-size`, ExitCode.OSERR);
+  }
+  return undefined;
+}
+
 function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
@@ -280,6 +393,8 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
             },
     });
   } catch (err) {
+    const limit = err instanceof Error ? limitFailure(err) : undefined;
+    if (limit) throw limit;
     if (err instanceof ManifestError) throw new UserError(err.message, options.probeFiles.length ? ExitCode.CONFIG : ExitCode.OSFILE);
     if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, err) ?? err.message, ExitCode.OSERR);
     // The gate map is created first: failing there means BPF itself is unusable.
@@ -312,6 +427,8 @@ export async function run(options: KdelayOptions): Promise<number> {
     start: options.startTrigger && resolveTrigger(options.startTrigger, pid),
     stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
   };
+  checkFileDescriptorLimit();
+  if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
   const backend = await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();

@@ -11,6 +11,7 @@ import { admitSeal, trustedKeys } from '../driver/catalog.js';
 import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
 import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
 import { IntegrityError } from '../runtime/seal.js';
+import { withMemoryMaximum } from '../runtime/bundle.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
 import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
@@ -88,11 +89,17 @@ function verifyGuest(bytes: Uint8Array, path: string, { trustKeys, allowUnsigned
   }
 }
 
+/** A guest's memory may grow to 1 GiB (16384 pages of 64 KiB); past that its memory.grow fails. */
+export const GUEST_MAX_MEMORY_PAGES = 16384;
+
 function compileGuest(bytes: Uint8Array<ArrayBuffer>, path: string): WebAssembly.Module {
   let module: WebAssembly.Module;
   try {
-    module = new WebAssembly.Module(bytes);
+    const capped = withMemoryMaximum(bytes, GUEST_MAX_MEMORY_PAGES);
+    if (typeof capped === 'string') throw new UserError(`${path}: not a plain wasm-bpf guest: ${capped}`, ExitCode.CONFIG);
+    module = new WebAssembly.Module(capped);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`${path}: not a WebAssembly module (${(err as Error).message})`, ExitCode.CONFIG);
   }
   const problem = plainGuestProblem(module);

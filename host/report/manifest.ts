@@ -145,7 +145,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   const raw = m as Record<string, unknown>;
   if (typeof raw.name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(raw.name)) fail('needs a lower-case name (a-z, 0-9, _ and -, at most 32)');
   text(raw.version, 'version', 32);
-  if (raw.abi !== KDELAY_ABI_VERSION) fail(`is for host ABI ${String(raw.abi)}, this kdelay speaks ${KDELAY_ABI_VERSION}`);
+  if (raw.abi !== KDELAY_ABI_VERSION) fail(`is for host ABI ${JSON.stringify(raw.abi)}, this kdelay speaks ${KDELAY_ABI_VERSION}`);
   optionalText(raw.description, 'description');
   const ids = new Set<string>();
   for (const [s, section] of list(raw.sections, 'sections', L.sections).entries()) {

@@ -3,7 +3,12 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
+import { bundleFromBytes } from '../host/runtime/bundle.js';
+import { ProbeGuest } from '../host/runtime/probe-guest.js';
+import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
@@ -31,34 +36,85 @@ describe('upcallPlan', () => {
   });
 });
 
+/**
+ * The upcall probe's guest over a stand-in backend: the object "loads" and
+ * "attaches" without a kernel, and upcall_results holds the given entries.
+ * Everything else (the guest's code, the ABI, bounds checks) is the real one.
+ */
+function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): ProbeGuest {
+  const fds: Record<string, number> = { upcall_results: 100, kdelay_map_full: 101, kdelay_gate: 102 };
+  const infos: Record<number, MapInfo> = {
+    100: { name: 'upcall_results', type: MapType.HASH, keySize: 8, valueSize: 8, maxEntries: 4096 },
+    101: { name: 'kdelay_map_full', type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 },
+    102: { name: 'kdelay_gate', type: MapType.ARRAY, keySize: 4, valueSize: 64, maxEntries: 1 },
+  };
+  const object: OpenedObject = {
+    name: 'upcall',
+    setGlobal: () => {},
+    setMaxEntries: () => {},
+    setAutoload: () => {},
+    reuseMap: () => {},
+    mapInfo: (name) => infos[fds[name]],
+    load: () => {},
+    mapFd: (name) => fds[name],
+    programNames: () => ['upcall_kretprobe', 'upcall_fexit'],
+    attach: () => ({ destroy: () => {} }),
+    attachTo: () => ({ destroy: () => {} }),
+    setAttachTarget: () => {},
+    close: () => {},
+  };
+  const backend = {
+    open: () => object,
+    mapInfoByFd: (fd: number) => infos[fd],
+    valueBytes: (info: MapInfo) => info.valueSize,
+    possibleCpus: () => 4,
+    lookup: () => 0, // kdelay_map_full: nothing lost
+    lookupAll: (fd: number, keys: Uint8Array, values: Uint8Array) => {
+      if (fd !== 100) return 0;
+      const k = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+      const v = new DataView(values.buffer, values.byteOffset, values.byteLength);
+      entries.forEach(([cpu, ret, count], i) => {
+        k.setUint32(8 * i, cpu, true);
+        k.setInt32(8 * i + 4, ret, true);
+        v.setBigUint64(8 * i, BigInt(count), true);
+      });
+      return entries.length;
+    },
+    clear: () => {},
+    closeFd: () => {},
+    dupFd: (fd: number) => fd,
+  } as unknown as BpfBackend;
+  const bundle = bundleFromBytes(readFileSync(join(ROOT, 'bundles', 'upcall.wasm')), 'upcall.wasm');
+  return new ProbeGuest(bundle, backend, new SharedMaps(backend), {
+    option: () => undefined,
+    optionString: (name) => (name === 'upcall.attach' ? 'kretprobe' : undefined),
+    syscallNumber: () => undefined,
+    syscallName: () => undefined,
+  });
+}
+
 describe('system-wide sections', () => {
   it("UPCALL STATISTICS in the reference's layout (test/fixtures/upcall-layout.txt, from its format strings)", async () => {
     const { parseManifest } = await import('../host/report/manifest.js');
-    const { readFileSync } = await import('node:fs');
     const manifest = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
     const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
-    // The rows probes/upcall/upcall.ts reports for the fixture's two samples: per (cpu, -errno) map entry,
-    // a Total row; with failures, Successfull rows (errno 0), Failed rows, then each errno's rows.
-    const samples: [cpu: number, errno: number, count: number][][] = [
-      [[0, 0, 1490], [1, 0, 3000], [0, 105, 10], [1, 11, 2], [3, 200, 1]],
+    // The fixture's two samples as the kernel half leaves them: upcall_results entries {cpu, ret} -> count.
+    const samples: [cpu: number, ret: number, count: number][][] = [
+      [[0, 0, 1490], [1, 0, 3000], [0, -105, 10], [1, -11, 2], [3, -200, 1]],
       [[0, 0, 5], [3, 0, 7]],
     ];
-    const names: Record<number, string> = { 11: 'EAGAIN', 105: 'ENOBUFS' };
-    samples.forEach((entries, i) => {
-      const tables: SampleTables = new Map();
-      const t = tableFor(tables, 'upcall', 2);
-      for (const [cpu, , n] of entries) t.add(0, 'Total upcalls', [cpu, n]);
-      if (entries.some(([, e, n]) => e !== 0 && n > 0)) {
-        for (const [cpu, e, n] of entries) if (e === 0) t.add(0, 'Successfull upcalls', [cpu, n]);
-        for (const [cpu, e, n] of entries) if (e !== 0) t.add(0, 'Failed upcalls', [cpu, n]);
-        for (const errno of [...new Set(entries.map(([, e]) => e).filter((e) => e))].sort((a, b) => a - b)) {
-          const label = `  ${String(errno).padStart(3)}, ${(names[errno] ?? '_unknown_').padEnd(13)}`;
-          for (const [cpu, e, n] of entries) if (e === errno) t.add(0, label, [cpu, n]);
-        }
+    for (const [i, entries] of samples.entries()) {
+      // The real guest (bundles/upcall.wasm) collects them through a backend that serves the map.
+      const guest = upcallGuestOver(entries);
+      try {
+        guest.init();
+        const tables = guest.collect();
+        // The renderer prints these lines after the table's last newline: "\n\n# UPCALL ..." as the reference's print.
+        expect(`${formatSystemSections(manifest.sections, tables).join('\n')}\n`).toBe(golden[i]);
+      } finally {
+        guest.close();
       }
-      // The renderer prints these lines after the table's last newline: "\n\n# UPCALL ..." as the reference's print.
-      expect(`${formatSystemSections(manifest.sections, tables).join('\n')}\n`).toBe(golden[i]);
-    });
+    }
     expect(formatSystemSections(manifest.sections, new Map())).toEqual([]);
   });
 });

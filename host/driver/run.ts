@@ -19,7 +19,7 @@ import { jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
-import { processExists, resolveTarget, threadName } from '../target/procfs.js';
+import { resolveTarget, threadName } from '../target/procfs.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
@@ -27,8 +27,8 @@ import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, 
 import { IntegrityError } from '../runtime/seal.js';
 import { KernelFeatures, missingRequirement } from '../target/kernel-features.js';
 import type { ProbesListCommand } from '../cli/options.js';
-import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
-import type { TriggerEvents, TriggerHit } from './trigger-events.js';
+import { Interrupts } from './interrupts.js';
+import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 
 /**
  * The installed package's root (holds bundles/ and keys/): the nearest
@@ -52,9 +52,6 @@ function packageRoot(from: string): string {
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const PAGE_SIZE = 4096;
 const EMFILE = 24; // x86-64 and the common arm64 configuration
-const TARGET_CHECK_MS = 100;
-/** setTimeout's longest delay; a longer one fires after 1 ms (TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** CO-RE needs the running kernel's BTF; say so plainly when it is missing or unreadable. */
 export function requireKernelBtf(path = BTF_PATH): void {
@@ -106,76 +103,6 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
     return new LibbpfBackend();
   } catch (err) {
     throw new UserError(`BPF is unavailable: ${(err as Error).message}`, ExitCode.OSFILE);
-  }
-}
-
-/**
- * Ctrl-C, SIGTERM and SIGHUP end the current sample early; what was
- * collected is still printed (SIGHUP too: a closed terminal or a service
- * manager's reload should not lose a long sample). A second signal while
- * kdelay finishes means "now": it dies of that signal at once; the kernel
- * releases every program, map and link with its file descriptors.
- */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-class Interrupts {
-  stopped = false;
-  private wake: (() => void) | undefined;
-  private readonly onSignal = (signal: NodeJS.Signals) => {
-    if (this.stopped) {
-      this.dispose();
-      process.kill(process.pid, signal);
-      return;
-    }
-    this.stopped = true;
-    this.wake?.();
-  };
-
-  constructor() {
-    for (const signal of STOP_SIGNALS) process.on(signal, this.onSignal);
-  }
-
-  /** Whether a signal asked to stop, after letting any pending one be handled. */
-  async interrupted(): Promise<boolean> {
-    await new Promise((resolve) => setImmediate(resolve));
-    return this.stopped;
-  }
-
-  /** Waits ms, waking early on a signal or when the target exits. */
-  wait(ms: number, pid: number): Promise<WaitOutcome> {
-    if (this.stopped) return Promise.resolve('interrupted');
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (outcome: WaitOutcome) => {
-        clearTimeout(timer);
-        clearInterval(watcher);
-        this.wake = undefined;
-        resolve(outcome);
-      };
-      // Long waits go in chunks: one longer than setTimeout's limit would end at once.
-      const deadline = performance.now() + ms;
-      const arm = () => {
-        const left = deadline - performance.now();
-        timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(() => finish('elapsed'), Math.max(0, left));
-      };
-      arm();
-      const watcher = setInterval(() => processExists(pid) || finish('target-exited'), TARGET_CHECK_MS);
-      this.wake = () => finish('interrupted');
-    });
-  }
-
-  /** The next trigger hit, unless Ctrl-C or the target's exit comes first. */
-  async nextHit(events: TriggerEvents, pid: number): Promise<TriggerHit | 'interrupted' | 'target-exited'> {
-    for (;;) {
-      if (this.stopped) return 'interrupted';
-      if (!processExists(pid)) return 'target-exited';
-      const hit = await events.next(TARGET_CHECK_MS);
-      if (hit) return hit;
-    }
-  }
-
-  dispose() {
-    for (const signal of STOP_SIGNALS) process.off(signal, this.onSignal);
   }
 }
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hasKprobePmu, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { triggerError, type Trigger } from '../cli/triggers.js';
-import { ElfFile } from '../symbols/elf.js';
+import { ElfError, ElfFile } from '../symbols/elf.js';
 import { usdtProbes } from './usdt-notes.js';
 
 /** How the trigger probe attaches (option trigger.<role>.kind) and to what. */
@@ -32,45 +32,66 @@ export const liveKernel: KernelFacts = {
   hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
 };
 
-function checkUsdt(trigger: Trigger, exe: string): void {
-  const [provider, name] = trigger.args;
-  const probes = usdtProbes(exe);
-  if (probes.some((p) => p.provider === provider && p.name === name)) return;
-  if (probes.length === 0) {
-    throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`);
+/**
+ * Reads the target's executable through /proc/PID/exe, which a kernel
+ * thread or a zombie does not have, which needs root (ptrace access) to
+ * read, and which vanishes when the target exits: each is one line.
+ */
+export function readTargetExecutable<T>(pid: number, why: string, read: (exe: string) => T): T {
+  const exe = `/proc/${pid}/exe`;
+  try {
+    return read(exe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root)`, ExitCode.NOPERM);
+    if (code === 'ENOENT' || code === 'ESRCH') {
+      throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, or it has exited)`, ExitCode.UNAVAILABLE);
+    }
+    if (code) throw new UserError(`${why}: cannot read ${exe} (${code})`, ExitCode.UNAVAILABLE);
+    if (err instanceof ElfError) throw new UserError(`${why}: ${exe} is not a readable ELF executable (${err.message})`, ExitCode.UNAVAILABLE);
+    throw err;
   }
-  throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`);
 }
 
-function checkFunction(trigger: Trigger, exe: string): void {
-  const elf = ElfFile.open(exe);
+/** The reference fails these at attach time, with EX_OSERR; so does kdelay, before loading anything. */
+function checkUsdt(trigger: Trigger, pid: number): void {
+  const [provider, name] = trigger.args;
+  const { exe, probes } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, probes: usdtProbes(exe) }));
+  if (probes.some((p) => p.provider === provider && p.name === name)) return;
+  if (probes.length === 0) {
+    throw triggerError(trigger, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`, ExitCode.OSERR);
+  }
+  throw triggerError(trigger, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`, ExitCode.OSERR);
+}
+
+function checkFunction(trigger: Trigger, pid: number): void {
+  const { exe, elf } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, elf: ElfFile.open(exe) }));
   if (elf.symbols.has(trigger.args[0])) return;
   const stripped = elf.hasSymtab ? '' : '; the binary is stripped, so only exported functions can be found';
-  throw triggerError(trigger.text, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`);
+  throw triggerError(trigger, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`, ExitCode.OSERR);
 }
 
 /** Validates one trigger against the target process and this kernel. */
 export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFacts = liveKernel): ResolvedTrigger {
-  const exe = `/proc/${pid}/exe`;
   switch (trigger.kind) {
     case 'usdt':
-      checkUsdt(trigger, exe);
+      checkUsdt(trigger, pid);
       return { trigger, attachKind: 'usdt', args: trigger.args };
     case 'uprobe':
     case 'uretprobe':
-      checkFunction(trigger, exe);
+      checkFunction(trigger, pid);
       return { trigger, attachKind: trigger.kind, args: trigger.args };
     case 'tracepoint': {
       const tracefs = kernel.tracefs();
-      if (!tracefs) throw new UserError(`trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
+      if (!tracefs) throw new UserError(`${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
       const [system, event] = trigger.args;
-      if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger.text, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
+      if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
       return { trigger, attachKind: 'tracepoint', args: trigger.args };
     }
     case 'kprobe':
     case 'kretprobe': {
       const fn = trigger.args[0];
-      if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger.text, `there is no kernel function ${fn} (see /proc/kallsyms)`);
+      if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger, `there is no kernel function ${fn} (see /proc/kallsyms)`);
       if (kernel.hasKprobes()) return { trigger, attachKind: trigger.kind, args: trigger.args };
       // No kprobes (CONFIG_KPROBES unset): fentry/fexit reach the same places where the kernel allows them.
       return { trigger, attachKind: trigger.kind === 'kprobe' ? 'fentry' : 'fexit', args: trigger.args };

@@ -104,6 +104,23 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
     const allowed = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile, '--allow-program-kind', 'xdp']);
     expect(allowed.code, allowed.stderr).toBe(0);
   });
+
+  it('a forbidden program in the object of another architecture is refused too', async () => {
+    // Only the arm64 object carries it; this machine would never open that one, but it is signed kernel code all the same.
+    const armOnly = buildExampleProbe('faults_arm', { extraBpf: '\n#ifdef __TARGET_ARCH_arm64\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n#endif\n' }, author);
+    const refused = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toBe(
+      `kdelay: refusing ${armOnly}: program section "xdp" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)\n`,
+    );
+  });
+
+  it('a bundle built for another machine only is listed as not available here', async () => {
+    const armOnly = buildExampleProbe('faults_a64', { manifest: { architectures: ['arm64'] } }, author);
+    const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^faults_a64 +0\.1\.0 +arm64 +.*\[skipped: needs arm64: this machine is x86_64, and the bundle carries no BPF object for it\]$/m);
+  });
 });
 
 describe('where third-party bundles come from', () => {

@@ -59,6 +59,19 @@ export interface ProbeManifest {
   requires?: string[];
   /** If it cannot start, report its sections as not available and run the others. */
   optional?: boolean;
+  /**
+   * The machines the bundle carries a BPF object for ("x86_64", "arm64"),
+   * filled in by the build. A bundle without it predates per-architecture
+   * objects: it was built for x86_64 only.
+   */
+  architectures?: string[];
+  /**
+   * The oldest kernel release ("5.10") whose BPF instructions, helpers and
+   * map types the objects restrict themselves to; the build checks it
+   * (host/runtime/kernel-floor.ts). Features newer than that belong in
+   * `requires`.
+   */
+  min_kernel?: string;
 }
 
 export class ManifestError extends Error {}
@@ -82,6 +95,10 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   if (typeof manifest.version !== 'string') fail('needs a version');
   if (manifest.abi !== KDELAY_ABI_VERSION) fail(`is for host ABI ${manifest.abi}, this kdelay speaks ${KDELAY_ABI_VERSION}`);
   if (!Array.isArray(manifest.sections)) fail('needs a sections array');
+  if (manifest.architectures !== undefined && !(Array.isArray(manifest.architectures) && manifest.architectures.every((a) => typeof a === 'string'))) {
+    fail('architectures must be an array of names');
+  }
+  if (manifest.min_kernel !== undefined && !(typeof manifest.min_kernel === 'string' && /^\d+\.\d+$/.test(manifest.min_kernel))) fail('min_kernel must look like "5.10"');
   for (const section of manifest.sections) {
     if (!isObject(section) || typeof section.id !== 'string' || typeof section.title !== 'string') fail('has a section without id/title');
     if (!Array.isArray(section.columns) || section.columns.length === 0) fail(`section ${section.id} has no columns`);

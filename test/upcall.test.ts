@@ -3,6 +3,8 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
@@ -14,8 +16,9 @@ import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers
 import { runKdelay } from './helpers/kdelay.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const facts = (hasFunction: boolean, hasKprobes: boolean): KernelFacts => ({
+const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0'): KernelFacts => ({
   tracefs: () => undefined,
+  release: () => release,
   hasKprobes: () => hasKprobes,
   hasKernelFunction: (name) => hasFunction && name === 'ovs_dp_upcall',
 });
@@ -28,6 +31,16 @@ describe('upcallPlan', () => {
     [ROOT, true, false, { attach: 'fexit' }],
   ])('module dir %s, function %s, kprobes %s', (dir, fn, kprobes, plan) => {
     expect(upcallPlan(facts(fn as boolean, kprobes as boolean), dir as string)).toEqual(plan);
+  });
+
+  it('needs kprobes on a 5.10 kernel whose openvswitch is a module (no module BTF for fexit before 5.11)', () => {
+    const moduleDir = mkdtempSync(join(tmpdir(), 'kdelay-ovs-'));
+    writeFileSync(join(moduleDir, 'initstate'), 'live\n');
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), moduleDir)).toEqual({
+      unavailable: 'needs kprobes, or kernel>=5.11 for fexit on a module function: this kernel is 5.10.0-32-amd64 without kprobes',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-amd64'), moduleDir)).toEqual({ attach: 'kretprobe' });
+    expect(upcallPlan(facts(true, false, '6.1.0-28-amd64'), moduleDir)).toEqual({ attach: 'fexit' });
   });
 });
 

@@ -4,7 +4,8 @@
  * how to attach: kprobes where the kernel has them, else fentry/fexit.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { hasKprobePmu, tracefsDir } from './kernel-features.js';
+import { release } from 'node:os';
+import { hasKprobePmu, releaseAtLeast, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { triggerError, type Trigger } from '../cli/triggers.js';
 import { ElfFile } from '../symbols/elf.js';
@@ -24,11 +25,14 @@ export interface KernelFacts {
   hasKprobes(): boolean;
   /** Whether a kernel function of this name exists (in /proc/kallsyms). */
   hasKernelFunction(name: string): boolean;
+  /** uname -r. */
+  release(): string;
 }
 
 export const liveKernel: KernelFacts = {
   tracefs: () => tracefsDir(),
   hasKprobes: () => hasKprobePmu(),
+  release: () => release(),
   hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
 };
 
@@ -87,7 +91,12 @@ export function upcallPlan(kernel: KernelFacts = liveKernel, sysModule = '/sys/m
   // Cheap first: /sys/module/openvswitch exists whether the datapath is a module or built in.
   if (!existsSync(sysModule)) return { unavailable: 'the openvswitch kernel module is not loaded' };
   if (!kernel.hasKernelFunction('ovs_dp_upcall')) return { unavailable: 'the kernel has no ovs_dp_upcall function' };
-  return { attach: kernel.hasKprobes() ? 'kretprobe' : 'fexit' };
+  if (kernel.hasKprobes()) return { attach: 'kretprobe' };
+  // fexit needs the function's BTF: a loadable module's (initstate exists) only from 5.11 on.
+  if (existsSync(`${sysModule}/initstate`) && !releaseAtLeast(kernel.release(), '5.11')) {
+    return { unavailable: `needs kprobes, or kernel>=5.11 for fexit on a module function: this kernel is ${kernel.release()} without kprobes` };
+  }
+  return { attach: 'fexit' };
 }
 
 /** The trigger probe's options for a role: trigger.<role>.kind/arg1/arg2. */

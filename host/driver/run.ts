@@ -150,9 +150,10 @@ function discover(options: DiscoveryOptions): CatalogEntry[] {
   }
 }
 
-/** Why a bundle cannot run here (no object for this machine, or a kernel feature it needs), or undefined. */
+/** Why a bundle cannot run here (no object for this machine, a kernel older than its min_kernel, or a feature it needs), or undefined. */
 function whyUnavailable(manifest: ProbeManifest, features: FeatureSource): string | undefined {
-  return missingArchitecture(manifest.architectures) ?? missingRequirement(manifest.requires ?? [], features);
+  const oldest = manifest.min_kernel ? [`kernel>=${manifest.min_kernel}`] : [];
+  return missingArchitecture(manifest.architectures) ?? missingRequirement([...oldest, ...(manifest.requires ?? [])], features);
 }
 
 /** `kdelay probes list`: one line per bundle: name, version, where from, signature, what it reports. */

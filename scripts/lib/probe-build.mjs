@@ -146,12 +146,23 @@ export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
     throw new Error(`${dir}/manifest.json: architectures must be some of ${ARCHITECTURES.map((a) => a.name).join(', ')} (got ${JSON.stringify(manifest.architectures)})`);
   }
   const objects = await compileBpfObject(name, dir, architectures);
+  const minKernel = manifest.min_kernel ?? OLDEST_KERNEL;
+  for (const { elf, architectures: archs } of objects) {
+    const problems = newerThanFloor(elf, minKernel);
+    if (problems.length) {
+      throw new Error(
+        `${dir}/${name}.bpf.c (${archs.join(', ')}) uses what kernels older than its min_kernel ${minKernel} lack:\n` +
+          problems.map((p) => `  ${p}\n`).join('') +
+          `use what ${minKernel} has (probes/README.md, "Kernels"), or raise "min_kernel" in ${dir}/manifest.json`,
+      );
+    }
+  }
   const buildDir = path.join(dir, 'build');
   const $$ = $({ cwd: ROOT, quiet: true });
   const rawWasm = path.join(buildDir, `${name}.raw.wasm`);
   await $$`node_modules/.bin/asc ${path.join(dir, `${name}.ts`)} --config asconfig.json --outFile ${rawWasm}`;
 
-  const embedded = { ...manifest, architectures: architectures.map((a) => a.name) };
+  const embedded = { ...manifest, architectures: architectures.map((a) => a.name), min_kernel: minKernel };
   return appendCustomSection(await fs.readFile(path.join(ROOT, rawWasm)), MANIFEST_SECTION, Buffer.from(JSON.stringify(embedded)));
 }
 
@@ -159,6 +170,23 @@ export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
 // and reading a bundle can never disagree.
 const seal = () => import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
 const { appendCustomSection, MANIFEST_SECTION } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'bundle.js'));
+const { newerThanFloor } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'kernel-floor.js'));
+
+/**
+ * The oldest kernel kdelay supports (Debian 11, RHEL 9, Ubuntu 22.04 era):
+ * a manifest without "min_kernel" is built and checked for it.
+ */
+export const OLDEST_KERNEL = '5.10';
+
+/**
+ * A probe that does not build (compiler errors, a manifest the build
+ * refuses, code older kernels lack): the message, without a stack trace, and
+ * exit 1. Compiler output is in the error's stderr.
+ */
+export function buildFailed(err) {
+  console.error(err.stderr?.trim() || err.message);
+  process.exit(1);
+}
 
 /** Where build:probes finds the release signing key (never in the repository). */
 export const RELEASE_SIGNING_KEY = process.env.KDELAY_SIGNING_KEY ?? path.join(os.homedir(), '.config', 'kdelay', 'release-signing-key.pem');

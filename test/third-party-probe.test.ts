@@ -41,7 +41,8 @@ describe.skipIf(skipWithoutBpf)('a third-party probe', () => {
   it('is listed as coming from its file, signed by the key the user trusts', async () => {
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', bundle, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${bundle}  signed (${author.publicFile})`);
+    // page_fault_user is an x86 tracepoint: the example is built for x86_64 only.
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${bundle}  signed (${author.publicFile})`);
     expect(stdout).toMatch(/ PAGE FAULT STATISTICS$/m);
   });
 
@@ -107,7 +108,11 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
 
   it('a forbidden program in the object of another architecture is refused too', async () => {
     // Only the arm64 object carries it; this machine would never open that one, but it is signed kernel code all the same.
-    const armOnly = buildExampleProbe('faults_arm', { extraBpf: '\n#ifdef __TARGET_ARCH_arm64\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n#endif\n' }, author);
+    const armOnly = buildExampleProbe(
+      'faults_arm',
+      { extraBpf: '\n#ifdef __TARGET_ARCH_arm64\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n#endif\n', manifest: { architectures: ['x86_64', 'arm64'] } },
+      author,
+    );
     const refused = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);
     expect(refused.code).toBe(78);
     expect(refused.stderr).toBe(
@@ -132,7 +137,7 @@ describe('where third-party bundles come from', () => {
     copyFileSync(author.publicFile, key);
     const { code, stdout, stderr } = await runKdelay(['probes', 'list'], { ...process.env, KDELAY_HOME: home });
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${installed}  signed (${key})`);
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${installed}  signed (${key})`);
   });
 
   it('--probe DIR adds every bundle in the folder', async () => {
@@ -140,7 +145,7 @@ describe('where third-party bundles come from', () => {
     copyFileSync(bundle, join(dir, 'pagefaults.wasm'));
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', dir, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${join(dir, 'pagefaults.wasm')}  signed`);
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${join(dir, 'pagefaults.wasm')}  signed`);
   });
 });
 

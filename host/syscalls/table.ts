@@ -7,10 +7,11 @@
 // from the wrong table is silently wrong, so always pick the table of the
 // architecture the traced kernel runs on, never a single shared one.
 //
-// The tables themselves are generated from the kernel UAPI headers by
-// `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by hand.
-// Syscalls newer than those headers have no name here: callers should print
-// the number (e.g. "syscall_451") when name() returns undefined.
+// The tables themselves are generated from the kernel UAPI headers of one
+// pinned Debian linux-libc-dev (scripts/lib/syscall-headers.mjs; 7.2 headers)
+// by `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by
+// hand. Syscalls newer than those headers have no name here: callers print
+// the number ("[unknown: N]") when name() returns undefined.
 
 import { SYSCALLS_ARM64 } from './arm64.js';
 import { SYSCALLS_X86_64 } from './x86_64.js';

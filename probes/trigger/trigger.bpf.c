@@ -101,7 +101,12 @@ static __always_inline int on_start(void)
 		__sync_fetch_and_add(&gate->missed_starts, 1); /* no fetch: a plain BPF atomic add, any kernel */
 		return 0;
 	}
-	/* Stamp the start before the state flips: probes read it once OPEN. */
+	/*
+	 * Stamp the start before the state flips: probes read it once OPEN.
+	 * These are plain stores (cmpxchg was also a barrier): on arm64 another
+	 * CPU may see OPEN a few nanoseconds before the new start, and for that
+	 * instant compare against the previous window's (older) start.
+	 */
 	gate->window_start_ns = now;
 	gate->window_stop_ns = 0;
 	gate->state = KDELAY_GATE_OPEN;

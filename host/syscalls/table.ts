@@ -15,6 +15,7 @@
 
 import { SYSCALLS_ARM64 } from './arm64.js';
 import { SYSCALLS_X86_64 } from './x86_64.js';
+import { machineName } from '../target/kernel-features.js';
 
 /** Kernel architecture names (as in uname -m / the kernel tree), not Node's. */
 export type Arch = 'x86_64' | 'arm64';
@@ -26,14 +27,8 @@ const SOURCES: Record<Arch, ReadonlyArray<readonly [number, string]>> = {
 
 /** The architecture this process runs on, or undefined if we have no table for it. */
 export function hostArch(): Arch | undefined {
-  switch (process.arch) {
-    case 'x64':
-      return 'x86_64';
-    case 'arm64':
-      return 'arm64';
-    default:
-      return undefined;
-  }
+  const machine = machineName();
+  return machine in SOURCES ? (machine as Arch) : undefined;
 }
 
 export class SyscallTable {

@@ -120,6 +120,21 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
     );
   });
 
+  it('the build refuses code an older kernel than min_kernel would reject, naming it', () => {
+    const cas = `
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } flag SEC(".maps");
+SEC("tp_btf/sched_switch") int faults_cas_flip(void *ctx) { u32 zero = 0; u64 *f = bpf_map_lookup_elem(&flag, &zero);
+  return f ? (int)__sync_val_compare_and_swap(f, 0, 1) : 0; }
+`;
+    expect(() => buildExampleProbe('faults_cas', { extraBpf: cas }, author)).toThrow(
+      'build of .test-probes/faults_cas failed: .test-probes/faults_cas/faults_cas.bpf.c (x86_64) uses what kernels older than its min_kernel 5.10 lack:\n' +
+        '  section tp_btf/sched_switch: atomic cmpxchg needs 5.12\n' +
+        'use what 5.10 has (probes/README.md, "Kernels"), or raise "min_kernel" in .test-probes/faults_cas/manifest.json',
+    );
+    // Claiming a newer floor is honest: it builds, and kdelay then skips it on older kernels.
+    expect(buildExampleProbe('faults_cas', { extraBpf: cas, manifest: { min_kernel: '5.12' } }, author)).toMatch(/faults_cas\.wasm$/);
+  });
+
   it('a bundle built for another machine only is listed as not available here', async () => {
     const armOnly = buildExampleProbe('faults_a64', { manifest: { architectures: ['arm64'] } }, author);
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);

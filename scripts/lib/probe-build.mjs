@@ -1,5 +1,6 @@
-// Builds probe bundles: probes/<name>/<name>.bpf.c -> CO-RE object ->
-// embedded in probes/<name>/<name>.ts (AssemblyScript) -> one .wasm with the
+// Builds probe bundles: probes/<name>/<name>.bpf.c -> CO-RE objects (one per
+// architecture, or one for all when they are identical) -> embedded in
+// probes/<name>/<name>.ts (AssemblyScript) -> one .wasm with the
 // manifest as custom section `kdelay.manifest`, sealed with its digest and
 // (with a key) an Ed25519 signature as the last section, `kdelay.seal`.
 //
@@ -60,7 +61,9 @@ function embedObjects(source, objects) {
     const [{ elf, architectures }] = objects;
     return [
       ...header,
-      `// One CO-RE object for ${architectures.join(' and ')}: it reads no registers (no pt_regs), so it is the same for all.`,
+      architectures.length > 1
+        ? `// One CO-RE object for ${architectures.join(' and ')}: it reads no registers (pt_regs), so it compiled the same for each.`
+        : `// One CO-RE object, for ${architectures[0]}.`,
       `export const BPF_OBJECT_SIZE: i32 = ${elf.length};`,
       `export const BPF_OBJECT: usize = memory.data<u8>([`,
       ...byteLines(elf),

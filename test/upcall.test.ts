@@ -16,9 +16,10 @@ import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers
 import { runKdelay } from './helpers/kdelay.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0'): KernelFacts => ({
+const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0', machine = 'x86_64'): KernelFacts => ({
   tracefs: () => undefined,
   release: () => release,
+  machine: () => machine,
   hasKprobes: () => hasKprobes,
   hasKernelFunction: (name) => hasFunction && name === 'ovs_dp_upcall',
 });
@@ -33,14 +34,20 @@ describe('upcallPlan', () => {
     expect(upcallPlan(facts(fn as boolean, kprobes as boolean), dir as string)).toEqual(plan);
   });
 
-  it('needs kprobes on a 5.10 kernel whose openvswitch is a module (no module BTF for fexit before 5.11)', () => {
+  it('without kprobes, fexit needs module BTF for a module (5.11) and a BPF trampoline on arm64 (6.0)', () => {
     const moduleDir = mkdtempSync(join(tmpdir(), 'kdelay-ovs-'));
     writeFileSync(join(moduleDir, 'initstate'), 'live\n');
     expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), moduleDir)).toEqual({
-      unavailable: 'needs kprobes, or kernel>=5.11 for fexit on a module function: this kernel is 5.10.0-32-amd64 without kprobes',
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is 5.10.0-32-amd64)',
     });
     expect(upcallPlan(facts(true, true, '5.10.0-32-amd64'), moduleDir)).toEqual({ attach: 'kretprobe' });
     expect(upcallPlan(facts(true, false, '6.1.0-28-amd64'), moduleDir)).toEqual({ attach: 'fexit' });
+    // Built into vmlinux: its BTF is there on 5.10 too.
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), ROOT)).toEqual({ attach: 'fexit' });
+    expect(upcallPlan(facts(true, false, '5.15.0-1-arm64', 'arm64'), ROOT)).toEqual({
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is 5.15.0-1-arm64)',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-arm64', 'arm64'), moduleDir)).toEqual({ attach: 'kretprobe' });
   });
 });
 

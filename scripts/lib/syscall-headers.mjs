@@ -26,7 +26,7 @@ export function syscallHeadersDir(cacheDir = CACHE_DIR) {
   const include = path.join(root, 'usr', 'include');
   if (fs.existsSync(path.join(include, 'linux', 'version.h'))) return include;
   const apt = debianApt({ cacheDir });
-  apt.update();
+  updateSharingTheTree(apt);
   let deb;
   try {
     deb = apt.download(`${SYSCALL_HEADERS_PACKAGE}=${SYSCALL_HEADERS_VERSION}`, path.join(cacheDir, 'debs'));
@@ -45,4 +45,20 @@ export function syscallHeadersDir(cacheDir = CACHE_DIR) {
   fs.rmSync(root, { recursive: true, force: true });
   fs.renameSync(partial, root);
   return include;
+}
+
+/**
+ * apt-get update on the shared private tree. Another user of the cache (the
+ * kernel matrix test) may be updating it at this moment, and apt then fails
+ * at once on its lock instead of waiting: try again a few times.
+ */
+function updateSharingTheTree(apt, tries = 6) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return apt.update();
+    } catch (err) {
+      if (attempt >= tries || !/lock/i.test(err.message)) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
+    }
+  }
 }

@@ -3,7 +3,8 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
 import { bundleFromBytes } from '../host/runtime/bundle.js';
@@ -19,8 +20,10 @@ import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers
 import { runKdelay } from './helpers/kdelay.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const facts = (hasFunction: boolean, hasKprobes: boolean): KernelFacts => ({
+const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0', machine = 'x86_64'): KernelFacts => ({
   tracefs: () => undefined,
+  release: () => release,
+  machine: () => machine,
   hasKprobes: () => hasKprobes,
   hasKernelFunction: (name) => hasFunction && name === 'ovs_dp_upcall',
 });
@@ -33,6 +36,22 @@ describe('upcallPlan', () => {
     [ROOT, true, false, { attach: 'fexit' }],
   ])('module dir %s, function %s, kprobes %s', (dir, fn, kprobes, plan) => {
     expect(upcallPlan(facts(fn as boolean, kprobes as boolean), dir as string)).toEqual(plan);
+  });
+
+  it('without kprobes, fexit needs module BTF for a module (5.11) and a BPF trampoline on arm64 (6.0)', () => {
+    const moduleDir = mkdtempSync(join(tmpdir(), 'kdelay-ovs-'));
+    writeFileSync(join(moduleDir, 'initstate'), 'live\n');
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), moduleDir)).toEqual({
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is 5.10.0-32-amd64)',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-amd64'), moduleDir)).toEqual({ attach: 'kretprobe' });
+    expect(upcallPlan(facts(true, false, '6.1.0-28-amd64'), moduleDir)).toEqual({ attach: 'fexit' });
+    // Built into vmlinux: its BTF is there on 5.10 too.
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), ROOT)).toEqual({ attach: 'fexit' });
+    expect(upcallPlan(facts(true, false, '5.15.0-1-arm64', 'arm64'), ROOT)).toEqual({
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is 5.15.0-1-arm64)',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-arm64', 'arm64'), moduleDir)).toEqual({ attach: 'kretprobe' });
   });
 });
 

@@ -13,7 +13,7 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
 import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
-import { ManifestError, optionRange } from '../report/manifest.js';
+import { ManifestError, optionRange, type ProbeManifest } from '../report/manifest.js';
 import { printable } from '../report/printable.js';
 import { jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
@@ -25,7 +25,7 @@ import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../runtime/seal.js';
-import { KernelFeatures, missingRequirement } from '../target/kernel-features.js';
+import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
 import type { ProbesListCommand } from '../cli/options.js';
 import { Interrupts } from './interrupts.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
@@ -140,6 +140,12 @@ function discover(options: DiscoveryOptions): CatalogEntry[] {
   }
 }
 
+/** Why a bundle cannot run here (no object for this machine, a kernel older than its min_kernel, or a feature it needs), or undefined. */
+function whyUnavailable(manifest: ProbeManifest, features: FeatureSource): string | undefined {
+  const oldest = manifest.min_kernel ? [`kernel>=${manifest.min_kernel}`] : [];
+  return missingArchitecture(manifest.architectures) ?? missingRequirement([...oldest, ...(manifest.requires ?? [])], features);
+}
+
 /** `kdelay probes list`: one line per bundle: name, version, where from, signature, what it reports. */
 export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
   const entries = discover(options);
@@ -148,16 +154,17 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
   const backend = process.geteuid?.() === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
   const features = new KernelFeatures(backend);
   const rows = entries.map(({ bundle, origin, seal }) => {
-    const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
+    const missing = unselected.has(bundle.manifest.name) ? 'not selected' : whyUnavailable(bundle.manifest, features);
     return [
       bundle.manifest.name,
       bundle.manifest.version,
+      (bundle.manifest.architectures ?? ['x86_64']).join(','),
       origin,
       describeSeal(seal),
       (bundle.manifest.sections.map((s) => s.title).join(', ') || '(no sections)') + (missing ? `  [skipped: ${missing}]` : ''),
     ];
   });
-  const headers = ['NAME', 'VERSION', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
+  const headers = ['NAME', 'VERSION', 'ARCH', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]) : cell)).join('  ');
   process.stdout.write([line(headers), ...rows.map(line)].join('\n') + '\n');
@@ -290,7 +297,7 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
   const features = new KernelFeatures(backend);
   for (const { bundle } of entries) {
     if (skip.has(bundle.manifest.name)) continue;
-    const missing = missingRequirement(bundle.manifest.requires ?? [], features);
+    const missing = whyUnavailable(bundle.manifest, features);
     if (missing) skip.set(bundle.manifest.name, missing);
   }
   const { numeric, text } = probeOptionValues(options.probeOptions, entries.filter((e) => !skip.has(e.bundle.manifest.name)));

@@ -97,6 +97,19 @@ export interface ProbeManifest {
   requires?: string[];
   /** If it cannot start, report its sections as not available and run the others. */
   optional?: boolean;
+  /**
+   * The machines the bundle carries a BPF object for ("x86_64", "arm64"),
+   * filled in by the build. A bundle without it predates per-architecture
+   * objects: it was built for x86_64 only.
+   */
+  architectures?: string[];
+  /**
+   * The oldest kernel release ("5.10") whose BPF instructions, helpers and
+   * map types the objects restrict themselves to; the build checks it
+   * (host/runtime/kernel-floor.ts). Features newer than that belong in
+   * `requires`.
+   */
+  min_kernel?: string;
 }
 
 export class ManifestError extends Error {}
@@ -211,6 +224,8 @@ export function parseManifest(json: string, source: string): ProbeManifest {
     }
   }
   if (raw.requires !== undefined) for (const r of list(raw.requires, 'requires', L.requires)) text(r, 'requires entry', 64);
+  if (raw.architectures !== undefined) for (const a of list(raw.architectures, 'architectures', 8)) text(a, 'architectures entry', 16);
+  if (raw.min_kernel !== undefined && !(typeof raw.min_kernel === 'string' && /^\d+\.\d+$/.test(raw.min_kernel))) fail('min_kernel must look like "5.10"');
   flag(raw.optional, 'optional');
   return raw as unknown as ProbeManifest;
 }

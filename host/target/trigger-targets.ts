@@ -4,7 +4,8 @@
  * how to attach: kprobes where the kernel has them, else fentry/fexit.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { hasKprobePmu, tracefsDir } from './kernel-features.js';
+import { release } from 'node:os';
+import { hasKprobePmu, machineName, releaseAtLeast, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { triggerError, type Trigger } from '../cli/triggers.js';
 import { ElfError, ElfFile } from '../symbols/elf.js';
@@ -24,11 +25,17 @@ export interface KernelFacts {
   hasKprobes(): boolean;
   /** Whether a kernel function of this name exists (in /proc/kallsyms). */
   hasKernelFunction(name: string): boolean;
+  /** uname -r. */
+  release(): string;
+  /** uname -m ("x86_64", "arm64"). */
+  machine(): string;
 }
 
 export const liveKernel: KernelFacts = {
   tracefs: () => tracefsDir(),
   hasKprobes: () => hasKprobePmu(),
+  release: () => release(),
+  machine: () => machineName(),
   hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
 };
 
@@ -94,9 +101,24 @@ export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFact
       if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger, `there is no kernel function ${fn} (see /proc/kallsyms)`);
       if (kernel.hasKprobes()) return { trigger, attachKind: trigger.kind, args: trigger.args };
       // No kprobes (CONFIG_KPROBES unset): fentry/fexit reach the same places where the kernel allows them.
+      const why = fentryUnavailable(kernel, false);
+      if (why) throw new UserError(`trigger [${trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${why})`, ExitCode.OSERR);
       return { trigger, attachKind: trigger.kind === 'kprobe' ? 'fentry' : 'fexit', args: trigger.args };
     }
   }
+}
+
+/**
+ * Why fentry/fexit, kdelay's stand-in for kprobes where the kernel has
+ * none, cannot attach here, or undefined. They need a BPF trampoline (arm64:
+ * 6.0) and the target's BTF (a module's: 5.11). Other limits (functions the
+ * kernel does not allow) show when the program loads.
+ */
+export function fentryUnavailable(kernel: KernelFacts, moduleFunction: boolean): string | undefined {
+  const release = kernel.release();
+  if (kernel.machine() === 'arm64' && !releaseAtLeast(release, '6.0')) return `fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is ${release})`;
+  if (moduleFunction && !releaseAtLeast(release, '5.11')) return `fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is ${release})`;
+  return undefined;
 }
 
 /**
@@ -108,7 +130,10 @@ export function upcallPlan(kernel: KernelFacts = liveKernel, sysModule = '/sys/m
   // Cheap first: /sys/module/openvswitch exists whether the datapath is a module or built in.
   if (!existsSync(sysModule)) return { unavailable: 'the openvswitch kernel module is not loaded' };
   if (!kernel.hasKernelFunction('ovs_dp_upcall')) return { unavailable: 'the kernel has no ovs_dp_upcall function' };
-  return { attach: kernel.hasKprobes() ? 'kretprobe' : 'fexit' };
+  if (kernel.hasKprobes()) return { attach: 'kretprobe' };
+  // A loadable module has initstate; a built-in datapath's function is in vmlinux's BTF.
+  const why = fentryUnavailable(kernel, existsSync(`${sysModule}/initstate`));
+  return why ? { unavailable: `needs kprobes or fexit: this kernel has no kprobes, and ${why}` } : { attach: 'fexit' };
 }
 
 /** The trigger probe's options for a role: trigger.<role>.kind/arg1/arg2. */

@@ -83,7 +83,9 @@ const CFLAGS = [
   '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-fstack-clash-protection',
   '-fno-ident',
 ];
-const LDFLAGS = ['-fuse-ld=lld', '-Wl,-z,relro', '-Wl,-z,now', '-Wl,--as-needed', '-Wl,--build-id=sha1', '-Wl,--hash-style=both'];
+// -z defs: every symbol must resolve against the bullseye sysroot's libc,
+// libelf and zlib at link time, so the copy cannot need a newer libelf either.
+const LDFLAGS = ['-fuse-ld=lld', '-Wl,-z,defs', '-Wl,-z,relro', '-Wl,-z,now', '-Wl,--as-needed', '-Wl,--build-id=sha1', '-Wl,--hash-style=both'];
 
 function run(args, options = {}) {
   const result = spawnSync(args[0], args.slice(1), { encoding: 'utf8', maxBuffer: 64 << 20, ...options });

@@ -5,7 +5,7 @@
  * namespace (`unshare -m`: the machine's own files are never touched).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -129,20 +129,39 @@ function expectOneLine(stderr: string) {
   expect(stderr).not.toMatch(/\bat .*\.(m?js|ts):\d+/);
 }
 
-/** Debian 11's libbpf0 (0.3), unpacked into the cache: a real 0.x to be passed over. */
-function bullseyeLibbpf0(): string {
-  const dir = join(tmpdir(), `kdelay-libbpf0-${process.pid}`);
+/**
+ * A Debian 11 userspace to run kdelay in (chroot): glibc 2.31, libstdc++,
+ * libelf, zlib and libbpf0 0.3 from pinned .debs (cached), plus this
+ * machine's Node (it needs glibc 2.28) and this checkout, bind-mounted.
+ */
+async function bullseyeUserspace(): Promise<string> {
+  const { BULLSEYE_RUNTIME } = await import(join(PACKAGE_ROOT, 'scripts', 'lib', 'libbpf-pins.mjs'));
   const debArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+  const specs = Object.entries(BULLSEYE_RUNTIME as Record<string, string>).map(([name, version]) => `${name}:${debArch}=${version}`);
   const script = `
     import { debianApt, CACHE_DIR } from ${JSON.stringify(join(PACKAGE_ROOT, 'scripts', 'lib', 'debian-apt.mjs'))};
     const apt = debianApt();
-    apt.update();
-    process.stdout.write(apt.download('libbpf0:${debArch}=1:0.3-2', CACHE_DIR + '/libbpf/debs'));`;
-  const deb = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-  mkdirSync(dir, { recursive: true });
-  execFileSync('dpkg-deb', ['-x', deb, dir]);
-  const lib = execFileSync('sh', ['-c', `dirname "$(find '${dir}' -name 'libbpf.so.0' | head -1)"`], { encoding: 'utf8' }).trim();
-  return lib;
+    const specs = ${JSON.stringify(specs)};
+    const get = (spec) => apt.download(spec, CACHE_DIR + '/libbpf/debs');
+    let debs;
+    try { debs = specs.map(get); } catch { apt.update(); debs = specs.map(get); }
+    process.stdout.write(debs.join('\\n'));`;
+  const debs = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).split('\n');
+  const root = mkdtempSync(join(tmpdir(), 'kdelay-bullseye-'));
+  for (const deb of debs) execFileSync('dpkg-deb', ['-x', deb, root]);
+  for (const dir of ['proc', 'sys', 'dev', 'tmp', 'kdelay', 'usr/bin']) mkdirSync(join(root, dir), { recursive: true });
+  writeFileSync(join(root, 'usr', 'bin', 'node'), '');
+  return root;
+}
+
+/** Runs kdelay (the rest of the command's arguments) inside that userspace, in a private mount namespace. */
+function inUserspace(root: string): string[] {
+  const mounts = [
+    `mount --rbind /proc '${root}/proc'`, `mount --rbind /sys '${root}/sys'`, `mount --rbind /dev '${root}/dev'`,
+    `mount --bind '${process.execPath}' '${root}/usr/bin/node'`, `mount --bind '${PACKAGE_ROOT}' '${root}/kdelay'`,
+  ].map((m) => `${m} || exit 99; `).join('');
+  // "$1" "$2" are the host's node and bin/kdelay.js: replaced by their places in the chroot.
+  return ['unshare', '-m', 'sh', '-c', `${mounts}shift 2; exec chroot '${root}' /usr/bin/node /kdelay/bin/kdelay.js "$@"`, 'bullseye'];
 }
 
 let workload: RunningWorkload | undefined;
@@ -179,23 +198,29 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
   });
 
-  it("passes over Debian 11's libbpf 0.3 (lacks what kdelay calls) for the shipped copy", async () => {
+  it("on a Debian 11 userspace (glibc 2.31, only libbpf 0.3) passes over the 0.3, takes the shipped copy and counts exactly", async () => {
     requireBpf();
-    const libDir = bullseyeLibbpf0();
+    const root = await bullseyeUserspace();
     try {
-      workload = await startWorkload('syscall_workload', [1, 100, 0, 1, 0]);
-      const { code, stdout, stderr } = await sampleWorkload(workload, ['-D'], {
-        wrapper: hiding(systemFiles),
-        env: { ...process.env, LD_LIBRARY_PATH: libDir },
-      });
+      workload = await startWorkload('syscall_workload', [2, 300, 0, 2, 0]);
+      const { code, stdout, stderr } = await sampleWorkload(workload, ['-D', '--only', 'syscalls'], { wrapper: inUserspace(root) });
       expect(code, stderr).toBe(0);
       const ours = stderr.split('\n').filter((l) => l.startsWith('kdelay: '));
-      expect(ours[0]).toMatch(/^kdelay: using libbpf 1\.5 from .*vendor\/libbpf\/.*: the libbpf shipped with kdelay/);
-      expect(ours).toContainEqual(expect.stringMatching(/^kdelay: passed over the system libbpf\.so\.0 at \/\S+\/libbpf\.so\.0\.3\.0: a libbpf older than 0\.6 lacks functions kdelay calls: \S+, \S+, \S+, \.\.\. \(\d+ in all\)$/));
-      const [worker] = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));
-      expect(labelledRow(worker.sections.get('SYSCALL STATISTICS'), 'getppid')![1], stdout).toBe(100);
+      expect(ours).toEqual([
+        `kdelay: using libbpf 1.5 from /kdelay/vendor/libbpf/${process.arch}/libbpf.so.1: the libbpf shipped with kdelay (vendor/libbpf/${process.arch}/libbpf.so.1)`,
+        'kdelay: passed over the system libbpf.so.1: not installed',
+        expect.stringMatching(/^kdelay: passed over the system libbpf\.so\.0 at \/usr\/lib\/\S+\/libbpf\.so\.0\.3\.0: a libbpf older than 0\.6 lacks functions kdelay calls: \S+, \S+, \S+, \.\.\. \(\d+ in all\)$/),
+      ]);
+      const workers = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));
+      expect(workers, stdout).toHaveLength(2);
+      for (const worker of workers) {
+        const syscalls = worker.sections.get('SYSCALL STATISTICS');
+        expect(labelledRow(syscalls, 'getppid')![1], stdout).toBe(300);
+        expect(labelledRow(syscalls, 'write')![1], stdout).toBe(2);
+      }
+      expect(await waitUntilNoKdelayPrograms()).toEqual([]);
     } finally {
-      rmSync(join(tmpdir(), `kdelay-libbpf0-${process.pid}`), { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

@@ -134,10 +134,12 @@ function expectOneLine(stderr: string) {
  * libelf, zlib and libbpf0 0.3 from pinned .debs (cached), plus this
  * machine's Node (it needs glibc 2.28) and this checkout, bind-mounted.
  */
-async function bullseyeUserspace(): Promise<string> {
+async function bullseyeUserspace(without: string[] = []): Promise<string> {
   const { BULLSEYE_RUNTIME } = await import(join(PACKAGE_ROOT, 'scripts', 'lib', 'libbpf-pins.mjs'));
   const debArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-  const specs = Object.entries(BULLSEYE_RUNTIME as Record<string, string>).map(([name, version]) => `${name}:${debArch}=${version}`);
+  const specs = Object.entries(BULLSEYE_RUNTIME as Record<string, string>)
+    .filter(([name]) => !without.includes(name))
+    .map(([name, version]) => `${name}:${debArch}=${version}`);
   const script = `
     import { debianApt, CACHE_DIR } from ${JSON.stringify(join(PACKAGE_ROOT, 'scripts', 'lib', 'debian-apt.mjs'))};
     const apt = debianApt();
@@ -161,7 +163,8 @@ function inUserspace(root: string): string[] {
     `mount --bind '${process.execPath}' '${root}/usr/bin/node'`, `mount --bind '${PACKAGE_ROOT}' '${root}/kdelay'`,
   ].map((m) => `${m} || exit 99; `).join('');
   // "$1" "$2" are the host's node and bin/kdelay.js: replaced by their places in the chroot.
-  return ['unshare', '-m', 'sh', '-c', `${mounts}shift 2; exec chroot '${root}' /usr/bin/node /kdelay/bin/kdelay.js "$@"`, 'bullseye'];
+  // A clean environment: this machine's variables name its own files (NODE_EXTRA_CA_CERTS).
+  return ['unshare', '-m', 'sh', '-c', `${mounts}shift 2; exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot '${root}' /usr/bin/node /kdelay/bin/kdelay.js "$@"`, 'bullseye'];
 }
 
 let workload: RunningWorkload | undefined;
@@ -219,6 +222,22 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
         expect(labelledRow(syscalls, 'write')![1], stdout).toBe(2);
       }
       expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('on a Debian 11 userspace without libelf1, says in one line (exit 72) that the shipped copy needs it', async () => {
+    requireBpf();
+    const root = await bullseyeUserspace(['libelf1']);
+    try {
+      const run = await startKdelay(['-p', process.pid], { wrapper: inUserspace(root) }).done;
+      expect(run.code, run.stderr).toBe(72);
+      expect(run.stdout).toBe('');
+      expectOneLine(run.stderr);
+      expect(run.stderr).toMatch(
+        /^kdelay: BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: not installed; the system libbpf\.so\.0: cannot be loaded \(libelf\.so\.1: cannot open shared object file: No such file or directory\); the libbpf shipped with kdelay \(vendor\/libbpf\/\w+\/libbpf\.so\.1\): cannot be loaded \(libelf\.so\.1: cannot open shared object file: No such file or directory\)\); install libelf1 and zlib1g \(which the shipped copy needs\) or libbpf1\n$/,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

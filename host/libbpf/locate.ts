@@ -173,8 +173,12 @@ function examine(candidate: Candidate, declarations: Record<string, string>): { 
     library = koffi.load(candidate.file);
   } catch (err) {
     facts.loadError = (err as Error).message.split('\n')[0].replace(/^Failed to load shared library: /, '');
-    // dlopen by name: "cannot open shared object file" about the name itself.
-    if (!candidate.file.includes('/') && facts.loadError.startsWith('cannot open shared object file')) facts.notFound = true;
+    // Loaded by name and not found: koffi drops the name from dlerror's message (a missing
+    // dependency keeps its own name, "libelf.so.1: cannot open ...", and is a load error).
+    const notFoundMessage = 'cannot open shared object file';
+    if (!candidate.file.includes('/') && [notFoundMessage, `${candidate.file}: ${notFoundMessage}`].some((m) => facts.loadError!.startsWith(m))) {
+      facts.notFound = true;
+    }
     return { facts, functions };
   }
   for (const [key, declaration] of Object.entries(declarations)) {

@@ -11,10 +11,10 @@
 // Runs on the oldest userspace kdelay supports: compiled with clang against a
 // Debian 11 (bullseye, glibc 2.31) sysroot that is unpacked from .debs into
 // the cache (never installed), cross-compiled for arm64 the same way. It links
-// dynamically to libc.so.6, libelf.so.1 and libz.so.1 only: libelf's static
-// archive is built as position-dependent code with initial-exec TLS, which
-// cannot go into a shared object, and a dynamic libelf keeps getting the
-// distribution's security fixes. Byte-reproducible: pinned source and sysroot
+// dynamically to libc.so.6, libelf.so.1 and libz.so.1 only: Debian's static
+// libelf.a is PIE code with local-exec TLS (R_X86_64_TPOFF32 relocations),
+// which cannot go into a shared object, and a dynamic libelf keeps getting
+// the distribution's security fixes. Byte-reproducible: pinned source and sysroot
 // versions (checked by SHA-256), fixed flags, no paths in the output
 // (-ffile-prefix-map), SOURCE_DATE_EPOCH from the package's changelog, stripped.
 import { spawnSync } from 'node:child_process';
@@ -102,10 +102,12 @@ function sysroot(apt, arch) {
   const specs = Object.entries(SYSROOT_PACKAGES).map(([name, version]) => `${name}:${arch.debian}=${version}`);
   const stamp = path.join(dir, '.kdelay-packages');
   const debs = specs.map((spec) => {
-    const existing = fs.existsSync(debDir) && findDeb(debDir, spec);
-    if (existing) return existing;
-    apt.update();
-    return apt.download(spec, debDir);
+    try {
+      return apt.download(spec, debDir); // the cached .deb when there is one
+    } catch {
+      apt.update(); // lists missing or too old for this version
+      return apt.download(spec, debDir);
+    }
   });
   const listing = debs.map((deb) => `${path.basename(deb)} ${sha256(deb)}`).join('\n') + '\n';
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === listing) return { dir, debs };
@@ -132,14 +134,6 @@ function relativizeSymlinks(root, dir) {
       fs.symlinkSync(path.relative(dir, path.join(root, target)), file);
     }
   }
-}
-
-/** A cached .deb for NAME:ARCH=VERSION (apt-get download writes an epoch's ':' as %3a). */
-function findDeb(debDir, spec) {
-  const [nameArch, version] = spec.split('=');
-  const [name, arch] = nameArch.split(':');
-  const file = `${name}_${version.replace(/:/g, '%3a')}_${arch}.deb`;
-  return fs.existsSync(path.join(debDir, file)) ? path.join(debDir, file) : undefined;
 }
 
 /** Builds libbpf.so.1 for one architecture into outFile; returns nothing, throws on failure. */

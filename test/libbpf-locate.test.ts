@@ -5,7 +5,7 @@
  * namespace (`unshare -m`: the machine's own files are never touched).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
 } from '../host/libbpf/locate.js';
 import { PACKAGE_ROOT } from '../host/package-root.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
+import { hideFilesScript, SHIPPED_LIBBPF, systemLibbpfFiles } from './helpers/libbpf.js';
 import { runKdelay, sampleWorkload, startKdelay } from './helpers/kdelay.js';
 import { labelledRow, parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
@@ -108,20 +109,9 @@ describe('choosing a libbpf (pure)', () => {
   });
 });
 
-/** Every libbpf.so.N file the dynamic loader would find on this machine (real paths). */
-function systemLibbpfFiles(): string[] {
-  const out = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' });
-  const files = [...out.matchAll(/^\s*libbpf\.so\.\d+ .*=> (\S+)$/gm)].map((m) => realpathSync(m[1]));
-  return [...new Set(files)];
-}
-
-const SHIPPED = join(PACKAGE_ROOT, 'vendor', 'libbpf', process.arch, 'libbpf.so.1');
-
 /** Runs the rest of a command with these files replaced by /dev/null, in a private mount namespace. */
-function hiding(files: string[]): string[] {
-  const mounts = files.map((f) => `mount --bind /dev/null '${f}' || exit 99; `).join('');
-  return ['unshare', '-m', 'sh', '-c', `${mounts}exec "$@"`, 'hide-libbpf'];
-}
+const hiding = (files: string[]) => ['unshare', '-m', 'sh', '-c', `${hideFilesScript(files)} || exit 99; exec "$@"`, 'hide-libbpf'];
+const SHIPPED = SHIPPED_LIBBPF;
 
 /** What a one-line error looks like: exactly one line, no stack frames. */
 function expectOneLine(stderr: string) {

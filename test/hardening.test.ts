@@ -17,6 +17,7 @@ import { splitSeal } from '../host/runtime/seal.js';
 import { kernelLeftovers, requireBpf, skipWithoutBpf } from './helpers/bpf.js';
 import { builtinBundle, manifestText, withManifest, withManifestText } from './helpers/bundle-edits.js';
 import { KDELAY_BIN } from './helpers/kdelay.js';
+import { hideFilesScript, SHIPPED_LIBBPF, systemLibbpfFiles } from './helpers/libbpf.js';
 import { makeKeyPair } from './helpers/probe-variants.js';
 import { compilePlainGuest } from '../scripts/lib/plain-guest-build.mjs';
 
@@ -159,6 +160,9 @@ const rows: Row[] = [
   { name: 'no kernel BTF', wrap: () => inMountNamespace('mount -t tmpfs none /sys/kernel/btf'), args: (c) => sample(c), code: 72, error: /the kernel has no BTF/ },
   { name: 'a corrupt kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/random /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*not BTF \(bad magic\)/ },
   { name: 'a truncated kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/truncated-btf /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*do not fit in the file/ },
+  { name: 'no usable libbpf: $KDELAY_LIBBPF is broken', env: () => ({ KDELAY_LIBBPF: '/dev/null' }), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(\$KDELAY_LIBBPF \(\/dev\/null\): cannot be loaded \(file too short\)\)/ },
+  { name: 'no usable libbpf: every one hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: .*; the libbpf shipped with kdelay/ },
+  { name: '--help with every libbpf hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: () => ['--help'], code: 0, stdout: /^Usage: kdelay/m },
   { name: 'stdout on /dev/full', stdoutFull: true, args: (c) => sample(c), code: 74, error: /cannot write the report to standard output: no space left on device \(ENOSPC\)/ },
   {
     name: 'stdout on a full tmpfs',

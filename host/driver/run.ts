@@ -5,8 +5,7 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { type KdelayOptions, nextPowerOfTwo } from '../cli/options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
@@ -30,24 +29,8 @@ import type { ProbesListCommand } from '../cli/options.js';
 import { Interrupts } from './interrupts.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 
-/**
- * The installed package's root (holds bundles/ and keys/): the nearest
- * folder above this file with kdelay's package.json. This file runs both
- * from dist/host/driver/ (tsc's output, for tests and scripts) and from the
- * one-file CLI bundle dist/kdelay.mjs.
- */
-export const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
-
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    try {
-      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'kdelay') return dir;
-    } catch {
-      /* no package.json here, or not ours: keep going up */
-    }
-    if (dirname(dir) === dir) throw new Error(`kdelay: cannot find its package root above ${from}`);
-  }
-}
+/** The installed package's root (holds bundles/, keys/ and vendor/); see package-root.ts. */
+export { PACKAGE_ROOT };
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const PAGE_SIZE = 4096;
@@ -93,10 +76,17 @@ export function btfHeaderProblem(path: string): string | undefined {
   }
 }
 
-/** Loads the libbpf backend late, so a missing libbpf.so.1 is a clean exit 72. */
+/**
+ * Loads libbpf and the backend late, at first use: `--help`, bad options and
+ * everything decided before BPF is needed never touch libbpf, and a missing
+ * or unusable one is one line and exit 72. With -D, says which libbpf it
+ * took and why others were passed over (libbpf/locate.ts).
+ */
 export async function loadBackend(debug: boolean): Promise<BpfBackend> {
   requireKernelBtf();
   try {
+    const { libbpfChoice } = await import('../libbpf/ffi.js');
+    if (debug) for (const line of libbpfChoice.description) process.stderr.write(`kdelay: ${line}\n`);
     const { LibbpfBackend } = await import('../libbpf/libbpf-backend.js');
     const { libbpfLog } = await import('../libbpf/log.js');
     libbpfLog.install(debug);

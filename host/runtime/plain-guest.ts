@@ -65,7 +65,7 @@ const O_NONBLOCK = 0o4000;
  * function restores what Node had set.
  */
 async function blockingWhileRunning(fds: number[]): Promise<() => void> {
-  const { c } = await import('../libbpf/ffi.js');
+  const { c } = await import('../libbpf/libc.js');
   const restore: [number, number][] = [];
   for (const fd of new Set(fds)) {
     const flags = c.fcntl(fd, F_GETFL, 0);

@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import { BpfError, EINVAL } from '../libbpf/errors.js';
 import { MapType } from '../libbpf/backend.js';
-import { c, koffi, lastErrno, type Pointer } from '../libbpf/ffi.js';
+import { c, koffi, lastErrno, type Pointer } from '../libbpf/libc.js';
 import type { GuestMap } from './guest-session.js';
 
 const PROT_READ = 1;

@@ -11,7 +11,6 @@ export const IN_CI = Boolean(process.env.CI);
 function whyNoBpf(): string | undefined {
   if (process.geteuid?.() !== 0) return 'not running as root';
   if (!existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF';
-  if (!existsSync('/usr/lib/x86_64-linux-gnu/libbpf.so.1') && !existsSync('/usr/lib/aarch64-linux-gnu/libbpf.so.1')) return 'libbpf.so.1 is not installed';
   return undefined;
 }
 

@@ -14,10 +14,19 @@ export interface KdelayRun {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-/** Starts the CLI; `cpu` pins it (taskset), to keep it off a workload's CPU. */
-export function startKdelay(args: (string | number)[], { env = process.env, cpu }: { env?: NodeJS.ProcessEnv; cpu?: number } = {}): KdelayRun {
+export interface KdelayStartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Pins it to this CPU (taskset), to keep it off a workload's CPU. */
+  cpu?: number;
+  /** A command that runs the rest, e.g. an `unshare -m` wrapper (see libbpf-locate.test.ts). */
+  wrapper?: string[];
+}
+
+/** Starts the CLI. */
+export function startKdelay(args: (string | number)[], { env = process.env, cpu, wrapper = [] }: KdelayStartOptions = {}): KdelayRun {
   const command = [process.execPath, KDELAY_BIN, ...args.map(String)];
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
+  command.unshift(...wrapper);
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
@@ -61,8 +70,8 @@ export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
  * ends the sample with SIGINT (the report is still printed) and returns
  * kdelay's result.
  */
-export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[]) {
-  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args]);
+export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[], options: KdelayStartOptions = {}) {
+  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args], options);
   await kdelay.waitForOutput(/^# Start sampling/m);
   workload.child.kill('SIGUSR1');
   await workload.waitFor(/^done$/);

@@ -1,0 +1,37 @@
+/**
+ * libc through koffi: present on every host, so loading it never fails and
+ * modules that only need libc (ring buffers by mmap, epoll, fcntl) can be
+ * imported by anything without pulling in libbpf (see ffi.ts, loaded late).
+ *
+ * koffi conventions used here and in ffi.ts: pointers are BigInt (NULL is
+ * null), and errno is only meaningful right after a call that failed.
+ */
+import koffi from 'koffi';
+
+export type Pointer = bigint;
+
+const libc = koffi.load('libc.so.6');
+
+export const c = {
+  close: libc.func('int close(int fd)'),
+  dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  // F_GETFL/F_SETFL (the same libc fcntl as dup, named for what it does there).
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *args)'),
+  sysconf: libc.func('long sysconf(int name)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  epoll_create1: libc.func('int epoll_create1(int flags)'),
+  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  write: libc.func('long write(int fd, const void *buf, size_t count)'),
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  // `events` is a caller-owned buffer of maxevents * 12 bytes (struct epoll_event is packed on x86-64).
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+};
+
+export { koffi };
+
+/** errno of the last failed call; read it immediately after the failure. */
+export function lastErrno(): number {
+  return koffi.errno();
+}

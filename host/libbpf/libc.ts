@@ -25,11 +25,19 @@ export const c = {
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   write: libc.func('long write(int fd, const void *buf, size_t count)'),
   epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
-  // `events` is a caller-owned buffer of maxevents * 12 bytes (struct epoll_event is packed on x86-64).
+  // `events` is a caller-owned buffer of maxevents * EPOLL_EVENT_SIZE bytes.
   epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
 };
 
 export { koffi };
+
+/**
+ * sizeof(struct epoll_event): {u32 events; u64 data}. The kernel declares it
+ * packed on x86-64 only (12 bytes); elsewhere, arm64 included, the u64 is
+ * aligned and the struct is 16 bytes. A 12-byte buffer on arm64 would let
+ * epoll_wait write 4 bytes past it.
+ */
+export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
 
 /** errno of the last failed call; read it immediately after the failure. */
 export function lastErrno(): number {

@@ -7,7 +7,7 @@
 //   node scripts/kernel-matrix.mjs boot KERNEL ARCH
 //                                                 boot one guest (e.g. `boot 5.10 arm64`) and show its
 //                                                 console, to debug it (run `npm run build` first)
-//   node scripts/kernel-matrix.mjs readme         put kernel-matrix-results.md (written by the last
+//   node scripts/kernel-matrix.mjs readme         put kernel-matrix-results/results.md (written by the last
 //                                                 test run) into README.md's support table
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -98,7 +98,7 @@ async function boot(kernel, arch) {
 }
 
 function readme() {
-  const table = fs.readFileSync(path.join(ROOT, 'kernel-matrix-results.md'), 'utf8').trim();
+  const table = fs.readFileSync(path.join(ROOT, 'kernel-matrix-results', 'results.md'), 'utf8').trim();
   const file = path.join(ROOT, 'README.md');
   const text = fs.readFileSync(file, 'utf8');
   const begin = '<!-- kernel-matrix-table: begin -->';

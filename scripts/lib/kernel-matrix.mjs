@@ -77,8 +77,9 @@ let aptRefreshed = false;
  */
 export function debianPackage(name, version, arch) {
   const dest = path.join(MATRIX_CACHE, 'debs', arch);
-  const fileVersion = version.replace(/^\d+:/, '').replace(/:/g, '%3a');
-  const cached = fs.existsSync(dest) && fs.readdirSync(dest).find((f) => f === `${name}_${fileVersion}_${arch}.deb` || f === `${name}_${fileVersion}_all.deb`);
+  // apt-get download keeps an epoch in the file name, as %3a ("zlib1g_1%3a1.2.13.dfsg-1_amd64.deb").
+  const names = [`${name}_${version.replace(/:/g, '%3a')}`, `${name}_${version.replace(/^\d+:/, '')}`].flatMap((n) => [`${n}_${arch}.deb`, `${n}_all.deb`]);
+  const cached = fs.existsSync(dest) && fs.readdirSync(dest).find((f) => names.includes(f));
   if (cached) return path.join(dest, cached);
   apt ??= debianApt();
   apt.update();

@@ -9,8 +9,9 @@
  * Each probe on each guest either reports correct numbers or is listed as
  * not available for a reason its manifest declares ("needs <requirement>");
  * anything else fails, naming the kernel, the architecture and the probe.
- * What each guest showed is written to kernel-matrix-results.{json,md}
- * (`node scripts/kernel-matrix.mjs readme` puts the table in README.md).
+ * What each guest showed is written to kernel-matrix-results/: results.json,
+ * results.md (`node scripts/kernel-matrix.mjs readme` puts that table in
+ * README.md) and each guest's console.
  *
  * Assets come from test/kernels/pins.json and are cached (see
  * scripts/lib/kernel-matrix.mjs): a cold run downloads ~600 MB.
@@ -37,8 +38,15 @@ const PARALLEL_GUESTS = 2;
 
 const ARCHES = (process.env.KDELAY_MATRIX_ARCHES ?? 'amd64,arm64').split(',');
 const KERNELS = (process.env.KDELAY_MATRIX_KERNELS ?? pins.kernels.map((k: { kernel: string }) => k.kernel).join(',')).split(',');
+/**
+ * KDELAY_MATRIX_USERSPACE=bookworm puts every guest on that userspace: e.g. to
+ * see what the 5.10 kernels themselves accept while bullseye's libbpf 0.3
+ * stops kdelay before it loads anything.
+ */
+const USERSPACE = process.env.KDELAY_MATRIX_USERSPACE;
 const GUESTS = pins.kernels
-  .filter((k: { kernel: string }) => KERNELS.includes(k.kernel))
+  .filter((k: KernelPin) => KERNELS.includes(k.kernel))
+  .map((k: KernelPin) => (USERSPACE ? { ...k, userspace: USERSPACE } : k))
   .flatMap((k: KernelPin) => ARCHES.map((arch) => ({ name: `${k.kernel} ${arch}`, kernel: k, arch })));
 const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall'];
 
@@ -80,8 +88,9 @@ const manifestRequires = (probe: string): string[] =>
 // --- running the guests -------------------------------------------------------
 
 const workDir = join(tmpdir(), `kdelay-kernel-matrix-${process.pid}`);
+const RESULTS = join(ROOT, 'kernel-matrix-results');
 const runs = new Map<string, Promise<GuestRun>>();
-const timings: Record<string, number> = {};
+const timings: Record<string, number | Record<string, unknown>> = {};
 
 /** Runs fn for each item, at most `limit` at a time, in order of the list. */
 function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R>[] {
@@ -110,6 +119,7 @@ async function runGuest(guest: (typeof GUESTS)[number], repoCpio: string): Promi
   const { vmlinuz } = matrix.kernelAssets(guest.kernel, guest.arch);
   const boot = await matrix.bootGuest({ vmlinuz, initrd, arch: guest.arch, timeoutMs: GUEST_TIMEOUT_MS });
   rmSync(initrd, { force: true });
+  writeFileSync(join(RESULTS, `${guest.kernel.kernel}-${guest.arch}.console.txt`), boot.output);
   const records = matrix.guestRecords(boot.output) as Record<string, unknown>[];
   const checks = new Map<string, CheckRecord>();
   for (const r of records) if (r.type === 'check') checks.set(r.name as string, r as unknown as CheckRecord);
@@ -126,6 +136,8 @@ beforeAll(() => {
   }
   if (!existsSync(join(ROOT, 'dist', 'kdelay.mjs'))) throw new Error('dist/ is missing: npm run test:kernels builds it first');
   mkdirSync(workDir, { recursive: true });
+  rmSync(RESULTS, { recursive: true, force: true });
+  mkdirSync(RESULTS, { recursive: true });
   const started = Date.now();
   const config = { ...WORKLOAD, triggerSamples: TRIGGER_SAMPLES, checkTimeoutMs: 120_000 };
   const repoCpio = new Map<string, string>();
@@ -158,7 +170,8 @@ async function judge(guest: string, probe: string, assertions: () => Promise<Ver
   try {
     perGuest.set(probe, (await assertions()) ?? { status: 'ok' });
   } catch (err) {
-    perGuest.set(probe, { status: 'FAIL', detail: (err as Error).message.split('\n')[0] });
+    // The assertion's own message, without vitest's "expected ... to be ..." tail.
+    perGuest.set(probe, { status: 'FAIL', detail: (err as Error).message.split('\n')[0].replace(/: expected .*$/, '') });
     throw err;
   }
 }
@@ -167,14 +180,14 @@ afterAll(() => {
   rmSync(workDir, { recursive: true, force: true });
   if (verdicts.size === 0) return;
   const rows = GUESTS.map((g) => ({ guest: g.name, kernel: g.kernel.version, userspace: g.kernel.userspace, probes: Object.fromEntries(verdicts.get(g.name) ?? []) }));
-  writeFileSync(join(ROOT, 'kernel-matrix-results.json'), `${JSON.stringify({ date: new Date().toISOString(), timings, guests: rows }, null, 2)}\n`);
+  writeFileSync(join(RESULTS, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), timings, guests: rows }, null, 2)}\n`);
   const cell = (v?: Verdict) => (!v ? 'not run' : v.status === 'ok' ? 'yes' : `${v.status === 'FAIL' ? '**fails**' : 'not available'}${v.detail ? `: ${v.detail.replace(/\|/g, '\\|')}` : ''}`);
   const table = [
     `| kernel | arch | ${PROBES.join(' | ')} |`,
     `| --- | --- | ${PROBES.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${r.guest.split(' ')[0]} (Debian ${r.kernel}) | ${r.guest.split(' ')[1]} | ${PROBES.map((p) => cell(r.probes[p])).join(' | ')} |`),
+    ...rows.map((r) => `| ${r.guest.split(' ')[0]} (Debian ${r.kernel}, ${r.userspace} userspace) | ${r.guest.split(' ')[1]} | ${PROBES.map((p) => cell(r.probes[p])).join(' | ')} |`),
   ];
-  writeFileSync(join(ROOT, 'kernel-matrix-results.md'), `${table.join('\n')}\n`);
+  writeFileSync(join(RESULTS, 'results.md'), `${table.join('\n')}\n`);
 });
 
 // --- the judgement -------------------------------------------------------------
@@ -195,7 +208,9 @@ function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): Kde
   const check = run.checks.get(name);
   expect(check, `${guest}: the guest reported no "${name}" check\n${explain(run)}`).toBeDefined();
   expect(check!.outcome, `${guest}: ${name}\n${explain(run, check)}`).toBe('finished');
-  expect(check!.kdelay?.code, `${guest}: kdelay (${name}) failed\n${explain(run, check)}`).toBe(0);
+  // The line that says why: kdelay's own one-line error, or an uncaught exception's message.
+  const why = check!.kdelay?.stderr.split('\n').find((l) => /^(kdelay|\w*Error): /.test(l)) ?? check!.kdelay?.stderr.split('\n')[0];
+  expect(check!.kdelay?.code, `${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: ${why}\n${explain(run, check)}`).toBe(0);
   return check!.kdelay!;
 }
 
@@ -207,13 +222,17 @@ describe.each(GUESTS)('$name', (guest) => {
 
   it('boots, loads openvswitch.ko, runs kdelay and powers off in time', async () => {
     const r = await run();
-    timings[`${guest.name} ms`] = r.ms;
+    timings[guest.name] = {
+      guestS: r.ms / 1000,
+      checksStartedAtUptimeS: r.facts?.uptimeS,
+      nodeStartMs: r.facts?.nodeStartMs,
+      checks: Object.fromEntries([...r.checks].map(([name, c]) => [name, c.steps])),
+    };
     expect(r.timedOut, `kernel ${guest.kernel.version} ${guest.arch}: no power-off within ${GUEST_TIMEOUT_MS / 1000} s\n${explain(r)}`).toBe(false);
     expect(r.output, `${guest.name}: the checks did not run to the end\n${explain(r)}`).toMatch(/^KDELAY-MATRIX-END$/m);
     expect(r.records.filter((x) => x.type === 'insmod-failed'), guest.name).toEqual([]);
     expect(r.facts, guest.name).toMatchObject({ btf: true, openvswitch: true, node: `v${pins.node}` });
     expect(String(r.facts!.kernel)).toMatch(new RegExp(`^${guest.kernel.kernel.replace('.', '\\.')}\\.`));
-    timings[`${guest.name} node start ms`] = r.facts!.nodeStartMs as number;
   });
 
   it('syscalls: exact counts over the whole run', async () => {

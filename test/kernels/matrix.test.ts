@@ -71,6 +71,8 @@ interface CheckRecord {
   ms: number;
   kprobes?: string;
   kdelay?: KdelayResult;
+  /** After a failure: kdelay -D's stderr (libbpf's log) from a second run. */
+  debugLog?: string;
 }
 
 interface GuestRun {
@@ -197,10 +199,21 @@ function explain(run: GuestRun, check?: CheckRecord): string {
   return [
     check && `check ${check.name}: ${check.outcome}; ${check.steps.join('; ')}`,
     check?.kdelay && `kdelay exit ${check.kdelay.code}${check.kdelay.signal ? ` (${check.kdelay.signal})` : ''}; stderr: ${check.kdelay.stderr.trim() || '(none)'}`,
+    check?.debugLog && `kdelay -D, last lines:\n${check.debugLog.trim().split('\n').slice(-25).join('\n')}`,
     `console tail:\n${tail}`,
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/** The verifier's last word in a libbpf log (the line before "-- END PROG LOAD LOG --"), with the program's name. */
+function verifierReason(log: string | undefined): string | undefined {
+  const lines = log?.split('\n') ?? [];
+  const end = lines.findIndex((l) => /-- END PROG LOAD LOG --/.test(l));
+  if (end < 0) return undefined;
+  const program = /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(lines.slice(0, end).reverse().find((l) => /BEGIN PROG LOAD LOG/.test(l)) ?? '')?.[1];
+  const reason = lines.slice(0, end).reverse().find((l) => l.trim() && !/^(processed|verification time|stack depth|libbpf: )/.test(l.trim()));
+  return `${reason?.trim()}${program ? ` (program ${program})` : ''}`;
 }
 
 /** The kdelay run of a check, which must have finished and exited 0. */
@@ -210,6 +223,8 @@ function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): Kde
   expect(check!.outcome, `${guest}: ${name}\n${explain(run, check)}`).toBe('finished');
   // The line that says why: kdelay's own one-line error, or an uncaught exception's message.
   const why = check!.kdelay?.stderr.split('\n').find((l) => /^(kdelay|\w*Error): /.test(l)) ?? check!.kdelay?.stderr.split('\n')[0];
+  const verifier = verifierReason(check!.debugLog);
+  if (verifier) expect.fail(`${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: the kernel's verifier said: ${verifier}\n${why}\n${explain(run, check)}`);
   expect(check!.kdelay?.code, `${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: ${why}\n${explain(run, check)}`).toBe(0);
   return check!.kdelay!;
 }
@@ -306,7 +321,7 @@ describe.each(GUESTS)('$name', (guest) => {
         return { status: 'not available', detail: note };
       }
       // No traffic goes through a datapath here: what is checked is that the probe attached.
-      if (r.facts!.kprobePmu) expect(r.checks.get('window')!.kprobes, `${guest.name}: no kretprobe on ovs_dp_upcall while sampling`).toMatch(/ r {2}ovs_dp_upcall\+0x0 \[openvswitch\]/);
+      if (r.facts!.kprobePmu) expect(r.checks.get('window')!.kprobes, `${guest.name}: no kretprobe on ovs_dp_upcall while sampling`).toMatch(/\sr\s+ovs_dp_upcall\+0x0\b/);
     });
   });
 });

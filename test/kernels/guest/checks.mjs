@@ -78,6 +78,17 @@ function kdelay(record, args) {
   return run;
 }
 
+/**
+ * After a failed run: the same arguments again with -D, for libbpf's log
+ * (the verifier's reason). Stopped at once should it get as far as sampling.
+ */
+async function debugLog(record, args) {
+  const run = kdelay(record, [...args, '-D']);
+  const started = Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+  if (await started) run.child.kill('SIGINT');
+  return (await run.done).stderr.slice(-16_000);
+}
+
 const kprobes = () => readOr('/sys/kernel/debug/kprobes/list', undefined);
 
 // Facts about the guest.
@@ -101,7 +112,8 @@ emit('facts', {
 await check('window', async (record, step) => {
   const workload = await startWorkload(record, step);
   record.workloadPid = workload.child.pid;
-  const run = kdelay(record, ['-p', workload.child.pid, '--sample-time', 600]);
+  const args = ['-p', workload.child.pid, '--sample-time', 600];
+  const run = kdelay(record, args);
   const opened = await run.until('stdout', /^# Start sampling/m);
   step(opened ? 'sampling' : 'kdelay exited before sampling');
   if (opened) {
@@ -113,6 +125,7 @@ await check('window', async (record, step) => {
   }
   record.kdelay = await run.done;
   step('kdelay exited');
+  if (record.kdelay.code !== 0) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');
 });
 
@@ -120,14 +133,16 @@ await check('window', async (record, step) => {
 await check('trigger', async (record, step) => {
   const workload = await startWorkload(record, step);
   record.workloadPid = workload.child.pid;
-  const run = kdelay(record, [
+  const args = [
     '-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples,
     '--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop',
-  ]);
+  ];
+  const run = kdelay(record, args);
   const waiting = await run.until('stderr', /waiting for/);
   step(waiting ? 'waiting for the start trigger' : 'kdelay exited before waiting');
   if (waiting) workload.child.kill('SIGUSR1');
   record.kdelay = await run.done;
   step('kdelay exited');
+  if (record.kdelay.code !== 0) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');
 });

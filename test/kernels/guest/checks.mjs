@@ -125,7 +125,8 @@ await check('window', async (record, step) => {
   }
   record.kdelay = await run.done;
   step('kdelay exited');
-  if (record.kdelay.code !== 0) record.debugLog = await debugLog(record, args);
+  // A probe reported not available may have failed to load: libbpf's log says why.
+  if (record.kdelay.code !== 0 || /: not available \(/.test(record.kdelay.stdout)) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');
 });
 

@@ -3,7 +3,8 @@
 //
 //   node scripts/kernel-matrix.mjs pin            re-pin test/kernels/pins.json to what Debian's main
 //                                                 suites and the npm registry have now
-//   node scripts/kernel-matrix.mjs fetch          download and unpack every pinned asset into the cache
+//   node scripts/kernel-matrix.mjs fetch          download and unpack the pinned assets into the cache
+//                                                 (what the test does first; KDELAY_MATRIX_* narrow it)
 //   node scripts/kernel-matrix.mjs boot KERNEL ARCH
 //                                                 boot one guest (e.g. `boot 5.10 arm64`) and show its
 //                                                 console, to debug it (run `npm run build` first)
@@ -38,8 +39,9 @@ function pin() {
   const pins = matrix.loadPins(PINS);
   const apt = debianApt();
   apt.update({ force: true });
-  const both = (name, suite) => {
-    const versions = ['amd64', 'arm64'].map((arch) => mainSuiteVersion(apt, name, arch, suite));
+  // NAME, or NAME-<arch> for kernel images: the same version for both architectures.
+  const both = (name, suite, perArch = false) => {
+    const versions = ['amd64', 'arm64'].map((arch) => mainSuiteVersion(apt, perArch ? `${name}-${arch}` : name, arch, suite));
     if (!versions[0] || versions[0] !== versions[1]) fail(`${name} in ${suite}/main: amd64 ${versions[0]}, arm64 ${versions[1]}; pin by hand`);
     return versions[0];
   };
@@ -47,7 +49,7 @@ function pin() {
     const meta = apt.depends(`linux-image-amd64/${k.suite}`).find((d) => d.startsWith('linux-image-'));
     if (!meta) fail(`cannot resolve linux-image-amd64 in ${k.suite}`);
     k.package = meta.replace(/-amd64$/, '');
-    k.version = both(meta, k.suite);
+    k.version = both(k.package, k.suite, true);
   }
   for (const [suite, packages] of Object.entries(pins.userspace)) {
     for (const name of Object.keys(packages)) packages[name] = both(name, suite);
@@ -66,16 +68,10 @@ function pin() {
   console.log(`re-pinned ${path.relative(ROOT, PINS)}; run npm run test:kernels, then commit it`);
 }
 
+/** Everything the guests need, into the cache (honours KDELAY_MATRIX_KERNELS/_ARCHES/_USERSPACE). */
 function fetchAll() {
   const pins = matrix.loadPins(PINS);
-  for (const arch of Object.keys(matrix.ARCHES)) {
-    for (const k of pins.kernels) {
-      matrix.kernelAssets(k, arch);
-      matrix.userspaceRoot(pins, k.userspace, arch);
-    }
-    matrix.koffiPrebuilt(ROOT, arch);
-  }
-  matrix.arm64Sysroot(pins);
+  matrix.fetchGuestAssets(pins, matrix.matrixGuests(pins), ROOT);
   console.log(`cached under ${matrix.MATRIX_CACHE}`);
 }
 

@@ -39,6 +39,34 @@ export function loadPins(file) {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
+/**
+ * The guests a run boots: every pinned kernel on every architecture, narrowed
+ * by KDELAY_MATRIX_KERNELS (e.g. "5.10,6.1") and KDELAY_MATRIX_ARCHES
+ * ("arm64"); KDELAY_MATRIX_USERSPACE=bookworm puts all of them on that
+ * userspace (e.g. to see what the 5.10 kernels accept while bullseye's libbpf
+ * 0.3 stops kdelay before it loads anything).
+ */
+export function matrixGuests(pins, env = process.env) {
+  const arches = (env.KDELAY_MATRIX_ARCHES || Object.keys(ARCHES).join(',')).split(',');
+  const kernels = (env.KDELAY_MATRIX_KERNELS || pins.kernels.map((k) => k.kernel).join(',')).split(',');
+  for (const arch of arches) if (!ARCHES[arch]) throw new Error(`KDELAY_MATRIX_ARCHES: no architecture ${arch} (${Object.keys(ARCHES).join(', ')})`);
+  for (const kernel of kernels) if (!pins.kernels.some((k) => k.kernel === kernel)) throw new Error(`KDELAY_MATRIX_KERNELS: no kernel ${kernel} in pins.json`);
+  return pins.kernels
+    .filter((k) => kernels.includes(k.kernel))
+    .map((k) => (env.KDELAY_MATRIX_USERSPACE ? { ...k, userspace: env.KDELAY_MATRIX_USERSPACE } : k))
+    .flatMap((k) => arches.map((arch) => ({ name: `${k.kernel} ${arch}`, kernel: k, arch })));
+}
+
+/** Downloads and unpacks what the guests need (kernels, userspaces, Node, koffi, the arm64 sysroot). */
+export function fetchGuestAssets(pins, guests, repoRoot) {
+  for (const guest of guests) {
+    kernelAssets(guest.kernel, guest.arch);
+    userspaceRoot(pins, guest.kernel.userspace, guest.arch);
+    koffiPrebuilt(repoRoot, guest.arch);
+    if (guest.arch === 'arm64') arm64Sysroot(pins);
+  }
+}
+
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, ...opts });
   if (r.status !== 0) {

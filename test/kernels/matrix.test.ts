@@ -16,10 +16,11 @@
  * Assets come from test/kernels/pins.json and are cached (see
  * scripts/lib/kernel-matrix.mjs): a cold run downloads ~600 MB.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript, shared with scripts/kernel-matrix.mjs
 import * as matrix from '../../scripts/lib/kernel-matrix.mjs';
@@ -36,18 +37,7 @@ const GUEST_TIMEOUT_MS = Number(process.env.KDELAY_MATRIX_GUEST_TIMEOUT_MS ?? 24
 /** 2 cores: more guests at once only slows each down. */
 const PARALLEL_GUESTS = 2;
 
-const ARCHES = (process.env.KDELAY_MATRIX_ARCHES ?? 'amd64,arm64').split(',');
-const KERNELS = (process.env.KDELAY_MATRIX_KERNELS ?? pins.kernels.map((k: { kernel: string }) => k.kernel).join(',')).split(',');
-/**
- * KDELAY_MATRIX_USERSPACE=bookworm puts every guest on that userspace: e.g. to
- * see what the 5.10 kernels themselves accept while bullseye's libbpf 0.3
- * stops kdelay before it loads anything.
- */
-const USERSPACE = process.env.KDELAY_MATRIX_USERSPACE;
-const GUESTS = pins.kernels
-  .filter((k: KernelPin) => KERNELS.includes(k.kernel))
-  .map((k: KernelPin) => (USERSPACE ? { ...k, userspace: USERSPACE } : k))
-  .flatMap((k: KernelPin) => ARCHES.map((arch) => ({ name: `${k.kernel} ${arch}`, kernel: k, arch })));
+const GUESTS: { name: string; kernel: KernelPin; arch: string }[] = matrix.matrixGuests(pins);
 const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall'];
 
 interface KernelPin {
@@ -128,7 +118,7 @@ async function runGuest(guest: (typeof GUESTS)[number], repoCpio: string): Promi
   return { ...boot, records, facts: records.find((r) => r.type === 'facts'), checks };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   for (const tool of ['qemu-system-x86_64', 'qemu-system-aarch64', 'cpio', 'dpkg-deb', 'clang', 'ld.lld']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
@@ -141,17 +131,16 @@ beforeAll(() => {
   rmSync(RESULTS, { recursive: true, force: true });
   mkdirSync(RESULTS, { recursive: true });
   const started = Date.now();
+  // Downloads take minutes on a cold cache: in a child process, as `kernel-matrix.mjs fetch`, so this
+  // one stays responsive (vitest's worker must answer its runner, and later read the guests' consoles).
+  await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'kernel-matrix.mjs'), 'fetch'], { maxBuffer: 16 << 20 }).catch((err) => {
+    throw new Error(`fetching the kernel matrix's assets failed: ${err.stderr?.trim() || err.message}`);
+  });
   const config = { ...WORKLOAD, triggerSamples: TRIGGER_SAMPLES, checkTimeoutMs: 120_000 };
   const repoCpio = new Map<string, string>();
-  for (const arch of ARCHES) {
+  for (const arch of new Set(GUESTS.map((g) => g.arch))) {
     const dir = matrix.stageRepoLayer({ repoRoot: ROOT, pins, arch, dir: join(workDir, `repo-${arch}`), config });
     repoCpio.set(arch, matrix.cpioOf(dir, join(workDir, `repo-${arch}.cpio`)));
-  }
-  // Everything cached is fetched before any guest boots: preparing it blocks this process, which must
-  // stay free to read the running guests' consoles and keep their deadlines.
-  for (const guest of GUESTS) {
-    matrix.kernelAssets(guest.kernel, guest.arch);
-    matrix.userspaceRoot(pins, guest.kernel.userspace, guest.arch);
   }
   timings.prepareMs = Date.now() - started;
   const promises = pool(GUESTS, PARALLEL_GUESTS, (guest) => runGuest(guest, repoCpio.get(guest.arch)!));

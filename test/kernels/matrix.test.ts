@@ -275,13 +275,19 @@ describe.each(GUESTS)('$name', (guest) => {
     });
   });
 
-  it('irq: the NET_RX softirq of each loopback datagram, in the sending thread', async () => {
+  it('irq: the NET_RX softirqs of the loopback datagrams, in the sending thread', async () => {
     await judge(guest.name, 'irq', async () => {
       const r = await run();
       const report = finished(guest.name, r, 'window');
       const worker = parseReport(report.stdout).find((t) => t.name === 'worker');
       const softirqs = worker?.sections.get('SOFT IRQ STATISTICS');
-      expect(labelledRow(softirqs, 'net_rx')?.[1], `${guest.name}\n${report.stdout}`).toBe(WORKLOAD.rounds);
+      // Each datagram raises NET_RX, which runs when the sender re-enables bottom halves, in its
+      // context. Not always: when a softirq run overran its budget (TCG is slow), the kernel hands
+      // pending softirqs to ksoftirqd, whose runs are not the worker's. Seen once in ~10 runs on 6.1 arm64
+      // (3 of 4). Nothing else sends on loopback, so never more than one per datagram.
+      const netRx = labelledRow(softirqs, 'net_rx')?.[1];
+      expect(netRx, `${guest.name}: NET_RX runs in the worker\n${report.stdout}`).toBeGreaterThanOrEqual(1);
+      expect(netRx, `${guest.name}: NET_RX runs in the worker\n${report.stdout}`).toBeLessThanOrEqual(WORKLOAD.rounds);
       // The hard IRQ section needs an interrupt that passes through irq_handler_entry while the
       // worker is on the CPU: on arm64 the timer tick does (arch_timer); x86's local APIC timer does not.
       if (guest.arch === 'arm64') {

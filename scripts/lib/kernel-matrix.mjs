@@ -8,6 +8,7 @@
 //   kernel/<version>_<arch>/  vmlinuz, modules/*.ko (openvswitch and what it needs), modules/load-order
 //   userspace/<suite>_<arch>/ the guest's root: libc, libstdc++, libelf, libbpf, busybox, Node
 //   npm/                    npm pack tarballs (Node builds, koffi prebuilts)
+//   koffi/<package>-<version>/ koffi's prebuilt addon for a guest architecture, unpacked
 //   sysroot/arm64/          Debian's arm64 libc6-dev & co., to cross-build workloads with clang
 //   cpio/                   the guest image layers that do not depend on the repository
 import { execFileSync, spawn, spawnSync } from 'node:child_process';

@@ -160,7 +160,7 @@ export function modinfo(koFile, field) {
  * its `softdep=pre:` (e.g. libcrc32c needs the crc32c crypto driver, or its
  * init fails), by name or alias.
  */
-function moduleNeeds(koFile) {
+export function moduleNeeds(koFile) {
   const depends = modinfo(koFile, 'depends').flatMap((d) => (d ? d.split(',') : []));
   const soft = modinfo(koFile, 'softdep').flatMap((d) => /pre:\s*([^:]*?)(?:\s+post:|$)/.exec(d)?.[1].trim().split(/\s+/) ?? []);
   return [...depends, ...soft.filter(Boolean)];
@@ -399,4 +399,19 @@ export function guestRecords(output) {
   const records = [];
   for (const m of output.matchAll(/^KDELAY-MATRIX (\{.*\})$/gm)) records.push(JSON.parse(m[1]));
   return records;
+}
+
+/**
+ * The verifier's last word in a libbpf log (kdelay -D): the line before
+ * "-- END PROG LOAD LOG --", with the program's name; undefined if no
+ * program failed to load.
+ */
+export function verifierReason(log) {
+  const lines = log?.split('\n') ?? [];
+  const end = lines.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
+  if (end < 0) return undefined;
+  const before = lines.slice(0, end).reverse();
+  const program = /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(before.find((l) => l.includes('BEGIN PROG LOAD LOG')) ?? '')?.[1];
+  const reason = before.find((l) => l.trim() && !/^(processed|verification time|stack depth|libbpf: )/.test(l.trim()));
+  return `${reason?.trim()}${program ? ` (program ${program})` : ''}`;
 }

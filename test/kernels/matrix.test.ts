@@ -204,16 +204,6 @@ function explain(run: GuestRun, check?: CheckRecord): string {
     .join('\n');
 }
 
-/** The verifier's last word in a libbpf log (the line before "-- END PROG LOAD LOG --"), with the program's name. */
-function verifierReason(log: string | undefined): string | undefined {
-  const lines = log?.split('\n') ?? [];
-  const end = lines.findIndex((l) => /-- END PROG LOAD LOG --/.test(l));
-  if (end < 0) return undefined;
-  const program = /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(lines.slice(0, end).reverse().find((l) => /BEGIN PROG LOAD LOG/.test(l)) ?? '')?.[1];
-  const reason = lines.slice(0, end).reverse().find((l) => l.trim() && !/^(processed|verification time|stack depth|libbpf: )/.test(l.trim()));
-  return `${reason?.trim()}${program ? ` (program ${program})` : ''}`;
-}
-
 /** The kdelay run of a check, which must have finished and exited 0. */
 function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): KdelayResult {
   const check = run.checks.get(name);
@@ -221,7 +211,7 @@ function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): Kde
   expect(check!.outcome, `${guest}: ${name}\n${explain(run, check)}`).toBe('finished');
   // The line that says why: kdelay's own one-line error, or an uncaught exception's message.
   const why = check!.kdelay?.stderr.split('\n').find((l) => /^(kdelay|\w*Error): /.test(l)) ?? check!.kdelay?.stderr.split('\n')[0];
-  const verifier = check!.kdelay?.code === 0 ? undefined : verifierReason(check!.debugLog);
+  const verifier = check!.kdelay?.code === 0 ? undefined : matrix.verifierReason(check!.debugLog);
   if (verifier) expect.fail(`${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: the kernel's verifier said: ${verifier}\n${why}\n${explain(run, check)}`);
   expect(check!.kdelay?.code, `${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: ${why}\n${explain(run, check)}`).toBe(0);
   return check!.kdelay!;
@@ -321,7 +311,7 @@ describe.each(GUESTS)('$name', (guest) => {
       const note = /^# UPCALL STATISTICS: not available \((.*)\)$/m.exec(report.stdout)?.[1];
       if (note !== undefined) {
         const declared = manifestRequires('upcall').map((req) => `needs ${req}:`);
-        const verifier = verifierReason(r.checks.get('window')!.debugLog);
+        const verifier = matrix.verifierReason(r.checks.get('window')!.debugLog);
         expect(
           declared.some((d) => note.startsWith(d)),
           `${guest.name}: upcall not available for a reason its manifest does not declare (${declared.join(', ')}): ${note}${verifier ? `; the kernel's verifier said: ${verifier}` : ''}`,

@@ -90,7 +90,8 @@ function cachedDir(dir, fill) {
     fs.renameSync(tmp, dir);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
+    // Another run (another clone's CI, a helper) may have finished the same piece first.
+    if (!fs.existsSync(dir)) throw err;
   }
   return dir;
 }

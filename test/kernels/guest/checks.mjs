@@ -1,0 +1,149 @@
+// Runs inside a kernel-matrix guest (started by /init): drives the real
+// kdelay against test/workloads/matrix_workload.c and prints what happened,
+// one `KDELAY-MATRIX {json}` line per fact or check, for the host test to
+// judge (test/kernels/matrix.test.ts). Nothing is asserted here: the guest
+// only reports, so a failure is explained on the host with the whole output.
+//
+// /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs }
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+
+const config = JSON.parse(readFileSync('/matrix/config.json', 'utf8'));
+const KDELAY = '/kdelay/bin/kdelay.js';
+const WORKLOAD = '/matrix/matrix_workload';
+
+function emit(type, data) {
+  process.stdout.write(`KDELAY-MATRIX ${JSON.stringify({ type, ...data })}\n`);
+}
+
+const readOr = (file, fallback) => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+};
+
+/** A child whose output is collected; `until(stream, re)` resolves when it printed re (false if it exited first). */
+function start(command, args) {
+  const child = spawn(command, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  const watchers = [];
+  const poke = () => {
+    for (const w of watchers.splice(0)) {
+      if (w.re.test(out[w.stream])) w.resolve(true);
+      else if (child.exitCode !== null || child.signalCode !== null) w.resolve(false);
+      else watchers.push(w);
+    }
+  };
+  child.stdout.on('data', (d) => ((out.stdout += d), poke()));
+  child.stderr.on('data', (d) => ((out.stderr += d), poke()));
+  const done = new Promise((resolve) => child.on('close', (code, signal) => (poke(), resolve({ code, signal, ...out }))));
+  const until = (stream, re) => new Promise((resolve) => (watchers.push({ stream, re, resolve }), poke()));
+  return { child, out, done, until };
+}
+
+/** A timer that does not keep the guest's Node alive once the checks are done. */
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** Runs one check with a deadline; whatever it collected is reported either way. */
+async function check(name, body) {
+  const started = Date.now();
+  const record = { name, steps: [] };
+  const step = (what) => record.steps.push(`${Date.now() - started} ms: ${what}`);
+  const timeout = delay(config.checkTimeoutMs).then(() => 'timeout');
+  let outcome;
+  try {
+    outcome = await Promise.race([body(record, step).then(() => 'finished'), timeout]);
+  } catch (err) {
+    outcome = `error: ${err.stack ?? err}`;
+  }
+  for (const child of record.children ?? []) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  delete record.children;
+  emit('check', { ...record, outcome, ms: Date.now() - started });
+}
+
+async function startWorkload(record, step) {
+  const workload = start(WORKLOAD, [config.rounds, config.getppids, config.spinMs, config.gapMs]);
+  (record.children ??= []).push(workload.child);
+  if (!(await workload.until('stdout', /^ready \d+$/m))) throw new Error(`workload did not start: ${workload.out.stderr}`);
+  step(`workload ${workload.child.pid} ready`);
+  return workload;
+}
+
+function kdelay(record, args) {
+  const run = start('node', [KDELAY, ...args]);
+  record.children.push(run.child);
+  return run;
+}
+
+/**
+ * After a failed run: the same arguments again with -D, for libbpf's log
+ * (the verifier's reason). Stopped at once should it get as far as sampling.
+ */
+async function debugLog(record, args) {
+  const run = kdelay(record, [...args, '-D']);
+  const started = Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+  if (await started) run.child.kill('SIGINT');
+  return (await run.done).stderr.slice(-16_000);
+}
+
+const kprobes = () => readOr('/sys/kernel/debug/kprobes/list', undefined);
+
+// Facts about the guest.
+const nodeStart = Date.now();
+spawnSync('node', ['-e', '0']);
+emit('facts', {
+  kernel: release(),
+  arch: process.arch,
+  node: process.version,
+  nodeStartMs: Date.now() - nodeStart,
+  btf: existsSync('/sys/kernel/btf/vmlinux'),
+  openvswitch: existsSync('/sys/module/openvswitch'),
+  kprobePmu: existsSync('/sys/bus/event_source/devices/kprobe'),
+  libbpf: ['/lib', '/usr/lib'].flatMap((dir) =>
+    readdirSync(dir).filter((d) => d.endsWith('-linux-gnu')).flatMap((d) => readdirSync(`${dir}/${d}`).filter((f) => f.startsWith('libbpf.so')).map((f) => `${dir}/${d}/${f}`)),
+  ),
+  uptimeS: Number(readOr('/proc/uptime', '0').split(' ')[0]),
+});
+
+// A fixed window around the whole run, in text mode (the layout users read).
+await check('window', async (record, step) => {
+  const workload = await startWorkload(record, step);
+  record.workloadPid = workload.child.pid;
+  const args = ['-p', workload.child.pid, '--sample-time', 600];
+  const run = kdelay(record, args);
+  const opened = await run.until('stdout', /^# Start sampling/m);
+  step(opened ? 'sampling' : 'kdelay exited before sampling');
+  if (opened) {
+    record.kprobes = kprobes();
+    workload.child.kill('SIGUSR1');
+    await workload.until('stdout', /^done$/m);
+    step('workload done');
+    run.child.kill('SIGINT');
+  }
+  record.kdelay = await run.done;
+  step('kdelay exited');
+  // A probe reported not available may have failed to load: libbpf's log says why.
+  if (record.kdelay.code !== 0 || /: not available \(/.test(record.kdelay.stdout)) record.debugLog = await debugLog(record, args);
+  workload.child.kill('SIGTERM');
+});
+
+// Windows opened and closed by USDT probes in the workload, as JSON.
+await check('trigger', async (record, step) => {
+  const workload = await startWorkload(record, step);
+  record.workloadPid = workload.child.pid;
+  const args = [
+    '-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples,
+    '--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop',
+  ];
+  const run = kdelay(record, args);
+  const waiting = await run.until('stderr', /waiting for/);
+  step(waiting ? 'waiting for the start trigger' : 'kdelay exited before waiting');
+  if (waiting) workload.child.kill('SIGUSR1');
+  record.kdelay = await run.done;
+  step('kdelay exited');
+  if (record.kdelay.code !== 0) record.debugLog = await debugLog(record, args);
+  workload.child.kill('SIGTERM');
+});

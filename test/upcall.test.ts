@@ -15,7 +15,7 @@ import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
 import { hostArch, SyscallTable } from '../host/syscalls/table.js';
-import { type KernelFacts, upcallPlan } from '../host/target/trigger-targets.js';
+import { kallsymsHasFunction, type KernelFacts, upcallPlan } from '../host/target/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { runKdelay } from './helpers/kdelay.js';
 
@@ -26,6 +26,24 @@ const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0', ma
   machine: () => machine,
   hasKprobes: () => hasKprobes,
   hasKernelFunction: (name) => hasFunction && name === 'ovs_dp_upcall',
+});
+
+describe('kallsymsHasFunction', () => {
+  // Lines as /proc/kallsyms prints them: vmlinux symbols end the line, a module's carry "\t[module]".
+  const kallsyms = [
+    'ffffffff81000000 T _stext',
+    'ffffffff810a1230 t do_nanosleep',
+    'ffffffffc0a01230 t ovs_dp_upcall\t[openvswitch]',
+    'ffffffffc0a01400 t ovs_dp_upcall_more\t[openvswitch]',
+    'ffffffffc0a02000 d ovs_net_ops\t[openvswitch]',
+  ].join('\n');
+  it.each([
+    ['do_nanosleep', true],
+    ['ovs_dp_upcall', true], // a module function: the matrix found this missed when only a space could follow
+    ['ovs_dp_up', false],
+    ['ovs_net_ops', false], // data, not a function
+    ['_stext', true],
+  ])('%s: %s', (name, found) => expect(kallsymsHasFunction(kallsyms, name)).toBe(found));
 });
 
 describe('upcallPlan', () => {

@@ -36,8 +36,17 @@ export const liveKernel: KernelFacts = {
   hasKprobes: () => hasKprobePmu(),
   release: () => release(),
   machine: () => machineName(),
-  hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
+  hasKernelFunction: (name) => kallsymsHasFunction(readFileSync('/proc/kallsyms', 'utf8'), name),
 };
+
+/**
+ * Whether /proc/kallsyms text lists NAME as a function. A module's symbols
+ * end in a tab and `[module]` ("ffff... t ovs_dp_upcall\t[openvswitch]"),
+ * vmlinux's at the end of the line: both count.
+ */
+export function kallsymsHasFunction(kallsyms: string, name: string): boolean {
+  return new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}(\\s|$)`, 'm').test(kallsyms);
+}
 
 /**
  * Reads the target's executable through /proc/PID/exe, which a kernel

@@ -60,6 +60,8 @@ interface CheckRecord {
   steps: string[];
   ms: number;
   kprobes?: string;
+  /** kdelay -D's "using libbpf ..." line from the window run. */
+  libbpfChoice?: string;
   kdelay?: KdelayResult;
   /** After a failure: kdelay -D's stderr (libbpf's log) from a second run. */
   debugLog?: string;
@@ -238,6 +240,22 @@ describe.each(GUESTS)('$name', (guest) => {
     expect(String(r.facts!.kernel)).toMatch(new RegExp(`^${guest.kernel.kernel.replace('.', '\\.')}\\.`));
   });
 
+  it('libbpf: the system libbpf.so.1 where there is one, the shipped copy where there is only 0.x', () => {
+    return run().then((r) => {
+      const choice = r.checks.get('window')?.libbpfChoice;
+      const system = (r.facts!.libbpf as string[]) ?? [];
+      const arch = guest.arch === 'amd64' ? 'x64' : 'arm64';
+      if (system.some((f) => /libbpf\.so\.1(\.|$)/.test(f))) {
+        expect(choice, `${guest.name}: system libbpf ${system.join(', ')}`).toMatch(/^kdelay: using libbpf 1\.\d+ from \S*\/libbpf\.so\.1[^:]*: /);
+        expect(choice).not.toContain('vendor/');
+      } else {
+        // Debian 11: only libbpf.so.0 (0.3), which lacks functions kdelay calls.
+        expect(system.length, `${guest.name}: the guest should have an old libbpf to pass over`).toBeGreaterThan(0);
+        expect(choice, `${guest.name}: system libbpf ${system.join(', ')}`).toMatch(new RegExp(`^kdelay: using libbpf 1\\.5 from \\S*vendor/libbpf/${arch}/libbpf\\.so\\.1: `));
+      }
+    });
+  });
+
   it('syscalls: exact counts over the whole run', async () => {
     await judge(guest.name, 'syscalls', async () => {
       const r = await run();
@@ -319,7 +337,8 @@ describe.each(GUESTS)('$name', (guest) => {
         return { status: 'not available', detail: note };
       }
       // No traffic goes through a datapath here: what is checked is that the probe attached.
-      if (r.facts!.kprobePmu) expect(r.checks.get('window')!.kprobes, `${guest.name}: no kretprobe on ovs_dp_upcall while sampling`).toMatch(/\sr\s+ovs_dp_upcall\+0x0\b/);
+      // The probe sits on the entry, or 4 bytes in on kernels built with IBT: the kernel moves it past the endbr64 (6.12 amd64).
+      if (r.facts!.kprobePmu) expect(r.checks.get('window')!.kprobes, `${guest.name}: no kretprobe on ovs_dp_upcall while sampling`).toMatch(/\sr\s+ovs_dp_upcall\+0x[04]\b/);
     });
   });
 });

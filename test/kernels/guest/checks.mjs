@@ -112,7 +112,8 @@ emit('facts', {
 await check('window', async (record, step) => {
   const workload = await startWorkload(record, step);
   record.workloadPid = workload.child.pid;
-  const args = ['-p', workload.child.pid, '--sample-time', 600];
+  // -D for the one line that says which libbpf kdelay took (the bullseye guest has only libbpf 0.3).
+  const args = ['-D', '-p', workload.child.pid, '--sample-time', 600];
   const run = kdelay(record, args);
   const opened = await run.until('stdout', /^# Start sampling/m);
   step(opened ? 'sampling' : 'kdelay exited before sampling');
@@ -125,6 +126,9 @@ await check('window', async (record, step) => {
   }
   record.kdelay = await run.done;
   step('kdelay exited');
+  record.libbpfChoice = /^kdelay: using libbpf .*$/m.exec(record.kdelay.stderr)?.[0];
+  // libbpf's own log stays out of the record: the console is a slow serial line.
+  record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
   // A probe reported not available may have failed to load: libbpf's log says why.
   if (record.kdelay.code !== 0 || /: not available \(/.test(record.kdelay.stdout)) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');

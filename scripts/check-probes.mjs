@@ -1,11 +1,14 @@
 #!/usr/bin/env zx
 // npm run check:probes: fails when a committed bundle is not what its sources
 // build to (like cilium/ebpf's "generated files are up to date" gate), or is
-// not signed by the release key whose public half ships in keys/.
+// not signed by the release key whose public half ships in keys/ (a
+// development build, admitted by a checkout's own kdelay, fails here), or
+// ARCHITECTURE.md's table of built-in probes is not generated from them.
 // Needs no private key: it compares the bundle's body (everything before its
 // seal) and verifies the committed signature.
 import { fs, path } from 'zx';
 import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
+import { staleProbesTable } from './lib/probes-table.mjs';
 
 const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
 const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
@@ -30,6 +33,9 @@ for (const name of await probeNames()) {
   else if (status.kind !== 'signed') problems.push(`${file} is not signed by the release key (${key.id}); a maintainer must run 'npm run build:probes' with the key`);
   else echo(`ok ${file} (signed, key ${key.id})`);
 }
+const table = await staleProbesTable();
+if (table) problems.push(table);
+else echo('ok ARCHITECTURE.md built-in probes table');
 if (problems.length) {
   for (const p of problems) echo(p);
   process.exit(1);

@@ -13,6 +13,7 @@ import { MapType } from '../libbpf/backend.js';
 import { KDELAY_SYSCALL_EVENT_SIZE, type KdelaySyscallEvent, readKdelaySyscallEvent } from '../runtime/kernel-records.js';
 import { RingReader } from '../runtime/ring-buffer.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
+import type { HostValues } from './host-values.js';
 
 export const EVENTS_MAP = 'kdelay_syscall_events';
 export const STACKS_MAP = 'kdelay_stack_traces';
@@ -57,14 +58,17 @@ export class SyscallEventCollector {
     this.loop ??= this.drainForever();
   }
 
-  /** Probe options telling the syscalls probe to post events into our maps. */
-  probeOptions(): Record<string, bigint> {
+  /**
+   * What -s gives a probe that posts events into our maps (the syscalls
+   * probe takes them through its manifest's `from`; see host-values.ts).
+   */
+  hostValues(): HostValues {
     return {
-      'syscalls.events': 1n,
-      'syscalls.events_min_ns': BigInt(this.config.minNs),
-      'syscalls.events_skip_poll': this.config.skipPoll ? 1n : 0n,
-      'syscalls.stack_trace_size': BigInt(this.config.stackTraceSize),
-      'syscalls.events_ring_bytes': BigInt(this.config.ringBytes),
+      'syscall_events.enabled': 1n,
+      'syscall_events.min_ns': BigInt(this.config.minNs),
+      'syscall_events.skip_poll': this.config.skipPoll ? 1n : 0n,
+      'syscall_events.stack_trace_size': BigInt(this.config.stackTraceSize),
+      'syscall_events.ring_bytes': BigInt(this.config.ringBytes),
     };
   }
 

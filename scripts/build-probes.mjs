@@ -1,5 +1,6 @@
 #!/usr/bin/env zx
-// npm run build:probes [-- NAME...]: rebuilds the committed bundles in bundles/
+// npm run build:probes [-- NAME...]: (after scripts/generate-records.mjs and
+// tsc) rebuilds the committed bundles in bundles/
 // and signs them with the release key ($KDELAY_SIGNING_KEY, default
 // ~/.config/kdelay/release-signing-key.pem), which only maintainers hold.
 //
@@ -12,18 +13,11 @@
 import { fs, path } from 'zx';
 import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, RELEASE_SIGNING_KEY, ROOT, sealBody, splitBundle } from './lib/probe-build.mjs';
 import { updateProbesTable } from './lib/probes-table.mjs';
-import { HOST_RECORDS, sharedLayoutsOnce } from './lib/layouts.mjs';
 
 const { developmentRecordFile, probeSourcesDigest } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'development-builds.js'));
 const { sha256Hex } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
 
 const key = (await fs.pathExists(RELEASE_SIGNING_KEY)) ? RELEASE_SIGNING_KEY : undefined;
-// The host's readers of the records in probes/include/kdelay_records.bpf.h (committed; see layouts.mjs).
-const { hostRecords } = await sharedLayoutsOnce().catch(buildFailed);
-if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
-  await fs.writeFile(path.join(ROOT, HOST_RECORDS), hostRecords);
-  echo(`updated ${HOST_RECORDS}: rebuild the host (npm run build)`);
-}
 const wanted = argv._.length ? argv._ : await probeNames();
 const unsigned = [];
 for (const name of wanted) {

@@ -10,14 +10,15 @@
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
-import { KDELAY_SYSCALL_EVENT_SIZE, type KdelaySyscallEvent, readKdelaySyscallEvent } from '../runtime/kernel-records.js';
+import { KDELAY_SYSCALL_EVENT_SIZE, type KdelaySyscallEvent, KdelaySharedMapSizes, readKdelaySyscallEvent } from '../runtime/kernel-records.js';
 import { RingReader } from '../runtime/ring-buffer.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 import type { HostValues } from './host-values.js';
 
 export const EVENTS_MAP = 'kdelay_syscall_events';
 export const STACKS_MAP = 'kdelay_stack_traces';
-export const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
+/** Frames per stack (PERF_MAX_STACK_DEPTH): the stack map's value size is this many u64. */
+export const MAX_STACK_DEPTH = KdelaySharedMapSizes.KDELAY_MAX_STACK_DEPTH;
 const DRAIN_BUDGET = 20_000;
 const RECORD_SIZE = KDELAY_SYSCALL_EVENT_SIZE;
 const WAIT_MS = 50;

@@ -7,12 +7,12 @@
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
-import { KdelayTriggerEventKind, readKdelayTriggerEvent } from '../runtime/kernel-records.js';
+import { KdelaySharedMapSizes, KdelayTriggerEventKind, readKdelayTriggerEvent } from '../runtime/kernel-records.js';
 import { RingReader } from '../runtime/ring-buffer.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 
 export const TRIGGER_EVENTS_MAP = 'kdelay_trigger_events';
-const RING_BYTES = 64 * 1024; // as declared in trigger.bpf.c
+const RING_BYTES = KdelaySharedMapSizes.KDELAY_TRIGGER_RING_BYTES;
 const { KDELAY_TRIGGER_START, KDELAY_TRIGGER_STOP } = KdelayTriggerEventKind;
 /** Longest single wait on the worker thread; signals are noticed between waits. */
 const WAIT_SLICE_MS = 50;

@@ -17,6 +17,12 @@ export const KdelayTriggerEventKind = {
   KDELAY_TRIGGER_STOP: 2,
 } as const;
 
+/** enum kdelay_shared_map_sizes */
+export const KdelaySharedMapSizes = {
+  KDELAY_TRIGGER_RING_BYTES: 65536,
+  KDELAY_MAX_STACK_DEPTH: 127,
+} as const;
+
 /** struct kdelay_gate: 32 bytes. */
 export const KDELAY_GATE_SIZE = 32;
 

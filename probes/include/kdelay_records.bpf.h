@@ -2,8 +2,8 @@
 /*
  * kdelay_records.bpf.h - the records the host itself reads or writes, declared
  * once: the capture gate (host/driver/gate.ts), syscall events
- * (host/driver/syscall-events.ts) and trigger hits
- * (host/driver/trigger-events.ts). The host's readers and writers are
+ * (host/driver/syscall-events.ts), trigger hits
+ * (host/driver/trigger-events.ts) and the sizes of the maps the host shares. The host's readers and writers are
  * generated from these declarations' BTF into host/runtime/kernel-records.ts
  * by `npm run build:probes` (`npm run check:probes` fails when it is stale);
  * the probes' AssemblyScript gets the same in probes/lib/build/.
@@ -54,5 +54,15 @@ struct kdelay_trigger_event {
 	u32 pad;
 };
 KDELAY_SHARED_STRUCT(kdelay_trigger_event)
+
+/*
+ * Sizes of maps the host creates and shares into the probes, which declare
+ * them with the same sizes (bpf_map__reuse_fd checks they match).
+ */
+enum kdelay_shared_map_sizes {
+	KDELAY_TRIGGER_RING_BYTES = 64 * 1024, /* kdelay_trigger_events */
+	KDELAY_MAX_STACK_DEPTH = 127,          /* PERF_MAX_STACK_DEPTH: frames per kdelay_stack_traces entry */
+};
+KDELAY_SHARED_ENUM(kdelay_shared_map_sizes)
 
 #endif /* KDELAY_RECORDS_BPF_H */

@@ -43,7 +43,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__uint(value_size, 127 * sizeof(u64));
+	__uint(value_size, KDELAY_MAX_STACK_DEPTH * sizeof(u64));
 } kdelay_stack_traces SEC(".maps");
 
 /* Events lost because the ring was full, and stacks that could not be stored. */

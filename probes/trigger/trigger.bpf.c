@@ -32,7 +32,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Created by the host and shared into this object (bpf_object_share_map). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 * 1024);
+	__uint(max_entries, KDELAY_TRIGGER_RING_BYTES);
 } kdelay_trigger_events SEC(".maps");
 
 /* Who won this window's START and STOP moves (value: the hit's time); see claim(). */

@@ -1,16 +1,25 @@
 #!/usr/bin/env zx
 // npm run check:probes: fails when a committed bundle is not what its sources
 // build to (like cilium/ebpf's "generated files are up to date" gate), or is
-// not signed by the release key whose public half ships in keys/.
+// not signed by the release key whose public half ships in keys/ (a
+// development build, admitted by a checkout's own kdelay, fails here), or
+// ARCHITECTURE.md's table of built-in probes is not generated from them, or
+// host/runtime/kernel-records.ts from probes/include/kdelay_records.bpf.h.
 // Needs no private key: it compares the bundle's body (everything before its
 // seal) and verifies the committed signature.
 import { fs, path } from 'zx';
 import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
+import { staleProbesTable } from './lib/probes-table.mjs';
+import { HOST_RECORDS, sharedLayoutsOnce } from './lib/layouts.mjs';
 
 const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
 const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
 const key = releaseKey(ROOT);
 const problems = [];
+const { hostRecords } = await sharedLayoutsOnce().catch(buildFailed);
+if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
+  problems.push(`${HOST_RECORDS} does not match probes/include/kdelay_records.bpf.h; run 'npm run build:probes' and commit it`);
+} else echo(`ok ${HOST_RECORDS}`);
 for (const name of await probeNames()) {
   const file = path.join(BUNDLES_DIR, `${name}.wasm`);
   const fresh = await buildProbeBody(name).catch(buildFailed);
@@ -30,6 +39,9 @@ for (const name of await probeNames()) {
   else if (status.kind !== 'signed') problems.push(`${file} is not signed by the release key (${key.id}); a maintainer must run 'npm run build:probes' with the key`);
   else echo(`ok ${file} (signed, key ${key.id})`);
 }
+const table = await staleProbesTable();
+if (table) problems.push(table);
+else echo('ok ARCHITECTURE.md built-in probes table');
 if (problems.length) {
   for (const p of problems) echo(p);
   process.exit(1);

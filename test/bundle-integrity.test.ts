@@ -3,12 +3,15 @@
  * last section, and what kdelay does with them (host/runtime/seal.ts,
  * host/driver/catalog.ts).
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { builtinEntries, releaseKey } from '../host/driver/catalog.js';
+import { builtinEntries, describeSeal, releaseKey } from '../host/driver/catalog.js';
+import { developmentRecordFile, probeSourcesDigest } from '../host/driver/development-builds.js';
 import { appendCustomSection, MANIFEST_SECTION } from '../host/runtime/bundle.js';
-import { checkSeal, IntegrityError, keyId, sealBundle, splitSeal, trustedKey } from '../host/runtime/seal.js';
+import { checkSeal, IntegrityError, keyId, sealBundle, sha256Hex, splitSeal, trustedKey } from '../host/runtime/seal.js';
+import { BUILTIN_PROBES } from './helpers/bpf.js';
 import { makeKeyPair } from './helpers/probe-variants.js';
 import { createPublicKey } from 'node:crypto';
 
@@ -94,11 +97,56 @@ describe('bundle seals', () => {
     expect(() => trustedKey('not a key', 'x.pub')).toThrow('x.pub: not a PEM public key');
   });
 
-  it('every committed built-in bundle is signed by the release key that ships in keys/', () => {
+  it('every built-in is signed by the release key that ships in keys/, or is this checkout\'s own build of its sources', () => {
     const entries = builtinEntries(ROOT);
-    expect(entries.map((e) => e.bundle.manifest.name)).toEqual(['irq', 'sched', 'syscalls', 'trigger', 'upcall']);
-    for (const entry of entries) expect(entry.seal).toEqual({ kind: 'signed', by: releaseKey(ROOT) });
-    const syscalls = readFileSync(join(ROOT, 'bundles', 'syscalls.wasm'));
-    expect(splitSeal(syscalls).seal?.signer).toBe(releaseKey(ROOT).id);
+    expect(entries.map((e) => e.bundle.manifest.name)).toEqual(BUILTIN_PROBES);
+    // Committed bundles are all signed: `npm run check:probes` (CI) refuses a development build.
+    for (const entry of entries) expect([{ kind: 'signed', by: releaseKey(ROOT) }, { kind: 'development' }]).toContainEqual(entry.seal);
+  });
+});
+
+describe('development builds (a checkout without the release key)', () => {
+  const name = 'irq';
+  /** A checkout of its own: .git, the probe's sources, an unsigned bundle of it and (unless told otherwise) build:probes' record. */
+  function checkout({ git = true, record = true } = {}) {
+    const root = mkdtempSync(join(tmpdir(), 'kdelay-checkout-'));
+    if (git) mkdirSync(join(root, '.git'));
+    for (const dir of [join('probes', name), join('probes', 'include'), join('probes', 'lib'), 'keys']) {
+      cpSync(join(ROOT, dir), join(root, dir), { recursive: true, filter: (src) => !src.endsWith('/build') });
+    }
+    cpSync(join(ROOT, 'asconfig.json'), join(root, 'asconfig.json'));
+    const body = splitSeal(readFileSync(join(ROOT, 'bundles', `${name}.wasm`))).body;
+    mkdirSync(join(root, 'bundles'));
+    writeFileSync(join(root, 'bundles', `${name}.wasm`), sealBundle(body));
+    if (record) {
+      mkdirSync(join(root, 'probes', name, 'build'));
+      writeFileSync(developmentRecordFile(root, name), JSON.stringify({ bundle_sha256: sha256Hex(body), sources_sha256: probeSourcesDigest(root, name) }));
+    }
+    return root;
+  }
+  const refusal = (root: string) => {
+    try {
+      builtinEntries(root);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return undefined;
+  };
+
+  it('admits an unsigned built-in that is exactly what the checkout\'s sources built', () => {
+    const [entry] = builtinEntries(checkout());
+    expect(entry.seal).toEqual({ kind: 'development' });
+    expect(describeSeal(entry.seal)).toBe('unsigned (built from this checkout)');
+  });
+
+  it('refuses it when the sources changed since, or it did not build it, or it is not a checkout (an installed copy)', () => {
+    const edited = checkout();
+    appendFileSync(join(edited, 'probes', 'include', 'kdelay_gate.bpf.h'), '\n');
+    expect(refusal(edited)).toMatch(/is not signed by the kdelay release key and probes\/irq changed since it was built: run 'npm run build:probes -- irq'/);
+    expect(refusal(checkout({ record: false }))).toMatch(/not signed by the kdelay release key and this checkout did not build it/);
+    expect(refusal(checkout({ git: false }))).toMatch(/is not signed by the kdelay release key \(a local rebuild\?/);
+    const swapped = checkout();
+    writeFileSync(join(swapped, 'bundles', `${name}.wasm`), sealBundle(appendCustomSection(splitSeal(readFileSync(join(ROOT, 'bundles', `${name}.wasm`))).body, 'x', Buffer.from('y'))));
+    expect(refusal(swapped)).toMatch(/it is not the bundle this checkout last built/);
   });
 });

@@ -15,7 +15,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define X86_PF_WRITE 0x2
 
-/* Keep in sync with pagefaults.ts. */
+/* pagefaults.ts reads it through build/pagefaults.layout.ts, generated from the BTF. */
 struct fault_counts {
 	u64 faults;
 	u64 writes;

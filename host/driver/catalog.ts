@@ -11,17 +11,21 @@
  * - any other bundle must be signed by a trusted key (the release key,
  *   $KDELAY_HOME/trusted-keys/*.pub, --trust-key FILE);
  * - --allow-unsigned lifts the last two rules (for your own builds), never
- *   the first.
+ *   the first;
+ * - in a development checkout, an unsigned built-in that is exactly what the
+ *   checkout's own sources build to is admitted (development-builds.ts), so
+ *   contributors without the release key can build and test new probes.
  */
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { ManifestError } from '../report/manifest.js';
 import { BpfError } from '../libbpf/errors.js';
 import { bundleFromBytes, embeddedObjects, type ProbeBundle } from '../runtime/bundle.js';
 import { FileReadError, filesInFolder, MAX_BUNDLE_BYTES, MAX_KEY_BYTES, readRegularFile } from '../runtime/files.js';
 import { checkProgramPolicy } from '../runtime/policy.js';
-import { checkSeal, IntegrityError, type SealStatus, type TrustedKey, trustedKey } from '../runtime/seal.js';
+import { checkSeal, IntegrityError, type SealStatus, splitSeal, type TrustedKey, trustedKey } from '../runtime/seal.js';
+import { whyNotDevelopmentBuild } from './development-builds.js';
 
 /** Where a machine's own probes and keys live: probes.d/*.wasm, trusted-keys/*.pub. */
 export const DEFAULT_KDELAY_HOME = '/etc/kdelay';
@@ -39,11 +43,17 @@ export interface TrustConfig {
   allowedProgramKinds?: readonly string[];
 }
 
+/**
+ * Who vouches for an admitted bundle: its seal, or (an unsigned built-in in a
+ * development checkout) that it is this checkout's own fresh build.
+ */
+export type AdmittedSeal = SealStatus | { kind: 'development' };
+
 export interface CatalogEntry {
   bundle: ProbeBundle;
   /** 'built-in', or the file it was read from. */
   origin: string;
-  seal: SealStatus;
+  seal: AdmittedSeal;
 }
 
 /** Files of a folder by suffix; a folder that cannot be listed is a refusal, one line. */
@@ -79,8 +89,10 @@ export function trustedKeys(packageRoot: string, config: TrustConfig, release = 
 }
 
 /** One line for `probes list`: who vouches for a bundle. */
-export function describeSeal(seal: SealStatus): string {
+export function describeSeal(seal: AdmittedSeal): string {
   switch (seal.kind) {
+    case 'development':
+      return 'unsigned (built from this checkout)';
     case 'signed':
       return `signed (${seal.by.name})`;
     case 'untrusted':
@@ -92,11 +104,17 @@ export function describeSeal(seal: SealStatus): string {
 
 /**
  * Checks a file's seal against the trusted keys and decides whether it may
- * run: `builtin` files must carry the release key's signature, others any
- * trusted key's, unless allowUnsigned. Throws IntegrityError with the
+ * run: `builtin` files must carry the release key's signature (or, given
+ * the checkout's root as `developmentRoot`, be its own fresh build), others
+ * any trusted key's, unless allowUnsigned. Throws IntegrityError with the
  * reason when it may not (a changed file never may).
  */
-export function admitSeal(bytes: Uint8Array, path: string, trusted: readonly TrustedKey[], options: { builtin: boolean; allowUnsigned: boolean }): SealStatus {
+export function admitSeal(
+  bytes: Uint8Array,
+  path: string,
+  trusted: readonly TrustedKey[],
+  options: { builtin: boolean; allowUnsigned: boolean; developmentRoot?: string },
+): AdmittedSeal {
   let seal: SealStatus;
   try {
     seal = checkSeal(bytes, trusted);
@@ -104,19 +122,24 @@ export function admitSeal(bytes: Uint8Array, path: string, trusted: readonly Tru
     if (err instanceof IntegrityError) throw new IntegrityError(`refusing ${path}: ${err.message}`);
     throw err;
   }
+  let notDevelopmentBuild: string | undefined;
+  if (options.builtin && options.developmentRoot && seal.kind === 'unsigned' && seal.sealed) {
+    notDevelopmentBuild = whyNotDevelopmentBuild(options.developmentRoot, basename(path, '.wasm'), splitSeal(bytes).seal!.sha256);
+    if (!notDevelopmentBuild) return { kind: 'development' };
+  }
   if (!isVouchedFor(seal, options.builtin) && !options.allowUnsigned) {
     const why =
       seal.kind === 'untrusted'
         ? `it is signed by key ${seal.signer}, which kdelay does not trust (add --trust-key KEY.pub, or put the key in ${DEFAULT_KDELAY_HOME}/trusted-keys/)`
         : options.builtin
-          ? 'this built-in bundle is not signed by the kdelay release key (a local rebuild? see probes/README.md, "Signing")'
+          ? `this built-in bundle is not signed by the kdelay release key${notDevelopmentBuild && notDevelopmentBuild !== 'not a development checkout' ? ` and ${notDevelopmentBuild}` : ' (a local rebuild? see probes/README.md, "Signing")'}`
           : 'it is not signed';
     throw new IntegrityError(`refusing ${path}: ${why}, and it loads kernel code as root; add --allow-unsigned if you trust it`);
   }
   return seal;
 }
 
-const isVouchedFor = (seal: SealStatus, builtin: boolean) => seal.kind === 'signed' && (!builtin || seal.by.name === RELEASE_KEY_NAME);
+const isVouchedFor = (seal: AdmittedSeal, builtin: boolean) => seal.kind === 'signed' && (!builtin || seal.by.name === RELEASE_KEY_NAME);
 
 /**
  * Reads a bundle, admits its seal (admitSeal) and checks its BPF objects
@@ -125,7 +148,7 @@ const isVouchedFor = (seal: SealStatus, builtin: boolean) => seal.kind === 'sign
 export function admitBundle(
   path: string,
   trusted: readonly TrustedKey[],
-  options: { builtin: boolean; allowUnsigned: boolean; allowedProgramKinds?: readonly string[] },
+  options: { builtin: boolean; allowUnsigned: boolean; allowedProgramKinds?: readonly string[]; developmentRoot?: string },
 ): CatalogEntry {
   let bytes: Buffer<ArrayBuffer>;
   try {
@@ -136,6 +159,9 @@ export function admitBundle(
   }
   const seal = admitSeal(bytes, path, trusted, options);
   const bundle = bundleFromBytes(bytes, path);
+  if (seal.kind === 'development' && bundle.manifest.name !== basename(path, '.wasm')) {
+    throw new IntegrityError(`refusing ${path}: an unsigned built-in must be named after its probe (${bundle.manifest.name}.wasm)`);
+  }
   // The kernel code it carries, checked before any of the guest's code runs
   // (GuestSession checks again what the guest actually opens). Built-ins
   // signed by the release key skip this first pass: the release vouches for
@@ -153,10 +179,16 @@ export function admitBundle(
   return { bundle, origin: options.builtin ? 'built-in' : path, seal };
 }
 
-/** The bundles shipped in the package (bundles/*.wasm), each checked against the release key. */
+/**
+ * The bundles shipped in the package (bundles/*.wasm), each checked against
+ * the release key; in a development checkout, also this checkout's own
+ * unsigned builds (development-builds.ts).
+ */
 export function builtinEntries(packageRoot: string, options: { allowUnsigned?: boolean; release?: TrustedKey } = {}): CatalogEntry[] {
   const trusted = [options.release ?? releaseKey(packageRoot)];
-  return filesIn(join(packageRoot, 'bundles'), '.wasm', false).map((file) => admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false }));
+  return filesIn(join(packageRoot, 'bundles'), '.wasm', false).map((file) =>
+    admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false, developmentRoot: packageRoot }),
+  );
 }
 
 export interface DiscoveryConfig extends TrustConfig {

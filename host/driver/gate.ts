@@ -1,27 +1,27 @@
 /**
- * The capture gate, host side. Mirrors probes/include/kdelay_gate.bpf.h:
- * one ARRAY map entry { state, window_start_ns, window_stop_ns, missed_starts }
- * that every probe object shares. Times are CLOCK_MONOTONIC nanoseconds,
+ * The capture gate, host side: one ARRAY map entry, struct kdelay_gate
+ * (probes/include/kdelay_records.bpf.h, read and written by the generated
+ * runtime/kernel-records.ts), that every probe object shares. Times are CLOCK_MONOTONIC nanoseconds,
  * the clock of bpf_ktime_get_ns() and of process.hrtime.bigint().
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
 import { BpfError, errnoName } from '../libbpf/errors.js';
+import { KDELAY_GATE_SIZE, type KdelayGate, KdelayGateState, readKdelayGate, writeKdelayGate } from '../runtime/kernel-records.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 
 export const GATE_MAP = 'kdelay_gate';
-export const GateState = { IDLE: 0n, OPEN: 1n, REPORTING: 2n } as const;
-const GATE_SIZE = 32;
+export const GateState = {
+  IDLE: BigInt(KdelayGateState.KDELAY_GATE_IDLE),
+  OPEN: BigInt(KdelayGateState.KDELAY_GATE_OPEN),
+  REPORTING: BigInt(KdelayGateState.KDELAY_GATE_REPORTING),
+} as const;
+const GATE_SIZE = KDELAY_GATE_SIZE;
 
 // Only the backend knows libbpf's words for an error; errno's name says enough for a one-entry array.
 const gateFailure = (doing: string, err: number) => new BpfError(`${doing} the capture gate: ${errnoName(Math.abs(err))}`, Math.abs(err));
 
-export interface GateValue {
-  state: bigint;
-  windowStartNs: bigint;
-  windowStopNs: bigint;
-  missedStarts: bigint;
-}
+export type GateValue = KdelayGate;
 
 export class Gate {
   private readonly key = new Uint8Array(4);
@@ -38,20 +38,12 @@ export class Gate {
     const buf = Buffer.alloc(GATE_SIZE);
     const err = this.backend.lookup(this.fd, this.key, buf);
     if (err) throw gateFailure('reading', err);
-    return {
-      state: buf.readBigUInt64LE(0),
-      windowStartNs: buf.readBigUInt64LE(8),
-      windowStopNs: buf.readBigUInt64LE(16),
-      missedStarts: buf.readBigUInt64LE(24),
-    };
+    return readKdelayGate(new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
   }
 
   write(value: GateValue): void {
     const buf = Buffer.alloc(GATE_SIZE);
-    buf.writeBigUInt64LE(value.state, 0);
-    buf.writeBigUInt64LE(value.windowStartNs, 8);
-    buf.writeBigUInt64LE(value.windowStopNs, 16);
-    buf.writeBigUInt64LE(value.missedStarts, 24);
+    writeKdelayGate(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), value);
     const err = this.backend.update(this.fd, this.key, buf, 0n);
     if (err) throw gateFailure('writing', err);
   }

@@ -14,6 +14,7 @@ import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
 import { Gate } from './gate.js';
 import { TriggerEvents } from './trigger-events.js';
+import { optionsFromHostValues } from './host-values.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
 
@@ -104,7 +105,7 @@ export class ProbeSet {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       if (config.syscallEvents) {
         set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
-        Object.assign(options, set.syscallEvents.probeOptions());
+        Object.assign(options, optionsFromHostValues(bundles.map((b) => b.manifest.options), set.syscallEvents.hostValues()));
       }
       for (const bundle of bundles) {
         if (config.skip?.has(bundle.manifest.name)) {

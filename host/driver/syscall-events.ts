@@ -4,29 +4,26 @@
  * STACK_TRACE map `kdelay_stack_traces`); both maps are created here and
  * shared into the probe. The ring is drained continuously in the background
  * by mmap, in budgeted batches so Node's event loop stays responsive, and
- * waits on an async epoll when empty. Mirrors struct syscall_event in
- * probes/syscalls/syscalls.bpf.c.
+ * waits on an async epoll when empty. The records are struct
+ * kdelay_syscall_event (probes/include/kdelay_records.bpf.h), read by the
+ * generated runtime/kernel-records.ts.
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
+import { KDELAY_SYSCALL_EVENT_SIZE, type KdelaySyscallEvent, KdelaySharedMapSizes, readKdelaySyscallEvent } from '../runtime/kernel-records.js';
 import { RingReader } from '../runtime/ring-buffer.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
+import type { HostValues } from './host-values.js';
 
 export const EVENTS_MAP = 'kdelay_syscall_events';
 export const STACKS_MAP = 'kdelay_stack_traces';
-export const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
+/** Frames per stack (PERF_MAX_STACK_DEPTH): the stack map's value size is this many u64. */
+export const MAX_STACK_DEPTH = KdelaySharedMapSizes.KDELAY_MAX_STACK_DEPTH;
 const DRAIN_BUDGET = 20_000;
-const RECORD_SIZE = 32;
+const RECORD_SIZE = KDELAY_SYSCALL_EVENT_SIZE;
 const WAIT_MS = 50;
 
-export interface SyscallEventRecord {
-  entryNs: bigint;
-  exitNs: bigint;
-  tid: number;
-  nr: number;
-  kernelStackId: number;
-  userStackId: number;
-}
+export type SyscallEventRecord = KdelaySyscallEvent;
 
 export interface SyscallEventsConfig {
   /** --syscall-events DURATION_NS (0: every call). */
@@ -41,7 +38,7 @@ export interface SyscallEventsConfig {
 export class SyscallEventCollector {
   private readonly reader: RingReader;
   private readonly stackFd: number | undefined;
-  /** Raw 32-byte records as they came: copying is cheaper than decoding while the ring fills. */
+  /** Raw records as they came: copying is cheaper than decoding while the ring fills. */
   private raw = new Uint8Array(RECORD_SIZE * 4096);
   private count = 0;
   private loop: Promise<void> | undefined;
@@ -62,14 +59,17 @@ export class SyscallEventCollector {
     this.loop ??= this.drainForever();
   }
 
-  /** Probe options telling the syscalls probe to post events into our maps. */
-  probeOptions(): Record<string, bigint> {
+  /**
+   * What -s gives a probe that posts events into our maps (the syscalls
+   * probe takes them through its manifest's `from`; see host-values.ts).
+   */
+  hostValues(): HostValues {
     return {
-      'syscalls.events': 1n,
-      'syscalls.events_min_ns': BigInt(this.config.minNs),
-      'syscalls.events_skip_poll': this.config.skipPoll ? 1n : 0n,
-      'syscalls.stack_trace_size': BigInt(this.config.stackTraceSize),
-      'syscalls.events_ring_bytes': BigInt(this.config.ringBytes),
+      'syscall_events.enabled': 1n,
+      'syscall_events.min_ns': BigInt(this.config.minNs),
+      'syscall_events.skip_poll': this.config.skipPoll ? 1n : 0n,
+      'syscall_events.stack_trace_size': BigInt(this.config.stackTraceSize),
+      'syscall_events.ring_bytes': BigInt(this.config.ringBytes),
     };
   }
 
@@ -97,17 +97,7 @@ export class SyscallEventCollector {
   take(): SyscallEventRecord[] {
     while (this.drain(DRAIN_BUDGET) === DRAIN_BUDGET);
     const v = new DataView(this.raw.buffer, 0, this.count * RECORD_SIZE);
-    const events = Array.from({ length: this.count }, (_, i) => {
-      const at = i * RECORD_SIZE;
-      return {
-        entryNs: v.getBigUint64(at, true),
-        exitNs: v.getBigUint64(at + 8, true),
-        tid: v.getUint32(at + 16, true),
-        nr: v.getUint32(at + 20, true),
-        kernelStackId: v.getInt32(at + 24, true),
-        userStackId: v.getInt32(at + 28, true),
-      };
-    });
+    const events = Array.from({ length: this.count }, (_, i) => readKdelaySyscallEvent(v, i * RECORD_SIZE));
     this.count = 0;
     return events;
   }

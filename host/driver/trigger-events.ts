@@ -1,17 +1,19 @@
 /**
  * Trigger hits from the kernel: the trigger probe posts {ts, kind} to the
  * host-owned ring buffer `kdelay_trigger_events` for each hit that opened or
- * closed the gate. Mirrors struct trigger_event in probes/trigger/trigger.bpf.c.
+ * closed the gate: struct kdelay_trigger_event
+ * (probes/include/kdelay_records.bpf.h), read by the generated
+ * runtime/kernel-records.ts.
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
+import { KdelaySharedMapSizes, KdelayTriggerEventKind, readKdelayTriggerEvent } from '../runtime/kernel-records.js';
 import { RingReader } from '../runtime/ring-buffer.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 
 export const TRIGGER_EVENTS_MAP = 'kdelay_trigger_events';
-const RING_BYTES = 64 * 1024; // as declared in trigger.bpf.c
-const EVENT_START = 1;
-const EVENT_STOP = 2;
+const RING_BYTES = KdelaySharedMapSizes.KDELAY_TRIGGER_RING_BYTES;
+const { KDELAY_TRIGGER_START, KDELAY_TRIGGER_STOP } = KdelayTriggerEventKind;
 /** Longest single wait on the worker thread; signals are noticed between waits. */
 const WAIT_SLICE_MS = 50;
 
@@ -32,11 +34,8 @@ export class TriggerEvents {
 
   private drain(): void {
     this.reader.drain((record) => {
-      const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
-      const kind = view.getUint32(8, true);
-      if (kind === EVENT_START || kind === EVENT_STOP) {
-        this.queue.push({ kind: kind === EVENT_START ? 'start' : 'stop', ts: view.getBigUint64(0, true) });
-      }
+      const { kind, ts } = readKdelayTriggerEvent(new DataView(record.buffer, record.byteOffset, record.byteLength));
+      if (kind === KDELAY_TRIGGER_START || kind === KDELAY_TRIGGER_STOP) this.queue.push({ kind: kind === KDELAY_TRIGGER_START ? 'start' : 'stop', ts });
       return 0;
     });
   }

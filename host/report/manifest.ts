@@ -68,6 +68,13 @@ export interface OptionSpec {
   max?: number;
   /** Set by kdelay itself from its own flags (e.g. -s); --probe-option may not set it. */
   host?: boolean;
+  /**
+   * Which value kdelay provides (with host: true): one of the host values
+   * its flags give, by name (driver/host-values.ts), so the host sets the
+   * option without knowing the probe. A name this kdelay does not provide
+   * leaves the option at the probe's default.
+   */
+  from?: string;
 }
 
 /** The values an integer option type can hold. */
@@ -214,6 +221,10 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       text(o.description, `option ${name} description`);
       const type = oneOf(o.type, `option ${name} type`, OPTION_TYPES) ?? 'i64';
       flag(o.host, `option ${name} host`);
+      if (o.from !== undefined) {
+        if (typeof o.from !== 'string' || !/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/.test(o.from) || o.from.length > 64) fail(`option ${name} from must name a host value (e.g. syscall_events.min_ns)`);
+        if (o.host !== true) fail(`option ${name}: from needs "host": true (users may not set what kdelay provides)`);
+      }
       if ((o.min !== undefined || o.max !== undefined) && (type === 'string' || type === 'bool')) fail(`option ${name}: min and max are for integer types`);
       const [lo, hi] = type === 'string' || type === 'bool' ? [0n, 0n] : OPTION_TYPE_RANGE[type];
       for (const bound of ['min', 'max'] as const) {

@@ -7,6 +7,7 @@
  */
 import { BpfError, EPERM } from '../libbpf/errors.js';
 import { bufferSource, ElfError, readSections, type Section } from '../symbols/elf.js';
+import { Btf } from './btf.js';
 
 const SHF_EXECINSTR = 0x4;
 const SHT_SYMTAB = 2;
@@ -142,72 +143,14 @@ export class BpfObjectFile {
    * object's BTF: libbpf's __uint(type, N) is a member `int (*type)[N]`.
    */
   mapTypes(): Map<string, number> {
+    const types = new Map<string, number>();
+    for (const map of this.btf()?.maps() ?? []) if (map.type !== undefined) types.set(map.name, map.type);
+    return types;
+  }
+
+  /** The object's BTF, if it has any. */
+  btf(): Btf | undefined {
     const section = this.sections.find((s) => s.name === '.BTF');
-    return section ? btfMapTypes(Buffer.from(this.contents(section))) : new Map();
+    return section ? new Btf(Buffer.from(this.contents(section))) : undefined;
   }
-}
-
-// BTF kinds (linux/btf.h) and the bytes each adds after the 12-byte common header.
-const BTF_KIND_PTR = 2;
-const BTF_KIND_ARRAY = 3;
-const BTF_KIND_STRUCT = 4;
-const BTF_KIND_TYPEDEF = 8;
-const BTF_KIND_VOLATILE = 9;
-const BTF_KIND_CONST = 10;
-const BTF_KIND_RESTRICT = 11;
-const BTF_KIND_VAR = 14;
-const BTF_KIND_DATASEC = 15;
-const BTF_KIND_TYPE_TAG = 18;
-const extraBytes = (kind: number, vlen: number): number =>
-  [0, 4, 0, 12, vlen * 12, vlen * 12, vlen * 8, 0, 0, 0, 0, 0, 0, vlen * 8, 4, vlen * 12, 0, 4, 0, vlen * 12][kind] ?? NaN;
-
-interface BtfType {
-  name: string;
-  kind: number;
-  vlen: number;
-  /** size, or the referenced type. */
-  sizeOrType: number;
-  /** Offset of the kind-specific data in the BTF blob. */
-  data: number;
-}
-
-function btfMapTypes(btf: Buffer): Map<string, number> {
-  if (btf.length < 24 || btf.readUInt16LE(0) !== 0xeb9f) throw new BpfError('.BTF: not BTF (bad magic)', EPERM);
-  const hdrLen = btf.readUInt32LE(4);
-  const typeStart = hdrLen + btf.readUInt32LE(8);
-  const typeEnd = typeStart + btf.readUInt32LE(12);
-  const strStart = hdrLen + btf.readUInt32LE(16);
-  const str = (off: number) => btf.toString('latin1', strStart + off, btf.indexOf(0, strStart + off));
-  const types: BtfType[] = [{ name: '', kind: 0, vlen: 0, sizeOrType: 0, data: 0 }]; // id 0 is void
-  for (let at = typeStart; at < typeEnd; ) {
-    const info = btf.readUInt32LE(at + 4);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    types.push({ name: str(btf.readUInt32LE(at)), kind, vlen, sizeOrType: btf.readUInt32LE(at + 8), data: at + 12 });
-    const extra = extraBytes(kind, vlen);
-    if (Number.isNaN(extra)) throw new BpfError(`.BTF: unknown type kind ${kind}`, EPERM);
-    at += 12 + extra;
-  }
-  const MODIFIERS = [BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_TYPE_TAG];
-  const resolve = (id: number) => {
-    let t = types[id];
-    while (t && MODIFIERS.includes(t.kind)) t = types[t.sizeOrType];
-    return t;
-  };
-  const maps = new Map<string, number>();
-  const datasec = types.find((t) => t.kind === BTF_KIND_DATASEC && t.name === '.maps');
-  for (let i = 0; datasec && i < datasec.vlen; i++) {
-    const variable = types[btf.readUInt32LE(datasec.data + i * 12)];
-    if (variable?.kind !== BTF_KIND_VAR) continue;
-    const definition = resolve(variable.sizeOrType);
-    if (definition?.kind !== BTF_KIND_STRUCT) continue;
-    for (let m = 0; m < definition.vlen; m++) {
-      const member = definition.data + m * 12;
-      if (str(btf.readUInt32LE(member)) !== 'type') continue;
-      const pointer = resolve(btf.readUInt32LE(member + 4));
-      const array = pointer?.kind === BTF_KIND_PTR ? resolve(pointer.sizeOrType) : undefined;
-      if (array?.kind === BTF_KIND_ARRAY) maps.set(variable.name, btf.readUInt32LE(array.data + 8));
-    }
-  }
-  return maps;
 }

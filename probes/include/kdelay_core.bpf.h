@@ -83,4 +83,21 @@ static __always_inline long kdelay_task_state(const struct task_struct *task)
 	return BPF_CORE_READ((const struct task_struct___pre_5_14 *)task, state);
 }
 
+/*
+ * KDELAY_SHARED_STRUCT(name) / KDELAY_SHARED_ENUM(name): the user half (or
+ * the host) reads this type, but no map declares it (a ring-buffer record,
+ * an enum of states). The build compiles each probe once more with
+ * KDELAY_LAYOUT_BUILD, where these become pointer globals that put the type
+ * into the BTF, and generates the type's size, offsets and values for user
+ * code from that (scripts/lib/layouts.mjs); map keys and values need no
+ * marking. In the objects that ship they expand to nothing.
+ */
+#ifdef KDELAY_LAYOUT_BUILD
+#define KDELAY_SHARED_STRUCT(name) struct name *kdelay_layout__##name;
+#define KDELAY_SHARED_ENUM(name) enum name *kdelay_layout__##name;
+#else
+#define KDELAY_SHARED_STRUCT(name)
+#define KDELAY_SHARED_ENUM(name)
+#endif
+
 #endif /* KDELAY_CORE_BPF_H */

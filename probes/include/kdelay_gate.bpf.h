@@ -15,20 +15,7 @@
 #define KDELAY_GATE_BPF_H
 
 #include "kdelay_core.bpf.h"
-
-/* Keep in sync with host/runtime/gate.ts. */
-enum kdelay_gate_state {
-	KDELAY_GATE_IDLE = 0,      /* closed; a start trigger may open it */
-	KDELAY_GATE_OPEN = 1,      /* measuring */
-	KDELAY_GATE_REPORTING = 2, /* closed while the host reports */
-};
-
-struct kdelay_gate {
-	u64 state;           /* enum kdelay_gate_state */
-	u64 window_start_ns; /* bpf_ktime_get_ns() when the window opened */
-	u64 window_stop_ns;  /* when it closed (0 while open) */
-	u64 missed_starts;   /* start triggers that fired while REPORTING */
-};
+#include "kdelay_records.bpf.h" /* struct kdelay_gate, enum kdelay_gate_state */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

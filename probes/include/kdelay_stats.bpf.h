@@ -12,13 +12,14 @@
 
 #include "kdelay_core.bpf.h"
 
-/* Keep in sync with probes/lib/stats.ts. */
+/* The user half reads it through probes/lib/stats.ts, generated from this (probes/lib/build/). */
 struct kdelay_stat {
 	u64 count;
 	u64 total_ns;
 	u64 min_ns;
 	u64 max_ns;
 };
+KDELAY_SHARED_STRUCT(kdelay_stat)
 
 /* Failed inserts; a plain array (atomic add) since it is only touched on failure. */
 struct {

@@ -29,7 +29,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IRQ_NONE 0
 #define IRQ_NAME_LEN 32
 
-/* Keep the three structs below in sync with irq.ts. */
+/* irq.ts reads these through build/irq.layout.ts, generated from the BTF. */
 struct irq_start {
 	u64 entry_ns; /* 0: no handler of the target is in progress */
 	u64 handler;  /* the irqaction pointer, or the softirq vector */

@@ -2,14 +2,15 @@
 // maps into HARD IRQ STATISTICS and SOFT IRQ STATISTICS rows.
 
 import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
-import { STAT_SIZE, statCount, statMax, statTotal } from "../lib/stats";
+import { statCount, statMax, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/irq.bpf";
+import {
+  HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, HARDIRQ_STATS_KEY_SIZE, HARDIRQ_STATS_MAX_ENTRIES, HARDIRQ_STATS_VALUE_SIZE, hardirqKeyTid,
+  SOFTIRQ_STATS_KEY_SIZE, SOFTIRQ_STATS_VALUE_SIZE, softirqKeyTid, softirqKeyVecNr,
+} from "./build/irq.layout";
 
-const DEFAULT_ENTRIES: u32 = 16384;
-// Keep in sync with irq.bpf.c.
-const IRQ_NAME_LEN = 32;
-const HARDIRQ_KEY_SIZE = 4 + IRQ_NAME_LEN; // struct hardirq_key { u32 tid; char name[32]; }
-const SOFTIRQ_KEY_SIZE = 8; // struct softirq_key { u32 tid; u32 vec_nr; }
+const DEFAULT_ENTRIES: u32 = HARDIRQ_STATS_MAX_ENTRIES;
+const IRQ_NAME_LEN = HARDIRQ_KEY_NAME_LENGTH;
 
 let obj!: BpfObject;
 let hardStats!: MapSnapshot;
@@ -46,8 +47,8 @@ export function kdelay_probe_init(): i32 {
   const softFd = obj.mapFd("softirq_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
   if (obj.error) return obj.result();
-  hardStats = new MapSnapshot(hardFd, HARDIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
-  softStats = new MapSnapshot(softFd, SOFTIRQ_KEY_SIZE, STAT_SIZE, <i32>entries);
+  hardStats = new MapSnapshot(hardFd, HARDIRQ_STATS_KEY_SIZE, HARDIRQ_STATS_VALUE_SIZE, <i32>entries);
+  softStats = new MapSnapshot(softFd, SOFTIRQ_STATS_KEY_SIZE, SOFTIRQ_STATS_VALUE_SIZE, <i32>entries);
   hardRows = new RowBatch(cstr("hardirq"), 3);
   softRows = new RowBatch(cstr("softirq"), 4);
   return 0;
@@ -92,7 +93,7 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < hardStats.count; i++) {
     const key = hardStats.key(i);
     const stat = hardStats.value(i);
-    hardRows.row(load<u32>(key, 0), nameLabel(key + 4)).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    hardRows.row(hardirqKeyTid(key), nameLabel(key + HARDIRQ_KEY_NAME_OFFSET)).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
   err = hardRows.flush();
   if (err < 0) return err;
@@ -102,8 +103,8 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < softStats.count; i++) {
     const key = softStats.key(i);
     const stat = softStats.value(i);
-    const vec = load<u32>(key, 4);
-    softRows.row(load<u32>(key, 0), vecLabel(vec)).add(vec).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    const vec = softirqKeyVecNr(key);
+    softRows.row(softirqKeyTid(key), vecLabel(vec)).add(vec).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
   err = softRows.flush();
   if (err < 0) return err;

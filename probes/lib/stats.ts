@@ -1,7 +1,9 @@
-// struct kdelay_stat from probes/include/kdelay_stats.bpf.h, read in place.
-export const STAT_SIZE: i32 = 32;
-
-export function statCount(p: usize): u64 { return load<u64>(p, 0); }
-export function statTotal(p: usize): u64 { return load<u64>(p, 8); }
-export function statMin(p: usize): u64 { return load<u64>(p, 16); }
-export function statMax(p: usize): u64 { return load<u64>(p, 24); }
+// struct kdelay_stat from probes/include/kdelay_stats.bpf.h, read in place
+// through the layout the build generates from its BTF (build/shared.layout.ts).
+export {
+  KDELAY_STAT_SIZE as STAT_SIZE,
+  kdelayStatCount as statCount,
+  kdelayStatTotalNs as statTotal,
+  kdelayStatMinNs as statMin,
+  kdelayStatMaxNs as statMax,
+} from "./build/shared.layout";

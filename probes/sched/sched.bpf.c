@@ -28,7 +28,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
  * What each target thread is doing now, in one record so that every event
- * costs one lookup. Keep in sync with sched.ts.
+ * costs one lookup. sched.ts reads it through build/sched.layout.ts,
+ * generated from the BTF.
  */
 struct thread_state {
 	u64 in_ns;         /* last switch-in */

@@ -2,12 +2,16 @@
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
 import { BpfObject, cstr, MapSnapshot, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
-import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
+import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
-
-const ENTRIES = 16384;
-const TID_SIZE = 4;
-const THREAD_STATE_SIZE = 32; // struct thread_state { u64 in_ns, out_ns, ready_since, stopped_since; }
+import {
+  PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES, PARTIAL_RUN_STATS_VALUE_SIZE, partialRunStatsKey,
+  READY_STATS_KEY_SIZE, READY_STATS_MAX_ENTRIES, READY_STATS_VALUE_SIZE, readyStatsKey,
+  RUN_STATS_KEY_SIZE, RUN_STATS_MAX_ENTRIES, RUN_STATS_VALUE_SIZE, runStatsKey,
+  STOPPED_STATS_KEY_SIZE, STOPPED_STATS_MAX_ENTRIES, STOPPED_STATS_VALUE_SIZE, stoppedStatsKey,
+  TAIL_CLIP_KEY_SIZE, TAIL_CLIP_MAX_ENTRIES, TAIL_CLIP_VALUE_SIZE, tailClipKey, tailClipValue,
+  THREAD_STATE_KEY_SIZE, THREAD_STATE_MAX_ENTRIES, THREAD_STATE_VALUE_SIZE, threadStateInNs, threadStateKey, threadStateOutNs,
+} from "./build/sched.layout";
 
 let obj!: BpfObject;
 let run!: MapSnapshot;
@@ -39,12 +43,12 @@ export function kdelay_probe_init(): i32 {
   gateFd = obj.mapFd("kdelay_gate");
   mapFullFd = obj.mapFd("kdelay_map_full");
   if (obj.error) return obj.result();
-  run = new MapSnapshot(runFd, TID_SIZE, STAT_SIZE, ENTRIES);
-  partialRun = new MapSnapshot(partialFd, TID_SIZE, STAT_SIZE, ENTRIES);
-  ready = new MapSnapshot(readyFd, TID_SIZE, STAT_SIZE, ENTRIES);
-  stopped = new MapSnapshot(stoppedFd, TID_SIZE, STAT_SIZE, ENTRIES);
-  threadState = new MapSnapshot(threadStateFd, TID_SIZE, THREAD_STATE_SIZE, ENTRIES);
-  tailClips = new MapSnapshot(tailClipFd, TID_SIZE, 8, ENTRIES);
+  run = new MapSnapshot(runFd, RUN_STATS_KEY_SIZE, RUN_STATS_VALUE_SIZE, RUN_STATS_MAX_ENTRIES);
+  partialRun = new MapSnapshot(partialFd, PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_VALUE_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES);
+  ready = new MapSnapshot(readyFd, READY_STATS_KEY_SIZE, READY_STATS_VALUE_SIZE, READY_STATS_MAX_ENTRIES);
+  stopped = new MapSnapshot(stoppedFd, STOPPED_STATS_KEY_SIZE, STOPPED_STATS_VALUE_SIZE, STOPPED_STATS_MAX_ENTRIES);
+  threadState = new MapSnapshot(threadStateFd, THREAD_STATE_KEY_SIZE, THREAD_STATE_VALUE_SIZE, THREAD_STATE_MAX_ENTRIES);
+  tailClips = new MapSnapshot(tailClipFd, TAIL_CLIP_KEY_SIZE, TAIL_CLIP_VALUE_SIZE, TAIL_CLIP_MAX_ENTRIES);
   runRows = new RowBatch(cstr("run"), 4);
   partialRows = new RowBatch(cstr("partial_run"), 2);
   readyRows = new RowBatch(cstr("ready"), 3);
@@ -52,13 +56,13 @@ export function kdelay_probe_init(): i32 {
   return 0;
 }
 
-/** count, total, max rows (READY, STOPPED). */
-function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch): i32 {
+/** count, total, max rows (READY, STOPPED); tidOf reads the map's key. */
+function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: usize) => u32): i32 {
   const err = stats.read();
   if (err < 0) return err;
   for (let i = 0; i < stats.count; i++) {
     const stat = stats.value(i);
-    rows.row(load<u32>(stats.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    rows.row(tidOf(stats.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
   return rows.flush();
 }
@@ -89,14 +93,14 @@ function reportPartialRuns(): i32 {
   const counts = new Map<u32, u64>();
   const totals = new Map<u32, u64>();
   for (let i = 0; i < partialRun.count; i++) {
-    addTo(counts, totals, load<u32>(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
+    addTo(counts, totals, partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
   }
   const tails = new Map<u32, u64>();
-  for (let i = 0; i < tailClips.count; i++) tails.set(load<u32>(tailClips.key(i)), load<u64>(tailClips.value(i)));
+  for (let i = 0; i < tailClips.count; i++) tails.set(tailClipKey(tailClips.key(i)), tailClipValue(tailClips.value(i)));
   for (let i = 0; i < threadState.count; i++) {
-    const tid = load<u32>(threadState.key(i));
-    const inNs = load<u64>(threadState.value(i), 0);
-    const outNs = load<u64>(threadState.value(i), 8);
+    const tid = threadStateKey(threadState.key(i));
+    const inNs = threadStateInNs(threadState.value(i));
+    const outNs = threadStateOutNs(threadState.value(i));
     // On the CPU since before the close and not off it since: the same tail the kernel would clip.
     if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) continue;
     tails.set(tid, stop - (inNs > start ? inNs : start));
@@ -117,15 +121,15 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   for (let i = 0; i < run.count; i++) {
     const stat = run.value(i);
-    runRows.row(load<u32>(run.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
+    runRows.row(runStatsKey(run.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
   }
   err = runRows.flush();
   if (err < 0) return err;
   err = reportPartialRuns();
   if (err < 0) return err;
-  err = reportCountTotalMax(ready, readyRows);
+  err = reportCountTotalMax(ready, readyRows, readyStatsKey);
   if (err < 0) return err;
-  err = reportCountTotalMax(stopped, stoppedRows);
+  err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey);
   if (err < 0) return err;
   warnIfMapsWereFull(mapFullFd, "sched");
   return 0;

@@ -28,16 +28,6 @@ const volatile u64 events_min_ns = 0;
 const volatile bool events_skip_poll = false;
 const volatile bool events_stacks = false;
 
-/* Keep in sync with host/driver/syscall-events.ts. */
-struct syscall_event {
-	u64 entry_ns;
-	u64 exit_ns;
-	u32 tid;
-	u32 nr;
-	s32 kernel_stack_id; /* negative: no stack (errno from bpf_get_stackid, or stacks off) */
-	s32 user_stack_id;
-};
-
 /*
  * The event ring and the stack table are created by the host (sized from
  * --buffer-page-count and --stack-trace-size) and shared into this object,
@@ -53,7 +43,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__uint(value_size, 127 * sizeof(u64));
+	__uint(value_size, KDELAY_MAX_STACK_DEPTH * sizeof(u64));
 } kdelay_stack_traces SEC(".maps");
 
 /* Events lost because the ring was full, and stacks that could not be stored. */
@@ -75,7 +65,7 @@ static __always_inline void count_loss(u32 what)
 
 static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns, u64 exit_ns)
 {
-	struct syscall_event *event = bpf_ringbuf_reserve(&kdelay_syscall_events, sizeof(*event), 0);
+	struct kdelay_syscall_event *event = bpf_ringbuf_reserve(&kdelay_syscall_events, sizeof(*event), 0);
 
 	if (!event) {
 		count_loss(LOSS_EVENTS);
@@ -96,7 +86,7 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 	bpf_ringbuf_submit(event, 0);
 }
 
-/* Keep the three structs below in sync with syscalls.ts. */
+/* Their sizes and offsets reach syscalls.ts generated from the BTF (build/syscalls.layout.ts). */
 struct syscall_start {
 	u64 entry_ns;
 	u32 nr;

@@ -3,12 +3,12 @@
 
 import { BpfObject, cstr, MapSnapshot, option, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { syscall_name, syscall_number } from "../lib/imports";
-import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
+import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
-
-const DEFAULT_ENTRIES: u32 = 16384;
-const SYSCALL_KEY_SIZE = 8; // struct syscall_key { u32 tid; u32 nr; }
-const TID_KEY_SIZE = 4;
+import {
+  LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_MAX_ENTRIES, LONG_POLL_STATS_VALUE_SIZE, longPollStatsKey,
+  SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_MAX_ENTRIES, SYSCALL_STATS_VALUE_SIZE, syscallKeyNr, syscallKeyTid,
+} from "./build/syscalls.layout";
 
 let obj!: BpfObject;
 let stats!: MapSnapshot;
@@ -41,7 +41,7 @@ function pollNumber(): i32 {
 }
 
 export function kdelay_probe_init(): i32 {
-  const entries = <u32>option("syscalls.max_entries", DEFAULT_ENTRIES);
+  const entries = <u32>option("syscalls.max_entries", SYSCALL_STATS_MAX_ENTRIES);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32("poll_syscall_nr", pollNumber());
   obj.setMaxEntries("syscall_stats", entries);
@@ -67,8 +67,8 @@ export function kdelay_probe_init(): i32 {
   mapFullFd = obj.mapFd("kdelay_map_full");
   lossesFd = obj.mapFd("syscall_event_losses");
   if (obj.error) return obj.result();
-  stats = new MapSnapshot(statsFd, SYSCALL_KEY_SIZE, STAT_SIZE, entries);
-  longPolls = new MapSnapshot(longPollFd, TID_KEY_SIZE, STAT_SIZE, <i32>DEFAULT_ENTRIES);
+  stats = new MapSnapshot(statsFd, SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_VALUE_SIZE, entries);
+  longPolls = new MapSnapshot(longPollFd, LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_VALUE_SIZE, LONG_POLL_STATS_MAX_ENTRIES);
   syscallRows = new RowBatch(cstr("syscalls"), 4, SYSCALL_ROWS_PER_CALL);
   longPollRows = new RowBatch(cstr("long_poll"), 4);
   return 0;
@@ -96,8 +96,8 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < stats.count; i++) {
     const key = stats.key(i);
     const stat = stats.value(i);
-    const nr = load<u32>(key, 4);
-    syscallRows.row(load<u32>(key, 0), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    const nr = syscallKeyNr(key);
+    syscallRows.row(syscallKeyTid(key), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
   err = syscallRows.flush();
   if (err < 0) return err;
@@ -107,7 +107,7 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < longPolls.count; i++) {
     const stat = longPolls.value(i);
     const count = statCount(stat);
-    longPollRows.row(load<u32>(longPolls.key(i)), 0).add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
+    longPollRows.row(longPollStatsKey(longPolls.key(i)), 0).add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
   }
   err = longPollRows.flush();
   if (err < 0) return err;

@@ -29,22 +29,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Keep in sync with host/driver/trigger-events.ts. */
-enum trigger_event_kind {
-	TRIGGER_START = 1,
-	TRIGGER_STOP = 2,
-};
-
-struct trigger_event {
-	u64 ts;   /* bpf_ktime_get_ns() of the hit */
-	u32 kind; /* enum trigger_event_kind */
-	u32 pad;
-};
-
 /* Created by the host and shared into this object (bpf_object_share_map). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 * 1024);
+	__uint(max_entries, KDELAY_TRIGGER_RING_BYTES);
 } kdelay_trigger_events SEC(".maps");
 
 /* Who won this window's START and STOP moves (value: the hit's time); see claim(). */
@@ -65,7 +53,7 @@ struct {
 
 static __always_inline void post(u32 kind, u64 ts)
 {
-	struct trigger_event *event = bpf_ringbuf_reserve(&kdelay_trigger_events, sizeof(*event), 0);
+	struct kdelay_trigger_event *event = bpf_ringbuf_reserve(&kdelay_trigger_events, sizeof(*event), 0);
 
 	if (!event) {
 		u32 zero = 0;
@@ -83,7 +71,7 @@ static __always_inline void post(u32 kind, u64 ts)
 
 /*
  * Claims the gate move `kind` for this window; 1 if this hit won it. Keys
- * are the trigger_event_kind of the move (START opens, STOP closes).
+ * are the kdelay_trigger_event_kind of the move (START opens, STOP closes).
  */
 static __always_inline int claim(u32 kind, u64 now)
 {
@@ -97,7 +85,7 @@ static __always_inline int on_start(void)
 
 	if (!gate)
 		return 0;
-	if (gate->state != KDELAY_GATE_IDLE || !claim(TRIGGER_START, now)) {
+	if (gate->state != KDELAY_GATE_IDLE || !claim(KDELAY_TRIGGER_START, now)) {
 		__sync_fetch_and_add(&gate->missed_starts, 1); /* no fetch: a plain BPF atomic add, any kernel */
 		return 0;
 	}
@@ -110,7 +98,7 @@ static __always_inline int on_start(void)
 	gate->window_start_ns = now;
 	gate->window_stop_ns = 0;
 	gate->state = KDELAY_GATE_OPEN;
-	post(TRIGGER_START, now);
+	post(KDELAY_TRIGGER_START, now);
 	return 0;
 }
 
@@ -119,12 +107,12 @@ static __always_inline int on_stop(void)
 	struct kdelay_gate *gate = kdelay_gate_get();
 	u64 now = bpf_ktime_get_ns();
 
-	if (!gate || gate->state != KDELAY_GATE_OPEN || !claim(TRIGGER_STOP, now))
+	if (!gate || gate->state != KDELAY_GATE_OPEN || !claim(KDELAY_TRIGGER_STOP, now))
 		return 0;
 	/* The stop time first: probes clip to it once they see REPORTING. */
 	gate->window_stop_ns = now;
 	gate->state = KDELAY_GATE_REPORTING;
-	post(TRIGGER_STOP, now);
+	post(KDELAY_TRIGGER_STOP, now);
 	return 0;
 }
 

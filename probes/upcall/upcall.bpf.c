@@ -15,7 +15,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Keep in sync with upcall.ts. */
+/* upcall.ts reads it through build/upcall.layout.ts, generated from the BTF. */
 struct upcall_key {
 	u32 cpu;
 	s32 ret;

@@ -4,9 +4,7 @@
 
 import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/upcall.bpf";
-
-const ENTRIES = 4096;
-const KEY_SIZE = 8; // struct upcall_key { u32 cpu; s32 ret; }
+import { UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_MAX_ENTRIES, UPCALL_RESULTS_VALUE_SIZE, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from "./build/upcall.layout";
 
 let results!: MapSnapshot;
 let rows!: RowBatch;
@@ -23,7 +21,7 @@ export function kdelay_probe_init(): i32 {
   const fd = obj.mapFd("upcall_results");
   mapFullFd = obj.mapFd("kdelay_map_full");
   if (obj.error) return obj.result();
-  results = new MapSnapshot(fd, KEY_SIZE, 8, ENTRIES);
+  results = new MapSnapshot(fd, UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_VALUE_SIZE, UPCALL_RESULTS_MAX_ENTRIES);
   rows = new RowBatch(cstr("upcall"), 2);
   return 0;
 }
@@ -87,27 +85,27 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   let anyFailed = false;
   for (let i = 0; i < results.count; i++) {
-    if (load<i32>(results.key(i), 4) != 0 && load<u64>(results.value(i)) > 0) anyFailed = true;
+    if (upcallKeyRet(results.key(i)) != 0 && upcallResultsValue(results.value(i)) > 0) anyFailed = true;
   }
-  for (let i = 0; i < results.count; i++) rows.row(0, label("Total upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+  for (let i = 0; i < results.count; i++) rows.row(0, label("Total upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
   if (anyFailed) {
     for (let i = 0; i < results.count; i++) {
-      if (load<i32>(results.key(i), 4) == 0) rows.row(0, label("Successfull upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+      if (upcallKeyRet(results.key(i)) == 0) rows.row(0, label("Successfull upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
     }
     for (let i = 0; i < results.count; i++) {
-      if (load<i32>(results.key(i), 4) != 0) rows.row(0, label("Failed upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+      if (upcallKeyRet(results.key(i)) != 0) rows.row(0, label("Failed upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
     }
     // Error lines by errno, ascending (the map's order is a hash's).
     const errnos = new Set<i32>();
     for (let i = 0; i < results.count; i++) {
-      const ret = load<i32>(results.key(i), 4);
+      const ret = upcallKeyRet(results.key(i));
       if (ret != 0) errnos.add(-ret);
     }
     const sorted = errnos.values().sort((a: i32, b: i32): i32 => a - b);
     for (let e = 0; e < sorted.length; e++) {
       const text = "  " + padStart(sorted[e].toString(), 3) + ", " + padEnd(errnoName(sorted[e]), 13);
       for (let i = 0; i < results.count; i++) {
-        if (-load<i32>(results.key(i), 4) == sorted[e]) rows.row(0, label(text)).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+        if (-upcallKeyRet(results.key(i)) == sorted[e]) rows.row(0, label(text)).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
       }
     }
   }

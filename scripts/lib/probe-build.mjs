@@ -8,6 +8,7 @@
 // bundles with a fresh build), so: relative paths only, debug prefix maps,
 // DWARF stripped (BTF and BTF.ext are kept: libbpf needs them for CO-RE).
 import { $, fs, os, path } from 'zx';
+import { probeLayout } from './layouts.mjs';
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const PROBES_DIR = 'probes';
@@ -160,6 +161,8 @@ export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
       );
     }
   }
+  // build/<name>.layout.ts: the sizes and offsets the user half imports (layouts.mjs).
+  await probeLayout(name, dir);
   const buildDir = path.join(dir, 'build');
   const $$ = $({ cwd: ROOT, quiet: true });
   const rawWasm = path.join(buildDir, `${name}.raw.wasm`);

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const IN_CI = Boolean(process.env.CI);
 
@@ -25,8 +26,13 @@ export function requireBpf(): void {
   if (reason) throw new Error(`kernel test cannot run: ${reason}`);
 }
 
+/** The built-in probes: every probes/NAME/manifest.json (what `npm run build:probes` builds into bundles/). */
+export const BUILTIN_PROBES: string[] = readdirSync(join(import.meta.dirname, '..', '..', 'probes'))
+  .filter((name) => existsSync(join(import.meta.dirname, '..', '..', 'probes', name, 'manifest.json')))
+  .sort();
+
 /** Name prefixes of the built-in probes' programs (each probe names its programs after itself). */
-export const KDELAY_PROGRAM_PREFIXES = ['syscalls_', 'sched_', 'irq_', 'trigger_', 'upcall_'];
+export const KDELAY_PROGRAM_PREFIXES = BUILTIN_PROBES.map((name) => `${name}_`);
 
 /** IDs of loaded BPF programs whose name starts with one of kdelay's program prefixes. */
 export function loadedKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES): string[] {

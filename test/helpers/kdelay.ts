@@ -20,11 +20,13 @@ export interface KdelayStartOptions {
   cpu?: number;
   /** A command that runs the rest, e.g. an `unshare -m` wrapper (see libbpf-locate.test.ts). */
   wrapper?: string[];
+  /** Another checkout's bin/kdelay.js (test/contributor-checkout.test.ts). */
+  bin?: string;
 }
 
 /** Starts the CLI. */
-export function startKdelay(args: (string | number)[], { env = process.env, cpu, wrapper = [] }: KdelayStartOptions = {}): KdelayRun {
-  const command = [process.execPath, KDELAY_BIN, ...args.map(String)];
+export function startKdelay(args: (string | number)[], { env = process.env, cpu, wrapper = [], bin = KDELAY_BIN }: KdelayStartOptions = {}): KdelayRun {
+  const command = [process.execPath, bin, ...args.map(String)];
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
   command.unshift(...wrapper);
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });

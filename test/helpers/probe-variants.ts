@@ -53,7 +53,7 @@ export function buildExampleProbe(name = EXAMPLE, variant: Variant = {}, key?: K
     mkdirSync(abs, { recursive: true });
     for (const ext of ['.bpf.c', '.ts']) cpSync(join(ROOT, 'examples', EXAMPLE, `${EXAMPLE}${ext}`), join(abs, `${name}${ext}`));
     const ts = join(abs, `${name}.ts`);
-    writeFileSync(ts, readFileSync(ts, 'utf8').replace(`./build/${EXAMPLE}.bpf`, `./build/${name}.bpf`));
+    writeFileSync(ts, readFileSync(ts, 'utf8').replaceAll(`./build/${EXAMPLE}.`, `./build/${name}.`)); // .bpf and .layout
     if (variant.extraBpf) writeFileSync(join(abs, `${name}.bpf.c`), readFileSync(join(abs, `${name}.bpf.c`), 'utf8') + variant.extraBpf);
     const manifest = JSON.parse(readFileSync(join(ROOT, 'examples', EXAMPLE, 'manifest.json'), 'utf8'));
     writeFileSync(join(abs, 'manifest.json'), JSON.stringify({ ...manifest, ...variant.manifest, name }));

@@ -12,7 +12,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* One row per thread. Keep in sync with __NAME__.ts (key 4 bytes, value 8). */
+/* One row per thread; __NAME__.ts gets its sizes from the BTF (build/__NAME__.layout.ts). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

@@ -5,8 +5,8 @@
 
 import { BpfObject, cstr, MapSnapshot, RowBatch, warnIfMapsWereFull } from "../../probes/lib/kdelay";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/__NAME__.bpf";
-
-const ENTRIES = 16384; // max_entries of __NAME___counts
+// Sizes and readers of what the kernel half declares, generated from its BTF by the build.
+import { __UPPER___COUNTS_KEY_SIZE, __UPPER___COUNTS_MAX_ENTRIES, __UPPER___COUNTS_VALUE_SIZE, __CAMEL__CountsKey, __CAMEL__CountsValue } from "./build/__NAME__.layout";
 
 let counts!: MapSnapshot;
 let rows!: RowBatch;
@@ -19,7 +19,7 @@ export function kdelay_probe_init(): i32 {
   const fd = obj.mapFd("__NAME___counts");
   mapFullFd = obj.mapFd("kdelay_map_full");
   if (obj.error) return obj.result();
-  counts = new MapSnapshot(fd, 4, 8, ENTRIES);
+  counts = new MapSnapshot(fd, __UPPER___COUNTS_KEY_SIZE, __UPPER___COUNTS_VALUE_SIZE, __UPPER___COUNTS_MAX_ENTRIES);
   rows = new RowBatch(cstr("__NAME__"), 1); // section id, numbers per row
   return 0;
 }
@@ -28,7 +28,7 @@ export function kdelay_probe_collect(): i32 {
   const err = counts.read();
   if (err < 0) return err;
   for (let i = 0; i < counts.count; i++) {
-    rows.row(load<u32>(counts.key(i)), 0).add(load<u64>(counts.value(i)));
+    rows.row(__CAMEL__CountsKey(counts.key(i)), 0).add(__CAMEL__CountsValue(counts.value(i)));
   }
   warnIfMapsWereFull(mapFullFd, "__NAME__");
   return rows.flush();

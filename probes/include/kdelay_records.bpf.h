@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kdelay_records.bpf.h - the records the host itself reads or writes, declared
+ * once: the capture gate (host/driver/gate.ts), syscall events
+ * (host/driver/syscall-events.ts), trigger hits
+ * (host/driver/trigger-events.ts) and the sizes of the maps the host shares. The host's readers and writers are
+ * generated from these declarations' BTF into host/runtime/kernel-records.ts
+ * by `npm run build:probes` (`npm run check:probes` fails when it is stale);
+ * the probes' AssemblyScript gets the same in probes/lib/build/.
+ * Explicitly padded: every byte is a field the host can see.
+ */
+#ifndef KDELAY_RECORDS_BPF_H
+#define KDELAY_RECORDS_BPF_H
+
+#include "kdelay_core.bpf.h"
+
+enum kdelay_gate_state {
+	KDELAY_GATE_IDLE = 0,      /* closed; a start trigger may open it */
+	KDELAY_GATE_OPEN = 1,      /* measuring */
+	KDELAY_GATE_REPORTING = 2, /* closed while the host reports */
+};
+KDELAY_SHARED_ENUM(kdelay_gate_state)
+
+/* The one entry of the kdelay_gate map. */
+struct kdelay_gate {
+	u64 state;           /* enum kdelay_gate_state */
+	u64 window_start_ns; /* bpf_ktime_get_ns() when the window opened */
+	u64 window_stop_ns;  /* when it closed (0 while open) */
+	u64 missed_starts;   /* start triggers that fired while REPORTING */
+};
+KDELAY_SHARED_STRUCT(kdelay_gate)
+
+/* One record of the kdelay_syscall_events ring (--syscall-events). */
+struct kdelay_syscall_event {
+	u64 entry_ns;
+	u64 exit_ns;
+	u32 tid;
+	u32 nr;
+	s32 kernel_stack_id; /* negative: no stack (errno from bpf_get_stackid, or stacks off) */
+	s32 user_stack_id;
+};
+KDELAY_SHARED_STRUCT(kdelay_syscall_event)
+
+enum kdelay_trigger_event_kind {
+	KDELAY_TRIGGER_START = 1,
+	KDELAY_TRIGGER_STOP = 2,
+};
+KDELAY_SHARED_ENUM(kdelay_trigger_event_kind)
+
+/* One record of the kdelay_trigger_events ring: a hit that moved the gate. */
+struct kdelay_trigger_event {
+	u64 ts;   /* bpf_ktime_get_ns() of the hit */
+	u32 kind; /* enum kdelay_trigger_event_kind */
+	u32 pad;
+};
+KDELAY_SHARED_STRUCT(kdelay_trigger_event)
+
+/*
+ * Sizes of maps the host creates and shares into the probes, which declare
+ * them with the same sizes (bpf_map__reuse_fd checks they match).
+ */
+enum kdelay_shared_map_sizes {
+	KDELAY_TRIGGER_RING_BYTES = 64 * 1024, /* kdelay_trigger_events */
+	KDELAY_MAX_STACK_DEPTH = 127,          /* PERF_MAX_STACK_DEPTH: frames per kdelay_stack_traces entry */
+};
+KDELAY_SHARED_ENUM(kdelay_shared_map_sizes)
+
+#endif /* KDELAY_RECORDS_BPF_H */

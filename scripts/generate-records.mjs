@@ -1,0 +1,25 @@
+#!/usr/bin/env zx
+// First step of `npm run build:probes`: regenerates
+// host/runtime/kernel-records.ts (the host's readers of the records in
+// probes/include/kdelay_records.bpf.h, see scripts/lib/layouts.mjs) BEFORE
+// tsc compiles the host, which imports it: after an edit of that header the
+// host code compiles against the new layout. Reading BTF uses the host's
+// previous build (dist/); a checkout without one builds it first.
+import { fs, path } from 'zx';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+if (!(await fs.pathExists(path.join(ROOT, 'dist', 'host', 'runtime', 'btf.js')))) {
+  await $({ cwd: ROOT, stdio: 'inherit' })`node_modules/.bin/tsc -p tsconfig.json`;
+}
+const { HOST_RECORDS, sharedLayouts } = await import('./lib/layouts.mjs');
+let hostRecords;
+try {
+  ({ hostRecords } = await sharedLayouts());
+} catch (err) {
+  console.error(err.stderr?.trim() || err.message);
+  process.exit(1);
+}
+if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
+  await fs.writeFile(path.join(ROOT, HOST_RECORDS), hostRecords);
+  echo(`updated ${HOST_RECORDS}`);
+}

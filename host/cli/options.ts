@@ -8,6 +8,8 @@ import { parseTrigger, type Trigger } from './triggers.js';
 
 export interface KdelayOptions {
   pid?: number;
+  /** -t: report only this thread (of the target process, or of the process it belongs to). */
+  tid?: number;
   sampleTime: number;
   sampleCount: number;
   sampleInterval: number;
@@ -117,6 +119,7 @@ export function buildProgram(): Command {
   return new Command('kdelay')
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
     .addOption(new Option('-p, --pid <PID>', 'target process (default: the running ovs-vswitchd)').argParser(unsignedInt))
+    .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
@@ -138,13 +141,14 @@ export function buildProgram(): Command {
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
+    .addOption(new Option('-V, --version', "print kdelay's version"))
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
 /** `kdelay probes list [--probe PATH...]`: the probe bundles kdelay would run. */
-export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds'> {
+export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds' | 'json'> {
   command: 'probes-list';
 }
 
@@ -154,8 +158,8 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     if (argv[1] !== 'list') throw new UserError(`unknown command 'probes ${argv[1] ?? ''}'; try 'kdelay probes list'`, ExitCode.USAGE);
     const rest = parseOptions(argv.slice(2));
     if (typeof rest !== 'object' || 'command' in rest) return rest;
-    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds } = rest;
-    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds };
+    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json } = rest;
+    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json };
   }
   const program = buildProgram();
   try {
@@ -169,8 +173,10 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     throw err;
   }
   const o = program.opts();
+  if (o.version) return 'version';
   return {
     pid: o.pid,
+    tid: o.tid,
     sampleTime: o.sampleTime,
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,

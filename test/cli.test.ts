@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { runKdelay } from './helpers/kdelay.js';
+import { asNobodyWith, runKdelay } from './helpers/kdelay.js';
 import { ExitCode, UserError } from '../host/cli/exit-codes.js';
 import { requireKernelBtf } from '../host/driver/run.js';
 
@@ -53,16 +53,14 @@ describe('CLI errors', () => {
     expect(result.stderr).toContain(String(b));
   });
 
-  it.skipIf(process.geteuid?.() !== 0)('not root: exit 77 (EX_NOPERM)', async () => {
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(import.meta.dirname, '..', 'bin', 'kdelay.js'), '-p', '1']);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-    expectOneLineError(result, 77, /must run as root/);
+  // Another user, with just these capabilities (setpriv from util-linux; only root can grant them).
+  it.skipIf(process.geteuid?.() !== 0).each([
+    [[], 'CAP_BPF and CAP_PERFMON'],
+    [['bpf'], 'CAP_PERFMON'],
+    [['perfmon'], 'CAP_BPF'],
+  ])('not root, with capabilities %j: exit 77 (EX_NOPERM) naming exactly what is missing', async (caps, missing) => {
+    const result = await runKdelay(['-p', process.pid], undefined, { wrap: asNobodyWith(caps) });
+    expectOneLineError(result, 77, new RegExp(`^kdelay: missing ${missing}: loading BPF probes needs CAP_BPF and CAP_PERFMON \\(or CAP_SYS_ADMIN\\)`));
   });
 });
 

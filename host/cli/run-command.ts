@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { admitSeal, trustedKeys } from '../driver/catalog.js';
 import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
 import { IntegrityError } from '../runtime/seal.js';
+import { requireBpfCapabilities } from '../target/capabilities.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
 import { ExitCode, UserError } from './exit-codes.js';
 
@@ -106,7 +107,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const { debug, path, guestArgs } = parsed;
-  if (process.geteuid?.() !== 0) throw new UserError('must run as root to load BPF programs', ExitCode.NOPERM);
+  requireBpfCapabilities();
   const bytes = readGuest(path);
   const module = compileGuest(bytes, path);
   verifyGuest(bytes, path, parsed);

@@ -29,9 +29,10 @@ export interface SamplerIO {
 export interface SampleRenderer {
   /**
    * Prints one sample's report (dump header and tables); windowNs is the
-   * window's exact length; triggerDeltaNs is set when both triggers fired.
+   * window's exact length; triggerDeltaNs is set when both triggers fired;
+   * ended says what ended the window early, if anything did.
    */
-  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint): void;
+  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint, ended?: Exclude<WaitOutcome, 'elapsed'>): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
   /** Prints end-of-run warnings. */
@@ -58,7 +59,7 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
     const sample = source.collect();
     warnings.push(...sample.warnings);
-    render.sample(index, sample, io.nowMicros(), windowNs);
+    render.sample(index, sample, io.nowMicros(), windowNs, undefined, outcome === 'elapsed' ? undefined : outcome);
     source.reset();
     if (outcome !== 'elapsed') break;
     // Unlike the reference, no pause after the last sample.
@@ -142,7 +143,7 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     warnings.push(...sample.warnings);
     if (delta === undefined || delta >= BigInt(opts.triggerDeltaNs)) {
       reported++;
-      render.sample(reported, sample, io.nowMicros(), windowNs, delta);
+      render.sample(reported, sample, io.nowMicros(), windowNs, delta, outcome === 'elapsed' ? undefined : outcome);
     } else {
       render.skipped(delta, io.nowMicros());
     }

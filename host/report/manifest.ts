@@ -10,6 +10,8 @@ export type ColumnFormat = 'label' | 'int' | 'ns';
 
 export interface ColumnSpec {
   header: string;
+  /** The column's key in JSON output (snake_case); default: derived from the header ("TOTAL ns" -> total_ns). */
+  key?: string;
   width: number;
   /** Spaces before this column (ignored for the first). */
   gap: number;
@@ -89,6 +91,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       if (!['label', 'int', 'ns'].includes(col.format)) fail(`section ${section.id} column ${i} has format ${col.format}`);
       if (col.format === 'label' && i !== 0) fail(`section ${section.id}: only the first column may be a label`);
       if (!(col.width > 0) || !(col.gap >= 0)) fail(`section ${section.id} column ${i} needs width and gap`);
+      if (col.key !== undefined && !/^[a-z][a-z0-9_]*$/.test(col.key)) fail(`section ${section.id} column ${i} has key ${JSON.stringify(col.key)} (snake_case, please)`);
     });
     const n = section.columns.length;
     const inRange = (i: number) => Number.isInteger(i) && i >= 0 && i < n;

@@ -12,11 +12,13 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
 import { nowEpochMicros } from '../report/format.js';
 import { ManifestError } from '../report/manifest.js';
-import { jsonRenderer, textRenderer } from '../report/renderers.js';
+import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
-import { processExists, resolveTarget, threadName } from '../target/procfs.js';
+import { PidNamespaces, processExists, requireExecutableAccess, resolveTarget, type Target, threadName } from '../target/procfs.js';
+import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
+import { inUserNumbers } from './user-numbers.js';
 import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
@@ -154,9 +156,18 @@ function discover(options: DiscoveryOptions): CatalogEntry[] {
 export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
   const entries = discover(options);
   const unselected = unselectedProbes(entries, options.onlyProbes, options.skipProbes);
-  // Checking BPF program types needs root; without it, say so per probe rather than fail.
-  const backend = process.geteuid?.() === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
-  const features = new KernelFeatures(backend);
+  // Checking BPF program types needs CAP_BPF and CAP_PERFMON; without them, say so per probe rather than fail.
+  const missingCapabilities = missingBpfCapabilities();
+  const backend = missingCapabilities.length === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
+  const features = new KernelFeatures(backend, undefined, missingCapabilities);
+  if (options.json) {
+    for (const { bundle, origin, seal } of entries) {
+      const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
+      const { name, version, sections } = bundle.manifest;
+      process.stdout.write(`${jsonRecord('probe', { name, version, source: origin, signature: describeSeal(seal), sections: sections.map((s) => s.title), skipped: missing ?? null })}\n`);
+    }
+    return ExitCode.OK;
+  }
   const rows = entries.map(({ bundle, origin, seal }) => {
     const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
     return [
@@ -190,7 +201,7 @@ export function probeOptionValues(values: Record<string, string>, entries: reado
   return { numeric, text };
 }
 
-function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
+function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = discover(options);
@@ -213,7 +224,8 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
   try {
     return ProbeSet.start(backend, entries.map((e) => e.bundle), {
       options: numeric,
-      targetTgid: pid,
+      targetTgid: target.kernelTgid,
+      targetPid: target.pid,
       allowedProgramKinds: options.allowProgramKinds,
       syscalls: SyscallTable.for(arch),
       skip,
@@ -245,9 +257,15 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
 }
 
 /** --list-probes: what triggers the target's executable offers. */
-function listProbes(pid: number, print: (line: string) => void): void {
+function listProbes(pid: number, print: (line: string) => void, json: boolean): void {
   const exe = `/proc/${pid}/exe`;
   const probes = usdtProbes(exe);
+  if (json) {
+    for (const p of probes) print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore) }));
+    const elf = ElfFile.open(exe);
+    print(jsonRecord('uprobe_functions', { pid, binary: exe, functions: elf.symbols.length, stripped: !elf.hasSymtab }));
+    return;
+  }
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
   for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
   const elf = ElfFile.open(exe);
@@ -259,13 +277,20 @@ function listProbes(pid: number, print: (line: string) => void): void {
 }
 
 export async function run(options: KdelayOptions): Promise<number> {
-  const pid = resolveTarget(options.pid);
+  const namespaces = PidNamespaces.detect();
+  const target = resolveTarget(options.pid, options.tid, namespaces);
+  const pid = target.pid;
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (options.listProbes) {
-    listProbes(pid, print);
+    requireExecutableAccess(pid, '--list-probes');
+    listProbes(pid, print, options.json);
     return ExitCode.OK;
   }
-  if (process.geteuid?.() !== 0) throw new UserError('must run as root to attach BPF probes', ExitCode.NOPERM);
+  requireBpfCapabilities();
+  for (const trigger of [options.startTrigger, options.stopTrigger]) {
+    if (trigger && ['usdt', 'uprobe', 'uretprobe'].includes(trigger.kind)) requireExecutableAccess(pid, `trigger ${trigger.text}`);
+  }
+  if (target.note) process.stderr.write(`kdelay: ${target.note}\n`);
   const triggers: Triggers = {
     start: options.startTrigger && resolveTrigger(options.startTrigger, pid),
     stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
@@ -273,23 +298,25 @@ export async function run(options: KdelayOptions): Promise<number> {
   const backend = await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, pid, triggers, options);
+  const probes = startProbes(backend, target, triggers, options);
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {
     const nameOf = (tid: number) => threadName(pid, tid);
     const sections = probes.sections;
+    let lastWindow = { startNs: 0n, stopNs: 0n };
     const renderer = options.json
-      ? jsonRenderer(sections, nameOf, print)
+      ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() })
       : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
         const gate = probes.gate.close();
+        lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => probes.collect(),
+      collect: () => inUserNumbers(probes.collect(), target, namespaces),
       reset: () => {
         probes.reset();
         probes.gate.idle();

@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/, made by `npm test`'s tsc step) as a child process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { validNdjson } from './json-schema.js';
 import type { RunningWorkload } from './workloads.js';
 
 export const KDELAY_BIN = join(import.meta.dirname, '..', '..', 'bin', 'kdelay.js');
@@ -14,9 +15,17 @@ export interface KdelayRun {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-/** Starts the CLI; `cpu` pins it (taskset), to keep it off a workload's CPU. */
-export function startKdelay(args: (string | number)[], { env = process.env, cpu }: { env?: NodeJS.ProcessEnv; cpu?: number } = {}): KdelayRun {
-  const command = [process.execPath, KDELAY_BIN, ...args.map(String)];
+/**
+ * Starts the CLI; `cpu` pins it (taskset), to keep it off a workload's CPU;
+ * `bin` runs another copy (an installed package); `wrap` goes before it
+ * (e.g. setpriv, unshare). With --json, `done` fails unless every line of
+ * stdout matches the published schema.
+ */
+export function startKdelay(
+  args: (string | number)[],
+  { env = process.env, cpu, bin = KDELAY_BIN, wrap = [] }: { env?: NodeJS.ProcessEnv; cpu?: number; bin?: string; wrap?: string[] } = {},
+): KdelayRun {
+  const command = [...wrap, process.execPath, bin, ...args.map(String)];
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
@@ -31,8 +40,16 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu 
     stderr += d;
     for (const w of stderrWatchers.splice(0)) (w.re.test(stderr) ? w.resolve : () => stderrWatchers.push(w))();
   });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  const json = args.includes('--json');
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) =>
+    child.on('close', (code) => {
+      try {
+        if (json) validNdjson(stdout);
+        resolve({ code, stdout, stderr });
+      } catch (err) {
+        reject(err);
+      }
+    }),
   );
   const waitForOutput = (re: RegExp) =>
     new Promise<void>((resolve, reject) => {
@@ -51,8 +68,14 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu 
   return { child, waitForOutput, waitForStderr, done };
 }
 
-export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
-  return startKdelay(args, { env }).done;
+/** setpriv's (util-linux) arguments to run as nobody with exactly these capabilities (e.g. ['bpf', 'perfmon']). */
+export function asNobodyWith(caps: string[]): string[] {
+  const set = caps.length ? caps.map((c) => `+${c}`).join(',') : '-all';
+  return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`];
+}
+
+export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv, options: { bin?: string; wrap?: string[] } = {}) {
+  return startKdelay(args, { env, ...options }).done;
 }
 
 /**
@@ -61,10 +84,10 @@ export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
  * ends the sample with SIGINT (the report is still printed) and returns
  * kdelay's result.
  */
-export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[]) {
-  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args]);
+export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[], options: { bin?: string; wrap?: string[] } = {}) {
+  const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args], options);
   await kdelay.waitForOutput(/^# Start sampling/m);
-  workload.child.kill('SIGUSR1');
+  workload.kill('SIGUSR1');
   await workload.waitFor(/^done$/);
   kdelay.child.kill('SIGINT');
   return kdelay.done;

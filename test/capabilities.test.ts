@@ -1,5 +1,9 @@
 /** Capabilities instead of uid (host/target/capabilities.ts): what is missing, by kernel release. */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
+import { asNobodyWith, sampleWorkload } from './helpers/kdelay.js';
+import { labelledRow, parseReport } from './helpers/report.js';
+import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
 import { ExitCode, UserError } from '../host/cli/exit-codes.js';
 import { effectiveCapabilities, missingBpfCapabilities, requireBpfCapabilities } from '../host/target/capabilities.js';
 
@@ -33,5 +37,28 @@ describe('capabilities', () => {
     expect(error!.exitCode).toBe(ExitCode.NOPERM);
     expect(error!.message).toBe('missing CAP_PERFMON: loading BPF probes needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant them (e.g. setcap, or setpriv --ambient-caps)');
     expect(() => requireBpfCapabilities(BPF | PERFMON, '5.4.0')).toThrow('missing CAP_SYS_ADMIN: loading BPF probes needs CAP_SYS_ADMIN (this kernel, 5.4.0, predates CAP_BPF)');
+  });
+});
+
+let workload: RunningWorkload | undefined;
+afterEach(async () => {
+  await workload?.stop();
+  workload = undefined;
+});
+
+describe.skipIf(skipWithoutBpf)('least privilege on the real kernel', () => {
+  it("another user with exactly CAP_BPF and CAP_PERFMON measures root's process: exact counts", async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [2, 500, 0, 3, 0]);
+    const { code, stdout, stderr } = await sampleWorkload(workload, [], { wrap: asNobodyWith(['bpf', 'perfmon']) });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const workers = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));
+    expect(workers, stdout).toHaveLength(2);
+    for (const w of workers) {
+      expect(labelledRow(w.sections.get('SYSCALL STATISTICS'), 'getppid')![1], stdout).toBe(500);
+      expect(labelledRow(w.sections.get('SYSCALL STATISTICS'), 'write')![1], stdout).toBe(3);
+    }
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
   });
 });

@@ -111,9 +111,10 @@ release key; others by a key you trust (--trust-key, or the .pub files in
 $KDELAY_HOME/trusted-keys/; KDELAY_HOME defaults to /etc/kdelay, whose
 probes.d/*.wasm are added to every run).
 
-Run as root. Exit codes: 0 ok (also after Ctrl-C), 2 usage, 66 several
-ovs-vswitchd processes, 69 no target, 71 probe load/attach failed,
-72 BPF/BTF/libbpf missing, 77 not root, 78 bad trigger.`;
+Run as root, or with CAP_BPF and CAP_PERFMON. Exit codes: 0 ok (also after
+Ctrl-C), 2 usage, 66 several ovs-vswitchd processes, 69 no target, 71 probe
+load/attach failed, 72 BPF/BTF/libbpf missing, 77 missing capabilities,
+78 bad trigger.`;
 
 export function buildProgram(): Command {
   return new Command('kdelay')

@@ -24,7 +24,7 @@ const INIT_PID_NAMESPACE = 'pid:[4026531836]';
 /** PF_KTHREAD in /proc/PID/stat's flags field (include/linux/sched.h). */
 const PF_KTHREAD = 0x00200000;
 /** Where a container commonly mounts the host's /proc (node_exporter's convention). */
-export const HOST_PROC_CANDIDATES = (): string[] => [process.env.KDELAY_HOST_PROC, '/host/proc'].filter((p): p is string => Boolean(p));
+export const hostProcCandidates = (): string[] => [process.env.KDELAY_HOST_PROC, '/host/proc'].filter((p): p is string => Boolean(p));
 
 function readText(path: string): string | undefined {
   try {
@@ -98,10 +98,10 @@ export class PidNamespaces {
   }
 
   /** The namespaces of this kdelay (whether the kernel's numbers can be read is checked when they are needed). */
-  static detect(userProc = '/proc', hostProcCandidates = HOST_PROC_CANDIDATES()): PidNamespaces {
+  static detect(userProc = '/proc', hostProcs = hostProcCandidates()): PidNamespaces {
     if (!existsSync(`${userProc}/self`)) throw new UserError(`${userProc} does not show kdelay itself; mount the proc filesystem of kdelay's PID namespace there`, ExitCode.UNAVAILABLE);
     if (isKernelNumbering(userProc)) return new PidNamespaces(userProc, userProc);
-    return new PidNamespaces(userProc, hostProcCandidates.find((root) => existsSync(`${root}/self`) && isKernelNumbering(root)));
+    return new PidNamespaces(userProc, hostProcs.find((root) => existsSync(`${root}/self`) && isKernelNumbering(root)));
   }
 
   get translates(): boolean {

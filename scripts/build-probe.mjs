@@ -4,7 +4,7 @@
 // (default: DIR itself), signed with KEY.pem when given (npm run keygen makes
 // one). The built-in bundles are built by build-probes.mjs instead.
 import { path } from 'zx';
-import { buildProbe, ROOT } from './lib/probe-build.mjs';
+import { buildFailed, buildProbe, ROOT } from './lib/probe-build.mjs';
 
 const [dir, outDir = dir] = argv._;
 if (!dir) {
@@ -13,5 +13,5 @@ if (!dir) {
 }
 const relative = path.relative(ROOT, path.resolve(dir));
 const key = argv.key ? path.resolve(argv.key) : undefined;
-const out = await buildProbe(path.basename(relative), path.resolve(outDir), relative, key);
+const out = await buildProbe(path.basename(relative), path.resolve(outDir), relative, key).catch(buildFailed);
 echo(`built ${path.relative(process.cwd(), out)}${key ? ' (signed)' : ' (unsigned: kdelay needs --allow-unsigned for it)'}`);

@@ -7,14 +7,14 @@
 // (signed) file; a changed one is written with a digest only, and kdelay
 // refuses it until a maintainer signs it (or you pass --allow-unsigned).
 import { fs, path } from 'zx';
-import { buildProbeBody, BUNDLES_DIR, probeNames, RELEASE_SIGNING_KEY, ROOT, sealBody, splitBundle } from './lib/probe-build.mjs';
+import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, RELEASE_SIGNING_KEY, ROOT, sealBody, splitBundle } from './lib/probe-build.mjs';
 
 const key = (await fs.pathExists(RELEASE_SIGNING_KEY)) ? RELEASE_SIGNING_KEY : undefined;
 const wanted = argv._.length ? argv._ : await probeNames();
 const unsigned = [];
 for (const name of wanted) {
   const out = path.join(ROOT, BUNDLES_DIR, `${name}.wasm`);
-  const body = await buildProbeBody(name);
+  const body = await buildProbeBody(name).catch(buildFailed);
   const committed = (await fs.pathExists(out)) ? await splitBundle(await fs.readFile(out)) : undefined;
   if (!key && committed?.seal?.signature && Buffer.from(committed.body).equals(body)) {
     echo(`unchanged ${path.relative(ROOT, out)} (kept its signature)`);

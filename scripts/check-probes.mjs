@@ -5,7 +5,7 @@
 // Needs no private key: it compares the bundle's body (everything before its
 // seal) and verifies the committed signature.
 import { fs, path } from 'zx';
-import { buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
+import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
 
 const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
 const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
@@ -13,7 +13,7 @@ const key = releaseKey(ROOT);
 const problems = [];
 for (const name of await probeNames()) {
   const file = path.join(BUNDLES_DIR, `${name}.wasm`);
-  const fresh = await buildProbeBody(name);
+  const fresh = await buildProbeBody(name).catch(buildFailed);
   if (!(await fs.pathExists(path.join(ROOT, file)))) {
     problems.push(`${file} is missing; run 'npm run build:probes' and commit bundles/`);
     continue;

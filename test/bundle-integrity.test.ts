@@ -25,7 +25,30 @@ const flip = (bytes: Uint8Array, at: number) => {
   return copy;
 };
 
+/** The bundle with its seal's JSON replaced by text (same body). */
+const resealedAs = (sealed: Uint8Array, edit: (json: string) => string): Buffer => {
+  const { body: inner, seal } = splitSeal(sealed);
+  return appendCustomSection(inner, 'kdelay.seal', Buffer.from(edit(JSON.stringify(seal)), 'utf8'));
+};
+
 describe('bundle seals', () => {
+  it('accepts only the canonical encoding: other padding bits, spacing or extra fields are refused', () => {
+    const sealed = sealBundle(body(), author.privatePem);
+    const { seal } = splitSeal(sealed);
+    const sig = seal!.signature!;
+    // The last character before "==" carries 4 padding bits that decoders ignore.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const last = alphabet.indexOf(sig[85]);
+    const sameBytes = sig.slice(0, 85) + alphabet[(last & ~15) | ((last + 1) & 15)] + '==';
+    expect(Buffer.from(sameBytes, 'base64').equals(Buffer.from(sig, 'base64'))).toBe(true);
+    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(sig, sameBytes)), trusted)).toThrow(/non-canonical base64/);
+    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(sig, sig.slice(0, 86))), trusted)).toThrow(/base64 of 64 bytes/);
+    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace('{', '{ ')), trusted)).toThrow(/canonical form/);
+    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace('}', ',"x":1}')), trusted)).toThrow(/canonical form/);
+    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(seal!.sha256, seal!.sha256.toUpperCase())), trusted)).toThrow(/canonical form/);
+    expect(checkSeal(resealedAs(sealed, (j) => j), trusted).kind).toBe('signed');
+  });
+
   it('a signed bundle verifies against its author key, and names it', () => {
     const status = checkSeal(sealBundle(body(), author.privatePem), trusted);
     expect(status).toEqual({ kind: 'signed', by: trusted[0] });

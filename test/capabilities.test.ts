@@ -50,7 +50,7 @@ describe.skipIf(skipWithoutBpf)('least privilege on the real kernel', () => {
   it("another user with exactly CAP_BPF and CAP_PERFMON measures root's process: exact counts", async () => {
     requireBpf();
     workload = await startWorkload('syscall_workload', [2, 500, 0, 3, 0]);
-    const { code, stdout, stderr } = await sampleWorkload(workload, [], { wrap: asNobodyWith(['bpf', 'perfmon']) });
+    const { code, stdout, stderr } = await sampleWorkload(workload, [], { wrapper: asNobodyWith(['bpf', 'perfmon']) });
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const workers = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));

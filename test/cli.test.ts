@@ -45,7 +45,7 @@ describe('CLI errors', () => {
 
   it.skipIf(process.geteuid?.() !== 0)('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {
     namespace = await createPidNamespace();
-    expectOneLineError(await runKdelay([], undefined, { wrap: namespace.enter }), 69, /failed to find ovs-vswitchd's PID/);
+    expectOneLineError(await runKdelay([], undefined, { wrapper: namespace.enter }), 69, /failed to find ovs-vswitchd's PID/);
   });
 
   it('a --pid that does not exist: exit 69', async () => {
@@ -56,7 +56,7 @@ describe('CLI errors', () => {
     namespace = await createPidNamespace();
     const a = await startFakeOvs(namespace);
     const b = await startFakeOvs(namespace);
-    const result = await runKdelay([], undefined, { wrap: namespace.enter });
+    const result = await runKdelay([], undefined, { wrapper: namespace.enter });
     expectOneLineError(result, 66, /multiple ovs-vswitchd daemons running .*use the -p option/);
     expect(result.stderr).toContain(String(a));
     expect(result.stderr).toContain(String(b));
@@ -68,7 +68,7 @@ describe('CLI errors', () => {
     [['bpf'], 'CAP_PERFMON'],
     [['perfmon'], 'CAP_BPF'],
   ])('not root, with capabilities %j: exit 77 (EX_NOPERM) naming exactly what is missing', async (caps, missing) => {
-    const result = await runKdelay(['-p', process.pid], undefined, { wrap: asNobodyWith(caps) });
+    const result = await runKdelay(['-p', process.pid], undefined, { wrapper: asNobodyWith(caps) });
     expectOneLineError(result, 77, new RegExp(`^kdelay: missing ${missing}: loading BPF probes needs CAP_BPF and CAP_PERFMON \\(or CAP_SYS_ADMIN\\)`));
   });
 });
@@ -94,7 +94,7 @@ describe.skipIf(skipWithoutBpf)('CLI on the real kernel', () => {
     requireBpf();
     namespace = await createPidNamespace({ bindHostProc: true });
     const pid = await startFakeOvs(namespace);
-    const result = await runKdelay(['--sample-time', '0.2'], { ...process.env, KDELAY_HOST_PROC: namespace.hostProc }, { wrap: namespace.enter });
+    const result = await runKdelay(['--sample-time', '0.2'], { ...process.env, KDELAY_HOST_PROC: namespace.hostProc }, { wrapper: namespace.enter });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^# Start sampling @\d{4}-\d\d-\d\dT[\d:.]+ \(\d\d:\d\d:\d\d UTC\)$/m);

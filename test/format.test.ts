@@ -157,4 +157,12 @@ describe('syscall events table', () => {
     expect(formatSyscallEvents(events, (tid) => comm[tid], true).lostStacks).toBe(1);
     expect(formatSyscallEvents(events, (tid) => comm[tid], false).lines).toHaveLength(5 + 3);
   });
+
+  it('prints whichever stack of an event survived, and counts the event as lost, as the reference', async () => {
+    const { formatSyscallEvents } = await import('../host/report/format.js');
+    const halfLost = [{ entryNs: 1n, exitNs: 2n, tid: 1, name: 'read', userFrames: ['main+0x10 [x]'] }];
+    const { lines, lostStacks } = formatSyscallEvents(halfLost, () => 'x', true);
+    expect(lines.at(-1)).toBe('          main+0x10 [x]');
+    expect(lostStacks).toBe(1);
+  });
 });

@@ -99,7 +99,7 @@ describe('kdelay run: command line', () => {
 
 describe.skipIf(skipWithoutBpf)('kdelay run: files that are not plain guests', () => {
   it.each([
-    ['a missing file', () => join(out, 'missing.wasm'), /: cannot read \(ENOENT\)$/],
+    ['a missing file', () => join(out, 'missing.wasm'), /: cannot read \(no such file\)$/],
     ['a file that is not wasm', () => join(ROOT, 'examples', 'wasm-bpf-getppid', 'README.md'), /: not a WebAssembly module \(/],
     ['a probe bundle', () => join(ROOT, 'bundles', 'syscalls.wasm'), /: not a plain wasm-bpf guest: it imports kdelay\.\w+: it is a probe bundle/],
     ['a module without _start', () => noStartModule(), /: not a plain wasm-bpf guest: it exports no _start function/],
@@ -364,6 +364,19 @@ describe.skipIf(skipWithoutBpf)('runPlainGuest output', () => {
     }
     await readerDone;
     expect(Number(counted.trim())).toBe(lines);
+  });
+
+  it('a guest whose stdout reader has gone is stopped (EPIPE), exit 0, as `kdelay | head`', async () => {
+    requireBpf();
+    // 100 million lines would take minutes: it must end within moments of the reader closing.
+    const kdelay = startKdelay(['run', '--allow-unsigned', misbehaving, 'flood', 100_000_000]);
+    await kdelay.waitForOutput(/^line 1$/m);
+    const closedAt = Date.now();
+    kdelay.child.stdout!.destroy();
+    const result = await kdelay.done;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(Date.now() - closedAt).toBeLessThan(5000);
   });
 });
 

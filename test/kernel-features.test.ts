@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../host/libbpf/backend.js';
-import { KernelFeatures, missingRequirement, releaseAtLeast } from '../host/target/kernel-features.js';
+import { hostElfMachine } from '../host/runtime/kdelay-imports.js';
+import { KernelFeatures, missingArchitecture, missingRequirement, releaseAtLeast } from '../host/target/kernel-features.js';
 
 /** A fake /sys with just these paths. */
 function fakeSys(paths: string[]): string {
@@ -74,5 +75,23 @@ describe('requirements', () => {
       console.log(new KernelFeatures(undefined, { sys: ${JSON.stringify(sys)}, release: '6.18.0', arch: 'x64' }).check('tracefs'));`;
     const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' });
     expect(out.trim()).toBe(`no permission to read ${sys}/kernel/tracing (needs root or CAP_DAC_READ_SEARCH)`);
+  });
+});
+
+describe('the machine a bundle was built for', () => {
+  it.each([
+    [['x86_64', 'arm64'], 'x64', undefined],
+    [['x86_64', 'arm64'], 'arm64', undefined],
+    [['x86_64'], 'arm64', 'needs x86_64: this machine is arm64, and the bundle carries no BPF object for it'],
+    [['arm64'], 'x64', 'needs arm64: this machine is x86_64, and the bundle carries no BPF object for it'],
+    [['x86_64', 'arm64'], 'riscv64', 'needs x86_64 or arm64: this machine is riscv64, and the bundle carries no BPF object for it'],
+    // Bundles from before per-architecture objects were built with the x86 pt_regs only.
+    [undefined, 'arm64', 'needs x86_64: this machine is arm64, and the bundle carries no BPF object for it'],
+  ])('architectures %j on %s', (architectures, arch, why) => {
+    expect(missingArchitecture(architectures, arch)).toBe(why);
+  });
+
+  it('tells a guest its machine as an ELF e_machine (how it picks its object)', () => {
+    expect([hostElfMachine('x64'), hostElfMachine('arm64'), hostElfMachine('riscv64')]).toEqual([62, 183, 0]);
   });
 });

@@ -34,10 +34,18 @@ describe('options', () => {
     ['--sample-time 2.5', { sampleTime: 2.5 }],
     ['--sample-count 3', { sampleCount: 3 }],
     ['--sample-interval 0.25', { sampleInterval: 0.25 }],
+    ['--sample-interval 2147484', { sampleInterval: 2147484 }], // past setTimeout's limit: waited in chunks
     ['-D', { debug: 0x3f }],
     ['--debug 4', { debug: 4 }],
     ['--json', { json: true }],
     ['--trigger-delta 50000', { triggerDelta: 50000 }],
+    // The reference's argparse: a bare --trigger-delta (nargs='?', const 0), unambiguous prefixes, -p 0 = auto-detect.
+    ['--trigger-delta', { triggerDelta: 0 }],
+    ['--trigger-delta --json', { triggerDelta: 0, json: true }],
+    ['--sample-c 2 --sample-t=1.5', { sampleCount: 2, sampleTime: 1.5 }],
+    ['--stop upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
+    ['--list', { listProbes: true }],
+    ['-p 0', { pid: undefined }],
     ['--list-probes', { listProbes: true }],
     ['-s', { syscallEvents: 0 }],
     ['--syscall-events 50000', { syscallEvents: 50000 }],
@@ -65,7 +73,11 @@ describe('options', () => {
     ['--sample-time x', 'must be a number of seconds'],
     ['--sample-time -1', 'must not be negative'],
     ['--sample-interval inf', 'must be a number of seconds'],
+    ['--sample-time 8640001', 'must be at most 8640000'],
+    ['--sample-interval 1e300', 'must be at most 8640000'],
     ['--no-such-flag', "unknown option '--no-such-flag'"],
+    ['--sample 2', 'ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval'],
+    ['--s 2', 'ambiguous option: --s could match'],
     ['extra', 'too many arguments'],
     ['--trigger-delta -5', 'must be positive'],
     ['--only Syscalls', 'must be probe names separated by commas'],
@@ -95,6 +107,6 @@ describe('options', () => {
   it('rejects a bad trigger with the configuration exit code, naming it', () => {
     const r = rejection('--start-trigger x:bridge_run');
     expect(r.exitCode).toBe(ExitCode.CONFIG);
-    expect(r.message).toBe("invalid trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
+    expect(r.message).toBe("invalid start trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
   });
 });

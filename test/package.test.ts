@@ -159,8 +159,8 @@ describe.skipIf(skipWithoutBpf)('the installed package on the real kernel', () =
   it("as in a container: in a PID namespace with the host's /proc beside its own, the namespace's numbers", async () => {
     requireBpf();
     namespace = await createPidNamespace({ bindHostProc: true });
-    workload = await startWorkload('syscall_workload', [1, 250, 0, 2, 0], { wrap: namespace.enter });
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { bin: installedBin, wrap: namespace.enter, env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
+    workload = await startWorkload('syscall_workload', [1, 250, 0, 2, 0], { wrapper: namespace.enter });
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { bin: installedBin, wrapper: namespace.enter, env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
     await kdelay.waitForOutput(/^# Start sampling/m);
     workload.kill('SIGUSR1');
     await workload.waitFor(/^done$/);

@@ -37,7 +37,7 @@ function namespaceTids(hostPid: number): Map<string, number> {
 describe.skipIf(process.geteuid?.() !== 0)('kdelay in a PID namespace of its own', () => {
   it('without a view of the host /proc: one line saying how to give it one, exit 69', async () => {
     namespace = await createPidNamespace();
-    const result = await runKdelay(['-p', 1], undefined, { wrap: namespace.enter });
+    const result = await runKdelay(['-p', 1], undefined, { wrapper: namespace.enter });
     expect(result.code).toBe(69);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
@@ -50,11 +50,11 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
   it("measures the namespace's PID: exact counts, thread ids as the namespace numbers them", async () => {
     requireBpf();
     namespace = await createPidNamespace({ bindHostProc: true });
-    workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, 0, WRITES, 0], { wrap: namespace.enter });
+    workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, 0, WRITES, 0], { wrapper: namespace.enter });
     // Inside, the workload is a small number (nsenter's child), not its host PID.
     expect(workload.pid).toBeLessThan(10);
     expect(workload.hostPid).not.toBe(workload.pid);
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { wrap: namespace.enter, env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { wrapper: namespace.enter, env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
     await kdelay.waitForOutput(/^# Start sampling/m);
     workload.kill('SIGUSR1');
     await workload.waitFor(/^done$/);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BpfError } from '../host/libbpf/errors.js';
 import { checkProgramPolicy, programSections } from '../host/runtime/policy.js';
-import { embeddedObjects } from '../host/runtime/bundle.js';
+import { bundleFromBytes, embeddedObjects } from '../host/runtime/bundle.js';
 import { sealBundle, splitSeal } from '../host/runtime/seal.js';
 import { runKdelay } from './helpers/kdelay.js';
 
@@ -54,14 +54,20 @@ describe('program policy', () => {
     expect(() => checkProgramPolicy(new Uint8Array(100), 'test')).toThrow('not an ELF64 little-endian object');
   });
 
-  it('lets every committed bundle through (its embedded object, as it ships)', () => {
+  it('lets every committed bundle through (every embedded object, one per architecture or one for all)', () => {
     const bundles = readdirSync(join(ROOT, 'bundles')).filter((f) => f.endsWith('.wasm'));
     expect(bundles.length).toBeGreaterThanOrEqual(5);
     for (const file of bundles) {
-      const objects = embeddedObjects(readFileSync(join(ROOT, 'bundles', file)));
-      expect(objects, file).toHaveLength(1);
-      expect(programSections(objects[0]).length, file).toBeGreaterThan(1);
-      expect(() => checkProgramPolicy(objects[0], file)).not.toThrow();
+      const bytes = readFileSync(join(ROOT, 'bundles', file));
+      const { manifest } = bundleFromBytes(bytes, file);
+      expect(manifest.architectures, file).toEqual(['x86_64', 'arm64']);
+      const objects = embeddedObjects(bytes);
+      // upcall and trigger read pt_regs (kretprobe, USDT), so they differ per architecture.
+      expect(objects, file).toHaveLength(['upcall.wasm', 'trigger.wasm'].includes(file) ? 2 : 1);
+      for (const elf of objects) {
+        expect(programSections(elf).length, file).toBeGreaterThan(1);
+        expect(() => checkProgramPolicy(elf, file)).not.toThrow();
+      }
     }
   });
 });
@@ -70,8 +76,8 @@ describe('third-party bundles on the command line', () => {
   it('kdelay probes list shows the built-in bundles', async () => {
     const { code, stdout } = await runKdelay(['probes', 'list']);
     expect(code).toBe(0);
-    expect(stdout.split('\n')[0]).toMatch(/^NAME +VERSION +SOURCE +SIGNATURE +SECTIONS$/);
-    for (const name of ['syscalls', 'sched', 'irq', 'trigger', 'upcall']) expect(stdout).toMatch(new RegExp(`^${name} +1\\.0\\.0 +built-in +signed \\(kdelay release key\\) `, 'm'));
+    expect(stdout.split('\n')[0]).toMatch(/^NAME +VERSION +ARCH +SOURCE +SIGNATURE +SECTIONS$/);
+    for (const name of ['syscalls', 'sched', 'irq', 'trigger', 'upcall']) expect(stdout).toMatch(new RegExp(`^${name} +1\\.0\\.0 +x86_64,arm64 +built-in +signed \\(kdelay release key\\) `, 'm'));
   });
 
   it('an unsigned --probe is refused without --allow-unsigned (exit 78)', async () => {

@@ -1,6 +1,6 @@
 /** The time-mode sampling loop, with a fake kernel, clock and output. */
 import { describe, expect, it } from 'vitest';
-import { runTimeMode, runTriggerMode, type SampleSource, type WaitOutcome } from '../host/driver/sampler.js';
+import { mergeWarnings, runTimeMode, runTriggerMode, type SampleSource, type WaitOutcome } from '../host/driver/sampler.js';
 
 function harness(outcomes: WaitOutcome[] = []) {
   const events: string[] = [];
@@ -38,7 +38,7 @@ describe('time mode', () => {
     await runTimeMode({ sampleTime: 2, sampleCount: 3, sampleInterval: 1.5 }, h.source, h.io, h.render);
     expect(h.waits).toEqual([2000, 1500, 2000, 1500, 2000]);
     expect(h.events.filter((e) => e.startsWith('report'))).toEqual(['report 1', 'report 2', 'report 3']);
-    expect(h.events.at(-1)).toBe('warnings w1,w2,w3');
+    expect(h.events.at(-1)).toBe('warnings w6'); // w1, w2, w3: the same words, numbers added up
   });
 
   it('on Ctrl-C reports the sample in progress and stops', async () => {
@@ -55,6 +55,17 @@ describe('time mode', () => {
     expect(h.events.filter((e) => e.startsWith('report'))).toEqual(['report 1']);
   });
 
+  it('a Ctrl-C that arrives while a report is formatted opens no further window', async () => {
+    const h = harness();
+    let signalled = false;
+    const io = { ...h.io, interrupted: async () => signalled };
+    const render = { ...h.render, sample: (...args: Parameters<typeof h.render.sample>) => (h.render.sample(...args), (signalled = true)) };
+    const outcome = await runTimeMode({ sampleTime: 1, sampleCount: 3, sampleInterval: 0 }, h.source, io, render);
+    expect(outcome).toBe('interrupted');
+    expect(h.events.filter((e) => e === 'open')).toHaveLength(1);
+    expect(h.events.filter((e) => e.startsWith('report'))).toEqual(['report 1']);
+  });
+
   it('prints no comment lines in quiet (JSON) mode', async () => {
     const h = harness();
     await runTimeMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0 }, h.source, h.io, h.render, true);
@@ -62,7 +73,46 @@ describe('time mode', () => {
   });
 });
 
+describe('warnings', () => {
+  it('merges per-sample warnings of the same words into one, numbers added up', () => {
+    expect(
+      mergeWarnings([
+        'Not all events were captured, 3 were dropped!\n#          Increase the BPF ring buffer size with the --buffer-page-count option.',
+        '7 measurements were dropped because a syscalls map was full',
+        'Not all events were captured, 4 were dropped!\n#          Increase the BPF ring buffer size with the --buffer-page-count option.',
+        'could not attach',
+        'could not attach',
+      ]),
+    ).toEqual([
+      'Not all events were captured, 7 were dropped!\n#          Increase the BPF ring buffer size with the --buffer-page-count option.',
+      '7 measurements were dropped because a syscalls map was full',
+      'could not attach',
+    ]);
+  });
+});
+
 describe('trigger modes', () => {
+  it('Ctrl-C before the start trigger: the stop and dump lines and an empty report, as the reference', async () => {
+    const lines: string[] = [];
+    const reports: number[] = [];
+    const source = {
+      open: () => {},
+      close: () => 0,
+      collect: () => ({ tables: new Map(), warnings: [] }),
+      reset: () => {},
+      nextHit: async () => 'interrupted' as const,
+      monotonicNs: () => 0n,
+      missedStarts: () => 0,
+    };
+    const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: (line: string) => lines.push(line.replace(/ @.*/, '')) };
+    const render = { sample: (i: number) => void reports.push(i), skipped: () => {}, warnings: () => {} };
+    const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 2, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 0 }, source, io, render);
+    expect(outcome).toBe('interrupted');
+    expect(lines).toEqual(['# Stop sampling']);
+    expect(reports).toEqual([1]);
+  });
+
+
   it('start only: keeps waiting until the monotonic deadline has passed, even if a timer fires early', async () => {
     let now = 1_000_000_000n;
     const waits: number[] = [];

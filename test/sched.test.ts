@@ -112,9 +112,11 @@ describe.skipIf(skipWithoutBpf)('scheduler statistics on the real kernel', () =>
     expect(run[0], ctx).toBeGreaterThanOrEqual(slices);
     expectClose(onCpuNs(thread('slicer')), delta('slicer').runNs, 0.01, 2 * MS + stolenNs, `slicer on-CPU vs schedstat run\n${stdout}`);
     // Slices spin on the wall clock, so time on the CPU plus time preempted is the budget,
-    // plus the waits to run again after each sleep (short unless the machine is busy).
+    // plus the waits to run again after each sleep. Those waits are as long as the rest of
+    // the machine makes them: bound them by the kernel's own count of the thread's run-queue
+    // wait, not by a guess, so a busy machine cannot fail the test.
     expect(run[1] + readyNs, ctx).toBeGreaterThanOrEqual(0.97 * BUDGET_MS * MS);
-    expect(run[1] + readyNs, ctx).toBeLessThanOrEqual(1.5 * BUDGET_MS * MS);
+    expect(run[1] + readyNs, ctx).toBeLessThanOrEqual(1.5 * BUDGET_MS * MS + delta('slicer').waitNs);
     expect(run[3], ctx).toBeLessThanOrEqual(SLICE_MS * MS * 1.5);
   });
 

@@ -41,7 +41,8 @@ describe.skipIf(skipWithoutBpf)('a third-party probe', () => {
   it('is listed as coming from its file, signed by the key the user trusts', async () => {
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', bundle, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${bundle}  signed (${author.publicFile})`);
+    // page_fault_user is an x86 tracepoint: the example is built for x86_64 only.
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${bundle}  signed (${author.publicFile})`);
     expect(stdout).toMatch(/ PAGE FAULT STATISTICS$/m);
   });
 
@@ -104,6 +105,42 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
     const allowed = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile, '--allow-program-kind', 'xdp']);
     expect(allowed.code, allowed.stderr).toBe(0);
   });
+
+  it('a forbidden program in the object of another architecture is refused too', async () => {
+    // Only the arm64 object carries it; this machine would never open that one, but it is signed kernel code all the same.
+    const armOnly = buildExampleProbe(
+      'faults_arm',
+      { extraBpf: '\n#ifdef __TARGET_ARCH_arm64\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n#endif\n', manifest: { architectures: ['x86_64', 'arm64'] } },
+      author,
+    );
+    const refused = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toBe(
+      `kdelay: refusing ${armOnly}: program section "xdp" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)\n`,
+    );
+  });
+
+  it('the build refuses code an older kernel than min_kernel would reject, naming it', () => {
+    const cas = `
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } flag SEC(".maps");
+SEC("tp_btf/sched_switch") int faults_cas_flip(void *ctx) { u32 zero = 0; u64 *f = bpf_map_lookup_elem(&flag, &zero);
+  return f ? (int)__sync_val_compare_and_swap(f, 0, 1) : 0; }
+`;
+    expect(() => buildExampleProbe('faults_cas', { extraBpf: cas }, author)).toThrow(
+      'build of .test-probes/faults_cas failed: .test-probes/faults_cas/faults_cas.bpf.c (x86_64) uses what kernels older than its min_kernel 5.10 lack:\n' +
+        '  section tp_btf/sched_switch: atomic cmpxchg needs 5.12\n' +
+        'use what 5.10 has (probes/README.md, "Kernels"), or raise "min_kernel" in .test-probes/faults_cas/manifest.json',
+    );
+    // Claiming a newer floor is honest: it builds, and kdelay then skips it on older kernels.
+    expect(buildExampleProbe('faults_cas', { extraBpf: cas, manifest: { min_kernel: '5.12' } }, author)).toMatch(/faults_cas\.wasm$/);
+  });
+
+  it('a bundle built for another machine only is listed as not available here', async () => {
+    const armOnly = buildExampleProbe('faults_a64', { manifest: { architectures: ['arm64'] } }, author);
+    const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', armOnly, '--trust-key', author.publicFile]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^faults_a64 +0\.1\.0 +arm64 +.*\[skipped: needs arm64: this machine is x86_64, and the bundle carries no BPF object for it\]$/m);
+  });
 });
 
 describe('where third-party bundles come from', () => {
@@ -115,7 +152,7 @@ describe('where third-party bundles come from', () => {
     copyFileSync(author.publicFile, key);
     const { code, stdout, stderr } = await runKdelay(['probes', 'list'], { ...process.env, KDELAY_HOME: home });
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${installed}  signed (${key})`);
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${installed}  signed (${key})`);
   });
 
   it('--probe DIR adds every bundle in the folder', async () => {
@@ -123,7 +160,7 @@ describe('where third-party bundles come from', () => {
     copyFileSync(bundle, join(dir, 'pagefaults.wasm'));
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', dir, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toContain(`\npagefaults  0.1.0    ${join(dir, 'pagefaults.wasm')}  signed`);
+    expect(stdout).toContain(`\npagefaults  0.1.0    x86_64        ${join(dir, 'pagefaults.wasm')}  signed`);
   });
 });
 

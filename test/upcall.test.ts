@@ -3,7 +3,13 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
+import { bundleFromBytes } from '../host/runtime/bundle.js';
+import { ProbeGuest } from '../host/runtime/probe-guest.js';
+import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
@@ -14,8 +20,10 @@ import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers
 import { runKdelay } from './helpers/kdelay.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const facts = (hasFunction: boolean, hasKprobes: boolean): KernelFacts => ({
+const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0', machine = 'x86_64'): KernelFacts => ({
   tracefs: () => undefined,
+  release: () => release,
+  machine: () => machine,
   hasKprobes: () => hasKprobes,
   hasKernelFunction: (name) => hasFunction && name === 'ovs_dp_upcall',
 });
@@ -29,31 +37,103 @@ describe('upcallPlan', () => {
   ])('module dir %s, function %s, kprobes %s', (dir, fn, kprobes, plan) => {
     expect(upcallPlan(facts(fn as boolean, kprobes as boolean), dir as string)).toEqual(plan);
   });
+
+  it('without kprobes, fexit needs module BTF for a module (5.11) and a BPF trampoline on arm64 (6.0)', () => {
+    const moduleDir = mkdtempSync(join(tmpdir(), 'kdelay-ovs-'));
+    writeFileSync(join(moduleDir, 'initstate'), 'live\n');
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), moduleDir)).toEqual({
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is 5.10.0-32-amd64)',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-amd64'), moduleDir)).toEqual({ attach: 'kretprobe' });
+    expect(upcallPlan(facts(true, false, '6.1.0-28-amd64'), moduleDir)).toEqual({ attach: 'fexit' });
+    // Built into vmlinux: its BTF is there on 5.10 too.
+    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), ROOT)).toEqual({ attach: 'fexit' });
+    expect(upcallPlan(facts(true, false, '5.15.0-1-arm64', 'arm64'), ROOT)).toEqual({
+      unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is 5.15.0-1-arm64)',
+    });
+    expect(upcallPlan(facts(true, true, '5.10.0-32-arm64', 'arm64'), moduleDir)).toEqual({ attach: 'kretprobe' });
+  });
 });
 
+/**
+ * The upcall probe's guest over a stand-in backend: the object "loads" and
+ * "attaches" without a kernel, and upcall_results holds the given entries.
+ * Everything else (the guest's code, the ABI, bounds checks) is the real one.
+ */
+function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): ProbeGuest {
+  const fds: Record<string, number> = { upcall_results: 100, kdelay_map_full: 101, kdelay_gate: 102 };
+  const infos: Record<number, MapInfo> = {
+    100: { name: 'upcall_results', type: MapType.HASH, keySize: 8, valueSize: 8, maxEntries: 4096 },
+    101: { name: 'kdelay_map_full', type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 },
+    102: { name: 'kdelay_gate', type: MapType.ARRAY, keySize: 4, valueSize: 64, maxEntries: 1 },
+  };
+  const object: OpenedObject = {
+    name: 'upcall',
+    setGlobal: () => {},
+    setMaxEntries: () => {},
+    setAutoload: () => {},
+    reuseMap: () => {},
+    mapInfo: (name) => infos[fds[name]],
+    load: () => {},
+    mapFd: (name) => fds[name],
+    programNames: () => ['upcall_kretprobe', 'upcall_fexit'],
+    attach: () => ({ destroy: () => {} }),
+    attachTo: () => ({ destroy: () => {} }),
+    setAttachTarget: () => {},
+    close: () => {},
+  };
+  const backend = {
+    open: () => object,
+    mapInfoByFd: (fd: number) => infos[fd],
+    valueBytes: (info: MapInfo) => info.valueSize,
+    possibleCpus: () => 4,
+    lookup: () => 0, // kdelay_map_full: nothing lost
+    lookupAll: (fd: number, keys: Uint8Array, values: Uint8Array) => {
+      if (fd !== 100) return 0;
+      const k = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+      const v = new DataView(values.buffer, values.byteOffset, values.byteLength);
+      entries.forEach(([cpu, ret, count], i) => {
+        k.setUint32(8 * i, cpu, true);
+        k.setInt32(8 * i + 4, ret, true);
+        v.setBigUint64(8 * i, BigInt(count), true);
+      });
+      return entries.length;
+    },
+    clear: () => {},
+    closeFd: () => {},
+    dupFd: (fd: number) => fd,
+  } as unknown as BpfBackend;
+  const bundle = bundleFromBytes(readFileSync(join(ROOT, 'bundles', 'upcall.wasm')), 'upcall.wasm');
+  return new ProbeGuest(bundle, backend, new SharedMaps(backend), {
+    option: () => undefined,
+    optionString: (name) => (name === 'upcall.attach' ? 'kretprobe' : undefined),
+    syscallNumber: () => undefined,
+    syscallName: () => undefined,
+  });
+}
+
 describe('system-wide sections', () => {
-  it('print after the thread table, rows in the order the probe gave them', async () => {
+  it("UPCALL STATISTICS in the reference's layout (test/fixtures/upcall-layout.txt, from its format strings)", async () => {
     const { parseManifest } = await import('../host/report/manifest.js');
-    const { readFileSync } = await import('node:fs');
     const manifest = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
-    const tables: SampleTables = new Map();
-    const t = tableFor(tables, 'upcall', 2);
-    t.add(0, 'Total upcalls', [1, 1500]);
-    t.add(0, 'Successful upcalls', [1, 1490]);
-    t.add(0, 'Failed upcalls', [1, 10]);
-    t.add(0, '  ENOBUFS', [1, 10]);
-    const indent = ' '.repeat(28);
-    expect(formatSystemSections(manifest.sections, tables)).toEqual([
-      '',
-      '# UPCALL STATISTICS:',
-      `${indent}${'RESULT'.padEnd(20)} ${'CPU'.padStart(6)}  ${'COUNT'.padStart(16)}`,
-      [
-        `${indent}${'Total upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'1,500'.padStart(16)}`,
-        `${indent}${'Successful upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'1,490'.padStart(16)}`,
-        `${indent}${'Failed upcalls'.padEnd(20)} ${'1'.padStart(6)}  ${'10'.padStart(16)}`,
-        `${indent}${'  ENOBUFS'.padEnd(20)} ${'1'.padStart(6)}  ${'10'.padStart(16)}`,
-      ].join('\n'),
-    ]);
+    const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
+    // The fixture's two samples as the kernel half leaves them: upcall_results entries {cpu, ret} -> count.
+    const samples: [cpu: number, ret: number, count: number][][] = [
+      [[0, 0, 1490], [1, 0, 3000], [0, -105, 10], [1, -11, 2], [3, -200, 1]],
+      [[0, 0, 5], [3, 0, 7]],
+    ];
+    for (const [i, entries] of samples.entries()) {
+      // The real guest (bundles/upcall.wasm) collects them through a backend that serves the map.
+      const guest = upcallGuestOver(entries);
+      try {
+        guest.init();
+        const tables = guest.collect();
+        // The renderer prints these lines after the table's last newline: "\n\n# UPCALL ..." as the reference's print.
+        expect(`${formatSystemSections(manifest.sections, tables).join('\n')}\n`).toBe(golden[i]);
+      } finally {
+        guest.close();
+      }
+    }
     expect(formatSystemSections(manifest.sections, new Map())).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ export const ExitCode = {
   UNAVAILABLE: 69, // no target process
   OSERR: 71, // a probe failed to load or attach
   OSFILE: 72, // BPF, BTF or libbpf missing
+  IOERR: 74, // the report could not be written (disk full, I/O error)
   NOPERM: 77, // not root
   CONFIG: 78, // bad trigger
 } as const;

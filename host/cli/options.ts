@@ -78,10 +78,18 @@ function probeNames(value: string, all: string[] = []): string[] {
   return [...all, ...names];
 }
 
+/**
+ * The longest --sample-time and --sample-interval: 100 days. Longer ones
+ * would no longer count nanoseconds exactly in a double, and nobody samples
+ * for months; saying so beats a window cut short without a word.
+ */
+export const MAX_SECONDS = 100 * 24 * 3600;
+
 function seconds(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number of seconds');
   if (n < 0) throw new InvalidArgumentError('must not be negative');
+  if (n > MAX_SECONDS) throw new InvalidArgumentError(`must be at most ${MAX_SECONDS} (100 days)`);
   return n;
 }
 
@@ -112,21 +120,22 @@ $KDELAY_HOME/trusted-keys/; KDELAY_HOME defaults to /etc/kdelay, whose
 probes.d/*.wasm are added to every run).
 
 Run as root, or with CAP_BPF and CAP_PERFMON. Exit codes: 0 ok (also after
-Ctrl-C), 2 usage, 66 several ovs-vswitchd processes, 69 no target, 71 probe
-load/attach failed, 72 BPF/BTF/libbpf missing, 77 missing capabilities,
-78 bad trigger.`;
+Ctrl-C, SIGTERM or SIGHUP), 2 usage, 66 several ovs-vswitchd processes,
+69 no target, 71 probe load/attach failed, 72 BPF/BTF/libbpf missing,
+74 the report could not be written, 77 missing capabilities, 78 bad trigger
+or refused bundle.`;
 
 export function buildProgram(): Command {
   return new Command('kdelay')
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
-    .addOption(new Option('-p, --pid <PID>', 'target process (default: the running ovs-vswitchd)').argParser(unsignedInt))
+    .addOption(new Option('-p, --pid <PID>', 'target process (default, or 0: the running ovs-vswitchd)').argParser(unsignedInt))
     .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
     .addOption(new Option('--start-trigger <TRIGGER>', 'begin a sample when this probe fires (see TRIGGERS)'))
     .addOption(new Option('--stop-trigger <TRIGGER>', 'end a sample when this probe fires'))
-    .addOption(new Option('--trigger-delta <NS>', 'with both triggers, skip samples shorter than NS').argParser(unsignedInt).default(0))
+    .addOption(new Option('--trigger-delta [NS]', 'with both triggers, skip samples shorter than NS (bare: 0)').argParser(unsignedInt).preset(0).default(0))
     .addOption(new Option('-s, --syscall-events [DURATION_NS]', 'also list each syscall longer than DURATION_NS (all if omitted), with stacks').argParser(unsignedInt).preset(0))
     .addOption(new Option('--skip-syscall-poll-events', 'leave poll() out of --syscall-events'))
     .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
@@ -153,6 +162,31 @@ export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 't
   command: 'probes-list';
 }
 
+/**
+ * argparse, which the reference uses, accepts any unambiguous prefix of a
+ * long option (`--sample-c 2`); commander does not. Expands them before
+ * commander sees argv, and refuses an ambiguous one as argparse does.
+ * Everything after a bare `--` is left alone.
+ */
+export function expandOptionPrefixes(argv: readonly string[], program: Command): string[] {
+  const longNames = [...program.options.map((o) => o.long).filter((l): l is string => Boolean(l)), '--help'];
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    if (!arg.startsWith('--')) {
+      out.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    const matches = longNames.includes(name) ? [name] : longNames.filter((l) => l.startsWith(name));
+    if (matches.length > 1) throw new UserError(`ambiguous option: ${name} could match ${matches.join(', ')}`, ExitCode.USAGE);
+    out.push(matches.length === 1 ? matches[0] + (eq < 0 ? '' : arg.slice(eq)) : arg);
+  }
+  return out;
+}
+
 /** Parses argv (without node and script); throws UserError for bad input. */
 export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand | 'help' | 'version' {
   if (argv[0] === 'probes') {
@@ -164,7 +198,7 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
   }
   const program = buildProgram();
   try {
-    program.parse(argv, { from: 'user' });
+    program.parse(expandOptionPrefixes(argv, program), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
@@ -176,15 +210,16 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
   const o = program.opts();
   if (o.version) return 'version';
   return {
-    pid: o.pid,
+    // -p 0 is the reference's "find ovs-vswitchd" too.
+    pid: o.pid === 0 ? undefined : o.pid,
     tid: o.tid,
     sampleTime: o.sampleTime,
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
     json: o.json === true,
-    startTrigger: o.startTrigger === undefined ? undefined : parseTrigger(o.startTrigger),
-    stopTrigger: o.stopTrigger === undefined ? undefined : parseTrigger(o.stopTrigger),
+    startTrigger: o.startTrigger === undefined ? undefined : parseTrigger(o.startTrigger, 'start'),
+    stopTrigger: o.stopTrigger === undefined ? undefined : parseTrigger(o.stopTrigger, 'stop'),
     triggerDelta: o.triggerDelta,
     listProbes: o.listProbes === true,
     syscallEvents: o.syscallEvents,

@@ -7,12 +7,14 @@
  *   2 usage, 77 not root, 78 the file is unreadable or not a plain guest,
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
-import { readFileSync } from 'node:fs';
 import { admitSeal, trustedKeys } from '../driver/catalog.js';
 import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
+import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
 import { IntegrityError } from '../runtime/seal.js';
+import { withMemoryMaximum } from '../runtime/bundle.js';
 import { requireBpfCapabilities } from '../target/capabilities.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
+import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
 
 const USAGE = 'usage: kdelay run [--debug] [--trust-key FILE] [--allow-unsigned] GUEST.wasm [ARGS...]';
@@ -70,9 +72,10 @@ function parseRunArguments(argv: string[]): RunArguments | 'help' {
 
 function readGuest(path: string): Uint8Array<ArrayBuffer> {
   try {
-    return readFileSync(path);
+    return readRegularFile(path, MAX_BUNDLE_BYTES);
   } catch (err) {
-    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, ExitCode.CONFIG);
+    if (err instanceof FileReadError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
   }
 }
 
@@ -87,11 +90,17 @@ function verifyGuest(bytes: Uint8Array, path: string, { trustKeys, allowUnsigned
   }
 }
 
+/** A guest's memory may grow to 1 GiB (16384 pages of 64 KiB); past that its memory.grow fails. */
+export const GUEST_MAX_MEMORY_PAGES = 16384;
+
 function compileGuest(bytes: Uint8Array<ArrayBuffer>, path: string): WebAssembly.Module {
   let module: WebAssembly.Module;
   try {
-    module = new WebAssembly.Module(bytes);
+    const capped = withMemoryMaximum(bytes, GUEST_MAX_MEMORY_PAGES);
+    if (typeof capped === 'string') throw new UserError(`${path}: not a plain wasm-bpf guest: ${capped}`, ExitCode.CONFIG);
+    module = new WebAssembly.Module(capped);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`${path}: not a WebAssembly module (${(err as Error).message})`, ExitCode.CONFIG);
   }
   const problem = plainGuestProblem(module);
@@ -117,11 +126,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       path,
       args: guestArgs,
       backend,
-      note: (line) => process.stderr.write(`kdelay: ${line}\n`),
+      note: (line) => process.stderr.write(`kdelay: ${printable(line)}\n`),
     });
   } catch (err) {
     if (err instanceof PlainGuestTrap) {
-      process.stderr.write(`kdelay: ${err.message}\n`);
+      process.stderr.write(`kdelay: ${printable(err.message)}\n`);
       return GUEST_TRAPPED;
     }
     if (err instanceof PlainGuestError) throw new UserError(err.message, ExitCode.CONFIG);

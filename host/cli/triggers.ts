@@ -15,9 +15,13 @@ import { ExitCode, UserError } from './exit-codes.js';
 
 export type TriggerKind = 'usdt' | 'tracepoint' | 'kprobe' | 'kretprobe' | 'uprobe' | 'uretprobe';
 
+/** Which option a trigger came from: --start-trigger or --stop-trigger (said in every error). */
+export type TriggerRole = 'start' | 'stop';
+
 export interface Trigger {
   /** As the user wrote it, for messages. */
   text: string;
+  role?: TriggerRole;
   kind: TriggerKind;
   /** usdt: [provider, probe]; tracepoint: [system, event]; the others: [function]. */
   args: string[];
@@ -43,18 +47,20 @@ const KINDS: Record<string, { kind: TriggerKind; fields: number; what: string }>
 /** Identifiers the kernel, ELF symbols and USDT notes use; anything else cannot match. */
 const NAME = /^[A-Za-z_.$@][\w.$@]*$/;
 
-export function triggerError(text: string, reason: string): UserError {
-  return new UserError(`invalid trigger [${text}]; ${reason}`, ExitCode.CONFIG);
+/** "invalid start trigger [TEXT]; REASON", as the reference words it; EX_CONFIG unless said otherwise. */
+export function triggerError(trigger: Pick<Trigger, 'text' | 'role'>, reason: string, exitCode: number = ExitCode.CONFIG): UserError {
+  return new UserError(`invalid ${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}]; ${reason}`, exitCode);
 }
 
-export function parseTrigger(text: string): Trigger {
+export function parseTrigger(text: string, role?: TriggerRole): Trigger {
   const fields = text.split(':');
-  if (fields.length <= 1) throw triggerError(text, "can't extract probe type, expected TYPE:ARGS");
+  const self = { text, role };
+  if (fields.length <= 1) throw triggerError(self, "can't extract probe type, expected TYPE:ARGS");
   const spec = KINDS[fields[0]];
-  if (!spec) throw triggerError(text, `invalid probe type '${fields[0]}' (one of ${Object.keys(KINDS).join(', ')})`);
+  if (!spec) throw triggerError(self, `invalid probe type '${fields[0]}' (one of ${Object.keys(KINDS).join(', ')})`);
   const args = fields.slice(1);
-  if (args.length !== spec.fields) throw triggerError(text, `invalid number of arguments for ${spec.what}`);
+  if (args.length !== spec.fields) throw triggerError(self, `invalid number of arguments for ${spec.what}`);
   const bad = args.find((a) => !NAME.test(a));
-  if (bad !== undefined) throw triggerError(text, `'${bad}' is not a valid name`);
-  return { text, kind: spec.kind, args };
+  if (bad !== undefined) throw triggerError(self, `'${bad}' is not a valid name`);
+  return role ? { text, role, kind: spec.kind, args } : { text, kind: spec.kind, args };
 }

@@ -13,12 +13,13 @@
  * - --allow-unsigned lifts the last two rules (for your own builds), never
  *   the first.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { ManifestError } from '../report/manifest.js';
 import { BpfError } from '../libbpf/errors.js';
 import { bundleFromBytes, embeddedObjects, type ProbeBundle } from '../runtime/bundle.js';
+import { FileReadError, filesInFolder, MAX_BUNDLE_BYTES, MAX_KEY_BYTES, readRegularFile } from '../runtime/files.js';
 import { checkProgramPolicy } from '../runtime/policy.js';
 import { checkSeal, IntegrityError, type SealStatus, type TrustedKey, trustedKey } from '../runtime/seal.js';
 
@@ -45,17 +46,22 @@ export interface CatalogEntry {
   seal: SealStatus;
 }
 
-const wasmFilesIn = (dir: string) =>
-  readdirSync(dir)
-    .filter((f) => f.endsWith('.wasm'))
-    .sort()
-    .map((f) => join(dir, f));
+/** Files of a folder by suffix; a folder that cannot be listed is a refusal, one line. */
+function filesIn(dir: string, suffix: string, missingOk = true): string[] {
+  try {
+    return filesInFolder(dir, suffix, { missingOk });
+  } catch (err) {
+    if (err instanceof FileReadError) throw new IntegrityError(err.message);
+    throw err;
+  }
+}
 
 function readPem(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readRegularFile(path, MAX_KEY_BYTES).toString('utf8');
   } catch (err) {
-    throw new IntegrityError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+    if (err instanceof FileReadError) throw new IntegrityError(`${what} ${err.message}`);
+    throw err;
   }
 }
 
@@ -67,7 +73,7 @@ export function releaseKey(packageRoot: string): TrustedKey {
 export function trustedKeys(packageRoot: string, config: TrustConfig, release = releaseKey(packageRoot)): TrustedKey[] {
   const keys = [release];
   const dir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'trusted-keys');
-  const files = [...(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f)) : []), ...(config.trustKeyFiles ?? [])];
+  const files = [...filesIn(dir, '.pub'), ...(config.trustKeyFiles ?? [])];
   for (const file of files) keys.push(trustedKey(readPem(file, 'trusted key'), file));
   return keys;
 }
@@ -123,9 +129,10 @@ export function admitBundle(
 ): CatalogEntry {
   let bytes: Buffer<ArrayBuffer>;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, MAX_BUNDLE_BYTES);
   } catch (err) {
-    throw new IntegrityError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+    if (err instanceof FileReadError) throw new IntegrityError(err.message);
+    throw err;
   }
   const seal = admitSeal(bytes, path, trusted, options);
   const bundle = bundleFromBytes(bytes, path);
@@ -149,7 +156,7 @@ export function admitBundle(
 /** The bundles shipped in the package (bundles/*.wasm), each checked against the release key. */
 export function builtinEntries(packageRoot: string, options: { allowUnsigned?: boolean; release?: TrustedKey } = {}): CatalogEntry[] {
   const trusted = [options.release ?? releaseKey(packageRoot)];
-  return wasmFilesIn(join(packageRoot, 'bundles')).map((file) => admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false }));
+  return filesIn(join(packageRoot, 'bundles'), '.wasm', false).map((file) => admitBundle(file, trusted, { builtin: true, allowUnsigned: options.allowUnsigned ?? false }));
 }
 
 export interface DiscoveryConfig extends TrustConfig {
@@ -169,7 +176,7 @@ export function discoverBundles(config: DiscoveryConfig): CatalogEntry[] {
   const entries = builtinEntries(config.packageRoot, { allowUnsigned, release });
   const trusted = trustedKeys(config.packageRoot, config, release);
   const probesDir = join(config.kdelayHome ?? DEFAULT_KDELAY_HOME, 'probes.d');
-  const files = existsSync(probesDir) ? wasmFilesIn(probesDir) : [];
+  const files = filesIn(probesDir, '.wasm');
   for (const path of config.probePaths ?? []) {
     let folder = false;
     try {
@@ -177,7 +184,7 @@ export function discoverBundles(config: DiscoveryConfig): CatalogEntry[] {
     } catch {
       /* admitBundle reports the unreadable path */
     }
-    files.push(...(folder ? wasmFilesIn(path) : [path]));
+    files.push(...(folder ? filesIn(path, '.wasm', false) : [path]));
   }
   for (const file of files) {
     const entry = admitBundle(file, trusted, { builtin: false, allowUnsigned, allowedProgramKinds: config.allowedProgramKinds });

@@ -6,12 +6,15 @@
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
-import { describeFailure } from '../libbpf/libbpf-backend.js';
+import { BpfError, errnoName } from '../libbpf/errors.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 
 export const GATE_MAP = 'kdelay_gate';
 export const GateState = { IDLE: 0n, OPEN: 1n, REPORTING: 2n } as const;
 const GATE_SIZE = 32;
+
+// Only the backend knows libbpf's words for an error; errno's name says enough for a one-entry array.
+const gateFailure = (doing: string, err: number) => new BpfError(`${doing} the capture gate: ${errnoName(Math.abs(err))}`, Math.abs(err));
 
 export interface GateValue {
   state: bigint;
@@ -34,7 +37,7 @@ export class Gate {
   read(): GateValue {
     const buf = Buffer.alloc(GATE_SIZE);
     const err = this.backend.lookup(this.fd, this.key, buf);
-    if (err) throw describeFailure('reading the capture gate', err);
+    if (err) throw gateFailure('reading', err);
     return {
       state: buf.readBigUInt64LE(0),
       windowStartNs: buf.readBigUInt64LE(8),
@@ -50,7 +53,7 @@ export class Gate {
     buf.writeBigUInt64LE(value.windowStopNs, 16);
     buf.writeBigUInt64LE(value.missedStarts, 24);
     const err = this.backend.update(this.fd, this.key, buf, 0n);
-    if (err) throw describeFailure('writing the capture gate', err);
+    if (err) throw gateFailure('writing', err);
   }
 
   /** Opens the window now (time mode). */

@@ -8,6 +8,7 @@ import type { SectionSpec } from '../report/manifest.js';
 import type { ProbeBundle } from '../runtime/bundle.js';
 import { builtinEntries } from './catalog.js';
 import type { SampleTables } from '../report/section-table.js';
+import { printable } from '../report/printable.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -100,7 +101,7 @@ export class ProbeSet {
     set.syscalls = config.syscalls;
     const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(backend.possibleCpus()), ...config.options };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
-      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${why})`);
+      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${printable(why)})`);
     };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
@@ -159,11 +160,18 @@ export class ProbeSet {
     // Section ids are unique across bundles (checked in start()), so tables merge by id.
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
+    const notes = [...this.unavailable];
     for (const guest of this.guests) {
-      for (const [id, table] of guest.collect()) tables.set(id, table);
+      try {
+        for (const [id, table] of guest.collect()) tables.set(id, table);
+      } catch (err) {
+        // A probe that breaks while collecting (a trap, a row for a section it
+        // does not declare) loses its own sections, not the whole report.
+        if (!(err instanceof ProbeError)) throw err;
+        for (const section of guest.bundle.manifest.sections) notes.push(`# ${section.title}: not available (${printable(err.message)})`);
+      }
       warnings.push(...guest.warnings.splice(0));
     }
-    const notes = this.unavailable;
     if (!this.syscallEvents) return { tables, warnings, notes };
     return { tables, warnings, notes, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
@@ -172,16 +180,23 @@ export class ProbeSet {
     const symbolizer = this.symbolizer;
     return records.map((r) => {
       const event: SyscallEvent = { ...r, name: this.syscalls?.name(r.nr) ?? `[unknown: ${r.nr}]` };
-      if (symbolizer && r.kernelStackId >= 0 && r.userStackId >= 0) {
+      // Each stack on its own: the reference prints whichever one survived (and counts the event as lost).
+      if (symbolizer && r.kernelStackId >= 0) {
         event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)?.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i));
-        event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
       }
+      if (symbolizer && r.userStackId >= 0) event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
       return event;
     });
   }
 
   reset(): void {
-    for (const guest of this.guests) guest.reset();
+    for (const guest of this.guests) {
+      try {
+        guest.reset();
+      } catch (err) {
+        if (!(err instanceof ProbeError)) throw err; // a probe that broke in collect(): already reported there
+      }
+    }
     this.syscallEvents?.take(); // nothing arrives while the gate is closed; drop stragglers
     this.syscallEvents?.clearStacks();
   }

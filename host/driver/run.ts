@@ -3,118 +3,98 @@
  * signals and the clock to the sampling loop, and maps failures to exit
  * codes. Everything it decides with is tested elsewhere as pure code.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants } from 'node:os';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
-import type { KdelayOptions } from '../cli/options.js';
+import { type KdelayOptions, nextPowerOfTwo } from '../cli/options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../libbpf/errors.js';
+import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
-import { ManifestError } from '../report/manifest.js';
+import { ManifestError, optionRange, type ProbeManifest } from '../report/manifest.js';
+import { printable } from '../report/printable.js';
 import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
-import { PidNamespaces, processExists, requireExecutableAccess, resolveTarget, type Target, threadName } from '../target/procfs.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
+import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
+import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { inUserNumbers } from './user-numbers.js';
-import { type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../runtime/seal.js';
-import { KernelFeatures, missingRequirement } from '../target/kernel-features.js';
+import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
 import type { ProbesListCommand } from '../cli/options.js';
-import { runTimeMode, runTriggerMode, type SamplerIO, type WaitOutcome } from './sampler.js';
-import type { TriggerEvents, TriggerHit } from './trigger-events.js';
+import { Interrupts } from './interrupts.js';
+import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 
-/**
- * The installed package's root (holds bundles/ and keys/): the nearest
- * folder above this file with kdelay's package.json. This file runs both
- * from dist/host/driver/ (tsc's output, for tests and scripts) and from the
- * one-file CLI bundle dist/kdelay.mjs.
- */
-export const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
-
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    try {
-      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'kdelay') return dir;
-    } catch {
-      /* no package.json here, or not ours: keep going up */
-    }
-    if (dirname(dir) === dir) throw new Error(`kdelay: cannot find its package root above ${from}`);
-  }
-}
+/** The installed package's root (holds bundles/, keys/ and vendor/); see package-root.ts. */
+export { PACKAGE_ROOT };
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
-const PAGE_SIZE = 4096; // x86-64 and the common arm64 configuration
-const TARGET_CHECK_MS = 100;
+const PAGE_SIZE = 4096;
+const EMFILE = 24; // x86-64 and the common arm64 configuration
 
-/** CO-RE needs the running kernel's BTF; say so plainly when it is missing. */
+/** CO-RE needs the running kernel's BTF; say so plainly when it is missing or unreadable. */
 export function requireKernelBtf(path = BTF_PATH): void {
   if (!existsSync(path)) {
     throw new UserError(`the kernel has no BTF (${path} is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`, ExitCode.OSFILE);
   }
+  const problem = btfHeaderProblem(path);
+  if (problem) throw new UserError(`the kernel's BTF is unreadable (${path}: ${problem}); kdelay needs it to relocate its probes`, ExitCode.OSFILE);
 }
 
-/** Loads the libbpf backend late, so a missing libbpf.so.1 is a clean exit 72. */
+const BTF_MAGIC = 0xeb9f;
+const BTF_HEADER_BYTES = 24;
+
+/**
+ * What is wrong with a BTF file's header, if anything: magic, version, and
+ * sections that fit in the file. libbpf reads this file to relocate every
+ * probe; a corrupt one made each probe fail with an unrelated errno (ESRCH).
+ */
+export function btfHeaderProblem(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const header = Buffer.alloc(BTF_HEADER_BYTES);
+    const got = readSync(fd, header, 0, BTF_HEADER_BYTES, 0);
+    if (got < BTF_HEADER_BYTES) return `${got} bytes, shorter than a BTF header`;
+    if (header.readUInt16LE(0) !== BTF_MAGIC && header.readUInt16BE(0) !== BTF_MAGIC) return 'not BTF (bad magic)';
+    const le = header.readUInt16LE(0) === BTF_MAGIC;
+    const u32 = (at: number) => (le ? header.readUInt32LE(at) : header.readUInt32BE(at));
+    if (header[2] !== 1) return `BTF version ${header[2]}, expected 1`;
+    const [hdrLen, typeOff, typeLen, strOff, strLen] = [u32(4), u32(8), u32(12), u32(16), u32(20)];
+    const size = fstatSync(fd).size;
+    const end = hdrLen + Math.max(typeOff + typeLen, strOff + strLen);
+    if (hdrLen < BTF_HEADER_BYTES || (size > 0 && end > size)) return `its sections (${end} bytes) do not fit in the file (${size} bytes)`;
+    return undefined;
+  } catch (err) {
+    return `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Loads libbpf and the backend late, at first use: `--help`, bad options and
+ * everything decided before BPF is needed never touch libbpf, and a missing
+ * or unusable one is one line and exit 72. With -D, says which libbpf it
+ * took and why others were passed over (libbpf/locate.ts).
+ */
 export async function loadBackend(debug: boolean): Promise<BpfBackend> {
   requireKernelBtf();
   try {
+    const { libbpfChoice } = await import('../libbpf/ffi.js');
+    if (debug) for (const line of libbpfChoice.description) process.stderr.write(`kdelay: ${line}\n`);
     const { LibbpfBackend } = await import('../libbpf/libbpf-backend.js');
     const { libbpfLog } = await import('../libbpf/log.js');
     libbpfLog.install(debug);
     return new LibbpfBackend();
   } catch (err) {
     throw new UserError(`BPF is unavailable: ${(err as Error).message}`, ExitCode.OSFILE);
-  }
-}
-
-/** Ctrl-C and SIGTERM end the current sample early; the report is still printed. */
-class Interrupts {
-  stopped = false;
-  private wake: (() => void) | undefined;
-  private readonly onSignal = () => {
-    this.stopped = true;
-    this.wake?.();
-  };
-
-  constructor() {
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
-  }
-
-  /** Waits ms, waking early on a signal or when the target exits. */
-  wait(ms: number, pid: number): Promise<WaitOutcome> {
-    if (this.stopped) return Promise.resolve('interrupted');
-    return new Promise((resolve) => {
-      const finish = (outcome: WaitOutcome) => {
-        clearTimeout(timer);
-        clearInterval(watcher);
-        this.wake = undefined;
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => finish('elapsed'), ms);
-      const watcher = setInterval(() => processExists(pid) || finish('target-exited'), TARGET_CHECK_MS);
-      this.wake = () => finish('interrupted');
-    });
-  }
-
-  /** The next trigger hit, unless Ctrl-C or the target's exit comes first. */
-  async nextHit(events: TriggerEvents, pid: number): Promise<TriggerHit | 'interrupted' | 'target-exited'> {
-    for (;;) {
-      if (this.stopped) return 'interrupted';
-      if (!processExists(pid)) return 'target-exited';
-      const hit = await events.next(TARGET_CHECK_MS);
-      if (hit) return hit;
-    }
-  }
-
-  dispose() {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
   }
 }
 
@@ -152,6 +132,12 @@ function discover(options: DiscoveryOptions): CatalogEntry[] {
   }
 }
 
+/** Why a bundle cannot run here (no object for this machine, a kernel older than its min_kernel, or a feature it needs), or undefined. */
+function whyUnavailable(manifest: ProbeManifest, features: FeatureSource): string | undefined {
+  const oldest = manifest.min_kernel ? [`kernel>=${manifest.min_kernel}`] : [];
+  return missingArchitecture(manifest.architectures) ?? missingRequirement([...oldest, ...(manifest.requires ?? [])], features);
+}
+
 /** `kdelay probes list`: one line per bundle: name, version, where from, signature, what it reports. */
 export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
   const entries = discover(options);
@@ -169,16 +155,17 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
     return ExitCode.OK;
   }
   const rows = entries.map(({ bundle, origin, seal }) => {
-    const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
+    const missing = unselected.has(bundle.manifest.name) ? 'not selected' : whyUnavailable(bundle.manifest, features);
     return [
       bundle.manifest.name,
       bundle.manifest.version,
+      (bundle.manifest.architectures ?? ['x86_64']).join(','),
       origin,
       describeSeal(seal),
       (bundle.manifest.sections.map((s) => s.title).join(', ') || '(no sections)') + (missing ? `  [skipped: ${missing}]` : ''),
     ];
   });
-  const headers = ['NAME', 'VERSION', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
+  const headers = ['NAME', 'VERSION', 'ARCH', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]) : cell)).join('  ');
   process.stdout.write([line(headers), ...rows.map(line)].join('\n') + '\n');
@@ -187,18 +174,112 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
 
 /**
  * --probe-option values, checked against the options the running probes'
- * manifests declare; integers go to option_i64(), the rest to option_string().
+ * manifests declare: their type and range (a value is never wrapped or
+ * dropped), and not the ones kdelay sets itself from its own flags.
+ * Integers and booleans go to option_i64(), strings to option_string().
  */
 export function probeOptionValues(values: Record<string, string>, entries: readonly CatalogEntry[]): { numeric: Record<string, bigint>; text: Record<string, string> } {
-  const declared = entries.flatMap((e) => (e.bundle.manifest.options ?? []).map((o) => o.name));
+  const declared = new Map(entries.flatMap((e) => (e.bundle.manifest.options ?? []).map((o) => [o.name, o] as const)));
+  const settable = [...declared.values()].filter((o) => !o.host).map((o) => o.name);
   const numeric: Record<string, bigint> = {};
   const text: Record<string, string> = {};
   for (const [name, value] of Object.entries(values)) {
-    if (!declared.includes(name)) throw new UserError(`--probe-option ${name}: no running probe declares it (known: ${declared.join(', ') || 'none'})`, ExitCode.USAGE);
-    if (/^-?\d+$/.test(value)) numeric[name] = BigInt(value);
-    else text[name] = value;
+    const spec = declared.get(name);
+    const fail = (why: string): never => {
+      throw new UserError(`--probe-option ${name}: ${why}`, ExitCode.USAGE);
+    };
+    if (!spec) fail(`no running probe declares it (known: ${settable.join(', ') || 'none'})`);
+    else if (spec.host) fail(`kdelay sets it from its own flags (${spec.description}); it cannot be set by hand`);
+    else if (spec.type === 'string') text[name] = value;
+    else if (spec.type === 'bool') {
+      if (!/^(0|1|true|false)$/.test(value)) fail(`'${value}' is not a boolean (0, 1, true or false)`);
+      numeric[name] = value === '1' || value === 'true' ? 1n : 0n;
+    } else {
+      if (!/^[+-]?\d+$/.test(value.trim())) fail(`'${value}' is not an integer`);
+      const n = BigInt(value.trim());
+      const [min, max] = optionRange(spec);
+      if (n < min || n > max) fail(`${value} is out of range (${min} to ${max})`);
+      numeric[name] = n;
+    }
   }
   return { numeric, text };
+}
+
+/** A ring buffer's size is a u32 power of two: 2 GiB is the largest the kernel takes. */
+const MAX_RING_BYTES = 2 ** 31;
+
+const mib = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)} MiB`;
+
+/** MemAvailable from /proc/meminfo, in bytes (undefined if unreadable). */
+function availableMemory(): number | undefined {
+  try {
+    const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * -s's ring (--buffer-page-count) and stack table (--stack-trace-size) are
+ * kernel memory, allocated when the maps are created: a size the kernel
+ * cannot take is said as such, before anything is created (the kernel's
+ * own refusal read as "BPF is unavailable"). Limits: the ring's u32 size,
+ * and what both need against the memory available now (kernel BPF memory is
+ * charged to the memory cgroup since 5.11, not RLIMIT_MEMLOCK).
+ */
+export function checkEventBufferSizes(options: Pick<KdelayOptions, 'bufferPageCount' | 'stackTraceSize'>, available = availableMemory()): void {
+  const ringBytes = options.bufferPageCount * PAGE_SIZE;
+  if (ringBytes > MAX_RING_BYTES) {
+    throw new UserError(`--buffer-page-count ${options.bufferPageCount}: a ring of ${mib(ringBytes)} is larger than the kernel's maximum of 2048 MiB (at most ${MAX_RING_BYTES / PAGE_SIZE} pages)`, ExitCode.USAGE);
+  }
+  if (options.stackTraceSize > 2 ** 31) throw new UserError(`--stack-trace-size ${options.stackTraceSize}: larger than the kernel's maximum of ${2 ** 31} entries`, ExitCode.USAGE);
+  // The stack map preallocates a bucket per entry (rounded up to a power of two) with room for a full stack.
+  const stackBytes = nextPowerOfTwo(options.stackTraceSize) * (MAX_STACK_DEPTH * 8 + 16) * (options.stackTraceSize > 0 ? 1 : 0);
+  if (available !== undefined && ringBytes + stackBytes > available / 2) {
+    throw new UserError(
+      `--buffer-page-count ${options.bufferPageCount} and --stack-trace-size ${options.stackTraceSize} need ${mib(ringBytes + stackBytes)} of kernel memory (ring ${mib(ringBytes)}, stacks ${mib(stackBytes)}), more than half of the ${mib(available)} available`,
+      ExitCode.USAGE,
+    );
+  }
+}
+
+/** The soft RLIMIT_NOFILE, from /proc/self/limits. */
+function openFileLimit(): string {
+  try {
+    return /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * File descriptors a run needs: ~75 measured at the peak with -s (programs,
+ * maps, links, BTF, Node's own), with room for triggers and third-party probes.
+ */
+const NEEDED_FILE_DESCRIPTORS = 128;
+
+const tooFewFds = () =>
+  new UserError(`too few file descriptors: the open-file limit (RLIMIT_NOFILE) is ${openFileLimit()}, kdelay needs about ${NEEDED_FILE_DESCRIPTORS} (raise it, e.g. ulimit -n 1024)`, ExitCode.OSERR);
+
+/**
+ * Checked before loading: out of descriptors, libbpf does not always say
+ * EMFILE (a load can fail with EINVAL), which read as a broken probe.
+ */
+function checkFileDescriptorLimit(): void {
+  const limit = Number(openFileLimit());
+  if (Number.isFinite(limit) && limit < NEEDED_FILE_DESCRIPTORS) throw tooFewFds();
+}
+
+/** Failures whose cause is a limit, not BPF: said as what they are. */
+function limitFailure(err: Error & { errno?: number }): UserError | undefined {
+  if (err.errno === EMFILE || / EMFILE\b|Too many open files/.test(err.message)) {
+    return tooFewFds();
+  }
+  if (err instanceof BpfError && (err.message.includes(EVENTS_MAP) || err.message.includes(STACKS_MAP))) {
+    return new UserError(`the kernel refused the -s buffers (${err.message}): lower --buffer-page-count or --stack-trace-size`, ExitCode.OSERR);
+  }
+  return undefined;
 }
 
 function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions): ProbeSet {
@@ -217,7 +298,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
   const features = new KernelFeatures(backend);
   for (const { bundle } of entries) {
     if (skip.has(bundle.manifest.name)) continue;
-    const missing = missingRequirement(bundle.manifest.requires ?? [], features);
+    const missing = whyUnavailable(bundle.manifest, features);
     if (missing) skip.set(bundle.manifest.name, missing);
   }
   const { numeric, text } = probeOptionValues(options.probeOptions, entries.filter((e) => !skip.has(e.bundle.manifest.name)));
@@ -248,6 +329,8 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
             },
     });
   } catch (err) {
+    const limit = err instanceof Error ? limitFailure(err) : undefined;
+    if (limit) throw limit;
     if (err instanceof ManifestError) throw new UserError(err.message, options.probeFiles.length ? ExitCode.CONFIG : ExitCode.OSFILE);
     if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, err) ?? err.message, ExitCode.OSERR);
     // The gate map is created first: failing there means BPF itself is unusable.
@@ -258,17 +341,14 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
 
 /** --list-probes: what triggers the target's executable offers. */
 function listProbes(pid: number, print: (line: string) => void, json: boolean): void {
-  const exe = `/proc/${pid}/exe`;
-  const probes = usdtProbes(exe);
+  const { exe, probes, elf } = readTargetExecutable(pid, '--list-probes', (exe) => ({ exe, probes: usdtProbes(exe), elf: ElfFile.open(exe) }));
   if (json) {
     for (const p of probes) print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore) }));
-    const elf = ElfFile.open(exe);
     print(jsonRecord('uprobe_functions', { pid, binary: exe, functions: elf.symbols.length, stripped: !elf.hasSymtab }));
     return;
   }
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
   for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
-  const elf = ElfFile.open(exe);
   print(
     elf.hasSymtab
       ? `# uprobes by function name (up:FUNCTION, ur:FUNCTION): possible, ${elf.symbols.length} functions in its symbol table`
@@ -282,19 +362,17 @@ export async function run(options: KdelayOptions): Promise<number> {
   const pid = target.pid;
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (options.listProbes) {
-    requireExecutableAccess(pid, '--list-probes');
     listProbes(pid, print, options.json);
     return ExitCode.OK;
   }
   requireBpfCapabilities();
-  for (const trigger of [options.startTrigger, options.stopTrigger]) {
-    if (trigger && ['usdt', 'uprobe', 'uretprobe'].includes(trigger.kind)) requireExecutableAccess(pid, `trigger ${trigger.text}`);
-  }
   if (target.note) process.stderr.write(`kdelay: ${target.note}\n`);
   const triggers: Triggers = {
     start: options.startTrigger && resolveTrigger(options.startTrigger, pid),
     stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
   };
+  checkFileDescriptorLimit();
+  if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
   const backend = await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
@@ -302,13 +380,14 @@ export async function run(options: KdelayOptions): Promise<number> {
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {
-    const nameOf = (tid: number) => threadName(pid, tid);
+    // A thread names itself (prctl): its name is the target's text, printed escaped.
+    const nameOf = (tid: number) => printable(threadName(pid, tid));
     const sections = probes.sections;
     let lastWindow = { startNs: 0n, stopNs: 0n };
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() })
       : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print };
+    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
       close: () => {

@@ -24,6 +24,31 @@ export interface SamplerIO {
   /** Resolves after ms, or earlier on Ctrl-C/SIGTERM or when the target exits. */
   wait(ms: number): Promise<WaitOutcome>;
   print(line: string): void;
+  /**
+   * Lets signals that arrived while a report was formatted be handled, and
+   * says whether one asked to stop: the next window must not open then.
+   */
+  interrupted?(): Promise<boolean>;
+}
+
+/**
+ * One warning per kind for the whole run: samples that warn with the same
+ * words (numbers aside) are merged and their numbers added up, so events
+ * dropped in three samples are one "N were dropped" with the total, as the
+ * reference prints it.
+ */
+export function mergeWarnings(warnings: readonly string[]): string[] {
+  const merged = new Map<string, number[]>();
+  for (const w of warnings) {
+    const template = w.replace(/\d+/g, '\0');
+    const numbers = (w.match(/\d+/g) ?? []).map(Number);
+    const sums = merged.get(template);
+    merged.set(template, sums ? sums.map((n, i) => n + numbers[i]) : numbers);
+  }
+  return [...merged].map(([template, sums]) => {
+    let i = 0;
+    return template.replace(/\0/g, () => String(sums[i++]));
+  });
 }
 
 export interface SampleRenderer {
@@ -50,6 +75,10 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
+    if (index > 1 && (await io.interrupted?.())) {
+      outcome = 'interrupted';
+      break;
+    }
     // Open first, print second: whoever waits for this line to start a
     // workload knows the window is already open.
     source.open();
@@ -68,7 +97,7 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
       if (outcome !== 'elapsed') break;
     }
   }
-  render.warnings(warnings);
+  render.warnings(mergeWarnings(warnings));
   return outcome;
 }
 
@@ -100,7 +129,11 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
   const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
-  for (let reported = 0; reported < opts.sampleCount; ) {
+  for (let reported = 0, round = 0; reported < opts.sampleCount; round++) {
+    if (round > 0 && (await io.interrupted?.())) {
+      outcome = 'interrupted';
+      break;
+    }
     let startTs: bigint | undefined;
     let stopTs: bigint | undefined;
     let windowNs: number;
@@ -109,8 +142,18 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
       note('# Start sampling');
     } else {
       const hit = await nextOf(source, 'start');
+      if (hit === 'interrupted') {
+        // As the reference: Ctrl-C before the start trigger still ends with
+        // the stop and dump lines and an (empty) report.
+        outcome = hit;
+        source.close();
+        note('# Stop sampling');
+        render.sample(reported + 1, source.collect(), io.nowMicros(), 0);
+        source.reset();
+        break;
+      }
       if (typeof hit === 'string') {
-        // Nothing was measured: no window opened.
+        // The target exited: nothing was measured, no window opened.
         outcome = hit;
         break;
       }
@@ -158,7 +201,7 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
   if (opts.sampleCount > 1 && missed > 0) {
     warnings.push(`Not all start triggers were successful. ${missed} were missed due to slow userspace processing!`);
   }
-  render.warnings(warnings);
+  render.warnings(mergeWarnings(warnings));
   return outcome;
 }
 

@@ -14,7 +14,7 @@ import type { SharedMaps } from '../runtime/shared-maps.js';
 
 export const EVENTS_MAP = 'kdelay_syscall_events';
 export const STACKS_MAP = 'kdelay_stack_traces';
-const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
+export const MAX_STACK_DEPTH = 127; // PERF_MAX_STACK_DEPTH, the value size of the stack map
 const DRAIN_BUDGET = 20_000;
 const RECORD_SIZE = 32;
 const WAIT_MS = 50;

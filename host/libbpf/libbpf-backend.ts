@@ -1,5 +1,5 @@
 /**
- * BpfBackend over the system libbpf.so.1 (see ffi.ts for the bindings).
+ * BpfBackend over libbpf (ffi.ts binds it; locate.ts chooses which one).
  */
 import { readFileSync } from 'node:fs';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from './errors.js';

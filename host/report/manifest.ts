@@ -5,6 +5,7 @@
  * section without any host change.
  */
 import { KDELAY_ABI_VERSION } from '../runtime/kdelay-imports.js';
+import { hasControlCharacters } from './printable.js';
 
 export type ColumnFormat = 'label' | 'int' | 'ns';
 
@@ -34,6 +35,16 @@ export interface SectionSpec {
    */
   scope?: 'thread' | 'system';
   columns: ColumnSpec[];
+  /**
+   * 'table' (default): the column layout. 'per-cpu' (system scope only;
+   * columns label, CPU, count): one line per label in the order reported,
+   * `  LABEL: TOTAL [CPU: N, ...]` with the label padded to its column's
+   * width and CPUs with a zero count left out, under `# TITLE (LEGEND):`
+   * after two blank lines: the reference's UPCALL STATISTICS layout.
+   */
+  layout?: 'table' | 'per-cpu';
+  /** Printed in parentheses after the title of a 'per-cpu' section. */
+  legend?: string;
   /** Column index to sort rows by, largest first. */
   sortDescendingBy?: number;
   total?: {
@@ -45,9 +56,36 @@ export interface SectionSpec {
   };
 }
 
+/** How an option's value is read: integers go to option_i64(), strings to option_string(). */
+export type OptionType = 'u32' | 'u64' | 'i64' | 'bool' | 'string';
+export const OPTION_TYPES: readonly OptionType[] = ['u32', 'u64', 'i64', 'bool', 'string'];
+
 export interface OptionSpec {
   name: string;
   description: string;
+  /** Default 'i64'. --probe-option values are checked against it: no wrap-around, no text for a number. */
+  type?: OptionType;
+  /** Inclusive bounds for integer types, within the type's own range. */
+  min?: number;
+  max?: number;
+  /** Set by kdelay itself from its own flags (e.g. -s); --probe-option may not set it. */
+  host?: boolean;
+}
+
+/** The values an integer option type can hold. */
+export const OPTION_TYPE_RANGE: Record<Exclude<OptionType, 'string'>, [bigint, bigint]> = {
+  u32: [0n, 0xffff_ffffn],
+  u64: [0n, 0xffff_ffff_ffff_ffffn],
+  i64: [-(2n ** 63n), 2n ** 63n - 1n],
+  bool: [0n, 1n],
+};
+
+/** An option's accepted range: its type's, narrowed by the manifest's min/max. */
+export function optionRange(spec: OptionSpec): [bigint, bigint] {
+  const [lo, hi] = OPTION_TYPE_RANGE[spec.type === 'string' ? 'i64' : (spec.type ?? 'i64')];
+  const min = spec.min === undefined ? lo : BigInt(spec.min);
+  const max = spec.max === undefined ? hi : BigInt(spec.max);
+  return [min > lo ? min : lo, max < hi ? max : hi];
 }
 
 export interface ProbeManifest {
@@ -61,13 +99,37 @@ export interface ProbeManifest {
   requires?: string[];
   /** If it cannot start, report its sections as not available and run the others. */
   optional?: boolean;
+  /**
+   * The machines the bundle carries a BPF object for ("x86_64", "arm64"),
+   * filled in by the build. A bundle without it predates per-architecture
+   * objects: it was built for x86_64 only.
+   */
+  architectures?: string[];
+  /**
+   * The oldest kernel release ("5.10") whose BPF instructions, helpers and
+   * map types the objects restrict themselves to; the build checks it
+   * (host/runtime/kernel-floor.ts). Features newer than that belong in
+   * `requires`.
+   */
+  min_kernel?: string;
 }
 
 export class ManifestError extends Error {}
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Parses and checks a manifest; throws ManifestError naming the problem. */
+/**
+ * Bounds that keep a report sane whatever a bundle says: a column wider than
+ * a screen, or thousands of sections, is a broken (or hostile) manifest.
+ */
+export const MANIFEST_LIMITS = { sections: 64, columns: 16, width: 64, gap: 16, text: 200, options: 64, requires: 32 } as const;
+
+/**
+ * Parses and checks a manifest against the whole schema, before anything
+ * is loaded: every field's type and range, so nothing later (layout, sums,
+ * --probe-option) meets a value it does not expect. Throws ManifestError
+ * naming the first problem.
+ */
 export function parseManifest(json: string, source: string): ProbeManifest {
   let m: unknown;
   try {
@@ -78,27 +140,97 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   const fail = (what: string): never => {
     throw new ManifestError(`${source}: manifest ${what}`);
   };
+  const L = MANIFEST_LIMITS;
+  const text = (v: unknown, what: string, max: number = L.text): string => {
+    if (typeof v !== 'string' || v.length > max) return fail(`${what} must be a string of at most ${max} characters`);
+    // Titles, headers and labels are printed as they are: a newline or an escape in them could forge report lines.
+    if (hasControlCharacters(v)) fail(`${what} has control characters`);
+    return v;
+  };
+  const optionalText = (v: unknown, what: string) => (v === undefined ? undefined : text(v, what));
+  const integer = (v: unknown, what: string, min: number, max: number): number =>
+    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fail(`${what} must be an integer from ${min} to ${max}`);
+  const flag = (v: unknown, what: string) => (v === undefined || typeof v === 'boolean' ? v : fail(`${what} must be true or false`));
+  const oneOf = <T extends string>(v: unknown, what: string, allowed: readonly T[]): T | undefined =>
+    v === undefined || allowed.includes(v as T) ? (v as T | undefined) : fail(`${what} must be one of ${allowed.join(', ')}`);
+  const list = (v: unknown, what: string, max: number): unknown[] =>
+    Array.isArray(v) && v.length <= max ? v : fail(`${what} must be an array of at most ${max} entries`);
+
   if (!isObject(m)) fail('is not an object');
-  const manifest = m as unknown as ProbeManifest;
-  if (typeof manifest.name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(manifest.name)) fail('needs a lower-case name');
-  if (typeof manifest.version !== 'string') fail('needs a version');
-  if (manifest.abi !== KDELAY_ABI_VERSION) fail(`is for host ABI ${manifest.abi}, this kdelay speaks ${KDELAY_ABI_VERSION}`);
-  if (!Array.isArray(manifest.sections)) fail('needs a sections array');
-  for (const section of manifest.sections) {
-    if (!isObject(section) || typeof section.id !== 'string' || typeof section.title !== 'string') fail('has a section without id/title');
-    if (!Array.isArray(section.columns) || section.columns.length === 0) fail(`section ${section.id} has no columns`);
-    section.columns.forEach((col, i) => {
-      if (!['label', 'int', 'ns'].includes(col.format)) fail(`section ${section.id} column ${i} has format ${col.format}`);
-      if (col.format === 'label' && i !== 0) fail(`section ${section.id}: only the first column may be a label`);
-      if (!(col.width > 0) || !(col.gap >= 0)) fail(`section ${section.id} column ${i} needs width and gap`);
-      if (col.key !== undefined && !/^[a-z][a-z0-9_]*$/.test(col.key)) fail(`section ${section.id} column ${i} has key ${JSON.stringify(col.key)} (snake_case, please)`);
+  const raw = m as Record<string, unknown>;
+  if (typeof raw.name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(raw.name)) fail('needs a lower-case name (a-z, 0-9, _ and -, at most 32)');
+  text(raw.version, 'version', 32);
+  if (raw.abi !== KDELAY_ABI_VERSION) fail(`is for host ABI ${JSON.stringify(raw.abi)}, this kdelay speaks ${KDELAY_ABI_VERSION}`);
+  optionalText(raw.description, 'description');
+  const ids = new Set<string>();
+  for (const [s, section] of list(raw.sections, 'sections', L.sections).entries()) {
+    if (!isObject(section)) fail(`section ${s} is not an object`);
+    const sec = section as Record<string, unknown>;
+    if (typeof sec.id !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(sec.id)) fail(`section ${s} needs an id (a-z, 0-9 and _, at most 32)`);
+    const id = sec.id as string;
+    if (ids.has(id)) fail(`has two sections with id ${id}`);
+    ids.add(id);
+    const where = `section ${id}`;
+    if (text(sec.title, `${where} title`, 80) === '') fail(`${where} needs a title`);
+    if (typeof sec.order !== 'number' || !Number.isFinite(sec.order)) fail(`${where} needs a numeric order`);
+    flag(sec.alwaysShown, `${where} alwaysShown`);
+    oneOf(sec.scope, `${where} scope`, ['thread', 'system'] as const);
+    const columns = list(sec.columns, `${where} columns`, L.columns);
+    if (columns.length === 0) fail(`${where} has no columns`);
+    columns.forEach((col, i) => {
+      if (!isObject(col)) fail(`${where} column ${i} is not an object`);
+      const c = col as Record<string, unknown>;
+      text(c.header, `${where} column ${i} header`, L.width);
+      if (oneOf(c.format, `${where} column ${i} format`, ['label', 'int', 'ns'] as const) === undefined) fail(`${where} column ${i} needs a format`);
+      if (c.format === 'label' && i !== 0) fail(`${where}: only the first column may be a label`);
+      integer(c.width, `${where} column ${i} width`, 1, L.width);
+      integer(c.gap, `${where} column ${i} gap`, 0, L.gap);
+      oneOf(c.headerAlign, `${where} column ${i} headerAlign`, ['left', 'right'] as const);
+      if (c.key !== undefined && (typeof c.key !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(c.key))) fail(`${where} column ${i} key must be snake_case (a-z, 0-9 and _, at most 32)`);
     });
-    const n = section.columns.length;
-    const inRange = (i: number) => Number.isInteger(i) && i >= 0 && i < n;
-    if (section.sortDescendingBy !== undefined && !inRange(section.sortDescendingBy)) fail(`section ${section.id} sorts by a missing column`);
-    if (section.total && !section.total.sum.every(inRange)) fail(`section ${section.id} sums a missing column`);
+    if (oneOf(sec.layout, `${where} layout`, ['table', 'per-cpu'] as const) === 'per-cpu') {
+      const formats = columns.map((c) => (c as ColumnSpec).format).join(',');
+      if (sec.scope !== 'system' || !/^label,int,(int|ns)$/.test(formats)) fail(`${where}: a per-cpu layout needs scope system and columns label, CPU (int), count`);
+    }
+    optionalText(sec.legend, `${where} legend`);
+    const column = (v: unknown, what: string) => integer(v, `${where} ${what}`, 0, columns.length - 1);
+    if (sec.sortDescendingBy !== undefined) column(sec.sortDescendingBy, 'sortDescendingBy (a column)');
+    if (sec.total !== undefined) {
+      if (!isObject(sec.total)) fail(`${where} total is not an object`);
+      const total = sec.total as Record<string, unknown>;
+      text(total.label, `${where} total label`, L.width);
+      for (const i of list(total.sum, `${where} total sum`, L.columns)) {
+        if ((columns[column(i, 'total sum (a column)')] as ColumnSpec).format === 'label') fail(`${where} total sums its label column`);
+      }
+      if (total.excludeLabels !== undefined) for (const label of list(total.excludeLabels, `${where} total excludeLabels`, L.options)) text(label, `${where} total excludeLabels entry`, L.width);
+    }
   }
-  return manifest;
+  if (raw.options !== undefined) {
+    const names = new Set<string>();
+    for (const [i, option] of list(raw.options, 'options', L.options).entries()) {
+      if (!isObject(option)) fail(`option ${i} is not an object`);
+      const o = option as Record<string, unknown>;
+      if (typeof o.name !== 'string' || !/^[a-z][a-z0-9_-]*\.[a-z0-9_.-]+$/.test(o.name) || o.name.length > 64) fail(`option ${i} needs a name PROBE.OPTION`);
+      const name = o.name as string;
+      if (names.has(name)) fail(`declares option ${name} twice`);
+      names.add(name);
+      text(o.description, `option ${name} description`);
+      const type = oneOf(o.type, `option ${name} type`, OPTION_TYPES) ?? 'i64';
+      flag(o.host, `option ${name} host`);
+      if ((o.min !== undefined || o.max !== undefined) && (type === 'string' || type === 'bool')) fail(`option ${name}: min and max are for integer types`);
+      const [lo, hi] = type === 'string' || type === 'bool' ? [0n, 0n] : OPTION_TYPE_RANGE[type];
+      for (const bound of ['min', 'max'] as const) {
+        const v = o[bound];
+        if (v !== undefined && !(Number.isSafeInteger(v) && BigInt(v as number) >= lo && BigInt(v as number) <= hi)) fail(`option ${name} ${bound} must be an integer within ${type}`);
+      }
+      if (o.min !== undefined && o.max !== undefined && (o.min as number) > (o.max as number)) fail(`option ${name}: min is above max`);
+    }
+  }
+  if (raw.requires !== undefined) for (const r of list(raw.requires, 'requires', L.requires)) text(r, 'requires entry', 64);
+  if (raw.architectures !== undefined) for (const a of list(raw.architectures, 'architectures', 8)) text(a, 'architectures entry', 16);
+  if (raw.min_kernel !== undefined && !(typeof raw.min_kernel === 'string' && /^\d+\.\d+$/.test(raw.min_kernel))) fail('min_kernel must look like "5.10"');
+  flag(raw.optional, 'optional');
+  return raw as unknown as ProbeManifest;
 }
 
 /** How many numbers a row of this section carries (every non-label column). */

@@ -76,6 +76,30 @@ export function* moduleSections(bytes: Uint8Array): Generator<ModuleSection> {
   }
 }
 
+const MEMORY_SECTION = 5;
+
+/**
+ * The module with the maximum of its (one, 32-bit, unshared) memory set to
+ * at most maxPages: the limit a guest's memory.grow meets (it then gets -1,
+ * as from any full memory). A module declaring more initial memory than
+ * that is refused: returns a reason string instead of bytes.
+ */
+export function withMemoryMaximum(bytes: Uint8Array<ArrayBuffer>, maxPages: number): Uint8Array<ArrayBuffer> | string {
+  for (const section of moduleSections(bytes)) {
+    if (section.id !== MEMORY_SECTION) continue;
+    const [count, at] = uleb(bytes, section.content);
+    if (count !== 1) return `it defines ${count} memories; a guest has one`;
+    const flags = bytes[at];
+    if (flags !== 0 && flags !== 1) return `its memory has limits flags ${flags} (shared or 64-bit memory is not supported)`;
+    const [initial, afterInitial] = uleb(bytes, at + 1);
+    const [declaredMax] = flags === 1 ? uleb(bytes, afterInitial) : [Infinity];
+    if (initial > maxPages) return `it asks for ${initial} pages of memory at start, more than the ${maxPages} a guest may have`;
+    const content = [...ulebBytes(1), 1, ...ulebBytes(initial), ...ulebBytes(Math.min(declaredMax, maxPages))];
+    return Buffer.concat([bytes.subarray(0, section.start), Buffer.from([MEMORY_SECTION, ...ulebBytes(content.length), ...content]), bytes.subarray(section.end)]);
+  }
+  return bytes; // no memory of its own (a guest without one is refused elsewhere)
+}
+
 /** A custom section's name and where its payload starts. */
 export function customSectionName(bytes: Uint8Array, section: ModuleSection): { name: string; payload: number } {
   const [length, name] = uleb(bytes, section.content);

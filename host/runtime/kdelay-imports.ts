@@ -25,6 +25,10 @@
  *   option_string(name, buf, cap) -> i32          length written (NUL added), -ENOENT if unset
  *   syscall_number(name) -> i32                     -ENOENT if this arch has none
  *   syscall_name(nr, buf, cap) -> i32               length written (NUL added)
+ *   host_machine() -> i32                           this machine's ELF e_machine (62 x86_64,
+ *       183 arm64, 0 unknown): which of its per-architecture BPF objects a
+ *       guest opens. Needs no memory, so a guest may call it while it is
+ *       being instantiated (the build's generated build/<name>.bpf.ts does).
  *   report_rows(section, count, tids, labels, values, width) -> i32
  *       count rows at once: tids u32[count], labels u32[count] (string
  *       pointers, 0 for none), values u64[count * width], row-major
@@ -38,6 +42,10 @@ import type { GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
 
 export const KDELAY_ABI_VERSION = 1;
+
+/** ELF e_machine of the machines Node runs kdelay on (EM_NONE, 0, for others). */
+const ELF_MACHINE: Partial<Record<NodeJS.Architecture, number>> = { x64: 62, arm64: 183 };
+export const hostElfMachine = (arch: NodeJS.Architecture = process.arch): number => ELF_MACHINE[arch] ?? 0;
 const MAX_ROW_VALUES = 16;
 const MAX_ROWS_PER_CALL = 65536;
 
@@ -241,6 +249,10 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
       const labelStrings = Array.from(distinct, (ptr) => mem.cstring(ptr, 'report_rows label'));
       services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labelIndexes, labels: labelStrings, valueWords });
       return 0;
+    },
+
+    host_machine(): number {
+      return hostElfMachine();
     },
 
     report_warning(text: number): number {

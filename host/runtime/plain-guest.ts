@@ -18,6 +18,11 @@ import { SharedMaps } from './shared-maps.js';
 import { tableCallback, WASM_BPF_IMPORT_NAMES, wasmBpfImports } from './wasm-bpf-imports.js';
 
 const WASI_MODULE = 'wasi_snapshot_preview1';
+/** WASI preview1's errno for EPIPE. */
+const WASI_EPIPE = 64;
+
+/** The guest's stdout reader has gone (`kdelay run g.wasm | head`): the run ends, quietly, as kdelay's own does. */
+class StdoutClosed extends Error {}
 
 /** The module cannot run as a plain guest; found before any of it runs. One line. */
 export class PlainGuestError extends Error {}
@@ -60,7 +65,7 @@ const O_NONBLOCK = 0o4000;
  * function restores what Node had set.
  */
 async function blockingWhileRunning(fds: number[]): Promise<() => void> {
-  const { c } = await import('../libbpf/ffi.js');
+  const { c } = await import('../libbpf/libc.js');
   const restore: [number, number][] = [];
   for (const fd of new Set(fds)) {
     const flags = c.fcntl(fd, F_GETFL, 0);
@@ -135,8 +140,18 @@ export async function runPlainGuest(module: WebAssembly.Module, options: PlainGu
     if (!memory) throw new GuestTrap('the guest called an import before its memory was available');
     return memory;
   };
+  const wasiImports = wasi.getImportObject() as Record<string, Record<string, (...args: number[]) => number>>;
+  const fdWrite = wasiImports[WASI_MODULE].fd_write;
   const imports: WebAssembly.Imports = {
-    ...(wasi.getImportObject() as WebAssembly.Imports),
+    [WASI_MODULE]: {
+      ...wasiImports[WASI_MODULE],
+      // A guest that ignores EPIPE would write on, or run forever, for a reader that has gone: stop it there, as SIGPIPE would.
+      fd_write: (fd: number, ...rest: number[]) => {
+        const errno = fdWrite(fd, ...rest);
+        if (errno === WASI_EPIPE && fd === 1) throw new StdoutClosed();
+        return errno;
+      },
+    },
     wasm_bpf: wasmBpfImports({
       session,
       memory: guestMemory,
@@ -158,6 +173,7 @@ export async function runPlainGuest(module: WebAssembly.Module, options: PlainGu
     callSample = tableCallback(instance);
     return wasi.start(instance) ?? 0;
   } catch (err) {
+    if (err instanceof StdoutClosed) return 0;
     const trap = trapMessage(err);
     if (trap !== undefined) throw new PlainGuestTrap(`${options.path} trapped: ${oneLine(trap)}`);
     throw err;

@@ -9,27 +9,17 @@
  * --allow-program-kind.
  */
 import { BpfError, EPERM } from '../libbpf/errors.js';
-import { bufferSource, ElfError, readSections, type Section } from '../symbols/elf.js';
+import type { Section } from '../symbols/elf.js';
+import { BPF_CALL, BpfObjectFile } from './bpf-object.js';
 
 /** SEC() prefixes of program kinds that only observe. */
 const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 'tracepoint/', 'tracepoint', 'tp/',
   'kprobe/', 'kprobe', 'kretprobe/', 'kretprobe', 'uprobe/', 'uprobe', 'uretprobe/', 'uretprobe', 'usdt/', 'usdt',
   'fentry/', 'fentry', 'fexit/', 'fexit', 'perf_event'];
-const SHF_EXECINSTR = 0x4;
-
-/** An ELF64-LE object's executable sections (its BPF programs, and .text for subprograms). */
-function executableSections(elf: Uint8Array): Section[] {
-  try {
-    return readSections(bufferSource(Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength))).filter((s) => s.flags & SHF_EXECINSTR);
-  } catch (err) {
-    if (err instanceof ElfError) throw new BpfError(`not an ELF64 little-endian object (${err.message})`, EPERM);
-    throw err;
-  }
-}
 
 /** The names of an ELF64-LE object's executable sections (its BPF programs). */
 export function programSections(elf: Uint8Array): string[] {
-  return executableSections(elf).map((s) => s.name);
+  return new BpfObjectFile(elf).executableSections().map((s) => s.name);
 }
 
 /**
@@ -43,15 +33,13 @@ const FORBIDDEN_HELPERS = new Map<number, string>([
   [109, 'send_signal'],
   [117, 'send_signal_thread'],
 ]);
-const BPF_CALL = 0x85; // BPF_JMP | BPF_CALL; src_reg 0 means a helper, imm its id
 
-/** The forbidden helpers a program section calls, by name. */
-function forbiddenHelperCalls(code: Uint8Array): string[] {
+/** The forbidden helpers a section calls, by name (every instruction: policy does not trust reachability). */
+function forbiddenHelperCalls(object: BpfObjectFile, section: Section): string[] {
   const found = new Set<string>();
-  const view = new DataView(code.buffer, code.byteOffset, code.byteLength);
-  for (let at = 0; at + 8 <= code.length; at += 8) {
-    if (code[at] !== BPF_CALL || code[at + 1] >> 4 !== 0) continue;
-    const helper = FORBIDDEN_HELPERS.get(view.getInt32(at + 4, true));
+  for (const insn of object.instructions(section)) {
+    if (insn.opcode !== BPF_CALL || insn.src !== 0) continue; // src_reg 0: a helper, imm its id
+    const helper = FORBIDDEN_HELPERS.get(insn.imm);
     if (helper) found.add(helper);
   }
   return [...found];
@@ -67,13 +55,13 @@ export function checkProgramPolicy(elf: Uint8Array, owner: string, extraAllowed:
   const allowedKind = (section: string) =>
     ALLOWED.some((prefix) => section === prefix || (prefix.endsWith('/') && section.startsWith(prefix))) ||
     extraAllowed.some((kind) => section === kind || section.startsWith(`${kind}/`));
-  for (const section of executableSections(elf)) {
+  const object = new BpfObjectFile(elf);
+  for (const section of object.executableSections()) {
     // .text holds BPF subprograms (static functions): not attachable, but their calls count.
     if (section.name !== '.text' && !allowedKind(section.name)) {
       throw new BpfError(`${owner}: program section "${section.name}" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)`, EPERM);
     }
-    const code = elf.subarray(section.offset, section.offset + section.size);
-    const helpers = forbiddenHelperCalls(code).filter((h) => !extraAllowed.includes(h));
+    const helpers = forbiddenHelperCalls(object, section).filter((h) => !extraAllowed.includes(h));
     if (helpers.length) {
       throw new BpfError(`${owner}: program section "${section.name}" calls bpf_${helpers[0]}, which changes the traced system (--allow-program-kind ${helpers[0]} to override)`, EPERM);
     }

@@ -12,6 +12,7 @@
 import type { BpfBackend } from '../libbpf/backend.js';
 import { errnoName } from '../libbpf/errors.js';
 import { type SectionSpec, valueCount } from '../report/manifest.js';
+import { printable, printableWarning } from '../report/printable.js';
 import type { ProbeBundle } from './bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
@@ -89,7 +90,7 @@ export class ProbeGuest {
     const services: ProbeServices = {
       ...hostServices,
       rows: (batch) => this.acceptRows(batch),
-      warning: (text) => this.warnings.push(text),
+      warning: (text) => this.warnings.push(printableWarning(text)),
     };
     try {
       ({ instance: this.instance, poller: this.poller } = instantiateGuest(bundle.module, this.session, services));
@@ -104,10 +105,11 @@ export class ProbeGuest {
 
   private acceptRows(batch: RowBatch) {
     const section = this.sections.get(batch.section);
-    if (!section) throw new GuestTrap(`report_rows: section "${batch.section}" is not in the manifest`);
+    if (!section) throw new GuestTrap(`report_rows: section "${printable(batch.section)}" is not in the manifest`);
     const width = valueCount(section);
     if (batch.width !== width) throw new GuestTrap(`report_rows: section ${batch.section} takes ${width} values, got ${batch.width}`);
-    tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labelIndexes, batch.labels, batch.valueWords);
+    const labels = batch.labels.map((label) => (label === undefined ? label : printable(label)));
+    tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labelIndexes, labels, batch.valueWords);
   }
 
   /** Calls a lifecycle export; traps and negative returns become ProbeError. */

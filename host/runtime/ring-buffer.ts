@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import { BpfError, EINVAL } from '../libbpf/errors.js';
 import { MapType } from '../libbpf/backend.js';
-import { c, koffi, lastErrno, type Pointer } from '../libbpf/ffi.js';
+import { c, EPOLL_EVENT_SIZE, koffi, lastErrno, type Pointer } from '../libbpf/libc.js';
 import type { GuestMap } from './guest-session.js';
 
 const PROT_READ = 1;
@@ -43,13 +43,13 @@ export class RingReader {
   private readonly epollFd: number;
   /** Written by close() to wake an async wait, so the ring is never unmapped under it. */
   private readonly wakeFd: number;
-  private readonly events = Buffer.alloc(12);
+  private readonly events = Buffer.alloc(EPOLL_EVENT_SIZE);
   /**
    * epoll_wait's output for async waits. It must be a member: a temporary
    * could be garbage-collected (and its memory reused) while the wait is
    * still running on koffi's worker thread, which then writes into it.
    */
-  private readonly asyncEvents = Buffer.alloc(12);
+  private readonly asyncEvents = Buffer.alloc(EPOLL_EVENT_SIZE);
   private inflight: Promise<void> | undefined;
   private closed = false;
 
@@ -67,7 +67,7 @@ export class RingReader {
     this.data = new Uint8Array(area);
     this.epollFd = c.epoll_create1(0o2000000 /* EPOLL_CLOEXEC */);
     this.wakeFd = c.eventfd(0, 0o2000000 | 0o4000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
-    const event = Buffer.alloc(12);
+    const event = Buffer.alloc(EPOLL_EVENT_SIZE);
     event.writeUInt32LE(EPOLLIN, 0);
     if (
       this.epollFd < 0 || this.wakeFd < 0 ||

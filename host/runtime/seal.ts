@@ -60,8 +60,34 @@ export function splitSeal(bytes: Uint8Array): { body: Uint8Array; seal?: Seal } 
   } catch {
     throw new IntegrityError(`${SEAL_SECTION} is not JSON`);
   }
-  if (parsed.format !== SEAL_FORMAT || typeof parsed.sha256 !== 'string') throw new IntegrityError(`${SEAL_SECTION} has an unknown format`);
+  if (!isObject(parsed) || parsed.format !== SEAL_FORMAT || typeof parsed.sha256 !== 'string') throw new IntegrityError(`${SEAL_SECTION} has an unknown format`);
+  checkCanonical(parsed, seal);
   return { body: bytes.subarray(0, sealAt), seal: parsed };
+}
+
+const isObject = (v: unknown): v is Seal => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What sealBundle writes for these fields, byte for byte. */
+const canonicalSeal = ({ format, sha256, signer, signature }: Seal): string =>
+  JSON.stringify(signer === undefined && signature === undefined ? { format, sha256 } : { format, sha256, signer, signature });
+
+/**
+ * A seal is accepted only in the one encoding sealBundle writes: lower-case
+ * hex digest and key id, canonical base64 of a 64-byte signature (base64
+ * decoders ignore non-zero padding bits, so without this one signature had
+ * several spellings that all verified), and no other bytes or fields.
+ */
+function checkCanonical(seal: Seal, payload: Uint8Array): void {
+  const fail = (what: string): never => {
+    throw new IntegrityError(`${SEAL_SECTION} is not in canonical form (${what})`);
+  };
+  if (!/^[0-9a-f]{64}$/.test(seal.sha256)) fail('sha256 must be 64 lower-case hex digits');
+  if (seal.signer !== undefined && (typeof seal.signer !== 'string' || !/^[0-9a-f]{16}$/.test(seal.signer))) fail('signer must be 16 lower-case hex digits');
+  if (seal.signature !== undefined) {
+    if (typeof seal.signature !== 'string' || !/^[A-Za-z0-9+/]{86}==$/.test(seal.signature)) fail('signature must be the base64 of 64 bytes');
+    if (Buffer.from(seal.signature, 'base64').toString('base64') !== seal.signature) fail('signature has non-canonical base64 padding bits');
+  }
+  if (Buffer.from(payload).toString('utf8') !== canonicalSeal(seal)) fail('extra fields, spacing or key order');
 }
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -83,7 +109,7 @@ export function sealBundle(body: Uint8Array, privateKeyPem?: string): Buffer {
     seal.signer = keyId(createPublicKey(key));
     seal.signature = sign(null, Buffer.from(SIGNED_PREFIX + sha256), key).toString('base64');
   }
-  return appendCustomSection(body, SEAL_SECTION, Buffer.from(JSON.stringify(seal), 'utf8'));
+  return appendCustomSection(body, SEAL_SECTION, Buffer.from(canonicalSeal(seal), 'utf8'));
 }
 
 /** A public key kdelay trusts, and where the trust came from (for messages). */

@@ -7,13 +7,15 @@
 // from the wrong table is silently wrong, so always pick the table of the
 // architecture the traced kernel runs on, never a single shared one.
 //
-// The tables themselves are generated from the kernel UAPI headers by
-// `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by hand.
-// Syscalls newer than those headers have no name here: callers should print
-// the number (e.g. "syscall_451") when name() returns undefined.
+// The tables themselves are generated from the kernel UAPI headers of one
+// pinned Debian linux-libc-dev (scripts/lib/syscall-headers.mjs; 7.2 headers)
+// by `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by
+// hand. Syscalls newer than those headers have no name here: callers print
+// the number ("[unknown: N]") when name() returns undefined.
 
 import { SYSCALLS_ARM64 } from './arm64.js';
 import { SYSCALLS_X86_64 } from './x86_64.js';
+import { machineName } from '../target/kernel-features.js';
 
 /** Kernel architecture names (as in uname -m / the kernel tree), not Node's. */
 export type Arch = 'x86_64' | 'arm64';
@@ -25,14 +27,8 @@ const SOURCES: Record<Arch, ReadonlyArray<readonly [number, string]>> = {
 
 /** The architecture this process runs on, or undefined if we have no table for it. */
 export function hostArch(): Arch | undefined {
-  switch (process.arch) {
-    case 'x64':
-      return 'x86_64';
-    case 'arm64':
-      return 'arm64';
-    default:
-      return undefined;
-  }
+  const machine = machineName();
+  return machine in SOURCES ? (machine as Arch) : undefined;
 }
 
 export class SyscallTable {

@@ -60,6 +60,23 @@ export function missingRequirement(requires: readonly string[], features: Featur
   return undefined;
 }
 
+/** This machine's name as bundles' manifests spell architectures (uname -m; "x86_64", "arm64"). */
+export function machineName(arch: string = process.arch): string {
+  return arch === 'x64' ? 'x86_64' : arch;
+}
+
+/**
+ * Why a bundle cannot run on this machine, as "needs x86_64: this machine is
+ * arm64", or undefined when it carries a BPF object for it. A manifest
+ * without `architectures` predates per-architecture objects: x86_64 only.
+ */
+export function missingArchitecture(architectures: readonly string[] | undefined, arch: string = process.arch): string | undefined {
+  const supported = architectures ?? ['x86_64'];
+  const machine = machineName(arch);
+  if (supported.includes(machine)) return undefined;
+  return `needs ${supported.join(' or ')}: this machine is ${machine}, and the bundle carries no BPF object for it`;
+}
+
 /** Compares "6.18.0-1-amd64" with "5.8": true when the release is at least that version. */
 export function releaseAtLeast(kernelRelease: string, wanted: string): boolean {
   const have = (kernelRelease.match(/^\d+(\.\d+)*/)?.[0] ?? '0').split('.').map(Number);

@@ -227,20 +227,6 @@ export function resolveTarget(pid: number | undefined, tid?: number, namespaces 
   return { pid: processId, kernelTgid, kernelTid, note };
 }
 
-/**
- * USDT and uprobe triggers and --list-probes read the target's executable
- * through /proc/PID/exe, which the kernel guards like ptrace: another user's
- * process needs CAP_SYS_PTRACE. Say so (exit 77) rather than fail later.
- */
-export function requireExecutableAccess(pid: number, why: string, procRoot = '/proc'): void {
-  try {
-    readlinkSync(`${procRoot}/${pid}/exe`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES') return; // gone, or a kernel thread: reported elsewhere
-    throw new UserError(`cannot read ${procRoot}/${pid}/exe (another user's process), which ${why} needs: run as root or with CAP_SYS_PTRACE`, ExitCode.NOPERM);
-  }
-}
-
 /** The thread's name as the reference shows it, `<unknown:PID/TID>` once it is gone. */
 export function threadName(pid: number, tid: number, procRoot = '/proc'): string {
   return readComm(`${procRoot}/${pid}/task/${tid}/comm`) ?? `<unknown:${pid}/${tid}>`;

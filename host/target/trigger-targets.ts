@@ -4,10 +4,11 @@
  * how to attach: kprobes where the kernel has them, else fentry/fexit.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { hasKprobePmu, tracefsDir } from './kernel-features.js';
+import { release } from 'node:os';
+import { hasKprobePmu, machineName, releaseAtLeast, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 import { triggerError, type Trigger } from '../cli/triggers.js';
-import { ElfFile } from '../symbols/elf.js';
+import { ElfError, ElfFile } from '../symbols/elf.js';
 import { usdtProbes } from './usdt-notes.js';
 
 /** How the trigger probe attaches (option trigger.<role>.kind) and to what. */
@@ -24,58 +25,100 @@ export interface KernelFacts {
   hasKprobes(): boolean;
   /** Whether a kernel function of this name exists (in /proc/kallsyms). */
   hasKernelFunction(name: string): boolean;
+  /** uname -r. */
+  release(): string;
+  /** uname -m ("x86_64", "arm64"). */
+  machine(): string;
 }
 
 export const liveKernel: KernelFacts = {
   tracefs: () => tracefsDir(),
   hasKprobes: () => hasKprobePmu(),
+  release: () => release(),
+  machine: () => machineName(),
   hasKernelFunction: (name) => new RegExp(`^[0-9a-f]+ [tTwW] ${name.replace(/[.$]/g, '\\$&')}( |$)`, 'm').test(readFileSync('/proc/kallsyms', 'utf8')),
 };
 
-function checkUsdt(trigger: Trigger, exe: string): void {
-  const [provider, name] = trigger.args;
-  const probes = usdtProbes(exe);
-  if (probes.some((p) => p.provider === provider && p.name === name)) return;
-  if (probes.length === 0) {
-    throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`);
+/**
+ * Reads the target's executable through /proc/PID/exe, which a kernel
+ * thread or a zombie does not have, which needs root (ptrace access) to
+ * read, and which vanishes when the target exits: each is one line.
+ */
+export function readTargetExecutable<T>(pid: number, why: string, read: (exe: string) => T): T {
+  const exe = `/proc/${pid}/exe`;
+  try {
+    return read(exe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root or with CAP_SYS_PTRACE)`, ExitCode.NOPERM);
+    if (code === 'ENOENT' || code === 'ESRCH') {
+      throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, or it has exited)`, ExitCode.UNAVAILABLE);
+    }
+    if (code) throw new UserError(`${why}: cannot read ${exe} (${code})`, ExitCode.UNAVAILABLE);
+    if (err instanceof ElfError) throw new UserError(`${why}: ${exe} is not a readable ELF executable (${err.message})`, ExitCode.UNAVAILABLE);
+    throw err;
   }
-  throw triggerError(trigger.text, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`);
 }
 
-function checkFunction(trigger: Trigger, exe: string): void {
-  const elf = ElfFile.open(exe);
+/** The reference fails these at attach time, with EX_OSERR; so does kdelay, before loading anything. */
+function checkUsdt(trigger: Trigger, pid: number): void {
+  const [provider, name] = trigger.args;
+  const { exe, probes } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, probes: usdtProbes(exe) }));
+  if (probes.some((p) => p.provider === provider && p.name === name)) return;
+  if (probes.length === 0) {
+    throw triggerError(trigger, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`, ExitCode.OSERR);
+  }
+  throw triggerError(trigger, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`, ExitCode.OSERR);
+}
+
+function checkFunction(trigger: Trigger, pid: number): void {
+  const { exe, elf } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, elf: ElfFile.open(exe) }));
   if (elf.symbols.has(trigger.args[0])) return;
   const stripped = elf.hasSymtab ? '' : '; the binary is stripped, so only exported functions can be found';
-  throw triggerError(trigger.text, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`);
+  throw triggerError(trigger, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`, ExitCode.OSERR);
 }
 
 /** Validates one trigger against the target process and this kernel. */
 export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFacts = liveKernel): ResolvedTrigger {
-  const exe = `/proc/${pid}/exe`;
   switch (trigger.kind) {
     case 'usdt':
-      checkUsdt(trigger, exe);
+      checkUsdt(trigger, pid);
       return { trigger, attachKind: 'usdt', args: trigger.args };
     case 'uprobe':
     case 'uretprobe':
-      checkFunction(trigger, exe);
+      checkFunction(trigger, pid);
       return { trigger, attachKind: trigger.kind, args: trigger.args };
     case 'tracepoint': {
       const tracefs = kernel.tracefs();
-      if (!tracefs) throw new UserError(`trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
+      if (!tracefs) throw new UserError(`${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
       const [system, event] = trigger.args;
-      if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger.text, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
+      if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
       return { trigger, attachKind: 'tracepoint', args: trigger.args };
     }
     case 'kprobe':
     case 'kretprobe': {
       const fn = trigger.args[0];
-      if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger.text, `there is no kernel function ${fn} (see /proc/kallsyms)`);
+      if (!kernel.hasKernelFunction(fn)) throw triggerError(trigger, `there is no kernel function ${fn} (see /proc/kallsyms)`);
       if (kernel.hasKprobes()) return { trigger, attachKind: trigger.kind, args: trigger.args };
       // No kprobes (CONFIG_KPROBES unset): fentry/fexit reach the same places where the kernel allows them.
+      const why = fentryUnavailable(kernel, false);
+      if (why) throw new UserError(`trigger [${trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${why})`, ExitCode.OSERR);
       return { trigger, attachKind: trigger.kind === 'kprobe' ? 'fentry' : 'fexit', args: trigger.args };
     }
   }
+}
+
+/**
+ * Why fentry/fexit, kdelay's stand-in for kprobes where the kernel has
+ * none, cannot attach here, or undefined. They need a BPF trampoline (arm64:
+ * 6.0) and the target's BTF (a module's: 5.11). Other limits (functions the
+ * kernel does not allow) show when the program loads.
+ */
+export function fentryUnavailable(kernel: KernelFacts, moduleFunction: boolean): string | undefined {
+  const release = kernel.release();
+  if (kernel.machine() === 'arm64' && !releaseAtLeast(release, '6.0')) return `fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is ${release})`;
+  if (moduleFunction && !releaseAtLeast(release, '5.11')) return `fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is ${release})`;
+  return undefined;
 }
 
 /**
@@ -87,7 +130,10 @@ export function upcallPlan(kernel: KernelFacts = liveKernel, sysModule = '/sys/m
   // Cheap first: /sys/module/openvswitch exists whether the datapath is a module or built in.
   if (!existsSync(sysModule)) return { unavailable: 'the openvswitch kernel module is not loaded' };
   if (!kernel.hasKernelFunction('ovs_dp_upcall')) return { unavailable: 'the kernel has no ovs_dp_upcall function' };
-  return { attach: kernel.hasKprobes() ? 'kretprobe' : 'fexit' };
+  if (kernel.hasKprobes()) return { attach: 'kretprobe' };
+  // A loadable module has initstate; a built-in datapath's function is in vmlinux's BTF.
+  const why = fentryUnavailable(kernel, existsSync(`${sysModule}/initstate`));
+  return why ? { unavailable: `needs kprobes or fexit: this kernel has no kprobes, and ${why}` } : { attach: 'fexit' };
 }
 
 /** The trigger probe's options for a role: trigger.<role>.kind/arg1/arg2. */

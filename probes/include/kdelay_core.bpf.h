@@ -41,11 +41,32 @@ struct task_struct___pre_5_14 {
 	long state;
 };
 
-/* x86-64 layout; only referenced through bpf_tracing.h's PT_REGS macros. */
+/*
+ * The registers a kprobe sees, per architecture (the build compiles every
+ * probe once per -D__TARGET_ARCH_x; see scripts/lib/probe-build.mjs). Only
+ * referenced through bpf_tracing.h's PT_REGS macros, which read
+ * x86's pt_regs fields by name and arm64's through struct user_pt_regs.
+ */
+#if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64's pt_regs begins with (a union holding) the user-visible registers. */
+struct user_pt_regs {
+	__u64 regs[31]; /* x0..x30; regs[0] is the return value */
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+struct pt_regs {
+	struct user_pt_regs user_regs;
+	__u64 orig_x0;
+};
+#else
+#error "kdelay probes are built for __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
+#endif
 
 /* One handler of an interrupt line; the irq_handler_entry/exit argument. */
 struct irqaction {

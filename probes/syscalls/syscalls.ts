@@ -116,7 +116,7 @@ export function kdelay_probe_collect(): i32 {
   // Ring-buffer reservations that failed (cumulative in the kernel: report what is new).
   const drops = readPercpuSum(lossesFd, 0);
   if (drops > eventDropsSeen) {
-    warn("Not all events were captured, " + (drops - eventDropsSeen).toString() + " were dropped!\n#          Increase the BPF ring buffer size with the --buffer-page-count option.");
+    warn("Not all events were captured, " + (drops - eventDropsSeen).toString() + " were dropped!\nIncrease the BPF ring buffer size with the --buffer-page-count option.");
     eventDropsSeen = drops;
   }
   return 0;

@@ -8,6 +8,7 @@
 // tracepoint | kprobe | kretprobe | fentry | fexit, and trigger.<role>.arg1,
 // trigger.<role>.arg2, for role = start and stop.
 
+import { bpf_map_clear } from "../lib/imports";
 import { BpfObject, optionString } from "../lib/kdelay";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/trigger.bpf";
 
@@ -15,6 +16,8 @@ const TYPES = ["usdt", "uprobe", "uretprobe", "raw_tp", "tp", "kprobe", "kretpro
 const ROLES = ["start", "stop"];
 
 let obj: BpfObject | null = null;
+/** trigger_claims: which hit won this window's start and stop (see trigger.bpf.c). */
+let claimsFd: i32 = -1;
 
 /** The program types a trigger kind needs enabled. */
 function programTypes(kind: string): string[] {
@@ -68,6 +71,7 @@ export function kdelay_probe_init(): i32 {
     const role = ROLES[r];
     attach(o, role, kinds[r], optionString("trigger." + role + ".arg1"), optionString("trigger." + role + ".arg2"));
   }
+  claimsFd = o.mapFd("trigger_claims");
   obj = o;
   if (o.error) return o.result();
   return 0;
@@ -77,6 +81,7 @@ export function kdelay_probe_collect(): i32 {
   return 0; // no report sections: the host reads trigger hits from its ring buffer
 }
 
+/** Called after reporting, before the host sets the gate back to IDLE: the next window's moves are free again. */
 export function kdelay_probe_reset(): i32 {
-  return 0;
+  return claimsFd < 0 ? 0 : bpf_map_clear(claimsFd);
 }

@@ -28,23 +28,45 @@ export function kdelay_probe_init(): i32 {
   return 0;
 }
 
-/** Names of the errors ovs_dp_upcall returns in practice (anything else: "errno N"). */
+/**
+ * Linux errno names by number, as Python's errno.errorcode spells them (the
+ * reference prints those): where two names share a number, Python's pick.
+ */
+const ERRNO_NAMES: string[] = [
+  "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG",
+  "ENOEXEC", "EBADF", "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK",
+  "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE",
+  "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK",
+  "EPIPE", "EDOM", "ERANGE", "EDEADLOCK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY",
+  "ELOOP", "", "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST",
+  "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO",
+  "EBADRQC", "EBADSLT", "", "EBFONT", "ENOSTR", "ENODATA", "ETIME", "ENOSR",
+  "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT", "ECOMM", "EPROTO",
+  "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC",
+  "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS",
+  "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "ENOTSUP",
+  "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED",
+  "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED",
+  "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL",
+  "EISNAM", "EREMOTEIO", "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED",
+  "EKEYREVOKED", "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", ""
+];
+
 function errnoName(errno: i32): string {
-  switch (errno) {
-    case 1: return "EPERM";
-    case 2: return "ENOENT";
-    case 11: return "EAGAIN";
-    case 12: return "ENOMEM";
-    case 19: return "ENODEV";
-    case 22: return "EINVAL";
-    case 27: return "EFBIG";
-    case 28: return "ENOSPC";
-    case 90: return "EMSGSIZE";
-    case 105: return "ENOBUFS";
-    case 107: return "ENOTCONN";
-    case 111: return "ECONNREFUSED";
-    default: return "errno " + errno.toString();
-  }
+  return errno > 0 && errno < ERRNO_NAMES.length && ERRNO_NAMES[errno].length > 0 ? ERRNO_NAMES[errno] : "_unknown_";
+}
+
+/** Right-aligns n in width characters, as Python's "{:3}" does. */
+function padStart(text: string, width: i32): string {
+  let out = text;
+  while (out.length < width) out = " " + out;
+  return out;
+}
+
+function padEnd(text: string, width: i32): string {
+  let out = text;
+  while (out.length < width) out += " ";
+  return out;
 }
 
 /** A NUL-terminated copy of text, made once per distinct label (labels must outlive flush()). */
@@ -53,29 +75,40 @@ function label(text: string): usize {
   return labels.get(text);
 }
 
-/** Rows per CPU: total, successful, failed, then one per error, as the reference lists them. */
+/**
+ * The reference's UPCALL STATISTICS lines, as (label, cpu, count) rows the
+ * host's 'per-cpu' layout prints as `  LABEL: TOTAL [CPU: N, ...]`:
+ * Total upcalls; then, only when some failed, Successfull (sic, as the
+ * reference) and Failed upcalls and one line per errno in ascending order.
+ * Nothing at all when there were no upcalls, like the reference.
+ */
 export function kdelay_probe_collect(): i32 {
   const err = results.read();
   if (err < 0) return err;
-  const cpus = new Set<u32>();
-  for (let i = 0; i < results.count; i++) cpus.add(load<u32>(results.key(i), 0));
-  const cpuList = cpus.values().sort((a: u32, b: u32): i32 => <i32>a - <i32>b);
-  for (let c = 0; c < cpuList.length; c++) {
-    const cpu = cpuList[c];
-    let ok: u64 = 0;
-    let failed: u64 = 0;
+  let anyFailed = false;
+  for (let i = 0; i < results.count; i++) {
+    if (load<i32>(results.key(i), 4) != 0 && load<u64>(results.value(i)) > 0) anyFailed = true;
+  }
+  for (let i = 0; i < results.count; i++) rows.row(0, label("Total upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+  if (anyFailed) {
     for (let i = 0; i < results.count; i++) {
-      if (load<u32>(results.key(i), 0) != cpu) continue;
-      if (load<i32>(results.key(i), 4) == 0) ok += load<u64>(results.value(i));
-      else failed += load<u64>(results.value(i));
+      if (load<i32>(results.key(i), 4) == 0) rows.row(0, label("Successfull upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
     }
-    rows.row(0, label("Total upcalls")).add(cpu).add(ok + failed);
-    rows.row(0, label("Successful upcalls")).add(cpu).add(ok);
-    rows.row(0, label("Failed upcalls")).add(cpu).add(failed);
+    for (let i = 0; i < results.count; i++) {
+      if (load<i32>(results.key(i), 4) != 0) rows.row(0, label("Failed upcalls")).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+    }
+    // Error lines by errno, ascending (the map's order is a hash's).
+    const errnos = new Set<i32>();
     for (let i = 0; i < results.count; i++) {
       const ret = load<i32>(results.key(i), 4);
-      if (load<u32>(results.key(i), 0) != cpu || ret == 0) continue;
-      rows.row(0, label("  " + errnoName(-ret))).add(cpu).add(load<u64>(results.value(i)));
+      if (ret != 0) errnos.add(-ret);
+    }
+    const sorted = errnos.values().sort((a: i32, b: i32): i32 => a - b);
+    for (let e = 0; e < sorted.length; e++) {
+      const text = "  " + padStart(sorted[e].toString(), 3) + ", " + padEnd(errnoName(sorted[e]), 13);
+      for (let i = 0; i < results.count; i++) {
+        if (-load<i32>(results.key(i), 4) == sorted[e]) rows.row(0, label(text)).add(load<u32>(results.key(i), 0)).add(load<u64>(results.value(i)));
+      }
     }
   }
   warnIfMapsWereFull(mapFullFd, "upcall");

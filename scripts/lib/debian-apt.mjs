@@ -143,7 +143,8 @@ export function debianApt({
             f.startsWith(`${name}_`) &&
             f.endsWith('.deb') &&
             (!arch || f.endsWith(`_${arch}.deb`) || f.endsWith('_all.deb')) &&
-            (!version || f.startsWith(`${name}_${version.replace(/^\d+:/, '').replace(/:/g, '%3a')}_`)),
+            // apt-get download keeps an epoch as "1%3a"; other sources drop it.
+            (!version || [version.replace(/:/g, '%3a'), version.replace(/^\d+:/, '')].some((v) => f.startsWith(`${name}_${v}_`))),
         );
       if (existing) return path.join(destDir, existing);
       const before = new Set(fs.readdirSync(destDir));

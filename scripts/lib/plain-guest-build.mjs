@@ -5,7 +5,8 @@
 // `kdelay run` (or any wasm-bpf runtime), not as a kdelay probe. It is
 // sealed (digest, and a signature with --key) like a bundle.
 //
-// The BPF half is compiled exactly as a probe's (probe-build.mjs).
+// The BPF half is compiled exactly as a probe's (probe-build.mjs), and must
+// come out the same for every architecture.
 import { $, fs, path } from 'zx';
 import { compileBpfObject, ROOT, sealBody } from './probe-build.mjs';
 
@@ -40,7 +41,11 @@ export function checkStandardImports(wasm, what) {
  */
 export async function buildPlainGuest(dir, outDir = dir, keyPath = undefined) {
   const name = path.basename(dir);
-  await compileBpfObject(name, dir);
+  // The standard ABI cannot ask which machine it runs on: one object must serve every architecture.
+  const objects = await compileBpfObject(name, dir);
+  if (objects.length !== 1) {
+    throw new Error(`${dir}/${name}.bpf.c compiles differently per architecture (it reads pt_regs?); a plain wasm-bpf guest can carry only one object`);
+  }
   const out = await compilePlainGuest(path.join(dir, `${name}.ts`), path.resolve(ROOT, outDir, `${name}.wasm`));
   // Sealed like a probe bundle (a custom section other wasm-bpf runtimes ignore), so kdelay run can check it.
   await fs.writeFile(out, await sealBody(await fs.readFile(out), keyPath));

@@ -11,6 +11,7 @@
 //     reenter        PID: polls again from inside the ring callback
 //     truncate       PID: polls with max_size 4; prints what it was given
 //     flood          N: loads nothing; writes N numbered lines to stdout
+//     grow           loads nothing; grows its memory 1 MiB at a time until refused, prints how far it got
 //
 // Modes with a PID print "attached" once the program is attached, then wait
 // (up to 10 s) for one getppid() event of that process.
@@ -130,6 +131,14 @@ export function _start(): void {
       putNumber(<u64>i);
       endLine(1);
     }
+    return;
+  }
+  if (argIs(argv, argc, 1, "grow")) {
+    while (memory.grow(16) >= 0);
+    put("grow refused at ");
+    putNumber(<u64>memory.size());
+    put(" pages");
+    endLine(1);
     return;
   }
   if (argIs(argv, argc, 1, "policy")) renameInObject("tp_btf/sys_enter", "xdp");

@@ -15,18 +15,21 @@ export interface KdelayRun {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-/**
- * Starts the CLI; `cpu` pins it (taskset), to keep it off a workload's CPU;
- * `bin` runs another copy (an installed package); `wrap` goes before it
- * (e.g. setpriv, unshare). With --json, `done` fails unless every line of
- * stdout matches the published schema.
- */
-export function startKdelay(
-  args: (string | number)[],
-  { env = process.env, cpu, bin = KDELAY_BIN, wrap = [] }: { env?: NodeJS.ProcessEnv; cpu?: number; bin?: string; wrap?: string[] } = {},
-): KdelayRun {
-  const command = [...wrap, process.execPath, bin, ...args.map(String)];
+export interface KdelayStartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Pins it to this CPU (taskset), to keep it off a workload's CPU. */
+  cpu?: number;
+  /** A command that runs the rest, e.g. an `unshare -m` wrapper (see libbpf-locate.test.ts), setpriv or nsenter. */
+  wrapper?: string[];
+  /** Another copy of kdelay to run (an installed package's bin/kdelay). */
+  bin?: string;
+}
+
+/** Starts the CLI. With --json, `done` fails unless every line of stdout matches the published schema. */
+export function startKdelay(args: (string | number)[], { env = process.env, cpu, wrapper = [], bin = KDELAY_BIN }: KdelayStartOptions = {}): KdelayRun {
+  const command = [process.execPath, bin, ...args.map(String)];
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
+  command.unshift(...wrapper);
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
@@ -74,7 +77,7 @@ export function asNobodyWith(caps: string[]): string[] {
   return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`];
 }
 
-export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv, options: { bin?: string; wrap?: string[] } = {}) {
+export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv, options: Omit<KdelayStartOptions, 'env'> = {}) {
   return startKdelay(args, { env, ...options }).done;
 }
 
@@ -84,7 +87,7 @@ export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv, op
  * ends the sample with SIGINT (the report is still printed) and returns
  * kdelay's result.
  */
-export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[], options: { bin?: string; wrap?: string[] } = {}) {
+export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[], options: KdelayStartOptions = {}) {
   const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args], options);
   await kdelay.waitForOutput(/^# Start sampling/m);
   workload.kill('SIGUSR1');

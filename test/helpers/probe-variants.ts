@@ -60,7 +60,12 @@ export function buildExampleProbe(name = EXAMPLE, variant: Variant = {}, key?: K
   }
   const out = mkdtempSync(join(tmpdir(), 'kdelay-probe-'));
   const args = [join(ROOT, 'scripts', 'build-probe.mjs'), dir, out, ...(key ? ['--key', key.privateFile] : [])];
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'zx'), args, { cwd: ROOT, stdio: 'ignore' });
+  try {
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'zx'), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  } catch (err) {
+    // What the author would read: the build's own message.
+    throw new Error(`build of ${dir} failed: ${(err as { stderr?: string }).stderr?.trim()}`);
+  }
   return join(out, `${name}.wasm`);
 }
 

@@ -38,11 +38,11 @@ export interface RunningWorkload {
 }
 
 /**
- * Starts a workload and waits for its "ready <pid>" line; `wrap` goes
+ * Starts a workload and waits for its "ready <pid>" line; `wrapper` goes
  * before it (e.g. nsenter into a PID namespace, which forks it as its child).
  */
-export async function startWorkload(name: string, args: (string | number)[], { wrap = [] }: { wrap?: string[] } = {}): Promise<RunningWorkload> {
-  const command = [...wrap, buildWorkload(name), ...args.map(String)];
+export async function startWorkload(name: string, args: (string | number)[], { wrapper = [] }: { wrapper?: string[] } = {}): Promise<RunningWorkload> {
+  const command = [...wrapper, buildWorkload(name), ...args.map(String)];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
@@ -59,7 +59,7 @@ export async function startWorkload(name: string, args: (string | number)[], { w
       waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     });
   const pid = Number((await waitFor(/^ready \d+$/)).split(' ')[1]);
-  const hostPid = wrap.length ? readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).at(-1)! : child.pid!;
+  const hostPid = wrapper.length ? readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).at(-1)! : child.pid!;
   return {
     child,
     pid,

@@ -1,0 +1,45 @@
+/**
+ * libc through koffi: present on every host, so loading it never fails and
+ * modules that only need libc (ring buffers by mmap, epoll, fcntl) can be
+ * imported by anything without pulling in libbpf (see ffi.ts, loaded late).
+ *
+ * koffi conventions used here and in ffi.ts: pointers are BigInt (NULL is
+ * null), and errno is only meaningful right after a call that failed.
+ */
+import koffi from 'koffi';
+
+export type Pointer = bigint;
+
+const libc = koffi.load('libc.so.6');
+
+export const c = {
+  close: libc.func('int close(int fd)'),
+  dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  // F_GETFL/F_SETFL (the same libc fcntl as dup, named for what it does there).
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *args)'),
+  sysconf: libc.func('long sysconf(int name)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  epoll_create1: libc.func('int epoll_create1(int flags)'),
+  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  write: libc.func('long write(int fd, const void *buf, size_t count)'),
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  // `events` is a caller-owned buffer of maxevents * EPOLL_EVENT_SIZE bytes.
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+};
+
+export { koffi };
+
+/**
+ * sizeof(struct epoll_event): {u32 events; u64 data}. The kernel declares it
+ * packed on x86-64 only (12 bytes); elsewhere, arm64 included, the u64 is
+ * aligned and the struct is 16 bytes. A 12-byte buffer on arm64 would let
+ * epoll_wait write 4 bytes past it.
+ */
+export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
+
+/** errno of the last failed call; read it immediately after the failure. */
+export function lastErrno(): number {
+  return koffi.errno();
+}

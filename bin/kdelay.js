@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 // Thin shim: the CLI is compiled and bundled into dist/kdelay.mjs by
-// `npm ci` (the prepare script: tsc, then scripts/bundle-cli.mjs).
-import { main } from '../dist/kdelay.mjs';
-
+// `npm run build` (tsc, then scripts/bundle-cli.mjs; `npm pack` runs it).
+let main;
+try {
+  ({ main } = await import('../dist/kdelay.mjs'));
+} catch (err) {
+  // koffi's native half is an optional dependency (@koromix/koffi-<os>-<cpu>):
+  // an install with --omit=optional has none, and koffi throws while loading.
+  if (!/native Koffi module/.test(err?.message)) throw err;
+  process.stderr.write("kdelay: BPF is unavailable: koffi's native module is missing (installed with --omit=optional? reinstall without it)\n");
+  process.exit(72);
+}
 process.exitCode = await main(process.argv.slice(2));

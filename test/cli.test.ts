@@ -1,27 +1,34 @@
 /** The CLI's contract for bad input: one line on stderr, the reference's exit code, nothing attached. */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { runKdelay } from './helpers/kdelay.js';
+import { asNobodyWith, runKdelay } from './helpers/kdelay.js';
+import { createPidNamespace, firstChild, type PidNamespace } from './helpers/pid-namespace.js';
 import { ExitCode, UserError } from '../host/cli/exit-codes.js';
 import { requireKernelBtf } from '../host/driver/run.js';
 
-/** Processes named ovs-vswitchd: a copy of sleep(1) under that name. */
-const fakeDaemons: ReturnType<typeof spawn>[] = [];
-function startFakeOvs(): number {
+/**
+ * Auto-detection depends on which processes exist: those tests run in a PID
+ * namespace of their own, so an ovs-vswitchd on the machine changes nothing.
+ */
+let namespace: PidNamespace | undefined;
+afterEach(async () => {
+  await namespace?.close(); // and with it every process inside
+  namespace = undefined;
+});
+
+/** A process named ovs-vswitchd (a copy of sleep(1) under that name) in the namespace; returns its PID there. */
+async function startFakeOvs(ns: PidNamespace): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'kdelay-fake-ovs-'));
   const exe = join(dir, 'ovs-vswitchd');
   copyFileSync(execFileSync('which', ['sleep'], { encoding: 'utf8' }).trim(), exe);
-  const child = spawn(exe, ['60'], { stdio: 'ignore' });
-  fakeDaemons.push(child);
-  return child.pid!;
+  const nsenter = spawn(ns.enter[0], [...ns.enter.slice(1), exe, '60'], { stdio: 'ignore' });
+  const hostPid = await firstChild(nsenter.pid!);
+  return Number(/^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))![1].split(/\s+/).at(-1));
 }
-afterEach(() => {
-  for (const c of fakeDaemons.splice(0)) c.kill();
-});
 
 function expectOneLineError(result: { code: number | null; stdout: string; stderr: string }, code: number, text: RegExp) {
   expect(result.code).toBe(code);
@@ -36,33 +43,33 @@ describe('CLI errors', () => {
     expectOneLineError(await runKdelay(['--sample-count', '0']), 2, /^kdelay: .*--sample-count.* must be nonzero$/m);
   });
 
-  it('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {
-    expectOneLineError(await runKdelay([]), 69, /failed to find ovs-vswitchd's PID/);
+  it.skipIf(process.geteuid?.() !== 0)('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {
+    namespace = await createPidNamespace();
+    expectOneLineError(await runKdelay([], undefined, { wrapper: namespace.enter }), 69, /failed to find ovs-vswitchd's PID/);
   });
 
   it('a --pid that does not exist: exit 69', async () => {
     expectOneLineError(await runKdelay(['-p', '999999999']), 69, /no process with PID 999999999/);
   });
 
-  it('several ovs-vswitchd processes: exit 66 (EX_NOINPUT), naming them', async () => {
-    const a = startFakeOvs();
-    const b = startFakeOvs();
-    const result = await runKdelay([]);
+  it.skipIf(process.geteuid?.() !== 0)('several ovs-vswitchd processes: exit 66 (EX_NOINPUT), naming them', async () => {
+    namespace = await createPidNamespace();
+    const a = await startFakeOvs(namespace);
+    const b = await startFakeOvs(namespace);
+    const result = await runKdelay([], undefined, { wrapper: namespace.enter });
     expectOneLineError(result, 66, /multiple ovs-vswitchd daemons running .*use the -p option/);
     expect(result.stderr).toContain(String(a));
     expect(result.stderr).toContain(String(b));
   });
 
-  it.skipIf(process.geteuid?.() !== 0)('not root: exit 77 (EX_NOPERM)', async () => {
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(import.meta.dirname, '..', 'bin', 'kdelay.js'), '-p', '1']);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-    expectOneLineError(result, 77, /must run as root/);
+  // Another user, with just these capabilities (setpriv from util-linux; only root can grant them).
+  it.skipIf(process.geteuid?.() !== 0).each([
+    [[], 'CAP_BPF and CAP_PERFMON'],
+    [['bpf'], 'CAP_PERFMON'],
+    [['perfmon'], 'CAP_BPF'],
+  ])('not root, with capabilities %j: exit 77 (EX_NOPERM) naming exactly what is missing', async (caps, missing) => {
+    const result = await runKdelay(['-p', process.pid], undefined, { wrapper: asNobodyWith(caps) });
+    expectOneLineError(result, 77, new RegExp(`^kdelay: missing ${missing}: loading BPF probes needs CAP_BPF and CAP_PERFMON \\(or CAP_SYS_ADMIN\\)`));
   });
 });
 
@@ -85,8 +92,9 @@ describe('environment checks', () => {
 describe.skipIf(skipWithoutBpf)('CLI on the real kernel', () => {
   it('finds the single ovs-vswitchd by itself and reports on it', async () => {
     requireBpf();
-    const pid = startFakeOvs();
-    const result = await runKdelay(['--sample-time', '0.2']);
+    namespace = await createPidNamespace({ bindHostProc: true });
+    const pid = await startFakeOvs(namespace);
+    const result = await runKdelay(['--sample-time', '0.2'], { ...process.env, KDELAY_HOST_PROC: namespace.hostProc }, { wrapper: namespace.enter });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^# Start sampling @\d{4}-\d\d-\d\dT[\d:.]+ \(\d\d:\d\d:\d\d UTC\)$/m);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStatistics, timestampLine, withThousands } from '../host/report/format.js';
 import { parseManifest } from '../host/report/manifest.js';
-import { columnKey, jsonRenderer } from '../host/report/renderers.js';
+import { columnKey, jsonRenderer, u64 } from '../host/report/renderers.js';
+import { validNdjson } from './helpers/json-schema.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
 
 const probeManifest = (name: string) => parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', name, 'manifest.json'), 'utf8'), name);
@@ -94,17 +95,46 @@ describe('timestamp lines', () => {
 });
 
 describe('NDJSON report', () => {
-  it('emits one sample object with numeric fields keyed by column', () => {
+  // A window of 123 ns that closed 1 ms before the report, at CLOCK_MONOTONIC 10 s.
+  const run = { pid: 31741, command: 'ovs-vswitchd', window: () => ({ startNs: 9_998_999_877n, stopNs: 9_999_000_000n }), monotonicNs: () => 10_000_000_000n };
+  const dumpMicros = Date.UTC(2026, 10, 30, 12, 0, 0) * 1000;
+
+  it('emits one versioned sample record with numeric fields keyed by column', () => {
     const lines: string[] = [];
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l)).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, 0, 123);
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, dumpMicros, 123);
     expect(lines).toHaveLength(1);
-    const record = JSON.parse(lines[0]);
+    const [record] = validNdjson(lines.join('\n'));
+    expect(record.schema).toBe(1);
     expect(record.type).toBe('sample');
-    expect(record.data.window_ns).toBe(123);
+    expect(record.data).toMatchObject({
+      sample: 1, pid: 31741, command: 'ovs-vswitchd', time: '2026-11-30T12:00:00.000Z',
+      window_start_ns: 9_998_999_877, window_stop_ns: 9_999_000_000, window_ns: 123,
+      window_start_time: '2026-11-30T11:59:59.998Z', window_stop_time: '2026-11-30T11:59:59.999Z',
+      interrupted: false, target_exited: false, trigger_delta_ns: null, system: {},
+    });
     expect(record.data.threads).toEqual([
       { tid: 31741, name: 'revalidator122', sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
       { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
     ]);
+  });
+
+  it('marks a window ended by Ctrl-C, and reports notes, events, skips and warnings as typed records', () => {
+    const lines: string[] = [];
+    const renderer = jsonRenderer(manifest.sections, (tid) => names[tid] ?? 'x', (l) => lines.push(l), run);
+    const event = { entryNs: 2n ** 60n, exitNs: 2n ** 60n + 5n, tid: 31741, nr: 0, name: 'read', kernelStackId: -1, userStackId: -1 };
+    renderer.sample(2, { tables: tables([]), warnings: [], notes: ['# UPCALL STATISTICS: not available (the openvswitch kernel module is not loaded)'], events: [event] }, dumpMicros, 5, 7n, 'interrupted');
+    renderer.skipped(3n, dumpMicros);
+    renderer.warnings(['a map was full']);
+    const records = validNdjson(lines.join('\n'));
+    expect(records.map((r) => r.type)).toEqual(['sample', 'unavailable', 'syscall_event', 'skipped', 'warning']);
+    expect(records[0].data).toMatchObject({ interrupted: true, target_exited: false, trigger_delta_ns: 7, threads: [] });
+    expect(records[1].data).toEqual({ sample: 2, section: 'UPCALL STATISTICS', reason: 'the openvswitch kernel module is not loaded' });
+    // Beyond 2^53 a u64 is a string, never a rounded number; small ones stay numbers.
+    expect(records[2].data).toMatchObject({ entry_ns: '1152921504606846976', exit_ns: '1152921504606846981', duration_ns: 5, kernel_stack: null });
+  });
+
+  it('writes u64s as numbers while exact, as decimal strings beyond 2^53 - 1', () => {
+    expect([u64(0n), u64(2n ** 53n - 1n), u64(2n ** 53n), u64(2n ** 64n - 1n), u64(42)]).toEqual([0, 9007199254740991, '9007199254740992', '18446744073709551615', 42]);
   });
 
   it('derives stable keys from headers', () => {

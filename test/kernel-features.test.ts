@@ -1,5 +1,6 @@
 /** Manifest `requires` checked against a kernel (host/target/kernel-features.ts). */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -60,9 +61,20 @@ describe('requirements', () => {
     expect(missingRequirement([], bare)).toBeUndefined();
   });
 
-  it('without BPF access, says the BPF checks could not be made', () => {
-    const unprivileged = new KernelFeatures(undefined, { sys: fakeSys(['kernel/btf/vmlinux']), release: '6.18.0', arch: 'x64' });
-    expect(unprivileged.check('ringbuf')).toBe('cannot check without BPF access (run as root)');
+  it('without BPF access, says the BPF checks could not be made, and that it is a permission problem', () => {
+    const unprivileged = new KernelFeatures(undefined, { sys: fakeSys(['kernel/btf/vmlinux']), release: '6.18.0', arch: 'x64' }, ['CAP_PERFMON']);
+    expect(unprivileged.check('ringbuf')).toBe("cannot check whether this kernel supports BPF ring buffers: kdelay lacks CAP_PERFMON (a permission problem, not the kernel's)");
+    expect(unprivileged.check('tp_btf')).toMatch(/^cannot check whether this kernel supports raw tracepoints: kdelay lacks CAP_PERFMON/);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('tracefs that exists but cannot be read is a permission problem, not a missing mount', () => {
+    const sys = fakeSys(['kernel/tracing/events/x']);
+    chmodSync(sys, 0o755); // only tracing/ itself is closed to other users, as on a real system
+    chmodSync(join(sys, 'kernel', 'tracing'), 0o700);
+    const code = `import { KernelFeatures } from ${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'host', 'target', 'kernel-features.js'))};
+      console.log(new KernelFeatures(undefined, { sys: ${JSON.stringify(sys)}, release: '6.18.0', arch: 'x64' }).check('tracefs'));`;
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect(out.trim()).toBe(`no permission to read ${sys}/kernel/tracing (needs root or CAP_DAC_READ_SEARCH)`);
   });
 });
 

@@ -18,7 +18,7 @@ function rejection(line: string): { message: string; exitCode: number } {
 describe('options', () => {
   it('has the reference defaults', () => {
     expect(parse('')).toEqual({
-      pid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
+      pid: undefined, tid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
       skipUpcallStats: false, probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
@@ -29,6 +29,8 @@ describe('options', () => {
   it.each([
     ['-p 42', { pid: 42 }],
     ['--pid 42', { pid: 42 }],
+    ['-t 43', { tid: 43 }],
+    ['--tid 43', { tid: 43 }],
     ['--sample-time 2.5', { sampleTime: 2.5 }],
     ['--sample-count 3', { sampleCount: 3 }],
     ['--sample-interval 0.25', { sampleInterval: 0.25 }],
@@ -89,11 +91,16 @@ describe('options', () => {
   });
 
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+  it('answers --version and -V without running', () => {
+    expect(parse('--version')).toBe('version');
+    expect(parse('-V')).toBe('version');
+  });
 
   it('parses `probes list` with its --probe files', () => {
     expect(parse('probes list --probe x.wasm --only x')).toEqual({
-      command: 'probes-list', probeFiles: ['x.wasm'], trustKeys: [], allowUnsigned: false, onlyProbes: ['x'], skipProbes: [], allowProgramKinds: [],
+      command: 'probes-list', probeFiles: ['x.wasm'], trustKeys: [], allowUnsigned: false, onlyProbes: ['x'], skipProbes: [], allowProgramKinds: [], json: false,
     });
+    expect(parse('probes list --json')).toMatchObject({ command: 'probes-list', json: true });
     expect(rejection('probes frob').exitCode).toBe(ExitCode.USAGE);
   });
 

@@ -1,5 +1,7 @@
 /** kdelay's entry point: parse, run, and turn errors into one line plus an exit code. */
-import { listProbeBundles, run } from '../driver/run.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { listProbeBundles, PACKAGE_ROOT, run } from '../driver/run.js';
 import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
 import { helpText, parseOptions } from './options.js';
@@ -31,6 +33,11 @@ function describeWriteError(err: NodeJS.ErrnoException): string {
   return err.code ? `${words[err.code] ?? err.message} (${err.code})` : err.message;
 }
 
+/** The version of the installed package, from its package.json (one source of truth). */
+export function packageVersion(): string {
+  return JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   handleStdoutErrors();
   try {
@@ -40,7 +47,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpText());
       return 0;
     }
-    if (options === 'version') return 0;
+    if (options === 'version') {
+      process.stdout.write(`kdelay ${packageVersion()}\n`);
+      return 0;
+    }
     if ('command' in options) return await listProbeBundles(options);
     return await run(options);
   } catch (err) {

@@ -8,6 +8,8 @@ import { parseTrigger, type Trigger } from './triggers.js';
 
 export interface KdelayOptions {
   pid?: number;
+  /** -t: report only this thread (of the target process, or of the process it belongs to). */
+  tid?: number;
   sampleTime: number;
   sampleCount: number;
   sampleInterval: number;
@@ -117,15 +119,17 @@ release key; others by a key you trust (--trust-key, or the .pub files in
 $KDELAY_HOME/trusted-keys/; KDELAY_HOME defaults to /etc/kdelay, whose
 probes.d/*.wasm are added to every run).
 
-Run as root. Exit codes: 0 ok (also after Ctrl-C, SIGTERM or SIGHUP),
-2 usage, 66 several ovs-vswitchd processes, 69 no target, 71 probe
-load/attach failed, 72 BPF/BTF/libbpf missing, 74 the report could not be
-written, 77 not root, 78 bad trigger or refused bundle.`;
+Run as root, or with CAP_BPF and CAP_PERFMON. Exit codes: 0 ok (also after
+Ctrl-C, SIGTERM or SIGHUP), 2 usage, 66 several ovs-vswitchd processes,
+69 no target, 71 probe load/attach failed, 72 BPF/BTF/libbpf missing,
+74 the report could not be written, 77 missing capabilities, 78 bad trigger
+or refused bundle.`;
 
 export function buildProgram(): Command {
   return new Command('kdelay')
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
     .addOption(new Option('-p, --pid <PID>', 'target process (default, or 0: the running ovs-vswitchd)').argParser(unsignedInt))
+    .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
@@ -147,13 +151,14 @@ export function buildProgram(): Command {
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
+    .addOption(new Option('-V, --version', "print kdelay's version"))
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
 /** `kdelay probes list [--probe PATH...]`: the probe bundles kdelay would run. */
-export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds'> {
+export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds' | 'json'> {
   command: 'probes-list';
 }
 
@@ -188,8 +193,8 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     if (argv[1] !== 'list') throw new UserError(`unknown command 'probes ${argv[1] ?? ''}'; try 'kdelay probes list'`, ExitCode.USAGE);
     const rest = parseOptions(argv.slice(2));
     if (typeof rest !== 'object' || 'command' in rest) return rest;
-    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds } = rest;
-    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds };
+    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json } = rest;
+    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json };
   }
   const program = buildProgram();
   try {
@@ -203,9 +208,11 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     throw err;
   }
   const o = program.opts();
+  if (o.version) return 'version';
   return {
     // -p 0 is the reference's "find ovs-vswitchd" too.
     pid: o.pid === 0 ? undefined : o.pid,
+    tid: o.tid,
     sampleTime: o.sampleTime,
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,

@@ -12,6 +12,7 @@ import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
 import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
 import { IntegrityError } from '../runtime/seal.js';
 import { withMemoryMaximum } from '../runtime/bundle.js';
+import { requireBpfCapabilities } from '../target/capabilities.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
 import { printable } from '../report/printable.js';
 import { ExitCode, UserError } from './exit-codes.js';
@@ -115,7 +116,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const { debug, path, guestArgs } = parsed;
-  if (process.geteuid?.() !== 0) throw new UserError('must run as root to load BPF programs', ExitCode.NOPERM);
+  requireBpfCapabilities();
   const bytes = readGuest(path);
   const module = compileGuest(bytes, path);
   verifyGuest(bytes, path, parsed);

@@ -24,7 +24,10 @@ export function builtinBundles(packageRoot: string): ProbeBundle[] {
 }
 
 export interface ProbeSetConfig {
+  /** The target as the kernel numbers it (what BPF programs compare). */
   targetTgid: number;
+  /** The target as kdelay's /proc numbers it (uprobe attach, /proc reads); default targetTgid. */
+  targetPid?: number;
   /** Extra options passed to probes through option_i64() and option_string(). */
   options?: Record<string, bigint>;
   stringOptions?: Record<string, string>;
@@ -123,7 +126,7 @@ export class ProbeSet {
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
           },
-          config.targetTgid,
+          config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,
         );
         set.guests.push(guest);
@@ -139,7 +142,7 @@ export class ProbeSet {
       }
       // Snapshot kallsyms and the target's mappings now, while attached: the
       // target may exit before we print, and our own programs are now in kallsyms.
-      if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetTgid);
+      if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetPid ?? config.targetTgid);
       set.syscallEvents?.start();
     } catch (err) {
       // Nothing waits on a ring yet (draining starts last), so this releases everything now.

@@ -14,12 +14,14 @@ import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
 import { ManifestError, optionRange, type ProbeManifest } from '../report/manifest.js';
 import { printable } from '../report/printable.js';
-import { jsonRenderer, textRenderer } from '../report/renderers.js';
+import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
-import { resolveTarget, threadName } from '../target/procfs.js';
+import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
+import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
+import { inUserNumbers } from './user-numbers.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
@@ -140,9 +142,18 @@ function whyUnavailable(manifest: ProbeManifest, features: FeatureSource): strin
 export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
   const entries = discover(options);
   const unselected = unselectedProbes(entries, options.onlyProbes, options.skipProbes);
-  // Checking BPF program types needs root; without it, say so per probe rather than fail.
-  const backend = process.geteuid?.() === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
-  const features = new KernelFeatures(backend);
+  // Checking BPF program types needs CAP_BPF and CAP_PERFMON; without them, say so per probe rather than fail.
+  const missingCapabilities = missingBpfCapabilities();
+  const backend = missingCapabilities.length === 0 ? await loadBackend(false).catch(() => undefined) : undefined;
+  const features = new KernelFeatures(backend, undefined, missingCapabilities);
+  if (options.json) {
+    for (const { bundle, origin, seal } of entries) {
+      const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
+      const { name, version, sections } = bundle.manifest;
+      process.stdout.write(`${jsonRecord('probe', { name, version, source: origin, signature: describeSeal(seal), sections: sections.map((s) => s.title), skipped: missing ?? null })}\n`);
+    }
+    return ExitCode.OK;
+  }
   const rows = entries.map(({ bundle, origin, seal }) => {
     const missing = unselected.has(bundle.manifest.name) ? 'not selected' : whyUnavailable(bundle.manifest, features);
     return [
@@ -271,7 +282,7 @@ function limitFailure(err: Error & { errno?: number }): UserError | undefined {
   return undefined;
 }
 
-function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, options: KdelayOptions): ProbeSet {
+function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = discover(options);
@@ -294,7 +305,8 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
   try {
     return ProbeSet.start(backend, entries.map((e) => e.bundle), {
       options: numeric,
-      targetTgid: pid,
+      targetTgid: target.kernelTgid,
+      targetPid: target.pid,
       allowedProgramKinds: options.allowProgramKinds,
       syscalls: SyscallTable.for(arch),
       skip,
@@ -328,8 +340,13 @@ function startProbes(backend: BpfBackend, pid: number, triggers: Triggers, optio
 }
 
 /** --list-probes: what triggers the target's executable offers. */
-function listProbes(pid: number, print: (line: string) => void): void {
+function listProbes(pid: number, print: (line: string) => void, json: boolean): void {
   const { exe, probes, elf } = readTargetExecutable(pid, '--list-probes', (exe) => ({ exe, probes: usdtProbes(exe), elf: ElfFile.open(exe) }));
+  if (json) {
+    for (const p of probes) print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore) }));
+    print(jsonRecord('uprobe_functions', { pid, binary: exe, functions: elf.symbols.length, stripped: !elf.hasSymtab }));
+    return;
+  }
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
   for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
   print(
@@ -340,13 +357,16 @@ function listProbes(pid: number, print: (line: string) => void): void {
 }
 
 export async function run(options: KdelayOptions): Promise<number> {
-  const pid = resolveTarget(options.pid);
+  const namespaces = PidNamespaces.detect();
+  const target = resolveTarget(options.pid, options.tid, namespaces);
+  const pid = target.pid;
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (options.listProbes) {
-    listProbes(pid, print);
+    listProbes(pid, print, options.json);
     return ExitCode.OK;
   }
-  if (process.geteuid?.() !== 0) throw new UserError('must run as root to attach BPF probes', ExitCode.NOPERM);
+  requireBpfCapabilities();
+  if (target.note) process.stderr.write(`kdelay: ${target.note}\n`);
   const triggers: Triggers = {
     start: options.startTrigger && resolveTrigger(options.startTrigger, pid),
     stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
@@ -356,24 +376,26 @@ export async function run(options: KdelayOptions): Promise<number> {
   const backend = await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, pid, triggers, options);
+  const probes = startProbes(backend, target, triggers, options);
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {
     // A thread names itself (prctl): its name is the target's text, printed escaped.
     const nameOf = (tid: number) => printable(threadName(pid, tid));
     const sections = probes.sections;
+    let lastWindow = { startNs: 0n, stopNs: 0n };
     const renderer = options.json
-      ? jsonRenderer(sections, nameOf, print)
+      ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() })
       : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
         const gate = probes.gate.close();
+        lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => probes.collect(),
+      collect: () => inUserNumbers(probes.collect(), target, namespaces),
       reset: () => {
         probes.reset();
         probes.gate.idle();

@@ -54,9 +54,10 @@ export function mergeWarnings(warnings: readonly string[]): string[] {
 export interface SampleRenderer {
   /**
    * Prints one sample's report (dump header and tables); windowNs is the
-   * window's exact length; triggerDeltaNs is set when both triggers fired.
+   * window's exact length; triggerDeltaNs is set when both triggers fired;
+   * ended says what ended the window early, if anything did.
    */
-  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint): void;
+  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint, ended?: Exclude<WaitOutcome, 'elapsed'>): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
   /** Prints end-of-run warnings. */
@@ -87,7 +88,7 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
     const sample = source.collect();
     warnings.push(...sample.warnings);
-    render.sample(index, sample, io.nowMicros(), windowNs);
+    render.sample(index, sample, io.nowMicros(), windowNs, undefined, outcome === 'elapsed' ? undefined : outcome);
     source.reset();
     if (outcome !== 'elapsed') break;
     // Unlike the reference, no pause after the last sample.
@@ -185,7 +186,7 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     warnings.push(...sample.warnings);
     if (delta === undefined || delta >= BigInt(opts.triggerDeltaNs)) {
       reported++;
-      render.sample(reported, sample, io.nowMicros(), windowNs, delta);
+      render.sample(reported, sample, io.nowMicros(), windowNs, delta, outcome === 'elapsed' ? undefined : outcome);
     } else {
       render.skipped(delta, io.nowMicros());
     }

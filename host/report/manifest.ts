@@ -11,6 +11,8 @@ export type ColumnFormat = 'label' | 'int' | 'ns';
 
 export interface ColumnSpec {
   header: string;
+  /** The column's key in JSON output (snake_case); default: derived from the header ("TOTAL ns" -> total_ns). */
+  key?: string;
   width: number;
   /** Spaces before this column (ignored for the first). */
   gap: number;
@@ -191,6 +193,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       integer(c.width, `${where} column ${i} width`, 1, L.width);
       integer(c.gap, `${where} column ${i} gap`, 0, L.gap);
       oneOf(c.headerAlign, `${where} column ${i} headerAlign`, ['left', 'right'] as const);
+      if (c.key !== undefined && (typeof c.key !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(c.key))) fail(`${where} column ${i} key must be snake_case (a-z, 0-9 and _, at most 32)`);
     });
     if (oneOf(sec.layout, `${where} layout`, ['table', 'per-cpu'] as const) === 'per-cpu') {
       const formats = columns.map((c) => (c as ColumnSpec).format).join(',');

@@ -1,5 +1,5 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
-import type { CollectedSample, } from '../driver/probe-set.js';
+import type { CollectedSample } from '../driver/probe-set.js';
 import type { SampleRenderer } from '../driver/sampler.js';
 import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
 import { TextBuffer } from './text-buffer.js';
@@ -36,26 +36,69 @@ export function textRenderer(
   };
 }
 
-/** "TOTAL ns" -> "total_ns": stable JSON keys from column headers. */
+/**
+ * The NDJSON output's version (schema/kdelay-output.schema.json, README
+ * "JSON output"). Raise it when a key changes meaning or goes away; adding a
+ * key or a record type keeps it.
+ */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** One output line: every record carries the schema version and its type; the payload is under data. */
+export function jsonRecord(type: string, data: Record<string, unknown>): string {
+  return JSON.stringify({ schema: JSON_SCHEMA_VERSION, type, data });
+}
+
+/**
+ * A u64 (ns, counts) as JSON: a number while a double holds it exactly (up
+ * to 2^53 - 1), else its decimal digits as a string. The rule is the same
+ * for every such field; readers: `typeof v === 'string' ? BigInt(v) : v`.
+ */
+export function u64(value: bigint | number): number | string {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : BigInt(Math.round(value)).toString();
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+}
+
+/** "TOTAL ns" -> "total_ns": a column's JSON key when its manifest declares none. */
 export function columnKey(header: string): string {
   return header.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
 }
 
-/** One JSON object per line: {"type": "sample" | "warning", "data": ...}. */
-export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void): SampleRenderer {
+/** What the JSON records say about the run beyond the tables. */
+export interface JsonRunContext {
+  /** The target, as the user's PID namespace numbers it. */
+  pid: number;
+  /** Its name (comm). */
+  command: string;
+  /** The last window's edges on CLOCK_MONOTONIC (the gate's clock), read after it closed. */
+  window(): { startNs: bigint; stopNs: bigint };
+  /** CLOCK_MONOTONIC now, to place the window on the wall clock. */
+  monotonicNs(): bigint;
+}
+
+/** "# TITLE: not available (why)" -> its parts. */
+function unavailableNote(note: string): { section: string; reason: string } {
+  const m = /^# (.*?): not available \((.*)\)$/.exec(note);
+  return m ? { section: m[1], reason: m[2] } : { section: '', reason: note.replace(/^# /, '') };
+}
+
+/** One JSON object per line; the record types are documented in schema/kdelay-output.schema.json. */
+export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void, run: JsonRunContext): SampleRenderer {
+  const isoOfMonotonic = (ns: bigint, nowMicros: number) => new Date(nowMicros / 1000 - Number(run.monotonicNs() - ns) / 1e6).toISOString();
   return {
-    sample(index, sample: CollectedSample, dumpMicros, windowNs, triggerDeltaNs) {
-      const threads = new Map<number, Record<string, Record<string, string | number>[]>>();
-      const system: Record<string, Record<string, string | number>[]> = {};
+    sample(index, sample: CollectedSample, dumpMicros, windowNs, triggerDeltaNs, ended) {
+      type Row = Record<string, string | number>;
+      const threads = new Map<number, Record<string, Row[]>>();
+      const system: Record<string, Row[]> = {};
       for (const section of sections) {
         const table = sample.tables.get(section.id);
         if (!table) continue;
-        const labelKey = section.columns[0].format === 'label' ? columnKey(section.columns[0].header) : undefined;
-        const valueKeys = section.columns.filter((c) => c.format !== 'label').map((c) => columnKey(c.header));
+        const keys = section.columns.map((c) => c.key ?? columnKey(c.header));
+        const labelKey = section.columns[0].format === 'label' ? keys[0] : undefined;
+        const valueKeys = labelKey === undefined ? keys : keys.slice(1);
         for (let row = 0; row < table.count; row++) {
-          const record: Record<string, string | number> = {};
+          const record: Row = {};
           if (labelKey) record[labelKey] = table.label(row) ?? '';
-          valueKeys.forEach((key, i) => (record[key] = table.value(row, i)));
+          valueKeys.forEach((key, i) => (record[key] = u64(table.value(row, i))));
           if (section.scope === 'system') {
             (system[section.id] ??= []).push(record);
             continue;
@@ -65,31 +108,38 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
           threads.set(table.tid(row), perThread);
         }
       }
-      const data = {
+      const window = run.window();
+      const dumpTime = new Date(dumpMicros / 1000).toISOString();
+      print(jsonRecord('sample', {
         sample: index,
-        time: new Date(dumpMicros / 1000).toISOString(),
-        window_ns: windowNs,
-        ...(triggerDeltaNs === undefined ? {} : { trigger_delta_ns: Number(triggerDeltaNs) }),
+        pid: run.pid,
+        command: run.command,
+        time: dumpTime,
+        window_start_ns: u64(window.startNs),
+        window_stop_ns: u64(window.stopNs),
+        window_start_time: isoOfMonotonic(window.startNs, dumpMicros),
+        window_stop_time: isoOfMonotonic(window.stopNs, dumpMicros),
+        window_ns: u64(windowNs),
+        interrupted: ended === 'interrupted',
+        target_exited: ended === 'target-exited',
+        trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
-        ...(Object.keys(system).length ? { system } : {}),
-      };
-      print(JSON.stringify({ type: 'sample', data }));
-      for (const note of sample.notes ?? []) print(JSON.stringify({ type: 'unavailable', data: { message: note.replace(/^# /, '') } }));
+        system,
+      }));
+      for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));
       for (const e of sample.events ?? []) {
-        print(JSON.stringify({
-          type: 'syscall_event',
-          data: {
-            sample: index, entry_ns: e.entryNs.toString(), exit_ns: e.exitNs.toString(), tid: e.tid, comm: threadName(e.tid),
-            syscall: e.name, number: e.nr, kernel_stack: e.kernelFrames ?? null, user_stack: e.userFrames ?? null,
-          },
+        print(jsonRecord('syscall_event', {
+          sample: index, tid: e.tid, comm: threadName(e.tid), syscall: e.name, number: e.nr,
+          entry_ns: u64(e.entryNs), exit_ns: u64(e.exitNs), duration_ns: u64(e.exitNs - e.entryNs),
+          kernel_stack: e.kernelFrames ?? null, user_stack: e.userFrames ?? null,
         }));
       }
     },
     skipped(triggerDeltaNs, dumpMicros) {
-      print(JSON.stringify({ type: 'skipped', data: { time: new Date(dumpMicros / 1000).toISOString(), trigger_delta_ns: Number(triggerDeltaNs) } }));
+      print(jsonRecord('skipped', { time: new Date(dumpMicros / 1000).toISOString(), trigger_delta_ns: u64(triggerDeltaNs) }));
     },
     warnings(warnings) {
-      for (const message of warnings) print(JSON.stringify({ type: 'warning', data: { message } }));
+      for (const message of warnings) print(jsonRecord('warning', { message }));
     },
   };
 }

@@ -112,6 +112,23 @@ export class SectionTable {
     return this.labelList;
   }
 
+  /**
+   * Renumbers rows' threads in place, dropping rows mapped to undefined:
+   * kernel thread ids to a PID namespace's, or -t keeping one thread.
+   */
+  mapTids(map: (tid: number) => number | undefined): void {
+    let kept = 0;
+    for (let row = 0; row < this.count; row++) {
+      const tid = map(this.tidColumn[row]);
+      if (tid === undefined) continue;
+      this.tidColumn[kept] = tid;
+      this.labelIdColumn[kept] = this.labelIdColumn[row];
+      this.valueColumns.copyWithin(kept * this.width, row * this.width, (row + 1) * this.width);
+      kept++;
+    }
+    this.count = kept;
+  }
+
   /** One row as a plain object (JSON output, tests). */
   row(row: number): { tid: number; label: string | undefined; values: number[] } {
     const start = row * this.width;

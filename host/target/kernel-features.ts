@@ -15,9 +15,11 @@
  *   kernel>=X.Y           the running kernel's release
  *   x86-64, arm64         the machine's architecture (the object's pt_regs access is arch-specific)
  * A requirement this kdelay does not know is reported as missing (a newer
- * probe on an older kdelay), never silently ignored.
+ * probe on an older kdelay), never silently ignored. An answer says whether
+ * the kernel lacks the feature or kdelay lacks the permission to use or
+ * check it: the fixes differ (another kernel vs capabilities or root).
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { BpfBackend } from '../libbpf/backend.js';
 
@@ -29,6 +31,19 @@ export function hasKprobePmu(sys = '/sys'): boolean {
 /** Where tracefs is mounted (its events/ inside), or undefined. */
 export function tracefsDir(sys = '/sys'): string | undefined {
   return [`${sys}/kernel/tracing`, `${sys}/kernel/debug/tracing`].find((dir) => existsSync(`${dir}/events`));
+}
+
+/** Why tracefs cannot be used: not mounted (the system's doing) or not readable by us (permission). */
+function tracefsProblem(sys: string): string | undefined {
+  if (tracefsDir(sys)) return undefined;
+  for (const dir of [`${sys}/kernel/tracing`, `${sys}/kernel/debug/tracing`]) {
+    try {
+      accessSync(dir, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return `no permission to read ${dir} (needs root or CAP_DAC_READ_SEARCH)`;
+    }
+  }
+  return 'tracefs is not mounted';
 }
 
 /** Answers one requirement: undefined when met, else why not (a few words). */
@@ -80,10 +95,14 @@ const BPF_MAP_TYPE_RINGBUF = 27;
 export class KernelFeatures implements FeatureSource {
   private readonly answers = new Map<string, string | undefined>();
 
-  /** Without a backend (e.g. `probes list` as non-root), BPF type probes are reported as unknown. */
+  /**
+   * Without a backend (e.g. `probes list` without CAP_BPF), BPF type probes
+   * are reported as unknown, naming the capabilities that were missing.
+   */
   constructor(
     private readonly backend?: BpfBackend,
     private readonly paths = { sys: '/sys', release: release(), arch: process.arch as string },
+    private readonly missingCapabilities: readonly string[] = [],
   ) {}
 
   check(requirement: string): string | undefined {
@@ -92,7 +111,10 @@ export class KernelFeatures implements FeatureSource {
   }
 
   private bpfType(kind: 'program' | 'map', type: number, what: string): string | undefined {
-    if (!this.backend) return 'cannot check without BPF access (run as root)';
+    if (!this.backend) {
+      const lacking = this.missingCapabilities.length ? `kdelay lacks ${this.missingCapabilities.join(' and ')}` : 'BPF is unavailable';
+      return `cannot check whether this kernel supports ${what}: ${lacking} (a permission problem, not the kernel's)`;
+    }
     const ok = kind === 'program' ? this.backend.supportsProgramType(type) : this.backend.supportsMapType(type);
     return ok ? undefined : `this kernel does not support ${what}`;
   }
@@ -124,7 +146,7 @@ export class KernelFeatures implements FeatureSource {
       case 'arm64':
         return this.paths.arch === (requirement === 'x86-64' ? 'x64' : 'arm64') ? undefined : `this machine is ${this.paths.arch}`;
       case 'tracefs':
-        return tracefsDir(sys) ? undefined : 'tracefs is not mounted';
+        return tracefsProblem(sys);
       default:
         return 'a kernel feature this kdelay does not know how to check (a newer probe?)';
     }

@@ -1,44 +1,230 @@
-/** What kdelay reads from /proc about the target. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+/**
+ * What kdelay reads from /proc about the target, and how PIDs translate
+ * between the user's PID namespace and the kernel's.
+ *
+ * A PID on the command line (and the auto-detected ovs-vswitchd) means the
+ * process as kdelay's /proc numbers it: what `ps` shows next to kdelay. The
+ * BPF probes compare the numbers of the initial PID namespace (what
+ * bpf_get_current_pid_tgid() returns). The two are the same on the host and
+ * in a container sharing the host's PID namespace (--pid=host, kubectl
+ * debug node). Inside a container's own PID namespace they differ, and
+ * /proc there shows only the namespace's numbers (NSpid in
+ * /proc/PID/status starts at the namespace of the /proc mount, not at the
+ * kernel's). kdelay then needs a view of the host's /proc, mounted at
+ * $KDELAY_HOST_PROC or /host/proc (`-v /proc:/host/proc:ro`), to find the
+ * kernel's number: the process whose NSpid has the user's number at the
+ * user's namespace level.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
 
 const DEFAULT_TARGET = 'ovs-vswitchd';
+/** The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO in the kernel). */
+const INIT_PID_NAMESPACE = 'pid:[4026531836]';
+/** PF_KTHREAD in /proc/PID/stat's flags field (include/linux/sched.h). */
+const PF_KTHREAD = 0x00200000;
+/** Where a container commonly mounts the host's /proc (node_exporter's convention). */
+export const hostProcCandidates = (): string[] => [process.env.KDELAY_HOST_PROC, '/host/proc'].filter((p): p is string => Boolean(p));
 
-function readComm(path: string): string | undefined {
+function readText(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8').replace(/\n$/, '');
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
 }
 
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function readComm(path: string): string | undefined {
+  return readText(path)?.replace(/\n$/, '');
+}
+
+/** A field of /proc/PID/status, e.g. "NSpid" -> "1234\t5". */
+function statusField(status: string, field: string): string | undefined {
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)?.[1];
+}
+
+/** The fields of /proc/PID/stat after the command (which may hold spaces and parentheses): index 0 is the state. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** PIDs whose process name contains `name` (as psutil's name() test in the reference). */
 export function findProcesses(name: string, procRoot = '/proc'): number[] {
   const pids: number[] = [];
+  const self = readLink(`${procRoot}/self`);
   for (const entry of readdirSync(procRoot)) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
+    if (!/^\d+$/.test(entry) || entry === self) continue;
     const comm = readComm(`${procRoot}/${entry}/comm`);
-    if (comm?.includes(name)) pids.push(pid);
+    if (comm?.includes(name)) pids.push(Number(entry));
   }
   return pids.sort((a, b) => a - b);
 }
 
-/** The target: --pid if given (it must exist), else the single ovs-vswitchd. */
-export function resolveTarget(pid: number | undefined, procRoot = '/proc'): number {
-  if (pid !== undefined) {
-    if (!existsSync(`${procRoot}/${pid}`)) throw new UserError(`no process with PID ${pid}`, ExitCode.UNAVAILABLE);
-    return pid;
+/**
+ * Whether a /proc mount numbers processes as the kernel does (the initial
+ * PID namespace's): kdelay itself is in that namespace, or the mount shows
+ * kthreadd as PID 2 (kernel threads live only there). Another process's
+ * ns/pid link would need ptrace access, which even root may lack.
+ */
+export function isKernelNumbering(procRoot: string): boolean {
+  if (readLink(`${procRoot}/self/ns/pid`) === INIT_PID_NAMESPACE) return true;
+  const stat = readText(`${procRoot}/2/stat`);
+  return stat !== undefined && (Number(statFields(stat)[6]) & PF_KTHREAD) !== 0;
+}
+
+/** How the user's /proc numbers processes, and where the kernel's numbers can be read. */
+export class PidNamespaces {
+  private readonly userLevel: number;
+  private readonly tidCache = new Map<number, number>();
+
+  private constructor(
+    readonly userProc: string,
+    /** A /proc with the kernel's numbers (userProc itself when no translation is needed); undefined: none found. */
+    private readonly hostProc: string | undefined,
+  ) {
+    // NSpid lists a process's numbers from the /proc mount's namespace down
+    // to its own: kdelay's own list is longer in the kernel's view by the
+    // user namespace's depth.
+    const depth = (root: string) => statusField(readText(`${root}/self/status`) ?? '', 'NSpid')?.split(/\s+/).length ?? 1;
+    this.userLevel = hostProc === undefined ? 0 : depth(hostProc) - depth(userProc);
   }
-  const candidates = findProcesses(DEFAULT_TARGET, procRoot);
-  if (candidates.length === 0) {
-    throw new UserError(`failed to find ${DEFAULT_TARGET}'s PID; is it running? Use -p PID for another process`, ExitCode.UNAVAILABLE);
+
+  /** The namespaces of this kdelay (whether the kernel's numbers can be read is checked when they are needed). */
+  static detect(userProc = '/proc', hostProcs = hostProcCandidates()): PidNamespaces {
+    if (!existsSync(`${userProc}/self`)) throw new UserError(`${userProc} does not show kdelay itself; mount the proc filesystem of kdelay's PID namespace there`, ExitCode.UNAVAILABLE);
+    if (isKernelNumbering(userProc)) return new PidNamespaces(userProc, userProc);
+    return new PidNamespaces(userProc, hostProcs.find((root) => existsSync(`${root}/self`) && isKernelNumbering(root)));
   }
-  if (candidates.length > 1) {
-    throw new UserError(`multiple ${DEFAULT_TARGET} daemons running (${candidates.join(', ')}); use the -p option`, ExitCode.NOINPUT);
+
+  get translates(): boolean {
+    return this.userProc !== this.hostProc;
   }
-  return candidates[0];
+
+  /** The /proc with the kernel's numbers; throws (exit 69) explaining the fix when there is none. */
+  get kernelProc(): string {
+    if (this.hostProc !== undefined) return this.hostProc;
+    throw new UserError(
+      `kdelay runs in a PID namespace of its own and cannot see the host's PIDs, which the kernel probes compare; ` +
+        `run it in the host's PID namespace (--pid=host) or mount the host's /proc at /host/proc or $KDELAY_HOST_PROC`,
+      ExitCode.UNAVAILABLE,
+    );
+  }
+
+  /** The kernel's number of the thread or process the user's namespace calls `id`, or undefined. */
+  kernelId(id: number): number | undefined {
+    if (!this.translates) return existsSync(`${this.userProc}/${id}`) ? id : undefined;
+    const status = readText(`${this.userProc}/${id}/status`);
+    const tgid = status && Number(statusField(status, 'Tgid'));
+    if (!tgid) return undefined;
+    const kernelTgid = this.findKernelProcess(tgid);
+    if (kernelTgid === undefined || tgid === id) return kernelTgid;
+    for (const tid of this.tasks(this.kernelProc, kernelTgid)) if (this.userNumber(`${this.kernelProc}/${kernelTgid}/task/${tid}`) === id) return tid;
+    return undefined;
+  }
+
+  /** The user's number of a thread of process kernelTgid (kernel numbers), undefined once it is gone. */
+  userTid(kernelTgid: number, kernelTid: number): number | undefined {
+    if (!this.translates) return kernelTid;
+    let tid = this.tidCache.get(kernelTid);
+    if (tid === undefined) {
+      tid = this.userNumber(`${this.kernelProc}/${kernelTgid}/task/${kernelTid}`);
+      if (tid !== undefined) this.tidCache.set(kernelTid, tid);
+    }
+    return tid;
+  }
+
+  /** The process's number at the user's namespace level, from its NSpid in the kernel's view. */
+  private userNumber(dir: string): number | undefined {
+    const nspid = statusField(readText(`${dir}/status`) ?? '', 'NSpid')?.split(/\s+/).map(Number);
+    return nspid?.[this.userLevel];
+  }
+
+  /** The kernel's number of the process the user calls pid: same number at the user's level, same process. */
+  private findKernelProcess(pid: number): number | undefined {
+    const identity = (root: string, p: number) => `${readLink(`${root}/${p}/ns/pid`)} ${statFields(readText(`${root}/${p}/stat`) ?? '')[19]}`;
+    const wanted = identity(this.userProc, pid);
+    for (const entry of readdirSync(this.kernelProc)) {
+      if (!/^\d+$/.test(entry)) continue;
+      if (this.userNumber(`${this.kernelProc}/${entry}`) === pid && identity(this.kernelProc, Number(entry)) === wanted) return Number(entry);
+    }
+    return undefined;
+  }
+
+  private tasks(root: string, pid: number): number[] {
+    try {
+      return readdirSync(`${root}/${pid}/task`).map(Number);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** The process (and perhaps the one thread) kdelay measures. */
+export interface Target {
+  /** The process as the user's namespace numbers it (/proc/PID there). */
+  pid: number;
+  /** The same process as the kernel numbers it: what the probes compare. */
+  kernelTgid: number;
+  /** -t: the one thread to report, in the kernel's numbers. */
+  kernelTid?: number;
+  /** Said on stderr when the target is not literally what -p named. */
+  note?: string;
+}
+
+/** Why a process cannot be measured (exit 69), or undefined when it can. */
+function unmeasurable(pid: number, procRoot: string): string | undefined {
+  const stat = readText(`${procRoot}/${pid}/stat`);
+  if (stat === undefined) return `no process with PID ${pid}`;
+  const fields = statFields(stat);
+  if (Number(fields[6]) & PF_KTHREAD) return `PID ${pid} is a kernel thread (${/\((.*)\)/.exec(stat)?.[1]}): kdelay measures user processes`;
+  if (fields[0] === 'Z' || fields[0] === 'X') return `PID ${pid} is a zombie (it has exited; its parent has not reaped it): nothing left to measure`;
+  return undefined;
+}
+
+/**
+ * The target: -p PID (a thread id measures its process, with a note), -t
+ * TID (that thread only), or else the single ovs-vswitchd.
+ */
+export function resolveTarget(pid: number | undefined, tid?: number, namespaces = PidNamespaces.detect()): Target {
+  const procRoot = namespaces.userProc;
+  let note: string | undefined;
+  let processId: number;
+  if (tid !== undefined) {
+    const tgid = Number(statusField(readText(`${procRoot}/${tid}/status`) ?? '', 'Tgid'));
+    if (!tgid) throw new UserError(`no thread with TID ${tid}`, ExitCode.UNAVAILABLE);
+    if (pid !== undefined && pid !== tgid) throw new UserError(`thread ${tid} belongs to process ${tgid}, not ${pid}`, ExitCode.UNAVAILABLE);
+    processId = tgid;
+  } else if (pid !== undefined) {
+    const why = unmeasurable(pid, procRoot);
+    if (why) throw new UserError(why, ExitCode.UNAVAILABLE);
+    const tgid = Number(statusField(readText(`${procRoot}/${pid}/status`) ?? '', 'Tgid'));
+    processId = tgid || pid;
+    if (processId !== pid) note = `measuring process ${processId}, thread ${pid} given (-t ${pid} reports that thread only)`;
+  } else {
+    const candidates = findProcesses(DEFAULT_TARGET, procRoot);
+    if (candidates.length === 0) {
+      throw new UserError(`failed to find ${DEFAULT_TARGET}'s PID; is it running? Use -p PID for another process`, ExitCode.UNAVAILABLE);
+    }
+    if (candidates.length > 1) {
+      throw new UserError(`multiple ${DEFAULT_TARGET} daemons running (${candidates.join(', ')}); use the -p option`, ExitCode.NOINPUT);
+    }
+    processId = candidates[0];
+  }
+  const why = unmeasurable(processId, procRoot);
+  if (why) throw new UserError(why, ExitCode.UNAVAILABLE);
+  const kernelTgid = namespaces.kernelId(processId);
+  if (kernelTgid === undefined) throw new UserError(`process ${processId} has no PID in the host's /proc (${namespaces.kernelProc}); is it the host's?`, ExitCode.UNAVAILABLE);
+  const kernelTid = tid === undefined ? undefined : namespaces.kernelId(tid);
+  if (tid !== undefined && kernelTid === undefined) throw new UserError(`thread ${tid} exited`, ExitCode.UNAVAILABLE);
+  return { pid: processId, kernelTgid, kernelTid, note };
 }
 
 /** The thread's name as the reference shows it, `<unknown:PID/TID>` once it is gone. */

@@ -59,7 +59,7 @@ export function readTargetExecutable<T>(pid: number, why: string, read: (exe: st
     return read(exe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root)`, ExitCode.NOPERM);
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root or with CAP_SYS_PTRACE)`, ExitCode.NOPERM);
     if (code === 'ENOENT' || code === 'ESRCH') {
       throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, or it has exited)`, ExitCode.UNAVAILABLE);
     }

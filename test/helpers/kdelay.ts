@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/, made by `npm test`'s tsc step) as a child process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { validNdjson } from './json-schema.js';
 import type { RunningWorkload } from './workloads.js';
 
 export const KDELAY_BIN = join(import.meta.dirname, '..', '..', 'bin', 'kdelay.js');
@@ -18,13 +19,13 @@ export interface KdelayStartOptions {
   env?: NodeJS.ProcessEnv;
   /** Pins it to this CPU (taskset), to keep it off a workload's CPU. */
   cpu?: number;
-  /** A command that runs the rest, e.g. an `unshare -m` wrapper (see libbpf-locate.test.ts). */
+  /** A command that runs the rest, e.g. an `unshare -m` wrapper (see libbpf-locate.test.ts), setpriv or nsenter. */
   wrapper?: string[];
-  /** Another checkout's bin/kdelay.js (test/contributor-checkout.test.ts). */
+  /** Another copy of kdelay to run (an installed package's bin/kdelay). */
   bin?: string;
 }
 
-/** Starts the CLI. */
+/** Starts the CLI. With --json, `done` fails unless every line of stdout matches the published schema. */
 export function startKdelay(args: (string | number)[], { env = process.env, cpu, wrapper = [], bin = KDELAY_BIN }: KdelayStartOptions = {}): KdelayRun {
   const command = [process.execPath, bin, ...args.map(String)];
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
@@ -42,8 +43,16 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu,
     stderr += d;
     for (const w of stderrWatchers.splice(0)) (w.re.test(stderr) ? w.resolve : () => stderrWatchers.push(w))();
   });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  const json = args.includes('--json');
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) =>
+    child.on('close', (code) => {
+      try {
+        if (json) validNdjson(stdout);
+        resolve({ code, stdout, stderr });
+      } catch (err) {
+        reject(err);
+      }
+    }),
   );
   const waitForOutput = (re: RegExp) =>
     new Promise<void>((resolve, reject) => {
@@ -62,8 +71,14 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu,
   return { child, waitForOutput, waitForStderr, done };
 }
 
-export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
-  return startKdelay(args, { env }).done;
+/** setpriv's (util-linux) arguments to run as nobody with exactly these capabilities (e.g. ['bpf', 'perfmon']). */
+export function asNobodyWith(caps: string[]): string[] {
+  const set = caps.length ? caps.map((c) => `+${c}`).join(',') : '-all';
+  return ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`];
+}
+
+export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv, options: Omit<KdelayStartOptions, 'env'> = {}) {
+  return startKdelay(args, { env, ...options }).done;
 }
 
 /**
@@ -75,7 +90,7 @@ export function runKdelay(args: (string | number)[], env?: NodeJS.ProcessEnv) {
 export async function sampleWorkload(workload: RunningWorkload, args: (string | number)[], options: KdelayStartOptions = {}) {
   const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, ...args], options);
   await kdelay.waitForOutput(/^# Start sampling/m);
-  workload.child.kill('SIGUSR1');
+  workload.kill('SIGUSR1');
   await workload.waitFor(/^done$/);
   kdelay.child.kill('SIGINT');
   return kdelay.done;

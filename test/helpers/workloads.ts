@@ -4,7 +4,7 @@
  * protocols on their stdout.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,15 +26,24 @@ export function buildWorkload(name: string): string {
 
 export interface RunningWorkload {
   child: ChildProcess;
+  /** Its PID as it sees itself (its "ready" line): the namespace's number when started in one. */
   pid: number;
+  /** Its PID as the test (the host) numbers it. */
+  hostPid: number;
+  /** Signals the workload itself (not a wrapper such as nsenter). */
+  kill(signal: NodeJS.Signals): void;
   /** Resolves with the next stdout line matching re. */
   waitFor(re: RegExp): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** Starts a workload and waits for its "ready <pid>" line. */
-export async function startWorkload(name: string, args: (string | number)[]): Promise<RunningWorkload> {
-  const child = spawn(buildWorkload(name), args.map(String), { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts a workload and waits for its "ready <pid>" line; `wrapper` goes
+ * before it (e.g. nsenter into a PID namespace, which forks it as its child).
+ */
+export async function startWorkload(name: string, args: (string | number)[], { wrapper = [] }: { wrapper?: string[] } = {}): Promise<RunningWorkload> {
+  const command = [...wrapper, buildWorkload(name), ...args.map(String)];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -49,10 +58,13 @@ export async function startWorkload(name: string, args: (string | number)[]): Pr
       const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${re} within 20 s`)), 20_000);
       waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     });
-  await waitFor(/^ready \d+$/);
+  const pid = Number((await waitFor(/^ready \d+$/)).split(' ')[1]);
+  const hostPid = wrapper.length ? readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number).at(-1)! : child.pid!;
   return {
     child,
-    pid: child.pid!,
+    pid,
+    hostPid,
+    kill: (signal) => process.kill(hostPid, signal),
     waitFor,
     // SIGTERM is honoured once the work is done; a workload stopped mid-work gets SIGKILL after 1 s.
     stop: () =>
@@ -60,8 +72,12 @@ export async function startWorkload(name: string, args: (string | number)[]): Pr
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         const kill = setTimeout(() => child.kill('SIGKILL'), 1000);
         child.once('exit', () => (clearTimeout(kill), resolve()));
-        child.kill('SIGCONT'); // in case a test left it stopped
-        child.kill('SIGTERM');
+        try {
+          process.kill(hostPid, 'SIGCONT'); // in case a test left it stopped
+          process.kill(hostPid, 'SIGTERM');
+        } catch {
+          child.kill('SIGKILL'); // already gone: only a wrapper is left
+        }
       }),
   };
 }

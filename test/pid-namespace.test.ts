@@ -75,7 +75,12 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
     for (const mode of ['-p', '-t'] as const) {
       workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, 0, WRITES, 0], { wrapper: namespace.enter });
       expect(workload.hostPid).not.toBe(workload.pid);
-      const expectedTids = namespaceTids(workload.hostPid);
+      // Each worker names itself as it starts: wait until both have.
+      let expectedTids = namespaceTids(workload.hostPid);
+      for (const deadline = Date.now() + 5000; !expectedTids.has('worker-1') || !expectedTids.has('worker-2'); expectedTids = namespaceTids(workload.hostPid)) {
+        if (Date.now() > deadline) throw new Error(`the workers did not name themselves: ${[...expectedTids.keys()]}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       // -t picks one worker by the namespace's tid: only it is reported, under that number.
       const only = expectedTids.get('worker-2')!;
       const kdelay = startKdelay([mode, mode === '-p' ? workload.pid : only, '--sample-time', 30], { wrapper: namespace.enter, env });

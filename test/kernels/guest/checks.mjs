@@ -168,13 +168,14 @@ await check('pidns', async (record, step) => {
     const [workload] = processesWith(/^Name:\s*matrix_workload$/m);
     const [inner] = processesWith(new RegExp(`^PPid:\\s*${run.child.pid}$`, 'm'));
     record.workloadNsPid = nsTid(readOr(`/proc/${workload}/status`, ''));
+    process.kill(workload, 'SIGUSR1');
+    await run.until('stdout', /^done$/m);
+    step('workload done');
+    // After "done" the worker has long named itself and lives until SIGTERM.
     for (const tid of readdirSync(`/proc/${workload}/task`)) {
       const status = readOr(`/proc/${workload}/task/${tid}/status`, '');
       if (/^Name:\s*worker$/m.test(status)) record.workerNsTid = nsTid(status);
     }
-    process.kill(workload, 'SIGUSR1');
-    await run.until('stdout', /^done$/m);
-    step('workload done');
     process.kill(inner, 'SIGINT'); // kdelay, PID 1 inside: unshare forwards no signals
   }
   record.kdelay = await run.done;

@@ -4,7 +4,8 @@
 // not signed by the release key whose public half ships in keys/ (a
 // development build, admitted by a checkout's own kdelay, fails here), or
 // ARCHITECTURE.md's table of built-in probes is not generated from them, or
-// host/runtime/kernel-records.ts from probes/include/kdelay_records.bpf.h.
+// host/runtime/kernel-records.ts from probes/include/kdelay_records.bpf.h, or
+// host/bpf/*.object.ts from host/bpf/*.bpf.c.
 // Needs no private key: it compares the bundle's body (everything before its
 // seal) and verifies the committed signature.
 import { fs, path } from 'zx';
@@ -20,6 +21,10 @@ const { hostRecords } = await sharedLayoutsOnce().catch(buildFailed);
 if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
   problems.push(`${HOST_RECORDS} does not match probes/include/kdelay_records.bpf.h; run 'npm run build:probes' and commit it`);
 } else echo(`ok ${HOST_RECORDS}`);
+const { staleHostObjects } = await import('./lib/host-objects.mjs');
+const staleObjects = await staleHostObjects({ write: false }).catch(buildFailed);
+for (const file of staleObjects) problems.push(`${file} is not what host/bpf/ builds to; run 'npm run build:probes' and commit it`);
+if (!staleObjects.length) echo('ok host/bpf/*.object.ts');
 for (const name of await probeNames()) {
   const file = path.join(BUNDLES_DIR, `${name}.wasm`);
   const fresh = await buildProbeBody(name).catch(buildFailed);

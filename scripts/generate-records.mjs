@@ -1,7 +1,8 @@
 #!/usr/bin/env zx
 // First step of `npm run build:probes`: regenerates
 // host/runtime/kernel-records.ts (the host's readers of the records in
-// probes/include/kdelay_records.bpf.h, see scripts/lib/layouts.mjs) BEFORE
+// probes/include/kdelay_records.bpf.h, see scripts/lib/layouts.mjs) and
+// host/bpf/*.object.ts (the host's own BPF objects) BEFORE
 // tsc compiles the host, which imports it: after an edit of that header the
 // host code compiles against the new layout. Reading BTF uses the host's
 // previous build (dist/); a checkout without one builds it first.
@@ -22,4 +23,12 @@ try {
 if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
   await fs.writeFile(path.join(ROOT, HOST_RECORDS), hostRecords);
   echo(`updated ${HOST_RECORDS}`);
+}
+// The host's own BPF objects (scripts/lib/host-objects.mjs), also imported by the host code tsc compiles next.
+const { staleHostObjects } = await import('./lib/host-objects.mjs');
+try {
+  for (const file of await staleHostObjects({ write: true })) echo(`updated ${file}`);
+} catch (err) {
+  console.error(err.stderr?.trim() || err.message);
+  process.exit(1);
 }

@@ -4,10 +4,11 @@
  * report's thread ids are the namespace's too, while the probes compare the
  * kernel's numbers (host/target/procfs.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
-import { runKdelay, startKdelay } from './helpers/kdelay.js';
+import { startKdelay } from './helpers/kdelay.js';
 import { createPidNamespace, firstChild, type PidNamespace } from './helpers/pid-namespace.js';
 import { labelledRow, parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
@@ -34,18 +35,6 @@ function namespaceTids(hostPid: number): Map<string, number> {
   return tids;
 }
 
-describe.skipIf(process.geteuid?.() !== 0)('kdelay in a PID namespace of its own', () => {
-  it('without a view of the host /proc: one line saying how to give it one, exit 69', async () => {
-    namespace = await createPidNamespace();
-    const result = await runKdelay(['-p', 1], undefined, { wrapper: namespace.enter });
-    expect(result.code).toBe(69);
-    expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(
-      "kdelay: kdelay runs in a PID namespace of its own and cannot see the host's PIDs, which the kernel probes compare; run it in the host's PID namespace (--pid=host) or mount the host's /proc at /host/proc or $KDELAY_HOST_PROC\n",
-    );
-  });
-});
-
 describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the real kernel', () => {
   it("measures the namespace's PID: exact counts, thread ids as the namespace numbers them", async () => {
     requireBpf();
@@ -70,6 +59,50 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
       const syscalls = worker.sections.get('SYSCALL STATISTICS');
       expect(labelledRow(syscalls, 'getppid')![1], stdout).toBe(GETPPIDS);
       expect(labelledRow(syscalls, 'write')![1], stdout).toBe(WRITES);
+    }
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
+  it("with no host /proc at all (unshare -p -f --mount-proc): the kernel's task iterator translates; exact counts, the namespace's tids, -t by the namespace's tid", async () => {
+    requireBpf();
+    namespace = await createPidNamespace();
+    // No view of the host's numbers inside: no /host/proc, no $KDELAY_HOST_PROC, kthreadd not PID 2, not the initial namespace.
+    const env = { ...process.env };
+    delete env.KDELAY_HOST_PROC;
+    const inside = spawnSync(namespace.enter[0], [...namespace.enter.slice(1), 'sh', '-c', 'test ! -e /host/proc && ! grep -qs kthreadd /proc/2/comm && readlink /proc/self/ns/pid'], { encoding: 'utf8' });
+    expect(inside.status, inside.stderr).toBe(0);
+    expect(inside.stdout.trim()).not.toBe('pid:[4026531836]');
+    for (const mode of ['-p', '-t'] as const) {
+      workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, 0, WRITES, 0], { wrapper: namespace.enter });
+      expect(workload.hostPid).not.toBe(workload.pid);
+      // Each worker names itself as it starts: wait until both have.
+      let expectedTids = namespaceTids(workload.hostPid);
+      for (const deadline = Date.now() + 5000; !expectedTids.has('worker-1') || !expectedTids.has('worker-2'); expectedTids = namespaceTids(workload.hostPid)) {
+        if (Date.now() > deadline) throw new Error(`the workers did not name themselves: ${[...expectedTids.keys()]}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // -t picks one worker by the namespace's tid: only it is reported, under that number.
+      const only = expectedTids.get('worker-2')!;
+      const kdelay = startKdelay([mode, mode === '-p' ? workload.pid : only, '--sample-time', 30], { wrapper: namespace.enter, env });
+      await kdelay.waitForOutput(/^# Start sampling/m);
+      workload.kill('SIGUSR1');
+      await workload.waitFor(/^done$/);
+      process.kill(await firstChild(kdelay.child.pid!), 'SIGINT');
+      const { code, stdout, stderr } = await kdelay.done;
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const threads = parseReport(stdout);
+      const workers = threads.filter((t) => t.name.startsWith('worker-'));
+      expect(workers.map((w) => w.name).sort(), stdout).toEqual(mode === '-t' ? ['worker-2'] : ['worker-1', 'worker-2']);
+      if (mode === '-t') expect(threads.map((t) => t.tid), stdout).toEqual([only]);
+      for (const worker of workers) {
+        expect(worker.tid, stdout).toBe(expectedTids.get(worker.name));
+        const syscalls = worker.sections.get('SYSCALL STATISTICS');
+        expect(labelledRow(syscalls, 'getppid')![1], stdout).toBe(GETPPIDS);
+        expect(labelledRow(syscalls, 'write')![1], stdout).toBe(WRITES);
+      }
+      await workload.stop();
+      workload = undefined;
     }
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
   });

@@ -98,6 +98,7 @@ function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): 
     attach: () => ({ destroy: () => {} }),
     attachTo: () => ({ destroy: () => {} }),
     setAttachTarget: () => {},
+    readIterator: () => new Uint8Array(),
     close: () => {},
   };
   const backend = {

@@ -20,6 +20,7 @@ import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
 import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
+import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
 import { inUserNumbers } from './user-numbers.js';
 import { usdtProbes } from '../target/usdt-notes.js';
@@ -95,6 +96,20 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
     return new LibbpfBackend();
   } catch (err) {
     throw new UserError(`BPF is unavailable: ${(err as Error).message}`, ExitCode.OSFILE);
+  }
+}
+
+/** The task iterator's answer (target/task-numbers.ts); a kernel that refuses it is one line saying what else works. */
+function readTaskNumbersOrExplain(backend: BpfBackend, namespaceInode: number): TaskNumbers[] {
+  try {
+    return readTaskNumbers(backend, namespaceInode);
+  } catch (err) {
+    if (err instanceof UserError || !(err instanceof Error)) throw err;
+    throw new UserError(
+      `kdelay runs in a PID namespace of its own and could not read the kernel's PIDs with a task iterator (${err.message}); ` +
+        `run it in the host's PID namespace (--pid=host) or mount the host's /proc at /host/proc or $KDELAY_HOST_PROC`,
+      ExitCode.UNAVAILABLE,
+    );
   }
 }
 
@@ -358,6 +373,14 @@ function listProbes(pid: number, print: (line: string) => void, json: boolean): 
 
 export async function run(options: KdelayOptions): Promise<number> {
   const namespaces = PidNamespaces.detect();
+  // No host /proc to translate PIDs with: the kernel's task iterator does it, which needs libbpf and BPF rights first.
+  let backend: BpfBackend | undefined;
+  if (namespaces.needsTaskIterator) {
+    requireBpfCapabilities();
+    const iterating = (backend = await loadBackend(options.debug !== 0));
+    const inode = namespaces.namespaceInode();
+    namespaces.useTaskIterator(() => readTaskNumbersOrExplain(iterating, inode));
+  }
   const target = resolveTarget(options.pid, options.tid, namespaces);
   const pid = target.pid;
   const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -373,7 +396,7 @@ export async function run(options: KdelayOptions): Promise<number> {
   };
   checkFileDescriptorLimit();
   if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
-  const backend = await loadBackend(options.debug !== 0);
+  backend ??= await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
   const probes = startProbes(backend, target, triggers, options);

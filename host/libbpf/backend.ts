@@ -42,6 +42,12 @@ export interface OpenedObject {
   attach(programName: string): Link;
   /** Attaches to a target chosen at run time (see AttachTarget). */
   attachTo(programName: string, target: AttachTarget): Link;
+  /**
+   * Runs an iter/ program once: attaches it, reads what it writes
+   * (bpf_seq_write) to the end, and detaches it. Only the host's own objects
+   * have such programs (the policy refuses them in bundles).
+   */
+  readIterator(programName: string): Uint8Array;
   /** For fentry/fexit programs: the kernel function, set before load. */
   setAttachTarget(programName: string, functionName: string): void;
   close(): void;

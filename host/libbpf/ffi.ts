@@ -48,6 +48,10 @@ const LIBBPF_FUNCTIONS = {
   program_attach_kprobe: 'void *bpf_program__attach_kprobe(void *prog, bool retprobe, const char *func_name)',
   program_set_attach_target: 'int bpf_program__set_attach_target(void *prog, int attach_prog_fd, const char *attach_func_name)',
   link_destroy: 'int bpf_link__destroy(void *link)',
+  // A task iterator (host/bpf/pid_numbers.bpf.c): libbpf 0.0.9 on, so any libbpf locate.ts accepts has them.
+  program_attach_iter: 'void *bpf_program__attach_iter(void *prog, const void *opts)',
+  link_fd: 'int bpf_link__fd(void *link)',
+  iter_create: 'int bpf_iter_create(int link_fd)',
 
   btf_find_by_name_kind: 'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
   btf_type_by_id: 'void *btf__type_by_id(void *btf, uint32_t id)',

@@ -1,7 +1,7 @@
 /**
  * BpfBackend over libbpf (ffi.ts binds it; locate.ts chooses which one).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from './errors.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
 import {
@@ -173,11 +173,30 @@ class LibbpfObject implements OpenedObject {
     }
   }
 
+  readIterator(programName: string): Uint8Array {
+    const link = this.track(programName, bpf.program_attach_iter(this.program(programName), null));
+    try {
+      const fd: number = bpf.iter_create(bpf.link_fd(link.pointer));
+      if (fd < 0) throw describeFailure(`${this.name}: creating the iterator of ${programName}`, fd);
+      try {
+        const chunks: Buffer[] = [];
+        const chunk = Buffer.alloc(64 * 1024);
+        for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
+        return Buffer.concat(chunks);
+      } finally {
+        c.close(fd);
+      }
+    } finally {
+      link.destroy();
+    }
+  }
+
   /** Keeps a new link for close(); a NULL link is the attach failure (errno set). */
-  private track(programName: string, link: Pointer | null): Link {
+  private track(programName: string, link: Pointer | null): Link & { pointer: Pointer } {
     if (!link) throw describeFailure(`${this.name}: attaching ${programName}`, -lastErrno());
     this.links.add(link);
     return {
+      pointer: link,
       destroy: () => {
         if (this.links.delete(link)) bpf.link_destroy(link);
       },

@@ -10,13 +10,17 @@
  * debug node). Inside a container's own PID namespace they differ, and
  * /proc there shows only the namespace's numbers (NSpid in
  * /proc/PID/status starts at the namespace of the /proc mount, not at the
- * kernel's). kdelay then needs a view of the host's /proc, mounted at
- * $KDELAY_HOST_PROC or /host/proc (`-v /proc:/host/proc:ro`), to find the
- * kernel's number: the process whose NSpid has the user's number at the
- * user's namespace level.
+ * kernel's). kdelay then finds the kernel's number in a view of the host's
+ * /proc, mounted at $KDELAY_HOST_PROC or /host/proc (`-v
+ * /proc:/host/proc:ro`): the process whose NSpid has the user's number at
+ * the user's namespace level. Without one, it asks the kernel: a task
+ * iterator lists every task of kdelay's namespace with both numbers
+ * (target/task-numbers.ts), which the driver installs with
+ * useTaskIterator() once libbpf is loaded.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { ExitCode, UserError } from '../cli/exit-codes.js';
+import type { TaskNumbers } from './task-numbers.js';
 
 const DEFAULT_TARGET = 'ovs-vswitchd';
 /** The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO in the kernel). */
@@ -84,6 +88,8 @@ export function isKernelNumbering(procRoot: string): boolean {
 export class PidNamespaces {
   private readonly userLevel: number;
   private readonly tidCache = new Map<number, number>();
+  /** The task iterator's answer and how to ask again (no host /proc: see useTaskIterator). */
+  private iterated?: { read: () => TaskNumbers[]; tasks: TaskNumbers[]; takenMs: number };
 
   private constructor(
     readonly userProc: string,
@@ -108,6 +114,39 @@ export class PidNamespaces {
     return this.userProc !== this.hostProc;
   }
 
+  /** Translation is needed and no host /proc can do it: the driver must call useTaskIterator() before resolving a target. */
+  get needsTaskIterator(): boolean {
+    return this.hostProc === undefined && this.iterated === undefined;
+  }
+
+  /**
+   * The inode number of the PID namespace the user's /proc shows: kdelay's
+   * own (detect() found /proc/self there), which is also the namespace the
+   * kernel's task iterator walks for kdelay. Not pid_for_children: that
+   * differs only after an unshare(CLONE_NEWPID) without a fork, and kdelay's
+   * /proc and getpid() use the namespace it runs in.
+   */
+  namespaceInode(): number {
+    return statSync(`${this.userProc}/self/ns/pid`).ino;
+  }
+
+  /** Takes the kernel's numbers from `read` (the task iterator, target/task-numbers.ts) instead of a host /proc. */
+  useTaskIterator(read: () => TaskNumbers[]): void {
+    this.iterated = { read, tasks: read(), takenMs: Date.now() };
+  }
+
+  /** The iterator's tasks, asked again when the answer is older than maxAgeMs (a task it did not list may be new). */
+  private iteratedTasks(maxAgeMs: number): TaskNumbers[] {
+    const iterated = this.iterated!;
+    if (Date.now() - iterated.takenMs > maxAgeMs) Object.assign(iterated, { tasks: iterated.read(), takenMs: Date.now() });
+    return iterated.tasks;
+  }
+
+  /** Where the kernel's numbers come from, for messages. */
+  get kernelSource(): string {
+    return this.hostProc ?? "the kernel's task iterator";
+  }
+
   /** The /proc with the kernel's numbers; throws (exit 69) explaining the fix when there is none. */
   get kernelProc(): string {
     if (this.hostProc !== undefined) return this.hostProc;
@@ -121,6 +160,11 @@ export class PidNamespaces {
   /** The kernel's number of the thread or process the user's namespace calls `id`, or undefined. */
   kernelId(id: number): number | undefined {
     if (!this.translates) return existsSync(`${this.userProc}/${id}`) ? id : undefined;
+    if (this.iterated) {
+      // The namespace's number of a process is its leader's: the leader's kernel tid is the kernel tgid.
+      const find = (maxAgeMs: number) => this.iteratedTasks(maxAgeMs).find((t) => t.userTid === id)?.kernelTid;
+      return find(Infinity) ?? find(-1);
+    }
     const status = readText(`${this.userProc}/${id}/status`);
     const tgid = status && Number(statusField(status, 'Tgid'));
     if (!tgid) return undefined;
@@ -135,10 +179,20 @@ export class PidNamespaces {
     if (!this.translates) return kernelTid;
     let tid = this.tidCache.get(kernelTid);
     if (tid === undefined) {
-      tid = this.userNumber(`${this.kernelProc}/${kernelTgid}/task/${kernelTid}`);
+      tid = this.iterated ? this.iteratedUserTid(kernelTid) : this.userNumber(`${this.kernelProc}/${kernelTgid}/task/${kernelTid}`);
       if (tid !== undefined) this.tidCache.set(kernelTid, tid);
     }
     return tid;
+  }
+
+  /**
+   * A thread the last iteration did not list started after it, or has
+   * exited: iterate again, at most every 100 ms, so a report naming many
+   * exited threads costs one iteration, not one per thread.
+   */
+  private iteratedUserTid(kernelTid: number): number | undefined {
+    const find = (maxAgeMs: number) => this.iteratedTasks(maxAgeMs).find((t) => t.kernelTid === kernelTid)?.userTid || undefined;
+    return find(Infinity) ?? find(100);
   }
 
   /** The process's number at the user's namespace level, from its NSpid in the kernel's view. */
@@ -221,7 +275,7 @@ export function resolveTarget(pid: number | undefined, tid?: number, namespaces 
   const why = unmeasurable(processId, procRoot);
   if (why) throw new UserError(why, ExitCode.UNAVAILABLE);
   const kernelTgid = namespaces.kernelId(processId);
-  if (kernelTgid === undefined) throw new UserError(`process ${processId} has no PID in the host's /proc (${namespaces.kernelProc}); is it the host's?`, ExitCode.UNAVAILABLE);
+  if (kernelTgid === undefined) throw new UserError(`process ${processId} has no PID in ${namespaces.kernelSource}; is it the host's?`, ExitCode.UNAVAILABLE);
   const kernelTid = tid === undefined ? undefined : namespaces.kernelId(tid);
   if (tid !== undefined && kernelTid === undefined) throw new UserError(`thread ${tid} exited`, ExitCode.UNAVAILABLE);
   return { pid: processId, kernelTgid, kernelTid, note };

@@ -38,7 +38,8 @@ const GUEST_TIMEOUT_MS = Number(process.env.KDELAY_MATRIX_GUEST_TIMEOUT_MS ?? 24
 const PARALLEL_GUESTS = 2;
 
 const GUESTS: { name: string; kernel: KernelPin; arch: string }[] = matrix.matrixGuests(pins);
-const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall'];
+// The README table's columns: the probes, and pidns (kdelay and the workload inside unshare -p -f --mount-proc).
+const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall', 'pidns'];
 
 interface KernelPin {
   kernel: string;
@@ -55,7 +56,7 @@ interface KdelayResult {
 
 interface CheckRecord {
   type: 'check';
-  name: 'window' | 'trigger';
+  name: 'window' | 'trigger' | 'pidns';
   outcome: string;
   steps: string[];
   ms: number;
@@ -65,6 +66,9 @@ interface CheckRecord {
   kdelay?: KdelayResult;
   /** After a failure: kdelay -D's stderr (libbpf's log) from a second run. */
   debugLog?: string;
+  /** pidns: the workload's PID and its worker thread's id inside the PID namespace. */
+  workloadNsPid?: number;
+  workerNsTid?: number;
 }
 
 interface GuestRun {
@@ -267,6 +271,19 @@ describe.each(GUESTS)('$name', (guest) => {
         { getppid: labelledRow(calls, 'getppid')?.[1], sleeps: sleeps(calls), sendto: labelledRow(calls, 'sendto')?.[1], recvfrom: labelledRow(calls, 'recvfrom')?.[1] },
         `${guest.name}\n${report.stdout}`,
       ).toEqual({ getppid: rounds * getppids, sleeps: 2 * rounds, sendto: rounds, recvfrom: rounds });
+    });
+  });
+
+  it("PID namespace without the host's /proc: exact counts, the namespace's thread id (task iterator)", async () => {
+    await judge(guest.name, 'pidns', async () => {
+      const r = await run();
+      const report = finished(guest.name, r, 'pidns');
+      const check = r.checks.get('pidns')!;
+      const worker = parseReport(report.stdout).find((t) => t.name === 'worker');
+      const calls = worker?.sections.get('SYSCALL STATISTICS');
+      const { rounds, getppids } = WORKLOAD;
+      expect(check.workloadNsPid, `${guest.name}: the workload is PID 2 inside (sh became kdelay, PID 1)`).toBe(2);
+      expect({ tid: worker?.tid, getppid: labelledRow(calls, 'getppid')?.[1] }, `${guest.name}\n${report.stdout}`).toEqual({ tid: check.workerNsTid, getppid: rounds * getppids });
     });
   });
 

@@ -151,3 +151,34 @@ await check('trigger', async (record, step) => {
   if (record.kdelay.code !== 0) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');
 });
+
+/** Host PIDs of the processes whose status matches re (busybox has no pgrep -f that sees NSpid). */
+const processesWith = (re) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && re.test(readOr(`/proc/${p}/status`, ''))).map(Number);
+const nsTid = (status) => Number(/^NSpid:\s*(.*)$/m.exec(status)?.[1].split(/\s+/).at(-1));
+
+// kdelay and the workload both inside `unshare -p -f --mount-proc`, no host /proc: the task iterator
+// (host/bpf/pid_numbers.bpf.c) finds the kernel's numbers. The report must use the namespace's tids.
+await check('pidns', async (record, step) => {
+  const script = `${WORKLOAD} ${config.rounds} ${config.getppids} ${config.spinMs} ${config.gapMs} & exec node ${KDELAY} -p $! --sample-time 600`;
+  const run = start('unshare', ['-p', '-f', '--mount-proc', 'sh', '-c', script]);
+  (record.children ??= []).push(run.child);
+  const ready = (await run.until('stdout', /^ready \d+$/m)) && (await run.until('stdout', /^# Start sampling/m));
+  step(ready ? 'sampling' : 'kdelay exited before sampling');
+  if (ready) {
+    const [workload] = processesWith(/^Name:\s*matrix_workload$/m);
+    const [inner] = processesWith(new RegExp(`^PPid:\\s*${run.child.pid}$`, 'm'));
+    record.workloadNsPid = nsTid(readOr(`/proc/${workload}/status`, ''));
+    process.kill(workload, 'SIGUSR1');
+    await run.until('stdout', /^done$/m);
+    step('workload done');
+    // After "done" the worker has long named itself and lives until SIGTERM.
+    for (const tid of readdirSync(`/proc/${workload}/task`)) {
+      const status = readOr(`/proc/${workload}/task/${tid}/status`, '');
+      if (/^Name:\s*worker$/m.test(status)) record.workerNsTid = nsTid(status);
+    }
+    process.kill(inner, 'SIGINT'); // kdelay, PID 1 inside: unshare forwards no signals
+  }
+  record.kdelay = await run.done;
+  step('kdelay exited');
+  record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
+});

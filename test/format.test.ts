@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStatistics, timestampLine, withThousands } from '../host/report/format.js';
-import { parseManifest } from '../host/report/manifest.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 import { columnKey, jsonRenderer, u64 } from '../host/report/renderers.js';
 import { validNdjson } from './helpers/json-schema.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
-import { bundleFromBytes } from '../host/runtime/bundle.js';
+import { bundleFromBytes } from '../host/bundle/bundle.js';
 import { ProbeGuest } from '../host/runtime/probe-guest.js';
 import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
@@ -132,7 +132,7 @@ function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): 
 
 describe('system-wide sections', () => {
   it("UPCALL STATISTICS in the reference's layout (test/fixtures/upcall-layout.txt, from its format strings)", async () => {
-    const { parseManifest } = await import('../host/report/manifest.js');
+    const { parseManifest } = await import('../host/bundle/manifest.js');
     const manifest = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
     const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
     // The fixture's two samples as the kernel half leaves them: upcall_results entries {cpu, ret} -> count.

@@ -2,7 +2,7 @@
  * BpfBackend over libbpf (ffi.ts binds it; locate.ts chooses which one).
  */
 import { readFileSync } from 'node:fs';
-import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from './errors.js';
+import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from '../base/errno.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
 import {
   bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts,

@@ -3,7 +3,7 @@
  * that its documentation, blog posts and users' scripts keep applying.
  * Pure functions: data in, lines out.
  */
-import type { ColumnSpec, SectionSpec } from './manifest.js';
+import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
 import { type Arena, firstSeenIds, gather, withArena } from './kernels.js';
 import { rowOrder } from './row-order.js';
@@ -353,7 +353,7 @@ export function formatStatistics(input: StatisticsInput): string {
   return out.toString().replace(/\n$/, '');
 }
 
-/** What the events table needs of one slow syscall (see driver/probe-set.ts SyscallEvent). */
+/** What the events table needs of one slow syscall (the driver's SyscallEvent is one). */
 export interface EventLine {
   entryNs: bigint;
   exitNs: bigint;

@@ -35,13 +35,11 @@
  *   report_warning(text) -> i32
  */
 import type { AttachTarget } from '../libbpf/backend.js';
-import { BpfError, EINVAL, ENOENT, ENOSPC } from '../libbpf/errors.js';
+import { BpfError, EINVAL, ENOENT, ENOSPC } from '../base/errno.js';
 import { firstSeenIds } from '../report/kernels.js';
 import { errnoResult, errnoResult64 } from './abi-errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';
-
-export const KDELAY_ABI_VERSION = 1;
 
 /** ELF e_machine of the machines Node runs kdelay on (EM_NONE, 0, for others). */
 const ELF_MACHINE: Partial<Record<NodeJS.Architecture, number>> = { x64: 62, arm64: 183 };

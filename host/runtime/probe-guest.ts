@@ -10,10 +10,10 @@
  * stopped and its kernel objects released; the host and other probes go on.
  */
 import type { BpfBackend } from '../libbpf/backend.js';
-import { errnoName } from '../libbpf/errors.js';
-import { type SectionSpec, valueCount } from '../report/manifest.js';
-import { printable, printableWarning } from '../report/printable.js';
-import type { ProbeBundle } from './bundle.js';
+import { errnoName } from '../base/errno.js';
+import { type SectionSpec, valueCount } from '../bundle/manifest.js';
+import { printable, printableWarning } from '../base/printable.js';
+import type { ProbeBundle } from '../bundle/bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
 import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';

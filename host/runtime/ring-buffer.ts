@@ -6,7 +6,7 @@
  * followed by the data area mapped twice, so records never wrap.
  */
 import { constants } from 'node:os';
-import { BpfError, EINVAL } from '../libbpf/errors.js';
+import { BpfError, EINVAL } from '../base/errno.js';
 import { MapType } from '../libbpf/backend.js';
 import { c, EPOLL_EVENT_SIZE, koffi, lastErrno, type Pointer } from '../libbpf/libc.js';
 import type { GuestMap } from './guest-session.js';

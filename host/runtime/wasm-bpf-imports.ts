@@ -18,7 +18,7 @@
  * Returns the number of records delivered, or -errno (-EINTR when a signal
  * interrupted the wait).
  */
-import { BpfError, EINVAL, EPERM } from '../libbpf/errors.js';
+import { BpfError, EINVAL, EPERM } from '../base/errno.js';
 import { errnoResult } from './abi-errors.js';
 import { GuestTrap, type GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';

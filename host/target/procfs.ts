@@ -16,7 +16,7 @@
  * user's namespace level.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 
 const DEFAULT_TARGET = 'ovs-vswitchd';
 /** The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO in the kernel). */

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendCustomSection, customSectionName, MANIFEST_SECTION, moduleSections } from '../../host/runtime/bundle.js';
-import { sealBundle, splitSeal } from '../../host/runtime/seal.js';
+import { appendCustomSection, customSectionName, MANIFEST_SECTION, moduleSections } from '../../host/bundle/bundle.js';
+import { sealBundle, splitSeal } from '../../host/bundle/seal.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 

@@ -144,7 +144,7 @@ describe('fuzz: the bundle, manifest and seal reader', () => {
       try {
         accepted = admitBundle(file, trusted, { builtin: false, allowUnsigned });
       } catch (err) {
-        if (!(err instanceof IntegrityError || err instanceof ManifestError)) throw new Error(`iteration ${tally.iterations}: ${(err as Error).stack}`);
+        if (!(err instanceof IntegrityError || err instanceof ManifestError)) throw new Error(`iteration ${tally.iterations}: ${(err as Error).stack}`, { cause: err });
         expect((err as Error).message, (err as Error).message).not.toContain('\n');
         tally.refused++;
         continue;
@@ -246,7 +246,7 @@ describe.skipIf(skipWithoutBpf)('fuzz: the guest ABI', () => {
           if ((name === 'wasm_load_bpf_object' || name === 'bpf_object_open') && result !== 0n) tally.loaded++;
           tally.returned++;
         } catch (err) {
-          if (!(err instanceof GuestTrap)) throw new Error(`${name}(${args.join(', ')}) threw ${(err as Error).stack}`);
+          if (!(err instanceof GuestTrap)) throw new Error(`${name}(${args.join(', ')}) threw ${(err as Error).stack}`, { cause: err });
           tally.trapped++;
         }
       }

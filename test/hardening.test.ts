@@ -261,6 +261,7 @@ beforeAll(async () => {
     bundles[name] = join(folder, 'sched2.wasm');
     writeFileSync(bundles[name], bytes);
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed manifest, edited freely to break it
   const edit = (f: (m: Record<string, any>) => void) => withManifest(sched, (m) => ((m.name = 'sched2'), f(m)));
   save('a null column', edit((m) => (m.sections[0].columns[0] = null)));
   save('total.sum of the wrong type', edit((m) => (m.sections[0].total = { label: 'TOTAL:', sum: 'all' })));

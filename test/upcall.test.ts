@@ -13,7 +13,6 @@ import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
-import { type SampleTables, tableFor } from '../host/report/section-table.js';
 import { hostArch, SyscallTable } from '../host/syscalls/table.js';
 import { kallsymsHasFunction, type KernelFacts, upcallPlan } from '../host/target/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';

@@ -4,7 +4,6 @@
  * codes. Everything it decides with is tested elsewhere as pure code.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { constants } from 'node:os';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from './options.js';

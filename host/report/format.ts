@@ -15,9 +15,8 @@ const INDENT = ' '.repeat(28);
 export function withThousands(n: number | bigint): string {
   const digits = n.toString();
   if (digits.length <= 3) return digits;
-  let out = '';
   const head = digits.length % 3 || 3;
-  out = digits.slice(0, head);
+  let out = digits.slice(0, head);
   for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
   return out;
 }

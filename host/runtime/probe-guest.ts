@@ -36,7 +36,10 @@ type Export = (...args: number[]) => number;
 
 /** Instantiates a guest with the standard and kdelay imports. */
 export function instantiateGuest(module: WebAssembly.Module, session: GuestSession, services: ProbeServices, extraImports: WebAssembly.Imports = {}) {
+  // Assigned once the instance exists; the imports built before then check for undefined.
+  // eslint-disable-next-line prefer-const
   let memory: GuestMemory | undefined;
+  // eslint-disable-next-line prefer-const
   let instance: WebAssembly.Instance | undefined;
   const guestMemory = () => {
     if (!memory) throw new GuestTrap('the guest called an import before exporting its memory');

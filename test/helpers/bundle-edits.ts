@@ -38,6 +38,7 @@ export function withManifestText(bytes: Uint8Array, text: string, privatePem?: s
 }
 
 /** withManifestText for an edit of the parsed manifest. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed manifest, edited freely to break it
 export function withManifest(bytes: Uint8Array, edit: (manifest: Record<string, any>) => void, privatePem?: string): Buffer {
   const manifest = JSON.parse(manifestText(bytes));
   edit(manifest);

@@ -7,19 +7,10 @@ import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
 import { type Arena, firstSeenIds, gather, withArena } from './kernels.js';
 import { rowOrder } from './row-order.js';
-import { integerLimit, TextBuffer } from './text-buffer.js';
+import { integerLimit, withThousands } from './integers.js';
+import { TextBuffer } from './text-buffer.js';
 
 const INDENT = ' '.repeat(28);
-
-/** Python's format(n, ',') for integers. */
-export function withThousands(n: number | bigint): string {
-  const digits = n.toString();
-  if (digits.length <= 3) return digits;
-  const head = digits.length % 3 || 3;
-  let out = digits.slice(0, head);
-  for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
-  return out;
-}
 
 const padLeft = (s: string, width: number) => s.padStart(width);
 const padRight = (s: string, width: number) => s.padEnd(width);

@@ -1,5 +1,6 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
-import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
+import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, writeStatistics } from './format.js';
+import { withThousands } from './integers.js';
 import type { ReportSample, SampleRenderer } from './sample.js';
 import { TextBuffer } from './text-buffer.js';
 import type { SectionSpec } from '../bundle/manifest.js';

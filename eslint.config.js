@@ -4,7 +4,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'vendor/', 'bundles/', 'host/report/kernels/', 'probes/', 'examples/', 'coverage/', 'test/guests/'] },
+  // Generated or AssemblyScript (its own compiler checks it), and what .gitignore leaves out.
+  { ignores: ['dist/', '**/build/', 'node_modules/', 'vendor/', 'bundles/', 'host/report/kernels/', 'probes/', 'examples/', 'test/guests/', 'scratch/', '.test-probes/', 'kernel-matrix-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

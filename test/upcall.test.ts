@@ -93,7 +93,6 @@ function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): 
     mapInfo: (name) => infos[fds[name]],
     load: () => {},
     mapFd: (name) => fds[name],
-    programNames: () => ['upcall_kretprobe', 'upcall_fexit'],
     attach: () => ({ destroy: () => {} }),
     attachTo: () => ({ destroy: () => {} }),
     setAttachTarget: () => {},

@@ -15,6 +15,7 @@ import { ManifestError, optionRange, type ProbeManifest } from '../bundle/manife
 import { printable } from '../base/printable.js';
 import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
+import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
@@ -33,7 +34,6 @@ import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 export { PACKAGE_ROOT };
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
-const PAGE_SIZE = 4096;
 const EMFILE = 24; // x86-64 and the common arm64 configuration
 
 /** CO-RE needs the running kernel's BTF; say so plainly when it is missing or unreadable. */

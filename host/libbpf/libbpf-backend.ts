@@ -143,14 +143,6 @@ class LibbpfObject implements OpenedObject {
     return fd;
   }
 
-  programNames(): string[] {
-    const names: string[] = [];
-    for (let p = bpf.object_next_program(this.obj, null); p; p = bpf.object_next_program(this.obj, p)) {
-      names.push(bpf.program_name(p));
-    }
-    return names;
-  }
-
   attach(programName: string): Link {
     return this.track(programName, bpf.program_attach(this.program(programName)));
   }

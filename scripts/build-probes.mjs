@@ -15,7 +15,7 @@ import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, RELEASE_SIGNING_K
 import { updateProbesTable } from './lib/probes-table.mjs';
 
 const { developmentRecordFile, probeSourcesDigest } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'development-builds.js'));
-const { sha256Hex } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
+const { sha256Hex } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'seal.js'));
 
 const key = (await fs.pathExists(RELEASE_SIGNING_KEY)) ? RELEASE_SIGNING_KEY : undefined;
 const wanted = argv._.length ? argv._ : await probeNames();

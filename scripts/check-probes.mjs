@@ -13,7 +13,7 @@ import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './li
 import { staleProbesTable } from './lib/probes-table.mjs';
 import { HOST_RECORDS, sharedLayoutsOnce } from './lib/layouts.mjs';
 
-const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
+const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'seal.js'));
 const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
 const key = releaseKey(ROOT);
 const problems = [];

@@ -218,7 +218,7 @@ function parseGenericArm64(text) {
       let n;
       if ((n = /^__NR_(\w+)$/.exec(macro)) && /^\d+$/.test(value)) {
         if (!NOT_SYSCALLS.has(n[1])) nr.set(n[1], Number(value));
-      } else if ((n = /^__NR3264_(\w+)$/.exec(macro)) && /^\d+$/.test(value)) {
+      } else if (/^__NR3264_\w+$/.test(macro) && /^\d+$/.test(value)) {
         nr3264.set(macro, Number(value));
       } else if ((n = /^__NR_(\w+)$/.exec(macro)) && /^__NR3264_\w+$/.test(value)) {
         aliases.push([n[1], value]);

@@ -9,7 +9,7 @@
 import { fs, path } from 'zx';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-if (!(await fs.pathExists(path.join(ROOT, 'dist', 'host', 'runtime', 'btf.js')))) {
+if (!(await fs.pathExists(path.join(ROOT, 'dist', 'host', 'bundle', 'btf.js')))) {
   await $({ cwd: ROOT, stdio: 'inherit' })`node_modules/.bin/tsc -p tsconfig.json`;
 }
 const { HOST_RECORDS, sharedLayouts } = await import('./lib/layouts.mjs');

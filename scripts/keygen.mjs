@@ -18,5 +18,5 @@ if ((await fs.pathExists(`${prefix}.pem`)) || (await fs.pathExists(`${prefix}.pu
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 await fs.writeFile(`${prefix}.pem`, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 await fs.writeFile(`${prefix}.pub`, publicKey.export({ type: 'spki', format: 'pem' }));
-const { keyId } = await import('../dist/host/runtime/seal.js');
+const { keyId } = await import('../dist/host/bundle/seal.js');
 echo(`wrote ${prefix}.pem (private) and ${prefix}.pub (public); key id ${keyId(publicKey)}`);

@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatistics, withThousands } from '../host/report/format.js';
-import { parseManifest } from '../host/report/manifest.js';
+import { formatStatistics } from '../host/report/format.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 import { rowOrder } from '../host/report/row-order.js';
 import { type SampleTables, SectionTable, tableFor } from '../host/report/section-table.js';
-import { integerLimit, writeIntegerBackwards } from '../host/report/text-buffer.js';
+import { integerLimit, withThousands, writeIntegerBackwards } from '../host/report/integers.js';
 
 const syscallSections = parseManifest(readFileSync(join(import.meta.dirname, '..', 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls').sections;
 const INDENT = ' '.repeat(28);

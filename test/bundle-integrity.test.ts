@@ -1,6 +1,6 @@
 /**
  * Bundle seals: the digest and Ed25519 signature every bundle carries as its
- * last section, and what kdelay does with them (host/runtime/seal.ts,
+ * last section, and what kdelay does with them (host/bundle/seal.ts,
  * host/driver/catalog.ts).
  */
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinEntries, describeSeal, releaseKey } from '../host/driver/catalog.js';
 import { developmentRecordFile, probeSourcesDigest } from '../host/driver/development-builds.js';
-import { appendCustomSection, MANIFEST_SECTION } from '../host/runtime/bundle.js';
-import { checkSeal, IntegrityError, keyId, sealBundle, sha256Hex, splitSeal, trustedKey } from '../host/runtime/seal.js';
+import { appendCustomSection, MANIFEST_SECTION } from '../host/bundle/bundle.js';
+import { checkSeal, IntegrityError, keyId, sealBundle, sha256Hex, splitSeal, trustedKey } from '../host/bundle/seal.js';
 import { BUILTIN_PROBES } from './helpers/bpf.js';
 import { makeKeyPair } from './helpers/probe-variants.js';
 import { createPublicKey } from 'node:crypto';

@@ -4,7 +4,7 @@ import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers
 import { asNobodyWith, sampleWorkload } from './helpers/kdelay.js';
 import { labelledRow, parseReport } from './helpers/report.js';
 import { type RunningWorkload, startWorkload } from './helpers/workloads.js';
-import { ExitCode, UserError } from '../host/cli/exit-codes.js';
+import { ExitCode, UserError } from '../host/base/exit-codes.js';
 import { effectiveCapabilities, missingBpfCapabilities, requireBpfCapabilities } from '../host/target/capabilities.js';
 
 const bit = (n: number) => 1n << BigInt(n);

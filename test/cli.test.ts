@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { asNobodyWith, runKdelay } from './helpers/kdelay.js';
 import { createPidNamespace, firstChild, type PidNamespace } from './helpers/pid-namespace.js';
-import { ExitCode, UserError } from '../host/cli/exit-codes.js';
+import { ExitCode, UserError } from '../host/base/exit-codes.js';
 import { requireKernelBtf } from '../host/driver/run.js';
 
 /**

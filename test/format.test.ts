@@ -7,8 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatistics, timestampLine, withThousands } from '../host/report/format.js';
-import { parseManifest } from '../host/report/manifest.js';
+import { formatStatistics, timestampLine } from '../host/report/format.js';
+import { withThousands } from '../host/report/integers.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 import { columnKey, jsonRenderer, u64 } from '../host/report/renderers.js';
 import { validNdjson } from './helpers/json-schema.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
@@ -75,6 +76,8 @@ describe('text report', () => {
     [184193176n, '184,193,176'],
     [18446744073709551615n, '18,446,744,073,709,551,615'],
     [1234567, '1,234,567'],
+    [-123, '-123'],
+    [-1234567n, '-1,234,567'],
   ])('groups %s as %s', (n, text) => expect(withThousands(n)).toBe(text));
 });
 

@@ -22,13 +22,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { admitBundle, releaseKey } from '../host/driver/catalog.js';
 import { formatSystemSections, formatStatistics } from '../host/report/format.js';
-import { ManifestError, valueCount } from '../host/report/manifest.js';
+import { ManifestError, valueCount } from '../host/bundle/manifest.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
-import { embeddedObjects } from '../host/runtime/bundle.js';
+import { embeddedObjects } from '../host/bundle/bundle.js';
 import { GuestMemory, GuestTrap } from '../host/runtime/guest-memory.js';
 import { GuestSession } from '../host/runtime/guest-session.js';
 import { kdelayImports } from '../host/runtime/kdelay-imports.js';
-import { IntegrityError, sha256Hex, splitSeal, trustedKey } from '../host/runtime/seal.js';
+import { IntegrityError, sha256Hex, splitSeal, trustedKey } from '../host/bundle/seal.js';
 import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { wasmBpfImports } from '../host/runtime/wasm-bpf-imports.js';
 import { kernelLeftovers, requireBpf, skipWithoutBpf } from './helpers/bpf.js';
@@ -144,7 +144,7 @@ describe('fuzz: the bundle, manifest and seal reader', () => {
       try {
         accepted = admitBundle(file, trusted, { builtin: false, allowUnsigned });
       } catch (err) {
-        if (!(err instanceof IntegrityError || err instanceof ManifestError)) throw new Error(`iteration ${tally.iterations}: ${(err as Error).stack}`);
+        if (!(err instanceof IntegrityError || err instanceof ManifestError)) throw new Error(`iteration ${tally.iterations}: ${(err as Error).stack}`, { cause: err });
         expect((err as Error).message, (err as Error).message).not.toContain('\n');
         tally.refused++;
         continue;
@@ -246,7 +246,7 @@ describe.skipIf(skipWithoutBpf)('fuzz: the guest ABI', () => {
           if ((name === 'wasm_load_bpf_object' || name === 'bpf_object_open') && result !== 0n) tally.loaded++;
           tally.returned++;
         } catch (err) {
-          if (!(err instanceof GuestTrap)) throw new Error(`${name}(${args.join(', ')}) threw ${(err as Error).stack}`);
+          if (!(err instanceof GuestTrap)) throw new Error(`${name}(${args.join(', ')}) threw ${(err as Error).stack}`, { cause: err });
           tally.trapped++;
         }
       }

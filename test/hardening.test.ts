@@ -13,7 +13,7 @@ import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitSeal } from '../host/runtime/seal.js';
+import { splitSeal } from '../host/bundle/seal.js';
 import { kernelLeftovers, requireBpf, skipWithoutBpf } from './helpers/bpf.js';
 import { builtinBundle, manifestText, withManifest, withManifestText } from './helpers/bundle-edits.js';
 import { KDELAY_BIN } from './helpers/kdelay.js';
@@ -261,6 +261,7 @@ beforeAll(async () => {
     bundles[name] = join(folder, 'sched2.wasm');
     writeFileSync(bundles[name], bytes);
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed manifest, edited freely to break it
   const edit = (f: (m: Record<string, any>) => void) => withManifest(sched, (m) => ((m.name = 'sched2'), f(m)));
   save('a null column', edit((m) => (m.sections[0].columns[0] = null)));
   save('total.sum of the wrong type', edit((m) => (m.sections[0].total = { label: 'TOTAL:', sum: 'all' })));
@@ -282,7 +283,7 @@ beforeAll(async () => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
   const last = alphabet.indexOf(seal!.signature![85]);
   const padded = { ...seal!, signature: seal!.signature!.slice(0, 85) + alphabet[(last & ~15) | ((last + 1) & 15)] + '==' };
-  const { appendCustomSection } = await import('../host/runtime/bundle.js');
+  const { appendCustomSection } = await import('../host/bundle/bundle.js');
   save('padding', appendCustomSection(body, 'kdelay.seal', Buffer.from(JSON.stringify(padded))));
   save('unsigned', unsigned);
   // Every section id renamed: the unchanged guest reports rows for ids its manifest no longer has.

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { optionsFromHostValues } from '../host/driver/host-values.js';
-import { parseManifest } from '../host/report/manifest.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const manifest = (options: unknown[]) => JSON.stringify({ name: 'p', version: '1.0.0', abi: 1, description: 'd', sections: [], options });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStatistics } from '../host/report/format.js';
-import { parseManifest } from '../host/report/manifest.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 import { type SampleTables, tableFor } from '../host/report/section-table.js';
 
 const manifestOf = (probe: string) =>

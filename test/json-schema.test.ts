@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../host/report/manifest.js';
+import { parseManifest } from '../host/bundle/manifest.js';
 import { columnKey } from '../host/report/renderers.js';
 import { schemaProblems } from './helpers/json-schema.js';
 

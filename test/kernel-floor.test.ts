@@ -1,5 +1,5 @@
 /**
- * The build's kernel-compatibility check (host/runtime/kernel-floor.ts): what
+ * The build's kernel-compatibility check (host/bundle/kernel-floor.ts): what
  * a manifest's min_kernel rules out, found in the object before any old
  * kernel's verifier sees it.
  */
@@ -8,9 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BpfObjectFile } from '../host/runtime/bpf-object.js';
-import { bundleFromBytes, embeddedObjects } from '../host/runtime/bundle.js';
-import { newerThanFloor } from '../host/runtime/kernel-floor.js';
+import { BpfObjectFile } from '../host/bundle/bpf-object.js';
+import { bundleFromBytes, embeddedObjects } from '../host/bundle/bundle.js';
+import { newerThanFloor } from '../host/bundle/kernel-floor.js';
 
 const ROOT = join(import.meta.dirname, '..');
 

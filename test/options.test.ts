@@ -1,6 +1,6 @@
 /** Command-line parsing: kernel_delay.py's flags, defaults and rejections. */
 import { describe, expect, it } from 'vitest';
-import { ExitCode, UserError } from '../host/cli/exit-codes.js';
+import { ExitCode, UserError } from '../host/base/exit-codes.js';
 import { parseOptions } from '../host/cli/options.js';
 
 const parse = (line: string) => parseOptions(line ? line.split(' ') : []);

@@ -4,10 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BpfError } from '../host/libbpf/errors.js';
-import { checkProgramPolicy, programSections } from '../host/runtime/policy.js';
-import { bundleFromBytes, embeddedObjects } from '../host/runtime/bundle.js';
-import { sealBundle, splitSeal } from '../host/runtime/seal.js';
+import { BpfError } from '../host/base/errno.js';
+import { checkProgramPolicy, programSections } from '../host/bundle/policy.js';
+import { bundleFromBytes, embeddedObjects } from '../host/bundle/bundle.js';
+import { sealBundle, splitSeal } from '../host/bundle/seal.js';
 import { BUILTIN_PROBES } from './helpers/bpf.js';
 import { runKdelay } from './helpers/kdelay.js';
 

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { splitSeal, sealBundle } from '../host/runtime/seal.js';
+import { splitSeal, sealBundle } from '../host/bundle/seal.js';
 import { buildExampleProbe, type KeyPair, makeKeyPair, moveInto } from './helpers/probe-variants.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_PROBES, requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';

@@ -7,13 +7,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
-import { bundleFromBytes } from '../host/runtime/bundle.js';
+import { bundleFromBytes } from '../host/bundle/bundle.js';
 import { ProbeGuest } from '../host/runtime/probe-guest.js';
 import { SharedMaps } from '../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
-import { type SampleTables, tableFor } from '../host/report/section-table.js';
 import { hostArch, SyscallTable } from '../host/syscalls/table.js';
 import { kallsymsHasFunction, type KernelFacts, upcallPlan } from '../host/target/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
@@ -94,7 +93,6 @@ function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): 
     mapInfo: (name) => infos[fds[name]],
     load: () => {},
     mapFd: (name) => fds[name],
-    programNames: () => ['upcall_kretprobe', 'upcall_fexit'],
     attach: () => ({ destroy: () => {} }),
     attachTo: () => ({ destroy: () => {} }),
     setAttachTarget: () => {},
@@ -133,7 +131,7 @@ function upcallGuestOver(entries: [cpu: number, ret: number, count: number][]): 
 
 describe('system-wide sections', () => {
   it("UPCALL STATISTICS in the reference's layout (test/fixtures/upcall-layout.txt, from its format strings)", async () => {
-    const { parseManifest } = await import('../host/report/manifest.js');
+    const { parseManifest } = await import('../host/bundle/manifest.js');
     const manifest = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
     const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
     // The fixture's two samples as the kernel half leaves them: upcall_results entries {cpu, ret} -> count.

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listProbeBundles, PACKAGE_ROOT, run } from '../driver/run.js';
-import { printable } from '../report/printable.js';
-import { ExitCode, UserError } from './exit-codes.js';
+import { printable } from '../base/printable.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 import { helpText, parseOptions } from './options.js';
 import { runCommand } from './run-command.js';
 

@@ -3,52 +3,11 @@
  * pure: argv in, a validated KdelayOptions (or a UserError) out.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ExitCode, UserError } from './exit-codes.js';
-import { parseTrigger, type Trigger } from './triggers.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from '../driver/options.js';
+import { parseTrigger } from '../target/triggers.js';
 
-export interface KdelayOptions {
-  pid?: number;
-  /** -t: report only this thread (of the target process, or of the process it belongs to). */
-  tid?: number;
-  sampleTime: number;
-  sampleCount: number;
-  sampleInterval: number;
-  /** libbpf debug output; the reference's -D takes a BCC flag mask, any value enables it here. */
-  debug: number;
-  json: boolean;
-  startTrigger?: Trigger;
-  stopTrigger?: Trigger;
-  triggerDelta: number;
-  listProbes: boolean;
-  /** -s: record syscalls longer than this many ns (0: all); undefined: off. */
-  syscallEvents?: number;
-  skipSyscallPollEvents: boolean;
-  stackTraceSize: number;
-  /** Ring-buffer pages for events, rounded up to a power of two. */
-  bufferPageCount: number;
-  skipUpcallStats: boolean;
-  /** Third-party probe bundles or folders of them (--probe, repeatable). */
-  probeFiles: string[];
-  /** Public keys whose signatures are trusted on third-party bundles (--trust-key, repeatable). */
-  trustKeys: string[];
-  /** Run bundles that are unsigned or signed by an untrusted key (never tampered ones). */
-  allowUnsigned: boolean;
-  /** --only: run just these probes (those with report sections); empty: all. */
-  onlyProbes: string[];
-  /** --skip: do not run these probes. */
-  skipProbes: string[];
-  /** --allow-program-kind: BPF program kinds or helpers the policy refuses by default. */
-  allowProgramKinds: string[];
-  /** --probe-option NAME=VALUE: options a probe's manifest declares (e.g. syscalls.max_entries). */
-  probeOptions: Record<string, string>;
-}
-
-/** The reference rounds --buffer-page-count up to a power of two. */
-export function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
+export { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand };
 
 function unsignedInt(value: string): number {
   if (!/^\s*[+-]?\d+\s*$/.test(value)) throw new InvalidArgumentError('must be an integer');
@@ -157,10 +116,6 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
 
-/** `kdelay probes list [--probe PATH...]`: the probe bundles kdelay would run. */
-export interface ProbesListCommand extends Pick<KdelayOptions, 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds' | 'json'> {
-  command: 'probes-list';
-}
 
 /**
  * argparse, which the reference uses, accepts any unambiguous prefix of a

@@ -9,13 +9,13 @@
  */
 import { admitSeal, trustedKeys } from '../driver/catalog.js';
 import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
-import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../runtime/files.js';
-import { IntegrityError } from '../runtime/seal.js';
-import { withMemoryMaximum } from '../runtime/bundle.js';
+import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../bundle/files.js';
+import { IntegrityError } from '../bundle/seal.js';
+import { withMemoryMaximum } from '../bundle/bundle.js';
 import { requireBpfCapabilities } from '../target/capabilities.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
-import { printable } from '../report/printable.js';
-import { ExitCode, UserError } from './exit-codes.js';
+import { printable } from '../base/printable.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 
 const USAGE = 'usage: kdelay run [--debug] [--trust-key FILE] [--allow-unsigned] GUEST.wasm [ARGS...]';
 const HELP = `${USAGE}
@@ -37,8 +37,6 @@ changed after it was sealed is always refused.
 Run as root. Exit codes: the guest's own, or 2 usage, 70 the guest trapped,
 72 BPF/BTF/libbpf unavailable, 77 not root, 78 unreadable or not a guest.
 `;
-/** sysexits' EX_SOFTWARE: the guest broke the ABI or hit a wasm trap. */
-const GUEST_TRAPPED = 70;
 
 interface RunArguments {
   debug: boolean;
@@ -131,7 +129,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof PlainGuestTrap) {
       process.stderr.write(`kdelay: ${printable(err.message)}\n`);
-      return GUEST_TRAPPED;
+      return ExitCode.SOFTWARE;
     }
     if (err instanceof PlainGuestError) throw new UserError(err.message, ExitCode.CONFIG);
     throw err;

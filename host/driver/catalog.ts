@@ -18,13 +18,13 @@
  */
 import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
-import { ManifestError } from '../report/manifest.js';
-import { BpfError } from '../libbpf/errors.js';
-import { bundleFromBytes, embeddedObjects, type ProbeBundle } from '../runtime/bundle.js';
-import { FileReadError, filesInFolder, MAX_BUNDLE_BYTES, MAX_KEY_BYTES, readRegularFile } from '../runtime/files.js';
-import { checkProgramPolicy } from '../runtime/policy.js';
-import { checkSeal, IntegrityError, type SealStatus, splitSeal, type TrustedKey, trustedKey } from '../runtime/seal.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+import { ManifestError } from '../bundle/manifest.js';
+import { BpfError } from '../base/errno.js';
+import { bundleFromBytes, embeddedObjects, type ProbeBundle } from '../bundle/bundle.js';
+import { FileReadError, filesInFolder, MAX_BUNDLE_BYTES, MAX_KEY_BYTES, readRegularFile } from '../bundle/files.js';
+import { checkProgramPolicy } from '../bundle/policy.js';
+import { checkSeal, IntegrityError, type SealStatus, splitSeal, type TrustedKey, trustedKey } from '../bundle/seal.js';
 import { whyNotDevelopmentBuild } from './development-builds.js';
 
 /** Where a machine's own probes and keys live: probes.d/*.wasm, trusted-keys/*.pub. */

@@ -6,7 +6,7 @@
  */
 import type { BpfBackend } from '../libbpf/backend.js';
 import { MapType } from '../libbpf/backend.js';
-import { BpfError, errnoName } from '../libbpf/errors.js';
+import { BpfError, errnoName } from '../base/errno.js';
 import { KDELAY_GATE_SIZE, type KdelayGate, KdelayGateState, readKdelayGate, writeKdelayGate } from '../runtime/kernel-records.js';
 import type { SharedMaps } from '../runtime/shared-maps.js';
 

@@ -1,10 +1,10 @@
 /**
  * Values kdelay derives from its own flags and hands to whichever probes ask
  * for them: a manifest option with `"host": true, "from": NAME` gets the
- * value named NAME (report/manifest.ts: OptionSpec.from). The host so never
+ * value named NAME (bundle/manifest.ts: OptionSpec.from). The host so never
  * names a probe's options; a probe declares what it takes.
  */
-import type { OptionSpec } from '../report/manifest.js';
+import type { OptionSpec } from '../bundle/manifest.js';
 
 /** Host values by name; a flag not given provides none (the probe's default applies). */
 export type HostValues = Record<string, bigint>;

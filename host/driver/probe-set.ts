@@ -4,11 +4,12 @@
  * all and is safe to call at any point, including half-way through start().
  */
 import type { BpfBackend } from '../libbpf/backend.js';
-import type { SectionSpec } from '../report/manifest.js';
-import type { ProbeBundle } from '../runtime/bundle.js';
+import type { SectionSpec } from '../bundle/manifest.js';
+import type { ProbeBundle } from '../bundle/bundle.js';
 import { builtinEntries } from './catalog.js';
+import type { ReportSample } from '../report/sample.js';
 import type { SampleTables } from '../report/section-table.js';
-import { printable } from '../report/printable.js';
+import { printable } from '../base/printable.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -61,15 +62,9 @@ export interface SyscallEvent extends SyscallEventRecord {
   userFrames?: string[];
 }
 
-export interface CollectedSample {
-  tables: SampleTables;
-  warnings: string[];
-  /** One line per section that could not be measured: "# TITLE: not available (why)". */
-  notes?: string[];
-  /** With --syscall-events: the slow syscalls of the window, in arrival order. */
+/** A sample as the report takes it, with the driver's fuller syscall events. */
+export interface CollectedSample extends ReportSample {
   events?: SyscallEvent[];
-  /** Whether events carry stacks (--stack-trace-size > 0). */
-  stacks?: boolean;
 }
 
 export class ProbeSet {

@@ -4,18 +4,18 @@
  * codes. Everything it decides with is tested elsewhere as pure code.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { constants } from 'node:os';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
-import { type KdelayOptions, nextPowerOfTwo } from '../cli/options.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from './options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
-import { BpfError } from '../libbpf/errors.js';
+import { BpfError } from '../base/errno.js';
 import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
-import { ManifestError, optionRange, type ProbeManifest } from '../report/manifest.js';
-import { printable } from '../report/printable.js';
+import { ManifestError, optionRange, type ProbeManifest } from '../bundle/manifest.js';
+import { printable } from '../base/printable.js';
 import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
+import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
@@ -26,9 +26,8 @@ import { inUserNumbers } from './user-numbers.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
-import { IntegrityError } from '../runtime/seal.js';
+import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
-import type { ProbesListCommand } from '../cli/options.js';
 import { Interrupts } from './interrupts.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 
@@ -36,7 +35,6 @@ import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 export { PACKAGE_ROOT };
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
-const PAGE_SIZE = 4096;
 const EMFILE = 24; // x86-64 and the common arm64 configuration
 
 /** CO-RE needs the running kernel's BTF; say so plainly when it is missing or unreadable. */

@@ -4,10 +4,13 @@
  * without BPF (test/sampler.test.ts).
  */
 import { timestampLine } from '../report/format.js';
+import type { SampleRenderer, WindowEnd } from '../report/sample.js';
 import type { CollectedSample } from './probe-set.js';
 import type { TriggerHit } from './trigger-events.js';
 
-export type WaitOutcome = 'elapsed' | 'interrupted' | 'target-exited';
+export type { SampleRenderer };
+
+export type WaitOutcome = 'elapsed' | WindowEnd;
 
 export interface SampleSource {
   /** Opens the capture window now. */
@@ -51,18 +54,6 @@ export function mergeWarnings(warnings: readonly string[]): string[] {
   });
 }
 
-export interface SampleRenderer {
-  /**
-   * Prints one sample's report (dump header and tables); windowNs is the
-   * window's exact length; triggerDeltaNs is set when both triggers fired;
-   * ended says what ended the window early, if anything did.
-   */
-  sample(index: number, sample: CollectedSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint, ended?: Exclude<WaitOutcome, 'elapsed'>): void;
-  /** A triggered sample shorter than --trigger-delta was not reported. */
-  skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
-  /** Prints end-of-run warnings. */
-  warnings(warnings: string[]): void;
-}
 
 export interface TimeModeOptions {
   sampleTime: number;

@@ -37,7 +37,6 @@ export interface OpenedObject {
   load(): void;
   /** After load: the fd of a map of this object. */
   mapFd(mapName: string): number;
-  programNames(): string[];
   /** Auto-attaches a program from its SEC() name. */
   attach(programName: string): Link;
   /** Attaches to a target chosen at run time (see AttachTarget). */

@@ -2,7 +2,7 @@
  * BpfBackend over libbpf (ffi.ts binds it; locate.ts chooses which one).
  */
 import { readFileSync, readSync } from 'node:fs';
-import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from './errors.js';
+import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from '../base/errno.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
 import {
   bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts,
@@ -141,14 +141,6 @@ class LibbpfObject implements OpenedObject {
     const fd = bpf.map_fd(this.map(mapName));
     if (fd < 0) throw describeFailure(`${this.name}: map ${mapName} has no fd`, fd);
     return fd;
-  }
-
-  programNames(): string[] {
-    const names: string[] = [];
-    for (let p = bpf.object_next_program(this.obj, null); p; p = bpf.object_next_program(this.obj, p)) {
-      names.push(bpf.program_name(p));
-    }
-    return names;
   }
 
   attach(programName: string): Link {

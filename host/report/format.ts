@@ -3,24 +3,14 @@
  * that its documentation, blog posts and users' scripts keep applying.
  * Pure functions: data in, lines out.
  */
-import type { ColumnSpec, SectionSpec } from './manifest.js';
+import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
 import { type Arena, firstSeenIds, gather, withArena } from './kernels.js';
 import { rowOrder } from './row-order.js';
-import { integerLimit, TextBuffer } from './text-buffer.js';
+import { integerLimit, withThousands } from './integers.js';
+import { TextBuffer } from './text-buffer.js';
 
 const INDENT = ' '.repeat(28);
-
-/** Python's format(n, ',') for integers. */
-export function withThousands(n: number | bigint): string {
-  const digits = n.toString();
-  if (digits.length <= 3) return digits;
-  let out = '';
-  const head = digits.length % 3 || 3;
-  out = digits.slice(0, head);
-  for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
-  return out;
-}
 
 const padLeft = (s: string, width: number) => s.padStart(width);
 const padRight = (s: string, width: number) => s.padEnd(width);
@@ -353,7 +343,7 @@ export function formatStatistics(input: StatisticsInput): string {
   return out.toString().replace(/\n$/, '');
 }
 
-/** What the events table needs of one slow syscall (see driver/probe-set.ts SyscallEvent). */
+/** What the events table needs of one slow syscall (the driver's SyscallEvent is one). */
 export interface EventLine {
   entryNs: bigint;
   exitNs: bigint;

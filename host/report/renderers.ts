@@ -1,9 +1,9 @@
 /** Text (the reference's layout) and NDJSON renderers for samples. */
-import type { CollectedSample } from '../driver/probe-set.js';
-import type { SampleRenderer } from '../driver/sampler.js';
-import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, withThousands, writeStatistics } from './format.js';
+import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLine, writeStatistics } from './format.js';
+import { withThousands } from './integers.js';
+import type { ReportSample, SampleRenderer } from './sample.js';
 import { TextBuffer } from './text-buffer.js';
-import type { SectionSpec } from './manifest.js';
+import type { SectionSpec } from '../bundle/manifest.js';
 
 export function textRenderer(
   sections: SectionSpec[],
@@ -85,7 +85,7 @@ function unavailableNote(note: string): { section: string; reason: string } {
 export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void, run: JsonRunContext): SampleRenderer {
   const isoOfMonotonic = (ns: bigint, nowMicros: number) => new Date(nowMicros / 1000 - Number(run.monotonicNs() - ns) / 1e6).toISOString();
   return {
-    sample(index, sample: CollectedSample, dumpMicros, windowNs, triggerDeltaNs, ended) {
+    sample(index, sample: ReportSample, dumpMicros, windowNs, triggerDeltaNs, ended) {
       type Row = Record<string, string | number>;
       const threads = new Map<number, Record<string, Row[]>>();
       const system: Record<string, Row[]> = {};

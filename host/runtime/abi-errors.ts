@@ -3,7 +3,7 @@
  * returned as negative errno; ABI violations (GuestTrap) propagate and stop
  * the guest. Anything else is a host bug and propagates too.
  */
-import { BpfError } from '../libbpf/errors.js';
+import { BpfError } from '../base/errno.js';
 
 export function errnoResult(fn: () => number): number {
   try {

@@ -7,9 +7,9 @@
  * releases everything, whatever state the guest left it in.
  */
 import type { AttachTarget, BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
-import { BpfError, EBADF, EINVAL } from '../libbpf/errors.js';
+import { BpfError, EBADF, EINVAL } from '../base/errno.js';
 import { GuestTrap } from './guest-memory.js';
-import { checkProgramPolicy } from './policy.js';
+import { checkProgramPolicy } from '../bundle/policy.js';
 import type { SharedMaps } from './shared-maps.js';
 
 interface GuestObject {

@@ -10,10 +10,10 @@
  * stopped and its kernel objects released; the host and other probes go on.
  */
 import type { BpfBackend } from '../libbpf/backend.js';
-import { errnoName } from '../libbpf/errors.js';
-import { type SectionSpec, valueCount } from '../report/manifest.js';
-import { printable, printableWarning } from '../report/printable.js';
-import type { ProbeBundle } from './bundle.js';
+import { errnoName } from '../base/errno.js';
+import { type SectionSpec, valueCount } from '../bundle/manifest.js';
+import { printable, printableWarning } from '../base/printable.js';
+import type { ProbeBundle } from '../bundle/bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
 import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';
@@ -36,7 +36,10 @@ type Export = (...args: number[]) => number;
 
 /** Instantiates a guest with the standard and kdelay imports. */
 export function instantiateGuest(module: WebAssembly.Module, session: GuestSession, services: ProbeServices, extraImports: WebAssembly.Imports = {}) {
+  // Assigned once the instance exists; the imports built before then check for undefined.
+  // eslint-disable-next-line prefer-const
   let memory: GuestMemory | undefined;
+  // eslint-disable-next-line prefer-const
   let instance: WebAssembly.Instance | undefined;
   const guestMemory = () => {
     if (!memory) throw new GuestTrap('the guest called an import before exporting its memory');

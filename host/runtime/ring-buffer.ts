@@ -6,7 +6,7 @@
  * followed by the data area mapped twice, so records never wrap.
  */
 import { constants } from 'node:os';
-import { BpfError, EINVAL } from '../libbpf/errors.js';
+import { BpfError, EINVAL } from '../base/errno.js';
 import { MapType } from '../libbpf/backend.js';
 import { c, EPOLL_EVENT_SIZE, koffi, lastErrno, type Pointer } from '../libbpf/libc.js';
 import type { GuestMap } from './guest-session.js';
@@ -23,7 +23,8 @@ const DISCARD_BIT = 0x40000000;
 const HEADER_SIZE = 8;
 const EINTR = constants.errno.EINTR;
 
-const pageSize = Number(c.sysconf(_SC_PAGESIZE));
+/** The kernel's page size (4 KiB on x86-64, 4, 16 or 64 KiB on arm64): a ring's data area is whole pages. */
+export const PAGE_SIZE = Number(c.sysconf(_SC_PAGESIZE));
 
 function mapOrThrow(length: number, prot: number, fd: number, offset: number): Pointer {
   const p = c.mmap(null, length, prot, MAP_SHARED, fd, offset) as Pointer | null;
@@ -58,11 +59,11 @@ export class RingReader {
     private readonly size: number,
   ) {
     this.mask = size - 1;
-    this.consumerPtr = mapOrThrow(pageSize, PROT_READ | PROT_WRITE, fd, 0);
-    this.producerPtr = mapOrThrow(pageSize + 2 * size, PROT_READ, fd, pageSize);
+    this.consumerPtr = mapOrThrow(PAGE_SIZE, PROT_READ | PROT_WRITE, fd, 0);
+    this.producerPtr = mapOrThrow(PAGE_SIZE + 2 * size, PROT_READ, fd, PAGE_SIZE);
     this.consumer = new BigUint64Array(koffi.view(this.consumerPtr, 8));
     this.producer = new BigUint64Array(koffi.view(this.producerPtr, 8));
-    const area = koffi.view(this.producerPtr + BigInt(pageSize), 2 * size);
+    const area = koffi.view(this.producerPtr + BigInt(PAGE_SIZE), 2 * size);
     this.header = new Int32Array(area);
     this.data = new Uint8Array(area);
     this.epollFd = c.epoll_create1(0o2000000 /* EPOLL_CLOEXEC */);
@@ -145,8 +146,8 @@ export class RingReader {
       c.write(this.wakeFd, one, 8);
       await this.inflight;
     }
-    c.munmap(this.consumerPtr, pageSize);
-    c.munmap(this.producerPtr, pageSize + 2 * this.size);
+    c.munmap(this.consumerPtr, PAGE_SIZE);
+    c.munmap(this.producerPtr, PAGE_SIZE + 2 * this.size);
     c.close(this.epollFd);
     c.close(this.wakeFd);
   }

@@ -8,7 +8,7 @@
  * size and capacity ourselves.
  */
 import type { BpfBackend, MapInfo, OpenedObject } from '../libbpf/backend.js';
-import { BpfError, EINVAL, ENOENT } from '../libbpf/errors.js';
+import { BpfError, EINVAL, ENOENT } from '../base/errno.js';
 
 export class SharedMaps {
   private readonly maps = new Map<string, { fd: number; info: MapInfo; owned: boolean }>();

@@ -1,7 +1,8 @@
 /**
  * The six standard imports of module `wasm_bpf`, with the meaning the
- * upstream wasm-bpf runtimes give them (see docs/wasm-bpf-abi.md for where
- * we choose between their divergent behaviours):
+ * upstream wasm-bpf runtimes give them (ARCHITECTURE.md, "Choices where
+ * the upstream wasm-bpf runtimes disagree", says where we choose between
+ * their divergent behaviours):
  *
  *   wasm_load_bpf_object(buf i32, size i32) -> i64   open + load; handle, 0 on failure
  *   wasm_close_bpf_object(obj i64) -> i32             detach and close
@@ -18,7 +19,7 @@
  * Returns the number of records delivered, or -errno (-EINTR when a signal
  * interrupted the wait).
  */
-import { BpfError, EINVAL, EPERM } from '../libbpf/errors.js';
+import { BpfError, EINVAL, EPERM } from '../base/errno.js';
 import { errnoResult } from './abi-errors.js';
 import { GuestTrap, type GuestMemory } from './guest-memory.js';
 import type { GuestSession } from './guest-session.js';

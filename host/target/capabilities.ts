@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 import { releaseAtLeast } from './kernel-features.js';
 
 /** Capability numbers (include/uapi/linux/capability.h). */

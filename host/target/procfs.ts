@@ -19,7 +19,7 @@
  * useTaskIterator() once libbpf is loaded.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 import type { TaskNumbers } from './task-numbers.js';
 
 const DEFAULT_TARGET = 'ovs-vswitchd';

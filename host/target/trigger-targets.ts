@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { hasKprobePmu, machineName, releaseAtLeast, tracefsDir } from './kernel-features.js';
-import { ExitCode, UserError } from '../cli/exit-codes.js';
-import { triggerError, type Trigger } from '../cli/triggers.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+import { triggerError, type Trigger } from './triggers.js';
 import { ElfError, ElfFile } from '../symbols/elf.js';
 import { usdtProbes } from './usdt-notes.js';
 

@@ -18,7 +18,7 @@ const HOST_BPF_DIR = path.join('host', 'bpf');
 export const HOST_OBJECTS = ['pid_numbers'];
 export const hostObjectFile = (name) => path.join(HOST_BPF_DIR, `${name.replaceAll('_', '-')}.object.ts`);
 
-const { newerThanFloor } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'kernel-floor.js'));
+const { newerThanFloor } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'kernel-floor.js'));
 
 /** The TypeScript source of host/bpf/<name>.object.ts, freshly built. */
 export async function hostObjectSource(name) {

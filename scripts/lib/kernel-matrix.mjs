@@ -126,7 +126,7 @@ export function debianPackage(name, version, arch) {
         // fall through to the explanation
       }
     }
-    throw new Error(`pinned Debian package ${name} ${version} (${arch}) cannot be downloaded: ${first.message.split('\n')[0]}. ` + `If the mirror no longer has it, re-pin: ${REPIN_HINT}`);
+    throw new Error(`pinned Debian package ${name} ${version} (${arch}) cannot be downloaded: ${first.message.split('\n')[0]}. ` + `If the mirror no longer has it, re-pin: ${REPIN_HINT}`, { cause: first });
   }
 }
 

@@ -24,7 +24,7 @@ import { $, fs, path } from 'zx';
 // Not imported from probe-build.mjs, which imports this module.
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
-const { BpfObjectFile } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'bpf-object.js'));
+const { BpfObjectFile } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'bpf-object.js'));
 
 export const INCLUDE_DIR = path.join('probes', 'include');
 export const SHARED_LAYOUT = path.join('probes', 'lib', 'build', 'shared.layout.ts');

@@ -174,9 +174,9 @@ export async function buildProbeBody(name, dir = path.join(PROBES_DIR, name)) {
 
 // The bundle format lives in the host (dist/, built by tsc) so that writing
 // and reading a bundle can never disagree.
-const seal = () => import(path.join(ROOT, 'dist', 'host', 'runtime', 'seal.js'));
-const { appendCustomSection, MANIFEST_SECTION } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'bundle.js'));
-const { newerThanFloor } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'kernel-floor.js'));
+const seal = () => import(path.join(ROOT, 'dist', 'host', 'bundle', 'seal.js'));
+const { appendCustomSection, MANIFEST_SECTION } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'bundle.js'));
+const { newerThanFloor } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'kernel-floor.js'));
 
 /**
  * The oldest kernel kdelay supports (Debian 11, RHEL 9, Ubuntu 22.04 era):

@@ -6,8 +6,8 @@
 import { fs, path } from 'zx';
 import { BUNDLES_DIR, ROOT } from './probe-build.mjs';
 
-const { bundleFromBytes, embeddedObjects } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'bundle.js'));
-const { programSections } = await import(path.join(ROOT, 'dist', 'host', 'runtime', 'policy.js'));
+const { bundleFromBytes, embeddedObjects } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'bundle.js'));
+const { programSections } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'policy.js'));
 
 const BEGIN = '<!-- built-in probes: generated from bundles/ by npm run build:probes; do not edit -->';
 const END = '<!-- end of built-in probes -->';

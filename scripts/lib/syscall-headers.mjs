@@ -34,6 +34,7 @@ export function syscallHeadersDir(cacheDir = CACHE_DIR) {
     throw new Error(
       `${SYSCALL_HEADERS_PACKAGE} ${SYSCALL_HEADERS_VERSION} cannot be downloaded (${err.message}); ` +
         'if the mirror moved on, pin the current sid version in scripts/lib/syscall-headers.mjs and regenerate',
+      { cause: err },
     );
   }
   // Unpack beside the final folder and rename, so an interrupted run leaves no half tree behind.

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendCustomSection, customSectionName, MANIFEST_SECTION, moduleSections } from '../../host/runtime/bundle.js';
-import { sealBundle, splitSeal } from '../../host/runtime/seal.js';
+import { appendCustomSection, customSectionName, MANIFEST_SECTION, moduleSections } from '../../host/bundle/bundle.js';
+import { sealBundle, splitSeal } from '../../host/bundle/seal.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -38,6 +38,7 @@ export function withManifestText(bytes: Uint8Array, text: string, privatePem?: s
 }
 
 /** withManifestText for an edit of the parsed manifest. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed manifest, edited freely to break it
 export function withManifest(bytes: Uint8Array, edit: (manifest: Record<string, any>) => void, privatePem?: string): Buffer {
   const manifest = JSON.parse(manifestText(bytes));
   edit(manifest);

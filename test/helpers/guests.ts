@@ -1,7 +1,7 @@
 /** Builds AssemblyScript test guests from test/guests/ in memory, optionally as probe bundles. */
 import asc from 'assemblyscript/asc';
 import { join } from 'node:path';
-import { appendCustomSection, bundleFromBytes, MANIFEST_SECTION, type ProbeBundle } from '../../host/runtime/bundle.js';
+import { appendCustomSection, bundleFromBytes, MANIFEST_SECTION, type ProbeBundle } from '../../host/bundle/bundle.js';
 
 export async function compileGuest(name: string): Promise<Uint8Array> {
   let binary: Uint8Array | undefined;

@@ -64,7 +64,7 @@ export function buildExampleProbe(name = EXAMPLE, variant: Variant = {}, key?: K
     execFileSync(join(ROOT, 'node_modules', '.bin', 'zx'), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   } catch (err) {
     // What the author would read: the build's own message.
-    throw new Error(`build of ${dir} failed: ${(err as { stderr?: string }).stderr?.trim()}`);
+    throw new Error(`build of ${dir} failed: ${(err as { stderr?: string }).stderr?.trim()}`, { cause: err });
   }
   return join(out, `${name}.wasm`);
 }

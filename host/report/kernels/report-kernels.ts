@@ -60,7 +60,13 @@ function writeSmall(end: usize, v: u32, thousands: bool): usize {
   return pos;
 }
 
-/** Writes n (an integer below 2^53) so that its last digit is at end - 1, as text-buffer.ts writeIntegerBackwards. */
+/**
+ * Writes n (an integer below 2^53) so that its last digit is at end - 1, as
+ * integers.ts writeIntegerBackwards does. A copy, not an import: it runs in
+ * the wasm report kernels, writing into their own linear memory row by row,
+ * where a call out to JS per number would cost the boundary crossing the
+ * kernels exist to avoid.
+ */
 function writeInteger(end: usize, n: u64, thousands: bool): void {
   if (n < 1_000_000_000) {
     writeSmall(end, <u32>n, thousands);

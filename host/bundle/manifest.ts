@@ -4,8 +4,8 @@
  * (JSON); the host lays sections out from it alone, so a new probe adds a
  * section without any host change.
  */
-import { KDELAY_ABI_VERSION } from '../runtime/kdelay-imports.js';
-import { hasControlCharacters } from './printable.js';
+import { KDELAY_ABI_VERSION } from './abi-version.js';
+import { hasControlCharacters } from '../base/printable.js';
 
 export type ColumnFormat = 'label' | 'int' | 'ns';
 
@@ -115,7 +115,7 @@ export interface ProbeManifest {
   /**
    * The oldest kernel release ("5.10") whose BPF instructions, helpers and
    * map types the objects restrict themselves to; the build checks it
-   * (host/runtime/kernel-floor.ts). Features newer than that belong in
+   * (host/bundle/kernel-floor.ts). Features newer than that belong in
    * `requires`.
    */
   min_kernel?: string;

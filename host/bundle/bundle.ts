@@ -3,7 +3,7 @@
  * it loads (in its data segment) and its manifest (custom section
  * `kdelay.manifest`).
  */
-import { ManifestError, parseManifest, type ProbeManifest } from '../report/manifest.js';
+import { ManifestError, parseManifest, type ProbeManifest } from './manifest.js';
 
 export const MANIFEST_SECTION = 'kdelay.manifest';
 

@@ -11,7 +11,7 @@
  *
  * Pure: text in, Trigger or a UserError (EX_CONFIG) naming the trigger out.
  */
-import { ExitCode, UserError } from './exit-codes.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
 
 export type TriggerKind = 'usdt' | 'tracepoint' | 'kprobe' | 'kretprobe' | 'uprobe' | 'uretprobe';
 

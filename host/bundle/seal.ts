@@ -14,7 +14,7 @@
  * Ed25519 signatures are deterministic: the same body signed with the same
  * key gives the same bytes, which keeps signed bundles reproducible.
  */
-import { ManifestError } from '../report/manifest.js';
+import { ManifestError } from './manifest.js';
 import { appendCustomSection, customSectionName, moduleSections } from './bundle.js';
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 

@@ -6,7 +6,7 @@
  * sizes and offsets of every struct that crosses the kernel/user line from
  * them (scripts/lib/layouts.mjs), so that no offset is kept by hand.
  */
-import { BpfError, EPERM } from '../libbpf/errors.js';
+import { BpfError, EPERM } from '../base/errno.js';
 
 // BTF kinds (linux/btf.h).
 const BTF_KIND_INT = 1;

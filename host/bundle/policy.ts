@@ -8,7 +8,7 @@
  * does, rather than observe it) are refused unless the user names them with
  * --allow-program-kind.
  */
-import { BpfError, EPERM } from '../libbpf/errors.js';
+import { BpfError, EPERM } from '../base/errno.js';
 import type { Section } from '../symbols/elf.js';
 import { BPF_CALL, BpfObjectFile } from './bpf-object.js';
 

@@ -20,10 +20,6 @@ export class BpfError extends Error {
 
 export const ENOENT = constants.errno.ENOENT;
 export const EINVAL = constants.errno.EINVAL;
-export const EFAULT = constants.errno.EFAULT;
 export const EBADF = constants.errno.EBADF;
 export const ENOSPC = constants.errno.ENOSPC;
 export const EPERM = constants.errno.EPERM;
-export const ENOTSUP = constants.errno.ENOTSUP;
-export const EEXIST = constants.errno.EEXIST;
-export const ENAMETOOLONG = constants.errno.ENAMETOOLONG;

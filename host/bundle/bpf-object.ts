@@ -5,7 +5,7 @@
  * program policy (policy.ts, before a guest opens an object) and by the
  * build's kernel-compatibility check (kernel-floor.ts).
  */
-import { BpfError, EPERM } from '../libbpf/errors.js';
+import { BpfError, EPERM } from '../base/errno.js';
 import { bufferSource, ElfError, readSections, type Section } from '../symbols/elf.js';
 import { Btf } from './btf.js';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { optionsFromHostValues } from '../host/driver/host-values.js';
+import { optionsFromHostValues, textOptionsFromHost } from '../host/driver/host-values.js';
 import { parseManifest } from '../host/bundle/manifest.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -32,5 +32,24 @@ describe('options from host values', () => {
     expect(parseManifest(manifest([{ ...spec, host: true, from: 'syscall_events.min_ns' }]), 'm.json').options?.[0].from).toBe('syscall_events.min_ns');
     expect(() => parseManifest(manifest([{ ...spec, from: 'syscall_events.min_ns' }]), 'm.json')).toThrow('option p.x: from needs "host": true');
     expect(() => parseManifest(manifest([{ ...spec, host: true, from: 'Bad Name' }]), 'm.json')).toThrow('option p.x from must name a host value');
+  });
+
+  it('a return_probe option asks the host how to reach a function\'s return; a probe that cannot is skipped with the reason', () => {
+    const upcall = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
+    const asked: [string, readonly string[]][] = [];
+    const kretprobe = (fn: string, modules: readonly string[]) => (asked.push([fn, modules]), { attach: 'kretprobe' });
+    expect(textOptionsFromHost(upcall, kretprobe)).toEqual({ options: { 'upcall.attach': 'kretprobe' } });
+    // The modules it names are the manifest's own "kernel module" requirements.
+    expect(asked).toEqual([['ovs_dp_upcall', ['openvswitch']]]);
+    expect(textOptionsFromHost(upcall, () => ({ unavailable: 'no way in' }))).toEqual({ unavailable: 'no way in' });
+    // A probe without such options asks nothing.
+    const syscalls = parseManifest(readFileSync(join(ROOT, 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls');
+    expect(textOptionsFromHost(syscalls, () => ({ unavailable: 'never asked' }))).toEqual({ options: {} });
+  });
+
+  it('the trigger probe is found by the role its manifest provides, not by its name', () => {
+    const trigger = parseManifest(readFileSync(join(ROOT, 'probes', 'trigger', 'manifest.json'), 'utf8'), 'trigger');
+    expect(trigger.provides).toEqual(['trigger']);
+    expect(() => parseManifest(JSON.stringify({ name: 'p', version: '1.0.0', abi: 1, sections: [], provides: ['Bad Role'] }), 'm.json')).toThrow('provides entries must be roles');
   });
 });

@@ -47,7 +47,7 @@ describe('requirements', () => {
     ['kprobes', 'no kprobe PMU (CONFIG_KPROBES is off)'],
     ['uprobes', 'no uprobe PMU (CONFIG_UPROBE_EVENTS is off)'],
     ['tracefs', 'tracefs is not mounted'],
-    ['kernel module openvswitch', 'the openvswitch module is not loaded'],
+    ['kernel module openvswitch', 'the openvswitch kernel module is not loaded'],
     ['kernel>=5.8', 'this kernel is 5.4.0'],
     ['x86-64', 'this machine is arm64'],
     ['quantum_tp', 'a kernel feature this kdelay does not know how to check (a newer probe?)'],

@@ -21,7 +21,7 @@ describe('options', () => {
       pid: undefined, tid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
-      skipUpcallStats: false, probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
+      probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
       allowProgramKinds: [], probeOptions: {},
     });
   });
@@ -53,7 +53,8 @@ describe('options', () => {
     ['--stack-trace-size 0', { stackTraceSize: 0 }],
     ['--buffer-page-count 1000', { bufferPageCount: 1024 }],
     ['--buffer-page-count 3', { bufferPageCount: 4 }],
-    ['--skip-upcall-stats', { skipUpcallStats: true }],
+    ['--skip-upcall-stats', { skipProbes: ['upcall'] }],
+    ['--skip sched --skip-upcall-stats', { skipProbes: ['sched', 'upcall'] }],
     ['--probe a.wasm --probe b.wasm --allow-unsigned', { probeFiles: ['a.wasm', 'b.wasm'], allowUnsigned: true }],
     ['--probe ./probes.d --trust-key a.pub --trust-key b.pub', { probeFiles: ['./probes.d'], trustKeys: ['a.pub', 'b.pub'] }],
     ['--only syscalls,sched --only irq', { onlyProbes: ['syscalls', 'sched', 'irq'] }],

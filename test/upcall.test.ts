@@ -3,7 +3,7 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../host/libbpf/backend.js';
@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../host/driver/probe-set.js';
 import { formatSystemSections } from '../host/report/format.js';
 import { hostArch, SyscallTable } from '../host/syscalls/table.js';
-import { kallsymsHasFunction, type KernelFacts, upcallPlan } from '../host/target/trigger-targets.js';
+import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../host/target/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from './helpers/bpf.js';
 import { runKdelay } from './helpers/kdelay.js';
 
@@ -45,30 +45,35 @@ describe('kallsymsHasFunction', () => {
   ])('%s: %s', (name, found) => expect(kallsymsHasFunction(kallsyms, name)).toBe(found));
 });
 
-describe('upcallPlan', () => {
+describe('returnProbePlan (the upcall probe\'s "from": "return_probe.ovs_dp_upcall")', () => {
+  // A fake /sys with openvswitch loadable (initstate) and one with it built in (no initstate).
+  const loadable = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  mkdirSync(join(loadable, 'module', 'openvswitch'), { recursive: true });
+  writeFileSync(join(loadable, 'module', 'openvswitch', 'initstate'), 'live\n');
+  const builtIn = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  mkdirSync(join(builtIn, 'module', 'openvswitch'), { recursive: true });
+  const plan = (kernel: KernelFacts, sys: string) => returnProbePlan('ovs_dp_upcall', ['openvswitch'], kernel, sys);
+
   it.each([
-    ['/nonexistent', true, true, { unavailable: 'the openvswitch kernel module is not loaded' }],
-    [ROOT, false, true, { unavailable: 'the kernel has no ovs_dp_upcall function' }],
-    [ROOT, true, true, { attach: 'kretprobe' }],
-    [ROOT, true, false, { attach: 'fexit' }],
-  ])('module dir %s, function %s, kprobes %s', (dir, fn, kprobes, plan) => {
-    expect(upcallPlan(facts(fn as boolean, kprobes as boolean), dir as string)).toEqual(plan);
+    [false, true, { unavailable: 'the kernel has no ovs_dp_upcall function' }],
+    [true, true, { attach: 'kretprobe' }],
+    [true, false, { attach: 'fexit' }],
+  ])('function %s, kprobes %s', (fn, kprobes, expected) => {
+    expect(plan(facts(fn as boolean, kprobes as boolean), builtIn)).toEqual(expected);
   });
 
   it('without kprobes, fexit needs module BTF for a module (5.11) and a BPF trampoline on arm64 (6.0)', () => {
-    const moduleDir = mkdtempSync(join(tmpdir(), 'kdelay-ovs-'));
-    writeFileSync(join(moduleDir, 'initstate'), 'live\n');
-    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), moduleDir)).toEqual({
+    expect(plan(facts(true, false, '5.10.0-32-amd64'), loadable)).toEqual({
       unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit on a module function need module BTF, from 5.11 on (this kernel is 5.10.0-32-amd64)',
     });
-    expect(upcallPlan(facts(true, true, '5.10.0-32-amd64'), moduleDir)).toEqual({ attach: 'kretprobe' });
-    expect(upcallPlan(facts(true, false, '6.1.0-28-amd64'), moduleDir)).toEqual({ attach: 'fexit' });
+    expect(plan(facts(true, true, '5.10.0-32-amd64'), loadable)).toEqual({ attach: 'kretprobe' });
+    expect(plan(facts(true, false, '6.1.0-28-amd64'), loadable)).toEqual({ attach: 'fexit' });
     // Built into vmlinux: its BTF is there on 5.10 too.
-    expect(upcallPlan(facts(true, false, '5.10.0-32-amd64'), ROOT)).toEqual({ attach: 'fexit' });
-    expect(upcallPlan(facts(true, false, '5.15.0-1-arm64', 'arm64'), ROOT)).toEqual({
+    expect(plan(facts(true, false, '5.10.0-32-amd64'), builtIn)).toEqual({ attach: 'fexit' });
+    expect(plan(facts(true, false, '5.15.0-1-arm64', 'arm64'), builtIn)).toEqual({
       unavailable: 'needs kprobes or fexit: this kernel has no kprobes, and fentry/fexit need BPF trampolines, which arm64 has from 6.0 on (this kernel is 5.15.0-1-arm64)',
     });
-    expect(upcallPlan(facts(true, true, '5.10.0-32-arm64', 'arm64'), moduleDir)).toEqual({ attach: 'kretprobe' });
+    expect(plan(facts(true, true, '5.10.0-32-arm64', 'arm64'), loadable)).toEqual({ attach: 'kretprobe' });
   });
 });
 

@@ -181,12 +181,12 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     skipSyscallPollEvents: o.skipSyscallPollEvents === true,
     stackTraceSize: o.stackTraceSize,
     bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
-    skipUpcallStats: o.skipUpcallStats === true,
     probeFiles: o.probe ?? [],
     trustKeys: o.trustKey ?? [],
     allowUnsigned: o.allowUnsigned === true,
     onlyProbes: o.only ?? [],
-    skipProbes: o.skip ?? [],
+    // --skip-upcall-stats is the reference's spelling of --skip upcall: the CLI's alias, unknown below it.
+    skipProbes: [...(o.skip ?? []), ...(o.skipUpcallStats === true ? ['upcall'] : [])],
     allowProgramKinds: o.allowProgramKind ?? [],
     probeOptions: o.probeOption ?? {},
   };

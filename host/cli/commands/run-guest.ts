@@ -7,15 +7,15 @@
  *   2 usage, 77 not root, 78 the file is unreadable or not a plain guest,
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
-import { admitSeal, trustedKeys } from '../driver/catalog.js';
-import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../driver/run.js';
-import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../bundle/files.js';
-import { IntegrityError } from '../bundle/seal.js';
-import { withMemoryMaximum } from '../bundle/bundle.js';
-import { requireBpfCapabilities } from '../target/capabilities.js';
-import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../runtime/plain-guest.js';
-import { printable } from '../base/printable.js';
-import { ExitCode, UserError } from '../base/exit-codes.js';
+import { admitSeal, trustedKeys } from '../../driver/catalog.js';
+import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../../driver/run.js';
+import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../../bundle/files.js';
+import { IntegrityError } from '../../bundle/seal.js';
+import { withMemoryMaximum } from '../../bundle/bundle.js';
+import { requireBpfCapabilities } from '../../target/capabilities.js';
+import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../../runtime/plain-guest.js';
+import { printable } from '../../base/printable.js';
+import { ExitCode, UserError } from '../../base/exit-codes.js';
 
 const USAGE = 'usage: kdelay run [--debug] [--trust-key FILE] [--allow-unsigned] GUEST.wasm [ARGS...]';
 const HELP = `${USAGE}
@@ -107,7 +107,7 @@ function compileGuest(bytes: Uint8Array<ArrayBuffer>, path: string): WebAssembly
 }
 
 /** argv: everything after `run`. Returns the exit code; host failures throw UserError. */
-export async function runCommand(argv: string[]): Promise<number> {
+export async function runGuestCommand(argv: string[]): Promise<number> {
   const parsed = parseRunArguments(argv);
   if (parsed === 'help') {
     process.stdout.write(HELP);

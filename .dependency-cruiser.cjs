@@ -2,7 +2,7 @@
  * The layers of host/ and the only directions imports may point (drawn in
  * ARCHITECTURE.md, "Layers"). Written once here: each layer names the layers
  * it may import; every other import between host/ folders is an error.
- * `npm test` runs this (test/layers.test.ts), so CI fails on an upward import.
+ * `npm test` runs this (test/unit/layers.test.ts), so CI fails on an upward import.
  */
 'use strict';
 

@@ -2,8 +2,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // The kernel matrix boots VMs for minutes: its own run, npm run test:kernels.
+    // test/unit: no kernel needed; test/kernel: BPF and root (they fail under CI=true without them).
+    // The kernel matrix (test/kernels/) boots VMs for minutes: its own run, npm run test:kernels.
+    include: ['test/unit/**/*.test.ts', 'test/kernel/**/*.test.ts'],
     exclude: [...configDefaults.exclude, 'test/kernels/**'],
     // Kernel tests measure real timings on a 2-CPU machine: run files one at a time.
     fileParallelism: false,

@@ -74,7 +74,10 @@ export interface OptionSpec {
    * Which value kdelay provides (with host: true): one of the host values
    * its flags give, by name (driver/host-values.ts), so the host sets the
    * option without knowing the probe. A name this kdelay does not provide
-   * leaves the option at the probe's default.
+   * leaves the option at the probe's default. A string option may take
+   * `return_probe.FUNCTION`: how to run at the kernel FUNCTION's return here,
+   * "kretprobe" or else "fexit" (a probe that can take neither is skipped with
+   * the reason).
    */
   from?: string;
 }
@@ -106,6 +109,12 @@ export interface ProbeManifest {
   requires?: string[];
   /** If it cannot start, report its sections as not available and run the others. */
   optional?: boolean;
+  /**
+   * Roles the host looks probes up by instead of by name: "trigger" is the
+   * probe that opens and closes the capture window for --start-trigger and
+   * --stop-trigger.
+   */
+  provides?: string[];
   /**
    * The machines the bundle carries a BPF object for ("x86_64", "arm64"),
    * filled in by the build. A bundle without it predates per-architecture
@@ -241,6 +250,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   if (raw.architectures !== undefined) for (const a of list(raw.architectures, 'architectures', 8)) text(a, 'architectures entry', 16);
   if (raw.min_kernel !== undefined && !(typeof raw.min_kernel === 'string' && /^\d+\.\d+$/.test(raw.min_kernel))) fail('min_kernel must look like "5.10"');
   flag(raw.optional, 'optional');
+  if (raw.provides !== undefined) for (const role of list(raw.provides, 'provides', 8)) if (typeof role !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(role)) fail('provides entries must be roles (a-z, 0-9 and _, at most 32)');
   return raw as unknown as ProbeManifest;
 }
 

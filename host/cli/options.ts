@@ -143,14 +143,7 @@ export function expandOptionPrefixes(argv: readonly string[], program: Command):
 }
 
 /** Parses argv (without node and script); throws UserError for bad input. */
-export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand | 'help' | 'version' {
-  if (argv[0] === 'probes') {
-    if (argv[1] !== 'list') throw new UserError(`unknown command 'probes ${argv[1] ?? ''}'; try 'kdelay probes list'`, ExitCode.USAGE);
-    const rest = parseOptions(argv.slice(2));
-    if (typeof rest !== 'object' || 'command' in rest) return rest;
-    const { probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json } = rest;
-    return { command: 'probes-list', probeFiles, trustKeys, allowUnsigned, onlyProbes, skipProbes, allowProgramKinds, json };
-  }
+export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version' {
   const program = buildProgram();
   try {
     program.parse(expandOptionPrefixes(argv, program), { from: 'user' });
@@ -181,12 +174,12 @@ export function parseOptions(argv: string[]): KdelayOptions | ProbesListCommand 
     skipSyscallPollEvents: o.skipSyscallPollEvents === true,
     stackTraceSize: o.stackTraceSize,
     bufferPageCount: nextPowerOfTwo(o.bufferPageCount),
-    skipUpcallStats: o.skipUpcallStats === true,
     probeFiles: o.probe ?? [],
     trustKeys: o.trustKey ?? [],
     allowUnsigned: o.allowUnsigned === true,
     onlyProbes: o.only ?? [],
-    skipProbes: o.skip ?? [],
+    // --skip-upcall-stats is the reference's spelling of --skip upcall: the CLI's alias, unknown below it.
+    skipProbes: [...(o.skip ?? []), ...(o.skipUpcallStats === true ? ['upcall'] : [])],
     allowProgramKinds: o.allowProgramKind ?? [],
     probeOptions: o.probeOption ?? {},
   };

@@ -165,7 +165,7 @@ export function admitBundle(
   // The kernel code it carries, checked before any of the guest's code runs
   // (GuestSession checks again what the guest actually opens). Built-ins
   // signed by the release key skip this first pass: the release vouches for
-  // them (test/policy.test.ts checks every committed one), and it costs
+  // them (test/unit/policy.test.ts checks every committed one), and it costs
   // start-up time on every run.
   const vouched = options.builtin && isVouchedFor(seal, true);
   for (const elf of vouched ? [] : embeddedObjects(bytes)) {

@@ -24,7 +24,6 @@ export interface KdelayOptions {
   stackTraceSize: number;
   /** Ring-buffer pages for events, rounded up to a power of two. */
   bufferPageCount: number;
-  skipUpcallStats: boolean;
   /** Third-party probe bundles or folders of them (--probe, repeatable). */
   probeFiles: string[];
   /** Public keys whose signatures are trusted on third-party bundles (--trust-key, repeatable). */

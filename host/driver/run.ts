@@ -21,7 +21,8 @@ import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
 import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
 import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
-import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, triggerOptions, upcallPlan } from '../target/trigger-targets.js';
+import { textOptionsFromHost } from './host-values.js';
+import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
 import { inUserNumbers } from './user-numbers.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
@@ -117,9 +118,9 @@ interface Triggers {
 }
 
 /** Why a trigger probe failed, in words, when the cause is the kernel's. */
-function triggerFailure(triggers: Triggers, err: ProbeError): string | undefined {
+function triggerFailure(triggers: Triggers, triggerProbe: string | undefined, err: ProbeError): string | undefined {
   const viaFentry = [triggers.start, triggers.stop].find((t) => t && (t.attachKind === 'fentry' || t.attachKind === 'fexit'));
-  if (!viaFentry || !err.message.startsWith('probe trigger:')) return undefined;
+  if (!viaFentry || !err.message.startsWith(`probe ${triggerProbe}:`)) return undefined;
   return `trigger [${viaFentry.trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${err.message})`;
 }
 
@@ -299,20 +300,26 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = discover(options);
-  // Probes left out on purpose (--only, --skip, --skip-upcall-stats) get no line at all.
+  // Probes left out on purpose (--only, --skip) get no line at all.
   const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
-  if (options.skipUpcallStats) skip.set('upcall', undefined);
-  if ((triggers.start || triggers.stop) && skip.has('trigger')) {
-    throw new UserError('--skip trigger: the trigger probe is what --start-trigger and --stop-trigger run on', ExitCode.USAGE);
+  const triggerProbe = entries.find((e) => e.bundle.manifest.provides?.includes('trigger'))?.bundle.manifest.name;
+  if ((triggers.start || triggers.stop) && (triggerProbe === undefined || skip.has(triggerProbe))) {
+    const which = triggerProbe ?? 'trigger';
+    throw new UserError(`--skip ${which}: the ${which} probe is what --start-trigger and --stop-trigger run on`, ExitCode.USAGE);
   }
-  const upcalls = skip.has('upcall') ? undefined : upcallPlan();
-  if (upcalls && 'unavailable' in upcalls) skip.set('upcall', upcalls.unavailable);
   // A probe the kernel cannot support is skipped with its reason; the others still run.
   const features = new KernelFeatures(backend);
+  const hostText: Record<string, string> = {};
   for (const { bundle } of entries) {
     if (skip.has(bundle.manifest.name)) continue;
     const missing = whyUnavailable(bundle.manifest, features);
-    if (missing) skip.set(bundle.manifest.name, missing);
+    if (missing) {
+      skip.set(bundle.manifest.name, missing);
+      continue;
+    }
+    const derived = textOptionsFromHost(bundle.manifest, (fn, modules) => returnProbePlan(fn, modules));
+    if ('unavailable' in derived) skip.set(bundle.manifest.name, derived.unavailable);
+    else Object.assign(hostText, derived.options);
   }
   const { numeric, text } = probeOptionValues(options.probeOptions, entries.filter((e) => !skip.has(e.bundle.manifest.name)));
   try {
@@ -323,12 +330,12 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
       allowedProgramKinds: options.allowProgramKinds,
       syscalls: SyscallTable.for(arch),
       skip,
-      // Options kdelay sets from its own flags (triggers, upcalls, -s) win over --probe-option.
+      // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
       stringOptions: {
         ...text,
         ...triggerOptions('start', triggers.start),
         ...triggerOptions('stop', triggers.stop),
-        ...(upcalls && 'attach' in upcalls ? { 'upcall.attach': upcalls.attach } : {}),
+        ...hostText,
       },
       triggers: Boolean(triggers.start || triggers.stop),
       syscallEvents:
@@ -345,7 +352,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     const limit = err instanceof Error ? limitFailure(err) : undefined;
     if (limit) throw limit;
     if (err instanceof ManifestError) throw new UserError(err.message, options.probeFiles.length ? ExitCode.CONFIG : ExitCode.OSFILE);
-    if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, err) ?? err.message, ExitCode.OSERR);
+    if (err instanceof ProbeError) throw new UserError(triggerFailure(triggers, triggerProbe, err) ?? err.message, ExitCode.OSERR);
     // The gate map is created first: failing there means BPF itself is unusable.
     if (err instanceof BpfError) throw new UserError(`BPF is unavailable: ${err.message}`, ExitCode.OSFILE);
     throw err;

@@ -1,7 +1,7 @@
 /**
  * The sampling loop. Side effects come in through SampleSource (the kernel)
  * and SamplerIO (clock, waiting, output), so the loop itself is tested
- * without BPF (test/sampler.test.ts).
+ * without BPF (test/unit/sampler.test.ts).
  */
 import { timestampLine } from '../report/format.js';
 import type { SampleRenderer, WindowEnd } from '../report/sample.js';

@@ -55,7 +55,8 @@ export interface FeatureSource {
 export function missingRequirement(requires: readonly string[], features: FeatureSource): string | undefined {
   for (const requirement of requires) {
     const why = features.check(requirement);
-    if (why !== undefined) return `needs ${requirement}: ${why}`;
+    // "the openvswitch kernel module is not loaded" already names what is needed; the prefix would repeat it.
+    if (why !== undefined) return /^kernel module /.test(requirement.trim()) ? why : `needs ${requirement}: ${why}`;
   }
   return undefined;
 }
@@ -125,7 +126,7 @@ export class KernelFeatures implements FeatureSource {
     const version = /^kernel\s*>=\s*(\d+(?:\.\d+)*)$/.exec(requirement);
     if (version) return releaseAtLeast(this.paths.release, version[1]) ? undefined : `this kernel is ${this.paths.release}`;
     const module = /^kernel module ([\w-]+)$/.exec(requirement);
-    if (module) return existsSync(`${sys}/module/${module[1]}`) ? undefined : `the ${module[1]} module is not loaded`;
+    if (module) return existsSync(`${sys}/module/${module[1]}`) ? undefined : `the ${module[1]} kernel module is not loaded`;
     switch (requirement) {
       case 'btf':
         return btf();

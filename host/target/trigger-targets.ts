@@ -131,17 +131,16 @@ export function fentryUnavailable(kernel: KernelFacts, moduleFunction: boolean):
 }
 
 /**
- * Whether UPCALL STATISTICS can be collected here, and how: the upcall probe
- * needs the Open vSwitch kernel datapath's ovs_dp_upcall(). Returns the
- * attach kind, or why not.
+ * How a probe can run at a kernel function's return here (a manifest option
+ * `"from": "return_probe.FUNCTION"`), or why not: a kretprobe where the
+ * kernel has kprobes, else fexit where that can reach the function. The
+ * function counts as a module's when a module the probe requires is
+ * loadable (/sys/module/NAME/initstate; a built-in one's is in vmlinux's BTF).
  */
-export function upcallPlan(kernel: KernelFacts = liveKernel, sysModule = '/sys/module/openvswitch'): { attach: 'kretprobe' | 'fexit' } | { unavailable: string } {
-  // Cheap first: /sys/module/openvswitch exists whether the datapath is a module or built in.
-  if (!existsSync(sysModule)) return { unavailable: 'the openvswitch kernel module is not loaded' };
-  if (!kernel.hasKernelFunction('ovs_dp_upcall')) return { unavailable: 'the kernel has no ovs_dp_upcall function' };
+export function returnProbePlan(fn: string, requiredModules: readonly string[], kernel: KernelFacts = liveKernel, sys = '/sys'): { attach: 'kretprobe' | 'fexit' } | { unavailable: string } {
+  if (!kernel.hasKernelFunction(fn)) return { unavailable: `the kernel has no ${fn} function` };
   if (kernel.hasKprobes()) return { attach: 'kretprobe' };
-  // A loadable module has initstate; a built-in datapath's function is in vmlinux's BTF.
-  const why = fentryUnavailable(kernel, existsSync(`${sysModule}/initstate`));
+  const why = fentryUnavailable(kernel, requiredModules.some((name) => existsSync(`${sys}/module/${name}/initstate`)));
   return why ? { unavailable: `needs kprobes or fexit: this kernel has no kprobes, and ${why}` } : { attach: 'fexit' };
 }
 

@@ -94,7 +94,7 @@ static __always_inline long kdelay_task_state(const struct task_struct *task)
  */
 #ifdef KDELAY_LAYOUT_BUILD
 #define KDELAY_SHARED_STRUCT(name) struct name *kdelay_layout__##name;
-#define KDELAY_SHARED_ENUM(name) enum name *kdelay_layout__##name;
+#define KDELAY_SHARED_ENUM(name)   enum name *kdelay_layout__##name;
 #else
 #define KDELAY_SHARED_STRUCT(name)
 #define KDELAY_SHARED_ENUM(name)

@@ -26,7 +26,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define IRQ_NONE 0
+#define IRQ_NONE     0
 #define IRQ_NAME_LEN 32
 
 /* irq.ts reads these through build/irq.layout.ts, generated from the BTF. */

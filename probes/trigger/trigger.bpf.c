@@ -117,9 +117,15 @@ static __always_inline int on_stop(void)
 }
 
 /* One start and one stop program per attach type; all attached at run time. */
-#define TRIGGER_PAIR(section, type)                                      \
-	SEC(section) int trigger_##type##_start(void *ctx) { return on_start(); } \
-	SEC(section) int trigger_##type##_stop(void *ctx) { return on_stop(); }
+#define TRIGGER_PAIR(section, type)                        \
+	SEC(section) int trigger_##type##_start(void *ctx) \
+	{                                                  \
+		return on_start();                         \
+	}                                                  \
+	SEC(section) int trigger_##type##_stop(void *ctx)  \
+	{                                                  \
+		return on_stop();                          \
+	}
 
 TRIGGER_PAIR("usdt", usdt)
 TRIGGER_PAIR("uprobe", uprobe)

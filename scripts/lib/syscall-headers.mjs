@@ -1,5 +1,5 @@
 // The kernel UAPI headers the syscall tables (host/syscalls/*.ts) are
-// generated from, and that test/syscall-table.test.ts compares them with:
+// generated from, and that test/unit/syscall-table.test.ts compares them with:
 // one pinned Debian linux-libc-dev, downloaded once through the private apt
 // tree (debian-apt.mjs) and unpacked into the cache.
 //

@@ -1,0 +1,57 @@
+/**
+ * The one small runner every command runs under: kdelay's commands
+ * (cli/commands/*) are looked up by their leading words, anything else is
+ * the main command, and a UserError from any of them becomes one line on
+ * stderr plus its exit code. A report cut short by a failing stdout ends the
+ * same way for all.
+ */
+import { printable } from '../base/printable.js';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+
+export interface CliCommand {
+  /** The words that select it (`probes list` is ['probes']); none for the main command. */
+  words: readonly string[];
+  /** argv after those words; the exit code. Bad input throws UserError. */
+  run(argv: string[]): Promise<number>;
+}
+
+/**
+ * `kdelay | head` closes our stdout early: that is the reader's choice, not
+ * an error. Exit quietly; the kernel releases every program and map with
+ * our file descriptors.
+ *
+ * Any other write error (a full disk, a quota, EIO) means the report cannot
+ * be delivered: kdelay stops at once, says so in one line, and exits 74
+ * (EX_IOERR), so a script never mistakes a cut report for a whole one. The
+ * kernel side is released the same way.
+ */
+function handleStdoutErrors(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(ExitCode.OK);
+    try {
+      process.stderr.write(`kdelay: cannot write the report to standard output: ${describeWriteError(err)}\n`);
+    } finally {
+      process.exit(ExitCode.IOERR);
+    }
+  });
+}
+
+function describeWriteError(err: NodeJS.ErrnoException): string {
+  const words: Record<string, string> = { ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EFBIG: 'file too large', EIO: 'input/output error' };
+  return err.code ? `${words[err.code] ?? err.message} (${err.code})` : err.message;
+}
+
+/** Runs the command argv selects (the first whose words lead argv, else `main`). */
+export async function runCli(argv: string[], commands: readonly CliCommand[], main: CliCommand): Promise<number> {
+  handleStdoutErrors();
+  const command = commands.find((c) => c.words.length > 0 && c.words.every((word, i) => argv[i] === word)) ?? main;
+  try {
+    return await command.run(argv.slice(command.words.length));
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`kdelay: ${printable(err.message)}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The syscalls probe end to end on the real kernel: a workload whose
+ * syscalls are known exactly, measured by the real CLI.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
+import { sampleWorkload, startKdelay } from '../helpers/kdelay.js';
+import { labelledRow, parseReport } from '../helpers/report.js';
+import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+
+const THREADS = 3;
+const GETPPIDS = 1000;
+const NANOSLEEPS = 10;
+const WRITES = 7;
+const POLLS = 6;
+const TEN_MS = 10_000_000;
+
+let workload: RunningWorkload | undefined;
+afterEach(async () => {
+  await workload?.stop();
+  workload = undefined;
+});
+
+/** Starts kdelay on the workload, lets it run once the window is open, ends the window with SIGINT. */
+async function measure(polls: number, extraArgs: string[] = []) {
+  workload = await startWorkload('syscall_workload', [THREADS, GETPPIDS, NANOSLEEPS, WRITES, polls]);
+  const result = await sampleWorkload(workload, extraArgs);
+  return { ...result, threads: parseReport(result.stdout) };
+}
+
+describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
+  it('counts exactly the syscalls each worker made, with their durations', async () => {
+    requireBpf();
+    const { code, stderr, threads, stdout } = await measure(0);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const workers = threads.filter((t) => t.name.startsWith('worker-'));
+    expect(workers.map((w) => w.name).sort()).toEqual(['worker-1', 'worker-2', 'worker-3']);
+    for (const worker of workers) {
+      const syscalls = worker.sections.get('SYSCALL STATISTICS');
+      const context = `${worker.name}\n${stdout}`;
+      // getppid is 110 on x86_64, 173 on arm64: the number column must match the name.
+      const [getppidNr, getppidCount] = labelledRow(syscalls, 'getppid')!;
+      expect(getppidNr, context).toBe(process.arch === 'arm64' ? 173 : 110);
+      expect(getppidCount, context).toBe(GETPPIDS);
+      const [, sleeps, sleepTotal, sleepMax] = labelledRow(syscalls, 'nanosleep') ?? labelledRow(syscalls, 'clock_nanosleep')!;
+      expect(sleeps, context).toBe(NANOSLEEPS);
+      expect(sleepTotal, context).toBeGreaterThanOrEqual(NANOSLEEPS * TEN_MS);
+      expect(sleepMax, context).toBeGreaterThanOrEqual(TEN_MS);
+      expect(labelledRow(syscalls, 'write')![1], context).toBe(WRITES);
+      // No poll() was made, so no long-poll section.
+      expect(worker.sections.has('LONG POLL STATISTICS'), context).toBe(false);
+      // TOTAL( - poll) is the sum of every row's count and total.
+      const rows = syscalls!.rows.filter((r) => !r[0].startsWith('TOTAL'));
+      const total = labelledRow(syscalls, 'TOTAL( - poll):')!;
+      expect(total[0]).toBe(rows.reduce((sum, r) => sum + Number(r[2]), 0));
+      expect(total[1]).toBe(rows.reduce((sum, r) => sum + Number(r[3]), 0));
+    }
+  });
+
+  it('measures each poll-to-poll interval as a long poll', async () => {
+    requireBpf();
+    const { code, threads, stdout } = await measure(POLLS);
+    expect(code).toBe(0);
+    const workers = threads.filter((t) => t.name.startsWith('worker-'));
+    expect(workers).toHaveLength(THREADS);
+    for (const worker of workers) {
+      const context = `${worker.name}\n${stdout}`;
+      const longPoll = worker.sections.get('LONG POLL STATISTICS');
+      expect(longPoll?.rows, context).toHaveLength(1);
+      const [count, average, min, max] = longPoll!.rows[0].map(Number);
+      // POLLS calls leave POLLS-1 gaps, each at least the 2 ms of busy work between them.
+      expect(count, context).toBe(POLLS - 1);
+      expect(min, context).toBeGreaterThanOrEqual(2_000_000);
+      expect(average, context).toBeGreaterThanOrEqual(min);
+      expect(max, context).toBeGreaterThanOrEqual(average);
+      const pollName = process.arch === 'arm64' ? 'ppoll' : 'poll';
+      expect(labelledRow(worker.sections.get('SYSCALL STATISTICS'), pollName)![1], context).toBe(POLLS);
+    }
+  });
+
+  it('leaves no BPF program behind, also after SIGINT mid-sample', async () => {
+    requireBpf();
+    await measure(0);
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
+  it('--probe-option syscalls.max_entries sizes the map; what did not fit is reported, not lost silently', async () => {
+    requireBpf();
+    const { code, stderr, threads, stdout } = await measure(0, ['--probe-option', 'syscalls.max_entries=4']);
+    expect(code, stderr).toBe(0);
+    // THREADS workers x 3 syscalls (plus the main thread's) need more than 4 (thread, syscall) slots.
+    const rows = threads.flatMap((t) => (t.sections.get('SYSCALL STATISTICS')?.rows ?? []).filter((r) => !r[0].startsWith('TOTAL')));
+    expect(rows, stdout).toHaveLength(4);
+    const dropped = Number(/^# WARNING: (\d+) measurements were dropped because a syscalls map was full$/m.exec(stdout)?.[1]);
+    // At least every call of the worker-syscalls that found no slot (each worker makes 3 kinds).
+    expect(dropped, stdout).toBeGreaterThanOrEqual(Math.min(GETPPIDS, NANOSLEEPS, WRITES) * (THREADS * 3 - 4));
+  });
+
+  it('--probe-option refuses names no running probe declares (exit 2, one line)', async () => {
+    const kdelay = startKdelay(['-p', process.pid, '--probe-option', 'syscalls.max_entrys=4']);
+    const { code, stderr } = await kdelay.done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^kdelay: --probe-option syscalls\.max_entrys: no running probe declares it \(known: .*syscalls\.max_entries.*\)\n$/);
+  });
+});

@@ -1,0 +1,117 @@
+/** Command-line parsing: kernel_delay.py's flags, defaults and rejections. */
+import { describe, expect, it } from 'vitest';
+import { ExitCode, UserError } from '../../host/base/exit-codes.js';
+import { parseOptions } from '../../host/cli/options.js';
+import { parseProbesList } from '../../host/cli/commands/probes-list.js';
+
+const parse = (line: string) => parseOptions(line ? line.split(' ') : []);
+
+function rejection(line: string): { message: string; exitCode: number } {
+  try {
+    parse(line);
+  } catch (err) {
+    if (err instanceof UserError) return { message: err.message, exitCode: err.exitCode };
+    throw err;
+  }
+  throw new Error(`accepted: ${line}`);
+}
+
+describe('options', () => {
+  it('has the reference defaults', () => {
+    expect(parse('')).toEqual({
+      pid: undefined, tid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
+      startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
+      syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
+      probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
+      allowProgramKinds: [], probeOptions: {},
+    });
+  });
+
+  it.each([
+    ['-p 42', { pid: 42 }],
+    ['--pid 42', { pid: 42 }],
+    ['-t 43', { tid: 43 }],
+    ['--tid 43', { tid: 43 }],
+    ['--sample-time 2.5', { sampleTime: 2.5 }],
+    ['--sample-count 3', { sampleCount: 3 }],
+    ['--sample-interval 0.25', { sampleInterval: 0.25 }],
+    ['--sample-interval 2147484', { sampleInterval: 2147484 }], // past setTimeout's limit: waited in chunks
+    ['-D', { debug: 0x3f }],
+    ['--debug 4', { debug: 4 }],
+    ['--json', { json: true }],
+    ['--trigger-delta 50000', { triggerDelta: 50000 }],
+    // The reference's argparse: a bare --trigger-delta (nargs='?', const 0), unambiguous prefixes, -p 0 = auto-detect.
+    ['--trigger-delta', { triggerDelta: 0 }],
+    ['--trigger-delta --json', { triggerDelta: 0, json: true }],
+    ['--sample-c 2 --sample-t=1.5', { sampleCount: 2, sampleTime: 1.5 }],
+    ['--stop upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
+    ['--list', { listProbes: true }],
+    ['-p 0', { pid: undefined }],
+    ['--list-probes', { listProbes: true }],
+    ['-s', { syscallEvents: 0 }],
+    ['--syscall-events 50000', { syscallEvents: 50000 }],
+    ['--skip-syscall-poll-events', { skipSyscallPollEvents: true }],
+    ['--stack-trace-size 0', { stackTraceSize: 0 }],
+    ['--buffer-page-count 1000', { bufferPageCount: 1024 }],
+    ['--buffer-page-count 3', { bufferPageCount: 4 }],
+    ['--skip-upcall-stats', { skipProbes: ['upcall'] }],
+    ['--skip sched --skip-upcall-stats', { skipProbes: ['sched', 'upcall'] }],
+    ['--probe a.wasm --probe b.wasm --allow-unsigned', { probeFiles: ['a.wasm', 'b.wasm'], allowUnsigned: true }],
+    ['--probe ./probes.d --trust-key a.pub --trust-key b.pub', { probeFiles: ['./probes.d'], trustKeys: ['a.pub', 'b.pub'] }],
+    ['--only syscalls,sched --only irq', { onlyProbes: ['syscalls', 'sched', 'irq'] }],
+    ['--skip upcall', { skipProbes: ['upcall'] }],
+    ['--allow-program-kind xdp --allow-program-kind probe_write_user', { allowProgramKinds: ['xdp', 'probe_write_user'] }],
+    ['--probe-option syscalls.max_entries=65536 --probe-option x.mode=a=b', { probeOptions: { 'syscalls.max_entries': '65536', 'x.mode': 'a=b' } }],
+    ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
+    ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
+  ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
+
+  it.each([
+    ['-p -3', 'must be positive'],
+    ['-p 1.5', 'must be an integer'],
+    ['-p abc', 'must be an integer'],
+    ['--sample-count 0', 'must be nonzero'],
+    ['--sample-count -1', 'must be positive'],
+    ['--sample-time x', 'must be a number of seconds'],
+    ['--sample-time -1', 'must not be negative'],
+    ['--sample-interval inf', 'must be a number of seconds'],
+    ['--sample-time 8640001', 'must be at most 8640000'],
+    ['--sample-interval 1e300', 'must be at most 8640000'],
+    ['--no-such-flag', "unknown option '--no-such-flag'"],
+    ['--sample 2', 'ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval'],
+    ['--s 2', 'ambiguous option: --s could match'],
+    ['extra', 'too many arguments'],
+    ['--trigger-delta -5', 'must be positive'],
+    ['--only Syscalls', 'must be probe names separated by commas'],
+    ['--probe-option max_entries=4', 'must be PROBE.OPTION=VALUE'],
+    ['--skip a,,b', 'must be probe names separated by commas'],
+  ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
+    const r = rejection(line);
+    expect(r.exitCode).toBe(ExitCode.USAGE);
+    expect(r.message).toContain(message);
+    expect(r.message).not.toContain('\n');
+  });
+
+  it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+  it('answers --version and -V without running', () => {
+    expect(parse('--version')).toBe('version');
+    expect(parse('-V')).toBe('version');
+  });
+
+  it('parses `probes list` with its --probe files', () => {
+    // argv after `probes`, as the runner passes it (cli/runner.ts).
+    const probes = (line: string) => parseProbesList(line.split(' '));
+    expect(probes('list --probe x.wasm --only x --skip-upcall-stats')).toEqual({
+      command: 'probes-list', probeFiles: ['x.wasm'], trustKeys: [], allowUnsigned: false, onlyProbes: ['x'], skipProbes: ['upcall'], allowProgramKinds: [], json: false,
+    });
+    expect(probes('list --json')).toMatchObject({ command: 'probes-list', json: true });
+    expect(probes('list --help')).toBe('help');
+    expect(() => probes('frob')).toThrow(new UserError("unknown command 'probes frob'; try 'kdelay probes list'", ExitCode.USAGE));
+  });
+
+  it('rejects a bad trigger with the configuration exit code, naming it', () => {
+    const r = rejection('--start-trigger x:bridge_run');
+    expect(r.exitCode).toBe(ExitCode.CONFIG);
+    expect(r.message).toBe("invalid start trigger [x:bridge_run]; invalid probe type 'x' (one of u, usdt, t, trace, k, kprobe, kr, kretprobe, up, uprobe, ur, upr, uretprobe)");
+  });
+});

@@ -133,7 +133,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
-	struct syscall_start start;
+	struct syscall_start start, *stamp;
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
@@ -150,10 +150,21 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 		}
 	}
 
+	/*
+	 * A thread's slot is created once and then rewritten in place: a hash
+	 * update on every call allocates and frees an element, which was most
+	 * of this program's cost above the empty-program floor.
+	 */
+	stamp = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (stamp) {
+		stamp->nr = (u32)id;
+		stamp->entry_ns = now;
+		return 0;
+	}
 	start.entry_ns = now;
 	start.nr = (u32)id;
 	start.pad = 0;
-	if (bpf_map_update_elem(&syscall_start, &tid, &start, BPF_ANY))
+	if (bpf_map_update_elem(&syscall_start, &tid, &start, BPF_NOEXIST))
 		kdelay_count_map_full();
 	return 0;
 }

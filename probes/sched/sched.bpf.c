@@ -22,9 +22,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define TASK_RUNNING 0
+#define TASK_RUNNING   0
 #define __TASK_STOPPED 0x4
-#define TASK_DEAD 0x80
+#define TASK_DEAD      0x80
 
 /*
  * What each target thread is doing now, in one record so that every event
@@ -45,12 +45,12 @@ struct {
 	__type(value, struct thread_state);
 } thread_state SEC(".maps");
 
-#define STATS_MAP(name)                                   \
-	struct {                                          \
-		__uint(type, BPF_MAP_TYPE_HASH);          \
-		__uint(max_entries, 16384);               \
-		__type(key, u32);                         \
-		__type(value, struct kdelay_stat);        \
+#define STATS_MAP(name)                            \
+	struct {                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);   \
+		__uint(max_entries, 16384);        \
+		__type(key, u32);                  \
+		__type(value, struct kdelay_stat); \
 	} name SEC(".maps")
 
 /*

@@ -127,7 +127,12 @@ describe.skipIf(skipWithoutBpf)('scheduler statistics on the real kernel', () =>
       w.child.kill('SIGSTOP');
       // A stop begins when each thread has handled the signal, not when it was sent.
       await allThreadsStopped(w.pid);
-      await new Promise((r) => setTimeout(r, STOPPED_MS));
+      // At least STOPPED_MS of real time: a timer counts from libuv's cached loop time, which
+      // can lag the moment it is set, so one setTimeout may end a fraction of a ms early.
+      const stoppedAt = performance.now();
+      for (let left = STOPPED_MS; left > 0; left = STOPPED_MS - (performance.now() - stoppedAt)) {
+        await new Promise((r) => setTimeout(r, Math.ceil(left)));
+      }
       w.child.kill('SIGCONT');
       await new Promise((r) => setTimeout(r, 50));
     });

@@ -70,7 +70,11 @@ function expectClose(actual: number, expected: number, relative: number, absolut
   expect(Math.abs(actual - expected), `${context}: ${actual} vs ${expected}`).toBeLessThanOrEqual(Math.max(absolute, relative * expected));
 }
 
-describe.skipIf(skipWithoutBpf)('scheduler statistics on the real kernel', () => {
+// One retry: these compare kdelay's stretches with schedstat to within 1% + 2 ms, and on a
+// VM the hypervisor's steal (and IRQ time) that schedstat leaves out is only visible in
+// 10 ms ticks; CI once saw 31 ms more on-CPU time than schedstat with no steal tick
+// recorded. A real error in kdelay repeats; a stolen slice does not.
+describe.skipIf(skipWithoutBpf)('scheduler statistics on the real kernel', { retry: 1 }, () => {
   it('two threads contending for one CPU: RUN and READY match schedstat, and READY is charged to the preempted thread', async () => {
     requireBpf();
     const BUDGET_MS = 300;

@@ -12,6 +12,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type KdelayStartOptions, startKdelay } from './kdelay.js';
+import type { RunningWorkload } from './workloads.js';
 
 export interface PidNamespace {
   /** The namespace's PID 1 (a sleep), as the host numbers it. */
@@ -65,4 +67,24 @@ export async function createPidNamespace({ bindHostProc = false } = {}): Promise
         process.kill(holderPid, 'SIGKILL'); // PID 1 gone: the kernel ends everything else inside
       }),
   };
+}
+
+/**
+ * One window over a workload started inside `namespace`, with kdelay run
+ * inside too: the window opens, the workload does its work (SIGUSR1, then
+ * "done"), and Ctrl-C ends the window. `target` selects what to measure
+ * (default: the workload's process). Returns kdelay's exit and output.
+ */
+export async function sampleInNamespace(
+  namespace: PidNamespace,
+  workload: RunningWorkload,
+  options: Omit<KdelayStartOptions, 'wrapper'> = {},
+  target: (string | number)[] = ['-p', workload.pid],
+) {
+  const kdelay = startKdelay([...target, '--sample-time', 30], { ...options, wrapper: namespace.enter });
+  await kdelay.waitForOutput(/^# Start sampling/m);
+  workload.kill('SIGUSR1');
+  await workload.waitFor(/^done$/);
+  process.kill(await firstChild(kdelay.child.pid!), 'SIGINT'); // kdelay itself: nsenter forwards no signals
+  return kdelay.done;
 }

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
-import { runKdelay, sampleWorkload, startKdelay } from '../helpers/kdelay.js';
-import { createPidNamespace, firstChild, type PidNamespace } from '../helpers/pid-namespace.js';
+import { runKdelay, sampleWorkload } from '../helpers/kdelay.js';
+import { createPidNamespace, type PidNamespace, sampleInNamespace } from '../helpers/pid-namespace.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
@@ -163,12 +163,7 @@ describe.skipIf(skipWithoutBpf)('the installed package on the real kernel', () =
     const env = { ...process.env };
     delete env.KDELAY_HOST_PROC;
     workload = await startWorkload('syscall_workload', [1, 250, 0, 2, 0], { wrapper: namespace.enter });
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { bin: installedBin, wrapper: namespace.enter, env });
-    await kdelay.waitForOutput(/^# Start sampling/m);
-    workload.kill('SIGUSR1');
-    await workload.waitFor(/^done$/);
-    process.kill(await firstChild(kdelay.child.pid!), 'SIGINT'); // kdelay itself: nsenter forwards no signals
-    const { code, stdout, stderr } = await kdelay.done;
+    const { code, stdout, stderr } = await sampleInNamespace(namespace, workload, { bin: installedBin, env });
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const [worker] = parseReport(stdout).filter((t) => t.name === 'worker-1');

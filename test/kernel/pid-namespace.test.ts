@@ -8,8 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
-import { startKdelay } from '../helpers/kdelay.js';
-import { createPidNamespace, firstChild, type PidNamespace } from '../helpers/pid-namespace.js';
+import { createPidNamespace, type PidNamespace, sampleInNamespace } from '../helpers/pid-namespace.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
@@ -43,12 +42,7 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
     // Inside, the workload is a small number (nsenter's child), not its host PID.
     expect(workload.pid).toBeLessThan(10);
     expect(workload.hostPid).not.toBe(workload.pid);
-    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30], { wrapper: namespace.enter, env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
-    await kdelay.waitForOutput(/^# Start sampling/m);
-    workload.kill('SIGUSR1');
-    await workload.waitFor(/^done$/);
-    process.kill(await firstChild(kdelay.child.pid!), 'SIGINT'); // kdelay itself: nsenter forwards no signals
-    const { code, stdout, stderr } = await kdelay.done;
+    const { code, stdout, stderr } = await sampleInNamespace(namespace, workload, { env: { ...process.env, KDELAY_HOST_PROC: namespace.hostProc } });
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const expectedTids = namespaceTids(workload.hostPid);
@@ -83,12 +77,7 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
       }
       // -t picks one worker by the namespace's tid: only it is reported, under that number.
       const only = expectedTids.get('worker-2')!;
-      const kdelay = startKdelay([mode, mode === '-p' ? workload.pid : only, '--sample-time', 30], { wrapper: namespace.enter, env });
-      await kdelay.waitForOutput(/^# Start sampling/m);
-      workload.kill('SIGUSR1');
-      await workload.waitFor(/^done$/);
-      process.kill(await firstChild(kdelay.child.pid!), 'SIGINT');
-      const { code, stdout, stderr } = await kdelay.done;
+      const { code, stdout, stderr } = await sampleInNamespace(namespace, workload, { env }, [mode, mode === '-p' ? workload.pid : only]);
       expect(stderr).toBe('');
       expect(code).toBe(0);
       const threads = parseReport(stdout);

@@ -30,6 +30,12 @@ export interface SectionSpec {
   /** Print the header even when the thread has no rows (SYSCALL STATISTICS does). */
   alwaysShown?: boolean;
   /**
+   * Data, not a table: the text report and the JSON sample record leave it
+   * out; host features that read it by id (the verdict and histograms of the
+   * probe that provides "accounting") print it their own way.
+   */
+  hidden?: boolean;
+  /**
    * 'thread' (default): rows per thread of the target, in the per-thread
    * table. 'system': rows for the whole system (tid 0), printed after it.
    */
@@ -190,6 +196,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
     if (text(sec.title, `${where} title`, 80) === '') fail(`${where} needs a title`);
     if (typeof sec.order !== 'number' || !Number.isFinite(sec.order)) fail(`${where} needs a numeric order`);
     flag(sec.alwaysShown, `${where} alwaysShown`);
+    flag(sec.hidden, `${where} hidden`);
     oneOf(sec.scope, `${where} scope`, ['thread', 'system'] as const);
     const columns = list(sec.columns, `${where} columns`, L.columns);
     if (columns.length === 0) fail(`${where} has no columns`);

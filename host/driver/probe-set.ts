@@ -15,7 +15,7 @@ import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
 import { Gate } from './gate.js';
 import { TriggerEvents } from './trigger-events.js';
-import { optionsFromHostValues } from './host-values.js';
+import { type HostValues, optionsFromHostValues } from './host-values.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
 
@@ -41,6 +41,8 @@ export interface ProbeSetConfig {
   allowedProgramKinds?: readonly string[];
   /** Probes not to load, with the reason (reported as not available if they are optional). */
   skip?: Map<string, string | undefined>;
+  /** Values from kdelay's own flags, for manifest options that ask for them (driver/host-values.ts). */
+  hostValues?: HostValues;
 }
 
 /**
@@ -95,7 +97,12 @@ export class ProbeSet {
     }
     const set = new ProbeSet(backend);
     set.syscalls = config.syscalls;
-    const options: Record<string, bigint> = { target_tgid: BigInt(config.targetTgid), possible_cpus: BigInt(backend.possibleCpus()), ...config.options };
+    const options: Record<string, bigint> = {
+      target_tgid: BigInt(config.targetTgid),
+      possible_cpus: BigInt(backend.possibleCpus()),
+      ...optionsFromHostValues(bundles.map((b) => b.manifest.options), config.hostValues ?? {}),
+      ...config.options,
+    };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
       for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${printable(why)})`);
     };
@@ -145,6 +152,11 @@ export class ProbeSet {
       throw err;
     }
     return set;
+  }
+
+  /** Whether a probe that runs provides this role (its manifest's `provides`). */
+  provides(role: string): boolean {
+    return this.guests.some((g) => g.bundle.manifest.provides?.includes(role));
   }
 
   /** The sections of the probes that run (a skipped or unavailable probe prints no table). */

@@ -13,16 +13,17 @@ import { EVENTS_MAP, MAX_STACK_DEPTH, STACKS_MAP } from './syscall-events.js';
 import { nowEpochMicros } from '../report/format.js';
 import { ManifestError, optionRange, type ProbeManifest } from '../bundle/manifest.js';
 import { printable } from '../base/printable.js';
-import { jsonRecord, jsonRenderer, textRenderer } from '../report/renderers.js';
+import { jsonRecord, jsonRenderer, textRenderer, type VerdictOptions } from '../report/renderers.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, threadName, threadWhereabouts } from '../target/procfs.js';
 import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
+import { accountQuietThreads } from './quiet-threads.js';
 import { inUserNumbers } from './user-numbers.js';
 import { usdtProbes } from '../target/usdt-notes.js';
 import { ProbeSet } from './probe-set.js';
@@ -307,6 +308,11 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     const which = triggerProbe ?? 'trigger';
     throw new UserError(`--skip ${which}: the ${which} probe is what --start-trigger and --stop-trigger run on`, ExitCode.USAGE);
   }
+  const accountingProbe = entries.find((e) => e.bundle.manifest.provides?.includes('accounting'))?.bundle.manifest.name;
+  if ((options.verdictOnly || options.histograms) && (accountingProbe === undefined || skip.has(accountingProbe))) {
+    const which = accountingProbe ?? 'account';
+    throw new UserError(`${options.verdictOnly ? '--verdict-only' : '--hist'} needs the ${which} probe, which --only/--skip leave out`, ExitCode.USAGE);
+  }
   // A probe the kernel cannot support is skipped with its reason; the others still run.
   const features = new KernelFeatures(backend);
   const hostText: Record<string, string> = {};
@@ -338,6 +344,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
         ...hostText,
       },
       triggers: Boolean(triggers.start || triggers.stop),
+      hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n },
       syscallEvents:
         options.syscallEvents === undefined
           ? undefined
@@ -412,9 +419,13 @@ export async function run(options: KdelayOptions): Promise<number> {
     const nameOf = (tid: number) => printable(threadName(pid, tid));
     const sections = probes.sections;
     let lastWindow = { startNs: 0n, stopNs: 0n };
+    const syscalls = SyscallTable.for(hostArch() ?? 'x86_64');
+    const verdict: VerdictOptions | undefined = probes.provides('accounting')
+      ? { syscallName: (nr) => syscalls.name(nr) ?? `[unknown: ${nr}]`, only: options.verdictOnly, histograms: options.histograms }
+      : undefined;
     const renderer = options.json
-      ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() })
-      : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes));
+      ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() }, verdict)
+      : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes), verdict);
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
@@ -423,7 +434,12 @@ export async function run(options: KdelayOptions): Promise<number> {
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => inUserNumbers(probes.collect(), target, namespaces),
+      collect: () => {
+        const sample = inUserNumbers(probes.collect(), target, namespaces);
+        const only = options.tid;
+        if (probes.provides('accounting')) accountQuietThreads(sample.tables, threadWhereabouts(pid), Number(lastWindow.stopNs - lastWindow.startNs), (tid) => only === undefined || tid === only);
+        return sample;
+      },
       reset: () => {
         probes.reset();
         probes.gate.idle();

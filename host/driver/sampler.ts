@@ -74,6 +74,7 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     // workload knows the window is already open.
     source.open();
     if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
+    render.windowOpened?.(index, io.nowMicros());
     outcome = await io.wait(opts.sampleTime * 1000);
     const windowNs = source.close();
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
@@ -131,6 +132,7 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     if (!opts.startTrigger) {
       source.open();
       note('# Start sampling');
+      render.windowOpened?.(reported + 1, io.nowMicros());
     } else {
       const hit = await nextOf(source, 'start');
       if (hit === 'interrupted') {

@@ -224,7 +224,7 @@ export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
 function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
   const ordered = [...sections]
     .sort((a, b) => a.order - b.order)
-    .filter((s) => (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
+    .filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
   // (In wasm, over all sections' rows at once: kernels.ts firstSeenIds.)
@@ -302,7 +302,7 @@ export function formatSystemSections(sections: SectionSpec[], tables: SampleTabl
   const lines: string[] = [];
   for (const section of [...sections].sort((a, b) => a.order - b.order)) {
     const table = tables.get(section.id);
-    if (section.scope !== 'system' || !table?.count) continue;
+    if (section.hidden || section.scope !== 'system' || !table?.count) continue;
     if (section.layout === 'per-cpu') {
       lines.push('', '', `# ${section.title}${section.legend ? ` (${section.legend})` : ''}:`, ...perCpuLines(section, table));
       continue;

@@ -3,18 +3,49 @@ import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLin
 import { withThousands } from './integers.js';
 import type { ReportSample, SampleRenderer } from './sample.js';
 import { TextBuffer } from './text-buffer.js';
+import { accountThreads, histogramBlock, histogramBuckets, type ThreadAccount, verdictData, verdictLines } from './verdict.js';
 import type { SectionSpec } from '../bundle/manifest.js';
+
+/** What the verdict (report/verdict.ts) needs besides the sample; undefined: no verdict. */
+export interface VerdictOptions {
+  /** The target ABI's name for a syscall number. */
+  syscallName: (nr: number) => string;
+  /** --verdict-only: leave the reference's tables out. */
+  only: boolean;
+  /** --hist: print the histograms too. */
+  histograms: boolean;
+}
+
+/** The sample's per-thread accounts, when the accounting probe ran and the window has a length. */
+function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: number) => string, verdict: VerdictOptions | undefined): ThreadAccount[] | undefined {
+  if (!verdict || windowNs <= 0) return undefined;
+  return accountThreads(sample.tables, windowNs, threadName, verdict.syscallName);
+}
 
 export function textRenderer(
   sections: SectionSpec[],
   threadName: (tid: number) => string,
   print: (line: string) => void,
   write: (bytes: Uint8Array) => void,
+  verdict?: VerdictOptions,
 ): SampleRenderer {
   return {
-    sample(_index, sample, dumpMicros, _windowNs, triggerDeltaNs) {
+    sample(_index, sample, dumpMicros, windowNs, triggerDeltaNs) {
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
+      const accounts = accountsOf(sample, windowNs, threadName, verdict);
+      const verdictBlock = () => {
+        if (!accounts) return;
+        print(verdictLines(accounts, windowNs).join('\n'));
+        if (verdict?.histograms) {
+          const hist = histogramBlock(accounts);
+          if (hist.length) print(hist.join('\n'));
+        }
+      };
+      if (verdict?.only) {
+        verdictBlock();
+        return;
+      }
       const out = new TextBuffer();
       writeStatistics(out, { sections, tables: sample.tables, threadName });
       write(out.bytes());
@@ -26,6 +57,7 @@ export function textRenderer(
         print(lines.join('\n'));
         if (lostStacks > 0) print(lostStacksNote(lostStacks).join('\n'));
       }
+      verdictBlock();
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));
@@ -82,7 +114,13 @@ function unavailableNote(note: string): { section: string; reason: string } {
 }
 
 /** One JSON object per line; the record types are documented in schema/kdelay-output.schema.json. */
-export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) => string, print: (line: string) => void, run: JsonRunContext): SampleRenderer {
+export function jsonRenderer(
+  sections: SectionSpec[],
+  threadName: (tid: number) => string,
+  print: (line: string) => void,
+  run: JsonRunContext,
+  verdict?: VerdictOptions,
+): SampleRenderer {
   const isoOfMonotonic = (ns: bigint, nowMicros: number) => new Date(nowMicros / 1000 - Number(run.monotonicNs() - ns) / 1e6).toISOString();
   return {
     sample(index, sample: ReportSample, dumpMicros, windowNs, triggerDeltaNs, ended) {
@@ -91,7 +129,7 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
       const system: Record<string, Row[]> = {};
       for (const section of sections) {
         const table = sample.tables.get(section.id);
-        if (!table) continue;
+        if (!table || section.hidden) continue;
         const keys = section.columns.map((c) => c.key ?? columnKey(c.header));
         const labelKey = section.columns[0].format === 'label' ? keys[0] : undefined;
         const valueKeys = labelKey === undefined ? keys : keys.slice(1);
@@ -127,6 +165,15 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
         system,
       }));
       for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));
+      for (const account of accountsOf(sample, windowNs, threadName, verdict) ?? []) {
+        print(jsonRecord('verdict', { sample: index, ...verdictData(account) }));
+        if (account.runQueueHist) {
+          print(jsonRecord('histogram', { sample: index, tid: account.tid, kind: 'run_queue', syscall: null, nr: null, buckets: histogramBuckets(account.runQueueHist) }));
+        }
+        for (const h of account.syscallHists ?? []) {
+          print(jsonRecord('histogram', { sample: index, tid: account.tid, kind: 'syscall', syscall: h.syscall, nr: h.nr, buckets: histogramBuckets(h.slots) }));
+        }
+      }
       for (const e of sample.events ?? []) {
         print(jsonRecord('syscall_event', {
           sample: index, tid: e.tid, comm: threadName(e.tid), syscall: e.name, number: e.nr,
@@ -134,6 +181,9 @@ export function jsonRenderer(sections: SectionSpec[], threadName: (tid: number) 
           kernel_stack: e.kernelFrames ?? null, user_stack: e.userFrames ?? null,
         }));
       }
+    },
+    windowOpened(index, dumpMicros) {
+      print(jsonRecord('window_open', { sample: index, time: new Date(dumpMicros / 1000).toISOString() }));
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(jsonRecord('skipped', { time: new Date(dumpMicros / 1000).toISOString(), trigger_delta_ns: u64(triggerDeltaNs) }));

@@ -33,6 +33,11 @@ export interface SampleRenderer {
    * ended says what ended the window early, if anything did.
    */
   sample(index: number, sample: ReportSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint, ended?: WindowEnd): void;
+  /**
+   * Time mode's window `index` is open (the text report prints "# Start
+   * sampling" instead): whoever waits for it to start a workload may go.
+   */
+  windowOpened?(index: number, dumpMicros: number): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
   /** Prints end-of-run warnings. */

@@ -289,3 +289,41 @@ export function threadName(pid: number, tid: number, procRoot = '/proc'): string
 export function processExists(pid: number, procRoot = '/proc'): boolean {
   return existsSync(`${procRoot}/${pid}`);
 }
+
+/** Where a thread is, as /proc says: its scheduler state letter and the system call it is in. */
+export interface ThreadWhereabouts {
+  tid: number;
+  /** /proc/PID/task/TID/stat's state: R, S, D, T, t, I, Z, ... */
+  state: string;
+  /** The system call it sleeps in; null: outside any (an exception, e.g. a page fault); undefined: running or unknown. */
+  syscall: number | null | undefined;
+}
+
+/** The state letter of a /proc/.../stat line (after the parenthesised name, which may hold anything). */
+export function statState(stat: string): string | undefined {
+  return /\) (\S)/.exec(stat.slice(stat.lastIndexOf(')')))?.[1];
+}
+
+/** /proc/.../syscall: "NR ARGS... SP PC" in a system call, "-1 SP PC" outside one, "running" on a CPU. */
+export function syscallOfProcFile(text: string): number | null | undefined {
+  const first = text.trim().split(/\s+/)[0];
+  if (first === '-1') return null;
+  return /^\d+$/.test(first) ? Number(first) : undefined;
+}
+
+/** Every thread of pid with its whereabouts; threads that exit meanwhile are left out. */
+export function threadWhereabouts(pid: number, procRoot = '/proc'): ThreadWhereabouts[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`${procRoot}/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tids.flatMap((tid) => {
+    const stat = readText(`${procRoot}/${pid}/task/${tid}/stat`);
+    const state = stat === undefined ? undefined : statState(stat);
+    if (state === undefined) return [];
+    const syscall = readText(`${procRoot}/${pid}/task/${tid}/syscall`);
+    return [{ tid: Number(tid), state, syscall: syscall === undefined ? undefined : syscallOfProcFile(syscall) }];
+  });
+}

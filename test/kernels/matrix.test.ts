@@ -39,7 +39,7 @@ const PARALLEL_GUESTS = 2;
 
 const GUESTS: { name: string; kernel: KernelPin; arch: string }[] = matrix.matrixGuests(pins);
 // The README table's columns: the probes, and pidns (kdelay and the workload inside unshare -p -f --mount-proc).
-const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall', 'pidns'];
+const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall', 'account', 'pidns'];
 
 interface KernelPin {
   kernel: string;
@@ -297,6 +297,19 @@ describe.each(GUESTS)('$name', (guest) => {
         const count = worker?.sections.get(title)?.rows[0]?.map(Number)[0];
         expect(count, `${guest.name}: ${title}\n${report.stdout}`).toBeGreaterThanOrEqual(2 * WORKLOAD.rounds);
       }
+    });
+  });
+
+  it('account: the verdict accounts for the worker, and names its sleeps', async () => {
+    await judge(guest.name, 'account', async () => {
+      const r = await run();
+      const report = finished(guest.name, r, 'window');
+      const worker = parseReport(report.stdout).find((t) => t.name === 'worker');
+      // The worker sleeps 2*rounds times between spins: time it chose, which the verdict names.
+      const verdict = report.stdout.split('\n').slice(report.stdout.split('\n').findIndex((l) => l.startsWith('# VERDICT: ')));
+      expect(verdict[0], `${guest.name}: no verdict\n${report.stdout}`).toMatch(/^# VERDICT: /);
+      const line = verdict.find((l) => l.startsWith(`  worker [${worker?.tid}]  kernel delay `)) ?? verdict.find((l) => /other threads?: kernel delay under/.test(l));
+      expect(line, `${guest.name}: the worker is in the verdict\n${report.stdout}`).toBeDefined();
     });
   });
 

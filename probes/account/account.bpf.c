@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * account.bpf.c - where every nanosecond of each thread's window went.
+ *
+ * Each thread of the target is, at any moment, in exactly one state:
+ *
+ *   on a CPU    USER (user space; minor page faults handled on the CPU are
+ *               in here too: without kprobes no hook sees a fault end),
+ *               SYSCALL nr (in the kernel for a system call), HARDIRQ and
+ *               SOFTIRQ (interrupt work that ran while it was current);
+ *   off a CPU   RUNNABLE (on a run queue, waiting for a CPU), BLOCKED nr
+ *               (sleeping in system call nr; nr = NO_SYSCALL: sleeping outside
+ *               any system call, i.e. in a page fault or another exception),
+ *               STOPPED (SIGSTOP / job control).
+ *
+ * Every transition closes the current segment [since, now) and adds the part
+ * of it inside the capture window to account_time[tid, state, nr], so that
+ * a thread's states add up to the window: segments that cross the window's
+ * edges are clipped, not dropped. IRQ time is carved out of the on-CPU
+ * segment it interrupted. The segment still open when the window closes is
+ * clipped by the user half (from account_thread) or, if the thread moves on
+ * before the user half looks, by the kernel into account_tail (the scheme
+ * sched.bpf.c uses for its run tails).
+ *
+ * Who delayed it: while a target thread waits on a CPU's run queue, that
+ * CPU's waiters[] slot lists it. Every context switch on such a CPU charges
+ * the task switched out (whoever it is) with the part of its run that
+ * overlapped each wait. All changes to a CPU's slot happen under that CPU's
+ * run-queue lock (sched_switch, and sched_wakeup, which the kernel fires with
+ * the wakee's run queue locked), so plain writes are safe.
+ *
+ * --hist: log2 histograms of run-queue waits and of each system call's
+ * duration, for waits and calls that began inside the window (the rule of
+ * THREAD READY and SYSCALL STATISTICS, so their counts agree).
+ *
+ * Every hook fires system-wide: each filters on the target's tgid before any
+ * map work, except that a context switch of another process is also looked
+ * at when this CPU has target threads waiting (one array lookup).
+ */
+#include "kdelay_core.bpf.h"
+#include "kdelay_gate.bpf.h"
+#include "kdelay_stats.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TASK_RUNNING   0
+#define __TASK_STOPPED 0x4
+#define TASK_DEAD      0x80
+
+enum account_state {
+	ACCOUNT_USER = 0,
+	ACCOUNT_SYSCALL = 1,
+	ACCOUNT_HARDIRQ = 2,
+	ACCOUNT_SOFTIRQ = 3,
+	ACCOUNT_RUNNABLE = 4,
+	ACCOUNT_BLOCKED = 5,
+	ACCOUNT_STOPPED = 6,
+};
+KDELAY_SHARED_ENUM(account_state)
+
+enum account_syscall_nr {
+	/* Not in a system call. */
+	ACCOUNT_NO_SYSCALL = 0xffffffff,
+	/* In a system call entered before kdelay first saw the thread. */
+	ACCOUNT_UNKNOWN_SYSCALL = 0xfffffffe,
+};
+KDELAY_SHARED_ENUM(account_syscall_nr)
+
+enum account_limits {
+	ACCOUNT_WAITERS_PER_CPU = 4, /* waiting target threads tracked per run queue */
+	ACCOUNT_HIST_SLOTS = 40,     /* log2(ns) buckets: the last one holds 2^39 ns (9 min) and up */
+	ACCOUNT_HIST_RUN_QUEUE = 0,  /* account_hist key kind: run-queue waits */
+	ACCOUNT_HIST_SYSCALL = 1,    /* account_hist key kind: system call durations */
+};
+KDELAY_SHARED_ENUM(account_limits)
+
+/* Set by the user half: --hist. */
+const volatile bool hist_enabled = false;
+
+/* What each target thread is doing now. */
+struct account_thread {
+	u64 since;      /* start of the current segment; 1: since before kdelay saw the thread */
+	u64 irq_ns;     /* interrupt time already accounted inside the current on-CPU segment */
+	u64 syscall_ns; /* entry of the current system call (0: none seen) */
+	u32 state;      /* enum account_state of the current segment */
+	u32 nr;         /* the system call it is in, or enum account_syscall_nr */
+	u32 wait_cpu;   /* RUNNABLE: the CPU whose run queue it waits on */
+	u32 pad;
+};
+
+struct account_key {
+	u32 tid;
+	u32 state; /* enum account_state */
+	u32 nr;    /* SYSCALL and BLOCKED: the system call, else ACCOUNT_NO_SYSCALL */
+};
+
+struct account_value {
+	u64 count; /* segments that began in this state (waits, sleeps, IRQ handler runs...) */
+	u64 total_ns;
+};
+
+/* The clipped end of the segment a thread was in when the window closed. */
+struct account_tail {
+	u64 ns;
+	u32 state;
+	u32 nr;
+};
+
+struct account_waiters {
+	u64 last_switch_ns; /* when the task now on this CPU was switched in (0: unknown) */
+	u32 count;
+	u32 pad;
+	u32 tids[ACCOUNT_WAITERS_PER_CPU];
+	u64 since[ACCOUNT_WAITERS_PER_CPU];
+};
+
+struct delayer_key {
+	u32 tid;     /* the waiting target thread */
+	u32 culprit; /* the thread (any process) that ran on its CPU meanwhile */
+};
+
+struct delayer_value {
+	u64 count;    /* stretches of the culprit that overlapped a wait */
+	u64 total_ns; /* their overlap */
+	char comm[16];
+};
+
+struct hist_key {
+	u32 tid;
+	u32 kind; /* ACCOUNT_HIST_RUN_QUEUE or ACCOUNT_HIST_SYSCALL */
+	u32 nr;   /* ACCOUNT_HIST_SYSCALL: the system call */
+};
+
+struct hist_value {
+	u32 slots[ACCOUNT_HIST_SLOTS];
+};
+
+/* The hard and soft interrupt in progress on this CPU, if it interrupted a target thread. */
+struct irq_slot {
+	u64 entry_ns;  /* 0: none */
+	u64 nested_ns; /* softirq only: hard IRQ time inside it, accounted as HARDIRQ */
+	u64 handler;
+	u32 tid;
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct account_thread);
+} account_thread SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct account_key);
+	__type(value, struct account_value);
+} account_time SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct account_tail);
+} account_tail SEC(".maps");
+
+/* One slot per possible CPU; the user half sizes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct account_waiters);
+} waiters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct delayer_key);
+	__type(value, struct delayer_value);
+} delayers SEC(".maps");
+
+/* Sized to 1 by the user half unless --hist. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct hist_key);
+	__type(value, struct hist_value);
+} account_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2); /* 0: hard, 1: soft */
+	__type(key, u32);
+	__type(value, struct irq_slot);
+} irq_slots SEC(".maps");
+
+enum { IRQ_SLOT_HARD = 0, IRQ_SLOT_SOFT = 1 };
+
+/* Context switches of target threads that arrived without the switch-out before them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} missed_switches SEC(".maps");
+
+static __always_inline void count_missed_switch(void)
+{
+	u32 zero = 0;
+	u64 *n = bpf_map_lookup_elem(&missed_switches, &zero);
+
+	if (n)
+		(*n)++;
+}
+
+/* The part of [since, now) inside the window, as the gate says it is now. */
+static __always_inline u64 in_window(const struct kdelay_gate *gate, u64 since, u64 now)
+{
+	u64 from;
+
+	if (!gate || gate->state != KDELAY_GATE_OPEN)
+		return 0;
+	from = since > gate->window_start_ns ? since : gate->window_start_ns;
+	return now > from ? now - from : 0;
+}
+
+static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u64 ns)
+{
+	struct account_key key = { .tid = tid, .state = state, .nr = nr };
+	struct account_value zero = {};
+	struct account_value *value;
+
+	if (!count && !ns)
+		return;
+	value = kdelay_lookup_or_init(&account_time, &key, &zero);
+	if (!value)
+		return;
+	value->count += count;
+	value->total_ns += ns;
+}
+
+/*
+ * Ends the thread's current segment at now and starts `next` (in system call
+ * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
+ * begins inside the window (a wait, a sleep, a stop).
+ */
+static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
+                                       const struct kdelay_gate *gate)
+{
+	u32 state = thread->state;
+	u32 nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? thread->nr : ACCOUNT_NO_SYSCALL;
+	u64 since = thread->since;
+
+	if (gate && gate->state == KDELAY_GATE_OPEN) {
+		u64 ns = in_window(gate, since, now);
+		bool on_cpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL;
+
+		if (on_cpu)
+			ns = ns > thread->irq_ns ? ns - thread->irq_ns : 0;
+		account_add(tid, state, nr, !on_cpu && since >= gate->window_start_ns ? 1 : 0, ns);
+	} else if (gate && gate->state == KDELAY_GATE_REPORTING && since < gate->window_stop_ns) {
+		/*
+		 * In the segment when the window closed, out of it before the
+		 * user half looked: clip it here. The user half counts each
+		 * thread's tail once, from here or from account_thread.
+		 */
+		u64 from = since > gate->window_start_ns ? since : gate->window_start_ns;
+		struct account_tail tail = { .state = state, .nr = nr };
+
+		tail.ns = gate->window_stop_ns > from ? gate->window_stop_ns - from : 0;
+		if (bpf_map_update_elem(&account_tail, &tid, &tail, BPF_NOEXIST) == -7 /* E2BIG */)
+			kdelay_count_map_full();
+	}
+	thread->state = next;
+	thread->since = now;
+	thread->irq_ns = 0;
+}
+
+/* The state of a thread kdelay sees for the first time, assumed since before it looked. */
+static __always_inline struct account_thread *thread_of(u32 tid, u32 assumed_state, u32 assumed_nr)
+{
+	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
+	struct account_thread first = { .since = 1, .state = assumed_state, .nr = assumed_nr };
+
+	if (thread)
+		return thread;
+	bpf_map_update_elem(&account_thread, &tid, &first, BPF_NOEXIST);
+	thread = bpf_map_lookup_elem(&account_thread, &tid);
+	if (!thread)
+		kdelay_count_map_full();
+	return thread;
+}
+
+/* log2 of ns, capped to the last slot (as libbpf-tools' histograms). */
+static __always_inline u32 log2_slot(u64 v)
+{
+	u32 r = 0, shift;
+
+	shift = (v > 0xffffffff) << 5;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xffff) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xff) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xf) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r < ACCOUNT_HIST_SLOTS ? r : ACCOUNT_HIST_SLOTS - 1;
+}
+
+static __always_inline void hist_add(u32 tid, u32 kind, u32 nr, u64 ns)
+{
+	struct hist_key key = { .tid = tid, .kind = kind, .nr = nr };
+	struct hist_value zero = {};
+	struct hist_value *hist;
+	u32 slot = log2_slot(ns);
+
+	hist = kdelay_lookup_or_init(&account_hist, &key, &zero);
+	if (hist && slot < ACCOUNT_HIST_SLOTS)
+		hist->slots[slot]++;
+}
+
+/* The CPU whose run queue a woken task was put on (task_cpu()), on kernels before and after 5.16. */
+struct thread_info___cpu {
+	u32 cpu;
+};
+struct task_struct___cpu {
+	struct thread_info___cpu thread_info;
+	unsigned int cpu;
+};
+
+static __always_inline u32 task_cpu_of(struct task_struct *p)
+{
+	struct task_struct___cpu *t = (void *)p;
+
+	if (bpf_core_field_exists(t->thread_info.cpu))
+		return BPF_CORE_READ(t, thread_info.cpu);
+	return BPF_CORE_READ(t, cpu);
+}
+
+static __always_inline void waiter_add(u32 cpu, u32 tid, u64 now)
+{
+	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
+	u32 n;
+
+	if (!slot)
+		return;
+	n = slot->count;
+	if (n >= ACCOUNT_WAITERS_PER_CPU)
+		return; /* more waiters than tracked: the extra ones name no delayer */
+	slot->tids[n] = tid;
+	slot->since[n] = now;
+	slot->count = n + 1;
+}
+
+static __always_inline void waiter_remove(u32 cpu, u32 tid)
+{
+	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
+	u32 n, i;
+
+	if (!slot)
+		return;
+	n = slot->count;
+	for (i = 0; i < ACCOUNT_WAITERS_PER_CPU; i++) {
+		if (i >= n)
+			return;
+		if (slot->tids[i] != tid)
+			continue;
+		/* Move the last one into the hole. */
+		if (n - 1 < ACCOUNT_WAITERS_PER_CPU) {
+			slot->tids[i] = slot->tids[n - 1];
+			slot->since[i] = slot->since[n - 1];
+		}
+		slot->count = n - 1;
+		return;
+	}
+}
+
+/*
+ * prev is leaving this CPU at now: charge its run to each target thread
+ * waiting on this CPU, for the part that overlapped the wait. An entry whose
+ * thread is no longer waiting here since that moment (its removal raced
+ * with a migration, or it was listed twice) is dropped, not charged.
+ */
+static __always_inline void charge_delayer(struct account_waiters *slot, u32 cpu, struct task_struct *prev, u64 now,
+                                           const struct kdelay_gate *gate)
+{
+	u32 culprit = BPF_CORE_READ(prev, pid);
+	u32 n = slot->count, kept = 0, i;
+
+	for (i = 0; i < ACCOUNT_WAITERS_PER_CPU; i++) {
+		struct account_thread *waiter;
+		struct delayer_key key;
+		struct delayer_value zero = {}, *value;
+		u32 tid;
+		u64 from, ns, since;
+
+		if (i >= n)
+			break;
+		tid = slot->tids[i];
+		since = slot->since[i];
+		waiter = bpf_map_lookup_elem(&account_thread, &tid);
+		if (!waiter || waiter->state != ACCOUNT_RUNNABLE || waiter->wait_cpu != cpu || waiter->since != since)
+			continue;
+		if (kept < ACCOUNT_WAITERS_PER_CPU) {
+			slot->tids[kept] = tid;
+			slot->since[kept] = since;
+			kept++;
+		}
+		from = since > slot->last_switch_ns ? since : slot->last_switch_ns;
+		ns = in_window(gate, from, now);
+		if (!ns || tid == culprit)
+			continue;
+		key.tid = tid;
+		key.culprit = culprit;
+		value = kdelay_lookup_or_init(&delayers, &key, &zero);
+		if (!value)
+			continue;
+		if (!value->count)
+			BPF_CORE_READ_STR_INTO(&value->comm, prev, comm);
+		value->count++;
+		value->total_ns += ns;
+	}
+	slot->count = kept;
+}
+
+static __always_inline void on_wakeup(struct task_struct *p)
+{
+	struct account_thread *thread;
+	struct kdelay_gate *gate;
+	u32 tid;
+	u64 now;
+
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+		return;
+	tid = BPF_CORE_READ(p, pid);
+	/* First seen here: it was asleep, in a system call we cannot name. */
+	thread = thread_of(tid, ACCOUNT_BLOCKED, ACCOUNT_UNKNOWN_SYSCALL);
+	if (!thread)
+		return;
+	/* Woken while still on a CPU (or already waiting): nothing changes. */
+	if (thread->state != ACCOUNT_BLOCKED && thread->state != ACCOUNT_STOPPED)
+		return;
+	now = bpf_ktime_get_ns();
+	gate = kdelay_gate_get();
+	transition(thread, tid, ACCOUNT_RUNNABLE, now, gate);
+	thread->wait_cpu = task_cpu_of(p);
+	waiter_add(thread->wait_cpu, tid, now);
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(account_wakeup, struct task_struct *p)
+{
+	on_wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(account_wakeup_new, struct task_struct *p)
+{
+	struct account_thread *thread;
+	u32 tid;
+	u64 now;
+
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+		return 0;
+	tid = BPF_CORE_READ(p, pid);
+	now = bpf_ktime_get_ns();
+	/* A new thread: its life begins here, waiting for its first CPU. */
+	thread = thread_of(tid, ACCOUNT_RUNNABLE, ACCOUNT_NO_SYSCALL);
+	if (!thread)
+		return 0;
+	thread->state = ACCOUNT_RUNNABLE;
+	thread->since = now;
+	thread->nr = ACCOUNT_NO_SYSCALL;
+	thread->wait_cpu = task_cpu_of(p);
+	waiter_add(thread->wait_cpu, tid, now);
+	return 0;
+}
+
+static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, const struct kdelay_gate *gate)
+{
+	u32 tid = BPF_CORE_READ(prev, pid);
+	long state = kdelay_task_state(prev);
+	struct account_thread *thread = thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	u32 next;
+
+	if (!thread)
+		return;
+	if (state & TASK_DEAD) {
+		/* Its last switch-out: account its last run, then forget it. */
+		transition(thread, tid, ACCOUNT_BLOCKED, now, gate);
+		bpf_map_delete_elem(&account_thread, &tid);
+		return;
+	}
+	if (preempt || state == TASK_RUNNING)
+		next = ACCOUNT_RUNNABLE;
+	else if (state & __TASK_STOPPED)
+		next = ACCOUNT_STOPPED;
+	else
+		next = ACCOUNT_BLOCKED; /* in thread->nr, or outside system calls */
+	transition(thread, tid, next, now, gate);
+	if (next == ACCOUNT_RUNNABLE) {
+		thread->wait_cpu = bpf_get_smp_processor_id();
+		waiter_add(thread->wait_cpu, tid, now);
+	}
+}
+
+static __always_inline void switch_in(struct task_struct *next, u64 now, const struct kdelay_gate *gate)
+{
+	u32 tid = BPF_CORE_READ(next, pid);
+	/* First seen here: it was waiting for this CPU. */
+	struct account_thread *thread = thread_of(tid, ACCOUNT_RUNNABLE, ACCOUNT_UNKNOWN_SYSCALL);
+	u64 since;
+
+	if (!thread)
+		return;
+	since = thread->since;
+	/* Already on a CPU, as far as kdelay knows: the switch that took it off was never seen. */
+	if (thread->state == ACCOUNT_USER || thread->state == ACCOUNT_SYSCALL)
+		count_missed_switch();
+	if (thread->state == ACCOUNT_RUNNABLE) {
+		waiter_remove(thread->wait_cpu, tid);
+		if (hist_enabled && gate && gate->state == KDELAY_GATE_OPEN && since >= gate->window_start_ns)
+			hist_add(tid, ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_NO_SYSCALL, now - since);
+	}
+	transition(thread, tid, thread->nr == ACCOUNT_NO_SYSCALL ? ACCOUNT_USER : ACCOUNT_SYSCALL, now, gate);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
+	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
+	u32 cpu = bpf_get_smp_processor_id();
+	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
+	struct kdelay_gate *gate;
+	u64 now;
+
+	if (!prev_is_target && !next_is_target && (!slot || !slot->count))
+		return 0;
+	gate = kdelay_gate_get(); /* in any state: see transition() */
+	now = bpf_ktime_get_ns();
+	if (slot && slot->count)
+		charge_delayer(slot, cpu, prev, now, gate);
+	if (slot)
+		slot->last_switch_ns = now;
+	/* Segments are tracked while the gate is closed too, so the window clips them. */
+	if (prev_is_target)
+		switch_out(prev, preempt, now, gate);
+	if (next_is_target)
+		switch_in(next, now, gate);
+	return 0;
+}
+
+/* A target thread on the CPU without a context switch since kdelay looked (a busy thread). */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(account_runtime, struct task_struct *p)
+{
+	u32 tid;
+
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+		return 0;
+	tid = BPF_CORE_READ(p, pid);
+	thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct account_thread *thread;
+	u32 tid = (u32)pid_tgid;
+	u64 now;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	thread = thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	if (!thread)
+		return 0;
+	now = bpf_ktime_get_ns();
+	/* A thread entering a system call was in user space. */
+	thread->state = ACCOUNT_USER;
+	transition(thread, tid, ACCOUNT_SYSCALL, now, kdelay_gate_get());
+	thread->nr = (u32)id;
+	thread->syscall_ns = now;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct account_thread *thread;
+	struct kdelay_gate *gate;
+	u32 tid = (u32)pid_tgid;
+	u64 now;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	thread = thread_of(tid, ACCOUNT_SYSCALL, ACCOUNT_UNKNOWN_SYSCALL);
+	if (!thread)
+		return 0;
+	now = bpf_ktime_get_ns();
+	gate = kdelay_gate_get();
+	thread->state = ACCOUNT_SYSCALL;
+	if (hist_enabled && thread->syscall_ns && gate && gate->state == KDELAY_GATE_OPEN &&
+	    thread->syscall_ns >= gate->window_start_ns && thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
+		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
+	transition(thread, tid, ACCOUNT_USER, now, gate);
+	thread->nr = ACCOUNT_NO_SYSCALL;
+	thread->syscall_ns = 0;
+	return 0;
+}
+
+static __always_inline void irq_enter(u32 which, u64 handler)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct irq_slot *slot;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return;
+	slot = bpf_map_lookup_elem(&irq_slots, &which);
+	if (!slot)
+		return;
+	slot->entry_ns = bpf_ktime_get_ns();
+	slot->nested_ns = 0;
+	slot->handler = handler;
+	slot->tid = (u32)pid_tgid;
+}
+
+/*
+ * Ends the interrupt in this CPU's slot: its time in the window (less hard
+ * IRQ time nested in a softirq) goes to state, and is carved out of the
+ * on-CPU segment it interrupted.
+ */
+static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	u32 tid = (u32)pid_tgid, soft = IRQ_SLOT_SOFT;
+	struct account_thread *thread;
+	struct kdelay_gate *gate;
+	struct irq_slot *slot, *outer;
+	u64 now, ns;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return;
+	slot = bpf_map_lookup_elem(&irq_slots, &which);
+	if (!slot || !slot->entry_ns || slot->tid != tid || slot->handler != handler)
+		return;
+	now = bpf_ktime_get_ns();
+	gate = kdelay_gate_get();
+	ns = in_window(gate, slot->entry_ns, now);
+	slot->entry_ns = 0;
+	if (which == IRQ_SLOT_HARD) {
+		/* A hard interrupt inside a softirq of the same thread: the softirq's time excludes it. */
+		outer = bpf_map_lookup_elem(&irq_slots, &soft);
+		if (outer && outer->entry_ns && outer->tid == tid)
+			outer->nested_ns += ns;
+	} else {
+		ns = ns > slot->nested_ns ? ns - slot->nested_ns : 0;
+	}
+	account_add(tid, state, ACCOUNT_NO_SYSCALL, ns ? 1 : 0, ns);
+	thread = bpf_map_lookup_elem(&account_thread, &tid);
+	if (thread)
+		thread->irq_ns += ns;
+}
+
+SEC("tp_btf/irq_handler_entry")
+int BPF_PROG(account_hardirq_entry, int irq, struct irqaction *action)
+{
+	irq_enter(IRQ_SLOT_HARD, (u64)action);
+	return 0;
+}
+
+SEC("tp_btf/irq_handler_exit")
+int BPF_PROG(account_hardirq_exit, int irq, struct irqaction *action, int ret)
+{
+	irq_exit(IRQ_SLOT_HARD, (u64)action, ACCOUNT_HARDIRQ);
+	return 0;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(account_softirq_entry, unsigned int vec_nr)
+{
+	irq_enter(IRQ_SLOT_SOFT, vec_nr);
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(account_softirq_exit, unsigned int vec_nr)
+{
+	irq_exit(IRQ_SLOT_SOFT, vec_nr, ACCOUNT_SOFTIRQ);
+	return 0;
+}

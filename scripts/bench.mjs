@@ -1,210 +1,447 @@
 #!/usr/bin/env zx
-// npm run bench: prints kdelay's performance figures (never asserted in tests).
-//   1. command start -> sampling started (wall, through the real CLI)
-//   2. reading and formatting 100k syscall-map entries after a window
-//   3. detaching everything
-//   4. added cost per traced syscall of the target (getppid loop, alternated)
-//   5. added cost per context switch (pingpong, alternated)
-//   6. syscall events drained live, and symbolizing 10k frames
-// Needs root and the kernel the tests need. Numbers on a shared 2-vCPU VM are noisy:
-// each figure is the median of several runs.
+// npm run bench: kdelay's performance figures, each beside its floor or
+// baseline measured in the same run (never asserted in tests: the numbers
+// of a shared 2-vCPU VM are noise for a test, evidence for a person).
 //
-// Sections can be run alone by name: zx scripts/bench.mjs read-format [--runs N]
-// (names: start, read-format (with detach), syscall-cost, switch-cost, events).
-import { spawn } from 'node:child_process';
+//   start          command start -> sampling, vs `node -e 0`, with where the time goes
+//   read-format    a 100k-entry report, cold (fresh process) and warm, peak RSS
+//   syscall-cost   added cost per traced syscall: empty-program floor, kdelay's
+//                  configurations, bpftrace and libbpf-tools' syscount
+//   switch-cost    added cost per pingpong round trip (2 switches, 2 wake-ups,
+//                  4 syscalls): floor, kdelay's configurations, bpftrace, runqlat
+//   events         -s events drained per second and lost, without and with stacks,
+//                  beside the stack walk alone (and symbolizing 10k frames)
+//   memory         kdelay's RSS after 10 and after 1,000 samples of a 2,000-thread target
+//
+// Every comparison alternates its configurations, --runs N times (default 5),
+// and prints the median and the min. Peers (bpftrace, libbpf-tools) are used
+// when installed and reported "not installed" otherwise. Configurations that
+// other features add are picked up when present: "all but account" when
+// bundles/account.wasm exists, "--hist" when `kdelay --help` lists it.
+//
+// Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
+// Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { $, fs, os, path } from 'zx';
+import { $, argv, echo, fs, os, path } from 'zx';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const BENCH = path.join(ROOT, 'scripts', 'bench');
+const KDELAY = path.join(ROOT, 'bin', 'kdelay.js');
 const dist = (p) => path.join(ROOT, 'dist', 'host', p);
 const { LibbpfBackend } = await import(dist('libbpf/libbpf-backend.js'));
 const { libbpfLog } = await import(dist('libbpf/log.js'));
-const { bpf } = await import(dist('libbpf/ffi.js'));
 const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
-const { writeStatistics } = await import(dist('report/format.js'));
-const { TextBuffer } = await import(dist('report/text-buffer.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 
 libbpfLog.install(false);
-const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events'];
+const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory'];
 const chosen = argv._.map(String);
 for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
 const want = (name) => chosen.length === 0 || chosen.includes(name);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n, digits = 1) => n.toFixed(digits);
+const RUNS = Number(argv.runs ?? 5);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const min = (xs) => Math.min(...xs);
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const signed = (n, digits = 0) => (n >= 0 ? '+' : '') + fmt(n, digits);
+const pad = (s, n) => String(s).padEnd(n);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kdelay-bench-'));
-const build = async (name) => {
+const gcc = async (source, name) => {
   const out = path.join(tmp, name);
-  await $`gcc -O2 -pthread -o ${out} ${path.join(ROOT, 'test', 'workloads', `${name}.c`)}`;
+  await $`gcc -O2 -fno-omit-frame-pointer -pthread -o ${out} ${source}`;
   return out;
 };
+const workload = (name) => gcc(path.join(ROOT, 'test', 'workloads', `${name}.c`), name);
+const which = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || undefined;
 
-// 1. Start-up: spawn -> "# Start sampling" on stdout.
+// ---- tracers: something started against a target PID and stopped after the work --------------
+
+/** Lines of a stream, awaited one predicate at a time. */
+function lineWaiter(stream) {
+  const lines = [];
+  let wake;
+  createInterface({ input: stream }).on('line', (l) => {
+    lines.push(l);
+    wake?.();
+  });
+  stream.on('close', () => wake?.());
+  return async (test, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = lines.findIndex(test);
+      if (i >= 0) return lines.splice(0, i + 1)[i];
+      if (Date.now() > deadline || stream.destroyed) throw new Error('expected line never came');
+      await new Promise((r) => {
+        wake = r;
+        setTimeout(r, 100);
+      });
+    }
+  };
+}
+
+/** A command that runs until SIGINT; ready when a line of its stdout or stderr matches. */
+function commandTracer(label, argvFor, ready) {
+  return {
+    label,
+    async start(pid) {
+      const t0 = performance.now();
+      const child = spawn(argvFor(pid)[0], argvFor(pid).slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const closed = new Promise((r) => child.on('close', r));
+      const out = lineWaiter(child.stdout);
+      const err = lineWaiter(child.stderr);
+      let stderrText = '';
+      child.stderr.on('data', (d) => (stderrText += d));
+      await Promise.race([
+        out((l) => ready.test(l)),
+        err((l) => ready.test(l)),
+        closed.then(() => {
+          throw new Error(`${label} exited before it was ready: ${stderrText.trim().split('\n').pop()}`);
+        }),
+      ]);
+      return { child, closed, launchMs: performance.now() - t0 };
+    },
+    async stop({ child, closed }) {
+      child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await closed;
+      clearTimeout(killer);
+    },
+  };
+}
+
+const kdelayTracer = (label, args) =>
+  commandTracer(label, (pid) => [process.execPath, KDELAY, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+
+/** Programs of the floor object (scripts/bench/floor.bpf.c), loaded through kdelay's own libbpf backend. */
+let floorElf;
+const floorTracer = (label, programs) => ({
+  label,
+  async start(pid) {
+    const t0 = performance.now();
+    const backend = new LibbpfBackend();
+    const obj = backend.open(floorElf, 'floor');
+    const tgid = Buffer.alloc(4);
+    tgid.writeUInt32LE(pid);
+    obj.setGlobal('target_tgid', tgid);
+    for (const p of ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_stack_walk']) {
+      obj.setAutoload(p, programs.includes(p));
+    }
+    obj.load();
+    for (const p of programs) obj.attach(p);
+    return { obj, launchMs: performance.now() - t0 };
+  },
+  async stop({ obj }) {
+    obj.close();
+  },
+});
+
+const untraced = { label: 'untraced', start: async () => ({ launchMs: 0 }), stop: async () => {} };
+
+/** Peers: the tools a user would otherwise pick. */
+const BPFTRACE = which('bpftrace');
+const SYSCOUNT = which('syscount') ?? which('bpf-syscount');
+const RUNQLAT = which('runqlat') ?? which('bpf-runqlat');
+// stdbuf: libbpf-tools print their "Tracing ..." line with stdio, fully buffered into a pipe.
+const STDBUF = which('stdbuf');
+const peer = (binary, label, argvFor, ready) =>
+  binary ? commandTracer(label, (pid) => [...(STDBUF ? [STDBUF, '-oL', '-eL'] : []), ...argvFor(pid)], ready) : { label, missing: true };
+const bpftraceTracer = peer(BPFTRACE, 'bpftrace per-thread script', (pid) => [BPFTRACE, '-B', 'line', path.join(BENCH, 'kdelay-stats.bt'), String(pid)], /^ready$/);
+
+/** Configurations that features of other issues add, picked up when present. */
+const help = spawnSync(process.execPath, [KDELAY, '--help'], { encoding: 'utf8' }).stdout;
+const HAS_ACCOUNT = fs.existsSync(path.join(ROOT, 'bundles', 'account.wasm'));
+const HAS_HIST = /--hist\b/.test(help);
+const featureTracers = () => [
+  HAS_ACCOUNT ? kdelayTracer('kdelay all but account (--skip account)', ['--skip', 'account']) : { label: 'kdelay all but account', missing: 'no bundles/account.wasm yet' },
+  HAS_HIST ? kdelayTracer('kdelay all probes --hist', ['--hist']) : { label: 'kdelay all probes --hist', missing: 'kdelay has no --hist yet' },
+];
+
+/**
+ * Runs `measure(tracer)` RUNS times for every tracer, alternating, and
+ * prints each one's median and min beside the untraced one (the first).
+ * `unit` names what one value is; values are ns per unit of work.
+ */
+async function compare(title, tracers, measure, { floorLabel } = {}) {
+  const usable = tracers.filter((t) => !t.missing);
+  const values = new Map(usable.map((t) => [t, []]));
+  const launches = new Map(usable.map((t) => [t, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const t of usable) {
+      try {
+        const { ns, launchMs } = await measure(t);
+        values.get(t).push(ns);
+        if (launchMs) launches.get(t).push(launchMs);
+      } catch (err) {
+        t.failed = err.message;
+        values.delete(t);
+        usable.splice(usable.indexOf(t), 1);
+      }
+    }
+  }
+  echo(title);
+  const base = values.get(tracers[0]);
+  const floor = floorLabel && [...values].find(([t]) => t.label === floorLabel)?.[1];
+  const added = (xs) => median(xs) - median(base);
+  echo(`  ${pad('', 42)} ${pad('median', 9)} ${pad('(min)', 9)} ${pad('added', 9)} ${pad('(min)', 9)} ${floor ? 'x floor ' : ''} launch ms`);
+  for (const t of tracers) {
+    if (t.missing || t.failed) {
+      echo(`  ${pad(t.label, 42)} ${t.failed ? `failed: ${t.failed}` : typeof t.missing === 'string' ? t.missing : 'not installed'}`);
+      continue;
+    }
+    const xs = values.get(t);
+    const isBase = t === tracers[0];
+    const ratio = floor && !isBase && t.label !== floorLabel ? `${fmt(added(xs) / added(floor), 2)}x`.padEnd(8) : '        ';
+    const launch = launches.get(t).length ? `${fmt(median(launches.get(t)))} (${fmt(min(launches.get(t)))})` : '';
+    echo(
+      `  ${pad(t.label, 42)} ${pad(fmt(median(xs), 1), 9)} ${pad(`(${fmt(min(xs), 1)})`, 9)} ${pad(isBase ? '' : signed(added(xs)), 9)} ${pad(isBase ? '' : `(${signed(min(xs) - min(base))})`, 9)} ${floor ? ratio : ''} ${launch}`,
+    );
+  }
+}
+
+// ---- start ---------------------------------------------------------------------------------------
+
+async function spawnUntilLine(args, pattern, env = {}) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const stderr = [];
+  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
+  const closed = new Promise((r) => child.on('close', r));
+  const wait = lineWaiter(child.stdout);
+  await wait((l) => pattern.test(l));
+  const ms = performance.now() - t0;
+  child.kill('SIGINT');
+  await closed;
+  return { ms, stderr };
+}
+
 if (want('start')) {
   const sleeper = spawn('sleep', ['600']);
-  const runs = [];
-  for (let i = 0; i < 10; i++) {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'kdelay.js'), '-p', sleeper.pid, '--sample-time', '0.05'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((resolve) => createInterface({ input: child.stdout }).on('line', (l) => l.startsWith('# Start sampling') && resolve()));
-    runs.push(performance.now() - t0);
-    await new Promise((r) => child.on('close', r));
+  const node0 = [], version = [], sampling = [], phases = new Map();
+  for (let i = 0; i < Math.max(RUNS, 10); i++) {
+    let t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    node0.push(performance.now() - t0);
+    t0 = performance.now();
+    spawnSync(process.execPath, [KDELAY, '--version']);
+    version.push(performance.now() - t0);
+    const { ms, stderr } = await spawnUntilLine([KDELAY, '-p', String(sleeper.pid), '--sample-time', '600'], /^# Start sampling/, { KDELAY_TIMING: '1' });
+    sampling.push(ms);
+    // Phase durations from the marks (host/base/timing.ts), each from the previous mark.
+    let last = 0;
+    for (const line of stderr) {
+      const m = /^kdelay-timing ([\d.]+) (.*)$/.exec(line);
+      if (!m) continue;
+      const at = Number(m[1]);
+      const label = m[2].startsWith('load end') ? `  of which libbpf load (verifier) ${m[2].slice(9)}` : m[2];
+      if (!m[2].startsWith('load begin')) phases.set(label, [...(phases.get(label) ?? []), at - last]);
+      if (m[2].startsWith('load begin')) phases.set(`  of which libbpf open + configure ${m[2].slice(11)}`, [...(phases.get(`  of which libbpf open + configure ${m[2].slice(11)}`) ?? []), at - last]);
+      last = at;
+    }
   }
   sleeper.kill();
-  const node0 = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    await $`node -e 0`;
-    node0.push(performance.now() - t0);
-  }
-  echo(`start -> sampling started: ${fmt(median(runs))} ms median of 10 (min ${fmt(Math.min(...runs))}); 'node -e 0' alone: ${fmt(median(node0))} ms`);
+  const n0 = median(node0);
+  echo(`launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs): median ${fmt(median(sampling))} ms (min ${fmt(min(sampling))}); target <= node -e 0 + 100 = ${fmt(n0 + 100)} ms`);
+  echo(`  node -e 0: ${fmt(n0)} ms (min ${fmt(min(node0))}); kdelay --version (node + loading the CLI bundle): ${fmt(median(version))} ms (min ${fmt(min(version))})`);
+  echo(`  where the time goes (medians, ms since the previous mark; the first from the process's start):`);
+  for (const [label, xs] of phases) echo(`    ${pad(label, 44)} ${fmt(median(xs), 1)}`);
 }
 
-// 2 and 3: in-process, with the syscalls map filled with 100k synthetic entries.
+// ---- read-format: a fresh process per run, so the first report is cold -------------------------
+
 if (want('read-format')) {
-  const backend = new LibbpfBackend();
-  const syscalls = SyscallTable.for(hostArch());
-  const ENTRIES = 100_000;
-  const t0 = performance.now();
-  const probes = ProbeSet.start(backend, builtinBundles(ROOT), { targetTgid: process.pid, syscalls, options: { 'syscalls.max_entries': 131072n } });
-  const startMs = performance.now() - t0;
-  // Find our syscall_stats map (the newest one) by walking map ids.
-  let id = 0, statsFd = -1;
-  for (const next = [0]; bpf.map_get_next_id(id, next) === 0; id = next[0]) {
-    const fd = bpf.map_get_fd_by_id(next[0]);
-    if (fd < 0) continue;
-    if (backend.mapInfoByFd(fd).name === 'syscall_stats') statsFd = fd;
-    else backend.closeFd(fd);
-  }
-  const keys = Buffer.alloc(ENTRIES * 8), values = Buffer.alloc(ENTRIES * 32);
-  for (let i = 0; i < ENTRIES; i++) {
-    keys.writeUInt32LE(100_000 + Math.floor(i / 250), i * 8);
-    keys.writeUInt32LE(i % 250, i * 8 + 4);
-    values.writeBigUInt64LE(BigInt(i + 1), i * 32);
-    values.writeBigUInt64LE(BigInt(1000 * (i + 1)), i * 32 + 8);
-    values.writeBigUInt64LE(500n, i * 32 + 16);
-    values.writeBigUInt64LE(BigInt(2000 + i), i * 32 + 24);
-  }
-  for (let done = 0; done < ENTRIES; ) {
-    const count = [Math.min(8192, ENTRIES - done)];
-    const err = bpf.map_update_batch(statsFd, keys.subarray(done * 8), values.subarray(done * 32), count, { sz: 24, elem_flags: 0n, flags: 0n });
-    if (err) throw new Error(`filling the map failed: ${err}`);
-    done += count[0];
-  }
-  const collect = [], format = [], both = [];
-  const RUNS = Number(argv.runs ?? 5);
+  const cold = [], warm = [], read = [], rss = [];
   for (let i = 0; i < RUNS; i++) {
-    const t1 = performance.now();
-    const sample = probes.collect();
-    const t2 = performance.now();
-    const out = new TextBuffer();
-    writeStatistics(out, { sections: probes.sections, tables: sample.tables, threadName: (tid) => `thread-${tid}` });
-    const t3 = performance.now();
-    const rows = sample.tables.get('syscalls')?.count;
-    if (rows !== ENTRIES || out.bytes().length < ENTRIES * 80) throw new Error(`read ${rows} rows`);
-    collect.push(t2 - t1);
-    format.push(t3 - t2);
-    both.push(t3 - t1);
+    const out = await $`node ${path.join(BENCH, 'report-100k.mjs')}`.quiet();
+    const r = JSON.parse(out.stdout);
+    cold.push(r.coldMs);
+    warm.push(r.warmMs);
+    read.push(r.coldReadMs);
+    rss.push(r.peakRssMb);
   }
-  echo(`probe load+attach (in process): ${fmt(startMs)} ms`);
-  echo(`100k syscall entries: read ${fmt(median(collect))} ms + format ${fmt(median(format))} ms = ${fmt(median(both))} ms (median of ${RUNS}; min read ${fmt(Math.min(...collect))}, format ${fmt(Math.min(...format))}, total ${fmt(Math.min(...both))})`);
-  // A CLI run reports once, with code V8 has not optimised yet: that is the figure a user waits for.
-  echo(`  first (cold) run: read ${fmt(collect[0])} ms + format ${fmt(format[0])} ms = ${fmt(both[0])} ms; all totals: ${both.map((t) => fmt(t, 0)).join(' ')}`);
-  backend.closeFd(statsFd);
-  const t4 = performance.now();
-  await probes.close();
-  echo(`detach and close everything: ${fmt(performance.now() - t4, 2)} ms`);
+  echo(`100k-entry report (read the maps + lay out the text), ${RUNS} fresh processes: cold ${fmt(median(cold), 1)} ms (min ${fmt(min(cold), 1)}; target <= 100), of which reading ${fmt(median(read), 1)}; warm ${fmt(median(warm), 1)} ms (min ${fmt(min(warm), 1)})`);
+  echo(`  peak RSS of that process (probes loaded, 100k entries, one cold and 4 warm reports): ${fmt(median(rss))} MB`);
 }
 
-// 4. Per-syscall overhead: the same getppid loop with and without kdelay, alternated.
+// ---- syscall-cost ----------------------------------------------------------------------------------
+
+const compileFloor = async () => {
+  if (floorElf) return;
+  const arch = { x64: 'x86', arm64: 'arm64' }[process.arch];
+  const object = path.join(tmp, 'floor.bpf.o');
+  await $`clang -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_${arch} -I${path.join(ROOT, 'probes', 'include')} -Wall -Werror -c ${path.join(BENCH, 'floor.bpf.c')} -o ${object}`;
+  floorElf = await fs.readFile(object);
+};
+
 if (want('syscall-cost')) {
-  const loop = await build('getppid_loop');
-  const backend = new LibbpfBackend();
-  const syscalls = SyscallTable.for(hostArch());
-  const runLoop = async (traced) => {
-    const child = spawn(loop, ['1', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let probes;
-    if (traced) {
-      probes = ProbeSet.start(backend, builtinBundles(ROOT), { targetTgid: child.pid, syscalls });
-      probes.gate.open();
-    }
-    const out = new Promise((resolve) => createInterface({ input: child.stdout }).on('line', resolve));
-    child.stdin.end('go\n');
-    const line = await out;
-    await probes?.close();
-    return Number(line.split(' ')[1]);
-  };
-  const plain = [], traced = [];
-  for (let i = 0; i < 5; i++) {
-    plain.push(await runLoop(false));
-    traced.push(await runLoop(true));
-  }
-  const p = median(plain), t = median(traced);
-  echo(`getppid loop: ${fmt(p / 1e6, 2)} M calls/s untraced, ${fmt(t / 1e6, 2)} M calls/s traced (medians of 5, alternated)`);
-  echo(`added cost per traced syscall: ${fmt(1e9 / t - 1e9 / p, 0)} ns (syscount -L ~ +840 ns, per-thread bpftrace ~ +1250 ns, empty programs ~ +300 ns on this machine class)`);
+  await compileFloor();
+  const loop = await workload('getppid_loop');
+  const tracers = [
+    untraced,
+    floorTracer('floor: empty sys_enter + sys_exit', ['floor_sys_enter', 'floor_sys_exit']),
+    kdelayTracer('kdelay all probes', []),
+    kdelayTracer('kdelay --only syscalls', ['--only', 'syscalls']),
+    ...featureTracers(),
+    bpftraceTracer,
+    peer(SYSCOUNT, 'libbpf-tools syscount -L -p', (pid) => [SYSCOUNT, '-L', '-p', String(pid)], /Tracing syscalls/),
+  ];
+  // getppid in a loop for 1 s on CPU 0 (getppid_loop.c): ns per call.
+  await compare(
+    `per traced syscall: ns per getppid() of a 1 s loop on CPU 0, ${RUNS} runs each, alternated (target: kdelay all probes <= 1.5x floor)`,
+    tracers,
+    async (tracer) => {
+      const child = spawn(loop, ['1', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const next = lineWaiter(child.stdout);
+      let handle;
+      try {
+        handle = await tracer.start(child.pid);
+        child.stdin.end('go\n');
+        const line = await next((l) => l.startsWith('calls_per_sec'));
+        return { ns: 1e9 / Number(line.split(' ')[1]), launchMs: handle.launchMs };
+      } finally {
+        if (handle) await tracer.stop(handle);
+        child.kill();
+      }
+    },
+    { floorLabel: 'floor: empty sys_enter + sys_exit' },
+  );
 }
-// 5. Per-context-switch overhead: two threads on one CPU passing a byte through pipes
-//    (two switches per round trip), alternated untraced / sched probe only / all probes.
+
+// ---- switch-cost -------------------------------------------------------------------------------------
+
 if (want('switch-cost')) {
-  const workload = await build('sched_workload');
-  const backend = new LibbpfBackend();
-  const syscalls = SyscallTable.for(hostArch());
-  const all = builtinBundles(ROOT);
-  const variants = { untraced: null, 'sched probe': all.filter((b) => b.manifest.name === 'sched'), 'all probes': all };
-  const runPingpong = async (bundles) => {
-    const child = spawn(workload, ['pingpong', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: child.stdout });
-    const next = () => new Promise((resolve) => lines.once('line', resolve));
-    await next(); // ready
-    let probes;
-    if (bundles) {
-      probes = ProbeSet.start(backend, bundles, { targetTgid: child.pid, syscalls });
-      probes.gate.open();
-    }
-    child.kill('SIGUSR1');
-    const done = await next();
-    await probes?.close();
-    child.kill('SIGTERM');
-    return Number(done.split(' ')[2]);
-  };
-  const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  for (let i = 0; i < 5; i++) for (const [name, bundles] of Object.entries(variants)) results[name].push(await runPingpong(bundles));
-  const base = median(results.untraced);
-  for (const [name, rates] of Object.entries(results)) {
-    const rate = median(rates);
-    const extra = name === 'untraced' ? '' : `, +${fmt((1e9 / rate - 1e9 / base) / 2, 0)} ns per context switch`;
-    echo(`pingpong ${name}: ${fmt(rate / 1000, 1)} k round trips/s${extra}`);
-  }
+  await compileFloor();
+  const sched = await workload('sched_workload');
+  const tracers = [
+    untraced,
+    floorTracer('floor: empty sched + syscall hooks', ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
+    floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
+    kdelayTracer('kdelay all probes', []),
+    kdelayTracer('kdelay --only sched', ['--only', 'sched']),
+    ...featureTracers(),
+    bpftraceTracer,
+    peer(RUNQLAT, 'libbpf-tools runqlat -p', (pid) => [RUNQLAT, '-p', String(pid)], /Tracing run queue latency/),
+  ];
+  // Two threads on CPU 0 passing a byte through pipes for 1 s: 2 switches, 2 wake-ups, 4 syscalls per round trip.
+  await compare(
+    `per context switch: ns per pingpong round trip (2 switches, 2 wake-ups, 4 syscalls) on CPU 0, ${RUNS} runs each, alternated (targets: --only sched <= runqlat -p; all probes <= +3,500)`,
+    tracers,
+    async (tracer) => {
+      const child = spawn(sched, ['pingpong', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const next = lineWaiter(child.stdout);
+      let handle;
+      try {
+        await next((l) => l.startsWith('ready'));
+        handle = await tracer.start(child.pid);
+        child.kill('SIGUSR1');
+        const done = await next((l) => l.startsWith('done'));
+        return { ns: 1e9 / Number(done.split(' ')[2]), launchMs: handle.launchMs };
+      } finally {
+        if (handle) await tracer.stop(handle);
+        child.kill('SIGTERM');
+      }
+    },
+    { floorLabel: 'floor: empty sched + syscall hooks' },
+  );
 }
-// 6. --syscall-events: events drained live (default 1024-page ring) and losses,
-//    from a getppid storm of the events workload. (Symbolizing 10k frames:
-//    scripts/bench-symbols.mjs, run below.)
+
+// ---- events ----------------------------------------------------------------------------------------
+
 if (want('events')) {
-  const workload = await build('events_workload');
+  await compileFloor();
+  const events = await workload('events_workload');
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
   const bundles = builtinBundles(ROOT).filter((b) => b.manifest.name === 'syscalls');
   const CALLS = 2_000_000;
-  for (const stackTraceSize of [0, 4096]) {
-    const child = spawn(workload, ['1', String(CALLS), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: child.stdout });
-    const next = () => new Promise((resolve) => lines.once('line', resolve));
-    await next();
-    const probes = ProbeSet.start(backend, bundles, {
-      targetTgid: child.pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 },
-    });
-    probes.gate.open();
-    const t0 = performance.now();
-    child.kill('SIGUSR1');
-    await next();
-    const seconds = (performance.now() - t0) / 1000;
-    probes.gate.close();
-    const sample = probes.collect();
-    const lost = sample.warnings.map((w) => /(\d+) were dropped/.exec(w)?.[1]).find(Boolean) ?? '0';
-    echo(`syscall events${stackTraceSize ? ' with stacks' : ''}: ${sample.events.length} drained in ${fmt(seconds, 2)} s live = ${fmt(sample.events.length / seconds / 1e6, 2)} M events/s, ${lost} lost`);
-    await probes.close();
-    child.kill('SIGTERM');
+  // In process: the collector drains the ring on this event loop, as the CLI's does.
+  const kdelayEvents = (label, stackTraceSize) => ({
+    label,
+    async start(pid) {
+      const probes = ProbeSet.start(backend, bundles, { targetTgid: pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 } });
+      probes.gate.open();
+      return { probes };
+    },
+    async stop({ probes }) {
+      probes.gate.close();
+      const sample = probes.collect();
+      this.drained = sample.events.length;
+      this.lost = Number(sample.warnings.map((w) => /(\d+) were dropped/.exec(w)?.[1]).find(Boolean) ?? 0);
+      await probes.close();
+    },
+  });
+  const tracers = [
+    untraced,
+    floorTracer('floor: empty sys_enter + sys_exit', ['floor_sys_enter', 'floor_sys_exit']),
+    kdelayEvents('kdelay -s 0 --stack-trace-size 0', 0),
+    floorTracer('floor: stack walks alone (sys_exit)', ['floor_sys_enter', 'floor_stack_walk']),
+    kdelayEvents('kdelay -s 0 (stacks)', 4096),
+  ];
+  const drained = new Map(tracers.map((t) => [t, []]));
+  await compare(
+    `-s events: ns per getppid() of ${CALLS / 1e6} M calls from frame-pointer code (events_workload.c), ${RUNS} runs each, alternated`,
+    tracers,
+    async (tracer) => {
+      const child = spawn(events, ['1', String(CALLS), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const next = lineWaiter(child.stdout);
+      let handle;
+      try {
+        await next((l) => l.startsWith('ready'));
+        handle = await tracer.start(child.pid);
+        const t0 = performance.now();
+        child.kill('SIGUSR1');
+        await next((l) => l.startsWith('done'));
+        const seconds = (performance.now() - t0) / 1000;
+        await tracer.stop(handle);
+        handle = undefined;
+        if (tracer.drained !== undefined) drained.get(tracer).push({ rate: tracer.drained / seconds, lost: tracer.lost, drained: tracer.drained });
+        return { ns: (seconds * 1e9) / CALLS };
+      } finally {
+        if (handle) await tracer.stop(handle);
+        child.kill('SIGTERM');
+      }
+    },
+    { floorLabel: 'floor: empty sys_enter + sys_exit' },
+  );
+  for (const [t, runs] of drained) {
+    if (!runs.length) continue;
+    const rates = runs.map((r) => r.rate / 1e6);
+    echo(`  ${t.label}: drained live ${fmt(median(rates), 2)} M events/s (min ${fmt(min(rates), 2)}), lost ${runs.map((r) => r.lost).join(' ')} of ${runs[0].drained + runs[0].lost} (target >= 2 M/s, 0 lost without stacks)`);
   }
+  echo('  (with stacks, compare its "added" with the stack-walk floor\'s: target <= 1.5x)');
 }
+
+// ---- memory: RSS of the CLI over many samples of a 2,000-thread target ------------------------------
+
+if (want('memory')) {
+  const threads = await gcc(path.join(BENCH, 'many_threads.c'), 'many_threads');
+  const target = spawn(threads, ['2000', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
+  const SAMPLES = Number(argv.samples ?? 1000);
+  const child = spawn(process.execPath, [KDELAY, '-p', String(target.pid), '--sample-time', '0.02', '--sample-count', String(SAMPLES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const closed = new Promise((r) => child.on('close', r));
+  const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+  const at = new Map();
+  let samples = 0, rows = 0, lastRss = 0;
+  const t0 = performance.now();
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    if (l.startsWith('# Sample dump')) {
+      samples++;
+      if ([10, 100, SAMPLES - 1].includes(samples)) at.set(samples, rssMb());
+    } else if (samples === 1 && /^\s*\d+ /.test(l)) rows++;
+    if (samples === SAMPLES - 1) lastRss = lastRss || rssMb();
+  });
+  await closed;
+  target.kill('SIGKILL');
+  const seconds = (performance.now() - t0) / 1000;
+  const first = at.get(10), last = at.get(SAMPLES - 1);
+  echo(`memory: kdelay's RSS over ${SAMPLES} samples of 20 ms of a 2,000-thread target (each thread wakes every 100 ms), ${fmt(seconds)} s:`);
+  echo(`  after 10 samples ${fmt(first, 1)} MB, after 100 ${fmt(at.get(100), 1)} MB, after ${SAMPLES - 1} ${fmt(last, 1)} MB: ${signed(((last - first) / first) * 100, 1)}% (target within 10%); ${rows} report lines in the first sample`);
+}
+
 await fs.remove(tmp);
 if (want('events')) await $({ stdio: 'inherit' })`zx ${path.join(ROOT, 'scripts', 'bench-symbols.mjs')}`;

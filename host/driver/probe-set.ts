@@ -10,6 +10,7 @@ import { builtinEntries } from './catalog.js';
 import type { ReportSample } from '../report/sample.js';
 import type { SampleTables } from '../report/section-table.js';
 import { printable } from '../base/printable.js';
+import { timingMark } from '../base/timing.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -132,8 +133,10 @@ export class ProbeSet {
           config.allowedProgramKinds,
         );
         set.guests.push(guest);
+        timingMark(`instantiated ${bundle.manifest.name}`);
         try {
           guest.init();
+          timingMark(`initialized ${bundle.manifest.name}`);
         } catch (err) {
           if (!(bundle.manifest.optional && err instanceof ProbeError)) throw err;
           // An optional probe the kernel cannot support: say so once per sample, run the rest.

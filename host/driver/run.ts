@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
+import { timingMark } from '../base/timing.js';
 import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from './options.js';
 import type { BpfBackend } from '../libbpf/backend.js';
 import { BpfError } from '../base/errno.js';
@@ -301,6 +302,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = discover(options);
+  timingMark('bundles admitted (seals)');
   // Probes left out on purpose (--only, --skip) get no line at all.
   const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
   const triggerProbe = entries.find((e) => e.bundle.manifest.provides?.includes('trigger'))?.bundle.manifest.name;
@@ -384,6 +386,7 @@ function listProbes(pid: number, print: (line: string) => void, json: boolean): 
 }
 
 export async function run(options: KdelayOptions): Promise<number> {
+  timingMark('run');
   const namespaces = PidNamespaces.detect();
   // No host /proc to translate PIDs with: the kernel's task iterator does it, which needs libbpf and BPF rights first.
   let backend: BpfBackend | undefined;
@@ -408,10 +411,13 @@ export async function run(options: KdelayOptions): Promise<number> {
   };
   checkFileDescriptorLimit();
   if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
+  timingMark('target resolved');
   backend ??= await loadBackend(options.debug !== 0);
+  timingMark('libbpf loaded');
 
   const interrupts = new Interrupts();
   const probes = startProbes(backend, target, triggers, options);
+  timingMark('probes started');
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
   try {

@@ -3,6 +3,7 @@
  */
 import { readFileSync, readSync } from 'node:fs';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from '../base/errno.js';
+import { timingMark } from '../base/timing.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
 import {
   bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts,
@@ -132,7 +133,9 @@ class LibbpfObject implements OpenedObject {
 
   load(): void {
     this.requireOpen('load');
+    timingMark(`load begin ${this.name}`);
     const err = bpf.object_load(this.obj);
+    timingMark(`load end ${this.name}`);
     if (err) throw describeFailure(`${this.name}: loading the BPF object failed`, err);
     this.loaded = true;
   }

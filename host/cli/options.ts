@@ -109,6 +109,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(repeatable))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
+    .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--verdict-only', "print only the verdict: per thread, how much of the window the kernel delayed it, and why"))
     .addOption(new Option('--hist', 'add log2 histograms of run-queue waits and of each syscall\'s duration, and percentiles in the verdict'))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
@@ -184,6 +185,7 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     skipProbes: [...(o.skip ?? []), ...(o.skipUpcallStats === true ? ['upcall'] : [])],
     allowProgramKinds: o.allowProgramKind ?? [],
     probeOptions: o.probeOption ?? {},
+    verdict: o.verdict === true || o.verdictOnly === true || o.hist === true,
     verdictOnly: o.verdictOnly === true,
     histograms: o.hist === true,
   };

@@ -38,6 +38,8 @@ export interface KdelayOptions {
   allowProgramKinds: string[];
   /** --probe-option NAME=VALUE: options a probe's manifest declares (e.g. syscalls.max_entries). */
   probeOptions: Record<string, string>;
+  /** --verdict (implied by --verdict-only and --hist): run the account probe and print the verdict. */
+  verdict: boolean;
   /** --verdict-only: print only the verdict (and --hist's histograms), not the reference's tables. */
   verdictOnly: boolean;
   /** --hist: log2 histograms of run-queue waits and syscall durations, and percentiles in the verdict. */

@@ -311,6 +311,8 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     throw new UserError(`--skip ${which}: the ${which} probe is what --start-trigger and --stop-trigger run on`, ExitCode.USAGE);
   }
   const accountingProbe = entries.find((e) => e.bundle.manifest.provides?.includes('accounting'))?.bundle.manifest.name;
+  // The accounting probe costs time on every switch and syscall of the target: it runs when asked for.
+  if (accountingProbe && !options.verdict && !options.onlyProbes.includes(accountingProbe)) skip.set(accountingProbe, undefined);
   if ((options.verdictOnly || options.histograms) && (accountingProbe === undefined || skip.has(accountingProbe))) {
     const which = accountingProbe ?? 'account';
     throw new UserError(`${options.verdictOnly ? '--verdict-only' : '--hist'} needs the ${which} probe, which --only/--skip leave out`, ExitCode.USAGE);

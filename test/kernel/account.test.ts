@@ -203,7 +203,7 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     requireBpf();
     workload = await startWorkload('account_workload', [scratchFile(1), 1, 1, 1, 1]);
     // Its threads block on barriers before kdelay attaches, and SIGUSR1 never comes: no hook fires for them.
-    const json = await startKdelay(['-p', workload.pid, '--sample-time', 0.3, '--json']).done;
+    const json = await startKdelay(['-p', workload.pid, '--sample-time', 0.3, '--json', '--verdict']).done;
     expect(json.stderr).toBe('');
     const records = validNdjson(json.stdout);
     const windowNs = (records.find((r) => r.type === 'sample')!.data as { window_ns: number }).window_ns;

@@ -152,7 +152,8 @@ describe.skipIf(skipWithoutBpf)('the installed package on the real kernel', () =
     requireBpf();
     const { code, stdout } = await runKdelay(['-p', process.pid, '--sample-time', 0.2, '--json'], undefined, { bin: installedBin });
     expect(code).toBe(0);
-    const sample = JSON.parse(stdout.split('\n')[0]);
+    // The first line says the window is open (window_open); the sample follows.
+    const sample = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'sample');
     expect(sample).toMatchObject({ schema: 1, type: 'sample', data: { pid: process.pid, interrupted: false } });
     expect(readFileSync(join(prefix, 'lib', 'node_modules', 'kdelay', 'schema', 'kdelay-output.schema.json'), 'utf8')).toBe(readFileSync(join(ROOT, 'schema', 'kdelay-output.schema.json'), 'utf8'));
   });

@@ -23,7 +23,7 @@ describe('options', () => {
       startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
       syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
       probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
-      allowProgramKinds: [], probeOptions: {}, verdictOnly: false, histograms: false,
+      allowProgramKinds: [], probeOptions: {}, verdict: false, verdictOnly: false, histograms: false,
     });
   });
 

@@ -113,7 +113,7 @@ await check('window', async (record, step) => {
   const workload = await startWorkload(record, step);
   record.workloadPid = workload.child.pid;
   // -D for the one line that says which libbpf kdelay took (the bullseye guest has only libbpf 0.3).
-  const args = ['-D', '-p', workload.child.pid, '--sample-time', 600];
+  const args = ['-D', '-p', workload.child.pid, '--sample-time', 600, '--verdict'];
   const run = kdelay(record, args);
   const opened = await run.until('stdout', /^# Start sampling/m);
   step(opened ? 'sampling' : 'kdelay exited before sampling');

@@ -19,13 +19,13 @@ import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, threadName } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, ThreadNames, threadName } from '../target/procfs.js';
 import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
-import { inUserNumbers } from './user-numbers.js';
+import { selectsAll, selectThreads, type ThreadSelection, threadView } from './thread-selection.js';
 import { usdtProbes } from '../target/usdt-notes.js';
-import { ProbeSet } from './probe-set.js';
+import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
@@ -376,6 +376,38 @@ function listProbes(pid: number, print: (line: string) => void, json: boolean): 
   );
 }
 
+/**
+ * The thread selection step of every sample (driver/thread-selection.ts)
+ * with its facts: the user's thread numbers, and with --thread-name the
+ * threads' names. look() reads every name now, so that threads exiting
+ * before the report keep theirs; called before each window and as it closes.
+ */
+function threadSelector(options: KdelayOptions, target: Target, namespaces: PidNamespaces) {
+  const selection: ThreadSelection = { kernelTid: target.kernelTid, name: options.threadName };
+  const names = selection.name ? new ThreadNames(target.pid, namespaces.userProc) : undefined;
+  const facts = {
+    userTid: (kernelTid: number) => namespaces.userTid(target.kernelTgid, kernelTid),
+    name: (tid: number) => names?.name(tid),
+  };
+  return {
+    look: () => names?.look(),
+    select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, facts))),
+    /** A note when no thread now passes --thread-name (and -t): all rows would be left out until one does. */
+    note(): string | undefined {
+      const live = names?.look();
+      const pattern = selection.name;
+      if (!live || !pattern) return undefined;
+      if (options.tid !== undefined) {
+        const name = live.get(options.tid);
+        return name === undefined || pattern.test(name) ? undefined : `--thread-name /${pattern.source}/ does not match the name of thread ${options.tid} (${printable(name)}): nothing is reported unless it is renamed`;
+      }
+      if ([...live.values()].some((name) => pattern.test(name))) return undefined;
+      const shown = [...new Set([...live.values()].map(printable))];
+      return `--thread-name /${pattern.source}/ matches no thread of process ${target.pid} yet (names now: ${shown.slice(0, 12).join(', ')}${shown.length > 12 ? ', ...' : ''}); threads that take such a name later are reported`;
+    },
+  };
+}
+
 export async function run(options: KdelayOptions): Promise<number> {
   const namespaces = PidNamespaces.detect();
   // No host /proc to translate PIDs with: the kernel's task iterator does it, which needs libbpf and BPF rights first.
@@ -401,6 +433,9 @@ export async function run(options: KdelayOptions): Promise<number> {
   };
   checkFileDescriptorLimit();
   if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
+  const threads = threadSelector(options, target, namespaces);
+  const selectionNote = threads.note();
+  if (selectionNote) process.stderr.write(`kdelay: ${selectionNote}\n`);
   backend ??= await loadBackend(options.debug !== 0);
 
   const interrupts = new Interrupts();
@@ -420,13 +455,15 @@ export async function run(options: KdelayOptions): Promise<number> {
       open: () => probes.gate.open(),
       close: () => {
         const gate = probes.gate.close();
+        threads.look();
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => inUserNumbers(probes.collect(), target, namespaces),
+      collect: () => threads.select(probes.collect()),
       reset: () => {
         probes.reset();
         probes.gate.idle();
+        threads.look();
       },
     };
     if (probes.triggerEvents) {

@@ -65,6 +65,8 @@ export const HELP_EXAMPLES = `
 Triggers (TYPE:ARGS):
   u|usdt:PROVIDER:PROBE   t|trace:SYSTEM:EVENT   k|kprobe:FUNCTION
   kr|kretprobe:FUNCTION   up|uprobe:FUNCTION     ur|upr|uretprobe:FUNCTION
+  up:LIBRARY:FUNCTION, ur:LIBRARY:FUNCTION: in a shared library: one the
+  target has mapped, by file name (libc.so.6, libc or c), or a path
 
 Examples:
   kdelay                              # 0.5 s sample of the running ovs-vswitchd
@@ -76,6 +78,8 @@ Examples:
                                       # bridge_run() calls longer than 50 us
   kdelay --thread-name '^(handler|revalidator)[0-9]+$'
                                       # only the handler and revalidator threads
+  kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
+                                      # one fsync() call of process 1234
 
   kdelay probes list                  # the probe bundles kdelay runs
   kdelay run GUEST.wasm [ARGS...]     # run a plain wasm-bpf guest (see kdelay run --help)

@@ -41,6 +41,8 @@ export interface ProbeSetConfig {
   allowedProgramKinds?: readonly string[];
   /** Probes not to load, with the reason (reported as not available if they are optional). */
   skip?: Map<string, string | undefined>;
+  /** Library functions uprobes may attach to, by their 'LIBRARY:FUNCTION' name (resolved triggers). */
+  userFunctions?: ReadonlyMap<string, { binary: string; offset: number }>;
 }
 
 /**
@@ -120,6 +122,7 @@ export class ProbeSet {
             optionString: (name) => config.stringOptions?.[name],
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
+            userFunction: (name) => config.userFunctions?.get(name),
           },
           config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,

@@ -338,6 +338,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
         ...hostText,
       },
       triggers: Boolean(triggers.start || triggers.stop),
+      userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
       syscallEvents:
         options.syscallEvents === undefined
           ? undefined

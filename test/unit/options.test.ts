@@ -64,6 +64,7 @@ describe('options', () => {
     ['--probe-option syscalls.max_entries=65536 --probe-option x.mode=a=b', { probeOptions: { 'syscalls.max_entries': '65536', 'x.mode': 'a=b' } }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
+    ['--start-trigger up:libc.so.6:fsync', { startTrigger: { text: 'up:libc.so.6:fsync', kind: 'uprobe', args: ['libc.so.6', 'fsync'] } }],
     ['--thread-name ^worker-[02]$', { threadName: /^worker-[02]$/ }],
     ['--thread-name=handler', { threadName: /handler/ }],
     ['--thread handler -t 7', { threadName: /handler/, tid: 7 }],

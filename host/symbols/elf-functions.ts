@@ -61,9 +61,9 @@ export function chooseFunction(name: string, candidates: readonly FunctionCandid
     }
   }
   const addresses = [...new Set(left.map((c) => c.vaddr))].sort((a, b) => a - b);
-  if (addresses.length > 1) return { problem: `${name} is ambiguous: ${left[0].bind} functions of that name at ${addresses.map(hex).join(', ')}` };
+  if (addresses.length > 1) return { problem: `${name} is ambiguous (${left[0].bind} functions of that name at ${addresses.map(hex).join(', ')})` };
   if (left.some((c) => c.vaddr === addresses[0] && c.ifunc)) {
-    return { problem: `${name} is an indirect function (IFUNC): its symbol is the resolver, which runs once at load time; name the implementation it picks instead` };
+    return { problem: `${name} is an indirect function (IFUNC), whose symbol is the resolver, run once at load time; name the implementation it picks instead` };
   }
   return { vaddr: addresses[0] };
 }

@@ -145,7 +145,7 @@ export function resolveLibraryFunction(trigger: Trigger, pid: number, procRoot =
     if (readForTrigger(trigger, binary, () => statSync(binary)).ino !== mapping.inode) throw triggerError(trigger, replaced);
   }
   const place = readForTrigger(trigger, shown, () => findFunction(binary, fn));
-  if ('problem' in place) throw triggerError(trigger, `${place.problem} in ${shown}`);
+  if ('problem' in place) throw triggerError(trigger, `${shown}: ${place.problem}`);
   return { binary, offset: place.offset };
 }
 

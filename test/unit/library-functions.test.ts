@@ -87,12 +87,12 @@ describe('chooseFunction', () => {
     ['global over a static function of the same name', [fn(0x3000, 'local'), fn(0x1000)], { vaddr: 0x1000 }],
     ['the default version over an older one', [fn(0xa2d70, 'global', { defaultVersion: false }), fn(0x9be70)], { vaddr: 0x9be70 }],
     ['an old version when it is the only one', [fn(0xa2d70, 'global', { defaultVersion: false })], { vaddr: 0xa2d70 }],
-    ['two static functions of one name', [fn(0x3000, 'local'), fn(0x4000, 'local')], { problem: 'f is ambiguous: local functions of that name at 0x3000, 0x4000' }],
-    ['two globals (two versions both default: a broken table)', [fn(0x5000), fn(0x4000)], { problem: 'f is ambiguous: global functions of that name at 0x4000, 0x5000' }],
+    ['two static functions of one name', [fn(0x3000, 'local'), fn(0x4000, 'local')], { problem: 'f is ambiguous (local functions of that name at 0x3000, 0x4000)' }],
+    ['two globals (two versions both default: a broken table)', [fn(0x5000), fn(0x4000)], { problem: 'f is ambiguous (global functions of that name at 0x4000, 0x5000)' }],
     [
       'an IFUNC (glibc memcpy@@GLIBC_2.14)',
       [fn(0xa2d70, 'global', { defaultVersion: false }), fn(0x9be70, 'global', { ifunc: true })],
-      { problem: 'f is an indirect function (IFUNC): its symbol is the resolver, which runs once at load time; name the implementation it picks instead' },
+      { problem: 'f is an indirect function (IFUNC), whose symbol is the resolver, run once at load time; name the implementation it picks instead' },
     ],
     ['none', [], { problem: 'no function f' }],
   ])('%s', (_, candidates, expected) => expect(chooseFunction('f', candidates)).toEqual(expected));

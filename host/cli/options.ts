@@ -23,6 +23,15 @@ function unsignedNonzeroInt(value: string): number {
   return n;
 }
 
+/** --thread-name: a JavaScript regular expression, searched in each thread's name (as grep -E; anchor with ^ and $). */
+function threadNamePattern(value: string): RegExp {
+  try {
+    return new RegExp(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a valid regular expression (${(err as Error).message})`);
+  }
+}
+
 const repeatable = (value: string, all: string[] = []) => [...all, value];
 
 function probeOption(value: string, all: Record<string, string> = {}): Record<string, string> {
@@ -56,6 +65,8 @@ export const HELP_EXAMPLES = `
 Triggers (TYPE:ARGS):
   u|usdt:PROVIDER:PROBE   t|trace:SYSTEM:EVENT   k|kprobe:FUNCTION
   kr|kretprobe:FUNCTION   up|uprobe:FUNCTION     ur|upr|uretprobe:FUNCTION
+  up:LIBRARY:FUNCTION, ur:LIBRARY:FUNCTION: in a shared library: one the
+  target has mapped, by file name (libc.so.6, libc or c), or a path
 
 Examples:
   kdelay                              # 0.5 s sample of the running ovs-vswitchd
@@ -65,6 +76,10 @@ Examples:
   kdelay --start-trigger up:bridge_run --stop-trigger upr:bridge_run \\
          --sample-count 4 --trigger-delta 50000
                                       # bridge_run() calls longer than 50 us
+  kdelay --thread-name '^(handler|revalidator)[0-9]+$'
+                                      # only the handler and revalidator threads
+  kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
+                                      # one fsync() call of process 1234
 
   kdelay probes list                  # the probe bundles kdelay runs
   kdelay run GUEST.wasm [ARGS...]     # run a plain wasm-bpf guest (see kdelay run --help)
@@ -89,6 +104,7 @@ export function buildProgram(): Command {
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
     .addOption(new Option('-p, --pid <PID>', 'target process (default, or 0: the running ovs-vswitchd)').argParser(unsignedInt))
     .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
+    .addOption(new Option('--thread-name <REGEX>', "only threads whose name matches this JavaScript regular expression, searched as grep -E does ('^worker-[02]$'); with -t, both must hold").argParser(threadNamePattern))
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
@@ -164,6 +180,7 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     // -p 0 is the reference's "find ovs-vswitchd" too.
     pid: o.pid === 0 ? undefined : o.pid,
     tid: o.tid,
+    threadName: o.threadName,
     sampleTime: o.sampleTime,
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,

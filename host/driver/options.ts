@@ -8,6 +8,8 @@ export interface KdelayOptions {
   pid?: number;
   /** -t: report only this thread (of the target process, or of the process it belongs to). */
   tid?: number;
+  /** --thread-name: report only threads whose name this matches (with -t: that thread, if it matches). */
+  threadName?: RegExp;
   sampleTime: number;
   sampleCount: number;
   sampleInterval: number;

@@ -44,6 +44,8 @@ export interface ProbeSetConfig {
   skip?: Map<string, string | undefined>;
   /** Values from kdelay's own flags, for manifest options that ask for them (driver/host-values.ts). */
   hostValues?: HostValues;
+  /** Library functions uprobes may attach to, by their 'LIBRARY:FUNCTION' name (resolved triggers). */
+  userFunctions?: ReadonlyMap<string, { binary: string; offset: number }>;
 }
 
 /**
@@ -128,6 +130,7 @@ export class ProbeSet {
             optionString: (name) => config.stringOptions?.[name],
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
+            userFunction: (name) => config.userFunctions?.get(name),
           },
           config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,

@@ -13,16 +13,16 @@ const NO_SYSCALL = 0xffffffff;
 /**
  * Call only when the accounting probe ran (its table may be missing: no rows).
  * Adds a whole-window row to the "account" table for each thread in
- * `threads` that has none (and `wanted` admits). A running thread with no
+ * `threads` (kernel numbers) that has none. A running thread with no
  * row gets none: it would have passed a scheduler hook.
  */
-export function accountQuietThreads(tables: SampleTables, threads: readonly ThreadWhereabouts[], windowNs: number, wanted: (tid: number) => boolean): void {
+export function accountQuietThreads(tables: SampleTables, threads: readonly ThreadWhereabouts[], windowNs: number): void {
   if (windowNs <= 0) return;
   const account = tableFor(tables, 'account', 3);
   const seen = new Set<number>();
   for (let row = 0; row < account.count; row++) seen.add(account.tid(row));
   for (const t of threads) {
-    if (seen.has(t.tid) || !wanted(t.tid)) continue;
+    if (seen.has(t.tid)) continue;
     if (t.state === 'T' || t.state === 't') account.add(t.tid, 'stopped', [NO_SYSCALL, 0, windowNs]);
     else if (t.state === 'S' || t.state === 'D' || t.state === 'I') {
       // Asleep in system call t.syscall, or (null) outside one: the probe's BLOCKED, with its nr.

@@ -20,14 +20,14 @@ import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, threadName, threadWhereabouts } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
 import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
 import { accountQuietThreads } from './quiet-threads.js';
-import { inUserNumbers } from './user-numbers.js';
+import { selectsAll, selectThreads, type ThreadSelection, threadView } from './thread-selection.js';
 import { usdtProbes } from '../target/usdt-notes.js';
-import { ProbeSet } from './probe-set.js';
+import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
@@ -349,6 +349,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
       },
       triggers: Boolean(triggers.start || triggers.stop),
       hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n },
+      userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
       syscallEvents:
         options.syscallEvents === undefined
           ? undefined
@@ -387,6 +388,38 @@ function listProbes(pid: number, print: (line: string) => void, json: boolean): 
   );
 }
 
+/**
+ * The thread selection step of every sample (driver/thread-selection.ts)
+ * with its facts: the user's thread numbers, and with --thread-name the
+ * threads' names. look() reads every name now, so that threads exiting
+ * before the report keep theirs; called before each window and as it closes.
+ */
+function threadSelector(options: KdelayOptions, target: Target, namespaces: PidNamespaces) {
+  const selection: ThreadSelection = { kernelTid: target.kernelTid, name: options.threadName };
+  const names = selection.name ? new ThreadNames(target.pid, namespaces.userProc) : undefined;
+  const facts = {
+    userTid: (kernelTid: number) => namespaces.userTid(target.kernelTgid, kernelTid),
+    name: (tid: number) => names?.name(tid),
+  };
+  return {
+    look: () => names?.look(),
+    select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, facts))),
+    /** A note when no thread now passes --thread-name (and -t): all rows would be left out until one does. */
+    note(): string | undefined {
+      const live = names?.look();
+      const pattern = selection.name;
+      if (!live || !pattern) return undefined;
+      if (options.tid !== undefined) {
+        const name = live.get(options.tid);
+        return name === undefined || pattern.test(name) ? undefined : `--thread-name /${pattern.source}/ does not match the name of thread ${options.tid} (${printable(name)}): nothing is reported unless it is renamed`;
+      }
+      if ([...live.values()].some((name) => pattern.test(name))) return undefined;
+      const shown = [...new Set([...live.values()].map(printable))];
+      return `--thread-name /${pattern.source}/ matches no thread of process ${target.pid} yet (names now: ${shown.slice(0, 12).join(', ')}${shown.length > 12 ? ', ...' : ''}); threads that take such a name later are reported`;
+    },
+  };
+}
+
 export async function run(options: KdelayOptions): Promise<number> {
   timingMark('run');
   const namespaces = PidNamespaces.detect();
@@ -413,6 +446,9 @@ export async function run(options: KdelayOptions): Promise<number> {
   };
   checkFileDescriptorLimit();
   if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
+  const threads = threadSelector(options, target, namespaces);
+  const selectionNote = threads.note();
+  if (selectionNote) process.stderr.write(`kdelay: ${selectionNote}\n`);
   timingMark('target resolved');
   backend ??= await loadBackend(options.debug !== 0);
   timingMark('libbpf loaded');
@@ -439,18 +475,23 @@ export async function run(options: KdelayOptions): Promise<number> {
       open: () => probes.gate.open(),
       close: () => {
         const gate = probes.gate.close();
+        threads.look();
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
       collect: () => {
-        const sample = inUserNumbers(probes.collect(), target, namespaces);
-        const only = options.tid;
-        if (probes.provides('accounting')) accountQuietThreads(sample.tables, threadWhereabouts(pid), Number(lastWindow.stopNs - lastWindow.startNs), (tid) => only === undefined || tid === only);
-        return sample;
+        const sample = probes.collect();
+        // Before the selection, which renumbers and filters these rows like the probes' own.
+        if (probes.provides('accounting')) {
+          const quiet = threadWhereabouts(pid, namespaces.userProc).map((t) => ({ ...t, tid: namespaces.kernelId(t.tid) ?? t.tid }));
+          accountQuietThreads(sample.tables, quiet, Number(lastWindow.stopNs - lastWindow.startNs));
+        }
+        return threads.select(sample);
       },
       reset: () => {
         probes.reset();
         probes.gate.idle();
+        threads.look();
       },
     };
     if (probes.triggerEvents) {

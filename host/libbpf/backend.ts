@@ -54,7 +54,8 @@ export interface OpenedObject {
 
 /** Where a program attaches when its SEC() name does not say. */
 export type AttachTarget =
-  | { kind: 'uprobe'; retprobe: boolean; pid: number; binary: string; functionName: string }
+  /** By function name (libbpf finds it in binary), or by offset in binary (a function the host has found itself). */
+  | ({ kind: 'uprobe'; retprobe: boolean; pid: number; binary: string } & ({ functionName: string } | { offset: number }))
   | { kind: 'usdt'; pid: number; binary: string; provider: string; name: string }
   | { kind: 'tracepoint'; category: string; name: string }
   | { kind: 'raw_tracepoint'; name: string }

@@ -154,8 +154,9 @@ class LibbpfObject implements OpenedObject {
     const prog = this.program(programName);
     switch (target.kind) {
       case 'uprobe': {
-        const opts = { sz: koffi.sizeof(UprobeOpts), ref_ctr_offset: 0, bpf_cookie: 0n, retprobe: target.retprobe, func_name: target.functionName };
-        return this.track(programName, bpf.program_attach_uprobe_opts(prog, target.pid, target.binary, 0, opts));
+        const byName = 'functionName' in target;
+        const opts = { sz: koffi.sizeof(UprobeOpts), ref_ctr_offset: 0, bpf_cookie: 0n, retprobe: target.retprobe, func_name: byName ? target.functionName : null };
+        return this.track(programName, bpf.program_attach_uprobe_opts(prog, target.pid, target.binary, byName ? 0 : target.offset, opts));
       }
       case 'usdt':
         return this.track(programName, bpf.program_attach_usdt(prog, target.pid, target.binary, target.provider, target.name, null));

@@ -38,7 +38,7 @@ export class GuestSession {
     readonly name: string,
     readonly backend: BpfBackend,
     readonly shared: SharedMaps,
-    /** The process being measured: uprobes and USDT attach to its executable only. */
+    /** The process being measured: uprobes and USDT attach in it only (its executable, or libraries the host resolved). */
     readonly targetPid = 0,
     /** Program kinds and helpers let through beyond the policy's allow-list (--allow-program-kind). */
     readonly allowedProgramKinds: readonly string[] = [],

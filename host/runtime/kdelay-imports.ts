@@ -17,7 +17,8 @@
  *   bpf_map_clear(fd) -> i32
  *   bpf_object_set_attach_target(obj, program, function) -> i32   fentry/fexit, before load
  *   bpf_program_attach_usdt(obj, program, provider, name) -> i32   in the target's executable
- *   bpf_program_attach_uprobe(obj, program, retprobe, function) -> i32   likewise
+ *   bpf_program_attach_uprobe(obj, program, retprobe, function) -> i32   likewise, or a
+ *       'LIBRARY:FUNCTION' the host resolved from the command line (ProbeServices.userFunction)
  *   bpf_program_attach_tracepoint(obj, program, category, name) -> i32
  *   bpf_program_attach_raw_tracepoint(obj, program, name) -> i32
  *   bpf_program_attach_kprobe(obj, program, retprobe, function) -> i32

@@ -119,3 +119,45 @@ export class ProcessMaps {
     return m && addr < m.end ? m : undefined;
   }
 }
+
+const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+/** `stem.so` or `stem.so.VERSION`. */
+const isSharedObjectOf = (file: string, stem: string) => file === `${stem}.so` || file.startsWith(`${stem}.so.`);
+
+/**
+ * How well a mapped file's name matches a library name as uprobe triggers
+ * give it (lower is better; undefined: no match). As BCC and bpftrace
+ * resolve `-l`/`uprobe:LIB:`: the file name itself (`libc.so.6`); then with
+ * the version left out (`libc.so` or `libc` for `libc.so.6`); then BCC's
+ * `lib` prefix (`c` for `libc.so.6`, `pthread` for `libpthread.so.0`).
+ */
+export function libraryMatch(file: string, library: string): number | undefined {
+  if (file === library) return 0;
+  if (library.includes('.so') ? file.startsWith(`${library}.`) : isSharedObjectOf(file, library)) return 1;
+  if (isSharedObjectOf(file, `lib${library}`)) return 2;
+  return undefined;
+}
+
+/**
+ * The one file a process has mapped that `library` names (pure): the best
+ * match by libraryMatch among its executable file mappings. Two different
+ * files matching equally well (libfoo.so.1 and libfoo.so.2) are ambiguous:
+ * the caller says which, and a path picks one.
+ */
+export function findMappedLibrary(mappings: readonly Mapping[], library: string): { mapping: Mapping } | { problem: string } {
+  let best: Mapping[] = [];
+  let bestRank = Infinity;
+  for (const m of mappings) {
+    if (m.kind !== 'file') continue;
+    const rank = libraryMatch(basename(m.path), library);
+    if (rank === undefined || rank > bestRank) continue;
+    if (rank < bestRank) [best, bestRank] = [[], rank];
+    // A file is mapped once per segment; the same file counts once.
+    if (!best.some((b) => b.dev === m.dev && b.inode === m.inode && b.path === m.path)) best.push(m);
+  }
+  if (best.length === 1) return { mapping: best[0] };
+  if (best.length > 1) return { problem: `${library} could be any of ${best.map((m) => m.path).join(', ')}; give the path` };
+  const files = [...new Set(mappings.filter((m) => m.kind === 'file').map((m) => basename(m.path)))];
+  const shown = files.length > 12 ? [...files.slice(0, 12), `and ${files.length - 12} more`] : files;
+  return { problem: `the target has mapped no library ${library} (its mapped files: ${shown.join(', ') || 'none'})` };
+}

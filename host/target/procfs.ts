@@ -286,6 +286,48 @@ export function threadName(pid: number, tid: number, procRoot = '/proc'): string
   return readComm(`${procRoot}/${pid}/task/${tid}/comm`) ?? `<unknown:${pid}/${tid}>`;
 }
 
+/**
+ * Thread names of one process, for --thread-name: a name is read when it is
+ * asked for, and remembered, so a thread that exits before the report keeps
+ * the last name kdelay saw (look() sees them all at once, e.g. as a window
+ * closes). A thread that started and ended between two looks has none.
+ * By the numbers of procRoot (the user's /proc): /proc/PID/task/TID only
+ * shows threads of PID, so a thread id reused by another process is not
+ * taken for one of these.
+ */
+export class ThreadNames {
+  private readonly lastSeen = new Map<number, string>();
+
+  constructor(
+    readonly pid: number,
+    private readonly procRoot = '/proc',
+  ) {}
+
+  /** Reads every live thread's name now; returns them by thread id. */
+  look(): Map<number, string> {
+    const live = new Map<number, string>();
+    let tids: string[];
+    try {
+      tids = readdirSync(`${this.procRoot}/${this.pid}/task`);
+    } catch {
+      return live; // the process is gone: the names seen so far stay
+    }
+    for (const entry of tids) {
+      const name = this.name(Number(entry));
+      if (name !== undefined) live.set(Number(entry), name);
+    }
+    return live;
+  }
+
+  /** The thread's name now, else the last one seen; undefined if it was never seen. */
+  name(tid: number): string | undefined {
+    const now = readComm(`${this.procRoot}/${this.pid}/task/${tid}/comm`);
+    if (now === undefined) return this.lastSeen.get(tid);
+    this.lastSeen.set(tid, now);
+    return now;
+  }
+}
+
 export function processExists(pid: number, procRoot = '/proc'): boolean {
   return existsSync(`${procRoot}/${pid}`);
 }

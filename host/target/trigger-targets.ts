@@ -3,19 +3,34 @@
  * typo is one clear line and exit 78 rather than a libbpf error, and decides
  * how to attach: kprobes where the kernel has them, else fentry/fexit.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
+import { resolve } from 'node:path';
 import { hasKprobePmu, machineName, releaseAtLeast, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { triggerError, type Trigger } from './triggers.js';
 import { ElfError, ElfFile } from '../symbols/elf.js';
+import { findFunction } from '../symbols/elf-functions.js';
+import { findMappedLibrary, parseMaps } from '../symbols/process-maps.js';
 import { usdtProbes } from './usdt-notes.js';
+
+/** A function in a file, where a uprobe attaches: the file as kdelay opens it, and the function's offset in it. */
+export interface UprobeLocation {
+  binary: string;
+  offset: number;
+}
 
 /** How the trigger probe attaches (option trigger.<role>.kind) and to what. */
 export interface ResolvedTrigger {
   trigger: Trigger;
   attachKind: 'usdt' | 'uprobe' | 'uretprobe' | 'tracepoint' | 'kprobe' | 'kretprobe' | 'fentry' | 'fexit';
   args: string[];
+  /**
+   * up:LIBRARY:FUNCTION: where it attaches. args is then the one name
+   * 'LIBRARY:FUNCTION', which the trigger probe attaches by and the host's
+   * attach import looks up here (a guest never names a file itself).
+   */
+  location?: UprobeLocation;
 }
 
 export interface KernelFacts {
@@ -87,6 +102,53 @@ function checkFunction(trigger: Trigger, pid: number): void {
   throw triggerError(trigger, `no function ${trigger.args[0]} in the target's executable (${exe})${stripped}`, ExitCode.OSERR);
 }
 
+/** A file of the target read for a trigger: permission and a vanished process are one line each. */
+function readForTrigger<T>(trigger: Trigger, path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const who = `${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}]`;
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${who}: cannot read ${path} (permission denied: run as root or with CAP_SYS_PTRACE)`, ExitCode.NOPERM);
+    if (code === 'ENOENT' || code === 'ESRCH') throw triggerError(trigger, `${path} does not exist`);
+    if (code) throw triggerError(trigger, `cannot read ${path} (${code})`);
+    if (err instanceof ElfError) throw triggerError(trigger, `${path} is not an ELF file kdelay can read (${err.message})`);
+    throw err;
+  }
+}
+
+/**
+ * up:LIBRARY:FUNCTION. A library named by its file name is the file the
+ * target has mapped (findMappedLibrary), opened through /proc/PID/root: the
+ * path in maps is the target's, in its own mount namespace (a container).
+ * A path is taken as it is, in kdelay's namespace, and need not be mapped
+ * yet (a library the target will dlopen()). Either way the function is
+ * found in the file by kdelay (symbols/elf-functions.ts) and attached by
+ * offset, so libbpf never searches a library path of its own.
+ */
+export function resolveLibraryFunction(trigger: Trigger, pid: number, procRoot = '/proc'): UprobeLocation {
+  const [library, fn] = trigger.args;
+  let binary: string;
+  let shown: string;
+  if (library.includes('/')) {
+    binary = shown = resolve(library);
+  } else {
+    const mapsPath = `${procRoot}/${pid}/maps`;
+    const found = findMappedLibrary(parseMaps(readForTrigger(trigger, mapsPath, () => readFileSync(mapsPath, 'utf8'))), library);
+    if ('problem' in found) throw triggerError(trigger, found.problem);
+    const { mapping } = found;
+    shown = mapping.path;
+    binary = `${procRoot}/${pid}/root${mapping.path}`;
+    // A uprobe goes on an inode: the file at that path must still be the one mapped.
+    const replaced = `${mapping.path} was deleted or replaced after the target mapped it (an upgrade?): restart the target, or give the new file's path`;
+    if (mapping.deleted) throw triggerError(trigger, replaced);
+    if (readForTrigger(trigger, binary, () => statSync(binary)).ino !== mapping.inode) throw triggerError(trigger, replaced);
+  }
+  const place = readForTrigger(trigger, shown, () => findFunction(binary, fn));
+  if ('problem' in place) throw triggerError(trigger, `${shown}: ${place.problem}`);
+  return { binary, offset: place.offset };
+}
+
 /** Validates one trigger against the target process and this kernel. */
 export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFacts = liveKernel): ResolvedTrigger {
   switch (trigger.kind) {
@@ -95,6 +157,9 @@ export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFact
       return { trigger, attachKind: 'usdt', args: trigger.args };
     case 'uprobe':
     case 'uretprobe':
+      if (trigger.args.length === 2) {
+        return { trigger, attachKind: trigger.kind, args: [trigger.args.join(':')], location: resolveLibraryFunction(trigger, pid) };
+      }
       checkFunction(trigger, pid);
       return { trigger, attachKind: trigger.kind, args: trigger.args };
     case 'tracepoint': {

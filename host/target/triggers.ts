@@ -8,6 +8,10 @@
  *   up|uprobe:FUNCTION         function entry in the target's executable
  *   ur|upr|uretprobe:FUNCTION  function return (the reference's docs write
  *                              'upr', which its script rejects; we accept both)
+ *   up|ur|...:LIBRARY:FUNCTION the same in a shared library (kdelay's own, as
+ *                              bpftrace and BCC write it): LIBRARY is a file
+ *                              name the target has mapped (libc.so.6, libc, c)
+ *                              or a path (anything with a '/')
  *
  * Pure: text in, Trigger or a UserError (EX_CONFIG) naming the trigger out.
  */
@@ -23,12 +27,12 @@ export interface Trigger {
   text: string;
   role?: TriggerRole;
   kind: TriggerKind;
-  /** usdt: [provider, probe]; tracepoint: [system, event]; the others: [function]. */
+  /** usdt: [provider, probe]; tracepoint: [system, event]; uprobes: [function] or [library, function]; kprobes: [function]. */
   args: string[];
 }
 
-/** Prefix -> kind and the number of fields after the type (one row per spelling). */
-const KINDS: Record<string, { kind: TriggerKind; fields: number; what: string }> = {
+/** Prefix -> kind and the numbers of fields it takes after the type (one row per spelling). */
+const KINDS: Record<string, { kind: TriggerKind; fields: number | [number, number]; what: string }> = {
   u: { kind: 'usdt', fields: 2, what: 'USDT' },
   usdt: { kind: 'usdt', fields: 2, what: 'USDT' },
   t: { kind: 'tracepoint', fields: 2, what: 'TRACE' },
@@ -37,15 +41,17 @@ const KINDS: Record<string, { kind: TriggerKind; fields: number; what: string }>
   kprobe: { kind: 'kprobe', fields: 1, what: 'K(RET)PROBE' },
   kr: { kind: 'kretprobe', fields: 1, what: 'K(RET)PROBE' },
   kretprobe: { kind: 'kretprobe', fields: 1, what: 'K(RET)PROBE' },
-  up: { kind: 'uprobe', fields: 1, what: 'U(RET)PROBE' },
-  uprobe: { kind: 'uprobe', fields: 1, what: 'U(RET)PROBE' },
-  ur: { kind: 'uretprobe', fields: 1, what: 'U(RET)PROBE' },
-  upr: { kind: 'uretprobe', fields: 1, what: 'U(RET)PROBE' },
-  uretprobe: { kind: 'uretprobe', fields: 1, what: 'U(RET)PROBE' },
+  up: { kind: 'uprobe', fields: [1, 2], what: 'U(RET)PROBE' },
+  uprobe: { kind: 'uprobe', fields: [1, 2], what: 'U(RET)PROBE' },
+  ur: { kind: 'uretprobe', fields: [1, 2], what: 'U(RET)PROBE' },
+  upr: { kind: 'uretprobe', fields: [1, 2], what: 'U(RET)PROBE' },
+  uretprobe: { kind: 'uretprobe', fields: [1, 2], what: 'U(RET)PROBE' },
 };
 
 /** Identifiers the kernel, ELF symbols and USDT notes use; anything else cannot match. */
 const NAME = /^[A-Za-z_.$@][\w.$@]*$/;
+/** A library's file name (libc.so.6, libstdc++.so.6, c), or a path: anything with a '/' (no ':', which separates fields). */
+const LIBRARY = /^([\w.+-]+|[^\0]*\/[^\0]*)$/;
 
 /** "invalid start trigger [TEXT]; REASON", as the reference words it; EX_CONFIG unless said otherwise. */
 export function triggerError(trigger: Pick<Trigger, 'text' | 'role'>, reason: string, exitCode: number = ExitCode.CONFIG): UserError {
@@ -59,8 +65,12 @@ export function parseTrigger(text: string, role?: TriggerRole): Trigger {
   const spec = KINDS[fields[0]];
   if (!spec) throw triggerError(self, `invalid probe type '${fields[0]}' (one of ${Object.keys(KINDS).join(', ')})`);
   const args = fields.slice(1);
-  if (args.length !== spec.fields) throw triggerError(self, `invalid number of arguments for ${spec.what}`);
-  const bad = args.find((a) => !NAME.test(a));
+  const [fewest, most] = typeof spec.fields === 'number' ? [spec.fields, spec.fields] : spec.fields;
+  if (args.length < fewest || args.length > most) throw triggerError(self, `invalid number of arguments for ${spec.what}`);
+  // up:LIBRARY:FUNCTION: the library is a file name or a path, not an identifier.
+  const library = (spec.kind === 'uprobe' || spec.kind === 'uretprobe') && args.length === 2 ? 0 : -1;
+  if (library >= 0 && !LIBRARY.test(args[library])) throw triggerError(self, `'${args[library]}' is not a library file name or path`);
+  const bad = args.find((a, i) => i !== library && !NAME.test(a));
   if (bad !== undefined) throw triggerError(self, `'${bad}' is not a valid name`);
   return role ? { text, role, kind: spec.kind, args } : { text, kind: spec.kind, args };
 }

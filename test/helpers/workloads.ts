@@ -12,14 +12,33 @@ import { createInterface } from 'node:readline';
 const SOURCES = join(import.meta.dirname, '..', 'workloads');
 const BUILD_DIR = join(tmpdir(), `kdelay-workloads-${process.pid}`);
 const built = new Map<string, string>();
+const CFLAGS = ['-O2', '-g', '-fno-omit-frame-pointer', '-pthread', '-Wall', '-Werror'];
 
-/** Compiles test/workloads/<name>.c once per test process; returns the binary. */
-export function buildWorkload(name: string): string {
+/** Compiles test/workloads/lib<name>.c once per test process into lib<name>.so; returns its path. */
+export function buildSharedLibrary(name: string): string {
+  const key = `lib${name}.so`;
+  let library = built.get(key);
+  if (library) return library;
+  mkdirSync(BUILD_DIR, { recursive: true });
+  library = join(BUILD_DIR, key);
+  execFileSync('gcc', [...CFLAGS, '-shared', '-fPIC', '-o', library, join(SOURCES, `lib${name}.c`)]);
+  built.set(key, library);
+  return library;
+}
+
+/**
+ * Compiles test/workloads/<name>.c once per test process; returns the
+ * binary. `libraries`: shared libraries of test/workloads (lib<name>.c) it
+ * links with, found at run time through its rpath.
+ */
+export function buildWorkload(name: string, { libraries = [] }: { libraries?: string[] } = {}): string {
   let binary = built.get(name);
   if (binary) return binary;
   mkdirSync(BUILD_DIR, { recursive: true });
   binary = join(BUILD_DIR, name);
-  execFileSync('gcc', ['-O2', '-g', '-fno-omit-frame-pointer', '-pthread', '-Wall', '-Werror', '-o', binary, join(SOURCES, `${name}.c`)]);
+  for (const library of libraries) buildSharedLibrary(library);
+  const linking = libraries.length ? [`-L${BUILD_DIR}`, `-Wl,-rpath,${BUILD_DIR}`, ...libraries.map((l) => `-l${l}`)] : [];
+  execFileSync('gcc', [...CFLAGS, '-o', binary, join(SOURCES, `${name}.c`), ...linking]);
   built.set(name, binary);
   return binary;
 }
@@ -41,8 +60,8 @@ export interface RunningWorkload {
  * Starts a workload and waits for its "ready <pid>" line; `wrapper` goes
  * before it (e.g. nsenter into a PID namespace, which forks it as its child).
  */
-export async function startWorkload(name: string, args: (string | number)[], { wrapper = [] }: { wrapper?: string[] } = {}): Promise<RunningWorkload> {
-  const command = [...wrapper, buildWorkload(name), ...args.map(String)];
+export async function startWorkload(name: string, args: (string | number)[], { wrapper = [], libraries }: { wrapper?: string[]; libraries?: string[] } = {}): Promise<RunningWorkload> {
+  const command = [...wrapper, buildWorkload(name, { libraries }), ...args.map(String)];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];

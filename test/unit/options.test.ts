@@ -64,6 +64,10 @@ describe('options', () => {
     ['--probe-option syscalls.max_entries=65536 --probe-option x.mode=a=b', { probeOptions: { 'syscalls.max_entries': '65536', 'x.mode': 'a=b' } }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
+    ['--start-trigger up:libc.so.6:fsync', { startTrigger: { text: 'up:libc.so.6:fsync', kind: 'uprobe', args: ['libc.so.6', 'fsync'] } }],
+    ['--thread-name ^worker-[02]$', { threadName: /^worker-[02]$/ }],
+    ['--thread-name=handler', { threadName: /handler/ }],
+    ['--thread handler -t 7', { threadName: /handler/, tid: 7 }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
 
   it.each([
@@ -85,6 +89,8 @@ describe('options', () => {
     ['--only Syscalls', 'must be probe names separated by commas'],
     ['--probe-option max_entries=4', 'must be PROBE.OPTION=VALUE'],
     ['--skip a,,b', 'must be probe names separated by commas'],
+    ['--thread-name (', "option '--thread-name <REGEX>' argument '(' is invalid. not a valid regular expression (Invalid regular expression: /(/: Unterminated group)"],
+    ['--thread-name [a-', 'not a valid regular expression'],
   ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
     const r = rejection(line);
     expect(r.exitCode).toBe(ExitCode.USAGE);

@@ -19,6 +19,14 @@ describe('parseTrigger', () => {
     ['upr:bridge_run', 'uretprobe', ['bridge_run']],
     ['uretprobe:bridge_run', 'uretprobe', ['bridge_run']],
     ['up:_ZN3foo3barEv', 'uprobe', ['_ZN3foo3barEv']],
+    // A function in a shared library: a mapped file's name, or a path.
+    ['up:libc.so.6:malloc', 'uprobe', ['libc.so.6', 'malloc']],
+    ['ur:libc:malloc', 'uretprobe', ['libc', 'malloc']],
+    ['uretprobe:c:malloc', 'uretprobe', ['c', 'malloc']],
+    ['upr:libstdc++.so.6:_Znwm', 'uretprobe', ['libstdc++.so.6', '_Znwm']],
+    ['up:/usr/lib/x86_64-linux-gnu/libfoo.so:fn', 'uprobe', ['/usr/lib/x86_64-linux-gnu/libfoo.so', 'fn']],
+    ['uprobe:./build/libfoo.so:fn', 'uprobe', ['./build/libfoo.so', 'fn']],
+    ['up:/opt/my lib/libfoo.so:fn', 'uprobe', ['/opt/my lib/libfoo.so', 'fn']],
   ])('%s', (text, kind, args) => expect(parseTrigger(text)).toEqual({ text, kind, args }));
 
   it.each([
@@ -30,7 +38,12 @@ describe('parseTrigger', () => {
     ['k:a:b', 'invalid number of arguments for K(RET)PROBE'],
     ['up:', "'' is not a valid name"],
     ['up:a b', "'a b' is not a valid name"],
-    ['ur:x:y', 'invalid number of arguments for U(RET)PROBE'],
+    ['ur:a:b:c', 'invalid number of arguments for U(RET)PROBE'],
+    ['up::malloc', "'' is not a library file name or path"],
+    ['up:lib c:malloc', "'lib c' is not a library file name or path"],
+    ['up:libc.so.6:', "'' is not a valid name"],
+    ['up:libc.so.6:a b', "'a b' is not a valid name"],
+    ['k:lib:fn', 'invalid number of arguments for K(RET)PROBE'],
   ])('rejects %s', (text, reason) => {
     let error: unknown;
     try {

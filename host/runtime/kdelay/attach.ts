@@ -1,8 +1,10 @@
 /**
  * The `kdelay` attach imports. Uprobes and USDT attach to the target's
- * executable only: a guest never names a host path.
+ * executable, and uprobes also to the library functions the host resolved
+ * from the command line (ProbeServices.userFunction): a guest never names a
+ * host path.
  */
-import { BpfError, EINVAL } from '../../base/errno.js';
+import { BpfError, EINVAL, ENOENT } from '../../base/errno.js';
 import type { AttachTarget } from '../../libbpf/backend.js';
 import { errnoResult } from '../abi-errors.js';
 import { guestString, type ImportContext } from './context.js';
@@ -27,7 +29,15 @@ export function attachImports(context: ImportContext) {
 
     bpf_program_attach_uprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
       const what = 'bpf_program_attach_uprobe';
-      return attach(obj, program, what, { kind: 'uprobe', ...targetBinary(), retprobe: retprobe !== 0, functionName: str(fn, `${what} function`) });
+      const functionName = str(fn, `${what} function`);
+      if (!functionName.includes(':')) return attach(obj, program, what, { kind: 'uprobe', ...targetBinary(), retprobe: retprobe !== 0, functionName });
+      // LIBRARY:FUNCTION: only as the host resolved it, in the target.
+      return errnoResult(() => {
+        const { pid } = targetBinary();
+        const place = context.services.userFunction?.(functionName);
+        if (!place) throw new BpfError(`${what}: ${functionName} is no library function kdelay resolved for this run (a --start-trigger or --stop-trigger names those)`, ENOENT);
+        return attach(obj, program, what, { kind: 'uprobe', pid, binary: place.binary, offset: place.offset, retprobe: retprobe !== 0 });
+      });
     },
 
     bpf_program_attach_tracepoint(obj: bigint, program: number, category: number, name: number): number {

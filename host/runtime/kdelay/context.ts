@@ -28,6 +28,13 @@ export interface ProbeServices {
   optionString(name: string): string | undefined;
   syscallNumber(name: string): number | undefined;
   syscallName(nr: number): string | undefined;
+  /**
+   * A library function the host resolved for this run ('LIBRARY:FUNCTION',
+   * from a --start-trigger/--stop-trigger), as file and offset; undefined
+   * for any other name. The only way a guest reaches a file other than the
+   * target's executable.
+   */
+  userFunction?(name: string): { binary: string; offset: number } | undefined;
   /** Called once per report_rows call. */
   rows(batch: RowBatch): void;
   warning(text: string): void;

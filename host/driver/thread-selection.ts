@@ -1,0 +1,73 @@
+/**
+ * Which threads a report shows, and by which numbers: one step between what
+ * the probes counted and everything that reads per-thread rows (the text
+ * report, NDJSON, -s events), so a selection applies to all of them alike.
+ *
+ * The probes count every thread of the target by the kernel's thread ids
+ * (see target/procfs.ts). Each id is mapped once per sample to the number
+ * the user reads (kdelay's PID namespace), or to nothing when the thread is
+ * not selected:
+ *   -t TID              only that thread (compared by the kernel's number,
+ *                       which stays known after the thread exits);
+ *   --thread-name RE    only threads whose name (comm) RE matches, searched
+ *                       anywhere in it as grep -E does (anchor with ^ and $).
+ * With both, a thread must pass both: -t names the thread, --thread-name
+ * states what it must be called. Rows of system scope (tid 0, e.g. UPCALL)
+ * always stay.
+ *
+ * Pure: the names and the renumbering come in as ThreadFacts.
+ */
+import type { CollectedSample } from './probe-set.js';
+
+export interface ThreadSelection {
+  /** -t: the one thread to report, as the kernel numbers it. */
+  kernelTid?: number;
+  /** --thread-name: a pattern the thread's name must match (RegExp.test: a search). */
+  name?: RegExp;
+}
+
+export interface ThreadFacts {
+  /** The user's number for a kernel thread id; undefined when it has none (kdelay's own namespace, or the thread is gone). */
+  userTid(kernelTid: number): number | undefined;
+  /** A thread's name by the number the user reads: its name now, or the last one seen if it exited; undefined if never seen. */
+  name(tid: number): string | undefined;
+}
+
+/** Whether anything is left out: without a selection and without renumbering, a sample passes as it is. */
+export function selectsAll(selection: ThreadSelection): boolean {
+  return selection.kernelTid === undefined && selection.name === undefined;
+}
+
+/**
+ * The kernel thread id -> user thread id map of one sample: undefined for
+ * a thread not selected. Memoized: a thread has a row per syscall, section
+ * and event, and its name is read once per sample.
+ */
+export function threadView(selection: ThreadSelection, facts: ThreadFacts): (kernelTid: number) => number | undefined {
+  const seen = new Map<number, number | undefined>();
+  return (kernelTid) => {
+    if (kernelTid === 0) return 0;
+    if (seen.has(kernelTid)) return seen.get(kernelTid);
+    // A thread that exited before the report has no number left in the namespace: it keeps the kernel's.
+    let tid: number | undefined = facts.userTid(kernelTid) ?? kernelTid;
+    if (selection.kernelTid !== undefined && kernelTid !== selection.kernelTid) tid = undefined;
+    if (tid !== undefined && selection.name) {
+      const name = facts.name(tid);
+      if (name === undefined || !selection.name.test(name)) tid = undefined;
+    }
+    seen.set(kernelTid, tid);
+    return tid;
+  };
+}
+
+/** Renumbers a sample's rows and events by `view` in place, leaving out the threads it maps to undefined. */
+export function selectThreads(sample: CollectedSample, view: (kernelTid: number) => number | undefined): CollectedSample {
+  for (const table of sample.tables.values()) table.mapTids(view);
+  if (sample.events) {
+    sample.events = sample.events.flatMap((event) => {
+      const tid = view(event.tid);
+      return tid === undefined ? [] : [{ ...event, tid }];
+    });
+  }
+  return sample;
+}

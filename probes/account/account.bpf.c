@@ -55,6 +55,7 @@ enum account_state {
 	ACCOUNT_RUNNABLE = 4,
 	ACCOUNT_BLOCKED = 5,
 	ACCOUNT_STOPPED = 6,
+	ACCOUNT_STATES = 7,
 };
 KDELAY_SHARED_ENUM(account_state)
 
@@ -77,7 +78,13 @@ KDELAY_SHARED_ENUM(account_limits)
 /* Set by the user half: --hist. */
 const volatile bool hist_enabled = false;
 
-/* What each target thread is doing now. */
+/*
+ * What each target thread is doing now, and its sums for the window that
+ * began at `window`. The sums live here, not in account_time, so that a
+ * transition costs one map lookup (this record): only time in a system call
+ * other than the one the record holds (syscall_nr, blocked_nr) moves the
+ * held sum to account_time. The user half reads both.
+ */
 struct account_thread {
 	u64 since;      /* start of the current segment; 1: since before kdelay saw the thread */
 	u64 irq_ns;     /* interrupt time already accounted inside the current on-CPU segment */
@@ -85,7 +92,12 @@ struct account_thread {
 	u32 state;      /* enum account_state of the current segment */
 	u32 nr;         /* the system call it is in, or enum account_syscall_nr */
 	u32 wait_cpu;   /* RUNNABLE: the CPU whose run queue it waits on */
-	u32 pad;
+	u32 dead;       /* exited: the user half deletes the record after reporting its sums */
+	u64 window;     /* window_start_ns of the window sum_ns and sum_count belong to */
+	u64 sum_ns[ACCOUNT_STATES];
+	u64 sum_count[ACCOUNT_STATES];
+	u32 syscall_nr; /* the system call sum_ns[ACCOUNT_SYSCALL] is for */
+	u32 blocked_nr; /* the system call sum_ns/sum_count[ACCOUNT_BLOCKED] are for */
 };
 
 struct account_key {
@@ -241,6 +253,38 @@ static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u
 }
 
 /*
+ * Adds to the thread's sums for the open window (starting them afresh if
+ * they belong to an earlier one). SYSCALL and BLOCKED hold one system
+ * call's time each: time in another moves the held sum to account_time.
+ */
+static __always_inline void record_add(struct account_thread *thread, u32 tid, u32 state, u32 nr, u64 count, u64 ns,
+                                       const struct kdelay_gate *gate)
+{
+	u32 *held;
+
+	if ((!count && !ns) || state >= ACCOUNT_STATES)
+		return;
+	if (thread->window != gate->window_start_ns) {
+		__builtin_memset(thread->sum_ns, 0, sizeof(thread->sum_ns));
+		__builtin_memset(thread->sum_count, 0, sizeof(thread->sum_count));
+		thread->window = gate->window_start_ns;
+		thread->syscall_nr = ACCOUNT_NO_SYSCALL;
+		thread->blocked_nr = ACCOUNT_NO_SYSCALL;
+	}
+	if (state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED) {
+		held = state == ACCOUNT_SYSCALL ? &thread->syscall_nr : &thread->blocked_nr;
+		if (*held != nr) {
+			account_add(tid, state, *held, thread->sum_count[state], thread->sum_ns[state]);
+			thread->sum_ns[state] = 0;
+			thread->sum_count[state] = 0;
+			*held = nr;
+		}
+	}
+	thread->sum_ns[state] += ns;
+	thread->sum_count[state] += count;
+}
+
+/*
  * Ends the thread's current segment at now and starts `next` (in system call
  * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
  * begins inside the window (a wait, a sleep, a stop).
@@ -258,7 +302,7 @@ static __always_inline void transition(struct account_thread *thread, u32 tid, u
 
 		if (on_cpu)
 			ns = ns > thread->irq_ns ? ns - thread->irq_ns : 0;
-		account_add(tid, state, nr, !on_cpu && since >= gate->window_start_ns ? 1 : 0, ns);
+		record_add(thread, tid, state, nr, !on_cpu && since >= gate->window_start_ns ? 1 : 0, ns, gate);
 	} else if (gate && gate->state == KDELAY_GATE_REPORTING && since < gate->window_stop_ns) {
 		/*
 		 * In the segment when the window closed, out of it before the
@@ -283,6 +327,15 @@ static __always_inline struct account_thread *thread_of(u32 tid, u32 assumed_sta
 	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
 	struct account_thread first = { .since = 1, .state = assumed_state, .nr = assumed_nr };
 
+	if (thread && thread->dead) {
+		/* A new thread with an exited one's tid (not yet deleted): it starts afresh; the sums stay. */
+		thread->since = 1;
+		thread->state = assumed_state;
+		thread->nr = assumed_nr;
+		thread->irq_ns = 0;
+		thread->syscall_ns = 0;
+		thread->dead = 0;
+	}
 	if (thread)
 		return thread;
 	bpf_map_update_elem(&account_thread, &tid, &first, BPF_NOEXIST);
@@ -496,9 +549,12 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 	if (!thread)
 		return;
 	if (state & TASK_DEAD) {
-		/* Its last switch-out: account its last run, then forget it. */
+		/*
+		 * Its last switch-out: account its last run. The record holds
+		 * its sums, so the user half reports them and then deletes it.
+		 */
 		transition(thread, tid, ACCOUNT_BLOCKED, now, gate);
-		bpf_map_delete_elem(&account_thread, &tid);
+		thread->dead = 1;
 		return;
 	}
 	if (preempt || state == TASK_RUNNING)
@@ -669,10 +725,15 @@ static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
 	} else {
 		ns = ns > slot->nested_ns ? ns - slot->nested_ns : 0;
 	}
-	account_add(tid, state, ACCOUNT_NO_SYSCALL, ns ? 1 : 0, ns);
+	if (!ns)
+		return;
 	thread = bpf_map_lookup_elem(&account_thread, &tid);
-	if (thread)
-		thread->irq_ns += ns;
+	if (!thread) {
+		account_add(tid, state, ACCOUNT_NO_SYSCALL, 1, ns);
+		return;
+	}
+	record_add(thread, tid, state, ACCOUNT_NO_SYSCALL, 1, ns, gate);
+	thread->irq_ns += ns;
 }
 
 SEC("tp_btf/irq_handler_entry")

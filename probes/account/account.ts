@@ -3,14 +3,18 @@
 // "histogram"; hidden from the text tables, see manifest.json).
 
 import { BpfObject, cstr, MapSnapshot, option, readGate, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { wasm_bpf_map_operate } from "../lib/imports";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/account.bpf";
+
+const BPF_MAP_DELETE_ELEM = 3;
 import {
   ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_HIST_SLOTS, ACCOUNT_NO_SYSCALL, ACCOUNT_BLOCKED, 
   ACCOUNT_SYSCALL, ACCOUNT_USER,
   ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_MAX_ENTRIES, ACCOUNT_THREAD_VALUE_SIZE,
   ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_MAX_ENTRIES, ACCOUNT_HIST_VALUE_SIZE,
   accountKeyNr, accountKeyState, accountKeyTid, accountTailKey, accountTailNr, accountTailNs, accountTailState,
-  accountThreadKey, accountThreadIrqNs, accountThreadNr, accountThreadSince, accountThreadState,
+  ACCOUNT_STATES, ACCOUNT_THREAD_SUM_COUNT_OFFSET, ACCOUNT_THREAD_SUM_NS_OFFSET, accountThreadBlockedNr, accountThreadDead,
+  accountThreadKey, accountThreadIrqNs, accountThreadNr, accountThreadSince, accountThreadState, accountThreadSyscallNr, accountThreadWindow,
   accountValueCount, accountValueTotalNs, DELAYER_VALUE_COMM_LENGTH, DELAYER_VALUE_COMM_OFFSET, DELAYERS_KEY_SIZE,
   DELAYERS_VALUE_SIZE, delayerKeyCulprit, delayerKeyTid, delayerValueCount, delayerValueTotalNs,
   HIST_VALUE_SLOTS_OFFSET, histKeyKind, histKeyNr, histKeyTid,
@@ -151,6 +155,19 @@ function reportAccount(): i32 {
     const v = time.value(i);
     rows.add(accountKeyTid(k), accountKeyState(k), accountKeyNr(k), accountValueCount(v), accountValueTotalNs(v));
   }
+  // The sums each thread's record holds for this window.
+  for (let i = 0; i < threads.count; i++) {
+    const v = threads.value(i);
+    if (accountThreadWindow(v) != start || stop == 0) continue;
+    const tid = accountThreadKey(threads.key(i));
+    for (let s: u32 = 0; s < <u32>ACCOUNT_STATES; s++) {
+      const ns = load<u64>(v + <usize>(ACCOUNT_THREAD_SUM_NS_OFFSET + s * 8));
+      const count = load<u64>(v + <usize>(ACCOUNT_THREAD_SUM_COUNT_OFFSET + s * 8));
+      if (ns == 0 && count == 0) continue;
+      const nr = s == ACCOUNT_SYSCALL ? accountThreadSyscallNr(v) : s == ACCOUNT_BLOCKED ? accountThreadBlockedNr(v) : ACCOUNT_NO_SYSCALL;
+      rows.add(tid, s, nr, count, ns);
+    }
+  }
   const tailed = new Set<u32>();
   for (let i = 0; i < tails.count; i++) {
     const tid = accountTailKey(tails.key(i));
@@ -163,7 +180,8 @@ function reportAccount(): i32 {
       const tid = accountThreadKey(threads.key(i));
       const v = threads.value(i);
       const since = accountThreadSince(v);
-      if (tailed.has(tid) || since >= stop) continue;
+      // An exited thread's last segment ended when it did (its sums hold it).
+      if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
       const state = accountThreadState(v);
       const onCpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL;
       const nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? accountThreadNr(v) : ACCOUNT_NO_SYSCALL;
@@ -228,10 +246,24 @@ export function kdelay_probe_collect(): i32 {
   return 0;
 }
 
+/** Deletes the records of threads that exited: their sums were reported by the last collect. */
+function forgetExitedThreads(): i32 {
+  const err = threads.read();
+  if (err < 0) return err;
+  for (let i = 0; i < threads.count; i++) {
+    if (!accountThreadDead(threads.value(i))) continue;
+    const deleted = wasm_bpf_map_operate(threads.fd, BPF_MAP_DELETE_ELEM, threads.key(i), 0, 0, 0);
+    if (deleted < 0 && deleted != -2 /* ENOENT: already gone */) return deleted;
+  }
+  return 0;
+}
+
 export function kdelay_probe_reset(): i32 {
-  // account_thread and waiters stay: they describe what each thread and
-  // run queue is doing now, which the next window starts from.
-  let err = time.clear();
+  // Other account_thread records and waiters stay: they describe what each
+  // thread and run queue is doing now, which the next window starts from;
+  // their sums start afresh when the kernel first adds to them in the next.
+  let err = forgetExitedThreads();
+  if (err == 0) err = time.clear();
   if (err == 0) err = tails.clear();
   if (err == 0) err = delayers.clear();
   const h = hist;

@@ -34,6 +34,8 @@ export function parseReport(text: string): ParsedThread[] {
       expectHeader = true;
       continue;
     }
+    // The verdict and histograms follow the tables: not rows of the last section.
+    if (line.startsWith('# VERDICT') || line.startsWith('# HISTOGRAMS')) section = undefined;
     if (!section || line.trim() === '' || line.startsWith('#')) continue;
     const cells = line.trim().split(/\s{2,}/).map((c) => c.replace(/,/g, ''));
     if (expectHeader) {

@@ -87,18 +87,49 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 }
 
 /* Their sizes and offsets reach syscalls.ts generated from the BTF (build/syscalls.layout.ts). */
-struct syscall_start {
-	u64 entry_ns;
-	u32 nr;
-	u32 pad;
-};
-
 struct syscall_key {
 	u32 tid;
 	u32 nr;
 };
 
-/* The syscall each thread is currently in. */
+/* A thread's syscall in progress, and when it last returned from poll(). */
+struct syscall_start {
+	u64 entry_ns;     /* 0: consumed (no call in progress) */
+	u64 poll_exit_ns; /* 0: none since the last long-poll interval */
+	u32 nr;
+	u32 tid; /* the slot's owner (stamp_slots only) */
+};
+
+/*
+ * Every syscall entry and exit of the target finds its thread's stamp, so
+ * where it lives decides most of this probe's cost above the empty-program
+ * floor. A thread owns the slot of stamp_slots indexed by the low bits of
+ * its tid when it is the first to claim it: an array lookup is inlined by
+ * the verifier, a hash lookup is a helper call that hashes the key. A
+ * slot is claimed through slot_owner, whose BPF_NOEXIST insert is the only
+ * atomic test-and-set that 5.10's BPF offers, and kept for the run; a
+ * thread whose slot another thread owns keeps its stamp in syscall_start.
+ * Either way a thread always finds its stamp in the same place.
+ */
+/* The default number of slots; the user half sets the real one (a power of two) and its mask. */
+#define STAMP_SLOTS 16384
+/* Maps a tid to its slot. */
+const volatile u32 slot_mask = STAMP_SLOTS - 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STAMP_SLOTS);
+	__type(key, u32);
+	__type(value, struct syscall_start);
+} stamp_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STAMP_SLOTS);
+	__type(key, u32);
+	__type(value, u32);
+} slot_owner SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -113,13 +144,21 @@ struct {
 	__type(value, struct kdelay_stat);
 } syscall_stats SEC(".maps");
 
-/* When each thread last returned from poll(). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, u64);
-} poll_exit SEC(".maps");
+/* tid's own slot, claiming it if free and `claim`; NULL if another thread owns it. */
+static __always_inline struct syscall_start *own_slot(u32 tid, bool claim)
+{
+	u32 index = tid & slot_mask;
+	struct syscall_start *slot = bpf_map_lookup_elem(&stamp_slots, &index);
+
+	if (!slot)
+		return NULL;
+	if (slot->tid == tid)
+		return slot;
+	if (!claim || slot->tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
+		return NULL;
+	slot->tid = tid;
+	return slot;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -133,39 +172,31 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
-	struct syscall_start start, *stamp;
+	struct syscall_start *stamp;
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
 	if (!gate)
 		return 0;
 	now = bpf_ktime_get_ns();
+	stamp = own_slot(tid, true);
+	if (!stamp)
+		stamp = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!stamp) {
+		/* First sight of a thread without a slot: nothing to end yet. */
+		struct syscall_start first = { .entry_ns = now, .nr = (u32)id, .tid = tid };
 
-	if (id == poll_syscall_nr) {
-		u64 *exit_ns = bpf_map_lookup_elem(&poll_exit, &tid);
-
-		if (exit_ns && *exit_ns >= gate->window_start_ns) {
-			kdelay_stat_record(&long_poll_stats, &tid, now - *exit_ns);
-			*exit_ns = 0;
-		}
-	}
-
-	/*
-	 * A thread's slot is created once and then rewritten in place: a hash
-	 * update on every call allocates and frees an element, which was most
-	 * of this program's cost above the empty-program floor.
-	 */
-	stamp = bpf_map_lookup_elem(&syscall_start, &tid);
-	if (stamp) {
-		stamp->nr = (u32)id;
-		stamp->entry_ns = now;
+		if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
+			kdelay_count_map_full();
 		return 0;
 	}
-	start.entry_ns = now;
-	start.nr = (u32)id;
-	start.pad = 0;
-	if (bpf_map_update_elem(&syscall_start, &tid, &start, BPF_NOEXIST))
-		kdelay_count_map_full();
+	if (id == poll_syscall_nr && stamp->poll_exit_ns && stamp->poll_exit_ns >= gate->window_start_ns) {
+		kdelay_stat_record(&long_poll_stats, &tid, now - stamp->poll_exit_ns);
+		stamp->poll_exit_ns = 0;
+	}
+	/* Rewritten in place: a hash update per call would allocate and free an element. */
+	stamp->nr = (u32)id;
+	stamp->entry_ns = now;
 	return 0;
 }
 
@@ -181,7 +212,9 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 
 	if (!gate)
 		return 0;
-	start = bpf_map_lookup_elem(&syscall_start, &tid);
+	start = own_slot(tid, false);
+	if (!start)
+		start = bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted. */
 	if (!start || start->entry_ns < gate->window_start_ns)
 		return 0;
@@ -195,10 +228,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 		post_event(ctx, tid, key.nr, start->entry_ns, now);
 	/* Consumed: an exit without a fresh entry must not reuse this stamp. */
 	start->entry_ns = 0;
-
-	if ((s32)key.nr == poll_syscall_nr) {
-		if (bpf_map_update_elem(&poll_exit, &tid, &now, BPF_ANY))
-			kdelay_count_map_full();
-	}
+	if ((s32)key.nr == poll_syscall_nr)
+		start->poll_exit_ns = now;
 	return 0;
 }

@@ -6,6 +6,7 @@ import { syscall_name, syscall_number } from "../lib/imports";
 import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
 import {
+  STAMP_SLOTS_MAX_ENTRIES,
   LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_MAX_ENTRIES, LONG_POLL_STATS_VALUE_SIZE, longPollStatsKey,
   SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_MAX_ENTRIES, SYSCALL_STATS_VALUE_SIZE, syscallKeyNr, syscallKeyTid,
 } from "./build/syscalls.layout";
@@ -40,11 +41,20 @@ function pollNumber(): i32 {
   return nr >= 0 ? nr : syscall_number(cstr("ppoll"));
 }
 
+/** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
+function powerOfTwoAtMost(n: u32): u32 {
+  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
+}
+
 export function kdelay_probe_init(): i32 {
   const entries = <u32>option("syscalls.max_entries", SYSCALL_STATS_MAX_ENTRIES);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32("poll_syscall_nr", pollNumber());
   obj.setMaxEntries("syscall_stats", entries);
+  const slotCount = powerOfTwoAtMost(<u32>option("syscalls.slots", STAMP_SLOTS_MAX_ENTRIES));
+  obj.setMaxEntries("stamp_slots", slotCount);
+  obj.setMaxEntries("slot_owner", slotCount);
+  obj.setU32("slot_mask", slotCount - 1);
   if (option("syscalls.events", 0)) {
     // --syscall-events: the host created the event ring and the stack table; use them.
     const stackEntries = <u32>option("syscalls.stack_trace_size", 0);

@@ -27,6 +27,8 @@ const volatile bool events_enabled = false;
 const volatile u64 events_min_ns = 0;
 const volatile bool events_skip_poll = false;
 const volatile bool events_stacks = false;
+/* Unread bytes in the ring from which a post wakes the host (see post_event()). */
+const volatile u64 events_wakeup_bytes = 0;
 
 /*
  * The event ring and the stack table are created by the host (sized from
@@ -66,6 +68,7 @@ static __always_inline void count_loss(u32 what)
 static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns, u64 exit_ns)
 {
 	struct kdelay_syscall_event *event = bpf_ringbuf_reserve(&kdelay_syscall_events, sizeof(*event), 0);
+	u64 wakeup = BPF_RB_NO_WAKEUP;
 
 	if (!event) {
 		count_loss(LOSS_EVENTS);
@@ -83,7 +86,15 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 		if (event->kernel_stack_id < 0 || event->user_stack_id < 0)
 			count_loss(LOSS_STACKS);
 	}
-	bpf_ringbuf_submit(event, 0);
+	/*
+	 * A wake-up per event (the default when the host has caught up, which
+	 * a fast host always has) queues an irq_work and an epoll round trip
+	 * per event: most of an event's cost. The host polls the ring on a
+	 * timer instead, and is woken only once a quarter of it waits.
+	 */
+	if (bpf_ringbuf_query(&kdelay_syscall_events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes)
+		wakeup = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(event, wakeup);
 }
 
 /* Their sizes and offsets reach syscalls.ts generated from the BTF (build/syscalls.layout.ts). */

@@ -62,7 +62,9 @@ export function kdelay_probe_init(): i32 {
     obj.setU64("events_min_ns", <u64>option("syscalls.events_min_ns", 0));
     obj.setBool("events_skip_poll", option("syscalls.events_skip_poll", 0) != 0);
     obj.setBool("events_stacks", stackEntries > 0);
-    obj.setMaxEntries("kdelay_syscall_events", <u32>option("syscalls.events_ring_bytes", 4096));
+    const ringBytes = <u32>option("syscalls.events_ring_bytes", 4096);
+    obj.setU64("events_wakeup_bytes", ringBytes / 4);
+    obj.setMaxEntries("kdelay_syscall_events", ringBytes);
     obj.shareMap("kdelay_syscall_events");
     if (stackEntries > 0) {
       obj.setMaxEntries("kdelay_stack_traces", stackEntries);

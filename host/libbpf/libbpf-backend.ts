@@ -168,21 +168,24 @@ class LibbpfObject implements OpenedObject {
     }
   }
 
+  /** Iterator links by program, attached on the first read and kept until close(). */
+  private readonly iteratorLinks = new Map<string, Pointer>();
+
   readIterator(programName: string): Uint8Array {
-    const link = this.track(programName, bpf.program_attach_iter(this.program(programName), null));
+    let link = this.iteratorLinks.get(programName);
+    if (!link) {
+      link = this.track(programName, bpf.program_attach_iter(this.program(programName), null)).pointer;
+      this.iteratorLinks.set(programName, link);
+    }
+    const fd: number = bpf.iter_create(bpf.link_fd(link));
+    if (fd < 0) throw describeFailure(`${this.name}: creating the iterator of ${programName}`, fd);
     try {
-      const fd: number = bpf.iter_create(bpf.link_fd(link.pointer));
-      if (fd < 0) throw describeFailure(`${this.name}: creating the iterator of ${programName}`, fd);
-      try {
-        const chunks: Buffer[] = [];
-        const chunk = Buffer.alloc(64 * 1024);
-        for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
-        return Buffer.concat(chunks);
-      } finally {
-        c.close(fd);
-      }
+      const chunks: Buffer[] = [];
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
+      return Buffer.concat(chunks);
     } finally {
-      link.destroy();
+      c.close(fd);
     }
   }
 

@@ -10,7 +10,7 @@
  * THREAD PARTIAL RUN: stretches that cross an edge of the window, clipped to
  *   it; the reference drops them, so a thread busy the whole window (a PMD
  *   thread) showed no run time at all. Stretches still running when the
- *   window closes are clipped by the user half from thread_state; threads
+ *   window closes are clipped by the user half from the thread's state; threads
  *   that never switch at all are found at the scheduler tick.
  *
  * Every hook here fires for every task in the system: filter on the target's

@@ -50,7 +50,6 @@ const min = (xs) => Math.min(...xs);
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const signed = (n, digits = 0) => (n >= 0 ? '+' : '') + fmt(n, digits);
 const pad = (s, n) => String(s).padEnd(n);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kdelay-bench-'));
 const gcc = async (source, name) => {
   const out = path.join(tmp, name);

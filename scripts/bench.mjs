@@ -191,7 +191,7 @@ async function compare(title, allTracers, measure, { floorLabel } = {}) {
   const floorOf = (t) => [...values].find(([f]) => f.label === (t.vs ?? floorLabel))?.[1];
   const floor = floorLabel && floorOf({});
   const added = (xs) => median(xs) - median(base);
-  echo(`  ${pad('', 46)} ${pad('median', 9)} ${pad('(min)', 9)} ${pad('added', 9)} ${pad('(min)', 9)} ${floor ? 'x floor ' : ''} launch ms`);
+  echo(`  ${pad('', 46)} ${pad('median', 9)} ${pad('(min)', 9)} ${pad('added', 9)} ${pad('(min)', 9)} ${floor ? 'x floor (min)  ' : ''} launch ms`);
   for (const t of tracers) {
     if (t.missing || t.failed) {
       echo(`  ${pad(t.label, 46)} ${t.failed ? `failed: ${t.failed}` : typeof t.missing === 'string' ? t.missing : 'not installed'}`);
@@ -199,7 +199,12 @@ async function compare(title, allTracers, measure, { floorLabel } = {}) {
     }
     const xs = values.get(t);
     const isBase = t === tracers[0];
-    const ratio = floor && !isBase && !t.label.startsWith('floor') ? `${fmt(added(xs) / added(floorOf(t)), 2)}x`.padEnd(8) : '        ';
+    // The ratio of the medians' added cost, and in brackets of the mins' (steadier on a shared VM).
+    const fl = floorOf(t);
+    const ratio =
+      floor && !isBase && !t.label.startsWith('floor')
+        ? `${fmt(added(xs) / added(fl), 2)}x (${fmt((min(xs) - min(base)) / (min(fl) - min(base)), 2)}x)`.padEnd(15)
+        : ''.padEnd(15);
     const launch = launches.get(t).length ? `${fmt(median(launches.get(t)))} (${fmt(min(launches.get(t)))})` : '';
     echo(
       `  ${pad(t.label, 46)} ${pad(fmt(median(xs), 1), 9)} ${pad(`(${fmt(min(xs), 1)})`, 9)} ${pad(isBase ? '' : signed(added(xs)), 9)} ${pad(isBase ? '' : `(${signed(min(xs) - min(base))})`, 9)} ${floor ? ratio : ''} ${launch}`,

@@ -112,18 +112,35 @@ struct syscall_start {
 };
 
 /*
- * Every syscall entry and exit of the target finds its thread's stamp, so
- * where it lives decides most of this probe's cost above the empty-program
- * floor. A thread owns the slot of stamp_slots indexed by the low bits of
- * its tid when it is the first to claim it: an array lookup is inlined by
- * the verifier, a hash lookup is a helper call that hashes the key. A
- * slot is claimed through slot_owner, whose BPF_NOEXIST insert is the only
- * atomic test-and-set that 5.10's BPF offers, and kept for the run; a
- * thread whose slot another thread owns keeps its stamp in syscall_start.
- * Either way a thread always finds its stamp in the same place.
+ * Every syscall entry and exit of the target finds its thread's stamp, and
+ * every exit adds to a (thread, syscall) statistic, so where those live
+ * decides most of this probe's cost above the empty-program floor. A
+ * thread owns the slot of stamp_slots indexed by the low bits of its tid
+ * when it is the first to claim it: an array lookup is inlined by the
+ * verifier, a hash lookup is a helper call that hashes the key. A slot is
+ * claimed through slot_owner, whose BPF_NOEXIST insert is the only atomic
+ * test-and-set that 5.10's BPF offers, and kept for the run; a thread whose
+ * slot another thread owns keeps its stamp in syscall_start and adds every
+ * call to syscall_stats. Either way a thread always finds its stamp in the
+ * same place.
+ *
+ * A slot also accumulates the calls of its thread's latest syscall number
+ * (a thread often makes the same call many times in a row): they go into
+ * syscall_stats only when the thread makes another call, and whatever is
+ * still cached when the window closes is merged by the user half. `window`
+ * says which window the cache belongs to: a cache of an older one was
+ * already reported, and is simply started afresh.
  */
+struct stamp_slot {
+	struct syscall_start stamp;
+	u64 window; /* window_start_ns of the window `cached` belongs to */
+	u32 cached_nr;
+	u32 pad;
+	struct kdelay_stat cached;
+};
+
 /* The default number of slots; the user half sets the real one (a power of two) and its mask. */
-#define STAMP_SLOTS 16384
+#define STAMP_SLOTS 4096
 /* Maps a tid to its slot. */
 const volatile u32 slot_mask = STAMP_SLOTS - 1;
 
@@ -131,7 +148,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, STAMP_SLOTS);
 	__type(key, u32);
-	__type(value, struct syscall_start);
+	__type(value, struct stamp_slot);
 } stamp_slots SEC(".maps");
 
 struct {
@@ -156,19 +173,67 @@ struct {
 } syscall_stats SEC(".maps");
 
 /* tid's own slot, claiming it if free and `claim`; NULL if another thread owns it. */
-static __always_inline struct syscall_start *own_slot(u32 tid, bool claim)
+static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
 {
 	u32 index = tid & slot_mask;
-	struct syscall_start *slot = bpf_map_lookup_elem(&stamp_slots, &index);
+	struct stamp_slot *slot = bpf_map_lookup_elem(&stamp_slots, &index);
 
 	if (!slot)
 		return NULL;
-	if (slot->tid == tid)
+	if (slot->stamp.tid == tid)
 		return slot;
-	if (!claim || slot->tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
+	if (!claim || slot->stamp.tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
 		return NULL;
-	slot->tid = tid;
+	slot->stamp.tid = tid;
 	return slot;
+}
+
+/* Adds a slot's cached calls to syscall_stats; what does not fit is counted, call by call. */
+static __always_inline void flush_cached(u32 tid, struct stamp_slot *slot)
+{
+	struct syscall_key key = { .tid = tid, .nr = slot->cached_nr };
+	struct kdelay_stat zero = {};
+	struct kdelay_stat *stat = kdelay_lookup_or_init(&syscall_stats, &key, &zero);
+	struct kdelay_stat *cached = &slot->cached;
+	u32 first = 0;
+	u64 *full;
+
+	if (!stat) {
+		/* kdelay_lookup_or_init() counted one of them. */
+		full = bpf_map_lookup_elem(&kdelay_map_full, &first);
+		if (full && cached->count > 1)
+			__sync_fetch_and_add(full, cached->count - 1);
+		return;
+	}
+	if (stat->count == 0 || cached->min_ns < stat->min_ns)
+		stat->min_ns = cached->min_ns;
+	if (cached->max_ns > stat->max_ns)
+		stat->max_ns = cached->max_ns;
+	stat->count += cached->count;
+	stat->total_ns += cached->total_ns;
+}
+
+/* Counts one call of `nr` that took delta_ns in the open window (gate) for the thread. */
+static __always_inline void count_call(u32 tid, u32 nr, u64 delta_ns, struct stamp_slot *slot, struct kdelay_gate *gate)
+{
+	struct syscall_key key = { .tid = tid, .nr = nr };
+
+	if (!slot) {
+		kdelay_stat_record(&syscall_stats, &key, delta_ns);
+		return;
+	}
+	if (slot->window == gate->window_start_ns && slot->cached_nr == nr) {
+		kdelay_stat_add(&slot->cached, delta_ns);
+		return;
+	}
+	if (slot->window == gate->window_start_ns && slot->cached.count)
+		flush_cached(tid, slot);
+	slot->window = gate->window_start_ns;
+	slot->cached_nr = nr;
+	slot->cached.count = 1;
+	slot->cached.total_ns = delta_ns;
+	slot->cached.min_ns = delta_ns;
+	slot->cached.max_ns = delta_ns;
 }
 
 struct {
@@ -184,15 +249,15 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
 	struct syscall_start *stamp;
+	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
 	if (!gate)
 		return 0;
 	now = bpf_ktime_get_ns();
-	stamp = own_slot(tid, true);
-	if (!stamp)
-		stamp = bpf_map_lookup_elem(&syscall_start, &tid);
+	slot = own_slot(tid, true);
+	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!stamp) {
 		/* First sight of a thread without a slot: nothing to end yet. */
 		struct syscall_start first = { .entry_ns = now, .nr = (u32)id, .tid = tid };
@@ -218,28 +283,27 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
 	u32 tid = (u32)pid_tgid;
 	struct syscall_start *start;
-	struct syscall_key key;
+	struct stamp_slot *slot;
+	u32 nr;
 	u64 now;
 
 	if (!gate)
 		return 0;
-	start = own_slot(tid, false);
-	if (!start)
-		start = bpf_map_lookup_elem(&syscall_start, &tid);
+	slot = own_slot(tid, false);
+	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted. */
 	if (!start || start->entry_ns < gate->window_start_ns)
 		return 0;
 	now = bpf_ktime_get_ns();
 
-	key.tid = tid;
-	key.nr = start->nr;
-	kdelay_stat_record(&syscall_stats, &key, now - start->entry_ns);
+	nr = start->nr;
+	count_call(tid, nr, now - start->entry_ns, slot, gate);
 	if (events_enabled && now - start->entry_ns > events_min_ns &&
-	    !(events_skip_poll && (s32)key.nr == poll_syscall_nr))
-		post_event(ctx, tid, key.nr, start->entry_ns, now);
+	    !(events_skip_poll && (s32)nr == poll_syscall_nr))
+		post_event(ctx, tid, nr, start->entry_ns, now);
 	/* Consumed: an exit without a fresh entry must not reuse this stamp. */
 	start->entry_ns = 0;
-	if ((s32)key.nr == poll_syscall_nr)
+	if ((s32)nr == poll_syscall_nr)
 		start->poll_exit_ns = now;
 	return 0;
 }

@@ -20,6 +20,7 @@
 // bundles/account.wasm exists, "--hist" when `kdelay --help` lists it.
 //
 // Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
+// [--configs REGEX] (only the configurations whose label matches, beside the untraced one).
 // Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -127,7 +128,7 @@ const floorTracer = (label, programs) => ({
     const tgid = Buffer.alloc(4);
     tgid.writeUInt32LE(pid);
     obj.setGlobal('target_tgid', tgid);
-    for (const p of ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_stack_walk']) {
+    for (const p of ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_clock_enter', 'floor_clock_exit', 'floor_stack_walk']) {
       obj.setAutoload(p, programs.includes(p));
     }
     obj.load();
@@ -165,7 +166,9 @@ const featureTracers = () => [
  * prints each one's median and min beside the untraced one (the first).
  * `unit` names what one value is; values are ns per unit of work.
  */
-async function compare(title, tracers, measure, { floorLabel } = {}) {
+async function compare(title, allTracers, measure, { floorLabel } = {}) {
+  // --configs REGEX: only the configurations whose label matches (and the untraced baseline).
+  const tracers = allTracers.filter((t, i) => i === 0 || !argv.configs || new RegExp(argv.configs).test(t.label));
   const usable = tracers.filter((t) => !t.missing);
   const values = new Map(usable.map((t) => [t, []]));
   const launches = new Map(usable.map((t) => [t, []]));
@@ -184,20 +187,27 @@ async function compare(title, tracers, measure, { floorLabel } = {}) {
   }
   echo(title);
   const base = values.get(tracers[0]);
-  const floor = floorLabel && [...values].find(([t]) => t.label === floorLabel)?.[1];
+  // Each row's floor: its own `vs`, else floorLabel; floors themselves get no ratio.
+  const floorOf = (t) => [...values].find(([f]) => f.label === (t.vs ?? floorLabel))?.[1];
+  const floor = floorLabel && floorOf({});
   const added = (xs) => median(xs) - median(base);
-  echo(`  ${pad('', 42)} ${pad('median', 9)} ${pad('(min)', 9)} ${pad('added', 9)} ${pad('(min)', 9)} ${floor ? 'x floor ' : ''} launch ms`);
+  echo(`  ${pad('', 46)} ${pad('median', 9)} ${pad('(min)', 9)} ${pad('added', 9)} ${pad('(min)', 9)} ${floor ? 'x floor (min)  ' : ''} launch ms`);
   for (const t of tracers) {
     if (t.missing || t.failed) {
-      echo(`  ${pad(t.label, 42)} ${t.failed ? `failed: ${t.failed}` : typeof t.missing === 'string' ? t.missing : 'not installed'}`);
+      echo(`  ${pad(t.label, 46)} ${t.failed ? `failed: ${t.failed}` : typeof t.missing === 'string' ? t.missing : 'not installed'}`);
       continue;
     }
     const xs = values.get(t);
     const isBase = t === tracers[0];
-    const ratio = floor && !isBase && t.label !== floorLabel ? `${fmt(added(xs) / added(floor), 2)}x`.padEnd(8) : '        ';
+    // The ratio of the medians' added cost, and in brackets of the mins' (steadier on a shared VM).
+    const fl = floorOf(t);
+    const ratio =
+      floor && !isBase && !t.label.startsWith('floor')
+        ? `${fmt(added(xs) / added(fl), 2)}x (${fmt((min(xs) - min(base)) / (min(fl) - min(base)), 2)}x)`.padEnd(15)
+        : ''.padEnd(15);
     const launch = launches.get(t).length ? `${fmt(median(launches.get(t)))} (${fmt(min(launches.get(t)))})` : '';
     echo(
-      `  ${pad(t.label, 42)} ${pad(fmt(median(xs), 1), 9)} ${pad(`(${fmt(min(xs), 1)})`, 9)} ${pad(isBase ? '' : signed(added(xs)), 9)} ${pad(isBase ? '' : `(${signed(min(xs) - min(base))})`, 9)} ${floor ? ratio : ''} ${launch}`,
+      `  ${pad(t.label, 46)} ${pad(fmt(median(xs), 1), 9)} ${pad(`(${fmt(min(xs), 1)})`, 9)} ${pad(isBase ? '' : signed(added(xs)), 9)} ${pad(isBase ? '' : `(${signed(min(xs) - min(base))})`, 9)} ${floor ? ratio : ''} ${launch}`,
     );
   }
 }
@@ -282,6 +292,7 @@ if (want('syscall-cost')) {
   const tracers = [
     untraced,
     floorTracer('floor: empty sys_enter + sys_exit', ['floor_sys_enter', 'floor_sys_exit']),
+    floorTracer('floor + tgid filter + a clock read at each end', ['floor_clock_enter', 'floor_clock_exit']),
     kdelayTracer('kdelay all probes', []),
     kdelayTracer('kdelay --only syscalls', ['--only', 'syscalls']),
     ...featureTracers(),
@@ -320,7 +331,7 @@ if (want('switch-cost')) {
     floorTracer('floor: empty sched + syscall hooks', ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
     floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
     kdelayTracer('kdelay all probes', []),
-    kdelayTracer('kdelay --only sched', ['--only', 'sched']),
+    { ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' },
     ...featureTracers(),
     bpftraceTracer,
     peer(RUNQLAT, 'libbpf-tools runqlat -p', (pid) => [RUNQLAT, '-p', String(pid)], /Tracing run queue latency/),
@@ -378,11 +389,11 @@ if (want('events')) {
     floorTracer('floor: empty sys_enter + sys_exit', ['floor_sys_enter', 'floor_sys_exit']),
     kdelayEvents('kdelay -s 0 --stack-trace-size 0', 0),
     floorTracer('floor: stack walks alone (sys_exit)', ['floor_sys_enter', 'floor_stack_walk']),
-    kdelayEvents('kdelay -s 0 (stacks)', 4096),
+    { ...kdelayEvents('kdelay -s 0 (stacks)', 4096), vs: 'floor: stack walks alone (sys_exit)' },
   ];
   const drained = new Map(tracers.map((t) => [t, []]));
   await compare(
-    `-s events: ns per getppid() of ${CALLS / 1e6} M calls from frame-pointer code (events_workload.c), ${RUNS} runs each, alternated`,
+    `-s events: ns per getppid() of ${CALLS / 1e6} M calls from frame-pointer code (events_workload.c), ${RUNS} runs each, alternated (target with stacks: <= 1.5x the stack walks alone)`,
     tracers,
     async (tracer) => {
       const child = spawn(events, ['1', String(CALLS), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -411,7 +422,6 @@ if (want('events')) {
     const rates = runs.map((r) => r.rate / 1e6);
     echo(`  ${t.label}: drained live ${fmt(median(rates), 2)} M events/s (min ${fmt(min(rates), 2)}), lost ${runs.map((r) => r.lost).join(' ')} of ${runs[0].drained + runs[0].lost} (target >= 2 M/s, 0 lost without stacks)`);
   }
-  echo('  (with stacks, compare its "added" with the stack-walk floor\'s: target <= 1.5x)');
 }
 
 // ---- memory: RSS of the CLI over many samples of a 2,000-thread target ------------------------------
@@ -421,25 +431,29 @@ if (want('memory')) {
   const target = spawn(threads, ['2000', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
   const SAMPLES = Number(argv.samples ?? 1000);
-  const child = spawn(process.execPath, [KDELAY, '-p', String(target.pid), '--sample-time', '0.02', '--sample-count', String(SAMPLES)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const closed = new Promise((r) => child.on('close', r));
-  const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
-  const at = new Map();
-  let samples = 0, rows = 0, lastRss = 0;
-  const t0 = performance.now();
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    if (l.startsWith('# Sample dump')) {
-      samples++;
-      if ([10, 100, SAMPLES - 1].includes(samples)) at.set(samples, rssMb());
-    } else if (samples === 1 && /^\s*\d+ /.test(l)) rows++;
-    if (samples === SAMPLES - 1) lastRss = lastRss || rssMb();
-  });
-  await closed;
+  const marks = [10, 100, 300, SAMPLES];
+  // The same run with V8's young generation held at 1 MB a semi-space shows how much of
+  // any growth is the heap sizing itself to the allocation rate rather than a leak.
+  for (const nodeOptions of ['', '--max-semi-space-size=1']) {
+    const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+    const child = spawn(process.execPath, [KDELAY, '-p', String(target.pid), '--sample-time', '0.02', '--sample-count', String(SAMPLES)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    const closed = new Promise((r) => child.on('close', r));
+    const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+    const at = new Map();
+    let samples = 0, rows = 0;
+    const t0 = performance.now();
+    // RSS when the report of sample N begins (the last one: while it is printed).
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      if (l.startsWith('# Sample dump') && marks.includes(++samples)) at.set(samples, rssMb());
+      else if (/^ {0,9}\d+ \S/.test(l)) rows++;
+    });
+    await closed;
+    const seconds = (performance.now() - t0) / 1000;
+    const first = at.get(10), last = at.get(SAMPLES);
+    echo(`memory${nodeOptions ? ` (NODE_OPTIONS=${nodeOptions})` : ''}: kdelay's RSS over ${SAMPLES} samples of 20 ms of a 2,000-thread target (each thread wakes every 100 ms; ${fmt(rows / SAMPLES)} threads reported per sample), ${fmt(seconds)} s:`);
+    echo(`  ${marks.map((n) => `after ${n} ${fmt(at.get(n), 1)} MB`).join(', ')}: ${signed(((last - first) / first) * 100, 1)}% from 10 to ${SAMPLES} (target within 10%)`);
+  }
   target.kill('SIGKILL');
-  const seconds = (performance.now() - t0) / 1000;
-  const first = at.get(10), last = at.get(SAMPLES - 1);
-  echo(`memory: kdelay's RSS over ${SAMPLES} samples of 20 ms of a 2,000-thread target (each thread wakes every 100 ms), ${fmt(seconds)} s:`);
-  echo(`  after 10 samples ${fmt(first, 1)} MB, after 100 ${fmt(at.get(100), 1)} MB, after ${SAMPLES - 1} ${fmt(last, 1)} MB: ${signed(((last - first) / first) * 100, 1)}% (target within 10%); ${rows} report lines in the first sample`);
 }
 
 await fs.remove(tmp);

@@ -21,7 +21,7 @@ import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
 import { PidNamespaces, resolveTarget, type Target, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
-import { readTaskNumbers, type TaskNumbers } from '../target/task-numbers.js';
+import { type TaskNumbers, TaskNumbersReader } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
 import { accountQuietThreads } from './quiet-threads.js';
@@ -101,9 +101,9 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
 }
 
 /** The task iterator's answer (target/task-numbers.ts); a kernel that refuses it is one line saying what else works. */
-function readTaskNumbersOrExplain(backend: BpfBackend, namespaceInode: number): TaskNumbers[] {
+function readTaskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
   try {
-    return readTaskNumbers(backend, namespaceInode);
+    return reader.read();
   } catch (err) {
     if (err instanceof UserError || !(err instanceof Error)) throw err;
     throw new UserError(
@@ -425,12 +425,21 @@ export async function run(options: KdelayOptions): Promise<number> {
   const namespaces = PidNamespaces.detect();
   // No host /proc to translate PIDs with: the kernel's task iterator does it, which needs libbpf and BPF rights first.
   let backend: BpfBackend | undefined;
-  if (namespaces.needsTaskIterator) {
-    requireBpfCapabilities();
-    const iterating = (backend = await loadBackend(options.debug !== 0));
-    const inode = namespaces.namespaceInode();
-    namespaces.useTaskIterator(() => readTaskNumbersOrExplain(iterating, inode));
+  let taskNumbers: TaskNumbersReader | undefined;
+  try {
+    if (namespaces.needsTaskIterator) {
+      requireBpfCapabilities();
+      backend = await loadBackend(options.debug !== 0);
+      const reader = (taskNumbers = new TaskNumbersReader(backend, namespaces.namespaceInode()));
+      namespaces.useTaskIterator(() => readTaskNumbersOrExplain(reader));
+    }
+    return await runOn(options, namespaces, backend);
+  } finally {
+    taskNumbers?.close();
   }
+}
+
+async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend: BpfBackend | undefined): Promise<number> {
   const target = resolveTarget(options.pid, options.tid, namespaces);
   const pid = target.pid;
   const print = (line: string) => process.stdout.write(`${line}\n`);

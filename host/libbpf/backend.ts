@@ -42,9 +42,11 @@ export interface OpenedObject {
   /** Attaches to a target chosen at run time (see AttachTarget). */
   attachTo(programName: string, target: AttachTarget): Link;
   /**
-   * Runs an iter/ program once: attaches it, reads what it writes
-   * (bpf_seq_write) to the end, and detaches it. Only the host's own objects
-   * have such programs (the policy refuses them in bundles).
+   * Runs an iter/ program once: reads what it writes (bpf_seq_write) to the
+   * end. The program is attached on the first call and stays attached until
+   * close(), so asking again costs one iteration, not a load and verification.
+   * Only the host's own objects have such programs (the policy refuses them
+   * in bundles).
    */
   readIterator(programName: string): Uint8Array;
   /** For fentry/fexit programs: the kernel function, set before load. */

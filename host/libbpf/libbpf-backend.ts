@@ -169,21 +169,24 @@ class LibbpfObject implements OpenedObject {
     }
   }
 
+  /** Iterator links by program, attached on the first read and kept until close(). */
+  private readonly iteratorLinks = new Map<string, Pointer>();
+
   readIterator(programName: string): Uint8Array {
-    const link = this.track(programName, bpf.program_attach_iter(this.program(programName), null));
+    let link = this.iteratorLinks.get(programName);
+    if (!link) {
+      link = this.track(programName, bpf.program_attach_iter(this.program(programName), null)).pointer;
+      this.iteratorLinks.set(programName, link);
+    }
+    const fd: number = bpf.iter_create(bpf.link_fd(link));
+    if (fd < 0) throw describeFailure(`${this.name}: creating the iterator of ${programName}`, fd);
     try {
-      const fd: number = bpf.iter_create(bpf.link_fd(link.pointer));
-      if (fd < 0) throw describeFailure(`${this.name}: creating the iterator of ${programName}`, fd);
-      try {
-        const chunks: Buffer[] = [];
-        const chunk = Buffer.alloc(64 * 1024);
-        for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
-        return Buffer.concat(chunks);
-      } finally {
-        c.close(fd);
-      }
+      const chunks: Buffer[] = [];
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
+      return Buffer.concat(chunks);
     } finally {
-      link.destroy();
+      c.close(fd);
     }
   }
 
@@ -314,10 +317,21 @@ export class LibbpfBackend implements BpfBackend {
     return total;
   }
 
+  /**
+   * Scratch space for clear(), kept between calls: probes clear their maps
+   * after every sample, and fresh buffers of a whole map's size each time
+   * (~0.6 MB per 16k-entry map, several maps) were what made a long run's
+   * RSS creep up (malloc keeps freed large blocks, fragmented).
+   */
+  private scratch = new Uint8Array(0);
+
+  private scratchBytes(bytes: number): Uint8Array {
+    if (this.scratch.length < bytes) this.scratch = new Uint8Array(bytes);
+    return this.scratch;
+  }
+
   clear(fd: number): void {
     const info = this.mapInfoByFd(fd);
-    const keys = new Uint8Array(info.maxEntries * info.keySize);
-    const values = info.type === MapType.STACK_TRACE ? new Uint8Array(0) : new Uint8Array(info.maxEntries * this.valueBytes(info));
     if (info.type === MapType.ARRAY || info.type === MapType.PERCPU_ARRAY) {
       const key = new Uint8Array(4);
       const zero = new Uint8Array(this.valueBytes(info));
@@ -337,7 +351,10 @@ export class LibbpfBackend implements BpfBackend {
       }
       return;
     }
-    const n = this.lookupAll(fd, keys, values, info.maxEntries);
+    const keyBytes = info.maxEntries * info.keySize;
+    const scratch = this.scratchBytes(keyBytes + info.maxEntries * this.valueBytes(info));
+    const keys = scratch.subarray(0, keyBytes);
+    const n = this.lookupAll(fd, keys, scratch.subarray(keyBytes), info.maxEntries);
     if (n === 0) return;
     const count = [n];
     const err = bpf.map_delete_batch(fd, keys, count, { sz: koffi.sizeof(MapBatchOpts), elem_flags: 0n, flags: 0n });

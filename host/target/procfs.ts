@@ -18,7 +18,7 @@
  * (target/task-numbers.ts), which the driver installs with
  * useTaskIterator() once libbpf is loaded.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import type { TaskNumbers } from './task-numbers.js';
 
@@ -46,8 +46,25 @@ function readLink(path: string): string | undefined {
   }
 }
 
+/**
+ * A comm is at most 15 bytes and a newline. readFileSync of a /proc file
+ * (size 0 to stat) reads into a fresh 64 KiB buffer: once per thread per
+ * sample, that churn of native memory was most of what a long run of a
+ * many-threaded target made its RSS grow by.
+ */
+const commBuffer = Buffer.alloc(64);
+
 function readComm(path: string): string | undefined {
-  return readText(path)?.replace(/\n$/, '');
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const n = readSync(fd, commBuffer, 0, commBuffer.length, null);
+    return commBuffer.toString('utf8', 0, n).replace(/\n$/, '');
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** A field of /proc/PID/status, e.g. "NSpid" -> "1234\t5". */

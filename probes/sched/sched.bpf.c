@@ -10,7 +10,7 @@
  * THREAD PARTIAL RUN: stretches that cross an edge of the window, clipped to
  *   it; the reference drops them, so a thread busy the whole window (a PMD
  *   thread) showed no run time at all. Stretches still running when the
- *   window closes are clipped by the user half from thread_state; threads
+ *   window closes are clipped by the user half from the thread's state; threads
  *   that never switch at all are found at the scheduler tick.
  *
  * Every hook here fires for every task in the system: filter on the target's
@@ -27,9 +27,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TASK_DEAD      0x80
 
 /*
- * What each target thread is doing now, in one record so that every event
- * costs one lookup. sched.ts reads it through build/sched.layout.ts,
- * generated from the BTF.
+ * What each target thread is doing now. sched.ts reads it through
+ * build/sched.layout.ts, generated from the BTF.
  */
 struct thread_state {
 	u64 in_ns;         /* last switch-in */
@@ -37,6 +36,51 @@ struct thread_state {
 	u64 ready_since;   /* became runnable, waiting for a CPU (0: not waiting) */
 	u64 stopped_since; /* switched out stopped (0: not stopped) */
 };
+
+/*
+ * Every switch of a target thread touches two threads' records and two
+ * statistics, every wake-up one record: with hash maps that was ten
+ * helper calls that hash their key per pingpong round trip, most of this
+ * probe's cost above the empty-program floor. So a thread owns the slot
+ * of state_slots indexed by the low bits of its tid when it is the first
+ * to claim it: its state and its statistics in one array element, which
+ * the verifier's inlined array lookup finds. A slot is claimed through
+ * slot_owner, whose BPF_NOEXIST insert is the only atomic test-and-set
+ * 5.10's BPF offers, and kept for the run (a thread's tid picks it again
+ * after a restart); a thread whose slot another owns keeps using the hash
+ * maps below. Slot statistics belong to the window that began at
+ * `window`: the first interval recorded in a new window zeroes them, so
+ * the user half never writes to a slot the kernel is updating.
+ */
+struct state_slot {
+	struct thread_state state;
+	u32 tid; /* the owner; 0: free */
+	u32 pad;
+	u64 window; /* window_start_ns of the window the statistics below belong to */
+	struct kdelay_stat run;
+	struct kdelay_stat partial_run;
+	struct kdelay_stat ready;
+	struct kdelay_stat stopped;
+};
+
+/* The default number of slots; the user half sets the real one (a power of two) and its mask. */
+#define STATE_SLOTS 4096
+/* Maps a tid to its slot. */
+const volatile u32 slot_mask = STATE_SLOTS - 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STATE_SLOTS);
+	__type(key, u32);
+	__type(value, struct state_slot);
+} state_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STATE_SLOTS);
+	__type(key, u32);
+	__type(value, u32);
+} slot_owner SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -69,48 +113,128 @@ STATS_MAP(partial_run_stats);
 STATS_MAP(ready_stats);
 STATS_MAP(stopped_stats);
 
-/* The thread's record, created zeroed on first sight; NULL (and counted) if the map is full. */
-static __always_inline struct thread_state *state_of(u32 tid)
-{
-	struct thread_state zero = {};
+enum stat_kind { RUN, PARTIAL_RUN, READY, STOPPED };
 
-	return kdelay_lookup_or_init(&thread_state, &tid, &zero);
+/* A target thread: its state, and its slot if it owns one (else its records are in the hash maps). */
+struct thread {
+	struct thread_state *state;
+	struct state_slot *slot;
+	u32 tid;
+};
+
+/*
+ * Finds tid's records, creating them zeroed on first sight (*fresh set).
+ * False if there are none and none could be made (counted).
+ */
+static __always_inline bool thread_of(u32 tid, struct thread *t, bool *fresh)
+{
+	u32 index = tid & slot_mask;
+	struct state_slot *slot = bpf_map_lookup_elem(&state_slots, &index);
+	struct thread_state zero = {};
+	u32 *owner;
+
+	t->tid = tid;
+	t->slot = NULL;
+	if (slot && slot->tid == tid)
+		goto own;
+	if (slot && !slot->tid) {
+		if (!bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST)) {
+			slot->tid = tid;
+			*fresh = true;
+			goto own;
+		}
+		/* Lost the claim: to this same thread on another CPU (a wake-up racing a switch), or to another. */
+		owner = bpf_map_lookup_elem(&slot_owner, &index);
+		if (owner && *owner == tid)
+			goto own;
+	}
+	t->state = bpf_map_lookup_elem(&thread_state, &tid);
+	if (t->state)
+		return true;
+	*fresh = true;
+	t->state = kdelay_lookup_or_init(&thread_state, &tid, &zero);
+	return t->state != NULL;
+own:
+	t->slot = slot;
+	t->state = &slot->state;
+	return true;
+}
+
+static __always_inline void *stats_map(enum stat_kind kind)
+{
+	switch (kind) {
+	case RUN:
+		return &run_stats;
+	case PARTIAL_RUN:
+		return &partial_run_stats;
+	case READY:
+		return &ready_stats;
+	default:
+		return &stopped_stats;
+	}
+}
+
+/* Adds one interval of the open window (gate) to the thread's statistics of that kind. */
+static __always_inline void record(struct thread *t, enum stat_kind kind, u64 delta_ns, struct kdelay_gate *gate)
+{
+	struct state_slot *slot = t->slot;
+
+	if (!slot) {
+		kdelay_stat_record(stats_map(kind), &t->tid, delta_ns);
+		return;
+	}
+	if (slot->window != gate->window_start_ns) {
+		__builtin_memset(&slot->run, 0, 4 * sizeof(struct kdelay_stat));
+		slot->window = gate->window_start_ns;
+	}
+	switch (kind) {
+	case RUN:
+		kdelay_stat_add(&slot->run, delta_ns);
+		break;
+	case PARTIAL_RUN:
+		kdelay_stat_add(&slot->partial_run, delta_ns);
+		break;
+	case READY:
+		kdelay_stat_add(&slot->ready, delta_ns);
+		break;
+	default:
+		kdelay_stat_add(&slot->stopped, delta_ns);
+	}
 }
 
 /* Ends the interval that began at *since, recording it if it began inside the open window. */
-static __always_inline void end_interval(u64 *since, void *stats_map, u32 tid, u64 now, struct kdelay_gate *gate)
+static __always_inline void end_interval(u64 *since, struct thread *t, enum stat_kind kind, u64 now,
+                                         struct kdelay_gate *gate)
 {
 	if (!*since)
 		return;
 	if (gate && gate->state == KDELAY_GATE_OPEN && *since >= gate->window_start_ns)
-		kdelay_stat_record(stats_map, &tid, now - *since);
+		record(t, kind, now - *since, gate);
 	*since = 0;
 }
 
 /* A target thread was woken: its stop (if any) ends and a run-queue wait begins. */
 static __always_inline void on_wakeup(struct task_struct *p)
 {
-	struct thread_state *thread;
-	u32 tid;
+	struct thread t;
+	bool fresh = false;
 	u64 now;
 
 	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return;
-	tid = BPF_CORE_READ(p, pid);
-	thread = state_of(tid);
-	if (!thread)
+	if (!thread_of(BPF_CORE_READ(p, pid), &t, &fresh))
 		return;
 	now = bpf_ktime_get_ns();
-	end_interval(&thread->stopped_since, &stopped_stats, tid, now, kdelay_gate_get());
+	end_interval(&t.state->stopped_since, &t, STOPPED, now, kdelay_gate_get());
 	/*
 	 * sched_wakeup also fires for a task that is still on a CPU (woken
 	 * before it got off it, or already running): it is not waiting. If it
 	 * is about to switch out, switch_out() sees TASK_RUNNING and starts
 	 * the wait there.
 	 */
-	if (thread->in_ns > thread->out_ns)
+	if (t.state->in_ns > t.state->out_ns)
 		return;
-	thread->ready_since = now;
+	t.state->ready_since = now;
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -127,25 +251,26 @@ int BPF_PROG(sched_wakeup_new, struct task_struct *p)
 	return 0;
 }
 
-/* Records a stretch [in_ns, now) of tid against the window, if it overlaps it. */
-static __always_inline void record_run(u32 tid, u64 in_ns, u64 now, struct kdelay_gate *gate)
+/* Records a stretch [in_ns, now) of the thread against the window, if it overlaps it. */
+static __always_inline void record_run(struct thread *t, u64 in_ns, u64 now, struct kdelay_gate *gate)
 {
 	u64 start = gate->window_start_ns;
 
 	if (gate->state == KDELAY_GATE_OPEN) {
 		if (in_ns >= start)
-			kdelay_stat_record(&run_stats, &tid, now - in_ns);
+			record(t, RUN, now - in_ns, gate);
 		else
-			kdelay_stat_record(&partial_run_stats, &tid, now - start);
+			record(t, PARTIAL_RUN, now - start, gate);
 	} else if (gate->state == KDELAY_GATE_REPORTING && in_ns < gate->window_stop_ns) {
 		/*
 		 * On the CPU when the window closed, off it before the user half
 		 * looked: clip here, or the tail would be lost. The user half
-		 * counts each tail once, from here or from thread_state.
+		 * counts each tail once, from here or from the thread's state.
+		 * Only between a window's close and its report: rare enough for a hash.
 		 */
 		u64 tail = gate->window_stop_ns - (in_ns > start ? in_ns : start);
 
-		if (bpf_map_update_elem(&tail_clip, &tid, &tail, BPF_ANY))
+		if (bpf_map_update_elem(&tail_clip, &t->tid, &tail, BPF_ANY))
 			kdelay_count_map_full();
 	}
 }
@@ -155,35 +280,46 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 {
 	u32 tid = BPF_CORE_READ(prev, pid);
 	long state = kdelay_task_state(prev);
-	struct thread_state *thread;
+	struct thread t;
+	bool fresh = false;
 
 	if (state & TASK_DEAD) {
-		/* Its last switch-out: forget the thread so the map does not fill up with the dead. */
-		bpf_map_delete_elem(&thread_state, &tid);
+		/*
+		 * Its last switch-out: forget what it was doing (a thread that
+		 * reuses its tid starts afresh). A slot keeps its owner and this
+		 * window's statistics; a hash record goes, so the map does not
+		 * fill up with the dead.
+		 */
+		u32 index = tid & slot_mask;
+		struct state_slot *slot = bpf_map_lookup_elem(&state_slots, &index);
+
+		if (slot && slot->tid == tid)
+			__builtin_memset(&slot->state, 0, sizeof(slot->state));
+		else
+			bpf_map_delete_elem(&thread_state, &tid);
 		return;
 	}
-	thread = state_of(tid);
-	if (!thread)
+	if (!thread_of(tid, &t, &fresh))
 		return;
-	if (thread->in_ns && gate)
-		record_run(tid, thread->in_ns, now, gate);
-	thread->out_ns = now;
+	if (t.state->in_ns && gate)
+		record_run(&t, t.state->in_ns, now, gate);
+	t.state->out_ns = now;
 	/* Still on the run queue (preempted, or woken before it got off the CPU): it now waits. */
 	if (preempt || state == TASK_RUNNING)
-		thread->ready_since = now;
+		t.state->ready_since = now;
 	else if (state & __TASK_STOPPED)
-		thread->stopped_since = now;
+		t.state->stopped_since = now;
 }
 
 static __always_inline void switch_in(struct task_struct *next, u64 now, struct kdelay_gate *gate)
 {
-	u32 tid = BPF_CORE_READ(next, pid);
-	struct thread_state *thread = state_of(tid);
+	struct thread t;
+	bool fresh = false;
 
-	if (!thread)
+	if (!thread_of(BPF_CORE_READ(next, pid), &t, &fresh))
 		return;
-	end_interval(&thread->ready_since, &ready_stats, tid, now, gate);
-	thread->in_ns = now;
+	end_interval(&t.state->ready_since, &t, READY, now, gate);
+	t.state->in_ns = now;
 }
 
 /*
@@ -197,14 +333,13 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 SEC("tp_btf/sched_stat_runtime")
 int BPF_PROG(sched_stat_runtime, struct task_struct *p)
 {
-	struct thread_state first_seen = { .in_ns = 1 };
-	u32 tid;
+	struct thread t;
+	bool fresh = false;
 
 	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return 0;
-	tid = BPF_CORE_READ(p, pid);
-	if (!bpf_map_lookup_elem(&thread_state, &tid))
-		bpf_map_update_elem(&thread_state, &tid, &first_seen, BPF_NOEXIST);
+	if (thread_of(BPF_CORE_READ(p, pid), &t, &fresh) && fresh)
+		t.state->in_ns = 1;
 	return 0;
 }
 

@@ -1,13 +1,15 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
 import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
 import {
   PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES, PARTIAL_RUN_STATS_VALUE_SIZE, partialRunStatsKey,
   READY_STATS_KEY_SIZE, READY_STATS_MAX_ENTRIES, READY_STATS_VALUE_SIZE, readyStatsKey,
   RUN_STATS_KEY_SIZE, RUN_STATS_MAX_ENTRIES, RUN_STATS_VALUE_SIZE, runStatsKey,
+  STATE_SLOT_PARTIAL_RUN_OFFSET, STATE_SLOT_READY_OFFSET, STATE_SLOT_RUN_OFFSET, STATE_SLOT_STATE_OFFSET, STATE_SLOT_STOPPED_OFFSET,
+  STATE_SLOTS_KEY_SIZE, STATE_SLOTS_MAX_ENTRIES, STATE_SLOTS_VALUE_SIZE, stateSlotTid, stateSlotWindow,
   STOPPED_STATS_KEY_SIZE, STOPPED_STATS_MAX_ENTRIES, STOPPED_STATS_VALUE_SIZE, stoppedStatsKey,
   TAIL_CLIP_KEY_SIZE, TAIL_CLIP_MAX_ENTRIES, TAIL_CLIP_VALUE_SIZE, tailClipKey, tailClipValue,
   THREAD_STATE_KEY_SIZE, THREAD_STATE_MAX_ENTRIES, THREAD_STATE_VALUE_SIZE, threadStateInNs, threadStateKey, threadStateOutNs,
@@ -19,6 +21,7 @@ let partialRun!: MapSnapshot;
 let ready!: MapSnapshot;
 let stopped!: MapSnapshot;
 let threadState!: MapSnapshot;
+let slots!: MapSnapshot;
 let tailClips!: MapSnapshot;
 let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
@@ -27,8 +30,17 @@ let partialRows!: RowBatch;
 let readyRows!: RowBatch;
 let stoppedRows!: RowBatch;
 
+/** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
+function powerOfTwoAtMost(n: u32): u32 {
+  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
+}
+
 export function kdelay_probe_init(): i32 {
+  const slotCount = powerOfTwoAtMost(<u32>option("sched.slots", STATE_SLOTS_MAX_ENTRIES));
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.setMaxEntries("state_slots", slotCount);
+  obj.setMaxEntries("slot_owner", slotCount);
+  obj.setU32("slot_mask", slotCount - 1);
   obj.load();
   obj.attach("sched_wakeup");
   obj.attach("sched_wakeup_new");
@@ -39,6 +51,7 @@ export function kdelay_probe_init(): i32 {
   const readyFd = obj.mapFd("ready_stats");
   const stoppedFd = obj.mapFd("stopped_stats");
   const threadStateFd = obj.mapFd("thread_state");
+  const slotsFd = obj.mapFd("state_slots");
   const tailClipFd = obj.mapFd("tail_clip");
   gateFd = obj.mapFd("kdelay_gate");
   mapFullFd = obj.mapFd("kdelay_map_full");
@@ -48,6 +61,7 @@ export function kdelay_probe_init(): i32 {
   ready = new MapSnapshot(readyFd, READY_STATS_KEY_SIZE, READY_STATS_VALUE_SIZE, READY_STATS_MAX_ENTRIES);
   stopped = new MapSnapshot(stoppedFd, STOPPED_STATS_KEY_SIZE, STOPPED_STATS_VALUE_SIZE, STOPPED_STATS_MAX_ENTRIES);
   threadState = new MapSnapshot(threadStateFd, THREAD_STATE_KEY_SIZE, THREAD_STATE_VALUE_SIZE, THREAD_STATE_MAX_ENTRIES);
+  slots = new MapSnapshot(slotsFd, STATE_SLOTS_KEY_SIZE, STATE_SLOTS_VALUE_SIZE, slotCount);
   tailClips = new MapSnapshot(tailClipFd, TAIL_CLIP_KEY_SIZE, TAIL_CLIP_VALUE_SIZE, TAIL_CLIP_MAX_ENTRIES);
   runRows = new RowBatch(cstr("run"), 4);
   partialRows = new RowBatch(cstr("partial_run"), 2);
@@ -56,13 +70,30 @@ export function kdelay_probe_init(): i32 {
   return 0;
 }
 
+/**
+ * Threads that own a slot of state_slots (sched.bpf.c) have their state and
+ * this window's statistics there instead of in the hash maps: slot i, if
+ * it has an owner, and its statistics if they belong to the window that
+ * just closed. A thread is in one place or the other for the whole run.
+ */
+function slotStat(i: i32, offset: i32, windowStart: u64): usize {
+  const slot = slots.value(i);
+  if (stateSlotTid(slot) == 0 || stateSlotWindow(slot) != windowStart) return 0;
+  const stat = slot + <usize>offset;
+  return statCount(stat) > 0 ? stat : 0;
+}
+
 /** count, total, max rows (READY, STOPPED); tidOf reads the map's key. */
-function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: usize) => u32): i32 {
+function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: usize) => u32, slotOffset: i32, windowStart: u64): i32 {
   const err = stats.read();
   if (err < 0) return err;
   for (let i = 0; i < stats.count; i++) {
     const stat = stats.value(i);
     rows.row(tidOf(stats.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+  }
+  for (let i = 0; i < slots.count; i++) {
+    const stat = slotStat(i, slotOffset, windowStart);
+    if (stat) rows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
   return rows.flush();
 }
@@ -72,38 +103,46 @@ function addTo(counts: Map<u32, u64>, totals: Map<u32, u64>, tid: u32, count: u6
   totals.set(tid, (totals.has(tid) ? totals.get(tid) : 0) + total);
 }
 
+/** The tail of a stretch still on the CPU when the window [start, stop) closed, if the state shows one. */
+function addTail(tails: Map<u32, u64>, tid: u32, state: usize, start: u64, stop: u64): void {
+  const inNs = threadStateInNs(state);
+  const outNs = threadStateOutNs(state);
+  // On the CPU since before the close and not off it since: the same tail the kernel would clip.
+  if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) return;
+  tails.set(tid, stop - (inNs > start ? inNs : start));
+}
+
 /**
  * PARTIAL RUN: the kernel recorded the stretches that began before the window
  * and ended inside it. The stretch running when the window closed (its
  * "tail") is added here, once per thread: the kernel clipped it into
- * tail_clip if the thread has left the CPU since; otherwise thread_state
- * shows it still on the CPU. thread_state is read first, so a thread leaving
- * the CPU between the two reads is seen in at least one of them.
+ * tail_clip if the thread has left the CPU since; otherwise its state
+ * shows it still on the CPU. The states (thread_state and the slots) were
+ * read first, so a thread leaving the CPU between the reads is seen in at
+ * least one of them.
  */
-function reportPartialRuns(): i32 {
+function reportPartialRuns(start: u64, stop: u64): i32 {
   let err = partialRun.read();
   if (err < 0) return err;
   err = threadState.read();
   if (err < 0) return err;
   err = tailClips.read();
   if (err < 0) return err;
-  const gate = readGate(gateFd);
-  const start = gate.windowStartNs;
-  const stop = gate.windowStopNs;
   const counts = new Map<u32, u64>();
   const totals = new Map<u32, u64>();
   for (let i = 0; i < partialRun.count; i++) {
     addTo(counts, totals, partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
   }
+  for (let i = 0; i < slots.count; i++) {
+    const stat = slotStat(i, STATE_SLOT_PARTIAL_RUN_OFFSET, start);
+    if (stat) addTo(counts, totals, stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
+  }
   const tails = new Map<u32, u64>();
   for (let i = 0; i < tailClips.count; i++) tails.set(tailClipKey(tailClips.key(i)), tailClipValue(tailClips.value(i)));
-  for (let i = 0; i < threadState.count; i++) {
-    const tid = threadStateKey(threadState.key(i));
-    const inNs = threadStateInNs(threadState.value(i));
-    const outNs = threadStateOutNs(threadState.value(i));
-    // On the CPU since before the close and not off it since: the same tail the kernel would clip.
-    if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) continue;
-    tails.set(tid, stop - (inNs > start ? inNs : start));
+  for (let i = 0; i < threadState.count; i++) addTail(tails, threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
+  for (let i = 0; i < slots.count; i++) {
+    const slot = slots.value(i);
+    if (stateSlotTid(slot) != 0) addTail(tails, stateSlotTid(slot), slot + <usize>STATE_SLOT_STATE_OFFSET, start, stop);
   }
   const tailTids = tails.keys();
   for (let i = 0; i < tailTids.length; i++) addTo(counts, totals, tailTids[i], 1, tails.get(tailTids[i]));
@@ -117,27 +156,37 @@ function reportPartialRuns(): i32 {
 }
 
 export function kdelay_probe_collect(): i32 {
-  let err = run.read();
+  // The slots first: with thread_state, before tail_clip (see reportPartialRuns).
+  let err = slots.read();
+  if (err < 0) return err;
+  const gate = readGate(gateFd);
+  const start = gate.windowStartNs;
+  err = run.read();
   if (err < 0) return err;
   for (let i = 0; i < run.count; i++) {
     const stat = run.value(i);
     runRows.row(runStatsKey(run.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
   }
+  for (let i = 0; i < slots.count; i++) {
+    const stat = slotStat(i, STATE_SLOT_RUN_OFFSET, start);
+    if (stat) runRows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
+  }
   err = runRows.flush();
   if (err < 0) return err;
-  err = reportPartialRuns();
+  err = reportPartialRuns(start, gate.windowStopNs);
   if (err < 0) return err;
-  err = reportCountTotalMax(ready, readyRows, readyStatsKey);
+  err = reportCountTotalMax(ready, readyRows, readyStatsKey, STATE_SLOT_READY_OFFSET, start);
   if (err < 0) return err;
-  err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey);
+  err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey, STATE_SLOT_STOPPED_OFFSET, start);
   if (err < 0) return err;
   warnIfMapsWereFull(mapFullFd, "sched");
   return 0;
 }
 
 export function kdelay_probe_reset(): i32 {
-  // thread_state stays: it describes what each thread is doing now, which
-  // the next window needs.
+  // thread_state and the slots stay: they describe what each thread is
+  // doing now, which the next window needs (slot statistics are zeroed by
+  // the kernel when it first records into them in a new window).
   let err = run.clear();
   if (err == 0) err = partialRun.clear();
   if (err == 0) err = ready.clear();

@@ -27,6 +27,8 @@ const volatile bool events_enabled = false;
 const volatile u64 events_min_ns = 0;
 const volatile bool events_skip_poll = false;
 const volatile bool events_stacks = false;
+/* Unread bytes in the ring from which a post wakes the host (see post_event()). */
+const volatile u64 events_wakeup_bytes = 0;
 
 /*
  * The event ring and the stack table are created by the host (sized from
@@ -66,6 +68,7 @@ static __always_inline void count_loss(u32 what)
 static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns, u64 exit_ns)
 {
 	struct kdelay_syscall_event *event = bpf_ringbuf_reserve(&kdelay_syscall_events, sizeof(*event), 0);
+	u64 wakeup = BPF_RB_NO_WAKEUP;
 
 	if (!event) {
 		count_loss(LOSS_EVENTS);
@@ -83,22 +86,78 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 		if (event->kernel_stack_id < 0 || event->user_stack_id < 0)
 			count_loss(LOSS_STACKS);
 	}
-	bpf_ringbuf_submit(event, 0);
+	/*
+	 * A wake-up per event (the default when the host has caught up, which
+	 * a fast host always has) queues an irq_work and an epoll round trip
+	 * per event: most of an event's cost. The host polls the ring on a
+	 * timer instead, and is woken only once a quarter of it waits.
+	 */
+	if (bpf_ringbuf_query(&kdelay_syscall_events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes)
+		wakeup = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(event, wakeup);
 }
 
 /* Their sizes and offsets reach syscalls.ts generated from the BTF (build/syscalls.layout.ts). */
-struct syscall_start {
-	u64 entry_ns;
-	u32 nr;
-	u32 pad;
-};
-
 struct syscall_key {
 	u32 tid;
 	u32 nr;
 };
 
-/* The syscall each thread is currently in. */
+/* A thread's syscall in progress, and when it last returned from poll(). */
+struct syscall_start {
+	u64 entry_ns;     /* 0: consumed (no call in progress) */
+	u64 poll_exit_ns; /* 0: none since the last long-poll interval */
+	u32 nr;
+	u32 tid; /* the slot's owner (stamp_slots only) */
+};
+
+/*
+ * Every syscall entry and exit of the target finds its thread's stamp, and
+ * every exit adds to a (thread, syscall) statistic, so where those live
+ * decides most of this probe's cost above the empty-program floor. A
+ * thread owns the slot of stamp_slots indexed by the low bits of its tid
+ * when it is the first to claim it: an array lookup is inlined by the
+ * verifier, a hash lookup is a helper call that hashes the key. A slot is
+ * claimed through slot_owner, whose BPF_NOEXIST insert is the only atomic
+ * test-and-set that 5.10's BPF offers, and kept for the run; a thread whose
+ * slot another thread owns keeps its stamp in syscall_start and adds every
+ * call to syscall_stats. Either way a thread always finds its stamp in the
+ * same place.
+ *
+ * A slot also accumulates the calls of its thread's latest syscall number
+ * (a thread often makes the same call many times in a row): they go into
+ * syscall_stats only when the thread makes another call, and whatever is
+ * still cached when the window closes is merged by the user half. `window`
+ * says which window the cache belongs to: a cache of an older one was
+ * already reported, and is simply started afresh.
+ */
+struct stamp_slot {
+	struct syscall_start stamp;
+	u64 window; /* window_start_ns of the window `cached` belongs to */
+	u32 cached_nr;
+	u32 pad;
+	struct kdelay_stat cached;
+};
+
+/* The default number of slots; the user half sets the real one (a power of two) and its mask. */
+#define STAMP_SLOTS 4096
+/* Maps a tid to its slot. */
+const volatile u32 slot_mask = STAMP_SLOTS - 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STAMP_SLOTS);
+	__type(key, u32);
+	__type(value, struct stamp_slot);
+} stamp_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STAMP_SLOTS);
+	__type(key, u32);
+	__type(value, u32);
+} slot_owner SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -113,13 +172,69 @@ struct {
 	__type(value, struct kdelay_stat);
 } syscall_stats SEC(".maps");
 
-/* When each thread last returned from poll(). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, u64);
-} poll_exit SEC(".maps");
+/* tid's own slot, claiming it if free and `claim`; NULL if another thread owns it. */
+static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
+{
+	u32 index = tid & slot_mask;
+	struct stamp_slot *slot = bpf_map_lookup_elem(&stamp_slots, &index);
+
+	if (!slot)
+		return NULL;
+	if (slot->stamp.tid == tid)
+		return slot;
+	if (!claim || slot->stamp.tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
+		return NULL;
+	slot->stamp.tid = tid;
+	return slot;
+}
+
+/* Adds a slot's cached calls to syscall_stats; what does not fit is counted, call by call. */
+static __always_inline void flush_cached(u32 tid, struct stamp_slot *slot)
+{
+	struct syscall_key key = { .tid = tid, .nr = slot->cached_nr };
+	struct kdelay_stat zero = {};
+	struct kdelay_stat *stat = kdelay_lookup_or_init(&syscall_stats, &key, &zero);
+	struct kdelay_stat *cached = &slot->cached;
+	u32 first = 0;
+	u64 *full;
+
+	if (!stat) {
+		/* kdelay_lookup_or_init() counted one of them. */
+		full = bpf_map_lookup_elem(&kdelay_map_full, &first);
+		if (full && cached->count > 1)
+			__sync_fetch_and_add(full, cached->count - 1);
+		return;
+	}
+	if (stat->count == 0 || cached->min_ns < stat->min_ns)
+		stat->min_ns = cached->min_ns;
+	if (cached->max_ns > stat->max_ns)
+		stat->max_ns = cached->max_ns;
+	stat->count += cached->count;
+	stat->total_ns += cached->total_ns;
+}
+
+/* Counts one call of `nr` that took delta_ns in the open window (gate) for the thread. */
+static __always_inline void count_call(u32 tid, u32 nr, u64 delta_ns, struct stamp_slot *slot, struct kdelay_gate *gate)
+{
+	struct syscall_key key = { .tid = tid, .nr = nr };
+
+	if (!slot) {
+		kdelay_stat_record(&syscall_stats, &key, delta_ns);
+		return;
+	}
+	if (slot->window == gate->window_start_ns && slot->cached_nr == nr) {
+		kdelay_stat_add(&slot->cached, delta_ns);
+		return;
+	}
+	if (slot->window == gate->window_start_ns && slot->cached.count)
+		flush_cached(tid, slot);
+	slot->window = gate->window_start_ns;
+	slot->cached_nr = nr;
+	slot->cached.count = 1;
+	slot->cached.total_ns = delta_ns;
+	slot->cached.min_ns = delta_ns;
+	slot->cached.max_ns = delta_ns;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -133,39 +248,31 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
-	struct syscall_start start, *stamp;
+	struct syscall_start *stamp;
+	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
 	if (!gate)
 		return 0;
 	now = bpf_ktime_get_ns();
+	slot = own_slot(tid, true);
+	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!stamp) {
+		/* First sight of a thread without a slot: nothing to end yet. */
+		struct syscall_start first = { .entry_ns = now, .nr = (u32)id, .tid = tid };
 
-	if (id == poll_syscall_nr) {
-		u64 *exit_ns = bpf_map_lookup_elem(&poll_exit, &tid);
-
-		if (exit_ns && *exit_ns >= gate->window_start_ns) {
-			kdelay_stat_record(&long_poll_stats, &tid, now - *exit_ns);
-			*exit_ns = 0;
-		}
-	}
-
-	/*
-	 * A thread's slot is created once and then rewritten in place: a hash
-	 * update on every call allocates and frees an element, which was most
-	 * of this program's cost above the empty-program floor.
-	 */
-	stamp = bpf_map_lookup_elem(&syscall_start, &tid);
-	if (stamp) {
-		stamp->nr = (u32)id;
-		stamp->entry_ns = now;
+		if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
+			kdelay_count_map_full();
 		return 0;
 	}
-	start.entry_ns = now;
-	start.nr = (u32)id;
-	start.pad = 0;
-	if (bpf_map_update_elem(&syscall_start, &tid, &start, BPF_NOEXIST))
-		kdelay_count_map_full();
+	if (id == poll_syscall_nr && stamp->poll_exit_ns && stamp->poll_exit_ns >= gate->window_start_ns) {
+		kdelay_stat_record(&long_poll_stats, &tid, now - stamp->poll_exit_ns);
+		stamp->poll_exit_ns = 0;
+	}
+	/* Rewritten in place: a hash update per call would allocate and free an element. */
+	stamp->nr = (u32)id;
+	stamp->entry_ns = now;
 	return 0;
 }
 
@@ -176,29 +283,27 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
 	u32 tid = (u32)pid_tgid;
 	struct syscall_start *start;
-	struct syscall_key key;
+	struct stamp_slot *slot;
+	u32 nr;
 	u64 now;
 
 	if (!gate)
 		return 0;
-	start = bpf_map_lookup_elem(&syscall_start, &tid);
+	slot = own_slot(tid, false);
+	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted. */
 	if (!start || start->entry_ns < gate->window_start_ns)
 		return 0;
 	now = bpf_ktime_get_ns();
 
-	key.tid = tid;
-	key.nr = start->nr;
-	kdelay_stat_record(&syscall_stats, &key, now - start->entry_ns);
+	nr = start->nr;
+	count_call(tid, nr, now - start->entry_ns, slot, gate);
 	if (events_enabled && now - start->entry_ns > events_min_ns &&
-	    !(events_skip_poll && (s32)key.nr == poll_syscall_nr))
-		post_event(ctx, tid, key.nr, start->entry_ns, now);
+	    !(events_skip_poll && (s32)nr == poll_syscall_nr))
+		post_event(ctx, tid, nr, start->entry_ns, now);
 	/* Consumed: an exit without a fresh entry must not reuse this stamp. */
 	start->entry_ns = 0;
-
-	if ((s32)key.nr == poll_syscall_nr) {
-		if (bpf_map_update_elem(&poll_exit, &tid, &now, BPF_ANY))
-			kdelay_count_map_full();
-	}
+	if ((s32)nr == poll_syscall_nr)
+		start->poll_exit_ns = now;
 	return 0;
 }

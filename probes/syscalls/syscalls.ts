@@ -1,11 +1,17 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { syscall_name, syscall_number } from "../lib/imports";
-import { statCount, statMax, statMin, statTotal } from "../lib/stats";
+import { wasm_bpf_map_operate } from "../lib/wasm_bpf";
+import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
+import {
+  KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET,
+} from "../lib/build/shared.layout";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
 import {
+  STAMP_SLOT_CACHED_OFFSET, STAMP_SLOT_STAMP_OFFSET, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_MAX_ENTRIES, STAMP_SLOTS_VALUE_SIZE,
+  stampSlotCachedNr, stampSlotWindow, syscallStartTid,
   LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_MAX_ENTRIES, LONG_POLL_STATS_VALUE_SIZE, longPollStatsKey,
   SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_MAX_ENTRIES, SYSCALL_STATS_VALUE_SIZE, syscallKeyNr, syscallKeyTid,
 } from "./build/syscalls.layout";
@@ -13,6 +19,9 @@ import {
 let obj!: BpfObject;
 let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
+let slots!: MapSnapshot;
+let statsFd: i32 = -1;
+let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
 let lossesFd: i32 = -1;
 let eventDropsSeen: u64 = 0;
@@ -40,11 +49,20 @@ function pollNumber(): i32 {
   return nr >= 0 ? nr : syscall_number(cstr("ppoll"));
 }
 
+/** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
+function powerOfTwoAtMost(n: u32): u32 {
+  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
+}
+
 export function kdelay_probe_init(): i32 {
   const entries = <u32>option("syscalls.max_entries", SYSCALL_STATS_MAX_ENTRIES);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32("poll_syscall_nr", pollNumber());
   obj.setMaxEntries("syscall_stats", entries);
+  const slotCount = powerOfTwoAtMost(<u32>option("syscalls.slots", STAMP_SLOTS_MAX_ENTRIES));
+  obj.setMaxEntries("stamp_slots", slotCount);
+  obj.setMaxEntries("slot_owner", slotCount);
+  obj.setU32("slot_mask", slotCount - 1);
   if (option("syscalls.events", 0)) {
     // --syscall-events: the host created the event ring and the stack table; use them.
     const stackEntries = <u32>option("syscalls.stack_trace_size", 0);
@@ -52,7 +70,9 @@ export function kdelay_probe_init(): i32 {
     obj.setU64("events_min_ns", <u64>option("syscalls.events_min_ns", 0));
     obj.setBool("events_skip_poll", option("syscalls.events_skip_poll", 0) != 0);
     obj.setBool("events_stacks", stackEntries > 0);
-    obj.setMaxEntries("kdelay_syscall_events", <u32>option("syscalls.events_ring_bytes", 4096));
+    const ringBytes = <u32>option("syscalls.events_ring_bytes", 4096);
+    obj.setU64("events_wakeup_bytes", ringBytes / 4);
+    obj.setMaxEntries("kdelay_syscall_events", ringBytes);
     obj.shareMap("kdelay_syscall_events");
     if (stackEntries > 0) {
       obj.setMaxEntries("kdelay_stack_traces", stackEntries);
@@ -62,12 +82,15 @@ export function kdelay_probe_init(): i32 {
   obj.load();
   obj.attach("syscalls_enter");
   obj.attach("syscalls_exit");
-  const statsFd = obj.mapFd("syscall_stats");
+  statsFd = obj.mapFd("syscall_stats");
+  const slotsFd = obj.mapFd("stamp_slots");
+  gateFd = obj.mapFd("kdelay_gate");
   const longPollFd = obj.mapFd("long_poll_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
   lossesFd = obj.mapFd("syscall_event_losses");
   if (obj.error) return obj.result();
   stats = new MapSnapshot(statsFd, SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_VALUE_SIZE, entries);
+  slots = new MapSnapshot(slotsFd, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_VALUE_SIZE, slotCount);
   longPolls = new MapSnapshot(longPollFd, LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_VALUE_SIZE, LONG_POLL_STATS_MAX_ENTRIES);
   syscallRows = new RowBatch(cstr("syscalls"), 4, SYSCALL_ROWS_PER_CALL);
   longPollRows = new RowBatch(cstr("long_poll"), 4);
@@ -90,8 +113,53 @@ function nameOf(nr: u32): usize {
   return name;
 }
 
+const BPF_MAP_LOOKUP_ELEM = 1;
+const BPF_MAP_UPDATE_ELEM = 2;
+
+/**
+ * Adds what the slots still cache for the window that just closed (the
+ * calls of each thread's latest syscall number; see stamp_slot in
+ * syscalls.bpf.c) to syscall_stats, so its rows are whole. The gate is
+ * closed: the kernel adds nothing meanwhile. Calls that find the map full
+ * are counted with the kernel's own, in kdelay_map_full.
+ */
+function foldSlotCaches(): i32 {
+  const err = slots.read();
+  if (err < 0) return err;
+  const windowStart = readGate(gateFd).windowStartNs;
+  const key = memory.data(8);
+  const value = memory.data(STAT_SIZE);
+  let dropped: u64 = 0;
+  for (let i = 0; i < slots.count; i++) {
+    const slot = slots.value(i);
+    const cached = slot + <usize>STAMP_SLOT_CACHED_OFFSET;
+    const tid = syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
+    const count = statCount(cached);
+    if (tid == 0 || stampSlotWindow(slot) != windowStart || count == 0) continue;
+    store<u32>(key, tid);
+    store<u32>(key, stampSlotCachedNr(slot), 4);
+    if (wasm_bpf_map_operate(statsFd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) == 0 && statCount(value) > 0) {
+      store<u64>(value + <usize>KDELAY_STAT_COUNT_OFFSET, statCount(value) + count);
+      store<u64>(value + <usize>KDELAY_STAT_TOTAL_NS_OFFSET, statTotal(value) + statTotal(cached));
+      if (statMin(cached) < statMin(value)) store<u64>(value + <usize>KDELAY_STAT_MIN_NS_OFFSET, statMin(cached));
+      if (statMax(cached) > statMax(value)) store<u64>(value + <usize>KDELAY_STAT_MAX_NS_OFFSET, statMax(cached));
+    } else {
+      memory.copy(value, cached, STAT_SIZE);
+    }
+    if (wasm_bpf_map_operate(statsFd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0) != 0) dropped += count;
+  }
+  if (dropped > 0) {
+    store<u32>(key, 0);
+    store<u64>(value, readCounter(mapFullFd) + dropped);
+    wasm_bpf_map_operate(mapFullFd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0);
+  }
+  return 0;
+}
+
 export function kdelay_probe_collect(): i32 {
-  let err = stats.read();
+  let err = foldSlotCaches();
+  if (err < 0) return err;
+  err = stats.read();
   if (err < 0) return err;
   for (let i = 0; i < stats.count; i++) {
     const key = stats.key(i);

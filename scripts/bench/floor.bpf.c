@@ -50,6 +50,28 @@ int BPF_PROG(floor_sched_wakeup_new)
 	return 0;
 }
 
+/*
+ * The least any per-thread syscall duration costs: the target filter and a
+ * clock read at both ends, with nothing stored.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(floor_clock_enter)
+{
+	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
+		return 0;
+	bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(floor_clock_exit)
+{
+	if (bpf_get_current_pid_tgid() >> 32 != target_tgid)
+		return 0;
+	bpf_ktime_get_ns();
+	return 0;
+}
+
 /* The two stack walks -s makes per event (kernel, then user), and nothing else. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(floor_stack_walk)

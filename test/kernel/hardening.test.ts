@@ -86,7 +86,7 @@ const rows: Row[] = [
   { name: '--probe-option not a number', args: (c) => sample(c, '--probe-option', 'syscalls.max_entries=lots'), code: 2, error: /'lots' is not an integer/ },
   { name: '--probe-option negative', args: (c) => sample(c, '--probe-option', 'irq.max_entries=-1'), code: 2, error: /-1 is out of range/ },
   { name: '--probe-option set by kdelay itself', args: (c) => sample(c, '--probe-option', 'syscalls.events=1'), code: 2, error: /syscalls.events: kdelay sets it from its own flags/ },
-  { name: '--probe-option no probe declares', args: (c) => sample(c, '--probe-option', 'nope.x=1'), code: 2, error: /no running probe declares it \(known: irq.max_entries, syscalls.max_entries\)/ },
+  { name: '--probe-option no probe declares', args: (c) => sample(c, '--probe-option', 'nope.x=1'), code: 2, error: /no running probe declares it \(known: irq.max_entries, sched.slots, syscalls.slots, syscalls.max_entries\)/ },
   { name: '--skip trigger with a trigger', args: (c) => sample(c, '--skip', 'trigger', '--stop-trigger', 't:sched:sched_kthread_stop'), code: 2, error: /--skip trigger/ },
   { name: '-s ring beyond the kernel maximum', args: (c) => sample(c, '-s', '--buffer-page-count', 1048576), code: 2, error: /larger than the kernel's maximum of 2048 MiB/ },
   { name: '-s stack table beyond the kernel maximum', args: (c) => sample(c, '-s', '--stack-trace-size', 3e9), code: 2, error: /--stack-trace-size 3000000000: larger than the kernel's maximum/ },

@@ -16,8 +16,9 @@
 // Every comparison alternates its configurations, --runs N times (default 5),
 // and prints the median and the min. Peers (bpftrace, libbpf-tools) are used
 // when installed and reported "not installed" otherwise. Configurations that
-// other features add are picked up when present: "all but account" when
-// bundles/account.wasm exists, "--hist" when `kdelay --help` lists it.
+// other features add are picked up when `kdelay --help` lists them (--verdict,
+// which runs the account probe, and --hist), or "--skip account" when
+// bundles/account.wasm exists and runs by default.
 //
 // Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
 // [--configs REGEX] (only the configurations whose label matches, beside the untraced one).
@@ -152,13 +153,22 @@ const peer = (binary, label, argvFor, ready) =>
   binary ? commandTracer(label, (pid) => [...(STDBUF ? [STDBUF, '-oL', '-eL'] : []), ...argvFor(pid)], ready) : { label, missing: true };
 const bpftraceTracer = peer(BPFTRACE, 'bpftrace per-thread script', (pid) => [BPFTRACE, '-B', 'line', path.join(BENCH, 'kdelay-stats.bt'), String(pid)], /^ready$/);
 
-/** Configurations that features of other issues add, picked up when present. */
+/**
+ * Configurations that features of other issues add, picked up when present:
+ * the account probe (on with --verdict where the CLI has it, else by
+ * default, then measured off with --skip account) and --hist.
+ */
 const help = spawnSync(process.execPath, [KDELAY, '--help'], { encoding: 'utf8' }).stdout;
 const HAS_ACCOUNT = fs.existsSync(path.join(ROOT, 'bundles', 'account.wasm'));
+const HAS_VERDICT = /--verdict\b/.test(help);
 const HAS_HIST = /--hist\b/.test(help);
 const featureTracers = () => [
-  HAS_ACCOUNT ? kdelayTracer('kdelay all but account (--skip account)', ['--skip', 'account']) : { label: 'kdelay all but account', missing: 'no bundles/account.wasm yet' },
-  HAS_HIST ? kdelayTracer('kdelay all probes --hist', ['--hist']) : { label: 'kdelay all probes --hist', missing: 'kdelay has no --hist yet' },
+  HAS_VERDICT
+    ? kdelayTracer('kdelay --verdict (account probe on)', ['--verdict'])
+    : HAS_ACCOUNT
+      ? kdelayTracer('kdelay all but account (--skip account)', ['--skip', 'account'])
+      : { label: 'kdelay with the account probe', missing: 'no bundles/account.wasm in this checkout' },
+  HAS_HIST ? kdelayTracer('kdelay --hist', ['--hist']) : { label: 'kdelay --hist', missing: 'this kdelay has no --hist' },
 ];
 
 /**

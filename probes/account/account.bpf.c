@@ -260,9 +260,7 @@ static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u
 static __always_inline void record_add(struct account_thread *thread, u32 tid, u32 state, u32 nr, u64 count, u64 ns,
                                        const struct kdelay_gate *gate)
 {
-	u32 *held;
-
-	if ((!count && !ns) || state >= ACCOUNT_STATES)
+	if (!count && !ns)
 		return;
 	if (thread->window != gate->window_start_ns) {
 		__builtin_memset(thread->sum_ns, 0, sizeof(thread->sum_ns));
@@ -271,17 +269,42 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
 		thread->syscall_nr = ACCOUNT_NO_SYSCALL;
 		thread->blocked_nr = ACCOUNT_NO_SYSCALL;
 	}
-	if (state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED) {
-		held = state == ACCOUNT_SYSCALL ? &thread->syscall_nr : &thread->blocked_nr;
-		if (*held != nr) {
-			account_add(tid, state, *held, thread->sum_count[state], thread->sum_ns[state]);
-			thread->sum_ns[state] = 0;
-			thread->sum_count[state] = 0;
-			*held = nr;
+	/* Constant indexes only: 5.10's and 6.1's verifiers refuse a state-indexed store here. */
+	switch (state) {
+	case ACCOUNT_SYSCALL:
+		if (thread->syscall_nr != nr) {
+			account_add(tid, ACCOUNT_SYSCALL, thread->syscall_nr, thread->sum_count[ACCOUNT_SYSCALL],
+			            thread->sum_ns[ACCOUNT_SYSCALL]);
+			thread->sum_ns[ACCOUNT_SYSCALL] = 0;
+			thread->sum_count[ACCOUNT_SYSCALL] = 0;
+			thread->syscall_nr = nr;
 		}
+		thread->sum_ns[ACCOUNT_SYSCALL] += ns;
+		thread->sum_count[ACCOUNT_SYSCALL] += count;
+		break;
+	case ACCOUNT_BLOCKED:
+		if (thread->blocked_nr != nr) {
+			account_add(tid, ACCOUNT_BLOCKED, thread->blocked_nr, thread->sum_count[ACCOUNT_BLOCKED],
+			            thread->sum_ns[ACCOUNT_BLOCKED]);
+			thread->sum_ns[ACCOUNT_BLOCKED] = 0;
+			thread->sum_count[ACCOUNT_BLOCKED] = 0;
+			thread->blocked_nr = nr;
+		}
+		thread->sum_ns[ACCOUNT_BLOCKED] += ns;
+		thread->sum_count[ACCOUNT_BLOCKED] += count;
+		break;
+#define ACCOUNT_SUM_CASE(s)                    \
+	case s:                                \
+		thread->sum_ns[s] += ns;       \
+		thread->sum_count[s] += count; \
+		break;
+		ACCOUNT_SUM_CASE(ACCOUNT_USER)
+		ACCOUNT_SUM_CASE(ACCOUNT_HARDIRQ)
+		ACCOUNT_SUM_CASE(ACCOUNT_SOFTIRQ)
+		ACCOUNT_SUM_CASE(ACCOUNT_RUNNABLE)
+		ACCOUNT_SUM_CASE(ACCOUNT_STOPPED)
+#undef ACCOUNT_SUM_CASE
 	}
-	thread->sum_ns[state] += ns;
-	thread->sum_count[state] += count;
 }
 
 /*
@@ -717,6 +740,9 @@ static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
 	gate = kdelay_gate_get();
 	ns = in_window(gate, slot->entry_ns, now);
 	slot->entry_ns = 0;
+	/* Said again for older verifiers, which do not carry "ns > 0 means an open gate" through in_window(). */
+	if (!gate || gate->state != KDELAY_GATE_OPEN)
+		return;
 	if (which == IRQ_SLOT_HARD) {
 		/* A hard interrupt inside a softirq of the same thread: the softirq's time excludes it. */
 		outer = bpf_map_lookup_elem(&irq_slots, &soft);

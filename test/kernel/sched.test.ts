@@ -165,7 +165,8 @@ describe.skipIf(skipWithoutBpf).each([
     workload.child.kill('SIGUSR1');
     await new Promise((r) => setTimeout(r, 100)); // let it get going before the window opens
     const result = await startKdelay(['-p', workload.pid, '--sample-time', 0.5, '--json', ...kdelayArgs], { cpu: 1 }).done;
-    const sample = JSON.parse(result.stdout.split('\n')[0]).data;
+    // The first line says the window opened (window_open); the sample follows.
+    const sample = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'sample').data;
     const slicer = sample.threads.find((t: { name: string }) => t.name === 'slicer').sections;
     const total = (section: string) => slicer[section]?.[0]?.total_ns ?? 0;
     const ctx = JSON.stringify(sample);

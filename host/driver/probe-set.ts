@@ -77,7 +77,7 @@ export class ProbeSet {
   triggerEvents: TriggerEvents | undefined;
   private syscallEvents: SyscallEventCollector | undefined;
   private symbolizer: Symbolizer | undefined;
-  private syscalls: SyscallTable | undefined;
+  private syscalls!: SyscallTable;
   private readonly shared: SharedMaps;
   private readonly guests: ProbeGuest[] = [];
   /** "# TITLE: not available (why)" for each section of an optional probe that could not start. */
@@ -160,6 +160,11 @@ export class ProbeSet {
     return set;
   }
 
+  /** A syscall number as reports print it (syscalls/table.ts: label). */
+  syscallLabel(nr: number): string {
+    return this.syscalls.label(nr);
+  }
+
   /** Whether a probe that runs provides this role (its manifest's `provides`). */
   provides(role: string): boolean {
     return this.guests.some((g) => g.bundle.manifest.provides?.includes(role));
@@ -193,7 +198,7 @@ export class ProbeSet {
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {
     const symbolizer = this.symbolizer;
     return records.map((r) => {
-      const event: SyscallEvent = { ...r, name: this.syscalls?.name(r.nr) ?? `[unknown: ${r.nr}]` };
+      const event: SyscallEvent = { ...r, name: this.syscallLabel(r.nr) };
       // Each stack on its own: the reference prints whichever one survived (and counts the event as lost).
       if (symbolizer && r.kernelStackId >= 0) {
         event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)?.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i));

@@ -10,23 +10,31 @@ import type { ThreadWhereabouts } from '../target/procfs.js';
 /** probes/account/account.bpf.c: ACCOUNT_NO_SYSCALL, the nr of a sleep outside system calls. */
 const NO_SYSCALL = 0xffffffff;
 
+/** A thread of the target, by the kernel's number, and how to ask /proc where it is (read only when needed). */
+export interface QuietCandidate {
+  tid: number;
+  whereabouts(): ThreadWhereabouts | undefined;
+}
+
 /**
  * Call only when the accounting probe ran (its table may be missing: no rows).
- * Adds a whole-window row to the "account" table for each thread in
- * `threads` (kernel numbers) that has none. A running thread with no
- * row gets none: it would have passed a scheduler hook.
+ * Adds a whole-window row to the "account" table for each candidate that
+ * has none; /proc is read for those alone. A running thread with no row
+ * gets none: it would have passed a scheduler hook.
  */
-export function accountQuietThreads(tables: SampleTables, threads: readonly ThreadWhereabouts[], windowNs: number): void {
+export function accountQuietThreads(tables: SampleTables, candidates: readonly QuietCandidate[], windowNs: number): void {
   if (windowNs <= 0) return;
   const account = tableFor(tables, 'account', 3);
   const seen = new Set<number>();
   for (let row = 0; row < account.count; row++) seen.add(account.tid(row));
-  for (const t of threads) {
-    if (seen.has(t.tid)) continue;
-    if (t.state === 'T' || t.state === 't') account.add(t.tid, 'stopped', [NO_SYSCALL, 0, windowNs]);
+  for (const candidate of candidates) {
+    if (seen.has(candidate.tid)) continue;
+    const t = candidate.whereabouts();
+    if (!t) continue;
+    if (t.state === 'T' || t.state === 't') account.add(candidate.tid, 'stopped', [NO_SYSCALL, 0, windowNs]);
     else if (t.state === 'S' || t.state === 'D' || t.state === 'I') {
       // Asleep in system call t.syscall, or (null) outside one: the probe's BLOCKED, with its nr.
-      if (t.syscall !== undefined) account.add(t.tid, 'blocked', [t.syscall ?? NO_SYSCALL, 0, windowNs]);
+      if (t.syscall !== undefined) account.add(candidate.tid, 'blocked', [t.syscall ?? NO_SYSCALL, 0, windowNs]);
     }
   }
 }

@@ -20,7 +20,7 @@ import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
 import { type TaskNumbers, TaskNumbersReader } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
@@ -305,12 +305,13 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
   timingMark('bundles admitted (seals)');
   // Probes left out on purpose (--only, --skip) get no line at all.
   const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
-  const triggerProbe = entries.find((e) => e.bundle.manifest.provides?.includes('trigger'))?.bundle.manifest.name;
+  const providerOf = (role: string) => entries.find((e) => e.bundle.manifest.provides?.includes(role))?.bundle.manifest.name;
+  const triggerProbe = providerOf('trigger');
   if ((triggers.start || triggers.stop) && (triggerProbe === undefined || skip.has(triggerProbe))) {
     const which = triggerProbe ?? 'trigger';
     throw new UserError(`--skip ${which}: the ${which} probe is what --start-trigger and --stop-trigger run on`, ExitCode.USAGE);
   }
-  const accountingProbe = entries.find((e) => e.bundle.manifest.provides?.includes('accounting'))?.bundle.manifest.name;
+  const accountingProbe = providerOf('accounting');
   // The accounting probe costs time on every switch and syscall of the target: it runs when asked for.
   if (accountingProbe && !options.verdict && !options.onlyProbes.includes(accountingProbe)) skip.set(accountingProbe, undefined);
   if ((options.verdictOnly || options.histograms) && (accountingProbe === undefined || skip.has(accountingProbe))) {
@@ -472,9 +473,8 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
     const nameOf = (tid: number) => printable(threadName(pid, tid));
     const sections = probes.sections;
     let lastWindow = { startNs: 0n, stopNs: 0n };
-    const syscalls = SyscallTable.for(hostArch() ?? 'x86_64');
     const verdict: VerdictOptions | undefined = probes.provides('accounting')
-      ? { syscallName: (nr) => syscalls.name(nr) ?? `[unknown: ${nr}]`, only: options.verdictOnly, histograms: options.histograms }
+      ? { syscallName: (nr) => probes.syscallLabel(nr), only: options.verdictOnly, histograms: options.histograms }
       : undefined;
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() }, verdict)
@@ -492,8 +492,11 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
         const sample = probes.collect();
         // Before the selection, which renumbers and filters these rows like the probes' own.
         if (probes.provides('accounting')) {
-          const quiet = threadWhereabouts(pid, namespaces.userProc).map((t) => ({ ...t, tid: namespaces.kernelId(t.tid) ?? t.tid }));
-          accountQuietThreads(sample.tables, quiet, Number(lastWindow.stopNs - lastWindow.startNs));
+          const candidates = threadIds(pid, namespaces.userProc).map((tid) => ({
+            tid: namespaces.kernelId(tid) ?? tid,
+            whereabouts: () => threadWhereabouts(pid, tid, namespaces.userProc),
+          }));
+          accountQuietThreads(sample.tables, candidates, Number(lastWindow.stopNs - lastWindow.startNs));
         }
         return threads.select(sample);
       },

@@ -11,7 +11,7 @@
 // pinned Debian linux-libc-dev (scripts/lib/syscall-headers.mjs; 7.2 headers)
 // by `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by
 // hand. Syscalls newer than those headers have no name here: callers print
-// the number ("[unknown: N]") when name() returns undefined.
+// the number ("[unknown: N]", label()) when name() returns undefined.
 
 import { SYSCALLS_ARM64 } from './arm64.js';
 import { SYSCALLS_X86_64 } from './x86_64.js';
@@ -62,6 +62,11 @@ export class SyscallTable {
   /** Name without the __NR_ prefix (e.g. 'read'), or undefined if unknown. */
   name(nr: number): string | undefined {
     return this.byNumber.get(nr);
+  }
+
+  /** The name as reports print it: name(nr), or "[unknown: N]" as BCC's table prints a number it lacks. */
+  label(nr: number): string {
+    return this.name(nr) ?? `[unknown: ${nr}]`;
   }
 
   /** Number for a name without the __NR_ prefix, or undefined if this arch lacks it. */

@@ -230,11 +230,7 @@ export class PidNamespaces {
   }
 
   private tasks(root: string, pid: number): number[] {
-    try {
-      return readdirSync(`${root}/${pid}/task`).map(Number);
-    } catch {
-      return [];
-    }
+    return threadIds(pid, root);
   }
 }
 
@@ -323,15 +319,10 @@ export class ThreadNames {
   /** Reads every live thread's name now; returns them by thread id. */
   look(): Map<number, string> {
     const live = new Map<number, string>();
-    let tids: string[];
-    try {
-      tids = readdirSync(`${this.procRoot}/${this.pid}/task`);
-    } catch {
-      return live; // the process is gone: the names seen so far stay
-    }
-    for (const entry of tids) {
-      const name = this.name(Number(entry));
-      if (name !== undefined) live.set(Number(entry), name);
+    // A process that is gone has no threads: the names seen so far stay.
+    for (const tid of threadIds(this.pid, this.procRoot)) {
+      const name = this.name(tid);
+      if (name !== undefined) live.set(tid, name);
     }
     return live;
   }
@@ -349,9 +340,17 @@ export function processExists(pid: number, procRoot = '/proc'): boolean {
   return existsSync(`${procRoot}/${pid}`);
 }
 
+/** The thread ids of pid, as procRoot numbers them; none once the process is gone. */
+export function threadIds(pid: number, procRoot = '/proc'): number[] {
+  try {
+    return readdirSync(`${procRoot}/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Where a thread is, as /proc says: its scheduler state letter and the system call it is in. */
 export interface ThreadWhereabouts {
-  tid: number;
   /** /proc/PID/task/TID/stat's state: R, S, D, T, t, I, Z, ... */
   state: string;
   /** The system call it sleeps in; null: outside any (an exception, e.g. a page fault); undefined: running or unknown. */
@@ -370,19 +369,11 @@ export function syscallOfProcFile(text: string): number | null | undefined {
   return /^\d+$/.test(first) ? Number(first) : undefined;
 }
 
-/** Every thread of pid with its whereabouts; threads that exit meanwhile are left out. */
-export function threadWhereabouts(pid: number, procRoot = '/proc'): ThreadWhereabouts[] {
-  let tids: string[];
-  try {
-    tids = readdirSync(`${procRoot}/${pid}/task`);
-  } catch {
-    return [];
-  }
-  return tids.flatMap((tid) => {
-    const stat = readText(`${procRoot}/${pid}/task/${tid}/stat`);
-    const state = stat === undefined ? undefined : statState(stat);
-    if (state === undefined) return [];
-    const syscall = readText(`${procRoot}/${pid}/task/${tid}/syscall`);
-    return [{ tid: Number(tid), state, syscall: syscall === undefined ? undefined : syscallOfProcFile(syscall) }];
-  });
+/** Where thread tid of pid is now; undefined once it has exited. */
+export function threadWhereabouts(pid: number, tid: number, procRoot = '/proc'): ThreadWhereabouts | undefined {
+  const stat = readText(`${procRoot}/${pid}/task/${tid}/stat`);
+  const state = stat === undefined ? undefined : statState(stat);
+  if (state === undefined) return undefined;
+  const syscall = readText(`${procRoot}/${pid}/task/${tid}/syscall`);
+  return { state, syscall: syscall === undefined ? undefined : syscallOfProcFile(syscall) };
 }

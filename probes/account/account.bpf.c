@@ -219,11 +219,7 @@ struct {
 
 static __always_inline void count_missed_switch(void)
 {
-	u32 zero = 0;
-	u64 *n = bpf_map_lookup_elem(&missed_switches, &zero);
-
-	if (n)
-		(*n)++;
+	kdelay_count_percpu(&missed_switches, 0);
 }
 
 /* The part of [since, now) inside the window, as the gate says it is now. */

@@ -2,7 +2,7 @@
 // host's verdict and histograms read (sections "account", "delayers",
 // "histogram"; hidden from the text tables, see manifest.json).
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { wasm_bpf_map_operate } from "../lib/imports";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/account.bpf";
 
@@ -30,8 +30,7 @@ let delayers!: MapSnapshot;
 let hist: MapSnapshot | null = null;
 let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
-let missedFd: i32 = -1;
-let missedSeen: u64 = 0;
+let missedSwitches!: PercpuCounter;
 let accountRows!: RowBatch;
 let delayerRows!: RowBatch;
 let histRows!: RowBatch;
@@ -74,8 +73,9 @@ export function kdelay_probe_init(): i32 {
   const histFd = obj.mapFd("account_hist");
   gateFd = obj.mapFd("kdelay_gate");
   mapFullFd = obj.mapFd("kdelay_map_full");
-  missedFd = obj.mapFd("missed_switches");
+  const missedFd = obj.mapFd("missed_switches");
   if (obj.error) return obj.result();
+  missedSwitches = new PercpuCounter(missedFd);
   const n = <i32>entries;
   time = new MapSnapshot(timeFd, ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, n);
   threads = new MapSnapshot(threadFd, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_VALUE_SIZE, n);
@@ -238,10 +238,9 @@ export function kdelay_probe_collect(): i32 {
     if (err < 0) return err;
   }
   warnIfMapsWereFull(mapFullFd, "account");
-  const missed = readPercpuSum(missedFd, 0);
-  if (missed > missedSeen) {
-    warn((missed - missedSeen).toString() + " context switches of the target were seen without the switch before them: the window accounting is off by their time");
-    missedSeen = missed;
+  const missed = missedSwitches.grew();
+  if (missed > 0) {
+    warn(missed.toString() + " context switches of the target were seen without the switch before them: the window accounting is off by their time");
   }
   return 0;
 }

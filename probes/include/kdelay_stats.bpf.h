@@ -38,6 +38,19 @@ static __always_inline void kdelay_count_map_full(void)
 		__sync_fetch_and_add(n, 1);
 }
 
+/*
+ * Adds one to the u64 at key of a PERCPU_ARRAY of counters (losses, missed
+ * events): each CPU writes its own slot, so a plain increment is safe; the
+ * user half sums the CPUs (probes/lib/kdelay.ts: PercpuCounter).
+ */
+static __always_inline void kdelay_count_percpu(void *counters, u32 key)
+{
+	u64 *n = bpf_map_lookup_elem(counters, &key);
+
+	if (n)
+		(*n)++;
+}
+
 /* Finds the entry for key, creating a zeroed one; NULL (and counted) if full. */
 static __always_inline void *kdelay_lookup_or_init(void *map, const void *key, const void *zero)
 {

@@ -250,6 +250,23 @@ export function readPercpuSum(fd: i32, key: u32): u64 {
   return sum;
 }
 
+/**
+ * A per-CPU counter the kernel only ever increments (kdelay_count_percpu):
+ * grew() says by how much since the last call, so each loss is reported once.
+ */
+export class PercpuCounter {
+  private seen: u64 = 0;
+
+  constructor(readonly fd: i32, readonly key: u32 = 0) {}
+
+  grew(): u64 {
+    const now = readPercpuSum(this.fd, this.key);
+    const grown = now > this.seen ? now - this.seen : 0;
+    this.seen = now;
+    return grown;
+  }
+}
+
 /** Reads the u64 at key 0 of an array map (e.g. kdelay_map_full). */
 export function readCounter(fd: i32): u64 {
   const key = memory.data(4);

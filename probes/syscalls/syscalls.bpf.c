@@ -59,10 +59,7 @@ struct {
 
 static __always_inline void count_loss(u32 what)
 {
-	u64 *n = bpf_map_lookup_elem(&syscall_event_losses, &what);
-
-	if (n)
-		(*n)++;
+	kdelay_count_percpu(&syscall_event_losses, what);
 }
 
 static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns, u64 exit_ns)

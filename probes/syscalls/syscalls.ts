@@ -1,7 +1,7 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, readPercpuSum, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { syscall_name, syscall_number } from "../lib/imports";
 import { wasm_bpf_map_operate } from "../lib/wasm_bpf";
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
@@ -23,8 +23,7 @@ let slots!: MapSnapshot;
 let statsFd: i32 = -1;
 let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
-let lossesFd: i32 = -1;
-let eventDropsSeen: u64 = 0;
+let eventDrops!: PercpuCounter;
 let syscallRows!: RowBatch;
 let longPollRows!: RowBatch;
 /**
@@ -87,13 +86,14 @@ export function kdelay_probe_init(): i32 {
   gateFd = obj.mapFd("kdelay_gate");
   const longPollFd = obj.mapFd("long_poll_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
-  lossesFd = obj.mapFd("syscall_event_losses");
+  const lossesFd = obj.mapFd("syscall_event_losses");
   if (obj.error) return obj.result();
   stats = new MapSnapshot(statsFd, SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_VALUE_SIZE, entries);
   slots = new MapSnapshot(slotsFd, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_VALUE_SIZE, slotCount);
   longPolls = new MapSnapshot(longPollFd, LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_VALUE_SIZE, LONG_POLL_STATS_MAX_ENTRIES);
   syscallRows = new RowBatch(cstr("syscalls"), 4, SYSCALL_ROWS_PER_CALL);
   longPollRows = new RowBatch(cstr("long_poll"), 4);
+  eventDrops = new PercpuCounter(lossesFd);
   return 0;
 }
 
@@ -182,10 +182,9 @@ export function kdelay_probe_collect(): i32 {
 
   warnIfMapsWereFull(mapFullFd, "syscalls");
   // Ring-buffer reservations that failed (cumulative in the kernel: report what is new).
-  const drops = readPercpuSum(lossesFd, 0);
-  if (drops > eventDropsSeen) {
-    warn("Not all events were captured, " + (drops - eventDropsSeen).toString() + " were dropped!\nIncrease the BPF ring buffer size with the --buffer-page-count option.");
-    eventDropsSeen = drops;
+  const drops = eventDrops.grew();
+  if (drops > 0) {
+    warn("Not all events were captured, " + drops.toString() + " were dropped!\nIncrease the BPF ring buffer size with the --buffer-page-count option.");
   }
   return 0;
 }

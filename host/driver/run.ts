@@ -478,7 +478,11 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
       : undefined;
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() }, verdict)
-      : textRenderer(sections, nameOf, print, (bytes) => process.stdout.write(bytes), verdict);
+      : textRenderer(sections, nameOf, print, (bytes) => {
+          process.stdout.write(bytes);
+          // Nothing queued: the bytes are in the kernel and the buffer can be reused.
+          return process.stdout.writableLength === 0;
+        }, verdict);
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),

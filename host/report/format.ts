@@ -55,8 +55,12 @@ class RowLayout {
   private readonly gaps: number[] = [];
   /** Characters of a fixed-width line, without the newline. */
   readonly lineWidth: number;
-  /** layoutLines' arguments up to its output: order, values, label cells and columns, in the arena. */
-  private readonly inputs: number[];
+  /** layoutLines' inputs in the arena: values, label ids, label cells, columns. */
+  private readonly valuesAt: number;
+  private readonly labelIdsAt: number;
+  private readonly labelCellsAt: number;
+  private readonly columnsAt: number;
+  private readonly valueColumnCount: number;
   private readonly orderAt: number;
   /** Room in the arena for the lines (and unfit flags) of `capacity` rows. */
   private capacity = 0;
@@ -103,11 +107,11 @@ class RowLayout {
       at += cell?.length ?? 0;
     });
     this.orderAt = a.copyU32(order);
-    this.inputs = [
-      a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
-      a.copyU32(table.labelIds.subarray(0, table.count)), labelCells,
-      a.copyU8(new Uint8Array(columns.buffer)), valueColumns.length, this.lineWidth, INDENT.length, this.labelWidth,
-    ];
+    this.valuesAt = a.copyF64(table.values.subarray(0, table.count * table.width));
+    this.labelIdsAt = a.copyU32(table.labelIds.subarray(0, table.count));
+    this.labelCellsAt = labelCells;
+    this.columnsAt = a.copyU8(new Uint8Array(columns.buffer));
+    this.valueColumnCount = valueColumns.length;
   }
 
   /** Writes rows order[from], ..., order[to - 1] of the table, a line each. */
@@ -121,16 +125,19 @@ class RowLayout {
       this.linesAt = a.alloc(this.capacity * stride);
       this.unfitAt = a.alloc(this.capacity);
     }
-    const misfits = a.kernels.layoutLines(this.orderAt + 4 * from, n, ...this.inputs, this.linesAt, this.unfitAt);
-    const lines = a.u8(this.linesAt, n * stride);
+    // Called once per thread and section: no views or argument arrays here (see Arena.bytes).
+    const misfits = a.kernels.layoutLines(
+      this.orderAt + 4 * from, n, this.valuesAt, this.table.width, this.labelIdsAt, this.labelCellsAt,
+      this.columnsAt, this.valueColumnCount, this.lineWidth, INDENT.length, this.labelWidth, this.linesAt, this.unfitAt,
+    );
     if (!misfits) {
-      out.append(lines);
+      out.appendRange(a.bytes, this.linesAt, n * stride);
       return;
     }
-    const unfit = a.u8(this.unfitAt, n).slice();
     for (let k = 0; k < n; k++) {
-      if (unfit[k]) this.generalLine(out, this.order[from + k]);
-      else out.append(a.u8(this.linesAt + k * stride, stride));
+      // generalLine() allocates nothing in the arena, so the memory (and a.bytes) stays put.
+      if (a.bytes[this.unfitAt + k]) this.generalLine(out, this.order[from + k]);
+      else out.appendRange(a.bytes, this.linesAt + k * stride, stride);
     }
   }
 
@@ -278,7 +285,14 @@ function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, th
       const to = walk.starts[index + 1];
       if (from === to && !walk.section.alwaysShown) continue;
       if (first) {
-        line(`${padLeft(String(tid), 10)} ${padRight(name, 16)} [${walk.section.title}]`);
+        // `${padLeft(tid, 10)} ${padRight(name, 16)} [title]`, written in place: once per thread and sample.
+        out.integer(tid, 10, false);
+        out.text(' ');
+        out.text(name, 16);
+        out.text(' [');
+        out.text(walk.section.title);
+        out.text(']');
+        out.newline();
         first = false;
       } else {
         out.newline();

@@ -74,6 +74,19 @@ export class Arena {
     return new Uint8Array(this.kernels.memory.buffer, at, n);
   }
 
+  private wholeView = new Uint8Array(0);
+
+  /**
+   * All of the module's memory as one view, kept until the memory grows: hot
+   * loops index it instead of taking a view per call (each view is a small
+   * object, and a report of a few hundred threads took thousands a sample).
+   */
+  get bytes(): Uint8Array {
+    const buffer = this.kernels.memory.buffer;
+    if (this.wholeView.buffer !== buffer) this.wholeView = new Uint8Array(buffer);
+    return this.wholeView;
+  }
+
   /** Allocates room for src and copies it in. */
   copyU32(src: Uint32Array): number {
     const at = this.alloc(src.length * 4);

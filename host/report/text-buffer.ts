@@ -31,6 +31,11 @@ export class TextBuffer {
     return start;
   }
 
+  /** Empties the buffer and keeps its room, for the next report. */
+  clear(): void {
+    this.length = 0;
+  }
+
   /** Drops everything from `length` on (undoes a claim()). */
   truncate(length: number): void {
     this.length = Math.min(this.length, length);
@@ -69,6 +74,19 @@ export class TextBuffer {
     this.length += bytes.length;
   }
 
+  /** Appends src[start, start + n). */
+  appendRange(src: Uint8Array, start: number, n: number): void {
+    this.reserve(n);
+    const buf = this.buf;
+    if (n > 1024) {
+      buf.set(src.subarray(start, start + n), this.length);
+    } else {
+      // A thread's few lines: a loop, not a view per call (garbage for every thread of every sample).
+      for (let i = 0; i < n; i++) buf[this.length + i] = src[start + i];
+    }
+    this.length += n;
+  }
+
   spaces(n: number): void {
     if (n <= 0) return;
     this.reserve(n);
@@ -84,10 +102,32 @@ export class TextBuffer {
   /** Text padded with spaces to `width` characters (not truncated; see left()). */
   text(s: string, width = 0): void {
     this.reserve(s.length * 3);
-    // Native UTF-8 encoding: a per-character JS loop over the ~2k header and
-    // TOTAL lines of a big report ran unoptimised in a one-shot CLI run.
-    this.length += UTF8.encodeInto(s, this.buf.subarray(this.length)).written;
+    if (!this.asciiText(s)) {
+      // Native UTF-8 encoding for the rest (and for long lines: a per-character
+      // JS loop over the ~2k header and TOTAL lines of a big report ran
+      // unoptimised in a one-shot CLI run).
+      this.length += UTF8.encodeInto(s, this.buf.subarray(this.length)).written;
+    }
     this.spaces(width - s.length);
+  }
+
+  /**
+   * Writes a short ASCII string byte by byte, without the view encodeInto
+   * needs; false (nothing written) for other strings. Headers are written
+   * for every thread of every sample, and those views were most of a long
+   * run's garbage.
+   */
+  private asciiText(s: string): boolean {
+    if (s.length > 128) return false;
+    const buf = this.buf;
+    const at = this.length;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[at + i] = c;
+    }
+    this.length += s.length;
+    return true;
   }
 
   /** Like Python's '{:W.W}' on a string: left-aligned, cut at width. */

@@ -59,7 +59,7 @@ function readComm(path: string): string | undefined {
   try {
     fd = openSync(path, 'r');
     const n = readSync(fd, commBuffer, 0, commBuffer.length, null);
-    return commBuffer.toString('utf8', 0, n).replace(/\n$/, '');
+    return commBuffer.toString('utf8', 0, n > 0 && commBuffer[n - 1] === 0x0a ? n - 1 : n);
   } catch {
     return undefined;
   } finally {

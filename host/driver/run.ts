@@ -32,6 +32,7 @@ import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, 
 import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
 import { Interrupts } from './interrupts.js';
+import { holdMemorySteady } from './memory-policy.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 
 /** The installed package's root (holds bundles/, keys/ and vendor/); see package-root.ts. */
@@ -462,6 +463,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
   timingMark('target resolved');
   backend ??= await loadBackend(options.debug !== 0);
   timingMark('libbpf loaded');
+  holdMemorySteady();
 
   const interrupts = new Interrupts();
   const probes = startProbes(backend, target, triggers, options);

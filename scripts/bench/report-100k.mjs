@@ -14,8 +14,11 @@ const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
 const { writeStatistics } = await import(dist('report/format.js'));
 const { TextBuffer } = await import(dist('report/text-buffer.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
+const { holdMemorySteady } = await import(dist('driver/memory-policy.js'));
 
 libbpfLog.install(false);
+// As the CLI runs (driver/run.ts).
+holdMemorySteady();
 const ENTRIES = 100_000;
 const backend = new LibbpfBackend();
 const probes = ProbeSet.start(backend, builtinBundles(ROOT), { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch()), options: { 'syscalls.max_entries': 131072n } });

@@ -13,6 +13,7 @@ import { printable } from '../base/printable.js';
 import { timingMark } from '../base/timing.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
+import { ExitedThreads } from './exited-threads.js';
 import type { SyscallTable } from '../syscalls/table.js';
 import { Gate } from './gate.js';
 import { TriggerEvents } from './trigger-events.js';
@@ -79,6 +80,7 @@ export class ProbeSet {
   private symbolizer: Symbolizer | undefined;
   private syscalls!: SyscallTable;
   private readonly shared: SharedMaps;
+  private readonly exitedThreads: ExitedThreads;
   private readonly guests: ProbeGuest[] = [];
   /** "# TITLE: not available (why)" for each section of an optional probe that could not start. */
   readonly unavailable: string[] = [];
@@ -86,6 +88,7 @@ export class ProbeSet {
   private constructor(backend: BpfBackend) {
     this.shared = new SharedMaps(backend);
     this.gate = new Gate(backend, this.shared);
+    this.exitedThreads = new ExitedThreads(backend, this.shared);
   }
 
   /** Loads and attaches every bundle; on any failure releases what was done and throws. */
@@ -191,8 +194,9 @@ export class ProbeSet {
       }
       warnings.push(...guest.warnings.splice(0));
     }
-    if (!this.syscallEvents) return { tables, warnings, notes };
-    return { tables, warnings, notes, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+    const exited = this.exitedThreads.take();
+    if (!this.syscallEvents) return { tables, warnings, notes, exited };
+    return { tables, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {

@@ -399,13 +399,14 @@ function listProbes(pid: number, print: (line: string) => void, json: boolean): 
 function threadSelector(options: KdelayOptions, target: Target, namespaces: PidNamespaces) {
   const selection: ThreadSelection = { kernelTid: target.kernelTid, name: options.threadName };
   const names = selection.name ? new ThreadNames(target.pid, namespaces.userProc) : undefined;
-  const facts = {
+  const factsOf = (sample: CollectedSample) => ({
     userTid: (kernelTid: number) => namespaces.userTid(target.kernelTgid, kernelTid),
-    name: (tid: number) => names?.name(tid),
-  };
+    // A thread that started and exited between two looks: the name the kernel saw it exit with.
+    name: (tid: number) => names?.name(tid) ?? sample.exited?.get(tid),
+  });
   return {
     look: () => names?.look(),
-    select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, facts))),
+    select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, factsOf(sample)))),
     /** A note when no thread now passes --thread-name (and -t): all rows would be left out until one does. */
     note(): string | undefined {
       const live = names?.look();

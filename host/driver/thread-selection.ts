@@ -63,6 +63,14 @@ export function threadView(selection: ThreadSelection, facts: ThreadFacts): (ker
 /** Renumbers a sample's rows and events by `view` in place, leaving out the threads it maps to undefined. */
 export function selectThreads(sample: CollectedSample, view: (kernelTid: number) => number | undefined): CollectedSample {
   for (const table of sample.tables.values()) table.mapTids(view);
+  if (sample.exited) {
+    const exited = new Map<number, string>();
+    for (const [kernelTid, name] of sample.exited) {
+      const tid = view(kernelTid);
+      if (tid !== undefined) exited.set(tid, name);
+    }
+    sample.exited = exited;
+  }
   if (sample.events) {
     sample.events = sample.events.flatMap((event) => {
       const tid = view(event.tid);

@@ -16,6 +16,21 @@ export interface VerdictOptions {
   histograms: boolean;
 }
 
+/**
+ * A thread's name in this sample's report: the name it exited with when the
+ * kernel saw it exit (in text marked " (exited)": the reference's layout,
+ * with a word more, for threads /proc no longer shows), else the caller's
+ * (/proc's, or <unknown:PID/TID>).
+ */
+function namesOf(sample: ReportSample, threadName: (tid: number) => string, mark: string): (tid: number) => string {
+  const exited = sample.exited;
+  if (!exited?.size) return threadName;
+  return (tid) => {
+    const name = exited.get(tid);
+    return name === undefined ? threadName(tid) : `${name}${mark}`;
+  };
+}
+
 /** The sample's per-thread accounts, when the accounting probe ran and the window has a length. */
 function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: number) => string, verdict: VerdictOptions | undefined): ThreadAccount[] | undefined {
   if (!verdict || windowNs <= 0) return undefined;
@@ -30,7 +45,7 @@ export type ByteWriter = (bytes: Uint8Array) => boolean;
 
 export function textRenderer(
   sections: SectionSpec[],
-  threadName: (tid: number) => string,
+  nameNow: (tid: number) => string,
   print: (line: string) => void,
   write: ByteWriter,
   verdict?: VerdictOptions,
@@ -42,6 +57,7 @@ export function textRenderer(
   let reusable: TextBuffer | undefined;
   return {
     sample(_index, sample, dumpMicros, windowNs, triggerDeltaNs) {
+      const threadName = namesOf(sample, nameNow, ' (exited)');
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
       const accounts = accountsOf(sample, windowNs, threadName, verdict);
@@ -128,7 +144,7 @@ function unavailableNote(note: string): { section: string; reason: string } {
 /** One JSON object per line; the record types are documented in schema/kdelay-output.schema.json. */
 export function jsonRenderer(
   sections: SectionSpec[],
-  threadName: (tid: number) => string,
+  nameNow: (tid: number) => string,
   print: (line: string) => void,
   run: JsonRunContext,
   verdict?: VerdictOptions,
@@ -136,6 +152,7 @@ export function jsonRenderer(
   const isoOfMonotonic = (ns: bigint, nowMicros: number) => new Date(nowMicros / 1000 - Number(run.monotonicNs() - ns) / 1e6).toISOString();
   return {
     sample(index, sample: ReportSample, dumpMicros, windowNs, triggerDeltaNs, ended) {
+      const threadName = namesOf(sample, nameNow, '');
       type Row = Record<string, string | number>;
       const threads = new Map<number, Record<string, Row[]>>();
       const system: Record<string, Row[]> = {};
@@ -173,7 +190,7 @@ export function jsonRenderer(
         interrupted: ended === 'interrupted',
         target_exited: ended === 'target-exited',
         trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
-        threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
+        threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
         system,
       }));
       for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));

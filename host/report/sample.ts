@@ -21,6 +21,8 @@ export interface ReportSample {
   events?: ReportedSyscallEvent[];
   /** Whether events carry stacks (--stack-trace-size > 0). */
   stacks?: boolean;
+  /** Threads the kernel saw exit (by the tid the report prints), with the name each exited with. */
+  exited?: Map<number, string>;
 }
 
 /** What ended a sampling window before its time. */

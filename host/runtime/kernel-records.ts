@@ -23,6 +23,11 @@ export const KdelaySharedMapSizes = {
   KDELAY_MAX_STACK_DEPTH: 127,
 } as const;
 
+/** enum kdelay_exited_threads_size */
+export const KdelayExitedThreadsSize = {
+  KDELAY_EXITED_THREADS: 4096,
+} as const;
+
 /** struct kdelay_gate: 32 bytes. */
 export const KDELAY_GATE_SIZE = 32;
 
@@ -105,4 +110,26 @@ export function readKdelayTriggerEvent(view: DataView, at = 0): KdelayTriggerEve
 export function writeKdelayTriggerEvent(view: DataView, value: KdelayTriggerEvent, at = 0): void {
   view.setBigUint64(at + 0, value.ts, true);
   view.setUint32(at + 8, value.kind, true);
+}
+
+/** struct kdelay_exited_thread: 24 bytes. */
+export const KDELAY_EXITED_THREAD_SIZE = 24;
+
+export interface KdelayExitedThread {
+  comm: Uint8Array;
+  exitNs: bigint;
+}
+
+/** Reads struct kdelay_exited_thread at byte `at` of view. */
+export function readKdelayExitedThread(view: DataView, at = 0): KdelayExitedThread {
+  return {
+    comm: new Uint8Array(view.buffer.slice(view.byteOffset + at + 0, view.byteOffset + at + 16)),
+    exitNs: view.getBigUint64(at + 16, true),
+  };
+}
+
+/** Writes struct kdelay_exited_thread at byte `at` of view (padding untouched). */
+export function writeKdelayExitedThread(view: DataView, value: KdelayExitedThread, at = 0): void {
+  new Uint8Array(view.buffer, view.byteOffset + at + 0, 16).set(value.comm.subarray(0, 16));
+  view.setBigUint64(at + 16, value.exitNs, true);
 }

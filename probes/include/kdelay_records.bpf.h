@@ -65,4 +65,22 @@ enum kdelay_shared_map_sizes {
 };
 KDELAY_SHARED_ENUM(kdelay_shared_map_sizes)
 
+enum kdelay_exited_threads_size {
+	KDELAY_EXITED_THREADS = 4096, /* entries of kdelay_exited_threads */
+};
+KDELAY_SHARED_ENUM(kdelay_exited_threads_size)
+
+/*
+ * One entry of the kdelay_exited_threads hash, keyed by the kernel's tid: a
+ * target thread that exited, with the name it had then. /proc forgets a
+ * thread when it exits; the report still needs its name. The sched probe
+ * writes it at the thread's last switch-out; the host reads it for each
+ * report and empties the map after it (host/driver/exited-threads.ts).
+ */
+struct kdelay_exited_thread {
+	char comm[16]; /* TASK_COMM_LEN, NUL-terminated */
+	u64 exit_ns;   /* bpf_ktime_get_ns() at the last switch-out */
+};
+KDELAY_SHARED_STRUCT(kdelay_exited_thread)
+
 #endif /* KDELAY_RECORDS_BPF_H */

@@ -31,7 +31,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * build/sched.layout.ts, generated from the BTF.
  */
 struct thread_state {
-	u64 in_ns;         /* last switch-in */
+	u64 in_ns;         /* start of the stretch on the CPU now (0: not on it, or its start was not seen) */
 	u64 out_ns;        /* last switch-out */
 	u64 ready_since;   /* became runnable, waiting for a CPU (0: not waiting) */
 	u64 stopped_since; /* switched out stopped (0: not stopped) */
@@ -100,13 +100,29 @@ struct {
 /*
  * The end of a window-closing stretch, clipped by the kernel because the
  * thread left the CPU before the user half looked (see record_run()).
+ * Tagged with its window: between the user half's reset and the gate's
+ * return to IDLE the gate still says REPORTING, and a tail clipped then
+ * belongs to the window already reported, not to the next one.
  */
+struct tail {
+	u64 window; /* window_start_ns of the window it ends */
+	u64 ns;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, u32);
-	__type(value, u64);
+	__type(value, struct tail);
 } tail_clip SEC(".maps");
+
+/* Target threads that exited, with their last name (kdelay_records.bpf.h); shared with the host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KDELAY_EXITED_THREADS);
+	__type(key, u32);
+	__type(value, struct kdelay_exited_thread);
+} kdelay_exited_threads SEC(".maps");
 
 STATS_MAP(run_stats);
 STATS_MAP(partial_run_stats);
@@ -208,8 +224,9 @@ static __always_inline void end_interval(u64 *since, struct thread *t, enum stat
 {
 	if (!*since)
 		return;
+	/* now < *since only if two CPUs' clocks disagree: an empty interval, not a wrapped one. */
 	if (gate && gate->state == KDELAY_GATE_OPEN && *since >= gate->window_start_ns)
-		record(t, kind, now - *since, gate);
+		record(t, kind, now > *since ? now - *since : 0, gate);
 	*since = 0;
 }
 
@@ -232,7 +249,7 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	 * is about to switch out, switch_out() sees TASK_RUNNING and starts
 	 * the wait there.
 	 */
-	if (t.state->in_ns > t.state->out_ns)
+	if (t.state->in_ns)
 		return;
 	t.state->ready_since = now;
 }
@@ -251,28 +268,47 @@ int BPF_PROG(sched_wakeup_new, struct task_struct *p)
 	return 0;
 }
 
-/* Records a stretch [in_ns, now) of the thread against the window, if it overlaps it. */
+/*
+ * Records a stretch [in_ns, now) of the thread against the window, if it
+ * overlaps it. `now` was read before the gate, and another CPU may open or
+ * close the gate in between: a stretch that ended before the window's start
+ * is not in it (now - start would wrap), and one seen ending after a stop
+ * time already written is cut there. So no stretch exceeds its window.
+ */
 static __always_inline void record_run(struct thread *t, u64 in_ns, u64 now, struct kdelay_gate *gate)
 {
 	u64 start = gate->window_start_ns;
+	u64 stop = gate->window_stop_ns;
+	u64 from = in_ns > start ? in_ns : start;
 
 	if (gate->state == KDELAY_GATE_OPEN) {
-		if (in_ns >= start)
-			record(t, RUN, now - in_ns, gate);
-		else
-			record(t, PARTIAL_RUN, now - start, gate);
-	} else if (gate->state == KDELAY_GATE_REPORTING && in_ns < gate->window_stop_ns) {
+		if (stop && now > stop)
+			now = stop;
+		if (now <= from)
+			return;
+		record(t, in_ns >= start ? RUN : PARTIAL_RUN, now - from, gate);
+	} else if (gate->state == KDELAY_GATE_REPORTING && from < stop) {
 		/*
 		 * On the CPU when the window closed, off it before the user half
 		 * looked: clip here, or the tail would be lost. The user half
 		 * counts each tail once, from here or from the thread's state.
 		 * Only between a window's close and its report: rare enough for a hash.
 		 */
-		u64 tail = gate->window_stop_ns - (in_ns > start ? in_ns : start);
+		struct tail tail = { .window = start, .ns = stop - from };
 
 		if (bpf_map_update_elem(&tail_clip, &t->tid, &tail, BPF_ANY))
 			kdelay_count_map_full();
 	}
+}
+
+/* Keeps the name a target thread exited with, for the report (/proc forgets it now). */
+static __always_inline void remember_exit(struct task_struct *task, u32 tid, u64 now)
+{
+	struct kdelay_exited_thread exited = { .exit_ns = now };
+
+	BPF_CORE_READ_STR_INTO(&exited.comm, task, comm);
+	if (bpf_map_update_elem(&kdelay_exited_threads, &tid, &exited, BPF_ANY))
+		kdelay_count_map_full();
 }
 
 /* gate: the shared gate in any state, or NULL. */
@@ -297,17 +333,30 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 			__builtin_memset(&slot->state, 0, sizeof(slot->state));
 		else
 			bpf_map_delete_elem(&thread_state, &tid);
+		remember_exit(prev, tid, now);
 		return;
 	}
 	if (!thread_of(tid, &t, &fresh))
 		return;
+	/*
+	 * A stretch counts only if its start was seen since the last
+	 * switch-out: a switch-in, or in_ns = 1 from sched_stat_runtime. Every
+	 * switch-out clears it, so when the next switch-in is missed (it
+	 * happens under load) the switch-out after it finds none instead of
+	 * counting the time off the CPU as a run, and the thread does not pass
+	 * for running meanwhile (on_wakeup(), the user half's tail clipping).
+	 */
 	if (t.state->in_ns && gate)
 		record_run(&t, t.state->in_ns, now, gate);
+	t.state->in_ns = 0;
 	t.state->out_ns = now;
-	/* Still on the run queue (preempted, or woken before it got off the CPU): it now waits. */
-	if (preempt || state == TASK_RUNNING)
-		t.state->ready_since = now;
-	else if (state & __TASK_STOPPED)
+	/*
+	 * Still on the run queue (preempted, or woken before it got off the
+	 * CPU): it now waits. Otherwise it waits for nothing: a wait whose end
+	 * (a switch-in) was missed is over, since the thread just ran.
+	 */
+	t.state->ready_since = preempt || state == TASK_RUNNING ? now : 0;
+	if (!t.state->ready_since && (state & __TASK_STOPPED))
 		t.state->stopped_since = now;
 }
 

@@ -11,7 +11,7 @@ import {
   STATE_SLOT_PARTIAL_RUN_OFFSET, STATE_SLOT_READY_OFFSET, STATE_SLOT_RUN_OFFSET, STATE_SLOT_STATE_OFFSET, STATE_SLOT_STOPPED_OFFSET,
   STATE_SLOTS_KEY_SIZE, STATE_SLOTS_MAX_ENTRIES, STATE_SLOTS_VALUE_SIZE, stateSlotTid, stateSlotWindow,
   STOPPED_STATS_KEY_SIZE, STOPPED_STATS_MAX_ENTRIES, STOPPED_STATS_VALUE_SIZE, stoppedStatsKey,
-  TAIL_CLIP_KEY_SIZE, TAIL_CLIP_MAX_ENTRIES, TAIL_CLIP_VALUE_SIZE, tailClipKey, tailClipValue,
+  TAIL_CLIP_KEY_SIZE, TAIL_CLIP_MAX_ENTRIES, TAIL_CLIP_VALUE_SIZE, tailClipKey, tailNs, tailWindow,
   THREAD_STATE_KEY_SIZE, THREAD_STATE_MAX_ENTRIES, THREAD_STATE_VALUE_SIZE, threadStateInNs, threadStateKey, threadStateOutNs,
 } from "./build/sched.layout";
 
@@ -41,6 +41,7 @@ export function kdelay_probe_init(): i32 {
   obj.setMaxEntries("state_slots", slotCount);
   obj.setMaxEntries("slot_owner", slotCount);
   obj.setU32("slot_mask", slotCount - 1);
+  obj.shareMap("kdelay_exited_threads");
   obj.load();
   obj.attach("sched_wakeup");
   obj.attach("sched_wakeup_new");
@@ -83,17 +84,17 @@ function slotStat(i: i32, offset: i32, windowStart: u64): usize {
   return statCount(stat) > 0 ? stat : 0;
 }
 
-/** count, total, max rows (READY, STOPPED); tidOf reads the map's key. */
-function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: usize) => u32, slotOffset: i32, windowStart: u64): i32 {
+/** count, total, max rows (READY, STOPPED); tidOf reads the map's key. Totals at most the window (atMostWindow). */
+function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: usize) => u32, slotOffset: i32, windowStart: u64, windowNs: u64): i32 {
   const err = stats.read();
   if (err < 0) return err;
   for (let i = 0; i < stats.count; i++) {
     const stat = stats.value(i);
-    rows.row(tidOf(stats.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    rows.row(tidOf(stats.key(i)), 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
   }
   for (let i = 0; i < slots.count; i++) {
     const stat = slotStat(i, slotOffset, windowStart);
-    if (stat) rows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    if (stat) rows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
   }
   return rows.flush();
 }
@@ -107,9 +108,24 @@ function addTo(counts: Map<u32, u64>, totals: Map<u32, u64>, tid: u32, count: u6
 function addTail(tails: Map<u32, u64>, tid: u32, state: usize, start: u64, stop: u64): void {
   const inNs = threadStateInNs(state);
   const outNs = threadStateOutNs(state);
+  const from = inNs > start ? inNs : start;
   // On the CPU since before the close and not off it since: the same tail the kernel would clip.
-  if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) return;
-  tails.set(tid, stop - (inNs > start ? inNs : start));
+  // (in_ns = 0: off the CPU, or back on it through a switch-in kdelay missed: no start to count from.)
+  if (stop == 0 || inNs == 0 || from >= stop || outNs > inNs || tails.has(tid)) return;
+  tails.set(tid, stop - from);
+}
+
+/**
+ * At most the window: a thread is in one place at a time. The kernel clips
+ * to the window it sees, but the host stamps the close (window_stop_ns)
+ * before its write of the gate lands, and a program that reads its clock
+ * in between still sees the gate OPEN: it counts past the stop, by as long
+ * as the host took to write (milliseconds when its CPU is contended; seen:
+ * a READY wait of 2.4 ms in a 1.2 ms window). The race is inherent to a gate
+ * that is not written with the clock read: saturate at the window.
+ */
+function atMostWindow(ns: u64, windowNs: u64): u64 {
+  return ns < windowNs ? ns : windowNs;
 }
 
 /**
@@ -122,6 +138,7 @@ function addTail(tails: Map<u32, u64>, tid: u32, state: usize, start: u64, stop:
  * least one of them.
  */
 function reportPartialRuns(start: u64, stop: u64): i32 {
+  const windowNs = stop > start ? stop - start : 0;
   let err = partialRun.read();
   if (err < 0) return err;
   err = threadState.read();
@@ -138,7 +155,10 @@ function reportPartialRuns(start: u64, stop: u64): i32 {
     if (stat) addTo(counts, totals, stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
   }
   const tails = new Map<u32, u64>();
-  for (let i = 0; i < tailClips.count; i++) tails.set(tailClipKey(tailClips.key(i)), tailClipValue(tailClips.value(i)));
+  for (let i = 0; i < tailClips.count; i++) {
+    // A tail clipped after the last reset ended the window reported before: not this one's.
+    if (tailWindow(tailClips.value(i)) == start) tails.set(tailClipKey(tailClips.key(i)), tailNs(tailClips.value(i)));
+  }
   for (let i = 0; i < threadState.count; i++) addTail(tails, threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
   for (let i = 0; i < slots.count; i++) {
     const slot = slots.value(i);
@@ -150,9 +170,13 @@ function reportPartialRuns(start: u64, stop: u64): i32 {
   const tids = counts.keys();
   for (let i = 0; i < tids.length; i++) {
     const tid = tids[i];
-    partialRows.row(tid, 0).add(counts.get(tid)).add(totals.get(tid));
+    partialRows.row(tid, 0).add(counts.get(tid)).add(atMostWindow(totals.get(tid), windowNs));
   }
   return partialRows.flush();
+}
+
+function addRunRow(tid: u32, stat: usize, windowNs: u64): void {
+  runRows.row(tid, 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMin(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
 }
 
 export function kdelay_probe_collect(): i32 {
@@ -161,23 +185,21 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   const gate = readGate(gateFd);
   const start = gate.windowStartNs;
+  const windowNs = gate.windowStopNs > start ? gate.windowStopNs - start : 0;
   err = run.read();
   if (err < 0) return err;
-  for (let i = 0; i < run.count; i++) {
-    const stat = run.value(i);
-    runRows.row(runStatsKey(run.key(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
-  }
+  for (let i = 0; i < run.count; i++) addRunRow(runStatsKey(run.key(i)), run.value(i), windowNs);
   for (let i = 0; i < slots.count; i++) {
     const stat = slotStat(i, STATE_SLOT_RUN_OFFSET, start);
-    if (stat) runRows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(statTotal(stat)).add(statMin(stat)).add(statMax(stat));
+    if (stat) addRunRow(stateSlotTid(slots.value(i)), stat, windowNs);
   }
   err = runRows.flush();
   if (err < 0) return err;
   err = reportPartialRuns(start, gate.windowStopNs);
   if (err < 0) return err;
-  err = reportCountTotalMax(ready, readyRows, readyStatsKey, STATE_SLOT_READY_OFFSET, start);
+  err = reportCountTotalMax(ready, readyRows, readyStatsKey, STATE_SLOT_READY_OFFSET, start, windowNs);
   if (err < 0) return err;
-  err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey, STATE_SLOT_STOPPED_OFFSET, start);
+  err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey, STATE_SLOT_STOPPED_OFFSET, start, windowNs);
   if (err < 0) return err;
   warnIfMapsWereFull(mapFullFd, "sched");
   return 0;

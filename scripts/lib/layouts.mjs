@@ -102,15 +102,26 @@ function typeScript({ structs, enums }, source) {
   for (const e of enums) {
     lines.push(`/** enum ${e.name} */`, `export const ${pascal(e.name)} = {`, ...e.values.map((v) => `  ${v.name}: ${v.value},`), '} as const;', '');
   }
+  // Byte arrays (char comm[16]) are read and written as Uint8Array copies of their bytes.
+  const isBytes = (f) => f.length !== undefined && (f.element === 'u8' || f.element === 'i8');
+  const tsType = (f) => (isBytes(f) ? 'Uint8Array' : f.scalar.endsWith('64') ? 'bigint' : 'number');
+  const read = (f) =>
+    isBytes(f)
+      ? `new Uint8Array(view.buffer.slice(view.byteOffset + at + ${f.offset}, view.byteOffset + at + ${f.offset + f.length}))`
+      : `view.get${TS_READ[f.scalar]}(at + ${f.offset}${f.size > 1 ? ', true' : ''})`;
+  const write = (f) =>
+    isBytes(f)
+      ? `new Uint8Array(view.buffer, view.byteOffset + at + ${f.offset}, ${f.length}).set(value.${camel(f.name)}.subarray(0, ${f.length}));`
+      : `view.set${TS_READ[f.scalar]}(at + ${f.offset}, value.${camel(f.name)}${f.size > 1 ? ', true' : ''});`;
   for (const s of structs) {
-    const fields = s.fields.filter((f) => f.scalar && !isPadding(f));
+    const fields = s.fields.filter((f) => (f.scalar || isBytes(f)) && !isPadding(f));
     const type = pascal(s.name);
     lines.push(`/** struct ${s.name}: ${s.size} bytes. */`, `export const ${upper(s.name)}_SIZE = ${s.size};`, '');
-    lines.push(`export interface ${type} {`, ...fields.map((f) => `  ${camel(f.name)}: ${f.scalar.endsWith('64') ? 'bigint' : 'number'};`), '}', '');
+    lines.push(`export interface ${type} {`, ...fields.map((f) => `  ${camel(f.name)}: ${tsType(f)};`), '}', '');
     lines.push(`/** Reads struct ${s.name} at byte \`at\` of view. */`, `export function read${type}(view: DataView, at = 0): ${type} {`, '  return {');
-    lines.push(...fields.map((f) => `    ${camel(f.name)}: view.get${TS_READ[f.scalar]}(at + ${f.offset}${f.size > 1 ? ', true' : ''}),`), '  };', '}', '');
+    lines.push(...fields.map((f) => `    ${camel(f.name)}: ${read(f)},`), '  };', '}', '');
     lines.push(`/** Writes struct ${s.name} at byte \`at\` of view (padding untouched). */`, `export function write${type}(view: DataView, value: ${type}, at = 0): void {`);
-    lines.push(...fields.map((f) => `  view.set${TS_READ[f.scalar]}(at + ${f.offset}, value.${camel(f.name)}${f.size > 1 ? ', true' : ''});`), '}', '');
+    lines.push(...fields.map((f) => `  ${write(f)}`), '}', '');
   }
   return lines.join('\n').replace(/\n+$/, '\n');
 }

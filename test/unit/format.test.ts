@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { formatStatistics, timestampLine } from '../../host/report/format.js';
 import { withThousands } from '../../host/report/integers.js';
 import { parseManifest } from '../../host/bundle/manifest.js';
-import { columnKey, jsonRenderer, u64 } from '../../host/report/renderers.js';
+import { columnKey, jsonRenderer, textRenderer, u64 } from '../../host/report/renderers.js';
 import { validNdjson } from '../helpers/json-schema.js';
 import { type SampleTables, tableFor } from '../../host/report/section-table.js';
 
@@ -57,6 +57,14 @@ describe('text report', () => {
   it("matches the reference's layout byte for byte", () => {
     const text = formatStatistics({ sections: manifest.sections, tables: tables(rows), threadName: (tid) => names[tid] });
     expect(text).toBe(expected);
+  });
+
+  it('marks a thread the kernel saw exit with its name and (exited); live threads keep the layout', () => {
+    let text = '';
+    const renderer = textRenderer(manifest.sections, (tid) => names[tid], () => {}, (bytes) => ((text += Buffer.from(bytes).toString()), true));
+    renderer.sample(1, { tables: tables(rows), warnings: [], exited: new Map([[31750, 'handler7']]) }, 0, 123);
+    // The reference's report with one line changed: the gone thread's, which it could only call <unknown:PID/TID>.
+    expect(text.trimEnd()).toBe(expected.replace('     31750 <unknown:31700/31750> [SYSCALL STATISTICS]', '     31750 handler7 (exited) [SYSCALL STATISTICS]'));
   });
 
   it('lets a number wider than its column push the line wider, like str.format', () => {
@@ -116,8 +124,19 @@ describe('NDJSON report', () => {
       interrupted: false, target_exited: false, trigger_delta_ns: null, system: {},
     });
     expect(record.data.threads).toEqual([
-      { tid: 31741, name: 'revalidator122', sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
-      { tid: 31760, name: 'zz-idle', sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
+      { tid: 31741, name: 'revalidator122', exited: false, sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
+      { tid: 31760, name: 'zz-idle', exited: false, sections: { long_poll: [{ count: 1, average_ns: 5, min_ns: 5, max_ns: 5 }] } },
+    ]);
+  });
+
+  it('gives a thread the kernel saw exit the name it exited with, and exited: true', () => {
+    const lines: string[] = [];
+    const sample = { tables: tables(rows.filter((r) => r.tid !== 31760)), warnings: [], exited: new Map([[31750, 'handler7']]) };
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(1, sample, dumpMicros, 123);
+    const [record] = validNdjson(lines.join('\n'));
+    expect(record.data.threads.map((t: { tid: number; name: string; exited: boolean }) => [t.tid, t.name, t.exited])).toEqual([
+      [31741, 'revalidator122', false],
+      [31750, 'handler7', true],
     ]);
   });
 

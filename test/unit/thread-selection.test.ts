@@ -62,6 +62,16 @@ describe('thread selection', () => {
     ]);
   });
 
+  it('renumbers and selects the threads the kernel saw exit like their rows', () => {
+    const exited = (selection: ThreadSelection) => {
+      const s = sample();
+      s.exited = new Map([[102, 'worker-1'], [106, 'worker-6'], [107, 'x']]);
+      return [...selectThreads(s, threadView(selection, facts)).exited!];
+    };
+    expect(exited({})).toEqual([[2, 'worker-1'], [106, 'worker-6'], [107, 'x']]);
+    expect(exited({ name: /worker/ })).toEqual([[2, 'worker-1'], [106, 'worker-6']]);
+  });
+
   it('asks each thread its number and name once per sample', () => {
     const asked: string[] = [];
     const counting: ThreadFacts = {

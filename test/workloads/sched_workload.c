@@ -7,6 +7,8 @@
 //   sched_workload park N           N threads "parked-i" blocked on a futex
 //   sched_workload pingpong SECONDS two threads on CPU 0 passing a byte through
 //                                   pipes; prints "round_trips_per_sec N"
+//   sched_workload exit MS          one thread "leaver" that spins MS ms and exits;
+//                                   "done leaver TID" once it is gone (the process lives on)
 // See workload.h for the ready/go/done protocol; here workers wait for "go"
 // blocked on a barrier, so they do not run before the window opens. "done" lines carry what was
 // done (e.g. "done slices 50").
@@ -79,6 +81,18 @@ static void *parked(void *name)
 	return NULL;
 }
 
+static pid_t leaver_tid;
+
+/* Names itself, spins budget_ns, and exits while the process goes on. */
+static void *leaver(void *unused)
+{
+	pthread_setname_np(pthread_self(), "leaver");
+	workload_wait_go();
+	leaver_tid = gettid();
+	workload_spin_ns(budget_ns);
+	return unused;
+}
+
 static long round_trips;
 
 static void *ponger(void *unused)
@@ -120,7 +134,7 @@ int main(int argc, char **argv)
 	int n;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s contend MS | slices MS SLICE_MS | park N | pingpong SECONDS\n", argv[0]);
+		fprintf(stderr, "usage: %s contend MS | slices MS SLICE_MS | park N | pingpong SECONDS | exit MS\n", argv[0]);
 		return 2;
 	}
 	workload_init();
@@ -132,6 +146,8 @@ int main(int argc, char **argv)
 		n = atoi(argv[2]) < 64 ? atoi(argv[2]) : 64;
 	else if (!strcmp(argv[1], "pingpong"))
 		n = 1;
+	else if (!strcmp(argv[1], "exit"))
+		n = 0; /* the leaver is no barrier party: it does not wait to be told to end */
 	else {
 		fprintf(stderr, "unknown mode %s\n", argv[1]);
 		return 2;
@@ -154,6 +170,9 @@ int main(int argc, char **argv)
 			snprintf(names[i], sizeof(names[i]), "parked-%d", (i + 1) % 100);
 			pthread_create(&threads[i], NULL, parked, names[i]);
 		}
+	} else if (!strcmp(argv[1], "exit")) {
+		budget_ns = atoll(argv[2]) * 1000000LL;
+		pthread_create(&threads[0], NULL, leaver, NULL);
 	} else {
 		pingpong_seconds = atof(argv[2]);
 		if (pipe(ping) || pipe(pong))
@@ -166,7 +185,10 @@ int main(int argc, char **argv)
 	workload_ready_and_wait();
 	pthread_barrier_wait(&go);
 	pthread_barrier_wait(&done);
-	if (!strcmp(argv[1], "slices"))
+	if (!strcmp(argv[1], "exit")) {
+		pthread_join(threads[0], NULL);
+		printf("done leaver %d\n", leaver_tid);
+	} else if (!strcmp(argv[1], "slices"))
 		printf("done slices %d\n", slices_done);
 	else if (!strcmp(argv[1], "pingpong"))
 		printf("done round_trips_per_sec %.0f\n", round_trips / pingpong_seconds);

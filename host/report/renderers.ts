@@ -28,6 +28,15 @@ function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: nu
  */
 export type ByteWriter = (bytes: Uint8Array) => boolean;
 
+/**
+ * A probe's warning while its window was collected means something of that
+ * window went unmeasured (a full map, lost events): the text report says so
+ * under the sample's header, the JSON sample record with `incomplete`.
+ */
+export function incompleteLine(warning: string): string {
+  return `# WARNING: incomplete sample: ${warning}`;
+}
+
 export function textRenderer(
   sections: SectionSpec[],
   threadName: (tid: number) => string,
@@ -44,6 +53,7 @@ export function textRenderer(
     sample(_index, sample, dumpMicros, windowNs, triggerDeltaNs) {
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
+      for (const w of sample.warnings) print(incompleteLine(w));
       const accounts = accountsOf(sample, windowNs, threadName, verdict);
       const verdictBlock = () => {
         if (!accounts) return;
@@ -173,6 +183,8 @@ export function jsonRenderer(
         interrupted: ended === 'interrupted',
         target_exited: ended === 'target-exited',
         trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
+        incomplete: sample.warnings.length > 0,
+        warnings: sample.warnings,
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), sections: sectionsOfThread })),
         system,
       }));

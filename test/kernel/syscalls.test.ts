@@ -104,6 +104,34 @@ describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
     expect(dropped, stdout).toBeGreaterThanOrEqual(Math.min(GETPPIDS, NANOSLEEPS, WRITES) * (THREADS * 3 - 4));
   });
 
+  it('a full map: each sample says what its own window dropped, and the run their sum', async () => {
+    requireBpf();
+    // Per round the workload makes rt_sigreturn, getppid x A, getpid x B, gettid x C and one
+    // write, in that order, all in the window. With room for two (thread, syscall) entries, the
+    // first two fit and every call of the other three is dropped: B + C + 1 per window.
+    const [A, B, C, SAMPLES] = [300, 200, 100, 3];
+    workload = await startWorkload('map_full_workload', [A, B, C]);
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 2, '--sample-count', SAMPLES, '--probe-option', 'syscalls.max_entries=2']);
+    for (let round = 1; round <= SAMPLES; round++) {
+      await kdelay.waitForOutput(new RegExp(`(?:# Start sampling[\\s\\S]*?){${round}}`));
+      workload.kill('SIGUSR1');
+      await workload.waitFor(new RegExp(`^done ${round}$`));
+    }
+    const { code, stdout, stderr } = await kdelay.done;
+    expect(code, stderr).toBe(0);
+    const samples = stdout.split(/^# Sample dump.*$/m).slice(1);
+    expect(samples, stdout).toHaveLength(SAMPLES);
+    for (const sample of samples) {
+      const rows = parseReport(sample).flatMap((t) => (t.sections.get('SYSCALL STATISTICS')?.rows ?? []).filter((r) => !r[0].startsWith('TOTAL')));
+      expect(rows.map((r) => r[0]).sort(), sample).toEqual(['getppid', 'rt_sigreturn']);
+      const counted = rows.reduce((sum, r) => sum + Number(r[2]), 0);
+      expect(counted, sample).toBe(1 + A);
+      // The mark is this window's count: what the window's calls were, less what was counted.
+      expect(sample, sample).toContain(`\n# WARNING: incomplete sample: ${2 + A + B + C - counted} measurements were dropped because a syscalls map was full\n`);
+    }
+    expect(stdout).toContain(`\n# WARNING: ${SAMPLES * (B + C + 1)} measurements were dropped because a syscalls map was full\n`);
+  });
+
   it('--probe-option refuses names no running probe declares (exit 2, one line)', async () => {
     const kdelay = startKdelay(['-p', process.pid, '--probe-option', 'syscalls.max_entrys=4']);
     const { code, stderr } = await kdelay.done;

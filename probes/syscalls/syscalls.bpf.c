@@ -8,7 +8,9 @@
  *
  * LONG POLL STATISTICS: the time a thread spends between returning from
  * poll() and entering poll() again, i.e. the "poll interval" that
- * ovs-vswitchd warns about when it is unreasonably long.
+ * ovs-vswitchd warns about when it is unreasonably long. An interval
+ * counts when both its ends lie inside the window, also when the poll()
+ * it begins with was entered before (an idle thread sits in poll()).
  *
  * tp_btf programs are used rather than classic tracepoints: they are cheaper
  * per event, and their links detach in ~1 ms instead of 60-110 ms.
@@ -273,6 +275,54 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/*
+ * The number of the system call a sys_exit returns from, from its
+ * registers: the stamp's number is that of the last call entered in a
+ * window, which need not be this one when this one entered outside it.
+ */
+#if defined(__TARGET_ARCH_x86)
+static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
+{
+	return (s32)BPF_CORE_READ(regs, orig_ax);
+}
+#else
+struct pt_regs___syscallno {
+	s32 syscallno;
+} __attribute__((preserve_access_index));
+
+static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
+{
+	return BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+}
+#endif
+
+/*
+ * A poll() that entered before the window (or before kdelay first saw the
+ * thread) returned inside it: the call is not counted, but the interval
+ * to the next poll() lies inside the window and is. A thread seen for
+ * the first time gets its stamp here.
+ */
+static __always_inline void poll_returned(u32 tid, struct syscall_start *start, u64 now)
+{
+	struct syscall_start first = { .poll_exit_ns = now, .nr = (u32)poll_syscall_nr, .tid = tid };
+	struct stamp_slot *slot;
+
+	if (start) {
+		start->entry_ns = 0;
+		start->poll_exit_ns = now;
+		return;
+	}
+	slot = own_slot(tid, true);
+	if (slot) {
+		slot->stamp.entry_ns = 0;
+		slot->stamp.poll_exit_ns = now;
+		return;
+	}
+	/* A full map loses the interval this poll() begins: count it. */
+	if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
+		kdelay_count_map_full();
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 {
@@ -288,9 +338,12 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 		return 0;
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
-	/* Calls that entered before the window opened are not counted. */
-	if (!start || start->entry_ns < gate->window_start_ns)
+	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
+	if (!start || start->entry_ns < gate->window_start_ns) {
+		if (exiting_syscall_nr(regs) == poll_syscall_nr)
+			poll_returned(tid, start, bpf_ktime_get_ns());
 		return 0;
+	}
 	now = bpf_ktime_get_ns();
 
 	nr = start->nr;

@@ -86,6 +86,25 @@ describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
     }
   });
 
+  it.each(STAMP_PATHS)('counts the long poll that begins with the return of a poll() entered before the window ($path)', async ({ args }) => {
+    requireBpf();
+    // The poller sits in poll() when the window opens (an idle OVS thread does); inside the
+    // window its poll() returns and it makes POLLS more: POLLS intervals, both ends inside.
+    workload = await startWorkload('blocked_poll_workload', [POLLS]);
+    const { code, stdout, stderr } = await sampleWorkload(workload, args);
+    expect(code, stderr).toBe(0);
+    const poller = parseReport(stdout).find((t) => t.name === 'poller');
+    expect(poller, stdout).toBeDefined();
+    const longPoll = poller!.sections.get('LONG POLL STATISTICS');
+    expect(longPoll?.rows, stdout).toHaveLength(1);
+    const [count, , min] = longPoll!.rows[0].map(Number);
+    expect(count, stdout).toBe(POLLS);
+    expect(min, stdout).toBeGreaterThanOrEqual(2_000_000);
+    // The poll() that entered before the window is not a call of the window.
+    const pollName = process.arch === 'arm64' ? 'ppoll' : 'poll';
+    expect(labelledRow(poller!.sections.get('SYSCALL STATISTICS'), pollName)![1], stdout).toBe(POLLS);
+  });
+
   it('leaves no BPF program behind, also after SIGINT mid-sample', async () => {
     requireBpf();
     await measure(0);

@@ -43,6 +43,15 @@ function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: nu
  */
 export type ByteWriter = (bytes: Uint8Array) => boolean;
 
+/**
+ * A probe's warning while its window was collected means something of that
+ * window went unmeasured (a full map, lost events): the text report says so
+ * under the sample's header, the JSON sample record with `incomplete`.
+ */
+export function incompleteLine(warning: string): string {
+  return `# WARNING: incomplete sample: ${warning}`;
+}
+
 export function textRenderer(
   sections: SectionSpec[],
   nameNow: (tid: number) => string,
@@ -60,6 +69,7 @@ export function textRenderer(
       const threadName = namesOf(sample, nameNow, ' (exited)');
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
+      for (const w of sample.warnings) print(incompleteLine(w));
       const accounts = accountsOf(sample, windowNs, threadName, verdict);
       const verdictBlock = () => {
         if (!accounts) return;
@@ -190,6 +200,8 @@ export function jsonRenderer(
         interrupted: ended === 'interrupted',
         target_exited: ended === 'target-exited',
         trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
+        incomplete: sample.warnings.length > 0,
+        warnings: sample.warnings,
         threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
         system,
       }));

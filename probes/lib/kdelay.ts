@@ -276,9 +276,22 @@ export function readCounter(fd: i32): u64 {
   return load<u64>(value);
 }
 
-/** Warns when inserts into this probe's maps failed because a map was full. */
+/** What kdelay_map_full held at the last warnIfMapsWereFull(), by fd: the kernel only adds to it. */
+const mapFullSeen = new Map<i32, u64>();
+
+/**
+ * Warns when inserts into this probe's maps failed because a map was full
+ * during the window that just closed: the count is that window's alone.
+ * kdelay_map_full is a running total (the kernel only adds to it, and only
+ * while the gate is open), so this reports how much it grew since the last
+ * call. Call it once per kdelay_probe_collect: the host adds the samples'
+ * counts up for the end-of-run warning and marks each sample that warned.
+ */
 export function warnIfMapsWereFull(counterFd: i32, probe: string): void {
-  const lost = readCounter(counterFd);
+  const total = readCounter(counterFd);
+  const seen = mapFullSeen.has(counterFd) ? mapFullSeen.get(counterFd) : 0;
+  mapFullSeen.set(counterFd, total);
+  const lost = total > seen ? total - seen : 0;
   if (lost > 0) {
     warn(lost.toString() + " measurements were dropped because a " + probe + " map was full");
   }

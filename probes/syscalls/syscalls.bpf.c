@@ -8,7 +8,13 @@
  *
  * LONG POLL STATISTICS: the time a thread spends between returning from
  * poll() and entering poll() again, i.e. the "poll interval" that
- * ovs-vswitchd warns about when it is unreasonably long.
+ * ovs-vswitchd warns about when it is unreasonably long. An interval
+ * counts when both its ends lie inside the window, also when the poll()
+ * it begins with was entered before (an idle thread sits in poll()).
+ *
+ * A thread's records (its slot, or its hash stamp) are freed when it exits
+ * (sched_process_exit), so a target that keeps creating threads never
+ * fills the maps with the dead.
  *
  * tp_btf programs are used rather than classic tracepoints: they are cheaper
  * per event, and their links detach in ~1 ms instead of 60-110 ms.
@@ -116,10 +122,11 @@ struct syscall_start {
  * when it is the first to claim it: an array lookup is inlined by the
  * verifier, a hash lookup is a helper call that hashes the key. A slot is
  * claimed through slot_owner, whose BPF_NOEXIST insert is the only atomic
- * test-and-set that 5.10's BPF offers, and kept for the run; a thread whose
- * slot another thread owns keeps its stamp in syscall_start and adds every
- * call to syscall_stats. Either way a thread always finds its stamp in the
- * same place.
+ * test-and-set that 5.10's BPF offers, and kept until the thread exits
+ * (syscalls_thread_exit); a thread whose slot another thread owns keeps its
+ * stamp in syscall_start and adds every call to syscall_stats. Either way a
+ * thread always finds its stamp: in its slot once it has one (a claim moves
+ * its hash stamp there), else in the hash.
  *
  * A slot also accumulates the calls of its thread's latest syscall number
  * (a thread often makes the same call many times in a row): they go into
@@ -132,7 +139,12 @@ struct stamp_slot {
 	struct syscall_start stamp;
 	u64 window; /* window_start_ns of the window `cached` belongs to */
 	u32 cached_nr;
-	u32 pad;
+	/*
+	 * The tid of an owner that exited while its window was being reported
+	 * (stamp.tid is 0 then, slot_owner still set): the user half folds
+	 * what it cached and frees the slot (see thread_exit()).
+	 */
+	u32 exited_tid;
 	struct kdelay_stat cached;
 };
 
@@ -169,11 +181,17 @@ struct {
 	__type(value, struct kdelay_stat);
 } syscall_stats SEC(".maps");
 
-/* tid's own slot, claiming it if free and `claim`; NULL if another thread owns it. */
+/*
+ * tid's own slot, claiming it if free and `claim`; NULL if another thread
+ * owns it. A slot freed by an exited owner may be claimed by a thread that
+ * has kept its stamp in syscall_start until now: the stamp moves into the
+ * slot, so the thread still finds its last poll() return.
+ */
 static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
 {
 	u32 index = tid & slot_mask;
 	struct stamp_slot *slot = bpf_map_lookup_elem(&stamp_slots, &index);
+	struct syscall_start *old;
 
 	if (!slot)
 		return NULL;
@@ -182,6 +200,13 @@ static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
 	if (!claim || slot->stamp.tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
 		return NULL;
 	slot->stamp.tid = tid;
+	old = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (old) {
+		slot->stamp.entry_ns = old->entry_ns;
+		slot->stamp.poll_exit_ns = old->poll_exit_ns;
+		slot->stamp.nr = old->nr;
+		bpf_map_delete_elem(&syscall_start, &tid);
+	}
 	return slot;
 }
 
@@ -273,6 +298,54 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/*
+ * The number of the system call a sys_exit returns from, from its
+ * registers: the stamp's number is that of the last call entered in a
+ * window, which need not be this one when this one entered outside it.
+ */
+#if defined(__TARGET_ARCH_x86)
+static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
+{
+	return (s32)BPF_CORE_READ(regs, orig_ax);
+}
+#else
+struct pt_regs___syscallno {
+	s32 syscallno;
+} __attribute__((preserve_access_index));
+
+static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
+{
+	return BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+}
+#endif
+
+/*
+ * A poll() that entered before the window (or before kdelay first saw the
+ * thread) returned inside it: the call is not counted, but the interval
+ * to the next poll() lies inside the window and is. A thread seen for
+ * the first time gets its stamp here.
+ */
+static __always_inline void poll_returned(u32 tid, struct syscall_start *start, u64 now)
+{
+	struct syscall_start first = { .poll_exit_ns = now, .nr = (u32)poll_syscall_nr, .tid = tid };
+	struct stamp_slot *slot;
+
+	if (start) {
+		start->entry_ns = 0;
+		start->poll_exit_ns = now;
+		return;
+	}
+	slot = own_slot(tid, true);
+	if (slot) {
+		slot->stamp.entry_ns = 0;
+		slot->stamp.poll_exit_ns = now;
+		return;
+	}
+	/* A full map loses the interval this poll() begins: count it. */
+	if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
+		kdelay_count_map_full();
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 {
@@ -288,9 +361,12 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 		return 0;
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
-	/* Calls that entered before the window opened are not counted. */
-	if (!start || start->entry_ns < gate->window_start_ns)
+	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
+	if (!start || start->entry_ns < gate->window_start_ns) {
+		if (exiting_syscall_nr(regs) == poll_syscall_nr)
+			poll_returned(tid, start, bpf_ktime_get_ns());
 		return 0;
+	}
 	now = bpf_ktime_get_ns();
 
 	nr = start->nr;
@@ -302,5 +378,51 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	start->entry_ns = 0;
 	if ((s32)nr == poll_syscall_nr)
 		start->poll_exit_ns = now;
+	return 0;
+}
+
+/* Frees a slot: its contents first, then its owner entry, which lets another thread claim it. */
+static __always_inline void free_slot(struct stamp_slot *slot, u32 index)
+{
+	__builtin_memset(slot, 0, sizeof(*slot));
+	bpf_map_delete_elem(&slot_owner, &index);
+}
+
+/*
+ * A thread of the target exits (any gate state; this runs in the exiting
+ * thread, after its last sys_exit, and nothing of it runs after): its
+ * records are freed, so new threads find room. Its statistics of the
+ * window stay in syscall_stats until reported. What its slot cached of
+ * the window goes there first while the window is open; while the window
+ * is being reported, the user half may be reading the slot, so the slot is
+ * only marked (exited_tid) and the user half folds and frees it.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(syscalls_thread_exit, struct task_struct *task)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct kdelay_gate *gate;
+	struct stamp_slot *slot;
+	u32 tid = (u32)pid_tgid;
+	u32 index = tid & slot_mask;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	slot = bpf_map_lookup_elem(&stamp_slots, &index);
+	if (!slot || slot->stamp.tid != tid) {
+		bpf_map_delete_elem(&syscall_start, &tid);
+		return 0;
+	}
+	gate = kdelay_gate_get();
+	if (gate && slot->cached.count && slot->window == gate->window_start_ns) {
+		if (gate->state == KDELAY_GATE_OPEN) {
+			flush_cached(tid, slot);
+		} else if (gate->state == KDELAY_GATE_REPORTING) {
+			slot->exited_tid = tid;
+			slot->stamp.tid = 0;
+			return 0;
+		}
+	}
+	free_slot(slot, index);
 	return 0;
 }

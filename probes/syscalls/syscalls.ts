@@ -11,7 +11,7 @@ import {
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
 import {
   STAMP_SLOT_CACHED_OFFSET, STAMP_SLOT_STAMP_OFFSET, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_MAX_ENTRIES, STAMP_SLOTS_VALUE_SIZE,
-  stampSlotCachedNr, stampSlotWindow, syscallStartTid,
+  stampSlotCachedNr, stampSlotExitedTid, stampSlotWindow, syscallStartTid,
   LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_MAX_ENTRIES, LONG_POLL_STATS_VALUE_SIZE, longPollStatsKey,
   SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_MAX_ENTRIES, SYSCALL_STATS_VALUE_SIZE, syscallKeyNr, syscallKeyTid,
 } from "./build/syscalls.layout";
@@ -21,6 +21,8 @@ let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
 let slots!: MapSnapshot;
 let statsFd: i32 = -1;
+let slotsFd: i32 = -1;
+let slotOwnerFd: i32 = -1;
 let gateFd: i32 = -1;
 let mapFullFd: i32 = -1;
 let eventDrops!: PercpuCounter;
@@ -81,8 +83,10 @@ export function kdelay_probe_init(): i32 {
   obj.load();
   obj.attach("syscalls_enter");
   obj.attach("syscalls_exit");
+  obj.attach("syscalls_thread_exit");
   statsFd = obj.mapFd("syscall_stats");
-  const slotsFd = obj.mapFd("stamp_slots");
+  slotsFd = obj.mapFd("stamp_slots");
+  slotOwnerFd = obj.mapFd("slot_owner");
   gateFd = obj.mapFd("kdelay_gate");
   const longPollFd = obj.mapFd("long_poll_stats");
   mapFullFd = obj.mapFd("kdelay_map_full");
@@ -115,13 +119,30 @@ function nameOf(nr: u32): usize {
 
 const BPF_MAP_LOOKUP_ELEM = 1;
 const BPF_MAP_UPDATE_ELEM = 2;
+const BPF_MAP_DELETE_ELEM = 3;
+
+/**
+ * Frees the slot at `index` of a thread that exited while its window was
+ * reported (syscalls.bpf.c: syscalls_thread_exit): its contents, then its
+ * owner entry. The gate is closed, and only a claim in a syscall of an
+ * open window could touch a slot no thread owns.
+ */
+function freeExitedSlot(index: u32): void {
+  const key = memory.data(4);
+  const zero = memory.data(STAMP_SLOTS_VALUE_SIZE);
+  memory.fill(zero, 0, STAMP_SLOTS_VALUE_SIZE);
+  store<u32>(key, index);
+  wasm_bpf_map_operate(slotsFd, BPF_MAP_UPDATE_ELEM, key, zero, 0, 0);
+  wasm_bpf_map_operate(slotOwnerFd, BPF_MAP_DELETE_ELEM, key, 0, 0, 0);
+}
 
 /**
  * Adds what the slots still cache for the window that just closed (the
  * calls of each thread's latest syscall number; see stamp_slot in
- * syscalls.bpf.c) to syscall_stats, so its rows are whole. The gate is
- * closed: the kernel adds nothing meanwhile. Calls that find the map full
- * are counted with the kernel's own, in kdelay_map_full.
+ * syscalls.bpf.c) to syscall_stats, so its rows are whole, and frees the
+ * slots of threads that exited meanwhile. The gate is closed: the kernel
+ * adds nothing meanwhile. Calls that find the map full are counted with
+ * the kernel's own, in kdelay_map_full.
  */
 function foldSlotCaches(): i32 {
   const err = slots.read();
@@ -133,8 +154,10 @@ function foldSlotCaches(): i32 {
   for (let i = 0; i < slots.count; i++) {
     const slot = slots.value(i);
     const cached = slot + <usize>STAMP_SLOT_CACHED_OFFSET;
-    const tid = syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
+    const exited = stampSlotExitedTid(slot);
+    const tid = exited ? exited : syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
     const count = statCount(cached);
+    if (exited) freeExitedSlot(load<u32>(slots.key(i)));
     if (tid == 0 || stampSlotWindow(slot) != windowStart || count == 0) continue;
     store<u32>(key, tid);
     store<u32>(key, stampSlotCachedNr(slot), 4);

@@ -121,7 +121,7 @@ describe('NDJSON report', () => {
       sample: 1, pid: 31741, command: 'ovs-vswitchd', time: '2026-11-30T12:00:00.000Z',
       window_start_ns: 9_998_999_877, window_stop_ns: 9_999_000_000, window_ns: 123,
       window_start_time: '2026-11-30T11:59:59.998Z', window_stop_time: '2026-11-30T11:59:59.999Z',
-      interrupted: false, target_exited: false, trigger_delta_ns: null, system: {},
+      interrupted: false, target_exited: false, trigger_delta_ns: null, incomplete: false, warnings: [], system: {},
     });
     expect(record.data.threads).toEqual([
       { tid: 31741, name: 'revalidator122', exited: false, sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
@@ -155,12 +155,33 @@ describe('NDJSON report', () => {
     expect(records[2].data).toMatchObject({ entry_ns: '1152921504606846976', exit_ns: '1152921504606846981', duration_ns: 5, kernel_stack: null });
   });
 
+  it("marks a sample whose probes warned as incomplete, with that window's warnings", () => {
+    const lines: string[] = [];
+    const warnings = ['349 measurements were dropped because a syscalls map was full'];
+    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(4, { tables: tables(rows.slice(0, 1)), warnings }, dumpMicros, 123);
+    const [record] = validNdjson(lines.join('\n'));
+    expect(record.data).toMatchObject({ sample: 4, incomplete: true, warnings });
+  });
+
   it('writes u64s as numbers while exact, as decimal strings beyond 2^53 - 1', () => {
     expect([u64(0n), u64(2n ** 53n - 1n), u64(2n ** 53n), u64(2n ** 64n - 1n), u64(42)]).toEqual([0, 9007199254740991, '9007199254740992', '18446744073709551615', 42]);
   });
 
   it('derives stable keys from headers', () => {
     expect(['TOTAL ns', 'MAX ns', 'VECT_NR', 'SCHED_CNT'].map(columnKey)).toEqual(['total_ns', 'max_ns', 'vect_nr', 'sched_cnt']);
+  });
+});
+
+describe('text report', () => {
+  it("prints an incomplete sample's warnings under its header, and nothing for a complete one", () => {
+    const out: string[] = [];
+    const renderer = textRenderer(manifest.sections, (tid) => names[tid] ?? 'x', (l) => out.push(l), (bytes) => (out.push(Buffer.from(bytes).toString()), true));
+    renderer.sample(1, { tables: tables(rows.slice(0, 1)), warnings: [] }, 0, 1);
+    expect(out.join('\n')).not.toMatch(/incomplete/);
+    out.length = 0;
+    renderer.sample(2, { tables: tables(rows.slice(0, 1)), warnings: ['7 measurements were dropped because a syscalls map was full'] }, 0, 1);
+    expect(out[0]).toMatch(/^# Sample dump @/);
+    expect(out[1]).toBe('# WARNING: incomplete sample: 7 measurements were dropped because a syscalls map was full');
   });
 });
 

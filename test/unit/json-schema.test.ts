@@ -45,5 +45,16 @@ describe('JSON output contract', () => {
     expect(schemaProblems('{"schema":2,"type":"warning","data":{"message":"x"}}')).toMatch(/must be equal to constant/);
     expect(schemaProblems('{"schema":1,"type":"skipped","data":{"time":"2026-01-01T00:00:00.000Z","trigger_delta_ns":1.5}}')).toMatch(/trigger_delta_ns/);
     expect(schemaProblems('{"schema":1,"type":"skipped","data":{"time":"2026-01-01T00:00:00.000Z","trigger_delta_ns":"12"}}')).toMatch(/trigger_delta_ns/); // a short u64 must be a number
+    // A sample record says whether its numbers are whole.
+    const sample = {
+      sample: 1, pid: 1, command: 'x', time: '2026-01-01T00:00:00.000Z', window_start_ns: 1, window_stop_ns: 2,
+      window_start_time: '2026-01-01T00:00:00.000Z', window_stop_time: '2026-01-01T00:00:00.000Z', window_ns: 1,
+      interrupted: false, target_exited: false, trigger_delta_ns: null, incomplete: true, warnings: ['3 measurements were dropped'], threads: [], system: {},
+    };
+    const record = (data: object) => JSON.stringify({ schema: 1, type: 'sample', data });
+    expect(schemaProblems(record(sample))).toBeUndefined();
+    const { incomplete: _incomplete, ...withoutMark } = sample;
+    expect(schemaProblems(record(withoutMark))).toMatch(/must have required property 'incomplete'/);
+    expect(schemaProblems(record({ ...sample, warnings: [3] }))).toMatch(/warnings/);
   });
 });

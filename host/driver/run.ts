@@ -20,7 +20,7 @@ import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, TargetProcess, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
 import { type TaskNumbers, TaskNumbersReader } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
@@ -444,6 +444,8 @@ export async function run(options: KdelayOptions): Promise<number> {
 async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend: BpfBackend | undefined): Promise<number> {
   const target = resolveTarget(options.pid, options.tid, namespaces);
   const pid = target.pid;
+  // Known by its start time from here on: an exit (reaped or not) or a reused PID ends the run.
+  const targetProcess = new TargetProcess(pid, namespaces.userProc);
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (options.listProbes) {
     listProbes(pid, print, options.json);
@@ -485,7 +487,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
           // Nothing queued: the bytes are in the kernel and the buffer can be reused.
           return process.stdout.writableLength === 0;
         }, verdict);
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
+    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, targetProcess), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
@@ -518,7 +520,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
         { ...options, startTrigger: Boolean(triggers.start), stopTrigger: Boolean(triggers.stop), triggerDeltaNs: options.triggerDelta },
         {
           ...source,
-          nextHit: () => interrupts.nextHit(events, pid),
+          nextHit: () => interrupts.nextHit(events, targetProcess),
           monotonicNs: () => process.hrtime.bigint(),
           missedStarts: () => Number(probes.gate.read().missedStarts),
         },

@@ -26,7 +26,7 @@ import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { selectsAll, selectThreads, type ThreadSelection, threadView } from './thread-selection.js';
-import { usdtProbes } from '../target/usdt-notes.js';
+import { semaphoreCount, usdtProbes } from '../target/usdt-notes.js';
 import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
@@ -377,12 +377,21 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
 function listProbes(pid: number, print: (line: string) => void, json: boolean): void {
   const { exe, probes, elf } = readTargetExecutable(pid, '--list-probes', (exe) => ({ exe, probes: usdtProbes(exe), elf: ElfFile.open(exe) }));
   if (json) {
-    for (const p of probes) print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore) }));
+    for (const p of probes) {
+      const semaphore = p.semaphore ? { semaphore_address: `0x${p.semaphore.toString(16)}`, semaphore_count: semaphoreCount(pid, exe, p.semaphore) ?? null } : {};
+      print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore), ...semaphore }));
+    }
     print(jsonRecord('uprobe_functions', { pid, binary: exe, functions: elf.symbols.length, stripped: !elf.hasSymtab }));
     return;
   }
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
-  for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
+  for (const p of probes) {
+    const count = p.semaphore ? semaphoreCount(pid, exe, p.semaphore) : undefined;
+    print(`u:${p.provider}:${p.name}${p.semaphore ? `  (semaphore at 0x${p.semaphore.toString(16)}, now ${count ?? 'unreadable'})` : ''}`);
+  }
+  if (probes.some((p) => p.semaphore)) {
+    print('# a probe with a semaphore runs only while it is non-zero (now: how many tracers hold it); kdelay raises it while its trigger is attached');
+  }
   print(
     elf.hasSymtab
       ? `# uprobes by function name (up:FUNCTION, ur:FUNCTION): possible, ${elf.symbols.length} functions in its symbol table`

@@ -4,8 +4,11 @@
 // folder two levels below the project root, for one that ships on its own)
 // from scripts/templates/probe. The result builds and runs as generated (it
 // counts per-thread wakeups); probes/README.md explains what to change.
+// It only copies templates, so it needs nothing built: not probe-build.mjs,
+// which imports the host's tsc output (dist/), absent on a fresh clone.
 import { fs, path } from 'zx';
-import { ROOT } from './lib/probe-build.mjs';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 const TEMPLATE = path.join(ROOT, 'scripts', 'templates', 'probe');
 const [name] = argv._;

@@ -3,11 +3,15 @@
  * report, the second at once. Kept apart from run.ts so it can be tested
  * without dying.
  */
-import { processExists } from '../target/procfs.js';
 import type { WaitOutcome } from './sampler.js';
 import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
 const TARGET_CHECK_MS = 100;
+
+/** The measured process: alive() is false once it has exited, reaped or not (target/procfs.ts: TargetProcess). */
+export interface WatchedTarget {
+  alive(): boolean;
+}
 /** setTimeout's longest delay; a longer one fires after 1 ms (TimeoutOverflowWarning). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -45,7 +49,7 @@ export class Interrupts {
   }
 
   /** Waits ms, waking early on a signal or when the target exits. */
-  wait(ms: number, pid: number): Promise<WaitOutcome> {
+  wait(ms: number, target: WatchedTarget): Promise<WaitOutcome> {
     if (this.stopped) return Promise.resolve('interrupted');
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -62,16 +66,16 @@ export class Interrupts {
         timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(() => finish('elapsed'), Math.max(0, left));
       };
       arm();
-      const watcher = setInterval(() => processExists(pid) || finish('target-exited'), TARGET_CHECK_MS);
+      const watcher = setInterval(() => target.alive() || finish('target-exited'), TARGET_CHECK_MS);
       this.wake = () => finish('interrupted');
     });
   }
 
   /** The next trigger hit, unless Ctrl-C or the target's exit comes first. */
-  async nextHit(events: TriggerEvents, pid: number): Promise<TriggerHit | 'interrupted' | 'target-exited'> {
+  async nextHit(events: TriggerEvents, target: WatchedTarget): Promise<TriggerHit | 'interrupted' | 'target-exited'> {
     for (;;) {
       if (this.stopped) return 'interrupted';
-      if (!processExists(pid)) return 'target-exited';
+      if (!target.alive()) return 'target-exited';
       const hit = await events.next(TARGET_CHECK_MS);
       if (hit) return hit;
     }

@@ -20,13 +20,13 @@ import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
 import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
+import { PidNamespaces, resolveTarget, type Target, TargetProcess, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
 import { type TaskNumbers, TaskNumbersReader } from '../target/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
 import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { selectsAll, selectThreads, type ThreadSelection, threadView } from './thread-selection.js';
-import { usdtProbes } from '../target/usdt-notes.js';
+import { semaphoreCount, usdtProbes } from '../target/usdt-notes.js';
 import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
@@ -377,12 +377,21 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
 function listProbes(pid: number, print: (line: string) => void, json: boolean): void {
   const { exe, probes, elf } = readTargetExecutable(pid, '--list-probes', (exe) => ({ exe, probes: usdtProbes(exe), elf: ElfFile.open(exe) }));
   if (json) {
-    for (const p of probes) print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore) }));
+    for (const p of probes) {
+      const semaphore = p.semaphore ? { semaphore_address: `0x${p.semaphore.toString(16)}`, semaphore_count: semaphoreCount(pid, exe, p.semaphore) ?? null } : {};
+      print(jsonRecord('usdt_probe', { pid, binary: exe, provider: p.provider, name: p.name, semaphore: Boolean(p.semaphore), ...semaphore }));
+    }
     print(jsonRecord('uprobe_functions', { pid, binary: exe, functions: elf.symbols.length, stripped: !elf.hasSymtab }));
     return;
   }
   print(`# USDT probes in ${exe}: ${probes.length || 'none (Open vSwitch needs ./configure --enable-usdt-probes)'}`);
-  for (const p of probes) print(`u:${p.provider}:${p.name}${p.semaphore ? '  (semaphore)' : ''}`);
+  for (const p of probes) {
+    const count = p.semaphore ? semaphoreCount(pid, exe, p.semaphore) : undefined;
+    print(`u:${p.provider}:${p.name}${p.semaphore ? `  (semaphore at 0x${p.semaphore.toString(16)}, now ${count ?? 'unreadable'})` : ''}`);
+  }
+  if (probes.some((p) => p.semaphore)) {
+    print('# a probe with a semaphore runs only while it is non-zero (now: how many tracers hold it); kdelay raises it while its trigger is attached');
+  }
   print(
     elf.hasSymtab
       ? `# uprobes by function name (up:FUNCTION, ur:FUNCTION): possible, ${elf.symbols.length} functions in its symbol table`
@@ -445,6 +454,8 @@ export async function run(options: KdelayOptions): Promise<number> {
 async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend: BpfBackend | undefined): Promise<number> {
   const target = resolveTarget(options.pid, options.tid, namespaces);
   const pid = target.pid;
+  // Known by its start time from here on: an exit (reaped or not) or a reused PID ends the run.
+  const targetProcess = new TargetProcess(pid, namespaces.userProc);
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (options.listProbes) {
     listProbes(pid, print, options.json);
@@ -486,7 +497,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
           // Nothing queued: the bytes are in the kernel and the buffer can be reused.
           return process.stdout.writableLength === 0;
         }, verdict);
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, pid), print, interrupted: () => interrupts.interrupted() };
+    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, targetProcess), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
@@ -519,7 +530,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
         { ...options, startTrigger: Boolean(triggers.start), stopTrigger: Boolean(triggers.stop), triggerDeltaNs: options.triggerDelta },
         {
           ...source,
-          nextHit: () => interrupts.nextHit(events, pid),
+          nextHit: () => interrupts.nextHit(events, targetProcess),
           monotonicNs: () => process.hrtime.bigint(),
           missedStarts: () => Number(probes.gate.read().missedStarts),
         },

@@ -67,6 +67,26 @@ function readComm(path: string): string | undefined {
   }
 }
 
+/**
+ * A small /proc file (stat: a few hundred bytes) read into one reused
+ * buffer, as readComm does: the target's liveness is checked ten times a
+ * second for the whole run.
+ */
+const smallBuffer = Buffer.alloc(4096);
+
+function readSmall(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const n = readSync(fd, smallBuffer, 0, smallBuffer.length, null);
+    return smallBuffer.toString('utf8', 0, n);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** A field of /proc/PID/status, e.g. "NSpid" -> "1234\t5". */
 function statusField(status: string, field: string): string | undefined {
   return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)?.[1];
@@ -252,8 +272,23 @@ function unmeasurable(pid: number, procRoot: string): string | undefined {
   if (stat === undefined) return `no process with PID ${pid}`;
   const fields = statFields(stat);
   if (Number(fields[6]) & PF_KTHREAD) return `PID ${pid} is a kernel thread (${/\((.*)\)/.exec(stat)?.[1]}): kdelay measures user processes`;
-  if (fields[0] === 'Z' || fields[0] === 'X') return `PID ${pid} is a zombie (it has exited; its parent has not reaped it): nothing left to measure`;
+  // /proc/PID/stat is the main thread's: after pthread_exit() it is a zombie while the other threads run on.
+  if (isDead(fields[0]) && !hasLiveThread(pid, procRoot)) return `PID ${pid} is a zombie (it has exited; its parent has not reaped it): nothing left to measure`;
   return undefined;
+}
+
+/** Z (zombie) or X (dead): a task that will never run again. */
+function isDead(state: string | undefined): boolean {
+  return state === 'Z' || state === 'X';
+}
+
+/** Whether any thread of pid is alive (neither zombie nor dead). */
+function hasLiveThread(pid: number, procRoot: string): boolean {
+  for (const tid of threadIds(pid, procRoot)) {
+    const stat = readSmall(`${procRoot}/${pid}/task/${tid}/stat`);
+    if (stat !== undefined && !isDead(statState(stat))) return true;
+  }
+  return false;
 }
 
 /**
@@ -336,8 +371,37 @@ export class ThreadNames {
   }
 }
 
-export function processExists(pid: number, procRoot = '/proc'): boolean {
-  return existsSync(`${procRoot}/${pid}`);
+/**
+ * One process, told apart from whatever gets its PID later: by its start
+ * time (/proc/PID/stat field 22, clock ticks since boot), which a reused PID
+ * does not share. It is gone when its PID shows another process or none,
+ * or when none of its threads is alive: a process that exited but is not
+ * reaped yet (a zombie) keeps its /proc entry, and a main thread that
+ * called pthread_exit() stays a zombie while the other threads work on.
+ */
+export class TargetProcess {
+  private readonly startTime: string | undefined;
+
+  constructor(
+    readonly pid: number,
+    private readonly procRoot = '/proc',
+  ) {
+    this.startTime = TargetProcess.startTimeOf(pid, procRoot);
+  }
+
+  private static startTimeOf(pid: number, procRoot: string): string | undefined {
+    const stat = readSmall(`${procRoot}/${pid}/stat`);
+    return stat === undefined ? undefined : statFields(stat)[19];
+  }
+
+  /** Whether the process is still there and has a live thread. Reads /proc/PID/stat, and the threads' only when the main thread is dead. */
+  alive(): boolean {
+    const stat = readSmall(`${this.procRoot}/${this.pid}/stat`);
+    if (stat === undefined || this.startTime === undefined) return false;
+    const fields = statFields(stat);
+    if (fields[19] !== this.startTime) return false;
+    return !isDead(fields[0]) || hasLiveThread(this.pid, this.procRoot);
+  }
 }
 
 /** The thread ids of pid, as procRoot numbers them; none once the process is gone. */

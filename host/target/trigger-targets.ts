@@ -76,7 +76,7 @@ export function readTargetExecutable<T>(pid: number, why: string, read: (exe: st
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root or with CAP_SYS_PTRACE)`, ExitCode.NOPERM);
     if (code === 'ENOENT' || code === 'ESRCH') {
-      throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, or it has exited)`, ExitCode.UNAVAILABLE);
+      throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, it has exited, or its main thread has: /proc shows no executable after pthread_exit())`, ExitCode.UNAVAILABLE);
     }
     if (code) throw new UserError(`${why}: cannot read ${exe} (${code})`, ExitCode.UNAVAILABLE);
     if (err instanceof ElfError) throw new UserError(`${why}: ${exe} is not a readable ELF executable (${err.message})`, ExitCode.UNAVAILABLE);

@@ -5,12 +5,19 @@
  * check --start/--stop-trigger u:PROVIDER:PROBE before attaching, and by
  * --list-probes. ELF64 little-endian only, like the rest of kdelay.
  */
-import { ElfError, fileSource, readSections } from '../symbols/elf.js';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { ElfError, ElfFile, fileSource, readSections } from '../symbols/elf.js';
 
 export interface UsdtProbe {
   provider: string;
   name: string;
-  /** Non-zero when the probe is guarded by a semaphore (libbpf handles it). */
+  /**
+   * The address (ELF virtual) of the probe's semaphore, 0 when it has none.
+   * A guarded probe runs only while its semaphore is non-zero: tracers raise
+   * it while attached. kdelay does through libbpf, which gives the kernel
+   * its file offset (the uprobe reference counter, ref_ctr_offset): the
+   * kernel raises it in the target at attach and lowers it at detach.
+   */
   semaphore: bigint;
 }
 
@@ -47,5 +54,39 @@ export function usdtProbes(path: string): UsdtProbe[] {
     return probes;
   } finally {
     src.close();
+  }
+}
+
+/**
+ * A semaphore's value in the running target now: how many tracers hold the
+ * probe enabled (the kernel counts one per attached uprobe). Undefined when
+ * it cannot be read (no mapping of it, no permission). The semaphore's file
+ * offset is found through the executable's PT_LOAD segments, and its address
+ * through the target's mapping of that offset (/proc/PID/maps, by inode);
+ * the value is read from /proc/PID/mem.
+ */
+export function semaphoreCount(pid: number, exe: string, semaphore: bigint, procRoot = '/proc'): number | undefined {
+  try {
+    const address = Number(semaphore);
+    const segment = ElfFile.open(exe).segments.find((s) => address >= s.vaddr && address + 2 <= s.vaddr + s.filesz);
+    if (!segment) return undefined;
+    const fileOffset = address - segment.vaddr + segment.offset;
+    const inode = statSync(exe).ino;
+    for (const line of readFileSync(`${procRoot}/${pid}/maps`, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ (\d+)/.exec(line);
+      if (!m || Number(m[5]) !== inode || m[3][1] !== 'w') continue;
+      const [start, end, offset] = [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[4], 16)];
+      if (fileOffset < offset || fileOffset + 2 > offset + (end - start)) continue;
+      const fd = openSync(`${procRoot}/${pid}/mem`, 'r');
+      try {
+        const value = Buffer.alloc(2);
+        return readSync(fd, value, 0, 2, start + (fileOffset - offset)) === 2 ? value.readUInt16LE(0) : undefined;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
   }
 }

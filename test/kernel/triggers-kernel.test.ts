@@ -109,6 +109,31 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
     expect(workerGetppids(samples[0]), samples[0]).toBe(GETPPIDS);
   });
 
+  it('USDT probes guarded by semaphores: raised while attached, so each window holds exactly the round; 0 again after', async () => {
+    requireBpf();
+    // Its probes run only while their semaphores are non-zero, as a dtrace-generated header (or Python's) has them.
+    workload = await startWorkload('semaphore_workload', [6, GETPPIDS, 60]);
+    await workload.waitFor(/^semaphores 0 0$/);
+    const kdelay = startKdelay(['-p', workload.pid, '--start-trigger', 'u:kdelay_sem:start', '--stop-trigger', 'u:kdelay_sem:stop', '--sample-count', 2]);
+    await kdelay.waitForStderr(/waiting for u:kdelay_sem:start/);
+    // Both raised before the workload goes (the kernel's uprobe reference counter, at attach).
+    await workload.waitFor(/^semaphores 1 1$/);
+    workload.kill('SIGUSR1');
+    const { code, stdout, stderr } = await kdelay.done;
+    expect(code, stderr).toBe(0);
+    const samples = stdout.split(/^(?=# Start sampling)/m).filter((s) => s.startsWith('#'));
+    expect(samples, stdout).toHaveLength(2);
+    for (const sample of samples) {
+      expect(sample).toMatch(/^# Triggered sample dump, stop-start delta [\d,]+ ns @/m);
+      expect(workerGetppids(sample), sample).toBe(GETPPIDS);
+    }
+    // kdelay detached: nothing holds them any more.
+    await workload.waitFor(/^semaphores 0 0$/);
+    const listed = await runKdelay(['-p', workload.pid, '--list-probes']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^u:kdelay_sem:start {2}\(semaphore at 0x[0-9a-f]+, now 0\)$/m);
+  });
+
   it('Ctrl-C while waiting for the start trigger: the stop and dump lines and an empty table, as the reference', async () => {
     requireBpf();
     workload = await startWorkload('trigger_workload', [1, GETPPIDS, 60, 0, 0]);

@@ -14,7 +14,7 @@ describe('Interrupts', () => {
     const died: string[] = [];
     const listeners = process.listenerCount(signal);
     interrupts = new Interrupts((s) => died.push(s));
-    const waiting = interrupts.wait(60_000, process.pid);
+    const waiting = interrupts.wait(60_000, { alive: () => true });
     process.emit(signal, signal);
     expect(await waiting).toBe('interrupted');
     expect(await interrupts.interrupted()).toBe(true);
@@ -27,7 +27,7 @@ describe('Interrupts', () => {
 
   it('a wait longer than setTimeout allows is not cut short', async () => {
     interrupts = new Interrupts(() => {});
-    const waiting = interrupts.wait(3e9, process.pid);
+    const waiting = interrupts.wait(3e9, { alive: () => true });
     const outcome = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting'), 200))]);
     expect(outcome).toBe('still waiting');
     process.emit('SIGINT', 'SIGINT'); // ends the wait (and its timers)

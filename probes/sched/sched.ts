@@ -1,7 +1,7 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from "../lib/kdelay";
 import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
 import {
@@ -16,6 +16,8 @@ import {
 } from "./build/sched.layout";
 
 let obj!: BpfObject;
+let partialSums!: TidSums;
+let tails!: TidSums;
 let run!: MapSnapshot;
 let partialRun!: MapSnapshot;
 let ready!: MapSnapshot;
@@ -67,6 +69,9 @@ export function kdelay_probe_init(): i32 {
   partialRows = new RowBatch(cstr("partial_run"), 2);
   readyRows = new RowBatch(cstr("ready"), 3);
   stoppedRows = new RowBatch(cstr("stopped"), 3);
+  // Made once: the stub runtime never frees what a sample would allocate.
+  partialSums = new TidSums(PARTIAL_RUN_STATS_MAX_ENTRIES + <i32>slotCount + TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES);
+  tails = new TidSums(TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES + <i32>slotCount);
   return 0;
 }
 
@@ -98,18 +103,13 @@ function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: us
   return rows.flush();
 }
 
-function addTo(counts: Map<u32, u64>, totals: Map<u32, u64>, tid: u32, count: u64, total: u64): void {
-  counts.set(tid, (counts.has(tid) ? counts.get(tid) : 0) + count);
-  totals.set(tid, (totals.has(tid) ? totals.get(tid) : 0) + total);
-}
-
 /** The tail of a stretch still on the CPU when the window [start, stop) closed, if the state shows one. */
-function addTail(tails: Map<u32, u64>, tid: u32, state: usize, start: u64, stop: u64): void {
+function addTail(tid: u32, state: usize, start: u64, stop: u64): void {
   const inNs = threadStateInNs(state);
   const outNs = threadStateOutNs(state);
   // On the CPU since before the close and not off it since: the same tail the kernel would clip.
   if (stop == 0 || inNs == 0 || inNs >= stop || outNs > inNs || tails.has(tid)) return;
-  tails.set(tid, stop - (inNs > start ? inNs : start));
+  tails.add(tid, 1, stop - (inNs > start ? inNs : start));
 }
 
 /**
@@ -128,29 +128,25 @@ function reportPartialRuns(start: u64, stop: u64): i32 {
   if (err < 0) return err;
   err = tailClips.read();
   if (err < 0) return err;
-  const counts = new Map<u32, u64>();
-  const totals = new Map<u32, u64>();
+  partialSums.clear();
   for (let i = 0; i < partialRun.count; i++) {
-    addTo(counts, totals, partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
+    partialSums.add(partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
   }
   for (let i = 0; i < slots.count; i++) {
     const stat = slotStat(i, STATE_SLOT_PARTIAL_RUN_OFFSET, start);
-    if (stat) addTo(counts, totals, stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
+    if (stat) partialSums.add(stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
   }
-  const tails = new Map<u32, u64>();
-  for (let i = 0; i < tailClips.count; i++) tails.set(tailClipKey(tailClips.key(i)), tailClipValue(tailClips.value(i)));
-  for (let i = 0; i < threadState.count; i++) addTail(tails, threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
+  tails.clear();
+  for (let i = 0; i < tailClips.count; i++) tails.add(tailClipKey(tailClips.key(i)), 1, tailClipValue(tailClips.value(i)));
+  for (let i = 0; i < threadState.count; i++) addTail(threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
   for (let i = 0; i < slots.count; i++) {
     const slot = slots.value(i);
-    if (stateSlotTid(slot) != 0) addTail(tails, stateSlotTid(slot), slot + <usize>STATE_SLOT_STATE_OFFSET, start, stop);
+    if (stateSlotTid(slot) != 0) addTail(stateSlotTid(slot), slot + <usize>STATE_SLOT_STATE_OFFSET, start, stop);
   }
-  const tailTids = tails.keys();
-  for (let i = 0; i < tailTids.length; i++) addTo(counts, totals, tailTids[i], 1, tails.get(tailTids[i]));
+  for (let i = 0; i < tails.size; i++) partialSums.add(tails.tid(i), 1, tails.second(i));
 
-  const tids = counts.keys();
-  for (let i = 0; i < tids.length; i++) {
-    const tid = tids[i];
-    partialRows.row(tid, 0).add(counts.get(tid)).add(totals.get(tid));
+  for (let i = 0; i < partialSums.size; i++) {
+    partialRows.row(partialSums.tid(i), 0).add(partialSums.first(i)).add(partialSums.second(i));
   }
   return partialRows.flush();
 }

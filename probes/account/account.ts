@@ -258,7 +258,7 @@ export function kdelay_probe_collect(): i32 {
   warnIfMapsWereFull(mapFullFd, "account");
   const missed = missedSwitches.grew();
   if (missed > 0) {
-    warn(missed.toString() + " context switches of the target were seen without the switch before them: the window accounting is off by their time");
+    warn(missed.toString() + " context switches of the target were not seen: the time around them is in the verdict as not known");
   }
   return 0;
 }

@@ -90,8 +90,8 @@ function expectAddsUp(v: Verdict) {
   expect(v.text, context).not.toMatch(/\[unknown: \d+\]/);
 }
 
-function expectWithin(actual: number, low: number, high: number, context: string) {
-  expect(actual, `${context}: ${actual} not in [${low}, ${high}]`).toBeGreaterThanOrEqual(low);
+function expectWithin(actual: number, low: number, high: number, context: string, unknown = 0) {
+  expect(actual + unknown, `${context}: ${actual} (+ ${unknown} not known) not in [${low}, ${high}]`).toBeGreaterThanOrEqual(low);
   expect(actual, `${context}: ${actual} not in [${low}, ${high}]`).toBeLessThanOrEqual(high);
 }
 
@@ -126,7 +126,10 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     expect(result.code).toBe(0);
 
     const records = validNdjson(result.stdout);
-    expect(records.filter((r) => r.type === 'warning')).toEqual([]);
+    // A context switch the kernel's tracepoints did not show the probe (rare: a few in thousands) is
+    // warned about and its time shown as not known, bounded below; nothing else may be warned about.
+    const warnings = records.filter((r) => r.type === 'warning').map((r) => (r.data as { message: string }).message);
+    expect(warnings.filter((w) => !/^\d+ context switches of the target were not seen: the time around them is in the verdict as not known$/.test(w))).toEqual([]);
     const verdicts = records.filter((r) => r.type === 'verdict').map((r) => r.data as unknown as Verdict);
     const sample = records.find((r) => r.type === 'sample')!.data as { window_ns: number; threads: { name: string; sections: Record<string, Record<string, number | string>[]> }[] };
     const histograms = records.filter((r) => r.type === 'histogram').map((r) => r.data as { tid: number; kind: string; syscall: string | null; buckets: { low_ns: number; high_ns: number; count: number }[] });
@@ -147,15 +150,19 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
       // 1. Every nanosecond of the window in exactly one state: the remainder within 1% + 1 ms.
       expect(Math.abs(windowNs - accounted(v)), ctx(name)).toBeLessThanOrEqual(0.01 * windowNs + MS);
       expect(Math.abs(v.unaccounted_ns - (windowNs - accounted(v)))).toBeLessThan(1);
+      expect(v.states.unknown.ns, ctx(name)).toBeLessThanOrEqual(0.02 * windowNs + 2 * MS);
       // 2. On a CPU or waiting for one, as long as the kernel counted (schedstat leaves stolen time out of run time).
       const kernel = delta(name);
       const cpuOrWaiting = onCpu(v) + v.states.runnable.ns;
-      expectWithin(cpuOrWaiting, (kernel.runNs + kernel.waitNs) * 0.99 - 2 * MS, (kernel.runNs + kernel.waitNs) * 1.01 + 2 * MS + stolenNs, `${name} on CPU + runnable vs schedstat run + wait; ${ctx(name)}`);
+      // Time kdelay could not place (around a context switch the tracepoints did not show) is left out of
+      // every state: it may make up a lower bound, never exceed an upper one.
+      const unknown = v.states.unknown.ns;
+      expectWithin(cpuOrWaiting, (kernel.runNs + kernel.waitNs) * 0.99 - 2 * MS, (kernel.runNs + kernel.waitNs) * 1.01 + 2 * MS + stolenNs, `${name} on CPU + runnable vs schedstat run + wait; ${ctx(name)}`, unknown);
       // The split: a thread woken on an idle CPU waits while the CPU leaves its idle state, which
       // schedstat counts as run time (its clock is not updated in between) and kdelay as waiting.
       // Where the waits are preemptions (the spinners), the two agree; see below.
       expect(onCpu(v), `${name} on CPU vs schedstat run; ${ctx(name)}`).toBeLessThanOrEqual(kernel.runNs * 1.01 + 2 * MS + stolenNs);
-      expect(v.states.runnable.ns, `${name} runnable vs schedstat wait; ${ctx(name)}`).toBeGreaterThanOrEqual(kernel.waitNs * 0.99 - 2 * MS - stolenNs);
+      expect(v.states.runnable.ns + unknown, `${name} runnable vs schedstat wait; ${ctx(name)}`).toBeGreaterThanOrEqual(kernel.waitNs * 0.99 - 2 * MS - stolenNs);
       // 3. Stopped exactly while SIGSTOP held the process.
       expectWithin(v.states.stopped.ns, stopMinNs, stopMaxNs, `${name} stopped; ${ctx(name)}`);
       expect(v.states.stopped.count, ctx(name)).toBe(1);
@@ -165,8 +172,8 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     for (const [name, other] of [['spin-a', 'spin-b'], ['spin-b', 'spin-a']]) {
       const v = of(name);
       const kernel = delta(name);
-      expectWithin(onCpu(v), kernel.runNs * 0.99 - 2 * MS, kernel.runNs * 1.01 + 2 * MS + stolenNs, `${name} on CPU vs schedstat run; ${ctx(name)}`);
-      expectWithin(v.states.runnable.ns, kernel.waitNs * 0.99 - 2 * MS - stolenNs, kernel.waitNs * 1.01 + 2 * MS, `${name} runnable vs schedstat wait; ${ctx(name)}`);
+      expectWithin(onCpu(v), kernel.runNs * 0.99 - 2 * MS, kernel.runNs * 1.01 + 2 * MS + stolenNs, `${name} on CPU vs schedstat run; ${ctx(name)}`, v.states.unknown.ns);
+      expectWithin(v.states.runnable.ns, kernel.waitNs * 0.99 - 2 * MS - stolenNs, kernel.waitNs * 1.01 + 2 * MS, `${name} runnable vs schedstat wait; ${ctx(name)}`, v.states.unknown.ns);
       expect(onCpu(v), ctx(name)).toBeGreaterThanOrEqual(0.99 * BUDGET_MS * MS);
       expect(v.states.runnable.ns, ctx(name)).toBeGreaterThan(0.5 * BUDGET_MS * MS);
       // Who delayed it: the other spinner, for at least 90% of the waiting that tasks of this
@@ -199,7 +206,7 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     expectWithin(faulter.states.page_fault.count, majflt * 0.9, majflt * 1.1, `faulter sleeps vs majflt ${majflt}; ${ctx('faulter')}`);
     // Outside its barrier waits the faulter did nothing but its loop: on a CPU, waiting for one, or asleep in a fault.
     const loopNs = faulter.states.user.ns + faulter.states.runnable.ns + faulter.states.page_fault.ns;
-    expectWithin(loopNs, faulterElapsedNs * 0.99 - 2 * MS, faulterElapsedNs * 1.01 + 2 * MS, `faulter's loop (${faulterElapsedNs} ns, ${faulterCpuNs} ns of CPU); ${ctx('faulter')}`);
+    expectWithin(loopNs, faulterElapsedNs * 0.99 - 2 * MS, faulterElapsedNs * 1.01 + 2 * MS, `faulter's loop (${faulterElapsedNs} ns, ${faulterCpuNs} ns of CPU); ${ctx('faulter')}`, faulter.states.unknown.ns);
     expect(faulter.states.page_fault.ns, ctx('faulter')).toBeGreaterThan(0.5 * (faulterElapsedNs - faulterCpuNs));
     expect(faulter.text).toMatch(/page faults [\d.]+% \(\d+ sleeps\)/);
 

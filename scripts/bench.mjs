@@ -13,7 +13,7 @@
 //                  beside the stack walk alone (and symbolizing 10k frames)
 //   memory         kdelay's RSS after 10 and after 1,000 samples of a 2,000-thread target
 //   verdict-memory the account and sched guests' memory and the process's RSS over many
-//                  samples of a churning target (500 new threads a second) beside a steady
+//                  samples of a churning target (1,000 new threads a second) beside a steady
 //                  2,000-thread one; --baseline-ref REF runs the bundles of git REF too
 //
 // Every comparison alternates its configurations, --runs N times (default 5),
@@ -26,7 +26,7 @@
 // Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
 // [--configs REGEX] (only the configurations whose label matches, beside the untraced one).
 // Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { $, argv, echo, fs, os, path } from 'zx';
 
@@ -475,6 +475,7 @@ if (want('verdict-memory')) {
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
   const SAMPLES = Number(argv['churn-samples'] ?? 300);
+  const WINDOW_MS = 100;
   const marks = [10, 100, SAMPLES];
   // The bundles of this checkout, and with --baseline-ref those of another commit (bundles/ and keys/ from git).
   const roots = [['this checkout', ROOT]];
@@ -483,14 +484,14 @@ if (want('verdict-memory')) {
     for (const dir of ['bundles', 'keys']) {
       await fs.mkdirp(path.join(root, dir));
       for (const file of (await $`git -C ${ROOT} ls-tree --name-only ${argv['baseline-ref']} ${dir}/`).stdout.trim().split('\n')) {
-        await fs.writeFile(path.join(root, file), (await $({ encoding: 'buffer' })`git -C ${ROOT} show ${argv['baseline-ref']}:${file}`).stdout);
+        await fs.writeFile(path.join(root, file), execFileSync('git', ['-C', ROOT, 'show', `${argv['baseline-ref']}:${file}`], { maxBuffer: 1 << 28 }));
       }
     }
     roots.push([`bundles of ${argv['baseline-ref']}`, root]);
   }
   const targets = [
     ['steady: 2,000 threads waking every 100 ms', steady, ['2000', '100'], false],
-    ['churn: 500 new threads a second', churn, ['churn', '500'], true],
+    ['churn: 1,000 new threads a second', churn, ['churn', '1000'], true],
   ];
   for (const [which, root] of roots) {
     const bundles = builtinBundles(root).filter((b) => ['account', 'sched'].includes(b.manifest.name));
@@ -505,7 +506,7 @@ if (want('verdict-memory')) {
       let accounts = 0;
       for (let i = 1; i <= SAMPLES; i++) {
         probes.gate.open();
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, WINDOW_MS));
         probes.gate.close();
         const t0 = performance.now();
         const sample = probes.collect();
@@ -518,7 +519,7 @@ if (want('verdict-memory')) {
       await probes.close();
       target.kill('SIGKILL');
       const mb = (n) => fmt(n / 2 ** 20, 1);
-      echo(`verdict-memory (${which}), ${label}: ${SAMPLES} samples of 20 ms, ${fmt(accounts / SAMPLES)} threads accounted per sample, collect ${fmt(median(collectMs), 1)} ms median:`);
+      echo(`verdict-memory (${which}), ${label}: ${SAMPLES} samples of ${WINDOW_MS} ms, ${fmt(accounts / SAMPLES)} threads accounted per sample, collect ${fmt(median(collectMs), 1)} ms median:`);
       for (const probe of ['account', 'sched']) {
         echo(`  ${probe} guest memory: ${marks.map((n) => `after ${n} ${mb(at.get(n).guests.get(probe))} MB`).join(', ')}`);
       }

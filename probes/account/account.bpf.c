@@ -126,6 +126,21 @@ struct account_value {
 	u64 total_ns;
 };
 
+/*
+ * state and nr are written together, in one 8-byte store: the sys_enter and
+ * sys_exit programs run preemptibly (syscall tracepoints may fault), and a
+ * context switch in between must never see a state with another one's nr.
+ */
+_Static_assert(__builtin_offsetof(struct account_thread, state) % 8 == 0 &&
+                       __builtin_offsetof(struct account_thread, nr) ==
+                               __builtin_offsetof(struct account_thread, state) + 4,
+               "account_thread: state and nr must share one aligned u64");
+
+static __always_inline void set_state(struct account_thread *thread, u32 state, u32 nr)
+{
+	*(volatile u64 *)&thread->state = (u64)nr << 32 | state;
+}
+
 /* The clipped end of the segment a thread was in when the window closed. */
 struct account_tail {
 	u64 ns;
@@ -324,8 +339,8 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
  * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
  * begins inside the window (a wait, a sleep, a stop).
  */
-static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
-                                       const struct kdelay_gate *gate)
+static __always_inline void transition_to(struct account_thread *thread, u32 tid, u32 next, u32 next_nr, u64 now,
+                                          const struct kdelay_gate *gate)
 {
 	u32 state = thread->state;
 	u32 nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? thread->nr : ACCOUNT_NO_SYSCALL;
@@ -357,9 +372,16 @@ static __always_inline void transition(struct account_thread *thread, u32 tid, u
 		if (bpf_map_update_elem(&account_tail, &tid, &tail, BPF_NOEXIST) == -7 /* E2BIG */)
 			kdelay_count_map_full();
 	}
-	thread->state = next;
+	set_state(thread, next, next_nr);
 	thread->since = now;
 	thread->irq_ns = 0;
+}
+
+/* transition_to() staying in the same system call (or none). */
+static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
+                                       const struct kdelay_gate *gate)
+{
+	transition_to(thread, tid, next, thread->nr, now, gate);
 }
 
 /*
@@ -483,8 +505,7 @@ static __always_inline struct account_thread *first_seen(u32 tid, u32 state, u32
 
 	if (thread) {
 		thread->since = 1;
-		thread->state = state;
-		thread->nr = nr;
+		set_state(thread, state, nr);
 		thread->irq_ns = 0;
 		thread->syscall_ns = 0;
 		thread->dead = 0;
@@ -861,8 +882,7 @@ int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
 		missed_switch(thread, gate);
 	else if (thread->state == ACCOUNT_SYSCALL)
 		thread->state = ACCOUNT_UNKNOWN;
-	transition(thread, tid, ACCOUNT_SYSCALL, now, gate);
-	thread->nr = (u32)id;
+	transition_to(thread, tid, ACCOUNT_SYSCALL, (u32)id, now, gate);
 	thread->syscall_ns = now;
 	return 0;
 }
@@ -908,8 +928,7 @@ int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
 	    gate->state == KDELAY_GATE_OPEN && thread->syscall_ns >= gate->window_start_ns &&
 	    thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
 		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
-	transition(thread, tid, ACCOUNT_USER, now, gate);
-	thread->nr = ACCOUNT_NO_SYSCALL;
+	transition_to(thread, tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL, now, gate);
 	thread->syscall_ns = 0;
 	return 0;
 }

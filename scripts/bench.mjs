@@ -12,6 +12,9 @@
 //   events         -s events drained per second and lost, without and with stacks,
 //                  beside the stack walk alone (and symbolizing 10k frames)
 //   memory         kdelay's RSS after 10 and after 1,000 samples of a 2,000-thread target
+//   verdict-memory the account and sched guests' memory and the process's RSS over many
+//                  samples of a churning target (1,000 new threads a second) beside a steady
+//                  2,000-thread one; --baseline-ref REF runs the bundles of git REF too
 //
 // Every comparison alternates its configurations, --runs N times (default 5),
 // and prints the median and the min. Peers (bpftrace, libbpf-tools) are used
@@ -23,7 +26,7 @@
 // Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
 // [--configs REGEX] (only the configurations whose label matches, beside the untraced one).
 // Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { $, argv, echo, fs, os, path } from 'zx';
 
@@ -37,7 +40,7 @@ const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 
 libbpfLog.install(false);
-const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory'];
+const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory', 'verdict-memory'];
 const chosen = argv._.map(String);
 for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
 const want = (name) => chosen.length === 0 || chosen.includes(name);
@@ -462,6 +465,67 @@ if (want('memory')) {
     echo(`  ${marks.map((n) => `after ${n} ${fmt(at.get(n), 1)} MB`).join(', ')}: ${signed(((last - first) / first) * 100, 1)}% from 10 to ${SAMPLES} (target within 10%)`);
   }
   target.kill('SIGKILL');
+}
+
+// ---- verdict-memory: guest memory and RSS with --verdict's probes under thread churn ---------------
+
+if (want('verdict-memory')) {
+  const churn = await workload('verdict_workload');
+  const steady = await gcc(path.join(BENCH, 'many_threads.c'), 'many_threads');
+  const backend = new LibbpfBackend();
+  const syscalls = SyscallTable.for(hostArch());
+  const SAMPLES = Number(argv['churn-samples'] ?? 300);
+  const WINDOW_MS = 100;
+  const marks = [10, 100, SAMPLES];
+  // The bundles of this checkout, and with --baseline-ref those of another commit (bundles/ and keys/ from git).
+  const roots = [['this checkout', ROOT]];
+  if (argv['baseline-ref']) {
+    const root = path.join(tmp, 'baseline');
+    for (const dir of ['bundles', 'keys']) {
+      await fs.mkdirp(path.join(root, dir));
+      for (const file of (await $`git -C ${ROOT} ls-tree --name-only ${argv['baseline-ref']} ${dir}/`).stdout.trim().split('\n')) {
+        await fs.writeFile(path.join(root, file), execFileSync('git', ['-C', ROOT, 'show', `${argv['baseline-ref']}:${file}`], { maxBuffer: 1 << 28 }));
+      }
+    }
+    roots.push([`bundles of ${argv['baseline-ref']}`, root]);
+  }
+  const targets = [
+    ['steady: 2,000 threads waking every 100 ms', steady, ['2000', '100'], false],
+    ['churn: 1,000 new threads a second', churn, ['churn', '1000'], true],
+  ];
+  for (const [which, root] of roots) {
+    const bundles = builtinBundles(root).filter((b) => ['account', 'sched'].includes(b.manifest.name));
+    for (const [label, binary, args, go] of targets) {
+      const target = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
+      if (go) target.kill('SIGUSR1');
+      const threads = fs.readdirSync(`/proc/${target.pid}/task`).length;
+      const probes = ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads) } });
+      const at = new Map();
+      const collectMs = [];
+      let accounts = 0;
+      for (let i = 1; i <= SAMPLES; i++) {
+        probes.gate.open();
+        await new Promise((r) => setTimeout(r, WINDOW_MS));
+        probes.gate.close();
+        const t0 = performance.now();
+        const sample = probes.collect();
+        collectMs.push(performance.now() - t0);
+        accounts += new Set(Array.from({ length: sample.tables.get('account')?.count ?? 0 }, (_, r) => sample.tables.get('account').tid(r))).size;
+        probes.reset();
+        probes.gate.idle();
+        if (marks.includes(i)) at.set(i, { guests: probes.guestMemoryBytes(), rss: process.memoryUsage().rss / 2 ** 20 });
+      }
+      await probes.close();
+      target.kill('SIGKILL');
+      const mb = (n) => fmt(n / 2 ** 20, 1);
+      echo(`verdict-memory (${which}), ${label}: ${SAMPLES} samples of ${WINDOW_MS} ms, ${fmt(accounts / SAMPLES)} threads accounted per sample, collect ${fmt(median(collectMs), 1)} ms median:`);
+      for (const probe of ['account', 'sched']) {
+        echo(`  ${probe} guest memory: ${marks.map((n) => `after ${n} ${mb(at.get(n).guests.get(probe))} MB`).join(', ')}`);
+      }
+      echo(`  RSS: ${marks.map((n) => `after ${n} ${fmt(at.get(n).rss, 1)} MB`).join(', ')}`);
+    }
+  }
 }
 
 await fs.remove(tmp);

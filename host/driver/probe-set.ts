@@ -178,6 +178,11 @@ export class ProbeSet {
     return this.guests.flatMap((g) => g.bundle.manifest.sections);
   }
 
+  /** Each running guest's linear memory in bytes, by probe name (npm run bench, memory). */
+  guestMemoryBytes(): Map<string, number> {
+    return new Map(this.guests.map((g) => [g.name, g.memoryBytes]));
+  }
+
   collect(): CollectedSample {
     // Section ids are unique across bundles (checked in start()), so tables merge by id.
     const tables: SampleTables = new Map();

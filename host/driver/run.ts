@@ -299,7 +299,11 @@ function limitFailure(err: Error & { errno?: number }): UserError | undefined {
   return undefined;
 }
 
-function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions): ProbeSet {
+/**
+ * targetThreads: the target's threads now, which probes keeping per-thread
+ * state size their maps from (host value `target.threads`).
+ */
+function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions, targetThreads: number): ProbeSet {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = discover(options);
@@ -350,7 +354,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
         ...hostText,
       },
       triggers: Boolean(triggers.start || triggers.stop),
-      hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n },
+      hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
       userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
       syscallEvents:
         options.syscallEvents === undefined
@@ -478,7 +482,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
   holdMemorySteady();
 
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, target, triggers, options);
+  const probes = startProbes(backend, target, triggers, options, threadIds(pid, namespaces.userProc).length);
   timingMark('probes started');
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);

@@ -12,15 +12,28 @@
  *                 exception), stopped (SIGSTOP, job control)
  *   its own       on a CPU in user space, on a CPU in a system call it made,
  *                 sleeping in a system call it made (futex, poll, read, ...)
- * A thread "matters" when its kernel delay is at least NOTEWORTHY_SHARE of
- * the window and at least NOTEWORTHY_MIN_NS; the others are summed up in one
- * line. README "The verdict" says the same for users.
+ *   not known     a stretch kdelay could not place (first seen on a CPU
+ *                 without readable registers, or after a missed context
+ *                 switch): shown as such, never guessed
+ * A thread's account covers the part of the window it lived (born or
+ * exited inside it: the rest is reported apart). It is complete when its
+ * states add up to that within COMPLETE_SHARE + COMPLETE_MIN_NS; an
+ * incomplete one (kdelay lost some of its events: a full map) says so and
+ * gets no verdict. A thread "matters" when its account is complete and its
+ * kernel delay is at least NOTEWORTHY_SHARE of its time in the window and at
+ * least NOTEWORTHY_MIN_NS; the others are summed up in one line. README "The
+ * verdict" says the same for users.
  */
 import { withThousands } from './integers.js';
 import type { SampleTables, SectionTable } from './section-table.js';
 
 export const NOTEWORTHY_SHARE = 0.01;
 export const NOTEWORTHY_MIN_NS = 1_000_000;
+/** An account is complete when its states add up to the thread's time in the window within this share plus COMPLETE_MIN_NS. */
+export const COMPLETE_SHARE = 0.01;
+export const COMPLETE_MIN_NS = 1_000_000;
+/** Incomplete accounts named one by one, up to this many. */
+export const TOP_INCOMPLETE = 5;
 /** Delayers named per thread. */
 export const TOP_DELAYERS = 3;
 /** probes/account/account.bpf.c: enum account_syscall_nr. */
@@ -52,7 +65,15 @@ export interface Delayer {
 export interface ThreadAccount {
   tid: number;
   name: string;
+  /** The sample's window. */
   windowNs: number;
+  /** The part of the window before the thread began (0 unless it was born inside it). */
+  beforeBirthNs: number;
+  /** The part of the window after it exited (0 unless it exited inside it). */
+  afterExitNs: number;
+  exited: boolean;
+  /** windowNs - beforeBirthNs - afterExitNs: what its states account for. */
+  aliveNs: number;
   user: CountedTime;
   /** On a CPU inside system calls, by call, largest first. */
   syscalls: SyscallTime[];
@@ -64,8 +85,12 @@ export interface ThreadAccount {
   /** Asleep outside any system call: a page fault (or another exception). */
   pageFault: CountedTime;
   stopped: CountedTime;
-  /** window - everything attributed: what the clipping could not place (near 0). */
+  /** Not known whether on a CPU or off it, or in user space or a system call (never guessed). */
+  unknown: CountedTime;
+  /** aliveNs - everything attributed: what the clipping could not place (near 0 when complete). */
   unaccountedNs: number;
+  /** unaccountedNs within COMPLETE_SHARE of aliveNs + COMPLETE_MIN_NS: else no verdict. */
+  complete: boolean;
   kernelDelayNs: number;
   delayers: Delayer[];
   /** With --hist: log2 buckets of run-queue waits, and of each system call's duration. */
@@ -107,8 +132,9 @@ export function accountThreads(
     let t = threads.get(tid);
     if (!t) {
       t = {
-        tid, name: threadName(tid), windowNs, user: zero(), syscalls: [], hardirq: zero(), softirq: zero(), runnable: zero(),
-        blocked: [], pageFault: zero(), stopped: zero(), unaccountedNs: 0, kernelDelayNs: 0, delayers: [],
+        tid, name: threadName(tid), windowNs, beforeBirthNs: 0, afterExitNs: 0, exited: false, aliveNs: windowNs, user: zero(), syscalls: [],
+        hardirq: zero(), softirq: zero(), runnable: zero(), blocked: [], pageFault: zero(), stopped: zero(), unknown: zero(), unaccountedNs: 0,
+        complete: true, kernelDelayNs: 0, delayers: [],
       };
       threads.set(tid, t);
     }
@@ -128,7 +154,17 @@ export function accountThreads(
       case 'softirq': return add(t.softirq);
       case 'runnable': return add(t.runnable);
       case 'stopped': return add(t.stopped);
+      case 'unknown': return add(t.unknown);
+      case 'born':
+        t.beforeBirthNs += ns;
+        return;
+      case 'exited':
+        t.exited = true;
+        t.afterExitNs += ns;
+        return;
       case 'syscall': {
+        // On a CPU "in" no nameable system call: not known (the probe reports none such; never print a number that is not a call).
+        if (nr >= UNKNOWN_SYSCALL) return add(t.unknown);
         const call = callOf(nr);
         return addTo(t.syscalls, call.syscall, call.nr, count, ns);
       }
@@ -160,7 +196,9 @@ export function accountThreads(
     t.blocked.sort(bySize);
     t.delayers.sort(bySize);
     t.kernelDelayNs = t.runnable.ns + t.hardirq.ns + t.softirq.ns + t.pageFault.ns + t.stopped.ns;
-    t.unaccountedNs = windowNs - accountedNs(t);
+    t.aliveNs = Math.max(0, windowNs - t.beforeBirthNs - t.afterExitNs);
+    t.unaccountedNs = t.aliveNs - accountedNs(t);
+    t.complete = Math.abs(t.unaccountedNs) <= COMPLETE_SHARE * t.aliveNs + COMPLETE_MIN_NS;
   }
   return [...threads.values()].sort((a, b) => b.kernelDelayNs - a.kernelDelayNs || a.tid - b.tid);
 }
@@ -168,11 +206,11 @@ export function accountThreads(
 /** Everything attributed to a state. */
 export function accountedNs(t: ThreadAccount): number {
   const sum = (list: CountedTime[]) => list.reduce((s, c) => s + c.ns, 0);
-  return t.user.ns + sum(t.syscalls) + t.hardirq.ns + t.softirq.ns + t.runnable.ns + sum(t.blocked) + t.pageFault.ns + t.stopped.ns;
+  return t.user.ns + sum(t.syscalls) + t.hardirq.ns + t.softirq.ns + t.runnable.ns + sum(t.blocked) + t.pageFault.ns + t.stopped.ns + t.unknown.ns;
 }
 
 export function matters(t: ThreadAccount): boolean {
-  return t.kernelDelayNs >= NOTEWORTHY_MIN_NS && t.kernelDelayNs >= NOTEWORTHY_SHARE * t.windowNs;
+  return t.complete && t.kernelDelayNs >= NOTEWORTHY_MIN_NS && t.kernelDelayNs >= NOTEWORTHY_SHARE * t.aliveNs;
 }
 
 /** The upper bound of the bucket holding the p-th quantile (0 < p <= 1), or undefined for no samples. */
@@ -225,12 +263,20 @@ function waitingPart(t: ThreadAccount): string {
     .slice(0, TOP_DELAYERS)
     .filter((d) => delayed > 0 && d.ns / delayed >= 0.01)
     .map((d) => `${delayerName(d)} ${((100 * d.ns) / delayed).toFixed(0)}%`);
-  return `waiting for CPU ${percent(t.runnable.ns, t.windowNs)} (${details.join(', ')}${behind.length ? `; behind: ${behind.join(', ')}` : ''})`;
+  return `waiting for CPU ${percent(t.runnable.ns, t.aliveNs)} (${details.join(', ')}${behind.length ? `; behind: ${behind.join(', ')}` : ''})`;
 }
 
 /** One thread's verdict line (without indentation). */
 export function verdictLine(t: ThreadAccount): string {
-  const w = t.windowNs;
+  const w = t.aliveNs;
+  const life = [
+    t.beforeBirthNs > 0 ? `started ${humanNs(t.beforeBirthNs)}` : '',
+    t.exited ? `exited ${humanNs(t.windowNs - t.afterExitNs)}` : '',
+  ].filter(Boolean);
+  const who = `${t.name} [${t.tid}]${life.length ? ` (${life.join(', ')} into the window)` : ''}`;
+  if (!t.complete) {
+    return `${who}  account incomplete: ${humanNs(Math.abs(t.unaccountedNs))} of its ${humanNs(w)} ${t.unaccountedNs > 0 ? 'not seen' : 'counted twice'} (kdelay lost some of its events); no verdict`;
+  }
   const kernel: string[] = [];
   if (visible(t.runnable.ns, w)) kernel.push(waitingPart(t));
   if (visible(t.hardirq.ns, w)) kernel.push(`hard IRQ ${percent(t.hardirq.ns, w)}`);
@@ -246,16 +292,21 @@ export function verdictLine(t: ThreadAccount): string {
     const split = visible(inSyscalls, w) ? ` (user ${percent(t.user.ns, w)}, in syscalls ${percent(inSyscalls, w)}${top?.syscall && visible(top.ns, w) ? `, most in ${top.syscall}` : ''})` : '';
     own.push(`on CPU ${percent(onCpu, w)}${split}`);
   }
-  const head = `${t.name} [${t.tid}]  kernel delay ${percent(t.kernelDelayNs, w)} of ${humanNs(w)}`;
-  return `${head}${kernel.length ? `: ${kernel.join(', ')}` : ''}${own.length ? `; its own choice: ${own.join(', ')}` : ''}`;
+  const head = `${who}  kernel delay ${percent(t.kernelDelayNs, w)} of ${humanNs(w)}`;
+  const unknown = visible(t.unknown.ns, w) ? `; not known ${percent(t.unknown.ns, w)}` : '';
+  return `${head}${kernel.length ? `: ${kernel.join(', ')}` : ''}${own.length ? `; its own choice: ${own.join(', ')}` : ''}${unknown}`;
 }
 
 /** The verdict block printed after a sample's tables. */
 export function verdictLines(accounts: readonly ThreadAccount[], windowNs: number): string[] {
   const lines = ['', `# VERDICT: kernel delay = waiting for a CPU + IRQs + page faults + stopped, per thread, of the ${humanNs(windowNs)} window:`];
   const noteworthy = accounts.filter(matters);
+  const incomplete = accounts.filter((t) => !t.complete);
   for (const t of noteworthy) lines.push(`  ${verdictLine(t)}`);
-  const rest = accounts.length - noteworthy.length;
+  // Each incomplete account by name while they are few; a count when many (thread churn filling the maps).
+  if (incomplete.length > 0 && incomplete.length <= TOP_INCOMPLETE) for (const t of incomplete) lines.push(`  ${verdictLine(t)}`);
+  else if (incomplete.length > 0) lines.push(`  ${incomplete.length} threads: account incomplete (kdelay lost some of their events: see the warnings); no verdict for them`);
+  const rest = accounts.length - noteworthy.length - incomplete.length;
   if (noteworthy.length === 0) lines.push(`  No thread was delayed by the kernel for ${NOTEWORTHY_SHARE * 100}% of the window or more: if it is slow, it is slow on its own.`);
   if (rest > 0) lines.push(`  ${rest} other thread${rest === 1 ? '' : 's'}: kernel delay under ${NOTEWORTHY_SHARE * 100}% (or ${humanNs(NOTEWORTHY_MIN_NS)}) each`);
   return lines;
@@ -310,6 +361,10 @@ export function verdictData(t: ThreadAccount): Record<string, unknown> {
     tid: t.tid,
     name: t.name,
     window_ns: t.windowNs,
+    alive_ns: t.aliveNs,
+    started_in_window: t.beforeBirthNs > 0,
+    exited: t.exited,
+    complete: t.complete,
     kernel_delay_ns: t.kernelDelayNs,
     noteworthy: matters(t),
     states: {
@@ -321,6 +376,7 @@ export function verdictData(t: ThreadAccount): Record<string, unknown> {
       blocked: calls(t.blocked),
       page_fault: counted(t.pageFault),
       stopped: counted(t.stopped),
+      unknown: counted(t.unknown),
     },
     unaccounted_ns: t.unaccountedNs,
     delayers: t.delayers.map((d) => ({ pid: d.pid, comm: d.comm, count: d.count, ns: d.ns })),

@@ -106,6 +106,11 @@ export class ProbeGuest {
     return this.bundle.manifest.name;
   }
 
+  /** The size of the guest's linear memory now (it never shrinks: what a guest allocates per sample shows here). */
+  get memoryBytes(): number {
+    return (this.instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
+  }
+
   private acceptRows(batch: RowBatch) {
     const section = this.sections.get(batch.section);
     if (!section) throw new GuestTrap(`report_rows: section "${printable(batch.section)}" is not in the manifest`);

@@ -11,7 +11,19 @@
  *   off a CPU   RUNNABLE (on a run queue, waiting for a CPU), BLOCKED nr
  *               (sleeping in system call nr; nr = NO_SYSCALL: sleeping outside
  *               any system call, i.e. in a page fault or another exception),
- *               STOPPED (SIGSTOP / job control).
+ *               STOPPED (SIGSTOP / job control);
+ *   not known   UNKNOWN: a stretch kdelay cannot place. A thread first seen
+ *               on a CPU is in user space or in a system call as the
+ *               registers it entered the kernel with say (task_pt_regs(),
+ *               found on its kernel stack: bpf_task_pt_regs() is 5.15+);
+ *               if they cannot be read, it is UNKNOWN until its next
+ *               system call or switch. A stretch after a missed context
+ *               switch (a switch-in not seen after the last switch-out, or
+ *               the reverse) is UNKNOWN too, never made-up run time.
+ *
+ * A thread's account covers the part of the window it lived: from its
+ * birth (sched_wakeup_new) if that was inside, to its exit (its last
+ * switch-out, TASK_DEAD) if that was inside.
  *
  * Every transition closes the current segment [since, now) and adds the part
  * of it inside the capture window to account_time[tid, state, nr], so that
@@ -55,7 +67,8 @@ enum account_state {
 	ACCOUNT_RUNNABLE = 4,
 	ACCOUNT_BLOCKED = 5,
 	ACCOUNT_STOPPED = 6,
-	ACCOUNT_STATES = 7,
+	ACCOUNT_UNKNOWN = 7,
+	ACCOUNT_STATES = 8,
 };
 KDELAY_SHARED_ENUM(account_state)
 
@@ -98,6 +111,8 @@ struct account_thread {
 	u64 sum_count[ACCOUNT_STATES];
 	u32 syscall_nr; /* the system call sum_ns[ACCOUNT_SYSCALL] is for */
 	u32 blocked_nr; /* the system call sum_ns/sum_count[ACCOUNT_BLOCKED] are for */
+	u64 born_ns;    /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
+	u64 exit_ns;    /* its last switch-out (0: alive) */
 };
 
 struct account_key {
@@ -110,6 +125,21 @@ struct account_value {
 	u64 count; /* segments that began in this state (waits, sleeps, IRQ handler runs...) */
 	u64 total_ns;
 };
+
+/*
+ * state and nr are written together, in one 8-byte store: the sys_enter and
+ * sys_exit programs run preemptibly (syscall tracepoints may fault), and a
+ * context switch in between must never see a state with another one's nr.
+ */
+_Static_assert(__builtin_offsetof(struct account_thread, state) % 8 == 0 &&
+                       __builtin_offsetof(struct account_thread, nr) ==
+                               __builtin_offsetof(struct account_thread, state) + 4,
+               "account_thread: state and nr must share one aligned u64");
+
+static __always_inline void set_state(struct account_thread *thread, u32 state, u32 nr)
+{
+	*(volatile u64 *)&thread->state = (u64)nr << 32 | state;
+}
 
 /* The clipped end of the segment a thread was in when the window closed. */
 struct account_tail {
@@ -299,6 +329,7 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
 		ACCOUNT_SUM_CASE(ACCOUNT_SOFTIRQ)
 		ACCOUNT_SUM_CASE(ACCOUNT_RUNNABLE)
 		ACCOUNT_SUM_CASE(ACCOUNT_STOPPED)
+		ACCOUNT_SUM_CASE(ACCOUNT_UNKNOWN)
 #undef ACCOUNT_SUM_CASE
 	}
 }
@@ -308,19 +339,24 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
  * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
  * begins inside the window (a wait, a sleep, a stop).
  */
-static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
-                                       const struct kdelay_gate *gate)
+static __always_inline void transition_to(struct account_thread *thread, u32 tid, u32 next, u32 next_nr, u64 now,
+                                          const struct kdelay_gate *gate)
 {
 	u32 state = thread->state;
 	u32 nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? thread->nr : ACCOUNT_NO_SYSCALL;
 	u64 since = thread->since;
 
+	/* On a CPU in a system call kdelay cannot name: not known which. */
+	if (state == ACCOUNT_SYSCALL && nr >= ACCOUNT_UNKNOWN_SYSCALL) {
+		state = ACCOUNT_UNKNOWN;
+		nr = ACCOUNT_NO_SYSCALL;
+	}
 	if (gate && gate->state == KDELAY_GATE_OPEN) {
 		u64 ns = in_window(gate, since, now);
-		bool on_cpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL;
+		bool on_cpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL || state == ACCOUNT_UNKNOWN;
 
-		if (on_cpu)
-			ns = ns > thread->irq_ns ? ns - thread->irq_ns : 0;
+		/* Interrupt time was accounted apart (irq_ns is 0 unless the thread was current). */
+		ns = ns > thread->irq_ns ? ns - thread->irq_ns : 0;
 		record_add(thread, tid, state, nr, !on_cpu && since >= gate->window_start_ns ? 1 : 0, ns, gate);
 	} else if (gate && gate->state == KDELAY_GATE_REPORTING && since < gate->window_stop_ns) {
 		/*
@@ -332,36 +368,168 @@ static __always_inline void transition(struct account_thread *thread, u32 tid, u
 		struct account_tail tail = { .state = state, .nr = nr };
 
 		tail.ns = gate->window_stop_ns > from ? gate->window_stop_ns - from : 0;
+		tail.ns = tail.ns > thread->irq_ns ? tail.ns - thread->irq_ns : 0;
 		if (bpf_map_update_elem(&account_tail, &tid, &tail, BPF_NOEXIST) == -7 /* E2BIG */)
 			kdelay_count_map_full();
 	}
-	thread->state = next;
+	set_state(thread, next, next_nr);
 	thread->since = now;
 	thread->irq_ns = 0;
 }
 
-/* The state of a thread kdelay sees for the first time, assumed since before it looked. */
-static __always_inline struct account_thread *thread_of(u32 tid, u32 assumed_state, u32 assumed_nr)
+/* transition_to() staying in the same system call (or none). */
+static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
+                                       const struct kdelay_gate *gate)
+{
+	transition_to(thread, tid, next, thread->nr, now, gate);
+}
+
+/*
+ * The registers a thread entered the kernel with from user space
+ * (task_pt_regs(): the top of its kernel stack), and from them the system
+ * call it is in: its number, ACCOUNT_NO_SYSCALL (it entered for an
+ * interrupt or an exception, e.g. a page fault, or is in user space), or
+ * ACCOUNT_UNKNOWN_SYSCALL (the registers could not be found). The stack's
+ * size and the padding above the registers vary with the kernel's
+ * configuration (KASAN doubles the stack, x86's FRED pads 16 bytes), so each
+ * candidate is taken only if it holds a user-mode frame. Read once per
+ * thread, when kdelay first sees it.
+ */
+struct task_struct___stack {
+	void *stack;
+};
+
+#if defined(__TARGET_ARCH_x86)
+#define ACCOUNT_ENOSYS 38
+#define USER_CS        0x33 /* __USER_CS */
+#define USER32_CS      0x23 /* __USER32_CS */
+#define USER_DS        0x2b /* __USER_DS, also the 64-bit ss */
+
+static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
+{
+	struct pt_regs regs;
+
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), top - sizeof(regs)))
+		return false;
+	if ((regs.cs & 0xffff) != USER_CS && (regs.cs & 0xffff) != USER32_CS)
+		return false;
+	if ((regs.ss & 0xffff) != USER_DS)
+		return false;
+	/*
+	 * A system call's entry stores its number in orig_ax and -ENOSYS in ax
+	 * until it returns; an interrupt stores a negative orig_ax, an
+	 * exception its error code (with the user's ax).
+	 */
+	if ((long)regs.orig_ax < 0 || (!entry_only && (long)regs.ax != -ACCOUNT_ENOSYS))
+		*nr = ACCOUNT_NO_SYSCALL;
+	else
+		*nr = (u32)regs.orig_ax;
+	return true;
+}
+
+static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_only)
+{
+	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
+	u32 nr = ACCOUNT_UNKNOWN_SYSCALL;
+
+	if (!stack)
+		return nr;
+	if (user_frame_at(stack + 16384, &nr, entry_only) || user_frame_at(stack + 16384 - 16, &nr, entry_only) ||
+	    user_frame_at(stack + 32768, &nr, entry_only) || user_frame_at(stack + 32768 - 16, &nr, entry_only))
+		return nr;
+	return ACCOUNT_UNKNOWN_SYSCALL;
+}
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64's pt_regs after the user registers: the system call number, NO_SYSCALL (-1) on other entries. */
+struct pt_regs___syscallno {
+	s32 syscallno;
+};
+
+static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
+{
+	u32 size = bpf_core_type_size(struct pt_regs);
+	struct pt_regs *regs = top - size;
+	struct user_pt_regs user;
+	s32 syscallno;
+
+	if (bpf_probe_read_kernel(&user, sizeof(user), regs))
+		return false;
+	/* EL0 (mode bits 0) and user addresses. */
+	if ((user.pstate & 0xf) || user.pc >> 56 || user.sp >> 56)
+		return false;
+	syscallno = BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+	*nr = syscallno < 0 ? ACCOUNT_NO_SYSCALL : (u32)syscallno;
+	return true;
+}
+
+static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_only)
+{
+	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
+	u32 nr = ACCOUNT_UNKNOWN_SYSCALL;
+
+	if (!stack)
+		return nr;
+	if (user_frame_at(stack + 16384, &nr, entry_only) || user_frame_at(stack + 32768, &nr, entry_only))
+		return nr;
+	return ACCOUNT_UNKNOWN_SYSCALL;
+}
+#endif
+
+/* On a CPU in system call nr (or enum account_syscall_nr): the state that is. */
+static __always_inline u32 on_cpu_state(u32 nr)
+{
+	if (nr == ACCOUNT_NO_SYSCALL)
+		return ACCOUNT_USER;
+	return nr == ACCOUNT_UNKNOWN_SYSCALL ? ACCOUNT_UNKNOWN : ACCOUNT_SYSCALL;
+}
+
+/* Its record, if kdelay has seen the thread and it has not exited since. */
+static __always_inline struct account_thread *seen(u32 tid)
 {
 	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
-	struct account_thread first = { .since = 1, .state = assumed_state, .nr = assumed_nr };
 
-	if (thread && thread->dead) {
-		/* A new thread with an exited one's tid (not yet deleted): it starts afresh; the sums stay. */
+	return thread && !thread->dead ? thread : NULL;
+}
+
+/*
+ * The record of a thread kdelay sees for the first time, in `state` (in
+ * system call nr) since before it looked. A new thread with an exited one's
+ * tid (whose record is not yet deleted) starts afresh; the sums stay, and
+ * the user half finds them more than its life and says its account is
+ * incomplete.
+ */
+static __always_inline struct account_thread *first_seen(u32 tid, u32 state, u32 nr)
+{
+	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
+	struct account_thread first = { .since = 1, .state = state, .nr = nr };
+
+	if (thread) {
 		thread->since = 1;
-		thread->state = assumed_state;
-		thread->nr = assumed_nr;
+		set_state(thread, state, nr);
 		thread->irq_ns = 0;
 		thread->syscall_ns = 0;
 		thread->dead = 0;
-	}
-	if (thread)
+		thread->born_ns = 0;
+		thread->exit_ns = 0;
 		return thread;
+	}
 	bpf_map_update_elem(&account_thread, &tid, &first, BPF_NOEXIST);
 	thread = bpf_map_lookup_elem(&account_thread, &tid);
 	if (!thread)
 		kdelay_count_map_full();
 	return thread;
+}
+
+/* A thread seen on a CPU (running, or switching out): where its registers say it is. */
+static __always_inline struct account_thread *thread_on_cpu(u32 tid, struct task_struct *task)
+{
+	struct account_thread *thread = seen(tid);
+	u32 nr;
+
+	if (thread)
+		return thread;
+	nr = entered_syscall(task, false);
+	return first_seen(tid, on_cpu_state(nr), nr);
 }
 
 /* log2 of ns, capped to the last slot (as libbpf-tools' histograms). */
@@ -504,18 +672,41 @@ static __always_inline void charge_delayer(struct account_waiters *slot, u32 cpu
 	slot->count = kept;
 }
 
+static __always_inline bool off_cpu(u32 state)
+{
+	return state == ACCOUNT_RUNNABLE || state == ACCOUNT_BLOCKED || state == ACCOUNT_STOPPED;
+}
+
+/*
+ * A context switch that should have come before this event was not seen:
+ * the stretch since the last one seen is partly on a CPU and partly off it,
+ * in proportions nobody knows. It is closed as UNKNOWN, never as made-up
+ * run (or wait) time.
+ */
+static __always_inline void missed_switch(struct account_thread *thread, const struct kdelay_gate *gate)
+{
+	/* Counted in a window only: the programs attach one by one, and events before all are attached are not lost ones. */
+	if (gate && gate->state == KDELAY_GATE_OPEN)
+		count_missed_switch();
+	thread->state = ACCOUNT_UNKNOWN;
+}
+
 static __always_inline void on_wakeup(struct task_struct *p)
 {
 	struct account_thread *thread;
 	struct kdelay_gate *gate;
-	u32 tid;
+	u32 tid, nr;
 	u64 now;
 
 	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return;
 	tid = BPF_CORE_READ(p, pid);
-	/* First seen here: it was asleep, in a system call we cannot name. */
-	thread = thread_of(tid, ACCOUNT_BLOCKED, ACCOUNT_UNKNOWN_SYSCALL);
+	thread = seen(tid);
+	if (!thread) {
+		/* First seen here: it was asleep, in the system call its registers name (or a page fault). */
+		nr = entered_syscall(p, false);
+		thread = first_seen(tid, ACCOUNT_BLOCKED, nr);
+	}
 	if (!thread)
 		return;
 	/* Woken while still on a CPU (or already waiting): nothing changes. */
@@ -539,20 +730,24 @@ SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(account_wakeup_new, struct task_struct *p)
 {
 	struct account_thread *thread;
-	u32 tid;
+	u32 tid, nr;
 	u64 now;
 
 	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return 0;
 	tid = BPF_CORE_READ(p, pid);
 	now = bpf_ktime_get_ns();
-	/* A new thread: its life begins here, waiting for its first CPU. */
-	thread = thread_of(tid, ACCOUNT_RUNNABLE, ACCOUNT_NO_SYSCALL);
+	/*
+	 * A new thread: its life begins here, waiting for its first CPU. It
+	 * then finishes the clone() it was created by (a copy of its creator's
+	 * entry registers: the call's number, with the child's return value).
+	 */
+	nr = entered_syscall(p, true);
+	thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
 	if (!thread)
 		return 0;
-	thread->state = ACCOUNT_RUNNABLE;
 	thread->since = now;
-	thread->nr = ACCOUNT_NO_SYSCALL;
+	thread->born_ns = now;
 	thread->wait_cpu = task_cpu_of(p);
 	waiter_add(thread->wait_cpu, tid, now);
 	return 0;
@@ -562,18 +757,23 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 {
 	u32 tid = BPF_CORE_READ(prev, pid);
 	long state = kdelay_task_state(prev);
-	struct account_thread *thread = thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	struct account_thread *thread = thread_on_cpu(tid, prev);
 	u32 next;
 
 	if (!thread)
 		return;
+	/* Off a CPU as far as kdelay knows: the switch that put it on was never seen. */
+	if (off_cpu(thread->state))
+		missed_switch(thread, gate);
 	if (state & TASK_DEAD) {
 		/*
-		 * Its last switch-out: account its last run. The record holds
-		 * its sums, so the user half reports them and then deletes it.
+		 * Its last switch-out: account its last run and close its
+		 * account. The record holds its sums, so the user half reports
+		 * them and then deletes it.
 		 */
 		transition(thread, tid, ACCOUNT_BLOCKED, now, gate);
 		thread->dead = 1;
+		thread->exit_ns = now;
 		return;
 	}
 	if (preempt || state == TASK_RUNNING)
@@ -592,22 +792,27 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 static __always_inline void switch_in(struct task_struct *next, u64 now, const struct kdelay_gate *gate)
 {
 	u32 tid = BPF_CORE_READ(next, pid);
-	/* First seen here: it was waiting for this CPU. */
-	struct account_thread *thread = thread_of(tid, ACCOUNT_RUNNABLE, ACCOUNT_UNKNOWN_SYSCALL);
+	struct account_thread *thread = seen(tid);
 	u64 since;
+	u32 nr;
 
+	if (!thread) {
+		/* First seen here: it was waiting for this CPU, in the system call its registers name. */
+		nr = entered_syscall(next, false);
+		thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
+	}
 	if (!thread)
 		return;
 	since = thread->since;
 	/* Already on a CPU, as far as kdelay knows: the switch that took it off was never seen. */
-	if (thread->state == ACCOUNT_USER || thread->state == ACCOUNT_SYSCALL)
-		count_missed_switch();
+	if (!off_cpu(thread->state))
+		missed_switch(thread, gate);
 	if (thread->state == ACCOUNT_RUNNABLE) {
 		waiter_remove(thread->wait_cpu, tid);
 		if (hist_enabled && gate && gate->state == KDELAY_GATE_OPEN && since >= gate->window_start_ns)
 			hist_add(tid, ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_NO_SYSCALL, now - since);
 	}
-	transition(thread, tid, thread->nr == ACCOUNT_NO_SYSCALL ? ACCOUNT_USER : ACCOUNT_SYSCALL, now, gate);
+	transition(thread, tid, on_cpu_state(thread->nr), now, gate);
 }
 
 SEC("tp_btf/sched_switch")
@@ -645,7 +850,7 @@ int BPF_PROG(account_runtime, struct task_struct *p)
 	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return 0;
 	tid = BPF_CORE_READ(p, pid);
-	thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	thread_on_cpu(tid, p);
 	return 0;
 }
 
@@ -654,21 +859,43 @@ int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct account_thread *thread;
+	struct kdelay_gate *gate;
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
-	thread = thread_of(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
+	/* First seen here: it was in user space. */
+	thread = seen(tid);
+	if (!thread)
+		thread = first_seen(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
 	if (!thread)
 		return 0;
 	now = bpf_ktime_get_ns();
-	/* A thread entering a system call was in user space. */
-	thread->state = ACCOUNT_USER;
-	transition(thread, tid, ACCOUNT_SYSCALL, now, kdelay_gate_get());
-	thread->nr = (u32)id;
+	gate = kdelay_gate_get();
+	/*
+	 * It was in user space since its last event if that left it there;
+	 * off a CPU (a missed switch-in) or in a system call (a missed exit),
+	 * what it did since is not known.
+	 */
+	if (off_cpu(thread->state))
+		missed_switch(thread, gate);
+	else if (thread->state == ACCOUNT_SYSCALL)
+		thread->state = ACCOUNT_UNKNOWN;
+	transition_to(thread, tid, ACCOUNT_SYSCALL, (u32)id, now, gate);
 	thread->syscall_ns = now;
 	return 0;
+}
+
+/* The number of the system call a sys_exit is for. */
+static __always_inline u32 exiting_syscall(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	long nr = BPF_CORE_READ(regs, orig_ax);
+#else
+	long nr = BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+#endif
+	return nr < 0 ? ACCOUNT_UNKNOWN_SYSCALL : (u32)nr;
 }
 
 SEC("tp_btf/sys_exit")
@@ -682,17 +909,26 @@ int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
-	thread = thread_of(tid, ACCOUNT_SYSCALL, ACCOUNT_UNKNOWN_SYSCALL);
+	thread = seen(tid);
+	if (!thread) {
+		/* First seen here: in this system call since before kdelay looked. */
+		u32 nr = exiting_syscall(regs);
+
+		thread = first_seen(tid, on_cpu_state(nr), nr);
+	}
 	if (!thread)
 		return 0;
 	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
-	thread->state = ACCOUNT_SYSCALL;
-	if (hist_enabled && thread->syscall_ns && gate && gate->state == KDELAY_GATE_OPEN &&
-	    thread->syscall_ns >= gate->window_start_ns && thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
+	if (off_cpu(thread->state))
+		missed_switch(thread, gate);
+	else if (thread->state == ACCOUNT_USER)
+		thread->state = ACCOUNT_UNKNOWN; /* its entry was not seen */
+	if (hist_enabled && thread->state == ACCOUNT_SYSCALL && thread->syscall_ns && gate &&
+	    gate->state == KDELAY_GATE_OPEN && thread->syscall_ns >= gate->window_start_ns &&
+	    thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
 		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
-	transition(thread, tid, ACCOUNT_USER, now, gate);
-	thread->nr = ACCOUNT_NO_SYSCALL;
+	transition_to(thread, tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL, now, gate);
 	thread->syscall_ns = 0;
 	return 0;
 }
@@ -749,7 +985,7 @@ static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
 	}
 	if (!ns)
 		return;
-	thread = bpf_map_lookup_elem(&account_thread, &tid);
+	thread = seen(tid);
 	if (!thread) {
 		account_add(tid, state, ACCOUNT_NO_SYSCALL, 1, ns);
 		return;

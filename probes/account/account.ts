@@ -2,18 +2,19 @@
 // host's verdict and histograms read (sections "account", "delayers",
 // "histogram"; hidden from the text tables, see manifest.json).
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from "../lib/kdelay";
 import { wasm_bpf_map_operate } from "../lib/imports";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/account.bpf";
 
 const BPF_MAP_DELETE_ELEM = 3;
 import {
-  ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_HIST_SLOTS, ACCOUNT_NO_SYSCALL, ACCOUNT_BLOCKED, 
-  ACCOUNT_SYSCALL, ACCOUNT_USER,
+  ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_HIST_SLOTS, ACCOUNT_NO_SYSCALL, ACCOUNT_BLOCKED, ACCOUNT_SYSCALL, ACCOUNT_UNKNOWN,
+  ACCOUNT_UNKNOWN_SYSCALL, ACCOUNT_USER,
   ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_MAX_ENTRIES, ACCOUNT_THREAD_VALUE_SIZE,
   ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_MAX_ENTRIES, ACCOUNT_HIST_VALUE_SIZE,
   accountKeyNr, accountKeyState, accountKeyTid, accountTailKey, accountTailNr, accountTailNs, accountTailState,
   ACCOUNT_STATES, ACCOUNT_THREAD_SUM_COUNT_OFFSET, ACCOUNT_THREAD_SUM_NS_OFFSET, accountThreadBlockedNr, accountThreadDead,
+  accountThreadBornNs, accountThreadExitNs,
   accountThreadKey, accountThreadIrqNs, accountThreadNr, accountThreadSince, accountThreadState, accountThreadSyscallNr, accountThreadWindow,
   accountValueCount, accountValueTotalNs, DELAYER_VALUE_COMM_LENGTH, DELAYER_VALUE_COMM_OFFSET, DELAYERS_KEY_SIZE,
   DELAYERS_VALUE_SIZE, delayerKeyCulprit, delayerKeyTid, delayerValueCount, delayerValueTotalNs,
@@ -34,34 +35,67 @@ let missedSwitches!: PercpuCounter;
 let accountRows!: RowBatch;
 let delayerRows!: RowBatch;
 let histRows!: RowBatch;
+let tailed!: TidSet;
+// Each delayer row's comm as a NUL-terminated label, one slot per entry of
+// the delayers map: rewritten every collect, never reallocated.
+let commLabels: usize = 0;
+const COMM_LABEL_SIZE: i32 = DELAYER_VALUE_COMM_LENGTH + 1;
 
-// Labels: the state names the host's verdict reads (host/report/verdict.ts).
-const STATE_NAMES: string[] = ["user", "syscall", "hardirq", "softirq", "runnable", "blocked", "stopped"];
+// Labels: the state names the host's verdict reads (host/report/verdict.ts),
+// by enum account_state; then "born" (the part of the window before a thread
+// began) and "exited" (the part after it ended).
+const STATE_NAMES: string[] = ["user", "syscall", "hardirq", "softirq", "runnable", "blocked", "stopped", "unknown"];
 const stateLabels = new Array<usize>();
-const commLabels = new Map<string, usize>();
+let bornLabel: usize = 0;
+let exitedLabel: usize = 0;
 let runQueueLabel: usize = 0;
 let syscallLabel: usize = 0;
 
+/** Threads sized for by default: 4 times the target's threads when kdelay starts, at least DEFAULT_ENTRIES, at most this. */
+const MAX_DEFAULT_ENTRIES: u32 = 1 << 20;
+/** Rows per thread in the maps keyed by (thread, something): states and system calls, delayers, histograms. */
+const ROWS_PER_THREAD: u32 = 4;
+const MAX_ROWS: u32 = 1 << 22;
+
+/**
+ * The per-thread maps hold every thread seen in a window (those that exited
+ * in it too, until the reset after its report): sized for 4 times the
+ * target's threads at start (at least 16384: thread churn), or
+ * account.max_entries. Threads that do not fit are counted as dropped
+ * measurements, and a thread whose account lost events is reported
+ * incomplete by the verdict, never with made-up sums.
+ */
+function threadEntries(): u32 {
+  const chosen = <u32>option("account.max_entries", 0);
+  if (chosen > 0) return chosen;
+  const threads = <u64>option("account.target_threads", 0) * 4;
+  const entries = threads > <u64>DEFAULT_ENTRIES ? threads : <u64>DEFAULT_ENTRIES;
+  return entries > <u64>MAX_DEFAULT_ENTRIES ? MAX_DEFAULT_ENTRIES : <u32>entries;
+}
+
 export function kdelay_probe_init(): i32 {
-  const entries = <u32>option("account.max_entries", DEFAULT_ENTRIES);
+  const entries = threadEntries();
+  const rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
   const histOn = option("account.hist", 0) != 0;
   const cpus = <u32>option("possible_cpus", 1);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries("account_thread", entries);
-  obj.setMaxEntries("account_time", entries);
+  obj.setMaxEntries("account_time", rowEntries);
   obj.setMaxEntries("account_tail", entries);
-  obj.setMaxEntries("delayers", entries);
+  obj.setMaxEntries("delayers", rowEntries);
   obj.setMaxEntries("waiters", cpus);
   // Without --hist the histogram map is never written: keep it minimal.
-  obj.setMaxEntries("account_hist", histOn ? <u32>ACCOUNT_HIST_MAX_ENTRIES : 1);
+  const histEntries = histOn ? (rowEntries / 2 > <u32>ACCOUNT_HIST_MAX_ENTRIES ? rowEntries / 2 : <u32>ACCOUNT_HIST_MAX_ENTRIES) : 1;
+  obj.setMaxEntries("account_hist", histEntries);
   obj.setBool("hist_enabled", histOn);
   obj.load();
-  obj.attach("account_wakeup");
-  obj.attach("account_wakeup_new");
+  // Context switches first: a wake-up seen before them would leave its thread waiting through a switch-in not seen.
   obj.attach("account_switch");
   obj.attach("account_runtime");
-  obj.attach("account_sys_enter");
   obj.attach("account_sys_exit");
+  obj.attach("account_sys_enter");
+  obj.attach("account_wakeup");
+  obj.attach("account_wakeup_new");
   obj.attach("account_hardirq_entry");
   obj.attach("account_hardirq_exit");
   obj.attach("account_softirq_entry");
@@ -77,57 +111,35 @@ export function kdelay_probe_init(): i32 {
   if (obj.error) return obj.result();
   missedSwitches = new PercpuCounter(missedFd);
   const n = <i32>entries;
-  time = new MapSnapshot(timeFd, ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, n);
+  const rowsN = <i32>rowEntries;
+  time = new MapSnapshot(timeFd, ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, rowsN);
   threads = new MapSnapshot(threadFd, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_VALUE_SIZE, n);
   tails = new MapSnapshot(tailFd, ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, n);
-  delayers = new MapSnapshot(delayerFd, DELAYERS_KEY_SIZE, DELAYERS_VALUE_SIZE, n);
-  if (histOn) hist = new MapSnapshot(histFd, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_VALUE_SIZE, ACCOUNT_HIST_MAX_ENTRIES);
+  delayers = new MapSnapshot(delayerFd, DELAYERS_KEY_SIZE, DELAYERS_VALUE_SIZE, rowsN);
+  if (histOn) hist = new MapSnapshot(histFd, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_VALUE_SIZE, <i32>histEntries);
   accountRows = new RowBatch(cstr("account"), 3);
   delayerRows = new RowBatch(cstr("delayers"), 3);
   histRows = new RowBatch(cstr("histogram"), 3);
+  tailed = new TidSet(n);
+  commLabels = changetype<usize>(new ArrayBuffer(rowsN * COMM_LABEL_SIZE));
   for (let i = 0; i < STATE_NAMES.length; i++) stateLabels.push(cstr(STATE_NAMES[i]));
+  bornLabel = cstr("born");
+  exitedLabel = cstr("exited");
   runQueueLabel = cstr("run_queue");
   syscallLabel = cstr("syscall");
   return 0;
 }
 
-/** Only SYSCALL and BLOCKED carry a system call; 24 bits hold every real number. */
-function rowKey(tid: u32, state: u32, nr: u32): u64 {
-  return (<u64>tid << 32) | (<u64>state << 24) | <u64>(nr & 0xffffff);
-}
-
-function commLabel(p: usize): usize {
-  const comm = String.UTF8.decodeUnsafe(p, DELAYER_VALUE_COMM_LENGTH, true);
-  if (commLabels.has(comm)) return commLabels.get(comm);
-  const label = cstr(comm);
-  commLabels.set(comm, label);
+/** Delayer row i's comm, as a label that stays unchanged until the next collect. */
+function commLabel(i: i32, comm: usize): usize {
+  const label = commLabels + <usize>(i * COMM_LABEL_SIZE);
+  memory.copy(label, comm, DELAYER_VALUE_COMM_LENGTH);
+  store<u8>(label + <usize>DELAYER_VALUE_COMM_LENGTH, 0);
   return label;
 }
 
-/** The account rows of one collect, summed per (tid, state, nr). */
-class AccountRows {
-  readonly index: Map<u64, i32> = new Map<u64, i32>();
-  readonly tids: u32[] = [];
-  readonly states: u32[] = [];
-  readonly nrs: u32[] = [];
-  readonly counts: u64[] = [];
-  readonly totals: u64[] = [];
-
-  add(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
-    const key = rowKey(tid, state, nr);
-    if (this.index.has(key)) {
-      const i = this.index.get(key);
-      this.counts[i] += count;
-      this.totals[i] += ns;
-      return;
-    }
-    this.index.set(key, this.tids.length);
-    this.tids.push(tid);
-    this.states.push(state);
-    this.nrs.push(nr);
-    this.counts.push(count);
-    this.totals.push(ns);
-  }
+function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
+  accountRows.row(tid, stateLabels[state]).add(nr).add(count).add(ns);
 }
 
 /**
@@ -136,7 +148,11 @@ class AccountRows {
  * the close: from account_tail if the kernel clipped it (the thread has
  * moved on since), else from account_thread. account_thread is read first,
  * so a thread moving on between the two reads is seen in at least one, and
- * a tail in account_tail wins.
+ * a tail in account_tail wins. A (tid, state, nr) may come in more than one
+ * row (the kernel's moved sums, the record's, the tail): the host adds them
+ * up. A thread born or exited inside the window has a "born" or "exited"
+ * row for the part of the window it did not live. Nothing is allocated:
+ * rows go to the RowBatch as they are read.
  */
 function reportAccount(): i32 {
   let err = threads.read();
@@ -149,11 +165,10 @@ function reportAccount(): i32 {
   const start = gate.windowStartNs;
   const stop = gate.windowStopNs;
 
-  const rows = new AccountRows();
   for (let i = 0; i < time.count; i++) {
     const k = time.key(i);
     const v = time.value(i);
-    rows.add(accountKeyTid(k), accountKeyState(k), accountKeyNr(k), accountValueCount(v), accountValueTotalNs(v));
+    accountRow(accountKeyTid(k), accountKeyState(k), accountKeyNr(k), accountValueCount(v), accountValueTotalNs(v));
   }
   // The sums each thread's record holds for this window.
   for (let i = 0; i < threads.count; i++) {
@@ -165,36 +180,39 @@ function reportAccount(): i32 {
       const count = load<u64>(v + <usize>(ACCOUNT_THREAD_SUM_COUNT_OFFSET + s * 8));
       if (ns == 0 && count == 0) continue;
       const nr = s == ACCOUNT_SYSCALL ? accountThreadSyscallNr(v) : s == ACCOUNT_BLOCKED ? accountThreadBlockedNr(v) : ACCOUNT_NO_SYSCALL;
-      rows.add(tid, s, nr, count, ns);
+      accountRow(tid, s, nr, count, ns);
     }
   }
-  const tailed = new Set<u32>();
+  tailed.clear();
   for (let i = 0; i < tails.count; i++) {
     const tid = accountTailKey(tails.key(i));
     const v = tails.value(i);
     tailed.add(tid);
-    rows.add(tid, accountTailState(v), accountTailNr(v), 0, accountTailNs(v));
+    accountRow(tid, accountTailState(v), accountTailNr(v), 0, accountTailNs(v));
   }
-  if (stop != 0) {
-    for (let i = 0; i < threads.count; i++) {
-      const tid = accountThreadKey(threads.key(i));
-      const v = threads.value(i);
-      const since = accountThreadSince(v);
-      // An exited thread's last segment ended when it did (its sums hold it).
-      if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
-      const state = accountThreadState(v);
-      const onCpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL;
-      const nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? accountThreadNr(v) : ACCOUNT_NO_SYSCALL;
-      let ns = stop - (since > start ? since : start);
-      const irq = accountThreadIrqNs(v);
-      if (onCpu) ns = ns > irq ? ns - irq : 0;
-      // A wait, sleep or stop that began inside the window and is still going on counts once.
-      const begun: u64 = !onCpu && since >= start ? 1 : 0;
-      rows.add(tid, state, nr, begun, ns);
-    }
-  }
-  for (let i = 0; i < rows.tids.length; i++) {
-    accountRows.row(rows.tids[i], stateLabels[rows.states[i]]).add(rows.nrs[i]).add(rows.counts[i]).add(rows.totals[i]);
+  if (stop == 0) return accountRows.flush();
+  for (let i = 0; i < threads.count; i++) {
+    const tid = accountThreadKey(threads.key(i));
+    const v = threads.value(i);
+    const since = accountThreadSince(v);
+    const born = accountThreadBornNs(v);
+    const exited = accountThreadExitNs(v);
+    // Its life in the window: what lies outside it is reported as such, so that every thread's rows add up to the window.
+    if (born > start && born < stop) accountRows.row(tid, bornLabel).add(<u32>ACCOUNT_NO_SYSCALL).add(1).add(born - start);
+    if (exited > start && exited < stop) accountRows.row(tid, exitedLabel).add(<u32>ACCOUNT_NO_SYSCALL).add(1).add(stop - exited);
+    // An exited thread's last segment ended when it did (its sums hold it).
+    if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
+    const state = accountThreadState(v);
+    const onCpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL || state == ACCOUNT_UNKNOWN;
+    const nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? accountThreadNr(v) : ACCOUNT_NO_SYSCALL;
+    let ns = stop - (since > start ? since : start);
+    const irq = accountThreadIrqNs(v);
+    ns = ns > irq ? ns - irq : 0;
+    // A wait, sleep or stop that began inside the window and is still going on counts once.
+    const begun: u64 = !onCpu && since >= start ? 1 : 0;
+    // On a CPU in a system call it cannot name: the kernel's rule (transition()), not known.
+    if (state == ACCOUNT_SYSCALL && nr >= <u32>ACCOUNT_UNKNOWN_SYSCALL) accountRow(tid, <u32>ACCOUNT_UNKNOWN, <u32>ACCOUNT_NO_SYSCALL, begun, ns);
+    else accountRow(tid, state, nr, begun, ns);
   }
   return accountRows.flush();
 }
@@ -205,7 +223,7 @@ function reportDelayers(): i32 {
   for (let i = 0; i < delayers.count; i++) {
     const k = delayers.key(i);
     const v = delayers.value(i);
-    delayerRows.row(delayerKeyTid(k), commLabel(v + DELAYER_VALUE_COMM_OFFSET))
+    delayerRows.row(delayerKeyTid(k), commLabel(i, v + DELAYER_VALUE_COMM_OFFSET))
       .add(delayerKeyCulprit(k)).add(delayerValueCount(v)).add(delayerValueTotalNs(v));
   }
   return delayerRows.flush();
@@ -240,7 +258,7 @@ export function kdelay_probe_collect(): i32 {
   warnIfMapsWereFull(mapFullFd, "account");
   const missed = missedSwitches.grew();
   if (missed > 0) {
-    warn(missed.toString() + " context switches of the target were seen without the switch before them: the window accounting is off by their time");
+    warn(missed.toString() + " context switches of the target were not seen: the time around them is in the verdict as not known");
   }
   return 0;
 }

@@ -224,12 +224,22 @@ export class GateSnapshot {
   windowStopNs: u64 = 0;
 }
 
-/** Reads the shared gate through this object's `kdelay_gate` map fd. */
+let lastGate: GateSnapshot | null = null;
+
+/**
+ * Reads the shared gate through this object's `kdelay_gate` map fd. The
+ * snapshot is the same object at every call (the stub runtime never frees:
+ * nothing is allocated per sample).
+ */
 export function readGate(gateFd: i32): GateSnapshot {
   const key = memory.data(4);
   const value = memory.data(KDELAY_GATE_SIZE);
   store<u32>(key, 0);
-  const gate = new GateSnapshot();
+  let gate = lastGate;
+  if (!gate) lastGate = gate = new GateSnapshot();
+  gate.state = 0;
+  gate.windowStartNs = 0;
+  gate.windowStopNs = 0;
   if (wasm_bpf_map_operate(gateFd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) == 0) {
     gate.state = kdelayGateState(value);
     gate.windowStartNs = kdelayGateWindowStartNs(value);
@@ -239,10 +249,18 @@ export function readGate(gateFd: i32): GateSnapshot {
 }
 
 /** Sums the u64 slots of all CPUs at `key` of a per-CPU array (option possible_cpus from the host). */
+let percpuCpus: i32 = -1;
+let percpuValues: ArrayBuffer | null = null;
+
 export function readPercpuSum(fd: i32, key: u32): u64 {
-  const cpus = <i32>option("possible_cpus", 1);
+  // Asked and allocated once: the stub runtime never frees.
+  if (percpuCpus < 0) {
+    percpuCpus = <i32>option("possible_cpus", 1);
+    percpuValues = new ArrayBuffer(8 * percpuCpus);
+  }
+  const cpus = percpuCpus;
   const keyBuf = memory.data(4);
-  const values = new ArrayBuffer(8 * cpus);
+  const values = percpuValues!;
   store<u32>(keyBuf, key);
   if (wasm_bpf_map_operate(fd, BPF_MAP_LOOKUP_ELEM, keyBuf, changetype<usize>(values), 0, 0) != 0) return 0;
   let sum: u64 = 0;
@@ -294,6 +312,140 @@ export function warnIfMapsWereFull(counterFd: i32, probe: string): void {
   const lost = total > seen ? total - seen : 0;
   if (lost > 0) {
     warn(lost.toString() + " measurements were dropped because a " + probe + " map was full");
+  }
+}
+
+/**
+ * A set of thread ids of fixed capacity, allocated once and emptied in O(1)
+ * (a generation number per slot): for per-sample bookkeeping under the
+ * stub runtime, which never frees (a Map or Set per sample grows the
+ * guest's memory for ever).
+ */
+export class TidSet {
+  private readonly keys: StaticArray<u32>;
+  private readonly marks: StaticArray<u32>;
+  private readonly mask: u32;
+  private generation: u32 = 1;
+  private size: i32 = 0;
+
+  /** Holds up to `capacity` tids. */
+  constructor(readonly capacity: i32) {
+    let slots: u32 = 16;
+    while (slots < <u32>capacity * 2) slots <<= 1;
+    this.keys = new StaticArray<u32>(<i32>slots);
+    this.marks = new StaticArray<u32>(<i32>slots);
+    this.mask = slots - 1;
+  }
+
+  clear(): void {
+    this.generation++;
+    this.size = 0;
+  }
+
+  /** Adds tid; false if it was there (or the set is full). */
+  add(tid: u32): bool {
+    if (this.size >= this.capacity) return false;
+    let i = (tid * 0x9e3779b1) & this.mask;
+    while (unchecked(this.marks[i]) == this.generation) {
+      if (unchecked(this.keys[i]) == tid) return false;
+      i = (i + 1) & this.mask;
+    }
+    unchecked((this.marks[i] = this.generation));
+    unchecked((this.keys[i] = tid));
+    this.size++;
+    return true;
+  }
+
+  has(tid: u32): bool {
+    let i = (tid * 0x9e3779b1) & this.mask;
+    while (unchecked(this.marks[i]) == this.generation) {
+      if (unchecked(this.keys[i]) == tid) return true;
+      i = (i + 1) & this.mask;
+    }
+    return false;
+  }
+}
+
+/**
+ * Two u64 sums per thread id (e.g. count and total), of fixed capacity,
+ * allocated once and emptied in O(1), kept in the order tids were first
+ * added: the per-sample Map<u32, u64> a guest under the stub runtime must
+ * not make.
+ */
+export class TidSums {
+  private readonly index: StaticArray<i32>;
+  private readonly marks: StaticArray<u32>;
+  private readonly tids: StaticArray<u32>;
+  private readonly firsts: StaticArray<u64>;
+  private readonly seconds: StaticArray<u64>;
+  private readonly mask: u32;
+  private generation: u32 = 1;
+  /** Distinct tids added since the last clear(). */
+  size: i32 = 0;
+
+  constructor(readonly capacity: i32) {
+    let slots: u32 = 16;
+    while (slots < <u32>capacity * 2) slots <<= 1;
+    this.index = new StaticArray<i32>(<i32>slots);
+    this.marks = new StaticArray<u32>(<i32>slots);
+    this.mask = slots - 1;
+    this.tids = new StaticArray<u32>(capacity);
+    this.firsts = new StaticArray<u64>(capacity);
+    this.seconds = new StaticArray<u64>(capacity);
+  }
+
+  clear(): void {
+    this.generation++;
+    this.size = 0;
+  }
+
+  /** The row of tid, or -1. */
+  find(tid: u32): i32 {
+    let i = (tid * 0x9e3779b1) & this.mask;
+    while (unchecked(this.marks[i]) == this.generation) {
+      const row = unchecked(this.index[i]);
+      if (unchecked(this.tids[row]) == tid) return row;
+      i = (i + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  has(tid: u32): bool {
+    return this.find(tid) >= 0;
+  }
+
+  /** Adds to tid's sums (a new row at 0 first); false when the table is full. */
+  add(tid: u32, first: u64, second: u64): bool {
+    let i = (tid * 0x9e3779b1) & this.mask;
+    while (unchecked(this.marks[i]) == this.generation) {
+      const row = unchecked(this.index[i]);
+      if (unchecked(this.tids[row]) == tid) {
+        unchecked((this.firsts[row] += first));
+        unchecked((this.seconds[row] += second));
+        return true;
+      }
+      i = (i + 1) & this.mask;
+    }
+    if (this.size >= this.capacity) return false;
+    const row = this.size++;
+    unchecked((this.marks[i] = this.generation));
+    unchecked((this.index[i] = row));
+    unchecked((this.tids[row] = tid));
+    unchecked((this.firsts[row] = first));
+    unchecked((this.seconds[row] = second));
+    return true;
+  }
+
+  tid(row: i32): u32 {
+    return this.tids[row];
+  }
+
+  first(row: i32): u64 {
+    return this.firsts[row];
+  }
+
+  second(row: i32): u64 {
+    return this.seconds[row];
   }
 }
 

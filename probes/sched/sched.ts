@@ -1,7 +1,7 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
+import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from "../lib/kdelay";
 import { statCount, statMax, statMin, statTotal } from "../lib/stats";
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
 import {
@@ -16,6 +16,8 @@ import {
 } from "./build/sched.layout";
 
 let obj!: BpfObject;
+let partialSums!: TidSums;
+let tails!: TidSums;
 let run!: MapSnapshot;
 let partialRun!: MapSnapshot;
 let ready!: MapSnapshot;
@@ -68,6 +70,9 @@ export function kdelay_probe_init(): i32 {
   partialRows = new RowBatch(cstr("partial_run"), 2);
   readyRows = new RowBatch(cstr("ready"), 3);
   stoppedRows = new RowBatch(cstr("stopped"), 3);
+  // Made once: the stub runtime never frees what a sample would allocate.
+  partialSums = new TidSums(PARTIAL_RUN_STATS_MAX_ENTRIES + <i32>slotCount + TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES);
+  tails = new TidSums(TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES + <i32>slotCount);
   return 0;
 }
 
@@ -99,30 +104,22 @@ function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: us
   return rows.flush();
 }
 
-function addTo(counts: Map<u32, u64>, totals: Map<u32, u64>, tid: u32, count: u64, total: u64): void {
-  counts.set(tid, (counts.has(tid) ? counts.get(tid) : 0) + count);
-  totals.set(tid, (totals.has(tid) ? totals.get(tid) : 0) + total);
-}
-
 /** The tail of a stretch still on the CPU when the window [start, stop) closed, if the state shows one. */
-function addTail(tails: Map<u32, u64>, tid: u32, state: usize, start: u64, stop: u64): void {
+function addTail(tid: u32, state: usize, start: u64, stop: u64): void {
   const inNs = threadStateInNs(state);
   const outNs = threadStateOutNs(state);
   const from = inNs > start ? inNs : start;
   // On the CPU since before the close and not off it since: the same tail the kernel would clip.
   // (in_ns = 0: off the CPU, or back on it through a switch-in kdelay missed: no start to count from.)
   if (stop == 0 || inNs == 0 || from >= stop || outNs > inNs || tails.has(tid)) return;
-  tails.set(tid, stop - from);
+  tails.add(tid, 1, stop - from);
 }
 
 /**
  * At most the window: a thread is in one place at a time. The kernel clips
- * to the window it sees, but the host stamps the close (window_stop_ns)
- * before its write of the gate lands, and a program that reads its clock
- * in between still sees the gate OPEN: it counts past the stop, by as long
- * as the host took to write (milliseconds when its CPU is contended; seen:
- * a READY wait of 2.4 ms in a 1.2 ms window). The race is inherent to a gate
- * that is not written with the clock read: saturate at the window.
+ * to the window it sees, and the host stamps a window's stop only once the
+ * probes see the gate closed (driver/gate.ts), but a stop trigger and a
+ * program on another CPU still race: saturate at the window.
  */
 function atMostWindow(ns: u64, windowNs: u64): u64 {
   return ns < windowNs ? ns : windowNs;
@@ -145,32 +142,28 @@ function reportPartialRuns(start: u64, stop: u64): i32 {
   if (err < 0) return err;
   err = tailClips.read();
   if (err < 0) return err;
-  const counts = new Map<u32, u64>();
-  const totals = new Map<u32, u64>();
+  partialSums.clear();
   for (let i = 0; i < partialRun.count; i++) {
-    addTo(counts, totals, partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
+    partialSums.add(partialRunStatsKey(partialRun.key(i)), statCount(partialRun.value(i)), statTotal(partialRun.value(i)));
   }
   for (let i = 0; i < slots.count; i++) {
     const stat = slotStat(i, STATE_SLOT_PARTIAL_RUN_OFFSET, start);
-    if (stat) addTo(counts, totals, stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
+    if (stat) partialSums.add(stateSlotTid(slots.value(i)), statCount(stat), statTotal(stat));
   }
-  const tails = new Map<u32, u64>();
+  tails.clear();
   for (let i = 0; i < tailClips.count; i++) {
     // A tail clipped after the last reset ended the window reported before: not this one's.
-    if (tailWindow(tailClips.value(i)) == start) tails.set(tailClipKey(tailClips.key(i)), tailNs(tailClips.value(i)));
+    if (tailWindow(tailClips.value(i)) == start) tails.add(tailClipKey(tailClips.key(i)), 1, tailNs(tailClips.value(i)));
   }
-  for (let i = 0; i < threadState.count; i++) addTail(tails, threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
+  for (let i = 0; i < threadState.count; i++) addTail(threadStateKey(threadState.key(i)), threadState.value(i), start, stop);
   for (let i = 0; i < slots.count; i++) {
     const slot = slots.value(i);
-    if (stateSlotTid(slot) != 0) addTail(tails, stateSlotTid(slot), slot + <usize>STATE_SLOT_STATE_OFFSET, start, stop);
+    if (stateSlotTid(slot) != 0) addTail(stateSlotTid(slot), slot + <usize>STATE_SLOT_STATE_OFFSET, start, stop);
   }
-  const tailTids = tails.keys();
-  for (let i = 0; i < tailTids.length; i++) addTo(counts, totals, tailTids[i], 1, tails.get(tailTids[i]));
+  for (let i = 0; i < tails.size; i++) partialSums.add(tails.tid(i), 1, tails.second(i));
 
-  const tids = counts.keys();
-  for (let i = 0; i < tids.length; i++) {
-    const tid = tids[i];
-    partialRows.row(tid, 0).add(counts.get(tid)).add(atMostWindow(totals.get(tid), windowNs));
+  for (let i = 0; i < partialSums.size; i++) {
+    partialRows.row(partialSums.tid(i), 0).add(partialSums.first(i)).add(atMostWindow(partialSums.second(i), windowNs));
   }
   return partialRows.flush();
 }

@@ -51,7 +51,7 @@ describe('the verdict', () => {
   });
 
   it('derives percentiles from log2 buckets and prints them as runqlat does', () => {
-    const [t] = accounts(tables([[3, 'runnable', NO_SYSCALL, 100, 50 * MS]], [], [[3, 'run_queue', NO_SYSCALL, 10, 98], [3, 'run_queue', NO_SYSCALL, 20, 2], [3, 'syscall', 230, 24, 10]]));
+    const [t] = accounts(tables([[3, 'runnable', NO_SYSCALL, 100, 50 * MS], [3, 'user', NO_SYSCALL, 0, 950 * MS]], [], [[3, 'run_queue', NO_SYSCALL, 10, 98], [3, 'run_queue', NO_SYSCALL, 20, 2], [3, 'syscall', 230, 24, 10]]));
     expect(t.runQueueHist![10]).toBe(98);
     expect(percentileNs(t.runQueueHist!, 0.5)).toBe(2048);
     expect(percentileNs(t.runQueueHist!, 0.99)).toBe(2 ** 21);
@@ -68,5 +68,39 @@ describe('the verdict', () => {
 
   it('formats durations with three significant digits', () => {
     expect([999, 1000, 15_500, 2_100_000, 12_345_678_901].map(humanNs)).toEqual(['999 ns', '1.00 us', '15.5 us', '2.10 ms', '12.3 s']);
+  });
+
+  it('closes the account of a thread born or exited inside the window at its birth and exit, and says so', () => {
+    const [t] = accounts(tables([
+      [7, 'born', NO_SYSCALL, 1, 200 * MS], [7, 'exited', NO_SYSCALL, 1, 300 * MS],
+      [7, 'user', NO_SYSCALL, 0, 400 * MS], [7, 'runnable', NO_SYSCALL, 5, 100 * MS],
+    ]));
+    expect([t.aliveNs, t.unaccountedNs, t.exited, t.complete]).toEqual([500 * MS, 0, true, true]);
+    expect(verdictLine(t)).toBe('t7 [7] (started 200 ms, exited 700 ms into the window)  kernel delay 20.0% of 500 ms: waiting for CPU 20.0% (5 waits); its own choice: on CPU 80.0%');
+  });
+
+  it('shows time it cannot place as not known, never as a system call (-1 or "since before kdelay")', () => {
+    const [t] = accounts(tables([
+      [8, 'user', NO_SYSCALL, 0, 600 * MS], [8, 'syscall', NO_SYSCALL, 0, 100 * MS], [8, 'syscall', NO_SYSCALL - 1, 0, 100 * MS],
+      [8, 'unknown', NO_SYSCALL, 0, 200 * MS],
+    ]));
+    expect(t.syscalls).toEqual([]);
+    expect(t.unknown.ns).toBe(400 * MS);
+    expect(verdictLine(t)).toBe('t8 [8]  kernel delay 0.0% of 1.00 s; its own choice: on CPU 60.0%; not known 40.0%');
+  });
+
+  it('gives a thread whose states do not add up (lost events) no verdict, and says why', () => {
+    const list = accounts(tables([[9, 'runnable', NO_SYSCALL, 3, 300 * MS], [9, 'user', NO_SYSCALL, 0, 600 * MS], [10, 'user', NO_SYSCALL, 0, 989 * MS]]));
+    const [nine, ten] = [list.find((t) => t.tid === 9)!, list.find((t) => t.tid === 10)!];
+    // 100 ms missing is more than 1% + 1 ms; 11 ms is not.
+    expect([nine.complete, ten.complete]).toEqual([false, true]);
+    expect(verdictLine(nine)).toBe('t9 [9]  account incomplete: 100 ms of its 1.00 s not seen (kdelay lost some of its events); no verdict');
+    expect(verdictLines(list, 1000 * MS).slice(2)).toEqual([
+      '  t9 [9]  account incomplete: 100 ms of its 1.00 s not seen (kdelay lost some of its events); no verdict',
+      '  No thread was delayed by the kernel for 1% of the window or more: if it is slow, it is slow on its own.',
+      '  1 other thread: kernel delay under 1% (or 1.00 ms) each',
+    ]);
+    const many = accounts(tables(Array.from({ length: 6 }, (_, i) => [20 + i, 'user', NO_SYSCALL, 0, 10 * MS] as [number, string, number, number, number])));
+    expect(verdictLines(many, 1000 * MS)[2]).toBe('  6 threads: account incomplete (kdelay lost some of their events: see the warnings); no verdict for them');
   });
 });

@@ -74,6 +74,11 @@ const rows: Row[] = [
   { name: '-p -1', args: () => ['-p', '-1'], code: 2, error: /must be positive/ },
   { name: '-p 2^64', args: () => ['-p', '18446744073709551616'], code: 2, error: /is too large/ },
   { name: 'unknown option', args: () => ['--no-such-flag'], code: 2, error: /unknown option '--no-such-flag'/ },
+  { name: 'a mistyped option: the suggestion on the same line, unescaped', args: () => ['--hsit'], code: 2, error: /^kdelay: unknown option '--hsit' \(Did you mean --hist\?\)$/ },
+  { name: 'control characters in an unknown option are escaped', args: () => ['--hi\x1b[2Jst'], code: 2, error: /^kdelay: unknown option '--hi\\x1b\[2Jst'$/ },
+  { name: '--allow-program-kind bogus', args: () => ['--allow-program-kind', 'bogus'], code: 2, error: /--allow-program-kind <KIND>' argument 'bogus' is invalid\. is not a BPF program kind or helper kdelay knows \(kinds socket, .*xdp, .*; helpers probe_write_user, override_return, send_signal, send_signal_thread\)$/ },
+  { name: '--thread-name with more groups than V8 takes', args: (c) => sample(c, '--thread-name', '('.repeat(50_000) + ')'.repeat(50_000)), code: 2, error: /^kdelay: --thread-name '\({40}\.\.\.' \(100000 characters\): not a valid regular expression \(Too many captures\)$/ },
+  { name: '--thread-name too large for V8 (100,000 characters)', args: (c) => sample(c, '--thread-name', 'a'.repeat(100_000)), code: 2, error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/ },
   { name: 'ambiguous prefix', args: () => ['--sample', 2], code: 2, error: /ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval/ },
   { name: 'extra argument', args: () => ['extra'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
@@ -111,7 +116,8 @@ const rows: Row[] = [
   { name: 'tracepoint that does not exist', args: (c) => sample(c, '--stop-trigger', 't:sched:no_such_event'), code: 78, error: /invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint/ },
   { name: 'kernel function that does not exist', args: (c) => sample(c, '--start-trigger', 'k:no_such_kernel_function'), code: 78, error: /invalid start trigger .*there is no kernel function/ },
   { name: 'uprobe function the target lacks: 71 as the reference', args: (c) => sample(c, '--stop-trigger', 'up:no_such_function'), code: 71, error: /invalid stop trigger \[up:no_such_function\]; no function no_such_function/ },
-  { name: 'USDT probe the target lacks: 71 as the reference', args: (c) => sample(c, '--start-trigger', 'u:prov:nope'), code: 71, error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/ },
+  { name: 'USDT probe the target lacks: 78 as the reference (checked when the trigger is parsed)', args: (c) => sample(c, '--start-trigger', 'u:prov:nope'), code: 78, error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/ },
+  { name: 'a library trigger naming a FIFO: no hang', args: (c) => sample(c, '--start-trigger', `up:${c.fifo}:fn`), code: 78, error: /invalid start trigger \[up:.*fifo\.wasm:fn\]; .*fifo\.wasm is not an ELF file kdelay can read \(a FIFO, not a regular file\)$/ },
 
   // Files that are not bundles, keys or guests.
   { name: '--probe a FIFO', args: (c) => sample(c, '--probe', c.fifo), code: 78, error: /: a FIFO, not a regular file/ },
@@ -124,6 +130,9 @@ const rows: Row[] = [
   { name: '--trust-key not PEM', args: (c) => sample(c, '--trust-key', c.textFile), code: 78, error: /not a PEM public key/ },
   { name: 'probes.d is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-file') }), args: (c) => sample(c), code: 78, error: /probes.d: a file, expected a folder/ },
   { name: 'probes.d is a FIFO', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-fifo') }), args: (c) => sample(c), code: 78, error: /probes.d: a FIFO, expected a folder/ },
+  { name: 'KDELAY_HOME is /dev/null', env: () => ({ KDELAY_HOME: '/dev/null' }), args: (c) => sample(c), code: 78, error: /^kdelay: \/dev\/null\/trusted-keys: \/dev\/null is a character device, not a folder$/ },
+  { name: 'KDELAY_HOME is a regular file', env: (c) => ({ KDELAY_HOME: c.textFile }), args: (c) => sample(c), code: 78, error: /text\.txt\/trusted-keys: .*text\.txt is a file, not a folder$/ },
+  { name: 'probes.d is /dev/null', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-devnull') }), args: (c) => sample(c), code: 78, error: /probes.d: a character device, expected a folder$/ },
   { name: 'trusted-keys is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-keys') }), args: (c) => sample(c), code: 78, error: /trusted-keys: a file, expected a folder/ },
   { name: 'run a FIFO', args: (c) => ['run', c.fifo], code: 78, error: /: a FIFO, not a regular file/ },
   { name: 'run /dev/zero', args: () => ['run', '/dev/zero'], code: 78, error: /\/dev\/zero: a character device/ },
@@ -252,6 +261,8 @@ beforeAll(async () => {
   execFileSync('mkfifo', [join(dir, 'home-fifo', 'probes.d')]);
   mkdirSync(join(dir, 'home-keys'));
   writeFileSync(join(dir, 'home-keys', 'trusted-keys'), '');
+  mkdirSync(join(dir, 'home-devnull'));
+  execFileSync('ln', ['-s', '/dev/null', join(dir, 'home-devnull', 'probes.d')]);
 
   // Bundles: built-in sched renamed sched2, its manifest broken one way each.
   const sched = builtinBundle('sched');

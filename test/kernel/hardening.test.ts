@@ -195,6 +195,9 @@ const rows: Row[] = [
     reports: 1,
     stdout: /^# Stop sampling @.*\n# Sample dump @.*\nTID {8}THREAD {11}<RESOURCE SPECIFIC>\n-{10} -{16} -{76}\n/,
   },
+  // SIGUSR1 and SIGUSR2 do nothing: no inspector (Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229"), no death (SIGUSR2's default).
+  { name: 'SIGUSR1 while sampling: ignored, no inspector', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR1' }, code: 0, reports: 1 },
+  { name: 'SIGUSR2 while sampling: ignored, the report is printed', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR2' }, code: 0, reports: 1 },
   { name: 'a --sample-time past setTimeout\'s limit is not cut short', args: (c) => sample(c, '--sample-time', 2147484), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
 
   // kdelay run guests.

@@ -26,6 +26,10 @@ export interface CliCommand {
  * kernel side is released the same way.
  */
 function handleStdoutErrors(): void {
+  // Notes and errors go to stderr: one that cannot be written (2>/dev/full, a
+  // closed pipe) is lost, but it must not cost the report or change the exit
+  // code (an unhandled 'error' event ended the run with exit 1).
+  process.stderr.on('error', () => {});
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(ExitCode.OK);
     try {

@@ -47,6 +47,8 @@ interface Row {
   env?: (c: Context) => Record<string, string>;
   /** kdelay's stdout goes to /dev/full instead of a pipe. */
   stdoutFull?: boolean;
+  /** kdelay's stderr goes to /dev/full, or to a pipe whose reader is gone, instead of a pipe read here. */
+  stderr?: 'full' | 'closed';
   /** Signals to send once stdout (or stderr) shows this. */
   signal?: { when: RegExp; on?: 'stdout' | 'stderr'; send: NodeJS.Signals };
   code: number;
@@ -181,6 +183,11 @@ const rows: Row[] = [
     error: /cannot write the report to standard output: no space left on device/,
   },
 
+  // Notes that cannot be written (here the one that no thread matches --thread-name yet) are lost, not the report.
+  { name: 'a note to stderr on /dev/full', stderr: 'full', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
+  { name: 'a note to a closed stderr pipe', stderr: 'closed', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
+  { name: 'an error to stderr on /dev/full keeps its exit code', stderr: 'full', args: () => ['--sample-count', 0], code: 2 },
+
   // Signals at each stage: the report is printed, exit 0.
   { name: 'SIGINT while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
   { name: 'SIGTERM while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGTERM' }, code: 0, reports: 1 },
@@ -207,11 +214,14 @@ const rows: Row[] = [
 function runRow(row: Row, c: Context): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const command = [...(row.wrap?.(c) ?? []), process.execPath, KDELAY_BIN, ...row.args(c).map(String)];
   const full = row.stdoutFull ? openSync('/dev/full', 'w') : undefined;
+  const fullStderr = row.stderr === 'full' ? openSync('/dev/full', 'w') : undefined;
   const child: ChildProcess = spawn(command[0], command.slice(1), {
-    stdio: ['ignore', full ?? 'pipe', 'pipe'],
+    stdio: ['ignore', full ?? 'pipe', fullStderr ?? 'pipe'],
     env: { ...process.env, KDELAY_HOME: join(c.dir, 'home-empty'), ...row.env?.(c) },
   });
   if (full !== undefined) closeSync(full);
+  if (fullStderr !== undefined) closeSync(fullStderr);
+  if (row.stderr === 'closed') child.stderr!.destroy();
   let stdout = '';
   let stderr = '';
   let signalled = false;

@@ -31,6 +31,7 @@ import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
+import { GateState } from './gate.js';
 import { Interrupts } from './interrupts.js';
 import { holdMemorySteady } from './memory-policy.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
@@ -491,6 +492,13 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
       close: () => {
         const gate = probes.gate.close();
         threads.look();
+        if (gate.state === GateState.IDLE) {
+          // No window opened (Ctrl-C before the start trigger): the gate still
+          // holds the last window's times. This one is empty, now.
+          const now = process.hrtime.bigint();
+          lastWindow = { startNs: now, stopNs: now };
+          return 0;
+        }
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },

@@ -174,6 +174,8 @@ const rows: Row[] = [
   { name: 'no usable libbpf: $KDELAY_LIBBPF is broken', env: () => ({ KDELAY_LIBBPF: '/dev/null' }), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(\$KDELAY_LIBBPF \(\/dev\/null\): cannot be loaded \(file too short\)\)/ },
   { name: 'no usable libbpf: every one hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: .*; the libbpf shipped with kdelay/ },
   { name: '--help with every libbpf hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: () => ['--help'], code: 0, stdout: /^Usage: kdelay/m },
+  { name: 'stdout closed (>&-)', wrap: () => ['sh', '-c', 'exec "$@" >&-', 'sh'], args: (c) => sample(c), code: 74, error: /^kdelay: standard output is closed: there is nowhere to write the report/ },
+  { name: 'stdout on /dev/null by choice: the run goes on', wrap: () => ['sh', '-c', 'exec "$@" >/dev/null', 'sh'], args: (c) => sample(c), code: 0 },
   { name: 'stdout on /dev/full', stdoutFull: true, args: (c) => sample(c), code: 74, error: /cannot write the report to standard output: no space left on device \(ENOSPC\)/ },
   {
     name: 'stdout on a full tmpfs',

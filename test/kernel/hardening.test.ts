@@ -9,7 +9,7 @@
  * should be, and that nothing is left in the kernel afterwards.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,8 @@ interface Context {
   /** Bundles by case name, in their own folder each. */
   bundles: Record<string, string>;
   guest: string;
+  /** A fresh memory cgroup of this test's own, limited to 40 MiB: its cgroup.procs. */
+  memoryCgroup: { dir: string; procs: string };
 }
 
 interface Row {
@@ -167,6 +169,14 @@ const rows: Row[] = [
   },
 
   // The environment.
+  { name: 'an address-space limit (RLIMIT_AS) too small for WebAssembly', wrap: () => ['prlimit', `--as=${2 * 2 ** 30}`], args: (c) => sample(c), code: 71, error: /^kdelay: the address-space limit \(RLIMIT_AS, ulimit -v\) is 2048 MiB; kdelay needs 64 GiB of address space/ },
+  {
+    name: 'a 40 MiB memory cgroup: one line, not the OOM killer',
+    wrap: (c) => ['sh', '-c', `echo $$ > ${c.memoryCgroup.procs} && exec "$@"`, 'sh'],
+    args: (c) => sample(c),
+    code: 71,
+    error: /^kdelay: the memory cgroup's limit \(.*kdelay-hardening-\d+\/memory\.(max|limit_in_bytes)\) is 40 MiB; kdelay needs at least 96 MiB of memory$/,
+  },
   { name: 'a tiny RLIMIT_NOFILE', wrap: () => ['prlimit', '--nofile=60'], args: (c) => sample(c), code: 71, error: /too few file descriptors: the open-file limit \(RLIMIT_NOFILE\) is 60/ },
   { name: 'no kernel BTF', wrap: () => inMountNamespace('mount -t tmpfs none /sys/kernel/btf'), args: (c) => sample(c), code: 72, error: /the kernel has no BTF/ },
   { name: 'a corrupt kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/random /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*not BTF \(bad magic\)/ },
@@ -323,11 +333,20 @@ beforeAll(async () => {
   const guest = await compilePlainGuest(join(ROOT, 'test', 'guests', 'plain_misbehaving.ts'), join(dir, 'plain_misbehaving.wasm'));
   chmodSync(guest, 0o644);
 
-  context = { dir, target: target.pid!, ticking: ticking.pid!, zombie, fifo, textFile, emptyFolder, bundles, guest };
+  // A memory cgroup of our own (v2 memory.max, or v1's memory controller), removed in afterAll.
+  const unified = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const cgroupDir = unified ? `/sys/fs/cgroup/kdelay-hardening-${process.pid}` : `/sys/fs/cgroup/memory/kdelay-hardening-${process.pid}`;
+  mkdirSync(cgroupDir);
+  writeFileSync(join(cgroupDir, unified ? 'memory.max' : 'memory.limit_in_bytes'), String(40 * 2 ** 20));
+  const memoryCgroup = { dir: cgroupDir, procs: join(cgroupDir, 'cgroup.procs') };
+
+  context = { dir, target: target.pid!, ticking: ticking.pid!, zombie, fifo, textFile, emptyFolder, bundles, guest, memoryCgroup };
 }, 120_000);
 
 afterAll(() => {
   for (const c of children) c.kill();
+  // Empty once its one process (kdelay) has exited.
+  if (context?.memoryCgroup) rmdirSync(context.memoryCgroup.dir);
 });
 
 describe.skipIf(skipWithoutBpf)('bad inputs and faults: one line, the right code, the report where one is due, nothing left', () => {

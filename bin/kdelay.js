@@ -1,4 +1,9 @@
 #!/usr/bin/env node
+// First of all: SIGUSR1 would make Node open its inspector on 127.0.0.1:9229,
+// a debugger port in a process holding BPF rights, and SIGUSR2 would kill
+// kdelay without its report. A listener replaces both default actions: the
+// two signals do nothing (README, "Usage"). Listeners do not keep Node alive.
+for (const signal of ['SIGUSR1', 'SIGUSR2']) process.on(signal, () => {});
 // Thin shim: the CLI is compiled and bundled into dist/kdelay.mjs by
 // `npm run build` (tsc, then scripts/bundle-cli.mjs; `npm pack` runs it).
 let main;

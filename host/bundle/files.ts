@@ -59,6 +59,27 @@ export function readRegularFile(path: string, maxBytes: number): Buffer<ArrayBuf
 }
 
 /**
+ * Why a path whose listing failed with ENOTDIR is no folder: itself, or the
+ * first of its parents that is not one ($KDELAY_HOME=/dev/null makes
+ * /dev/null/probes.d, whose own stat fails with ENOTDIR as well).
+ */
+function notAFolder(dir: string): string {
+  const parts = dir.split('/');
+  for (let n = dir.startsWith('/') ? 2 : 1; n <= parts.length; n++) {
+    const path = parts.slice(0, n).join('/');
+    if (path === '' || path.endsWith('/')) continue;
+    let stats: import('node:fs').Stats;
+    try {
+      stats = statSync(path);
+    } catch {
+      break;
+    }
+    if (!stats.isDirectory()) return path === dir ? `${dir}: ${kindOf(stats)}, expected a folder` : `${dir}: ${path} is ${kindOf(stats)}, not a folder`;
+  }
+  return `${dir}: not a folder`;
+}
+
+/**
  * The names in a folder that end with suffix, sorted, as full paths;
  * [] when the folder does not exist. Anything else that stops the listing
  * (not a folder, no permission) is a FileReadError.
@@ -72,7 +93,7 @@ export function filesInFolder(dir: string, suffix: string, { missingOk = true } 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && missingOk) return [];
-    if (code === 'ENOTDIR') throw new FileReadError(`${dir}: ${kindOf(statSync(dir))}, expected a folder`);
+    if (code === 'ENOTDIR') throw new FileReadError(notAFolder(dir));
     throw new FileReadError(`${dir}: cannot list (${describeErrno(err)})`);
   }
 }

@@ -17,6 +17,30 @@ const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 't
   'kprobe/', 'kprobe', 'kretprobe/', 'kretprobe', 'uprobe/', 'uprobe', 'uretprobe/', 'uretprobe', 'usdt/', 'usdt',
   'fentry/', 'fentry', 'fexit/', 'fexit', 'perf_event'];
 
+/**
+ * Every program kind libbpf knows by its SEC() name (the part before any
+ * `/`), and the forbidden helpers below: what --allow-program-kind may name.
+ * Anything else would be a typo that lets nothing through without a word.
+ */
+export const PROGRAM_KINDS: readonly string[] = [
+  'socket', 'sk_reuseport', 'kprobe', 'kretprobe', 'uprobe', 'uretprobe', 'uprobe.s', 'uretprobe.s',
+  'kprobe.multi', 'kretprobe.multi', 'kprobe.session', 'uprobe.multi', 'uretprobe.multi', 'uprobe.multi.s',
+  'uretprobe.multi.s', 'uprobe.session', 'uprobe.session.s', 'ksyscall', 'kretsyscall', 'usdt', 'usdt.s',
+  'tc', 'classifier', 'action', 'tcx', 'netkit', 'tracepoint', 'tp', 'raw_tracepoint', 'raw_tp',
+  'raw_tracepoint.w', 'raw_tp.w', 'tp_btf', 'fentry', 'fmod_ret', 'fexit', 'fentry.s', 'fmod_ret.s', 'fexit.s',
+  'freplace', 'lsm', 'lsm.s', 'lsm_cgroup', 'iter', 'iter.s', 'syscall', 'xdp', 'xdp.frags', 'perf_event',
+  'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sockops', 'sk_skb', 'sk_msg', 'lirc_mode2',
+  'flow_dissector', 'cgroup_skb', 'cgroup', 'struct_ops', 'struct_ops.s', 'sk_lookup', 'netfilter',
+];
+
+/** Whether --allow-program-kind may name this: a kind (`xdp`, `cgroup/sock_create`) or a forbidden helper. */
+export function isKnownProgramKind(kind: string): boolean {
+  return PROGRAM_KINDS.includes(kind.split('/')[0]) || [...FORBIDDEN_HELPERS.values()].includes(kind);
+}
+
+/** What --allow-program-kind accepts, for its error message. */
+export const knownProgramKinds = (): string => `kinds ${PROGRAM_KINDS.join(', ')}; helpers ${[...FORBIDDEN_HELPERS.values()].join(', ')}`;
+
 /** The names of an ELF64-LE object's executable sections (its BPF programs). */
 export function programSections(elf: Uint8Array): string[] {
   return new BpfObjectFile(elf).executableSections().map((s) => s.name);

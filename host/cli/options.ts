@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from '../driver/options.js';
+import { isKnownProgramKind, knownProgramKinds } from '../bundle/policy.js';
 import { parseTrigger } from '../target/triggers.js';
 
 export { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand };
@@ -23,16 +24,39 @@ function unsignedNonzeroInt(value: string): number {
   return n;
 }
 
-/** --thread-name: a JavaScript regular expression, searched in each thread's name (as grep -E; anchor with ^ and $). */
+/** The longest --thread-name an error message repeats whole; a longer one is cut (a 100,000-character line helps nobody). */
+const SHOWN_PATTERN_CHARS = 200;
+
+/**
+ * --thread-name: a JavaScript regular expression, searched in each thread's
+ * name (as grep -E; anchor with ^ and $). V8 compiles a pattern only when it
+ * first runs, and refuses one too large for it only then ("Regular
+ * expression too large"): it is run once here, on an empty name, so that
+ * every refusal is this one line and not a stack trace in the middle of a run.
+ */
 function threadNamePattern(value: string): RegExp {
   try {
-    return new RegExp(value);
+    const pattern = new RegExp(value);
+    // Twice: V8 interprets a pattern's first run and may compile it to machine code on the next.
+    pattern.test('');
+    pattern.test('');
+    return pattern;
   } catch (err) {
-    throw new InvalidArgumentError(`not a valid regular expression (${(err as Error).message})`);
+    const message = (err as Error).message;
+    if (value.length <= SHOWN_PATTERN_CHARS) throw new InvalidArgumentError(`not a valid regular expression (${message})`);
+    // V8's message repeats the whole pattern: name it by its start and length instead.
+    const why = message.startsWith('Invalid regular expression: ') ? message.slice(message.lastIndexOf(': ') + 2) : message;
+    throw new UserError(`--thread-name '${value.slice(0, 40)}...' (${value.length} characters): not a valid regular expression (${why})`, ExitCode.USAGE);
   }
 }
 
 const repeatable = (value: string, all: string[] = []) => [...all, value];
+
+/** --allow-program-kind: a kind libbpf knows or a helper the policy refuses; a typo would let nothing through, silently. */
+function programKind(value: string, all: string[] = []): string[] {
+  if (!isKnownProgramKind(value)) throw new InvalidArgumentError(`is not a BPF program kind or helper kdelay knows (${knownProgramKinds()})`);
+  return [...all, value];
+}
 
 function probeOption(value: string, all: Record<string, string> = {}): Record<string, string> {
   const m = /^([a-z][a-z0-9_-]*\.[a-z0-9_.-]+)=(.*)$/.exec(value);
@@ -122,7 +146,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--only <PROBES>', 'run only these probes (comma-separated names, see `kdelay probes list`)').argParser(probeNames))
     .addOption(new Option('--skip <PROBES>', 'do not run these probes (comma-separated names)').argParser(probeNames))
     .addOption(new Option('--probe-option <NAME=VALUE>', 'set an option a probe declares, e.g. syscalls.max_entries=65536; repeatable').argParser(probeOption))
-    .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(repeatable))
+    .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(programKind))
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
@@ -170,7 +194,10 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
       if (err.code === 'commander.version') return 'version';
-      throw new UserError(err.message.replace(/^error: /, ''), ExitCode.USAGE);
+      // Commander puts its suggestion on a line of its own ("\n(Did you mean --hist?)"): one line
+      // here, so that only control characters from outside (the runner escapes them) show as \xNN.
+      const lines = err.message.replace(/^error: /, '').split('\n').map((line) => line.trim());
+      throw new UserError(lines.filter(Boolean).join(' '), ExitCode.USAGE);
     }
     throw err;
   }

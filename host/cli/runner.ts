@@ -5,6 +5,7 @@
  * stderr plus its exit code. A report cut short by a failing stdout ends the
  * same way for all.
  */
+import { constants, readFileSync, readlinkSync } from 'node:fs';
 import { printable } from '../base/printable.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 
@@ -26,6 +27,10 @@ export interface CliCommand {
  * kernel side is released the same way.
  */
 function handleStdoutErrors(): void {
+  // Notes and errors go to stderr: one that cannot be written (2>/dev/full, a
+  // closed pipe) is lost, but it must not cost the report or change the exit
+  // code (an unhandled 'error' event ended the run with exit 1).
+  process.stderr.on('error', () => {});
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(ExitCode.OK);
     try {
@@ -41,9 +46,29 @@ function describeWriteError(err: NodeJS.ErrnoException): string {
   return err.code ? `${words[err.code] ?? err.message} (${err.code})` : err.message;
 }
 
+/**
+ * Whether kdelay was started with its standard output closed (`>&-`). Node
+ * then opens /dev/null read-write in its place, so every write "succeeds"
+ * and the report vanishes with exit 0. A shell's `>/dev/null` opens it
+ * write-only: that one is a choice, and is left alone.
+ */
+function stdoutClosedAtStart(): boolean {
+  try {
+    if (readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/1', 'utf8'))?.[1];
+    return flags !== undefined && (parseInt(flags, 8) & 3) === constants.O_RDWR; // 3: O_ACCMODE;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the command argv selects (the first whose words lead argv, else `main`). */
 export async function runCli(argv: string[], commands: readonly CliCommand[], main: CliCommand): Promise<number> {
   handleStdoutErrors();
+  if (stdoutClosedAtStart()) {
+    process.stderr.write('kdelay: standard output is closed: there is nowhere to write the report (to discard it, use >/dev/null)\n');
+    return ExitCode.IOERR;
+  }
   const command = commands.find((c) => c.words.length > 0 && c.words.every((word, i) => argv[i] === word)) ?? main;
   try {
     return await command.run(argv.slice(command.words.length));

@@ -31,6 +31,7 @@ import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
 import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
+import { GateState } from './gate.js';
 import { Interrupts } from './interrupts.js';
 import { holdMemorySteady } from './memory-policy.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
@@ -288,6 +289,87 @@ function checkFileDescriptorLimit(): void {
   if (Number.isFinite(limit) && limit < NEEDED_FILE_DESCRIPTORS) throw tooFewFds();
 }
 
+const GIB = 2 ** 30;
+
+/**
+ * Address space a run needs (RLIMIT_AS, `ulimit -v`): not memory, but V8
+ * reserves about 8 GiB of it for each WebAssembly memory (one per probe
+ * bundle) plus guard regions; under less, a probe failed to start ("Cannot
+ * allocate Wasm memory"), and under about 1 GiB Node itself cannot start.
+ */
+const NEEDED_ADDRESS_SPACE = 64 * GIB;
+
+/**
+ * Memory a run needs in its memory cgroup: a small run peaks at about 76 MiB
+ * resident; under a smaller memory.max (memory.limit_in_bytes) the kernel's
+ * OOM killer ended kdelay mid-run, without a word.
+ */
+const NEEDED_MEMORY = 96 * 2 ** 20;
+
+/** The soft RLIMIT_AS in bytes, or undefined when unlimited or unknown. */
+function addressSpaceLimit(): number | undefined {
+  try {
+    const value = /^Max address space\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    return value === undefined || value === 'unlimited' ? undefined : Number(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The tightest memory limit of kdelay's memory cgroup and its ancestors
+ * (cgroup v2 memory.max, v1 memory.limit_in_bytes), or undefined when none
+ * is set or none can be read.
+ */
+export function cgroupMemoryLimit(procSelfCgroup = '/proc/self/cgroup', root = '/sys/fs/cgroup'): { bytes: number; file: string } | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(procSelfCgroup, 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const candidates: { dir: string; file: string }[] = [];
+  for (const line of lines) {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (path === undefined) continue;
+    if (controllers === '' && existsSync(`${root}/cgroup.controllers`)) candidates.push({ dir: `${root}${path}`, file: 'memory.max' });
+    if (controllers.split(',').includes('memory')) candidates.push({ dir: `${root}/memory${path}`, file: 'memory.limit_in_bytes' });
+  }
+  let tightest: { bytes: number; file: string } | undefined;
+  for (const { dir, file } of candidates) {
+    for (let d = dir.replace(/\/+$/, ''); d.length >= root.length; d = d.slice(0, d.lastIndexOf('/'))) {
+      let text: string;
+      try {
+        text = readFileSync(`${d}/${file}`, 'utf8').trim();
+      } catch {
+        continue;
+      }
+      const bytes = Number(text);
+      // v2 says "max"; v1's "no limit" is a number near 2^63.
+      if (Number.isFinite(bytes) && bytes < 2 ** 60 && (!tightest || bytes < tightest.bytes)) tightest = { bytes, file: `${d}/${file}` };
+    }
+  }
+  return tightest;
+}
+
+/**
+ * Checked before anything is loaded: a memory limit too small for kdelay
+ * made Node die of SIGTRAP or the OOM killer end the run, with no report
+ * and nothing said. One line naming the limit and what kdelay needs, exit
+ * 71, as for too few file descriptors.
+ */
+export function checkMemoryLimits(addressSpace = addressSpaceLimit(), cgroup = cgroupMemoryLimit()): void {
+  if (addressSpace !== undefined && addressSpace < NEEDED_ADDRESS_SPACE) {
+    throw new UserError(
+      `the address-space limit (RLIMIT_AS, ulimit -v) is ${mib(addressSpace)}; kdelay needs ${NEEDED_ADDRESS_SPACE / GIB} GiB of address space, not memory: each probe's WebAssembly memory reserves 8 GiB of it (ulimit -v unlimited)`,
+      ExitCode.OSERR,
+    );
+  }
+  if (cgroup && cgroup.bytes < NEEDED_MEMORY) {
+    throw new UserError(`the memory cgroup's limit (${cgroup.file}) is ${mib(cgroup.bytes)}; kdelay needs at least ${mib(NEEDED_MEMORY)} of memory`, ExitCode.OSERR);
+  }
+}
+
 /** Failures whose cause is a limit, not BPF: said as what they are. */
 function limitFailure(err: Error & { errno?: number }): UserError | undefined {
   if (err.errno === EMFILE || / EMFILE\b|Too many open files/.test(err.message)) {
@@ -472,6 +554,7 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
     stop: options.stopTrigger && resolveTrigger(options.stopTrigger, pid),
   };
   checkFileDescriptorLimit();
+  checkMemoryLimits();
   if (options.syscallEvents !== undefined) checkEventBufferSizes(options);
   const threads = threadSelector(options, target, namespaces);
   const selectionNote = threads.note();
@@ -507,6 +590,13 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
       close: () => {
         const gate = probes.gate.close();
         threads.look();
+        if (gate.state === GateState.IDLE) {
+          // No window opened (Ctrl-C before the start trigger): the gate still
+          // holds the last window's times. This one is empty, now.
+          const now = process.hrtime.bigint();
+          lastWindow = { startNs: now, stopNs: now };
+          return 0;
+        }
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },

@@ -121,6 +121,8 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
   const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
+  /** The delta of the last window when it was skipped (shorter than --trigger-delta), until one is reported. */
+  let lastSkipped: bigint | undefined;
   for (let reported = 0, round = 0; reported < opts.sampleCount; round++) {
     if (round > 0 && (await io.interrupted?.())) {
       outcome = 'interrupted';
@@ -137,11 +139,14 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
       const hit = await nextOf(source, 'start');
       if (hit === 'interrupted') {
         // As the reference: Ctrl-C before the start trigger still ends with
-        // the stop and dump lines and an (empty) report.
+        // the stop and dump lines and an (empty) report; or, when the last
+        // window was skipped, with that window's skip line again. No window
+        // opened: nothing is collected that could pass for this one's data.
         outcome = hit;
-        source.close();
+        const windowNs = source.close();
         note('# Stop sampling');
-        render.sample(reported + 1, source.collect(), io.nowMicros(), 0);
+        if (lastSkipped !== undefined) render.skipped(lastSkipped, io.nowMicros());
+        else render.sample(reported + 1, source.collect(), io.nowMicros(), windowNs, undefined, hit);
         source.reset();
         break;
       }
@@ -179,8 +184,10 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     warnings.push(...sample.warnings);
     if (delta === undefined || delta >= BigInt(opts.triggerDeltaNs)) {
       reported++;
+      lastSkipped = undefined;
       render.sample(reported, sample, io.nowMicros(), windowNs, delta, outcome === 'elapsed' ? undefined : outcome);
     } else {
+      lastSkipped = delta;
       render.skipped(delta, io.nowMicros());
     }
     source.reset();

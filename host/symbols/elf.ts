@@ -16,7 +16,7 @@
  * Uint32Array). Anything else throws ElfError and the caller prints the frame
  * as `[unknown]`.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { sortedIndices } from './sort.js';
 
 export class ElfError extends Error {}
@@ -61,9 +61,20 @@ export function bufferSource(buf: Buffer): ElfSource {
   };
 }
 
+/**
+ * A file's bytes, read on demand. Only a regular file: it is opened without
+ * blocking and checked on that descriptor, since opening a FIFO (a library
+ * path in a trigger, a target's swapped executable) waits for a writer
+ * forever, and a device has no ELF to read.
+ */
 export function fileSource(path: string): ElfSource {
-  const fd = openSync(path, 'r');
-  const size = fstatSync(fd).size;
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) {
+    closeSync(fd);
+    throw new ElfError(`${stats.isFIFO() ? 'a FIFO' : stats.isDirectory() ? 'a folder' : 'a special file'}, not a regular file`);
+  }
+  const size = stats.size;
   return {
     size,
     read(offset, length) {

@@ -84,17 +84,23 @@ export function readTargetExecutable<T>(pid: number, why: string, read: (exe: st
   }
 }
 
-/** The reference fails these at attach time, with EX_OSERR; so does kdelay, before loading anything. */
+/**
+ * The reference checks USDT probes when it parses the trigger ("Can't find
+ * UDST probe"): a bad trigger, EX_CONFIG (78); so does kdelay, before
+ * loading anything. (A uprobe function it only misses when attaching:
+ * EX_OSERR, checkFunction.)
+ */
 function checkUsdt(trigger: Trigger, pid: number): void {
   const [provider, name] = trigger.args;
   const { exe, probes } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, probes: usdtProbes(exe) }));
   if (probes.some((p) => p.provider === provider && p.name === name)) return;
   if (probes.length === 0) {
-    throw triggerError(trigger, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`, ExitCode.OSERR);
+    throw triggerError(trigger, `the target's executable (${exe}) has no USDT notes at all; Open vSwitch needs ./configure --enable-usdt-probes`, ExitCode.CONFIG);
   }
-  throw triggerError(trigger, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`, ExitCode.OSERR);
+  throw triggerError(trigger, `the target's executable (${exe}) has no USDT probe ${provider}:${name} (kdelay --list-probes shows the ones it has)`, ExitCode.CONFIG);
 }
 
+/** The reference fails a missing uprobe function at attach time, with EX_OSERR; so does kdelay, before loading anything. */
 function checkFunction(trigger: Trigger, pid: number): void {
   const { exe, elf } = readTargetExecutable(pid, `${trigger.role ?? ''} trigger [${trigger.text}]`.trim(), (exe) => ({ exe, elf: ElfFile.open(exe) }));
   if (elf.symbols.has(trigger.args[0])) return;

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
-import { asNobodyWith, runKdelay } from '../helpers/kdelay.js';
+import { asNobodyWith, runKdelay, startKdelay } from '../helpers/kdelay.js';
+import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { createPidNamespace, firstChild, type PidNamespace } from '../helpers/pid-namespace.js';
 import { ExitCode, UserError } from '../../host/base/exit-codes.js';
 import { requireKernelBtf } from '../../host/driver/run.js';
@@ -104,5 +105,65 @@ describe.skipIf(skipWithoutBpf)('CLI on the real kernel', () => {
     // sleep(1) sits in one clock_nanosleep the whole window: entered before it, so nothing is counted.
     expect(result.stdout).not.toContain(`${pid} ovs-vswitchd`);
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+});
+
+describe.skipIf(skipWithoutBpf)('Ctrl-C between triggered windows', () => {
+  let workload: RunningWorkload | undefined;
+  afterEach(async () => {
+    await workload?.stop();
+    workload = undefined;
+  });
+
+  /** kdelay on trigger_workload's USDT window (one round), shorter than --trigger-delta; SIGINT once it was skipped. */
+  async function interruptedAfterSkips(more: string[]) {
+    workload = await startWorkload('trigger_workload', [1, 7, 60, 0, 0]);
+    const kdelay = startKdelay(['-p', workload.pid, '--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop', '--trigger-delta', 1e12, ...more]);
+    await kdelay.waitForStderr(/waiting for/);
+    workload.kill('SIGUSR1');
+    await workload.waitFor(/^done$/);
+    await kdelay.waitForOutput(more.includes('--json') ? /"type":"skipped"/ : /^# Sample dump skipped/m);
+    kdelay.child.kill('SIGINT');
+    return kdelay.done;
+  }
+
+  it('after skipped windows: the stop line and the last skip line again, as the reference, not a table', async () => {
+    requireBpf();
+    const { code, stdout, stderr } = await interruptedAfterSkips([]);
+    expect(code, stderr).toBe(0);
+    const skips = [...stdout.matchAll(/^# Sample dump skipped, delta ([\d,]+) ns @/gm)].map((m) => m[1]);
+    expect(skips, stdout).toHaveLength(2);
+    expect(skips[1]).toBe(skips[0]);
+    expect(stdout).toMatch(/^# Stop sampling @.*\n# Sample dump skipped, delta [\d,]+ ns @.*\n$/m);
+    expect(stdout).not.toMatch(/^# Sample dump @|^TID /m);
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
+  it('after skipped windows, --json: a skipped record again, no sample', async () => {
+    requireBpf();
+    const { code, stdout, stderr } = await interruptedAfterSkips(['--json']);
+    expect(code, stderr).toBe(0);
+    const records = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(records.map((r) => r.type)).toEqual(['skipped', 'skipped']);
+    expect(records[1].data.trigger_delta_ns).toBe(records[0].data.trigger_delta_ns);
+  });
+
+  it('before any start trigger, --json: the sample is interrupted, an empty window at the moment of Ctrl-C (not at boot)', async () => {
+    requireBpf();
+    workload = await startWorkload('trigger_workload', [1, 7, 60, 0, 0]);
+    const kdelay = startKdelay(['-p', workload.pid, '--start-trigger', 'u:kdelay_test:start', '--json']);
+    await kdelay.waitForStderr(/waiting for/);
+    const before = process.hrtime.bigint();
+    kdelay.child.kill('SIGINT');
+    const { code, stdout } = await kdelay.done;
+    const after = process.hrtime.bigint();
+    expect(code).toBe(0);
+    const sample = stdout.trim().split('\n').map((line) => JSON.parse(line)).find((r) => r.type === 'sample');
+    expect(sample.data.interrupted).toBe(true);
+    expect(sample.data.window_ns).toBe(0);
+    expect(sample.data.window_start_ns).toBe(sample.data.window_stop_ns);
+    const start = BigInt(sample.data.window_start_ns);
+    expect(start >= before && start <= after, `${start} not within [${before}, ${after}]`).toBe(true);
+    expect(Math.abs(Date.parse(sample.data.window_start_time) - Date.now())).toBeLessThan(60_000);
   });
 });

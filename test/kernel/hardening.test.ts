@@ -9,7 +9,7 @@
  * should be, and that nothing is left in the kernel afterwards.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,8 @@ interface Context {
   /** Bundles by case name, in their own folder each. */
   bundles: Record<string, string>;
   guest: string;
+  /** A fresh memory cgroup of this test's own, limited to 40 MiB: its cgroup.procs. */
+  memoryCgroup: { dir: string; procs: string };
 }
 
 interface Row {
@@ -47,6 +49,8 @@ interface Row {
   env?: (c: Context) => Record<string, string>;
   /** kdelay's stdout goes to /dev/full instead of a pipe. */
   stdoutFull?: boolean;
+  /** kdelay's stderr goes to /dev/full, or to a pipe whose reader is gone, instead of a pipe read here. */
+  stderr?: 'full' | 'closed';
   /** Signals to send once stdout (or stderr) shows this. */
   signal?: { when: RegExp; on?: 'stdout' | 'stderr'; send: NodeJS.Signals };
   code: number;
@@ -74,6 +78,11 @@ const rows: Row[] = [
   { name: '-p -1', args: () => ['-p', '-1'], code: 2, error: /must be positive/ },
   { name: '-p 2^64', args: () => ['-p', '18446744073709551616'], code: 2, error: /is too large/ },
   { name: 'unknown option', args: () => ['--no-such-flag'], code: 2, error: /unknown option '--no-such-flag'/ },
+  { name: 'a mistyped option: the suggestion on the same line, unescaped', args: () => ['--hsit'], code: 2, error: /^kdelay: unknown option '--hsit' \(Did you mean --hist\?\)$/ },
+  { name: 'control characters in an unknown option are escaped', args: () => ['--hi\x1b[2Jst'], code: 2, error: /^kdelay: unknown option '--hi\\x1b\[2Jst'$/ },
+  { name: '--allow-program-kind bogus', args: () => ['--allow-program-kind', 'bogus'], code: 2, error: /--allow-program-kind <KIND>' argument 'bogus' is invalid\. is not a BPF program kind or helper kdelay knows \(kinds socket, .*xdp, .*; helpers probe_write_user, override_return, send_signal, send_signal_thread\)$/ },
+  { name: '--thread-name with more groups than V8 takes', args: (c) => sample(c, '--thread-name', '('.repeat(50_000) + ')'.repeat(50_000)), code: 2, error: /^kdelay: --thread-name '\({40}\.\.\.' \(100000 characters\): not a valid regular expression \(Too many captures\)$/ },
+  { name: '--thread-name too large for V8 (100,000 characters)', args: (c) => sample(c, '--thread-name', 'a'.repeat(100_000)), code: 2, error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/ },
   { name: 'ambiguous prefix', args: () => ['--sample', 2], code: 2, error: /ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval/ },
   { name: 'extra argument', args: () => ['extra'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
@@ -111,7 +120,8 @@ const rows: Row[] = [
   { name: 'tracepoint that does not exist', args: (c) => sample(c, '--stop-trigger', 't:sched:no_such_event'), code: 78, error: /invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint/ },
   { name: 'kernel function that does not exist', args: (c) => sample(c, '--start-trigger', 'k:no_such_kernel_function'), code: 78, error: /invalid start trigger .*there is no kernel function/ },
   { name: 'uprobe function the target lacks: 71 as the reference', args: (c) => sample(c, '--stop-trigger', 'up:no_such_function'), code: 71, error: /invalid stop trigger \[up:no_such_function\]; no function no_such_function/ },
-  { name: 'USDT probe the target lacks: 71 as the reference', args: (c) => sample(c, '--start-trigger', 'u:prov:nope'), code: 71, error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/ },
+  { name: 'USDT probe the target lacks: 78 as the reference (checked when the trigger is parsed)', args: (c) => sample(c, '--start-trigger', 'u:prov:nope'), code: 78, error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/ },
+  { name: 'a library trigger naming a FIFO: no hang', args: (c) => sample(c, '--start-trigger', `up:${c.fifo}:fn`), code: 78, error: /invalid start trigger \[up:.*fifo\.wasm:fn\]; .*fifo\.wasm is not an ELF file kdelay can read \(a FIFO, not a regular file\)$/ },
 
   // Files that are not bundles, keys or guests.
   { name: '--probe a FIFO', args: (c) => sample(c, '--probe', c.fifo), code: 78, error: /: a FIFO, not a regular file/ },
@@ -124,6 +134,9 @@ const rows: Row[] = [
   { name: '--trust-key not PEM', args: (c) => sample(c, '--trust-key', c.textFile), code: 78, error: /not a PEM public key/ },
   { name: 'probes.d is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-file') }), args: (c) => sample(c), code: 78, error: /probes.d: a file, expected a folder/ },
   { name: 'probes.d is a FIFO', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-fifo') }), args: (c) => sample(c), code: 78, error: /probes.d: a FIFO, expected a folder/ },
+  { name: 'KDELAY_HOME is /dev/null', env: () => ({ KDELAY_HOME: '/dev/null' }), args: (c) => sample(c), code: 78, error: /^kdelay: \/dev\/null\/trusted-keys: \/dev\/null is a character device, not a folder$/ },
+  { name: 'KDELAY_HOME is a regular file', env: (c) => ({ KDELAY_HOME: c.textFile }), args: (c) => sample(c), code: 78, error: /text\.txt\/trusted-keys: .*text\.txt is a file, not a folder$/ },
+  { name: 'probes.d is /dev/null', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-devnull') }), args: (c) => sample(c), code: 78, error: /probes.d: a character device, expected a folder$/ },
   { name: 'trusted-keys is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-keys') }), args: (c) => sample(c), code: 78, error: /trusted-keys: a file, expected a folder/ },
   { name: 'run a FIFO', args: (c) => ['run', c.fifo], code: 78, error: /: a FIFO, not a regular file/ },
   { name: 'run /dev/zero', args: () => ['run', '/dev/zero'], code: 78, error: /\/dev\/zero: a character device/ },
@@ -156,6 +169,14 @@ const rows: Row[] = [
   },
 
   // The environment.
+  { name: 'an address-space limit (RLIMIT_AS) too small for WebAssembly', wrap: () => ['prlimit', `--as=${2 * 2 ** 30}`], args: (c) => sample(c), code: 71, error: /^kdelay: the address-space limit \(RLIMIT_AS, ulimit -v\) is 2048 MiB; kdelay needs 64 GiB of address space/ },
+  {
+    name: 'a 40 MiB memory cgroup: one line, not the OOM killer',
+    wrap: (c) => ['sh', '-c', `echo $$ > ${c.memoryCgroup.procs} && exec "$@"`, 'sh'],
+    args: (c) => sample(c),
+    code: 71,
+    error: /^kdelay: the memory cgroup's limit \(.*kdelay-hardening-\d+\/memory\.(max|limit_in_bytes)\) is 40 MiB; kdelay needs at least 96 MiB of memory$/,
+  },
   { name: 'a tiny RLIMIT_NOFILE', wrap: () => ['prlimit', '--nofile=60'], args: (c) => sample(c), code: 71, error: /too few file descriptors: the open-file limit \(RLIMIT_NOFILE\) is 60/ },
   { name: 'no kernel BTF', wrap: () => inMountNamespace('mount -t tmpfs none /sys/kernel/btf'), args: (c) => sample(c), code: 72, error: /the kernel has no BTF/ },
   { name: 'a corrupt kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/random /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*not BTF \(bad magic\)/ },
@@ -163,6 +184,8 @@ const rows: Row[] = [
   { name: 'no usable libbpf: $KDELAY_LIBBPF is broken', env: () => ({ KDELAY_LIBBPF: '/dev/null' }), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(\$KDELAY_LIBBPF \(\/dev\/null\): cannot be loaded \(file too short\)\)/ },
   { name: 'no usable libbpf: every one hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: .*; the libbpf shipped with kdelay/ },
   { name: '--help with every libbpf hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: () => ['--help'], code: 0, stdout: /^Usage: kdelay/m },
+  { name: 'stdout closed (>&-)', wrap: () => ['sh', '-c', 'exec "$@" >&-', 'sh'], args: (c) => sample(c), code: 74, error: /^kdelay: standard output is closed: there is nowhere to write the report/ },
+  { name: 'stdout on /dev/null by choice: the run goes on', wrap: () => ['sh', '-c', 'exec "$@" >/dev/null', 'sh'], args: (c) => sample(c), code: 0 },
   { name: 'stdout on /dev/full', stdoutFull: true, args: (c) => sample(c), code: 74, error: /cannot write the report to standard output: no space left on device \(ENOSPC\)/ },
   {
     name: 'stdout on a full tmpfs',
@@ -171,6 +194,11 @@ const rows: Row[] = [
     code: 74,
     error: /cannot write the report to standard output: no space left on device/,
   },
+
+  // Notes that cannot be written (here the one that no thread matches --thread-name yet) are lost, not the report.
+  { name: 'a note to stderr on /dev/full', stderr: 'full', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
+  { name: 'a note to a closed stderr pipe', stderr: 'closed', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
+  { name: 'an error to stderr on /dev/full keeps its exit code', stderr: 'full', args: () => ['--sample-count', 0], code: 2 },
 
   // Signals at each stage: the report is printed, exit 0.
   { name: 'SIGINT while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
@@ -186,6 +214,9 @@ const rows: Row[] = [
     reports: 1,
     stdout: /^# Stop sampling @.*\n# Sample dump @.*\nTID {8}THREAD {11}<RESOURCE SPECIFIC>\n-{10} -{16} -{76}\n/,
   },
+  // SIGUSR1 and SIGUSR2 do nothing: no inspector (Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229"), no death (SIGUSR2's default).
+  { name: 'SIGUSR1 while sampling: ignored, no inspector', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR1' }, code: 0, reports: 1 },
+  { name: 'SIGUSR2 while sampling: ignored, the report is printed', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR2' }, code: 0, reports: 1 },
   { name: 'a --sample-time past setTimeout\'s limit is not cut short', args: (c) => sample(c, '--sample-time', 2147484), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
 
   // kdelay run guests.
@@ -195,11 +226,14 @@ const rows: Row[] = [
 function runRow(row: Row, c: Context): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const command = [...(row.wrap?.(c) ?? []), process.execPath, KDELAY_BIN, ...row.args(c).map(String)];
   const full = row.stdoutFull ? openSync('/dev/full', 'w') : undefined;
+  const fullStderr = row.stderr === 'full' ? openSync('/dev/full', 'w') : undefined;
   const child: ChildProcess = spawn(command[0], command.slice(1), {
-    stdio: ['ignore', full ?? 'pipe', 'pipe'],
+    stdio: ['ignore', full ?? 'pipe', fullStderr ?? 'pipe'],
     env: { ...process.env, KDELAY_HOME: join(c.dir, 'home-empty'), ...row.env?.(c) },
   });
   if (full !== undefined) closeSync(full);
+  if (fullStderr !== undefined) closeSync(fullStderr);
+  if (row.stderr === 'closed') child.stderr!.destroy();
   let stdout = '';
   let stderr = '';
   let signalled = false;
@@ -252,6 +286,8 @@ beforeAll(async () => {
   execFileSync('mkfifo', [join(dir, 'home-fifo', 'probes.d')]);
   mkdirSync(join(dir, 'home-keys'));
   writeFileSync(join(dir, 'home-keys', 'trusted-keys'), '');
+  mkdirSync(join(dir, 'home-devnull'));
+  execFileSync('ln', ['-s', '/dev/null', join(dir, 'home-devnull', 'probes.d')]);
 
   // Bundles: built-in sched renamed sched2, its manifest broken one way each.
   const sched = builtinBundle('sched');
@@ -297,11 +333,20 @@ beforeAll(async () => {
   const guest = await compilePlainGuest(join(ROOT, 'test', 'guests', 'plain_misbehaving.ts'), join(dir, 'plain_misbehaving.wasm'));
   chmodSync(guest, 0o644);
 
-  context = { dir, target: target.pid!, ticking: ticking.pid!, zombie, fifo, textFile, emptyFolder, bundles, guest };
+  // A memory cgroup of our own (v2 memory.max, or v1's memory controller), removed in afterAll.
+  const unified = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const cgroupDir = unified ? `/sys/fs/cgroup/kdelay-hardening-${process.pid}` : `/sys/fs/cgroup/memory/kdelay-hardening-${process.pid}`;
+  mkdirSync(cgroupDir);
+  writeFileSync(join(cgroupDir, unified ? 'memory.max' : 'memory.limit_in_bytes'), String(40 * 2 ** 20));
+  const memoryCgroup = { dir: cgroupDir, procs: join(cgroupDir, 'cgroup.procs') };
+
+  context = { dir, target: target.pid!, ticking: ticking.pid!, zombie, fifo, textFile, emptyFolder, bundles, guest, memoryCgroup };
 }, 120_000);
 
 afterAll(() => {
   for (const c of children) c.kill();
+  // Empty once its one process (kdelay) has exited.
+  if (context?.memoryCgroup) rmdirSync(context.memoryCgroup.dir);
 });
 
 describe.skipIf(skipWithoutBpf)('bad inputs and faults: one line, the right code, the report where one is due, nothing left', () => {

@@ -153,7 +153,8 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
       return runKdelay(['-p', String(workload.pid), ...args]);
     }
     it.each([
-      [['--start-trigger', 'u:kdelay_test:nope'], 71, /^kdelay: invalid start trigger \[u:kdelay_test:nope\]; the target's executable \(\/proc\/\d+\/exe\) has no USDT probe kdelay_test:nope/],
+      // As the reference: a USDT probe is checked when the trigger is parsed (EX_CONFIG), a function when attached (EX_OSERR).
+      [['--start-trigger', 'u:kdelay_test:nope'], 78, /^kdelay: invalid start trigger \[u:kdelay_test:nope\]; the target's executable \(\/proc\/\d+\/exe\) has no USDT probe kdelay_test:nope/],
       [['--start-trigger', 'up:no_such_function'], 71, /^kdelay: invalid start trigger \[up:no_such_function\]; no function no_such_function in the target's executable/],
       [['--stop-trigger', 't:sched:no_such_event'], 78, /^kdelay: invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint sched:no_such_event/],
       [['--start-trigger', 'k:no_such_kernel_function'], 78, /^kdelay: invalid start trigger \[k:no_such_kernel_function\]; there is no kernel function/],

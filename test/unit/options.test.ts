@@ -61,6 +61,7 @@ describe('options', () => {
     ['--only syscalls,sched --only irq', { onlyProbes: ['syscalls', 'sched', 'irq'] }],
     ['--skip upcall', { skipProbes: ['upcall'] }],
     ['--allow-program-kind xdp --allow-program-kind probe_write_user', { allowProgramKinds: ['xdp', 'probe_write_user'] }],
+    ['--allow-program-kind cgroup/sock_create --allow-program-kind lsm.s', { allowProgramKinds: ['cgroup/sock_create', 'lsm.s'] }],
     ['--probe-option syscalls.max_entries=65536 --probe-option x.mode=a=b', { probeOptions: { 'syscalls.max_entries': '65536', 'x.mode': 'a=b' } }],
     ['--start-trigger up:bridge_run', { startTrigger: { text: 'up:bridge_run', kind: 'uprobe', args: ['bridge_run'] } }],
     ['--stop-trigger upr:bridge_run', { stopTrigger: { text: 'upr:bridge_run', kind: 'uretprobe', args: ['bridge_run'] } }],
@@ -91,11 +92,22 @@ describe('options', () => {
     ['--skip a,,b', 'must be probe names separated by commas'],
     ['--thread-name (', "option '--thread-name <REGEX>' argument '(' is invalid. not a valid regular expression (Invalid regular expression: /(/: Unterminated group)"],
     ['--thread-name [a-', 'not a valid regular expression'],
+    ['--hsit', "unknown option '--hsit' (Did you mean --hist?)"],
+    ['--allow-program-kind bogus', 'is not a BPF program kind or helper kdelay knows (kinds socket,'],
+    ['--allow-program-kind xdpp', 'helpers probe_write_user, override_return, send_signal, send_signal_thread)'],
   ])('rejects %s with a one-line message and the usage exit code', (line, message) => {
     const r = rejection(line);
     expect(r.exitCode).toBe(ExitCode.USAGE);
     expect(r.message).toContain(message);
     expect(r.message).not.toContain('\n');
+  });
+
+  it('refuses a --thread-name V8 cannot run in one line that does not repeat it whole', () => {
+    for (const pattern of ['a'.repeat(100_000), '('.repeat(50_000) + ')'.repeat(50_000)]) {
+      const r = rejection(`--thread-name ${pattern}`);
+      expect(r.exitCode).toBe(ExitCode.USAGE);
+      expect(r.message).toMatch(/^--thread-name '.{40}\.\.\.' \(100000 characters\): not a valid regular expression \((Regular expression too large|Too many captures)\)$/);
+    }
   });
 
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));

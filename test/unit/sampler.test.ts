@@ -112,6 +112,49 @@ describe('trigger modes', () => {
     expect(reports).toEqual([1]);
   });
 
+  it('Ctrl-C after a skipped window: the stop line and that skip line again, no report (as the reference)', async () => {
+    const lines: string[] = [];
+    const reports: [number, string | undefined][] = [];
+    const skips: bigint[] = [];
+    const hits = [{ kind: 'start' as const, ts: 1_000n }, { kind: 'stop' as const, ts: 1_500n }];
+    const source = {
+      open: () => {},
+      close: () => 0,
+      collect: () => ({ tables: new Map(), warnings: [] }),
+      reset: () => {},
+      nextHit: async () => hits.shift() ?? ('interrupted' as const),
+      monotonicNs: () => 0n,
+      missedStarts: () => 0,
+    };
+    const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: (line: string) => lines.push(line.replace(/ @.*/, '')) };
+    const render = {
+      sample: (i: number, _s: unknown, _d: number, _w: number, _t: bigint | undefined, ended?: string) => void reports.push([i, ended]),
+      skipped: (delta: bigint) => void (skips.push(delta), lines.push(`skipped ${delta}`)),
+      warnings: () => {},
+    };
+    const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 1_000 }, source, io, render);
+    expect(outcome).toBe('interrupted');
+    expect(lines).toEqual(['# Start sampling (trigger@1000)', '# Stop sampling (trigger@1500)', 'skipped 500', '# Stop sampling', 'skipped 500']);
+    expect(reports).toEqual([]);
+  });
+
+  it('Ctrl-C before the start trigger: the (empty) sample says it was interrupted', async () => {
+    const ended: (string | undefined)[] = [];
+    const source = {
+      open: () => {},
+      close: () => 0,
+      collect: () => ({ tables: new Map(), warnings: [] }),
+      reset: () => {},
+      nextHit: async () => 'interrupted' as const,
+      monotonicNs: () => 0n,
+      missedStarts: () => 0,
+    };
+    const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: () => {} };
+    const render = { sample: (_i: number, _s: unknown, _d: number, _w: number, _t: bigint | undefined, e?: string) => void ended.push(e), skipped: () => {}, warnings: () => {} };
+    await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: false, triggerDeltaNs: 0 }, source, io, render, true);
+    expect(ended).toEqual(['interrupted']);
+  });
+
 
   it('start only: keeps waiting until the monotonic deadline has passed, even if a timer fires early', async () => {
     let now = 1_000_000_000n;

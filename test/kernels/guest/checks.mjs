@@ -4,7 +4,8 @@
 // judge (test/kernels/matrix.test.ts). Nothing is asserted here: the guest
 // only reports, so a failure is explained on the host with the whole output.
 //
-// /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs }
+// /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs, loads }
+// (loads: scripts/lib/kernel-matrix-loads.mjs's LOAD_CONFIGURATIONS, with each run's arguments)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
@@ -48,11 +49,11 @@ function start(command, args) {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Runs one check with a deadline; whatever it collected is reported either way. */
-async function check(name, body) {
+async function check(name, body, timeoutMs = config.checkTimeoutMs) {
   const started = Date.now();
   const record = { name, steps: [] };
   const step = (what) => record.steps.push(`${Date.now() - started} ms: ${what}`);
-  const timeout = delay(config.checkTimeoutMs).then(() => 'timeout');
+  const timeout = delay(timeoutMs).then(() => 'timeout');
   let outcome;
   try {
     outcome = await Promise.race([body(record, step).then(() => 'finished'), timeout]);
@@ -94,6 +95,7 @@ const kprobes = () => readOr('/sys/kernel/debug/kprobes/list', undefined);
 // Facts about the guest.
 const nodeStart = Date.now();
 spawnSync('node', ['-e', '0']);
+const kprobePmu = existsSync('/sys/bus/event_source/devices/kprobe');
 emit('facts', {
   kernel: release(),
   arch: process.arch,
@@ -101,7 +103,7 @@ emit('facts', {
   nodeStartMs: Date.now() - nodeStart,
   btf: existsSync('/sys/kernel/btf/vmlinux'),
   openvswitch: existsSync('/sys/module/openvswitch'),
-  kprobePmu: existsSync('/sys/bus/event_source/devices/kprobe'),
+  kprobePmu,
   libbpf: ['/lib', '/usr/lib'].flatMap((dir) =>
     readdirSync(dir).filter((d) => d.endsWith('-linux-gnu')).flatMap((d) => readdirSync(`${dir}/${d}`).filter((f) => f.startsWith('libbpf.so')).map((f) => `${dir}/${d}/${f}`)),
   ),
@@ -182,3 +184,31 @@ await check('pidns', async (record, step) => {
   step('kdelay exited');
   record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
 });
+
+// Every configuration that changes what a probe loads (scripts/lib/kernel-matrix-loads.mjs), one kdelay
+// run each against one workload: loaded and attached once it samples or waits for its start trigger,
+// then stopped with SIGINT. One `load` record per configuration.
+await check('loads', async (record, step) => {
+  const workload = await startWorkload(record, step);
+  for (const load of config.loads) {
+    const started = Date.now();
+    if (load.needs === 'kprobes' && !kprobePmu) {
+      emit('load', { name: load.name, outcome: 'skipped', why: 'no kprobes', ms: 0 });
+      continue;
+    }
+    const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
+    const run = kdelay(record, args);
+    const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+    const loadedMs = Date.now() - started;
+    if (loaded) run.child.kill('SIGINT');
+    const result = await run.done;
+    result.stderr = result.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
+    // stdout's report is not judged here: only its "not available" lines, and a tail to explain a failure.
+    const notAvailable = result.stdout.split('\n').filter((l) => /: not available \(/.test(l));
+    const out = { name: load.name, outcome: 'finished', loaded, loadedMs, kdelay: { ...result, stdout: result.stdout.slice(-1500) }, notAvailable };
+    if (result.code !== 0 || !loaded || notAvailable.length) out.debugLog = await debugLog(record, args);
+    emit('load', { ...out, ms: Date.now() - started });
+    step(`${load.name}: exit ${result.code}`);
+  }
+  workload.child.kill('SIGTERM');
+}, config.loadsTimeoutMs);

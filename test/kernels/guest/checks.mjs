@@ -12,6 +12,8 @@ import { release } from 'node:os';
 
 const config = JSON.parse(readFileSync('/matrix/config.json', 'utf8'));
 const KDELAY = '/kdelay/bin/kdelay.js';
+// The repository's unsigned development builds, which only their own checkout admits without it.
+const KDELAY_ARGS = config.allowUnsigned ? ['--allow-unsigned'] : [];
 const WORKLOAD = '/matrix/matrix_workload';
 
 function emit(type, data) {
@@ -74,7 +76,7 @@ async function startWorkload(record, step) {
 }
 
 function kdelay(record, args) {
-  const run = start('node', [KDELAY, ...args]);
+  const run = start('node', [KDELAY, ...KDELAY_ARGS, ...args]);
   record.children.push(run.child);
   return run;
 }
@@ -161,7 +163,7 @@ const nsTid = (status) => Number(/^NSpid:\s*(.*)$/m.exec(status)?.[1].split(/\s+
 // kdelay and the workload both inside `unshare -p -f --mount-proc`, no host /proc: the task iterator
 // (host/bpf/pid_numbers.bpf.c) finds the kernel's numbers. The report must use the namespace's tids.
 await check('pidns', async (record, step) => {
-  const script = `${WORKLOAD} ${config.rounds} ${config.getppids} ${config.spinMs} ${config.gapMs} & exec node ${KDELAY} -p $! --sample-time 600`;
+  const script = `${WORKLOAD} ${config.rounds} ${config.getppids} ${config.spinMs} ${config.gapMs} & exec node ${KDELAY} ${KDELAY_ARGS.join(' ')} -p $! --sample-time 600`;
   const run = start('unshare', ['-p', '-f', '--mount-proc', 'sh', '-c', script]);
   (record.children ??= []).push(run.child);
   const ready = (await run.until('stdout', /^ready \d+$/m)) && (await run.until('stdout', /^# Start sampling/m));

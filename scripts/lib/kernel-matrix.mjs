@@ -436,7 +436,10 @@ export function verifierReason(log) {
   const end = lines.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
   if (end < 0) return undefined;
   const before = lines.slice(0, end).reverse();
-  const program = /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(before.find((l) => l.includes('BEGIN PROG LOAD LOG')) ?? '')?.[1];
+  // Named where the log begins, or (when a long log's beginning was cut off) in libbpf's line after it.
+  const program =
+    /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(before.find((l) => l.includes('BEGIN PROG LOAD LOG')) ?? '')?.[1] ??
+    /prog '([^']+)': failed to load/.exec(lines.slice(end).find((l) => /prog '[^']+': failed to load/.test(l)) ?? '')?.[1];
   const reason = before.find((l) => l.trim() && !/^(processed|verification time|stack depth|libbpf: )/.test(l.trim()));
   return `${reason?.trim()}${program ? ` (program ${program})` : ''}`;
 }

@@ -67,8 +67,8 @@ async function check(name, body, timeoutMs = config.checkTimeoutMs) {
   emit('check', { ...record, outcome, ms: Date.now() - started });
 }
 
-async function startWorkload(record, step) {
-  const workload = start(WORKLOAD, [config.rounds, config.getppids, config.spinMs, config.gapMs]);
+async function startWorkload(record, step, rounds = config.rounds) {
+  const workload = start(WORKLOAD, [rounds, config.getppids, config.spinMs, config.gapMs]);
   (record.children ??= []).push(workload.child);
   if (!(await workload.until('stdout', /^ready \d+$/m))) throw new Error(`workload did not start: ${workload.out.stderr}`);
   step(`workload ${workload.child.pid} ready`);
@@ -140,7 +140,9 @@ await check('window', async (record, step) => {
 
 // Windows opened and closed by USDT probes in the workload, as JSON.
 await check('trigger', async (record, step) => {
-  const workload = await startWorkload(record, step);
+  // Rounds to spare: a start that fires while kdelay still reports the last window is missed (a slow
+  // guest on a loaded machine missed enough of 4 rounds to wait for ever), and each window holds one round anyway.
+  const workload = await startWorkload(record, step, config.triggerSamples * 4);
   record.workloadPid = workload.child.pid;
   const args = [
     '-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples,

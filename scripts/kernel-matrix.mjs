@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { debianApt } from './lib/debian-apt.mjs';
 import * as matrix from './lib/kernel-matrix.mjs';
+import { LOAD_CONFIGURATIONS, loadArgs } from './lib/kernel-matrix-loads.mjs';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const PINS = path.join(ROOT, 'test', 'kernels', 'pins.json');
@@ -80,7 +81,11 @@ async function boot(kernel, arch) {
   const kernelPin = pins.kernels.find((k) => k.kernel === kernel) ?? fail(`no kernel ${kernel} in pins.json`);
   if (!matrix.ARCHES[arch]) fail(`arch must be one of ${Object.keys(matrix.ARCHES).join(', ')}`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kdelay-kernel-matrix-'));
-  const config = { rounds: 4, getppids: 7, spinMs: 30, gapMs: 1000, triggerSamples: 2, checkTimeoutMs: 120_000 };
+  const config = {
+    rounds: 4, getppids: 7, spinMs: 30, gapMs: 1000, triggerSamples: 2, checkTimeoutMs: 120_000, loadsTimeoutMs: 360_000,
+    loads: LOAD_CONFIGURATIONS.map((c) => ({ name: c.name, needs: c.needs, args: loadArgs(c, '$PID') })),
+    allowUnsigned: (await matrix.developmentBuilds(ROOT)).length > 0,
+  };
   const layer = matrix.stageRepoLayer({ repoRoot: ROOT, pins, arch, dir: path.join(work, 'repo'), config });
   const repoCpio = matrix.cpioOf(layer, path.join(work, 'repo.cpio'));
   const initrd = matrix.guestInitramfs({ pins, kernelPin, arch, repoCpio, output: path.join(work, 'initrd.cpio') });

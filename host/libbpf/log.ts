@@ -7,15 +7,22 @@ import { bpf, c, koffi, PrintFn } from './ffi.js';
 
 const LIBBPF_WARN = 0;
 const LIBBPF_DEBUG = 2;
+/**
+ * libbpf prints a failed program's verifier log as one message, of up to its
+ * log buffer's 16 MiB (BPF_LOG_BUF_SIZE, UINT32_MAX >> 8), and the verifier's
+ * reason is its last line: under --debug the message must fit whole.
+ */
+const VERBOSE_MESSAGE_BYTES = (0xffffffff >>> 8) + 4096;
 
 class LibbpfLog {
   private verbose = false;
   private recent: string[] = [];
   private installed = false;
-  private readonly buf = Buffer.alloc(4096);
+  private buf = Buffer.alloc(4096);
 
   install(verbose: boolean) {
     this.verbose = verbose;
+    if (verbose && this.buf.length < VERBOSE_MESSAGE_BYTES) this.buf = Buffer.allocUnsafe(VERBOSE_MESSAGE_BYTES);
     if (this.installed) return;
     this.installed = true;
     const callback = koffi.register((level: number, fmt: string, args: unknown) => {

@@ -561,10 +561,21 @@ static __always_inline void hist_add(u32 tid, u32 kind, u32 nr, u64 ns)
 	struct hist_key key = { .tid = tid, .kind = kind, .nr = nr };
 	struct hist_value zero = {};
 	struct hist_value *hist;
-	u32 slot = log2_slot(ns);
+	u64 slot = log2_slot(ns);
 
 	hist = kdelay_lookup_or_init(&account_hist, &key, &zero);
-	if (hist && slot < ACCOUNT_HIST_SLOTS)
+	if (!hist)
+		return;
+	/*
+	 * Bounded here, in 64 bits, for 5.10's and 6.1's verifiers: they give
+	 * up on an OR whose operand is not a constant (log2_slot's), leaving a
+	 * register with unknown upper bits, which the 32-bit compare clang made
+	 * of log2_slot's cap does not bound ("math between map_value pointer and
+	 * register with unbounded min value"). The empty asm keeps clang, which
+	 * knows slot < 40, from dropping this compare or narrowing it to 32 bits.
+	 */
+	asm volatile("" : "+r"(slot));
+	if (slot < ACCOUNT_HIST_SLOTS)
 		hist->slots[slot]++;
 }
 

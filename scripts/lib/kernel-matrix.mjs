@@ -314,6 +314,30 @@ function copyKoffiJs(from, to) {
 }
 
 /**
+ * The built-in bundles that carry a digest only (no release signature):
+ * this checkout's own development builds (npm run build:probes without the
+ * release key; host/driver/development-builds.ts). A guest has no sources to
+ * match them against, so its kdelay runs with --allow-unsigned when there
+ * are any; a bundle that is unsigned and not this checkout's fresh build is
+ * an error. Reads tsc's dist/host/ (npm run build).
+ */
+export async function developmentBuilds(repoRoot) {
+  const dist = path.join(repoRoot, 'dist', 'host');
+  const { splitSeal, sha256Hex } = await import(path.join(dist, 'bundle', 'seal.js'));
+  const { whyNotDevelopmentBuild } = await import(path.join(dist, 'driver', 'development-builds.js'));
+  const names = [];
+  for (const file of fs.readdirSync(path.join(repoRoot, 'bundles')).filter((f) => f.endsWith('.wasm')).sort()) {
+    const { body, seal } = splitSeal(fs.readFileSync(path.join(repoRoot, 'bundles', file)));
+    if (seal?.signature !== undefined) continue;
+    const name = file.replace(/\.wasm$/, '');
+    const why = whyNotDevelopmentBuild(repoRoot, name, sha256Hex(body));
+    if (why) throw new Error(`bundles/${file} is unsigned and not a development build of this checkout: ${why}`);
+    names.push(name);
+  }
+  return names;
+}
+
+/**
  * The guest's repository layer for ARCH, staged in dir: kdelay as a user
  * would install it (bin/, dist/ from `npm run build`, bundles/, keys/,
  * vendor/ if there is one, koffi with ARCH's prebuilt), /init, and the
@@ -412,7 +436,10 @@ export function verifierReason(log) {
   const end = lines.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
   if (end < 0) return undefined;
   const before = lines.slice(0, end).reverse();
-  const program = /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(before.find((l) => l.includes('BEGIN PROG LOAD LOG')) ?? '')?.[1];
+  // Named where the log begins, or (when a long log's beginning was cut off) in libbpf's line after it.
+  const program =
+    /prog '([^']+)': -- BEGIN PROG LOAD LOG --/.exec(before.find((l) => l.includes('BEGIN PROG LOAD LOG')) ?? '')?.[1] ??
+    /prog '([^']+)': failed to load/.exec(lines.slice(end).find((l) => /prog '[^']+': failed to load/.test(l)) ?? '')?.[1];
   const reason = before.find((l) => l.trim() && !/^(processed|verification time|stack depth|libbpf: )/.test(l.trim()));
   return `${reason?.trim()}${program ? ` (program ${program})` : ''}`;
 }

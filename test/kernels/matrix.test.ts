@@ -9,6 +9,11 @@
  * Each probe on each guest either reports correct numbers or is listed as
  * not available for a reason its manifest declares ("needs <requirement>");
  * anything else fails, naming the kernel, the architecture and the probe.
+ * Then every configuration that changes what a probe loads
+ * (scripts/lib/kernel-matrix-loads.mjs: --hist, -s with and without stacks,
+ * the smallest maps and slots, each trigger kind in each role, --only and
+ * --skip) must load and attach: its kdelay run must reach sampling (or wait
+ * for its start trigger) and exit 0.
  * What each guest showed is written to kernel-matrix-results/: results.json,
  * results.md (`node scripts/kernel-matrix.mjs readme` puts that table in
  * README.md) and each guest's console.
@@ -17,13 +22,15 @@
  * scripts/lib/kernel-matrix.mjs): a cold run downloads ~600 MB.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript, shared with scripts/kernel-matrix.mjs
 import * as matrix from '../../scripts/lib/kernel-matrix.mjs';
+// @ts-expect-error: plain JavaScript, shared with the guest's checks.mjs and the coverage unit test
+import { LOAD_CONFIGURATIONS, loadArgs } from '../../scripts/lib/kernel-matrix-loads.mjs';
 import { labelledRow, type ParsedThread, parseReport } from '../helpers/report.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -33,13 +40,38 @@ const pins = matrix.loadPins(join(import.meta.dirname, 'pins.json'));
 const WORKLOAD = { rounds: 4, getppids: 7, spinMs: 30, gapMs: 1000 };
 const TRIGGER_SAMPLES = 2;
 /** A guest that has not powered off by then failed (kernel named in the message). */
-const GUEST_TIMEOUT_MS = Number(process.env.KDELAY_MATRIX_GUEST_TIMEOUT_MS ?? 240_000);
+const GUEST_TIMEOUT_MS = Number(process.env.KDELAY_MATRIX_GUEST_TIMEOUT_MS ?? 480_000);
 /** 2 cores: more guests at once only slows each down. */
 const PARALLEL_GUESTS = 2;
 
 const GUESTS: { name: string; kernel: KernelPin; arch: string }[] = matrix.matrixGuests(pins);
-// The README table's columns: the probes, and pidns (kdelay and the workload inside unshare -p -f --mount-proc).
-const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall', 'account', 'pidns'];
+// The README table's columns: the probes, pidns (kdelay and the workload inside unshare -p -f --mount-proc),
+// and configurations (every LOAD_CONFIGURATIONS run loaded and attached).
+const PROBES = ['syscalls', 'sched', 'irq', 'trigger', 'upcall', 'account', 'pidns', 'configurations'];
+
+interface LoadConfiguration {
+  name: string;
+  args: string[];
+  start?: string;
+  stop?: string;
+  needs?: 'kprobes';
+}
+const LOADS: LoadConfiguration[] = LOAD_CONFIGURATIONS;
+
+/** What the guest saw of one load configuration (checks.mjs, check "loads"). */
+interface LoadRecord {
+  type: 'load';
+  name: string;
+  outcome: 'finished' | 'skipped';
+  why?: string;
+  /** It printed "# Start sampling" or "waiting for" (its start trigger) before it was stopped. */
+  loaded?: boolean;
+  loadedMs?: number;
+  kdelay?: KdelayResult;
+  notAvailable?: string[];
+  debugLog?: string;
+  ms: number;
+}
 
 interface KernelPin {
   kernel: string;
@@ -78,10 +110,14 @@ interface GuestRun {
   records: Record<string, unknown>[];
   facts?: Record<string, unknown>;
   checks: Map<string, CheckRecord>;
+  loads: Map<string, LoadRecord>;
 }
 
-const manifestRequires = (probe: string): string[] =>
-  JSON.parse(readFileSync(join(ROOT, 'probes', probe, 'manifest.json'), 'utf8')).requires ?? [];
+const manifestOf = (probe: string) => JSON.parse(readFileSync(join(ROOT, 'probes', probe, 'manifest.json'), 'utf8'));
+const manifestRequires = (probe: string): string[] => manifestOf(probe).requires ?? [];
+/** The built-in probe with a section of this title. */
+const probeOfSection = (title: string): string =>
+  readdirSync(join(ROOT, 'probes')).find((p) => existsSync(join(ROOT, 'probes', p, 'manifest.json')) && manifestOf(p).sections.some((s: { title: string }) => s.title === title)) ?? title;
 
 // --- running the guests -------------------------------------------------------
 
@@ -89,6 +125,7 @@ const workDir = join(tmpdir(), `kdelay-kernel-matrix-${process.pid}`);
 const RESULTS = join(ROOT, 'kernel-matrix-results');
 const runs = new Map<string, Promise<GuestRun>>();
 const timings: Record<string, number | Record<string, unknown>> = {};
+let developmentBuilds: string[] = [];
 
 /** Runs fn for each item, at most `limit` at a time, in order of the list. */
 function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R>[] {
@@ -120,8 +157,10 @@ async function runGuest(guest: (typeof GUESTS)[number], repoCpio: string): Promi
   writeFileSync(join(RESULTS, `${guest.kernel.kernel}-${guest.arch}.console.txt`), boot.output);
   const records = matrix.guestRecords(boot.output) as Record<string, unknown>[];
   const checks = new Map<string, CheckRecord>();
+  const loads = new Map<string, LoadRecord>();
   for (const r of records) if (r.type === 'check') checks.set(r.name as string, r as unknown as CheckRecord);
-  return { ...boot, records, facts: records.find((r) => r.type === 'facts'), checks };
+  for (const r of records) if (r.type === 'load') loads.set(r.name as string, r as unknown as LoadRecord);
+  return { ...boot, records, facts: records.find((r) => r.type === 'facts'), checks, loads };
 }
 
 beforeAll(async () => {
@@ -142,13 +181,23 @@ beforeAll(async () => {
   await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'kernel-matrix.mjs'), 'fetch'], { maxBuffer: 16 << 20 }).catch((err) => {
     throw new Error(`fetching the kernel matrix's assets failed: ${err.stderr?.trim() || err.message}`);
   });
-  const config = { ...WORKLOAD, triggerSamples: TRIGGER_SAMPLES, checkTimeoutMs: 120_000 };
+  developmentBuilds = await matrix.developmentBuilds(ROOT);
+  const config = {
+    ...WORKLOAD,
+    triggerSamples: TRIGGER_SAMPLES,
+    checkTimeoutMs: 120_000,
+    loadsTimeoutMs: 360_000,
+    loads: LOADS.map((c) => ({ name: c.name, needs: c.needs, args: loadArgs(c, '$PID') })),
+    // This checkout's unsigned development builds (a probe changed without the release key): the guest admits them.
+    allowUnsigned: developmentBuilds.length > 0,
+  };
   const repoCpio = new Map<string, string>();
   for (const arch of new Set(GUESTS.map((g) => g.arch))) {
     const dir = matrix.stageRepoLayer({ repoRoot: ROOT, pins, arch, dir: join(workDir, `repo-${arch}`), config });
     repoCpio.set(arch, matrix.cpioOf(dir, join(workDir, `repo-${arch}.cpio`)));
   }
   timings.prepareMs = Date.now() - started;
+  if (developmentBuilds.length) console.log(`kernel matrix: unsigned development builds, admitted in the guests with --allow-unsigned: ${developmentBuilds.join(', ')}`);
   const promises = pool(GUESTS, PARALLEL_GUESTS, (guest) => runGuest(guest, repoCpio.get(guest.arch)!));
   GUESTS.forEach((guest, i) => runs.set(guest.name, promises[i]));
   // Judged one by one below; an early failure must not leave the others unhandled.
@@ -164,11 +213,13 @@ const verdicts = new Map<string, Map<string, Verdict>>();
 async function judge(guest: string, probe: string, assertions: () => Promise<Verdict | void> | Verdict | void) {
   const perGuest = verdicts.get(guest) ?? new Map<string, Verdict>();
   verdicts.set(guest, perGuest);
+  // A column several tests share (configurations) keeps its first failure.
+  const set = (v: Verdict) => perGuest.get(probe)?.status !== 'FAIL' && perGuest.set(probe, v);
   try {
-    perGuest.set(probe, (await assertions()) ?? { status: 'ok' });
+    set((await assertions()) ?? { status: 'ok' });
   } catch (err) {
     // The assertion's own message, without vitest's "expected ... to be ..." tail.
-    perGuest.set(probe, { status: 'FAIL', detail: (err as Error).message.split('\n')[0].replace(/: expected .*$/, '') });
+    set({ status: 'FAIL', detail: (err as Error).message.split('\n')[0].replace(/: expected .*$/, '') });
     throw err;
   }
 }
@@ -177,7 +228,7 @@ afterAll(() => {
   rmSync(workDir, { recursive: true, force: true });
   if (verdicts.size === 0) return;
   const rows = GUESTS.map((g) => ({ guest: g.name, kernel: g.kernel.version, userspace: g.kernel.userspace, probes: Object.fromEntries(verdicts.get(g.name) ?? []) }));
-  writeFileSync(join(RESULTS, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), timings, guests: rows }, null, 2)}\n`);
+  writeFileSync(join(RESULTS, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), timings, developmentBuilds, guests: rows }, null, 2)}\n`);
   // Failure reasons repeat across guests: each is written once, below the table, and cited by number.
   const reasons: string[] = [];
   const cite = (v: Verdict) => {
@@ -221,6 +272,30 @@ function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): Kde
   if (verifier) expect.fail(`${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: the kernel's verifier said: ${verifier}\n${why}\n${explain(run, check)}`);
   expect(check!.kdelay?.code, `${guest}: kdelay (${name}) exited ${check!.kdelay?.code}: ${why}\n${explain(run, check)}`).toBe(0);
   return check!.kdelay!;
+}
+
+/** A configuration as the README cites it: its flags, with the triggers' kinds. */
+function flagsOf(c: LoadConfiguration): string {
+  return [...c.args, ...(c.start ? [`--start-trigger ${c.start}`] : []), ...(c.stop ? [`--stop-trigger ${c.stop}`] : [])].join(' ');
+}
+
+function explainLoad(run: GuestRun, load?: LoadRecord): string {
+  const tail = run.output.split('\n').filter((l) => !l.startsWith('KDELAY-MATRIX {')).slice(-15).join('\n');
+  const loads = run.checks.get('loads');
+  return [
+    loads && `check loads: ${loads.outcome}; ${loads.steps.join('; ')}`,
+    load?.kdelay && `kdelay exit ${load.kdelay.code}${load.kdelay.signal ? ` (${load.kdelay.signal})` : ''}${load.loaded ? ` after loading in ${load.loadedMs} ms` : ', never loaded'}; stderr: ${load.kdelay.stderr.trim() || '(none)'}\nstdout tail: ${load.kdelay.stdout.trim()}`,
+    load?.debugLog && `kdelay -D, last lines:\n${load.debugLog.trim().split('\n').slice(-25).join('\n')}`,
+    `console tail:\n${tail}`,
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+/** A probe's "not available (why)" that its manifest declares (needs <requirement>: ...), or a message saying it does not. */
+function undeclaredUnavailability(probe: string, note: string): string | undefined {
+  const declared = manifestRequires(probe).map((req) => `needs ${req}:`);
+  return declared.some((d) => note.startsWith(d)) ? undefined : `${probe} not available for a reason its manifest does not declare (${declared.join(', ') || 'none'}): ${note}`;
 }
 
 const sleeps = (section: Parameters<typeof labelledRow>[0]) => labelledRow(section, 'clock_nanosleep')?.[1] ?? labelledRow(section, 'nanosleep')?.[1];
@@ -352,18 +427,41 @@ describe.each(GUESTS)('$name', (guest) => {
     });
   });
 
+  it.each(LOADS)('loads and attaches: $name', async (load) => {
+    await judge(guest.name, 'configurations', async () => {
+      const r = await run();
+      const what = `${guest.name}: ${load.name} (${flagsOf(load)})`;
+      const record = r.loads.get(load.name);
+      expect(record, `${what}: the guest reported nothing\n${explainLoad(r)}`).toBeDefined();
+      if (record!.outcome === 'skipped') {
+        // Only where the kernel has no kprobes (kdelay then resolves k:/kr: to fentry/fexit).
+        expect({ needs: load.needs, kprobePmu: r.facts?.kprobePmu }, `${what}: skipped (${record!.why})`).toEqual({ needs: 'kprobes', kprobePmu: false });
+        return;
+      }
+      const code = record!.kdelay?.code;
+      const why = record!.kdelay?.stderr.split('\n').find((l) => /^(kdelay|\w*Error): /.test(l)) ?? record!.kdelay?.stderr.split('\n')[0];
+      const verifier = matrix.verifierReason(record!.debugLog);
+      if (verifier) expect.fail(`${what}: the kernel's verifier said: ${verifier}\n${why}\n${explainLoad(r, record)}`);
+      expect(code, `${what}: kdelay exited ${code}: ${why}\n${explainLoad(r, record)}`).toBe(0);
+      expect(record!.loaded, `${what}: kdelay exited before it sampled or waited for its trigger\n${explainLoad(r, record)}`).toBe(true);
+      for (const line of record!.notAvailable ?? []) {
+        const [, title, note] = /^# (.*): not available \((.*)\)$/.exec(line) ?? [];
+        const probe = probeOfSection(title);
+        const undeclared = note === undefined ? line : undeclaredUnavailability(probe, note);
+        if (undeclared) expect.fail(`${what}: ${undeclared}\n${explainLoad(r, record)}`);
+      }
+    });
+  });
+
   it('upcall: attached to ovs_dp_upcall, or not available for a reason its manifest declares', async () => {
     await judge(guest.name, 'upcall', async () => {
       const r = await run();
       const report = finished(guest.name, r, 'window');
       const note = /^# UPCALL STATISTICS: not available \((.*)\)$/m.exec(report.stdout)?.[1];
       if (note !== undefined) {
-        const declared = manifestRequires('upcall').map((req) => `needs ${req}:`);
+        const undeclared = undeclaredUnavailability('upcall', note);
         const verifier = matrix.verifierReason(r.checks.get('window')!.debugLog);
-        expect(
-          declared.some((d) => note.startsWith(d)),
-          `${guest.name}: upcall not available for a reason its manifest does not declare (${declared.join(', ')}): ${note}${verifier ? `; the kernel's verifier said: ${verifier}` : ''}`,
-        ).toBe(true);
+        if (undeclared) expect.fail(`${guest.name}: ${undeclared}${verifier ? `; the kernel's verifier said: ${verifier}` : ''}`);
         return { status: 'not available', detail: note };
       }
       // No traffic goes through a datapath here: what is checked is that the probe attached.

@@ -4,13 +4,16 @@
 // judge (test/kernels/matrix.test.ts). Nothing is asserted here: the guest
 // only reports, so a failure is explained on the host with the whole output.
 //
-// /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs }
+// /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs, loads }
+// (loads: scripts/lib/kernel-matrix-loads.mjs's LOAD_CONFIGURATIONS, with each run's arguments)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 
 const config = JSON.parse(readFileSync('/matrix/config.json', 'utf8'));
 const KDELAY = '/kdelay/bin/kdelay.js';
+// The repository's unsigned development builds, which only their own checkout admits without it.
+const KDELAY_ARGS = config.allowUnsigned ? ['--allow-unsigned'] : [];
 const WORKLOAD = '/matrix/matrix_workload';
 
 function emit(type, data) {
@@ -48,11 +51,11 @@ function start(command, args) {
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Runs one check with a deadline; whatever it collected is reported either way. */
-async function check(name, body) {
+async function check(name, body, timeoutMs = config.checkTimeoutMs) {
   const started = Date.now();
   const record = { name, steps: [] };
   const step = (what) => record.steps.push(`${Date.now() - started} ms: ${what}`);
-  const timeout = delay(config.checkTimeoutMs).then(() => 'timeout');
+  const timeout = delay(timeoutMs).then(() => 'timeout');
   let outcome;
   try {
     outcome = await Promise.race([body(record, step).then(() => 'finished'), timeout]);
@@ -64,8 +67,8 @@ async function check(name, body) {
   emit('check', { ...record, outcome, ms: Date.now() - started });
 }
 
-async function startWorkload(record, step) {
-  const workload = start(WORKLOAD, [config.rounds, config.getppids, config.spinMs, config.gapMs]);
+async function startWorkload(record, step, rounds = config.rounds) {
+  const workload = start(WORKLOAD, [rounds, config.getppids, config.spinMs, config.gapMs]);
   (record.children ??= []).push(workload.child);
   if (!(await workload.until('stdout', /^ready \d+$/m))) throw new Error(`workload did not start: ${workload.out.stderr}`);
   step(`workload ${workload.child.pid} ready`);
@@ -73,7 +76,7 @@ async function startWorkload(record, step) {
 }
 
 function kdelay(record, args) {
-  const run = start('node', [KDELAY, ...args]);
+  const run = start('node', [KDELAY, ...KDELAY_ARGS, ...args]);
   record.children.push(run.child);
   return run;
 }
@@ -94,6 +97,7 @@ const kprobes = () => readOr('/sys/kernel/debug/kprobes/list', undefined);
 // Facts about the guest.
 const nodeStart = Date.now();
 spawnSync('node', ['-e', '0']);
+const kprobePmu = existsSync('/sys/bus/event_source/devices/kprobe');
 emit('facts', {
   kernel: release(),
   arch: process.arch,
@@ -101,7 +105,7 @@ emit('facts', {
   nodeStartMs: Date.now() - nodeStart,
   btf: existsSync('/sys/kernel/btf/vmlinux'),
   openvswitch: existsSync('/sys/module/openvswitch'),
-  kprobePmu: existsSync('/sys/bus/event_source/devices/kprobe'),
+  kprobePmu,
   libbpf: ['/lib', '/usr/lib'].flatMap((dir) =>
     readdirSync(dir).filter((d) => d.endsWith('-linux-gnu')).flatMap((d) => readdirSync(`${dir}/${d}`).filter((f) => f.startsWith('libbpf.so')).map((f) => `${dir}/${d}/${f}`)),
   ),
@@ -136,7 +140,9 @@ await check('window', async (record, step) => {
 
 // Windows opened and closed by USDT probes in the workload, as JSON.
 await check('trigger', async (record, step) => {
-  const workload = await startWorkload(record, step);
+  // Rounds to spare: a start that fires while kdelay still reports the last window is missed (a slow
+  // guest on a loaded machine missed enough of 4 rounds to wait for ever), and each window holds one round anyway.
+  const workload = await startWorkload(record, step, config.triggerSamples * 4);
   record.workloadPid = workload.child.pid;
   const args = [
     '-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples,
@@ -159,7 +165,7 @@ const nsTid = (status) => Number(/^NSpid:\s*(.*)$/m.exec(status)?.[1].split(/\s+
 // kdelay and the workload both inside `unshare -p -f --mount-proc`, no host /proc: the task iterator
 // (host/bpf/pid_numbers.bpf.c) finds the kernel's numbers. The report must use the namespace's tids.
 await check('pidns', async (record, step) => {
-  const script = `${WORKLOAD} ${config.rounds} ${config.getppids} ${config.spinMs} ${config.gapMs} & exec node ${KDELAY} -p $! --sample-time 600`;
+  const script = `${WORKLOAD} ${config.rounds} ${config.getppids} ${config.spinMs} ${config.gapMs} & exec node ${KDELAY} ${KDELAY_ARGS.join(' ')} -p $! --sample-time 600`;
   const run = start('unshare', ['-p', '-f', '--mount-proc', 'sh', '-c', script]);
   (record.children ??= []).push(run.child);
   const ready = (await run.until('stdout', /^ready \d+$/m)) && (await run.until('stdout', /^# Start sampling/m));
@@ -182,3 +188,31 @@ await check('pidns', async (record, step) => {
   step('kdelay exited');
   record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
 });
+
+// Every configuration that changes what a probe loads (scripts/lib/kernel-matrix-loads.mjs), one kdelay
+// run each against one workload: loaded and attached once it samples or waits for its start trigger,
+// then stopped with SIGINT. One `load` record per configuration.
+await check('loads', async (record, step) => {
+  const workload = await startWorkload(record, step);
+  for (const load of config.loads) {
+    const started = Date.now();
+    if (load.needs === 'kprobes' && !kprobePmu) {
+      emit('load', { name: load.name, outcome: 'skipped', why: 'no kprobes', ms: 0 });
+      continue;
+    }
+    const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
+    const run = kdelay(record, args);
+    const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+    const loadedMs = Date.now() - started;
+    if (loaded) run.child.kill('SIGINT');
+    const result = await run.done;
+    result.stderr = result.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
+    // stdout's report is not judged here: only its "not available" lines, and a tail to explain a failure.
+    const notAvailable = result.stdout.split('\n').filter((l) => /: not available \(/.test(l));
+    const out = { name: load.name, outcome: 'finished', loaded, loadedMs, kdelay: { ...result, stdout: result.stdout.slice(-1500) }, notAvailable };
+    if (result.code !== 0 || !loaded || notAvailable.length) out.debugLog = await debugLog(record, args);
+    emit('load', { ...out, ms: Date.now() - started });
+    step(`${load.name}: exit ${result.code}`);
+  }
+  workload.child.kill('SIGTERM');
+}, config.loadsTimeoutMs);

@@ -329,9 +329,15 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 		u32 index = tid & slot_mask;
 		struct state_slot *slot = bpf_map_lookup_elem(&state_slots, &index);
 
-		if (slot && slot->tid == tid)
+		t.tid = tid;
+		t.slot = slot && slot->tid == tid ? slot : NULL;
+		t.state = t.slot ? &slot->state : bpf_map_lookup_elem(&thread_state, &tid);
+		/* Its last stretch on the CPU ends here, and it was a run like any other. */
+		if (t.state && t.state->in_ns && gate)
+			record_run(&t, t.state->in_ns, now, gate);
+		if (t.slot)
 			__builtin_memset(&slot->state, 0, sizeof(slot->state));
-		else
+		else if (t.state)
 			bpf_map_delete_elem(&thread_state, &tid);
 		remember_exit(prev, tid, now);
 		return;

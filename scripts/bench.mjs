@@ -14,7 +14,9 @@
 //   memory         kdelay's RSS after 10 and after 1,000 samples of a 2,000-thread target
 //   verdict-memory the account and sched guests' memory and the process's RSS over many
 //                  samples of a churning target (1,000 new threads a second) beside a steady
-//                  2,000-thread one; --baseline-ref REF runs the bundles of git REF too
+//                  2,000-thread one, with --hist's histograms on; --churn-samples N (default
+//                  300) windows of --window-ms MS (default 100) each; --baseline-ref REF runs
+//                  the bundles of git REF too
 //
 // Every comparison alternates its configurations, --runs N times (default 5),
 // and prints the median and the min. Peers (bpftrace, libbpf-tools) are used
@@ -475,8 +477,8 @@ if (want('verdict-memory')) {
   const backend = new LibbpfBackend();
   const syscalls = SyscallTable.for(hostArch());
   const SAMPLES = Number(argv['churn-samples'] ?? 300);
-  const WINDOW_MS = 100;
-  const marks = [10, 100, SAMPLES];
+  const WINDOW_MS = Number(argv['window-ms'] ?? 100);
+  const marks = [...new Set([10, 100, Math.round(SAMPLES / 2), SAMPLES])];
   // The bundles of this checkout, and with --baseline-ref those of another commit (bundles/ and keys/ from git).
   const roots = [['this checkout', ROOT]];
   if (argv['baseline-ref']) {
@@ -500,7 +502,7 @@ if (want('verdict-memory')) {
       await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
       if (go) target.kill('SIGUSR1');
       const threads = fs.readdirSync(`/proc/${target.pid}/task`).length;
-      const probes = ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads) } });
+      const probes = ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads), 'histograms.enabled': 1n } });
       const at = new Map();
       const collectMs = [];
       let accounts = 0;

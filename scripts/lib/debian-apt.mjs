@@ -6,6 +6,7 @@
 //
 // The mirror is read from the system's own apt sources at run time, so no
 // host name is written into the repository.
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -102,7 +103,10 @@ export function debianApt({
     return result.stdout;
   }
 
-  const stampFile = path.join(root, 'lists', '.kdelay-updated');
+  // The lists are fresh for the sources they were fetched with: a tree updated
+  // without deb-src (the kernel matrix) has no source lists for build-libbpf,
+  // which on a cold cache then failed ("You must put some 'deb-src' URIs").
+  const stampFile = path.join(root, 'lists', `.kdelay-updated-${createHash('sha256').update(sources).digest('hex').slice(0, 16)}`);
   return {
     root,
     env,

@@ -51,6 +51,11 @@ export class Interrupts {
   /** Waits ms, waking early on a signal or when the target exits. */
   wait(ms: number, target: WatchedTarget): Promise<WaitOutcome> {
     if (this.stopped) return Promise.resolve('interrupted');
+    // The watcher below looks every TARGET_CHECK_MS: a shorter window (say
+    // --sample-time 0.02) would end before it ever looked, and a run of such
+    // windows went on sampling a target that had long exited. So look at both
+    // ends of every wait too.
+    if (!target.alive()) return Promise.resolve('target-exited');
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (outcome: WaitOutcome) => {
@@ -63,7 +68,7 @@ export class Interrupts {
       const deadline = performance.now() + ms;
       const arm = () => {
         const left = deadline - performance.now();
-        timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(() => finish('elapsed'), Math.max(0, left));
+        timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(() => finish(target.alive() ? 'elapsed' : 'target-exited'), Math.max(0, left));
       };
       arm();
       const watcher = setInterval(() => target.alive() || finish('target-exited'), TARGET_CHECK_MS);

@@ -57,6 +57,20 @@ describe.skipIf(skipWithoutBpf)('a target that exits, or only its main thread', 
     }
   });
 
+  it('windows shorter than the target watcher (20 ms): the run ends when the target exits, not after every sample', async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [1, 0, 0, 0, 0]); // waits for SIGUSR1, making no call
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 0.02, '--sample-count', 100_000, '--only', 'syscalls', '--json']);
+    await kdelay.waitForOutput(/"window_open"/);
+    workload.kill('SIGKILL');
+    // 100,000 windows of 20 ms would take over half an hour; the exit must end the run at once.
+    const { code, stdout, stderr } = await kdelay.done;
+    expect(code, stderr).toBe(0);
+    const samples = records(stdout, 'sample');
+    expect(samples.at(-1).data.target_exited, stdout.slice(-2000)).toBe(true);
+    expect(samples.filter((s) => s.data.target_exited)).toHaveLength(1);
+  }, 20_000);
+
   it('a target that turns zombie mid-window with a stop trigger: the report, target_exited, no endless wait', async () => {
     requireBpf();
     workload = await startWorkload('trigger_workload', [1, 1, 10, 0, 0], { wrapper: NEVER_REAPED });

@@ -25,6 +25,16 @@ describe('Interrupts', () => {
     expect(process.listenerCount(signal)).toBe(listeners);
   });
 
+  it('a wait shorter than the target watcher still notices a target that exited, at either end', async () => {
+    interrupts = new Interrupts(() => {});
+    expect(await interrupts.wait(20, { alive: () => false })).toBe('target-exited');
+    let alive = true;
+    const waiting = interrupts.wait(20, { alive: () => alive });
+    alive = false; // exits during the window: the window ends as it would have, and says so
+    expect(await waiting).toBe('target-exited');
+    expect(await interrupts.wait(20, { alive: () => true })).toBe('elapsed');
+  });
+
   it('a wait longer than setTimeout allows is not cut short', async () => {
     interrupts = new Interrupts(() => {});
     const waiting = interrupts.wait(3e9, { alive: () => true });

@@ -91,19 +91,24 @@ describe('warnings', () => {
   });
 });
 
+/** A sample source whose start trigger never fires before Ctrl-C. */
+function interruptedBeforeStart() {
+  return {
+    open: () => {},
+    close: () => 0,
+    collect: () => ({ tables: new Map(), warnings: [] }),
+    reset: () => {},
+    nextHit: async () => 'interrupted' as const,
+    monotonicNs: () => 0n,
+    missedStarts: () => 0,
+  };
+}
+
 describe('trigger modes', () => {
   it('Ctrl-C before the start trigger: the stop and dump lines and an empty report, as the reference', async () => {
     const lines: string[] = [];
     const reports: number[] = [];
-    const source = {
-      open: () => {},
-      close: () => 0,
-      collect: () => ({ tables: new Map(), warnings: [] }),
-      reset: () => {},
-      nextHit: async () => 'interrupted' as const,
-      monotonicNs: () => 0n,
-      missedStarts: () => 0,
-    };
+    const source = interruptedBeforeStart();
     const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: (line: string) => lines.push(line.replace(/ @.*/, '')) };
     const render = { sample: (i: number) => void reports.push(i), skipped: () => {}, warnings: () => {} };
     const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 2, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 0 }, source, io, render);
@@ -140,15 +145,7 @@ describe('trigger modes', () => {
 
   it('Ctrl-C before the start trigger: the (empty) sample says it was interrupted', async () => {
     const ended: (string | undefined)[] = [];
-    const source = {
-      open: () => {},
-      close: () => 0,
-      collect: () => ({ tables: new Map(), warnings: [] }),
-      reset: () => {},
-      nextHit: async () => 'interrupted' as const,
-      monotonicNs: () => 0n,
-      missedStarts: () => 0,
-    };
+    const source = interruptedBeforeStart();
     const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: () => {} };
     const render = { sample: (_i: number, _s: unknown, _d: number, _w: number, _t: bigint | undefined, e?: string) => void ended.push(e), skipped: () => {}, warnings: () => {} };
     await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: false, triggerDeltaNs: 0 }, source, io, render, true);

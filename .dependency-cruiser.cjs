@@ -13,7 +13,7 @@ const FOLDERS = {
   symbols: ['symbols/'],
   bundle: ['bundle/'],
   libbpf: ['libbpf/'],
-  target: ['target/'],
+  system: ['system/'],
   syscalls: ['syscalls/'],
   report: ['report/'],
   runtime: ['runtime/'],
@@ -27,12 +27,12 @@ const MAY_IMPORT = {
   symbols: ['base'],
   bundle: ['base', 'symbols'],
   libbpf: ['base'],
-  target: ['base', 'symbols', 'libbpf'],
-  syscalls: ['base', 'target'],
+  system: ['base', 'symbols', 'libbpf'],
+  syscalls: ['base', 'system'],
   report: ['base', 'bundle'],
   runtime: ['base', 'symbols', 'bundle', 'libbpf', 'report'],
-  driver: ['base', 'symbols', 'bundle', 'libbpf', 'target', 'syscalls', 'report', 'runtime'],
-  cli: ['base', 'symbols', 'bundle', 'libbpf', 'target', 'syscalls', 'report', 'runtime', 'driver'],
+  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'runtime'],
+  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'runtime', 'driver'],
 };
 
 /** The concrete libbpf backend: loading it loads libbpf. */
@@ -62,7 +62,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^host/report/kernels/' },
+    exclude: { path: '^host/report/wasm-loops/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
   },

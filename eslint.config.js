@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Generated or AssemblyScript (its own compiler checks it), and what .gitignore leaves out.
-  { ignores: ['dist/', '**/build/', 'node_modules/', 'vendor/', 'bundles/', 'host/report/kernels/', 'probes/', 'examples/', 'test/guests/', 'scratch/', '.test-probes/', 'kernel-matrix-results/'] },
+  { ignores: ['dist/', '**/build/', 'node_modules/', 'vendor/', 'bundles/', 'host/report/wasm-loops/', 'probes/', 'examples/', 'test/guests/', 'scratch/', '.test-probes/', 'kernel-matrix-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,10 +2,10 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // test/unit: no kernel needed; test/kernel: BPF and root (they fail under CI=true without them).
-    // The kernel matrix (test/kernels/) boots VMs for minutes: its own run, npm run test:kernels.
-    include: ['test/unit/**/*.test.ts', 'test/kernel/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, 'test/kernels/**'],
+    // test/unit: no kernel needed; test/integration: BPF and root (they fail under CI=true without them).
+    // The kernel matrix (test/kernel-matrix/) boots VMs for minutes: its own run, npm run test:kernel-matrix.
+    include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, 'test/kernel-matrix/**'],
     // Kernel tests measure real timings on a 2-CPU machine: run files one at a time.
     fileParallelism: false,
     testTimeout: 60_000,

@@ -23,12 +23,12 @@ await build({
   logLevel: 'warning',
 });
 
-// The report's per-row loops (host/report/kernels.ts) as WebAssembly, next
+// The report's per-row loops (host/report/wasm-loops.ts) as WebAssembly, next
 // to the bundle; tsc's dist/host/report/ finds it two folders up.
 const { error, stderr } = await asc.main([
-  join(ROOT, 'host', 'report', 'kernels', 'report-kernels.ts'),
+  join(ROOT, 'host', 'report', 'wasm-loops', 'report-loops.ts'),
   '-O3', '--runtime', 'stub', '--noAssert',
-  '--outFile', join(ROOT, 'dist', 'report-kernels.wasm'),
+  '--outFile', join(ROOT, 'dist', 'report-loops.wasm'),
 ]);
 if (error) {
   console.error(stderr.toString());

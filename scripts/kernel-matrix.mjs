@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The kernel matrix's maintenance commands (the test itself: npm run test:kernels).
+// The kernel matrix's maintenance commands (the test itself: npm run test:kernel-matrix).
 //
-//   node scripts/kernel-matrix.mjs pin            re-pin test/kernels/pins.json to what Debian's main
+//   node scripts/kernel-matrix.mjs pin            re-pin test/kernel-matrix/pins.json to what Debian's main
 //                                                 suites and the npm registry have now
 //   node scripts/kernel-matrix.mjs fetch          download and unpack the pinned assets into the cache
 //                                                 (what the test does first; KDELAY_MATRIX_* narrow it)
@@ -66,7 +66,7 @@ function pin() {
   common.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   pins.node = common.at(-1) ?? fail(`no Node ${major}.x on the npm registry for both x64 and arm64`);
   fs.writeFileSync(PINS, `${JSON.stringify(pins, null, 2)}\n`);
-  console.log(`re-pinned ${path.relative(ROOT, PINS)}; run npm run test:kernels, then commit it`);
+  console.log(`re-pinned ${path.relative(ROOT, PINS)}; run npm run test:kernel-matrix, then commit it`);
 }
 
 /** Everything the guests need, into the cache (honours KDELAY_MATRIX_KERNELS/_ARCHES/_USERSPACE). */

@@ -38,4 +38,4 @@ for (const file of await fs.readdir(TEMPLATE)) {
   await fs.writeFile(path.join(dir, fill(file)), fill(await fs.readFile(path.join(TEMPLATE, file), 'utf8')));
 }
 echo(`created ${path.relative(ROOT, dir)}/: ${(await fs.readdir(dir)).sort().join(', ')}`);
-echo(parent === 'probes' ? `build it with: npm run build:probes -- ${name}` : `build it with: npm run build:probe -- ${path.relative(ROOT, dir)}`);
+echo(parent === 'probes' ? `build it with: npm run build:probes -- ${name}` : `build it with: npm run build:probe-folder -- ${path.relative(ROOT, dir)}`);

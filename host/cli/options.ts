@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from '../driver/options.js';
 import { isKnownProgramKind, knownProgramKinds } from '../bundle/policy.js';
-import { parseTrigger } from '../target/triggers.js';
+import { parseTrigger } from '../system/triggers.js';
 
 export { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand };
 

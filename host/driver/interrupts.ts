@@ -8,7 +8,7 @@ import type { TriggerEvents, TriggerHit } from './trigger-events.js';
 
 const TARGET_CHECK_MS = 100;
 
-/** The measured process: alive() is false once it has exited, reaped or not (target/procfs.ts: TargetProcess). */
+/** The measured process: alive() is false once it has exited, reaped or not (system/procfs.ts: TargetProcess). */
 export interface WatchedTarget {
   alive(): boolean;
 }

@@ -2,7 +2,7 @@
  * What a run of kdelay is asked to do, as the driver takes it: cli/options.ts
  * parses argv into these, the driver never looks at argv.
  */
-import type { Trigger } from '../target/triggers.js';
+import type { Trigger } from '../system/triggers.js';
 
 export interface KdelayOptions {
   pid?: number;

@@ -5,7 +5,7 @@
  * was the whole window: its account is the window, in that one state.
  */
 import { type SampleTables, tableFor } from '../report/section-table.js';
-import type { ThreadWhereabouts } from '../target/procfs.js';
+import type { ThreadWhereabouts } from '../system/procfs.js';
 
 /** probes/account/account.bpf.c: ACCOUNT_NO_SYSCALL, the nr of a sleep outside system calls. */
 const NO_SYSCALL = 0xffffffff;

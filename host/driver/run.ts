@@ -19,18 +19,18 @@ import { ProbeError } from '../runtime/probe-guest.js';
 import { PAGE_SIZE } from '../runtime/ring-buffer.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { ElfFile } from '../symbols/elf.js';
-import { missingBpfCapabilities, requireBpfCapabilities } from '../target/capabilities.js';
-import { PidNamespaces, resolveTarget, type Target, TargetProcess, threadIds, ThreadNames, threadName, threadWhereabouts } from '../target/procfs.js';
-import { type TaskNumbers, TaskNumbersReader } from '../target/task-numbers.js';
+import { missingBpfCapabilities, requireBpfCapabilities } from '../system/capabilities.js';
+import { PidNamespaces, resolveTarget, type Target, TargetProcess, threadIds, ThreadNames, threadName, threadWhereabouts } from '../system/procfs.js';
+import { type TaskNumbers, TaskNumbersReader } from '../system/task-numbers.js';
 import { textOptionsFromHost } from './host-values.js';
-import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../target/trigger-targets.js';
+import { readTargetExecutable, type ResolvedTrigger, resolveTrigger, returnProbePlan, triggerOptions } from '../system/trigger-targets.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { selectsAll, selectThreads, type ThreadSelection, threadView } from './thread-selection.js';
-import { semaphoreCount, usdtProbes } from '../target/usdt-notes.js';
+import { semaphoreCount, usdtProbes } from '../system/usdt-notes.js';
 import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { type CatalogEntry, DEFAULT_KDELAY_HOME, describeSeal, discoverBundles, unselectedProbes } from './catalog.js';
 import { IntegrityError } from '../bundle/seal.js';
-import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../target/kernel-features.js';
+import { type FeatureSource, KernelFeatures, missingArchitecture, missingRequirement } from '../system/kernel-features.js';
 import { GateState } from './gate.js';
 import { Interrupts } from './interrupts.js';
 import { holdMemorySteady } from './memory-policy.js';
@@ -102,7 +102,7 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
   }
 }
 
-/** The task iterator's answer (target/task-numbers.ts); a kernel that refuses it is one line saying what else works. */
+/** The task iterator's answer (system/task-numbers.ts); a kernel that refuses it is one line saying what else works. */
 function readTaskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
   try {
     return reader.read();

@@ -4,7 +4,7 @@
  * report, NDJSON, -s events), so a selection applies to all of them alike.
  *
  * The probes count every thread of the target by the kernel's thread ids
- * (see target/procfs.ts). Each id is mapped once per sample to the number
+ * (see system/procfs.ts). Each id is mapped once per sample to the number
  * the user reads (kdelay's PID namespace), or to nothing when the thread is
  * not selected:
  *   -t TID              only that thread (compared by the kernel's number,

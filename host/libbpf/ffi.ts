@@ -4,7 +4,7 @@
  * module is first imported, so it must only be imported dynamically, at
  * first use (driver/run.ts: loadBackend): `kdelay --help` and bad options
  * never load libbpf, and a missing one is an ordinary exit-72 error.
- * test/kernel/libbpf-locate.test.ts holds the CLI to that. Structs are in
+ * test/integration/libbpf-locate.test.ts holds the CLI to that. Structs are in
  * structs.ts, libc in libc.ts.
  *
  * `int` returns are libbpf's negative errno (1.0 semantics, also asked of a

@@ -16,7 +16,7 @@
  *
  * A system libbpf is preferred to the shipped one because the distribution
  * keeps it patched. `judge()` and `chooseLibbpf()` are pure (tested in
- * test/kernel/libbpf-locate.test.ts); `findLibbpf()` gathers the facts, trying
+ * test/integration/libbpf-locate.test.ts); `findLibbpf()` gathers the facts, trying
  * candidates in order and stopping at the first usable one, so a host with a
  * good libbpf.so.1 never opens the others.
  */

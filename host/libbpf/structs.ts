@@ -1,6 +1,6 @@
 /**
  * libbpf's option and BTF structs as koffi types. Declared apart from the
- * functions (ffi.ts) so that layout checks (test/kernel/libbpf-layout.test.ts,
+ * functions (ffi.ts) so that layout checks (test/integration/libbpf-layout.test.ts,
  * scripts/build-libbpf.mjs against the shipped copy's headers) need no libbpf.
  * Layouts follow libbpf 1.1's headers; libbpf's opts contract keeps them valid
  * on every newer version as long as `sz` is exactly the size declared here.

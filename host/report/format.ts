@@ -5,7 +5,7 @@
  */
 import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables, SectionTable } from './section-table.js';
-import { type Arena, firstSeenIds, gather, withArena } from './kernels.js';
+import { type Arena, firstSeenIds, gather, withArena } from './wasm-loops.js';
 import { rowOrder } from './row-order.js';
 import { integerLimit, withThousands } from './integers.js';
 import { TextBuffer } from './text-buffer.js';
@@ -39,7 +39,7 @@ const hasLabel = (section: SectionSpec) => section.columns[0].format === 'label'
 /**
  * Lays out the rows of one section, in a given order. Reports can have 100k
  * rows, so the common path lays a thread's rows out as fixed-width lines in
- * wasm (kernels/report-kernels.ts layoutLines), labels and digits dropped
+ * wasm (wasm-loops/report-loops.ts layoutLines), labels and digits dropped
  * into a run of spaces, and copies them out. A row that does not fit its
  * fixed-width line (a number too wide for its column, a label that is not
  * ASCII) takes the general path, which lets it push the line wider as
@@ -126,7 +126,7 @@ class RowLayout {
       this.unfitAt = a.alloc(this.capacity);
     }
     // Called once per thread and section: no views or argument arrays here (see Arena.bytes).
-    const misfits = a.kernels.layoutLines(
+    const misfits = a.loops.layoutLines(
       this.orderAt + 4 * from, n, this.valuesAt, this.table.width, this.labelIdsAt, this.labelCellsAt,
       this.columnsAt, this.valueColumnCount, this.lineWidth, INDENT.length, this.labelWidth, this.linesAt, this.unfitAt,
     );
@@ -187,10 +187,10 @@ class TotalLine {
     const excluded = Uint8Array.from(table.labels, (label) => (label !== undefined && excludedLabels.has(label) ? 1 : 0));
     const threads = starts.length - 1;
     this.slotCount = slots.length;
-    // Summed in wasm (kernels/report-kernels.ts threadSums), rows in print order.
+    // Summed in wasm (wasm-loops/report-loops.ts threadSums), rows in print order.
     this.sums = withArena((a) => {
       const sums = a.alloc(8 * threads * slots.length);
-      a.kernels.threadSums(
+      a.loops.threadSums(
         a.copyU32(order), a.copyU32(starts), threads, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
         a.copyU32(table.labelIds.subarray(0, table.count)), a.copyU8(excluded), a.copyU32(valueIndexes), a.copyU32(slots), slots.length, sums,
       );
@@ -224,7 +224,7 @@ export interface StatisticsInput {
  * into `out` (every line ends with a newline).
  */
 export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
-  // The row layouts keep their rows in the kernels' memory until the report is written.
+  // The row layouts keep their rows in the wasm loops' memory until the report is written.
   withArena((arena) => writeStatisticsIn(arena, out, input));
 }
 
@@ -234,7 +234,7 @@ function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, th
     .filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
-  // (In wasm, over all sections' rows at once: kernels.ts firstSeenIds.)
+  // (In wasm, over all sections' rows at once: wasm-loops.ts firstSeenIds.)
   const counts = ordered.map((section) => tables.get(section.id)?.count ?? 0);
   const allTids = new Uint32Array(counts.reduce((a, b) => a + b, 0));
   let rowsBefore = 0;

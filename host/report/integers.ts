@@ -1,6 +1,6 @@
 /**
- * The one integer formatter of the report (in JS; the wasm report kernels
- * have their own copy of writeIntegerBackwards, see report-kernels.ts):
+ * The one integer formatter of the report (in JS; the wasm report loops
+ * have their own copy of writeIntegerBackwards, see report-loops.ts):
  * Python's format(n, ',') as a string, and the same digits written straight
  * into a byte buffer for big tables.
  */

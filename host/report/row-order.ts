@@ -6,7 +6,7 @@
  * linear passes over typed arrays, where 100k comparator calls (with label
  * string comparisons on ties) took ~25 ms.
  */
-import { type Arena, withArena } from './kernels.js';
+import { type Arena, withArena } from './wasm-loops.js';
 import type { SectionTable } from './section-table.js';
 
 /** Radix digit: 16 bits, so a 32-bit key takes at most two passes. */
@@ -45,14 +45,14 @@ export interface RowOrder {
  * (-1: no sort column).
  */
 export function rowOrder(table: SectionTable, threadOfRow: Uint32Array, threads: number, sortColumn: number): RowOrder {
-  // The passes run in wasm (kernels/report-kernels.ts): as JS they ran
+  // The passes run in wasm (wasm-loops/report-loops.ts): as JS they ran
   // mostly unoptimised in a CLI run, which sorts once per process.
   return withArena((a) => sortRows(a, table, threadOfRow, threads, sortColumn));
 }
 
 function sortRows(a: Arena, table: SectionTable, threadOfRow: Uint32Array, threads: number, sortColumn: number): RowOrder {
   const n = table.count;
-  const k = a.kernels;
+  const k = a.loops;
   let sorted = a.alloc(4 * n);
   let spare = a.alloc(4 * n);
   const counts = a.alloc(4 << DIGIT_BITS);

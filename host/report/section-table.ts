@@ -1,4 +1,4 @@
-import { gather, wordsToF64 } from './kernels.js';
+import { gather, wordsToF64 } from './wasm-loops.js';
 
 /**
  * The rows of one report section for one sample, stored by column: thread
@@ -73,7 +73,7 @@ export class SectionTable {
     this.tidColumn.set(tids.subarray(0, n), this.count);
     const ids = new Uint32Array(labels.length);
     for (let j = 0; j < labels.length; j++) ids[j] = this.internLabel(labels[j]);
-    // The per-row loops in wasm (kernels.ts): as JS they ran mostly
+    // The per-row loops in wasm (wasm-loops.ts): as JS they ran mostly
     // unoptimised in a CLI run, which reads once per process.
     this.labelIdColumn.set(gather(labelIndexes.subarray(0, n), ids), this.count);
     wordsToF64(valueWords.subarray(0, 2 * n * this.width), this.valueColumns.subarray(this.count * this.width));

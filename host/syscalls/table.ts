@@ -9,13 +9,13 @@
 //
 // The tables themselves are generated from the kernel UAPI headers of one
 // pinned Debian linux-libc-dev (scripts/lib/syscall-headers.mjs; 7.2 headers)
-// by `node scripts/gen-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by
+// by `node scripts/generate-syscall-tables.mjs`; do not edit x86_64.ts/arm64.ts by
 // hand. Syscalls newer than those headers have no name here: callers print
 // the number ("[unknown: N]", label()) when name() returns undefined.
 
 import { SYSCALLS_ARM64 } from './arm64.js';
 import { SYSCALLS_X86_64 } from './x86_64.js';
-import { machineName } from '../target/kernel-features.js';
+import { machineName } from '../system/kernel-features.js';
 
 /** Kernel architecture names (as in uname -m / the kernel tree), not Node's. */
 export type Arch = 'x86_64' | 'arm64';

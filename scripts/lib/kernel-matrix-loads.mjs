@@ -2,9 +2,9 @@
 // measuring checks (window, trigger, pidns): each one is a real kdelay run
 // that must get as far as sampling (or waiting for its start trigger), so
 // every kernel's verifier has accepted every program and map it loads, and
-// then exit 0. The guest (test/kernels/guest/checks.mjs) runs them one after
+// then exit 0. The guest (test/kernel-matrix/guest/checks.mjs) runs them one after
 // the other against one workload; the host judges each
-// (test/kernels/matrix.test.ts).
+// (test/kernel-matrix/matrix.test.ts).
 //
 // Why these: each option that reaches a probe's read-only data (.rodata),
 // its map sizes or which programs it loads changes what the verifier sees.

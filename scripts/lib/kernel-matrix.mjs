@@ -1,6 +1,6 @@
-// The kernel matrix's downloads and guest images (npm run test:kernels).
+// The kernel matrix's downloads and guest images (npm run test:kernel-matrix).
 //
-// Everything comes pinned from test/kernels/pins.json and is kept under
+// Everything comes pinned from test/kernel-matrix/pins.json and is kept under
 // CACHE_DIR/kernel-matrix/ (see debian-apt.mjs), each piece in its own folder
 // that is only renamed into place once complete, so an interrupted run never
 // leaves a half-unpacked piece that a later run would trust:
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { CACHE_DIR, debianApt } from './debian-apt.mjs';
 
 export const MATRIX_CACHE = path.join(CACHE_DIR, 'kernel-matrix');
-export const REPIN_HINT = 'node scripts/kernel-matrix.mjs pin (then commit test/kernels/pins.json)';
+export const REPIN_HINT = 'node scripts/kernel-matrix.mjs pin (then commit test/kernel-matrix/pins.json)';
 
 /** What differs between the guest architectures. */
 export const ARCHES = {
@@ -349,7 +349,7 @@ export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
   for (const part of ['bin', 'bundles', 'keys', 'vendor']) {
     if (fs.existsSync(path.join(repoRoot, part))) fs.cpSync(path.join(repoRoot, part), path.join(kdelay, part), { recursive: true });
   }
-  for (const file of ['package.json', 'dist/kdelay.mjs', 'dist/report-kernels.wasm']) {
+  for (const file of ['package.json', 'dist/kdelay.mjs', 'dist/report-loops.wasm']) {
     if (!fs.existsSync(path.join(repoRoot, file))) throw new Error(`${file} is missing: run npm run build first`);
     fs.mkdirSync(path.dirname(path.join(kdelay, file)), { recursive: true });
     fs.copyFileSync(path.join(repoRoot, file), path.join(kdelay, file));

@@ -1,6 +1,6 @@
 // Pinned Debian packages for the libbpf that ships with kdelay: its source
 // (scripts/build-libbpf.mjs) and the Debian 11 userspace it is built for and
-// tested on (test/kernel/libbpf-locate.test.ts runs kdelay in one).
+// tested on (test/integration/libbpf-locate.test.ts runs kdelay in one).
 /**
  * trixie's libbpf (Debian 13, a stable release, so the version stays on the
  * mirror): new enough for every call in host/libbpf/ffi.ts. The hashes are

@@ -11,7 +11,7 @@
 // The newest headers Debian has are in sid, and a sid version leaves the
 // mirror when a newer one replaces it: when the download fails, move the pin
 // to the current sid version (`apt-cache show linux-libc-dev/sid` through
-// debianApt) and run `node scripts/gen-syscall-tables.mjs`.
+// debianApt) and run `node scripts/generate-syscall-tables.mjs`.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * Third-party probe bundles for tests, built at test time from the example
  * probe (examples/pagefaults) exactly as an author would build theirs:
- * `npm run build:probe -- DIR OUT [--key KEY.pem]`. A variant is a renamed
+ * `npm run build:probe-folder -- DIR OUT [--key KEY.pem]`. A variant is a renamed
  * copy with changes (an extra BPF program, manifest fields), for the cases
  * kdelay must refuse or skip.
  */
@@ -59,7 +59,7 @@ export function buildExampleProbe(name = EXAMPLE, variant: Variant = {}, key?: K
     writeFileSync(join(abs, 'manifest.json'), JSON.stringify({ ...manifest, ...variant.manifest, name }));
   }
   const out = mkdtempSync(join(tmpdir(), 'kdelay-probe-'));
-  const args = [join(ROOT, 'scripts', 'build-probe.mjs'), dir, out, ...(key ? ['--key', key.privateFile] : [])];
+  const args = [join(ROOT, 'scripts', 'build-probe-folder.mjs'), dir, out, ...(key ? ['--key', key.privateFile] : [])];
   try {
     execFileSync(join(ROOT, 'node_modules', '.bin', 'zx'), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   } catch (err) {

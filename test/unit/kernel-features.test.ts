@@ -1,4 +1,4 @@
-/** Manifest `requires` checked against a kernel (host/target/kernel-features.ts). */
+/** Manifest `requires` checked against a kernel (host/system/kernel-features.ts). */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../../host/libbpf/backend.js';
 import { hostElfMachine } from '../../host/runtime/kdelay-imports.js';
-import { KernelFeatures, missingArchitecture, missingRequirement, releaseAtLeast } from '../../host/target/kernel-features.js';
+import { KernelFeatures, missingArchitecture, missingRequirement, releaseAtLeast } from '../../host/system/kernel-features.js';
 
 /** A fake /sys with just these paths. */
 function fakeSys(paths: string[]): string {

@@ -1,6 +1,6 @@
 /**
  * The kernel matrix's pure helpers (scripts/lib/kernel-matrix.mjs), which
- * npm run test:kernels relies on but which need no qemu to check.
+ * npm run test:kernel-matrix relies on but which need no qemu to check.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

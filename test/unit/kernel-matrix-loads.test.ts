@@ -1,5 +1,5 @@
 /**
- * The kernel matrix (npm run test:kernels) must load every configuration
+ * The kernel matrix (npm run test:kernel-matrix) must load every configuration
  * that changes what a probe loads, so that no option ships that a supported
  * kernel's verifier refuses (issue 20: --hist was never loaded, and 5.10 and
  * 6.1 refuse it). What changes what a probe loads is derived here, not
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type OptionSpec, parseManifest, type ProbeManifest } from '../../host/bundle/manifest.js';
 import { buildProgram, helpText, type KdelayOptions, parseOptions } from '../../host/cli/options.js';
-import { parseTrigger } from '../../host/target/triggers.js';
+import { parseTrigger } from '../../host/system/triggers.js';
 // @ts-expect-error: plain JavaScript, shared with the matrix and its guest
 import { CHECK_CONFIGURATIONS, LOAD_CONFIGURATIONS, loadArgs, TRIGGER_SPECS } from '../../scripts/lib/kernel-matrix-loads.mjs';
 
@@ -106,7 +106,7 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
 
 /**
  * Program sections by the trigger kind (CLI) that loads them. fentry/fexit
- * stand in for kprobes on kernels without them (target/trigger-targets.ts),
+ * stand in for kprobes on kernels without them (system/trigger-targets.ts),
  * which no Debian kernel of the matrix is: the one gap, said in
  * ARCHITECTURE.md. The upcall probe's sections follow its attach option.
  */

@@ -1,16 +1,16 @@
 /**
  * PidNamespaces with the kernel's numbers from the task iterator instead of
- * a host /proc (host/target/procfs.ts: useTaskIterator), on a made-up /proc
+ * a host /proc (host/system/procfs.ts: useTaskIterator), on a made-up /proc
  * of a namespace: which numbers resolveTarget and userTid give, and when the
  * iterator is asked again. The real iterator is measured in
- * test/kernel/pid-namespace.test.ts and the kernel matrix.
+ * test/integration/pid-namespace.test.ts and the kernel matrix.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PidNamespaces, resolveTarget } from '../../dist/host/target/procfs.js';
-import type { TaskNumbers } from '../../dist/host/target/task-numbers.js';
+import { PidNamespaces, resolveTarget } from '../../dist/host/system/procfs.js';
+import type { TaskNumbers } from '../../dist/host/system/task-numbers.js';
 
 let procRoot: string | undefined;
 afterEach(() => {

@@ -1,7 +1,7 @@
 /** Trigger syntax: every spelling the reference and its docs use, and every way to get it wrong. */
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UserError } from '../../host/base/exit-codes.js';
-import { parseTrigger } from '../../host/target/triggers.js';
+import { parseTrigger } from '../../host/system/triggers.js';
 
 describe('parseTrigger', () => {
   it.each([

@@ -1,5 +1,5 @@
 // account_workload: four threads whose whereabouts are known, for the
-// window accounting and the verdict (test/kernel/account.test.ts).
+// window accounting and the verdict (test/integration/account.test.ts).
 //
 //   account_workload FILE BUDGET_MS SLEEPS SLEEP_MS PAGES
 //

@@ -1,5 +1,5 @@
 // matrix_workload: one thread whose every probe-visible event is known, for
-// the kernel matrix (test/kernels/), where the guest has one slow CPU: it
+// the kernel matrix (test/kernel-matrix/), where the guest has one slow CPU: it
 // waits blocked (not spinning) until told to go, so it does not steal the CPU
 // from kdelay while kdelay starts.
 //

@@ -1,5 +1,5 @@
 // symbols_target: a process with known functions for the symbolizer tests
-// (test/kernel/symbols.test.ts). Prints "ready <pid>", then one line per address
+// (test/integration/symbols.test.ts). Prints "ready <pid>", then one line per address
 // the test checks, then "done", and waits for SIGTERM:
 //   fn <name> <address>      runtime address of a noinline function here
 //   libc getppid <address>   getppid in libc (resolved via dlsym: in a

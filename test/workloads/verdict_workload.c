@@ -1,5 +1,5 @@
 // verdict_workload: threads whose lives the verdict must account for
-// (test/kernel/account.test.ts).
+// (test/integration/account.test.ts).
 //
 //   verdict_workload spin
 //       "spinner" spins in user space (no system calls) from before kdelay

@@ -12,7 +12,7 @@ import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../../driver/run.js';
 import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../../bundle/files.js';
 import { IntegrityError } from '../../bundle/seal.js';
 import { withMemoryMaximum } from '../../bundle/bundle.js';
-import { requireBpfCapabilities } from '../../target/capabilities.js';
+import { requireBpfCapabilities } from '../../system/capabilities.js';
 import { PlainGuestError, plainGuestProblem, PlainGuestTrap, runPlainGuest } from '../../runtime/plain-guest.js';
 import { printable } from '../../base/printable.js';
 import { ExitCode, UserError } from '../../base/exit-codes.js';

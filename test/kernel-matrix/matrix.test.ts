@@ -1,9 +1,9 @@
 /**
- * The kernel matrix (npm run test:kernels): Debian's pinned kernels 5.10,
+ * The kernel matrix (npm run test:kernel-matrix): Debian's pinned kernels 5.10,
  * 6.1 and 6.12, amd64 and arm64, each booted under qemu (TCG) with a small
  * initramfs that runs the real kdelay, as a user installs it, against
  * test/workloads/matrix_workload.c (built for the guest's architecture).
- * The guest only reports (test/kernels/guest/checks.mjs); everything is
+ * The guest only reports (test/kernel-matrix/guest/checks.mjs); everything is
  * judged here, from kdelay's own output.
  *
  * Each probe on each guest either reports correct numbers or is listed as
@@ -18,7 +18,7 @@
  * results.md (`node scripts/kernel-matrix.mjs readme` puts that table in
  * README.md) and each guest's console.
  *
- * Assets come from test/kernels/pins.json and are cached (see
+ * Assets come from test/kernel-matrix/pins.json and are cached (see
  * scripts/lib/kernel-matrix.mjs): a cold run downloads ~600 MB.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -171,7 +171,7 @@ beforeAll(async () => {
       throw new Error(`the kernel matrix needs ${tool} (.ci/run's kernel matrix block lists the Debian packages)`);
     }
   }
-  if (!existsSync(join(ROOT, 'dist', 'kdelay.mjs'))) throw new Error('dist/ is missing: npm run test:kernels builds it first');
+  if (!existsSync(join(ROOT, 'dist', 'kdelay.mjs'))) throw new Error('dist/ is missing: npm run test:kernel-matrix builds it first');
   mkdirSync(workDir, { recursive: true });
   rmSync(RESULTS, { recursive: true, force: true });
   mkdirSync(RESULTS, { recursive: true });

@@ -3,7 +3,7 @@
  * host's own task iterator (host/bpf/pid_numbers.bpf.c): what lets kdelay
  * measure a process in its own PID namespace when no host /proc is mounted
  * (`unshare -p -f --mount-proc`, a container without `-v /proc:/host/proc`).
- * target/procfs.ts: PidNamespaces uses it only then; a host /proc, when
+ * system/procfs.ts: PidNamespaces uses it only then; a host /proc, when
  * present, is preferred, because reading it needs no BPF program loaded.
  */
 import { OBJECTS } from '../bpf/pid-numbers.object.js';

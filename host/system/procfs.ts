@@ -15,7 +15,7 @@
  * /proc:/host/proc:ro`): the process whose NSpid has the user's number at
  * the user's namespace level. Without one, it asks the kernel: a task
  * iterator lists every task of kdelay's namespace with both numbers
- * (target/task-numbers.ts), which the driver installs with
+ * (system/task-numbers.ts), which the driver installs with
  * useTaskIterator() once libbpf is loaded.
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
@@ -167,7 +167,7 @@ export class PidNamespaces {
     return statSync(`${this.userProc}/self/ns/pid`).ino;
   }
 
-  /** Takes the kernel's numbers from `read` (the task iterator, target/task-numbers.ts) instead of a host /proc. */
+  /** Takes the kernel's numbers from `read` (the task iterator, system/task-numbers.ts) instead of a host /proc. */
   useTaskIterator(read: () => TaskNumbers[]): void {
     this.iterated = { read, tasks: read(), takenMs: Date.now() };
   }

@@ -30,7 +30,7 @@ const ALLOWED = [
   /^LICENSE$/,
   /^bin\/kdelay\.js$/,
   /^dist\/kdelay\.mjs$/,
-  /^dist\/report-kernels\.wasm$/,
+  /^dist\/report-loops\.wasm$/,
   /^bundles\/[a-z0-9_-]+\.wasm$/,
   /^keys\/[a-z0-9_-]+\.pub$/,
   /^schema\/kdelay-output\.schema\.json$/,
@@ -81,7 +81,7 @@ describe('the npm package', () => {
   it('holds only what runs, and everything that does', () => {
     expect(files.filter((f) => !ALLOWED.some((re) => re.test(f)))).toEqual([]);
     const bundles = readdirSync(join(ROOT, 'bundles')).filter((f) => f.endsWith('.wasm')).map((f) => `bundles/${f}`);
-    for (const needed of ['bin/kdelay.js', 'dist/kdelay.mjs', 'dist/report-kernels.wasm', 'keys/kdelay-release.pub', 'schema/kdelay-output.schema.json', 'LICENSE', ...bundles]) {
+    for (const needed of ['bin/kdelay.js', 'dist/kdelay.mjs', 'dist/report-loops.wasm', 'keys/kdelay-release.pub', 'schema/kdelay-output.schema.json', 'LICENSE', ...bundles]) {
       expect(files).toContain(needed);
     }
   });

@@ -1,11 +1,11 @@
-/** Capabilities instead of uid (host/target/capabilities.ts): what is missing, by kernel release. */
+/** Capabilities instead of uid (host/system/capabilities.ts): what is missing, by kernel release. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { asNobodyWith, sampleWorkload } from '../helpers/kdelay.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { ExitCode, UserError } from '../../host/base/exit-codes.js';
-import { effectiveCapabilities, missingBpfCapabilities, requireBpfCapabilities } from '../../host/target/capabilities.js';
+import { effectiveCapabilities, missingBpfCapabilities, requireBpfCapabilities } from '../../host/system/capabilities.js';
 
 const bit = (n: number) => 1n << BigInt(n);
 const [SYS_ADMIN, PERFMON, BPF] = [bit(21), bit(38), bit(39)];

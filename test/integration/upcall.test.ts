@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../../host/driver/probe-set.js';
 import { formatSystemSections } from '../../host/report/format.js';
 import { hostArch, SyscallTable } from '../../host/syscalls/table.js';
-import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../../host/target/trigger-targets.js';
+import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../../host/system/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { runKdelay } from '../helpers/kdelay.js';
 

@@ -42,7 +42,7 @@ describe('npm run new-probe', () => {
     expect(JSON.parse(readFileSync(join(ROOT, DIR, 'manifest.json'), 'utf8')).name).toBe(NAME);
 
     const out = mkdtempSync(join(tmpdir(), 'kdelay-new-probe-'));
-    execFileSync(zx, [join(ROOT, 'scripts', 'build-probe.mjs'), DIR, out], { cwd: ROOT, stdio: 'ignore' });
+    execFileSync(zx, [join(ROOT, 'scripts', 'build-probe-folder.mjs'), DIR, out], { cwd: ROOT, stdio: 'ignore' });
     const bundle = join(out, `${NAME}.wasm`);
     expect(existsSync(bundle)).toBe(true);
 

@@ -1,6 +1,6 @@
 /**
- * The report's per-row loops as WebAssembly (source: kernels/report-kernels.ts,
- * AssemblyScript, built into dist/report-kernels.wasm). A CLI run reads and
+ * The report's per-row loops as WebAssembly (source: wasm-loops/report-loops.ts,
+ * AssemblyScript, built into dist/report-loops.wasm). A CLI run reads and
  * formats once per process, and the same loops in JS ran mostly before V8
  * had optimised them: a 100k-row report took ~2.5x its steady-state time.
  * Wasm is compiled before its first call.
@@ -8,13 +8,13 @@
  * Memory is a stack of scratch space: withArena() gives back what its
  * callback allocated, so a pointer into the module's memory lives only as
  * long as the callback that allocated it; callers copy their typed arrays
- * in, run kernels and copy the results out.
+ * in, run the loops and copy the results out.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const FILE = 'report-kernels.wasm';
+const FILE = 'report-loops.wasm';
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -48,30 +48,30 @@ function wasmPath(): string {
 export class Arena {
   top: number;
 
-  constructor(readonly kernels: Exports) {
-    this.top = kernels.heapBase();
+  constructor(readonly loops: Exports) {
+    this.top = loops.heapBase();
   }
 
   /** bytes of memory, 16-byte aligned; views taken before may be detached by growth. */
   alloc(bytes: number): number {
     const at = this.top;
     this.top = (at + bytes + 15) & ~15;
-    const memory = this.kernels.memory;
+    const memory = this.loops.memory;
     const missing = this.top - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
     return at;
   }
 
   u32(at: number, n: number): Uint32Array {
-    return new Uint32Array(this.kernels.memory.buffer, at, n);
+    return new Uint32Array(this.loops.memory.buffer, at, n);
   }
 
   f64(at: number, n: number): Float64Array {
-    return new Float64Array(this.kernels.memory.buffer, at, n);
+    return new Float64Array(this.loops.memory.buffer, at, n);
   }
 
   u8(at: number, n: number): Uint8Array {
-    return new Uint8Array(this.kernels.memory.buffer, at, n);
+    return new Uint8Array(this.loops.memory.buffer, at, n);
   }
 
   private wholeView = new Uint8Array(0);
@@ -82,7 +82,7 @@ export class Arena {
    * object, and a report of a few hundred threads took thousands a sample).
    */
   get bytes(): Uint8Array {
-    const buffer = this.kernels.memory.buffer;
+    const buffer = this.loops.memory.buffer;
     if (this.wholeView.buffer !== buffer) this.wholeView = new Uint8Array(buffer);
     return this.wholeView;
   }
@@ -141,7 +141,7 @@ export function firstSeenIds(keys: Uint32Array): { ids: Uint32Array; distinct: U
     const ids = a.alloc(4 * n);
     const distinct = a.alloc(4 * n);
     a.u8(table, 8 << bits).fill(0);
-    const count = a.kernels.firstSeenIds(keysAt, n, table, bits, ids, distinct);
+    const count = a.loops.firstSeenIds(keysAt, n, table, bits, ids, distinct);
     return { ids: a.u32(ids, n).slice(), distinct: a.u32(distinct, count).slice() };
   });
 }
@@ -152,7 +152,7 @@ export function wordsToF64(words: Uint32Array, dst: Float64Array): void {
     const n = words.length >>> 1;
     const src = a.copyU32(words.subarray(0, 2 * n));
     const out = a.alloc(8 * n);
-    a.kernels.wordsToF64(src, out, n);
+    a.loops.wordsToF64(src, out, n);
     dst.set(a.f64(out, n));
   });
 }
@@ -161,7 +161,7 @@ export function wordsToF64(words: Uint32Array, dst: Float64Array): void {
 export function gather(index: Uint32Array, lookup: Uint32Array): Uint32Array {
   return withArena((a) => {
     const out = a.alloc(4 * index.length);
-    a.kernels.gather(out, a.copyU32(index), a.copyU32(lookup), index.length);
+    a.loops.gather(out, a.copyU32(index), a.copyU32(lookup), index.length);
     return a.u32(out, index.length).slice();
   });
 }

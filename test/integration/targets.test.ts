@@ -1,6 +1,6 @@
 /**
  * Targets that are not a plain process: a thread id given as -p, -t for one
- * thread, zombies and kernel threads (host/target/procfs.ts: resolveTarget).
+ * thread, zombies and kernel threads (host/system/procfs.ts: resolveTarget).
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,9 +1,9 @@
-// AssemblyScript (compiled by asc into dist/report-kernels.wasm by
+// AssemblyScript (compiled by asc into dist/report-loops.wasm by
 // scripts/bundle-cli.mjs; excluded from tsc). The per-row loops of reading
 // and laying out a report. A CLI run formats once per process, and as JS
 // these loops ran mostly before TurboFan had optimised them (a 100k-row
 // report took ~2.5x its steady-state time); wasm is compiled before it runs.
-// Memory is managed by the host (host/report/kernels.ts): every argument is
+// Memory is managed by the host (host/report/wasm-loops.ts): every argument is
 // a byte offset into this module's memory, arrays are little-endian.
 
 const SPACE: u8 = 0x20;
@@ -63,7 +63,7 @@ function writeSmall(end: usize, v: u32, thousands: bool): usize {
 /**
  * Writes n (an integer below 2^53) so that its last digit is at end - 1, as
  * integers.ts writeIntegerBackwards does. A copy, not an import: it runs in
- * the wasm report kernels, writing into their own linear memory row by row,
+ * the wasm report loops, writing into their own linear memory row by row,
  * where a call out to JS per number would cost the boundary crossing the
  * kernels exist to avoid.
  */

@@ -1,6 +1,6 @@
 /**
  * When is the target gone? kdelay knows it by its start time and its
- * threads (host/target/procfs.ts: TargetProcess), not by /proc/PID
+ * threads (host/system/procfs.ts: TargetProcess), not by /proc/PID
  * existing: a main thread that called pthread_exit() is a zombie while the
  * others work (still a target), a process that exited but is not reaped
  * keeps /proc/PID (gone), and so does a PID handed to a new process (gone).

@@ -1,7 +1,7 @@
 // Runs inside a kernel-matrix guest (started by /init): drives the real
 // kdelay against test/workloads/matrix_workload.c and prints what happened,
 // one `KDELAY-MATRIX {json}` line per fact or check, for the host test to
-// judge (test/kernels/matrix.test.ts). Nothing is asserted here: the guest
+// judge (test/kernel-matrix/matrix.test.ts). Nothing is asserted here: the guest
 // only reports, so a failure is explained on the host with the whole output.
 //
 // /matrix/config.json: { rounds, getppids, spinMs, gapMs, triggerSamples, checkTimeoutMs, loads }

@@ -2,7 +2,7 @@
  * kdelay inside a PID namespace of its own, as in a container without
  * --pid=host: a PID means the process as the namespace numbers it, and the
  * report's thread ids are the namespace's too, while the probes compare the
- * kernel's numbers (host/target/procfs.ts).
+ * kernel's numbers (host/system/procfs.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

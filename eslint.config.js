@@ -5,7 +5,22 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Generated or AssemblyScript (its own compiler checks it), and what .gitignore leaves out.
-  { ignores: ['dist/', '**/build/', 'node_modules/', 'vendor/', 'bundles/', 'host/report/wasm-loops/', 'probes/', 'examples/', 'test/guests/', 'scratch/', '.test-probes/', 'kernel-matrix-results/'] },
+  {
+    ignores: [
+      'dist/',
+      '**/build/',
+      'node_modules/',
+      'vendor/',
+      'bundles/',
+      'host/report/wasm-loops/',
+      'probes/',
+      'examples/',
+      'test/guests/',
+      'scratch/',
+      '.test-probes/',
+      'kernel-matrix-results/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,6 +32,32 @@ export default tseslint.config(
   },
   {
     files: ['**/*.mjs', '**/*.js', '**/*.cjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', $: 'readonly', argv: 'readonly', fs: 'readonly', path: 'readonly', os: 'readonly', chalk: 'readonly', echo: 'readonly', within: 'readonly', cd: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly', TextDecoder: 'readonly', TextEncoder: 'readonly', performance: 'readonly', WebAssembly: 'readonly', globalThis: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        $: 'readonly',
+        argv: 'readonly',
+        fs: 'readonly',
+        path: 'readonly',
+        os: 'readonly',
+        chalk: 'readonly',
+        echo: 'readonly',
+        within: 'readonly',
+        cd: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        TextDecoder: 'readonly',
+        TextEncoder: 'readonly',
+        performance: 'readonly',
+        WebAssembly: 'readonly',
+        globalThis: 'readonly',
+      },
+    },
   },
 );

@@ -120,8 +120,7 @@ function commandTracer(label, argvFor, ready) {
   };
 }
 
-const kdelayTracer = (label, args) =>
-  commandTracer(label, (pid) => [process.execPath, KDELAY, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+const kdelayTracer = (label, args) => commandTracer(label, (pid) => [process.execPath, KDELAY, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
 
 /** Programs of the floor object (scripts/bench/floor.bpf.c), loaded through kdelay's own libbpf backend. */
 let floorElf;
@@ -134,7 +133,16 @@ const floorTracer = (label, programs) => ({
     const tgid = Buffer.alloc(4);
     tgid.writeUInt32LE(pid);
     obj.setGlobal('target_tgid', tgid);
-    for (const p of ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_clock_enter', 'floor_clock_exit', 'floor_stack_walk']) {
+    for (const p of [
+      'floor_sys_enter',
+      'floor_sys_exit',
+      'floor_sched_switch',
+      'floor_sched_wakeup',
+      'floor_sched_wakeup_new',
+      'floor_clock_enter',
+      'floor_clock_exit',
+      'floor_stack_walk',
+    ]) {
       obj.setAutoload(p, programs.includes(p));
     }
     obj.load();
@@ -217,9 +225,7 @@ async function compare(title, allTracers, measure, { floorLabel } = {}) {
     // The ratio of the medians' added cost, and in brackets of the mins' (steadier on a shared VM).
     const fl = floorOf(t);
     const ratio =
-      floor && !isBase && !t.label.startsWith('floor')
-        ? `${fmt(added(xs) / added(fl), 2)}x (${fmt((min(xs) - min(base)) / (min(fl) - min(base)), 2)}x)`.padEnd(15)
-        : ''.padEnd(15);
+      floor && !isBase && !t.label.startsWith('floor') ? `${fmt(added(xs) / added(fl), 2)}x (${fmt((min(xs) - min(base)) / (min(fl) - min(base)), 2)}x)`.padEnd(15) : ''.padEnd(15);
     const launch = launches.get(t).length ? `${fmt(median(launches.get(t)))} (${fmt(min(launches.get(t)))})` : '';
     echo(
       `  ${pad(t.label, 46)} ${pad(fmt(median(xs), 1), 9)} ${pad(`(${fmt(min(xs), 1)})`, 9)} ${pad(isBase ? '' : signed(added(xs)), 9)} ${pad(isBase ? '' : `(${signed(min(xs) - min(base))})`, 9)} ${floor ? ratio : ''} ${launch}`,
@@ -245,7 +251,10 @@ async function spawnUntilLine(args, pattern, env = {}) {
 
 if (want('start')) {
   const sleeper = spawn('sleep', ['600']);
-  const node0 = [], version = [], sampling = [], phases = new Map();
+  const node0 = [],
+    version = [],
+    sampling = [],
+    phases = new Map();
   for (let i = 0; i < Math.max(RUNS, 10); i++) {
     let t0 = performance.now();
     spawnSync(process.execPath, ['-e', '0']);
@@ -263,13 +272,16 @@ if (want('start')) {
       const at = Number(m[1]);
       const label = m[2].startsWith('load end') ? `  of which libbpf load (verifier) ${m[2].slice(9)}` : m[2];
       if (!m[2].startsWith('load begin')) phases.set(label, [...(phases.get(label) ?? []), at - last]);
-      if (m[2].startsWith('load begin')) phases.set(`  of which libbpf open + configure ${m[2].slice(11)}`, [...(phases.get(`  of which libbpf open + configure ${m[2].slice(11)}`) ?? []), at - last]);
+      if (m[2].startsWith('load begin'))
+        phases.set(`  of which libbpf open + configure ${m[2].slice(11)}`, [...(phases.get(`  of which libbpf open + configure ${m[2].slice(11)}`) ?? []), at - last]);
       last = at;
     }
   }
   sleeper.kill();
   const n0 = median(node0);
-  echo(`launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs): median ${fmt(median(sampling))} ms (min ${fmt(min(sampling))}); target <= node -e 0 + 100 = ${fmt(n0 + 100)} ms`);
+  echo(
+    `launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs): median ${fmt(median(sampling))} ms (min ${fmt(min(sampling))}); target <= node -e 0 + 100 = ${fmt(n0 + 100)} ms`,
+  );
   echo(`  node -e 0: ${fmt(n0)} ms (min ${fmt(min(node0))}); kdelay --version (node + loading the CLI bundle): ${fmt(median(version))} ms (min ${fmt(min(version))})`);
   echo(`  where the time goes (medians, ms since the previous mark; the first from the process's start):`);
   for (const [label, xs] of phases) echo(`    ${pad(label, 44)} ${fmt(median(xs), 1)}`);
@@ -278,7 +290,10 @@ if (want('start')) {
 // ---- read-format: a fresh process per run, so the first report is cold -------------------------
 
 if (want('read-format')) {
-  const cold = [], warm = [], read = [], rss = [];
+  const cold = [],
+    warm = [],
+    read = [],
+    rss = [];
   for (let i = 0; i < RUNS; i++) {
     const out = await $`node ${path.join(BENCH, 'report-100k.mjs')}`.quiet();
     const r = JSON.parse(out.stdout);
@@ -287,7 +302,9 @@ if (want('read-format')) {
     read.push(r.coldReadMs);
     rss.push(r.peakRssMb);
   }
-  echo(`100k-entry report (read the maps + lay out the text), ${RUNS} fresh processes: cold ${fmt(median(cold), 1)} ms (min ${fmt(min(cold), 1)}; target <= 100), of which reading ${fmt(median(read), 1)}; warm ${fmt(median(warm), 1)} ms (min ${fmt(min(warm), 1)})`);
+  echo(
+    `100k-entry report (read the maps + lay out the text), ${RUNS} fresh processes: cold ${fmt(median(cold), 1)} ms (min ${fmt(min(cold), 1)}; target <= 100), of which reading ${fmt(median(read), 1)}; warm ${fmt(median(warm), 1)} ms (min ${fmt(min(warm), 1)})`,
+  );
   echo(`  peak RSS of that process (probes loaded, 100k entries, one cold and 4 warm reports): ${fmt(median(rss))} MB`);
 }
 
@@ -435,7 +452,9 @@ if (want('events')) {
   for (const [t, runs] of drained) {
     if (!runs.length) continue;
     const rates = runs.map((r) => r.rate / 1e6);
-    echo(`  ${t.label}: drained live ${fmt(median(rates), 2)} M events/s (min ${fmt(min(rates), 2)}), lost ${runs.map((r) => r.lost).join(' ')} of ${runs[0].drained + runs[0].lost} (target >= 2 M/s, 0 lost without stacks)`);
+    echo(
+      `  ${t.label}: drained live ${fmt(median(rates), 2)} M events/s (min ${fmt(min(rates), 2)}), lost ${runs.map((r) => r.lost).join(' ')} of ${runs[0].drained + runs[0].lost} (target >= 2 M/s, 0 lost without stacks)`,
+    );
   }
 }
 
@@ -453,7 +472,8 @@ if (want('memory')) {
     const closed = new Promise((r) => child.on('close', r));
     const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
     const at = new Map();
-    let samples = 0, rows = 0;
+    let samples = 0,
+      rows = 0;
     const t0 = performance.now();
     // RSS when the report of sample N begins (the last one: while it is printed).
     createInterface({ input: child.stdout }).on('line', (l) => {
@@ -462,8 +482,11 @@ if (want('memory')) {
     });
     await closed;
     const seconds = (performance.now() - t0) / 1000;
-    const first = at.get(10), last = at.get(SAMPLES);
-    echo(`memory (run ${run} of 2): kdelay's RSS over ${SAMPLES} samples of 20 ms of a 2,000-thread target (each thread wakes every 100 ms; ${fmt(rows / SAMPLES)} threads reported per sample), ${fmt(seconds)} s:`);
+    const first = at.get(10),
+      last = at.get(SAMPLES);
+    echo(
+      `memory (run ${run} of 2): kdelay's RSS over ${SAMPLES} samples of 20 ms of a 2,000-thread target (each thread wakes every 100 ms; ${fmt(rows / SAMPLES)} threads reported per sample), ${fmt(seconds)} s:`,
+    );
     echo(`  ${marks.map((n) => `after ${n} ${fmt(at.get(n), 1)} MB`).join(', ')}: ${signed(((last - first) / first) * 100, 1)}% from 10 to ${SAMPLES} (target within 10%)`);
   }
   target.kill('SIGKILL');
@@ -521,7 +544,9 @@ if (want('verdict-memory')) {
       await probes.close();
       target.kill('SIGKILL');
       const mb = (n) => fmt(n / 2 ** 20, 1);
-      echo(`verdict-memory (${which}), ${label}: ${SAMPLES} samples of ${WINDOW_MS} ms, ${fmt(accounts / SAMPLES)} threads accounted per sample, collect ${fmt(median(collectMs), 1)} ms median:`);
+      echo(
+        `verdict-memory (${which}), ${label}: ${SAMPLES} samples of ${WINDOW_MS} ms, ${fmt(accounts / SAMPLES)} threads accounted per sample, collect ${fmt(median(collectMs), 1)} ms median:`,
+      );
       for (const probe of ['account', 'sched']) {
         echo(`  ${probe} guest memory: ${marks.map((n) => `after ${n} ${mb(at.get(n).guests.get(probe))} MB`).join(', ')}`);
       }

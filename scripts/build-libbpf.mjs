@@ -45,9 +45,15 @@ const ALLOWED_NEEDED = ['libc.so.6', 'libelf.so.1', 'libz.so.1'];
 const MAX_GLIBC = [2, 31];
 
 const CFLAGS = [
-  '-O2', '-g0', '-std=gnu89', '-Wall', '-Wno-unused-command-line-argument',
+  '-O2',
+  '-g0',
+  '-std=gnu89',
+  '-Wall',
+  '-Wno-unused-command-line-argument',
   // Debian's hardening defaults (dpkg-buildflags, hardening=+all).
-  '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-fstack-clash-protection',
+  '-fstack-protector-strong',
+  '-D_FORTIFY_SOURCE=2',
+  '-fstack-clash-protection',
   '-fno-ident',
 ];
 // -z defs: every symbol must resolve against the bullseye sysroot's libc,
@@ -69,7 +75,13 @@ const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 
 /** clang, lld, llvm-strip, make and dpkg-source; installed with apt when missing (CI runs as root). */
 function ensureTools() {
   const needs = { clang: 'clang', 'ld.lld': 'lld', 'llvm-strip': 'llvm', 'llvm-readelf': 'llvm', make: 'make', 'dpkg-source': 'dpkg-dev' };
-  const missing = [...new Set(Object.entries(needs).filter(([tool]) => !have(tool)).map(([, pkg]) => pkg))];
+  const missing = [
+    ...new Set(
+      Object.entries(needs)
+        .filter(([tool]) => !have(tool))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (!missing.length) return;
   if (process.geteuid?.() !== 0) throw new Error(`missing tools; install the Debian packages: ${missing.join(' ')}`);
   console.log(`installing ${missing.join(' ')}`);
@@ -145,18 +157,25 @@ function buildOne(source, arch, root, outFile, epoch) {
     const tree = path.join(buildDir, 'libbpf');
     fs.cpSync(source.tree, tree, { recursive: true });
     const objDir = path.join(buildDir, 'obj');
-    const cc = [
-      'clang', `--target=${arch.triple}`, `--sysroot=${root}`,
-      `-ffile-prefix-map=${buildDir}=.`,
-      `-ffile-prefix-map=${root}=`,
-    ].join(' ');
-    run([
-      'make', '-C', path.join(tree, 'src'), '-j2', `OBJDIR=${objDir}`, 'NO_PKG_CONFIG=1', 'V=1',
-      `CC=${cc}`, `CFLAGS=${CFLAGS.join(' ')}`, `LDFLAGS=${LDFLAGS.join(' ')}`,
-      `${objDir}/libbpf.so.${LIBBPF.upstreamVersion}`,
-    ], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch), LC_ALL: 'C', TZ: 'UTC' },
-    });
+    const cc = ['clang', `--target=${arch.triple}`, `--sysroot=${root}`, `-ffile-prefix-map=${buildDir}=.`, `-ffile-prefix-map=${root}=`].join(' ');
+    run(
+      [
+        'make',
+        '-C',
+        path.join(tree, 'src'),
+        '-j2',
+        `OBJDIR=${objDir}`,
+        'NO_PKG_CONFIG=1',
+        'V=1',
+        `CC=${cc}`,
+        `CFLAGS=${CFLAGS.join(' ')}`,
+        `LDFLAGS=${LDFLAGS.join(' ')}`,
+        `${objDir}/libbpf.so.${LIBBPF.upstreamVersion}`,
+      ],
+      {
+        env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch), LC_ALL: 'C', TZ: 'UTC' },
+      },
+    );
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
     run(['llvm-strip', '--strip-all', '-o', outFile, path.join(objDir, `libbpf.so.${LIBBPF.upstreamVersion}`)]);
     fs.chmodSync(outFile, 0o644);
@@ -191,14 +210,10 @@ function verifyLinkage(file, arch) {
 async function verifyOptsLayouts(source) {
   const { OPTS_STRUCTS } = await import(path.join(ROOT, 'dist', 'host', 'libbpf', 'structs.js'));
   const { default: koffi } = await import('koffi');
-  const fields = Object.fromEntries(
-    Object.entries(OPTS_STRUCTS).map(([name, type]) => [name, Object.keys(type.members).filter((f) => !f.startsWith('removed_'))]),
-  );
+  const fields = Object.fromEntries(Object.entries(OPTS_STRUCTS).map(([name, type]) => [name, Object.keys(type.members).filter((f) => !f.startsWith('removed_'))]));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdelay-libbpf-layout-'));
   try {
-    const printf = Object.entries(fields).flatMap(([type, names]) =>
-      names.map((f) => `printf("${type}.${f} %zu\\n", offsetof(struct ${type}, ${f}));`),
-    );
+    const printf = Object.entries(fields).flatMap(([type, names]) => names.map((f) => `printf("${type}.${f} %zu\\n", offsetof(struct ${type}, ${f}));`));
     fs.writeFileSync(
       path.join(dir, 'layout.c'),
       `#include <stddef.h>\n#include <stdio.h>\n#include "libbpf.h"\n#include "bpf.h"\nint main(void) {\n${printf.join('\n')}\nreturn 0; }\n`,
@@ -206,7 +221,10 @@ async function verifyOptsLayouts(source) {
     const src = path.join(source.tree, 'src');
     run(['clang', '-o', path.join(dir, 'layout'), '-I', src, '-I', path.join(source.tree, 'include', 'uapi'), path.join(dir, 'layout.c')]);
     const expected = Object.fromEntries(
-      run([path.join(dir, 'layout')]).trim().split('\n').map((line) => [line.split(' ')[0], Number(line.split(' ')[1])]),
+      run([path.join(dir, 'layout')])
+        .trim()
+        .split('\n')
+        .map((line) => [line.split(' ')[0], Number(line.split(' ')[1])]),
     );
     for (const [name, names] of Object.entries(fields)) {
       for (const f of names) {

@@ -27,8 +27,12 @@ await build({
 // to the bundle; tsc's dist/host/report/ finds it two folders up.
 const { error, stderr } = await asc.main([
   join(ROOT, 'host', 'report', 'wasm-loops', 'report-loops.ts'),
-  '-O3', '--runtime', 'stub', '--noAssert',
-  '--outFile', join(ROOT, 'dist', 'report-loops.wasm'),
+  '-O3',
+  '--runtime',
+  'stub',
+  '--noAssert',
+  '--outFile',
+  join(ROOT, 'dist', 'report-loops.wasm'),
 ]);
 if (error) {
   console.error(stderr.toString());

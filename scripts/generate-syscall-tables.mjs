@@ -295,7 +295,9 @@ function parseArm64() {
   const onlyOwn = [...ownText].filter((e) => !genericText.has(e));
   const onlyGeneric = [...genericText].filter((e) => !ownText.has(e));
   if (onlyOwn.length || onlyGeneric.length) {
-    fail(`${ARM64_HEADER} and ${GENERIC_HEADER} (arm64 LP64) disagree: only in the first: ${onlyOwn.join(', ') || 'none'}; only in the second: ${onlyGeneric.join(', ') || 'none'}`);
+    fail(
+      `${ARM64_HEADER} and ${GENERIC_HEADER} (arm64 LP64) disagree: only in the first: ${onlyOwn.join(', ') || 'none'}; only in the second: ${onlyGeneric.join(', ') || 'none'}`,
+    );
   }
   return own;
 }

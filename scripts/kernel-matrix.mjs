@@ -59,9 +59,7 @@ function pin() {
     pins.arm64Sysroot.packages[name] = mainSuiteVersion(apt, name, 'arm64', pins.arm64Sysroot.suite) ?? fail(`${name}:arm64 not in ${pins.arm64Sysroot.suite}/main`);
   }
   const major = pins.node.split('.')[0];
-  const nodeVersions = ['x64', 'arm64'].map(
-    (arch) => new Set(JSON.parse(spawnSync('npm', ['view', `node-linux-${arch}`, 'versions', '--json'], { encoding: 'utf8' }).stdout)),
-  );
+  const nodeVersions = ['x64', 'arm64'].map((arch) => new Set(JSON.parse(spawnSync('npm', ['view', `node-linux-${arch}`, 'versions', '--json'], { encoding: 'utf8' }).stdout)));
   const common = [...nodeVersions[0]].filter((v) => v.startsWith(`${major}.`) && nodeVersions[1].has(v));
   common.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   pins.node = common.at(-1) ?? fail(`no Node ${major}.x on the npm registry for both x64 and arm64`);
@@ -82,7 +80,13 @@ async function boot(kernel, arch) {
   if (!matrix.ARCHES[arch]) fail(`arch must be one of ${Object.keys(matrix.ARCHES).join(', ')}`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kdelay-kernel-matrix-'));
   const config = {
-    rounds: 4, getppids: 7, spinMs: 30, gapMs: 1000, triggerSamples: 2, checkTimeoutMs: 120_000, loadsTimeoutMs: 360_000,
+    rounds: 4,
+    getppids: 7,
+    spinMs: 30,
+    gapMs: 1000,
+    triggerSamples: 2,
+    checkTimeoutMs: 120_000,
+    loadsTimeoutMs: 360_000,
     loads: LOAD_CONFIGURATIONS.map((c) => ({ name: c.name, needs: c.needs, args: loadArgs(c, '$PID') })),
     allowUnsigned: (await matrix.developmentBuilds(ROOT)).length > 0,
   };
@@ -91,7 +95,10 @@ async function boot(kernel, arch) {
   const initrd = matrix.guestInitramfs({ pins, kernelPin, arch, repoCpio, output: path.join(work, 'initrd.cpio') });
   const { vmlinuz } = matrix.kernelAssets(kernelPin, arch);
   const result = await matrix.bootGuest({
-    vmlinuz, initrd, arch, timeoutMs: 600_000,
+    vmlinuz,
+    initrd,
+    arch,
+    timeoutMs: 600_000,
     onLine: (line, ms) => console.log(`[${(ms / 1000).toFixed(1).padStart(6)}] ${line}`),
   });
   fs.rmSync(work, { recursive: true, force: true });

@@ -31,7 +31,14 @@ const fill = (text) =>
     .replaceAll('__TITLE__', name.toUpperCase().replaceAll('_', ' '))
     .replaceAll('__UPPER__', name.toUpperCase())
     // As the build's generated layout names the readers (scripts/lib/layouts.mjs: camel).
-    .replaceAll('__CAMEL__', name.split('_').filter(Boolean).map((w, i) => (i ? w[0].toUpperCase() + w.slice(1) : w)).join(''))
+    .replaceAll(
+      '__CAMEL__',
+      name
+        .split('_')
+        .filter(Boolean)
+        .map((w, i) => (i ? w[0].toUpperCase() + w.slice(1) : w))
+        .join(''),
+    )
     .replaceAll('__DIR__', path.relative(ROOT, dir));
 await fs.ensureDir(dir);
 for (const file of await fs.readdir(TEMPLATE)) {

@@ -1,9 +1,7 @@
 /** Errors raised by the kernel layer, carrying a positive errno. */
 import { constants } from 'node:os';
 
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, value]) => [value, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;

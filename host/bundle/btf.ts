@@ -27,8 +27,7 @@ const BTF_INT_SIGNED = 1;
 const MODIFIERS = [BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_TYPE_TAG];
 
 /** The bytes each kind adds after the 12-byte common header. */
-const extraBytes = (kind: number, vlen: number): number =>
-  [0, 4, 0, 12, vlen * 12, vlen * 12, vlen * 8, 0, 0, 0, 0, 0, 0, vlen * 8, 4, vlen * 12, 0, 4, 0, vlen * 12][kind] ?? NaN;
+const extraBytes = (kind: number, vlen: number): number => [0, 4, 0, 12, vlen * 12, vlen * 12, vlen * 8, 0, 0, 0, 0, 0, 0, vlen * 8, 4, vlen * 12, 0, 4, 0, vlen * 12][kind] ?? NaN;
 
 interface BtfType {
   id: number;
@@ -53,7 +52,7 @@ export class Btf {
     const typeStart = hdrLen + btf.readUInt32LE(8);
     const typeEnd = typeStart + btf.readUInt32LE(12);
     this.strStart = hdrLen + btf.readUInt32LE(16);
-    for (let at = typeStart; at < typeEnd; ) {
+    for (let at = typeStart; at < typeEnd;) {
       const info = btf.readUInt32LE(at + 4);
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;

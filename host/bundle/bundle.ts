@@ -67,7 +67,7 @@ export interface ModuleSection {
 
 /** A module's sections in file order, read from its bytes without compiling it. Throws ManifestError on a truncated file. */
 export function* moduleSections(bytes: Uint8Array): Generator<ModuleSection> {
-  for (let pos = 8; pos < bytes.length; ) {
+  for (let pos = 8; pos < bytes.length;) {
     const [size, content] = uleb(bytes, pos + 1);
     const end = content + size;
     if (end > bytes.length) throw new ManifestError('a section runs past the end of the file (truncated?)');

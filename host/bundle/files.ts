@@ -47,7 +47,7 @@ export function readRegularFile(path: string, maxBytes: number): Buffer<ArrayBuf
     if (stats.size > maxBytes) throw new FileReadError(`${path}: ${stats.size} bytes, more than the ${maxBytes} kdelay reads`);
     const buffer = Buffer.alloc(Math.min(stats.size, maxBytes) + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n;
     if (length > maxBytes) throw new FileReadError(`${path}: grew past ${maxBytes} bytes while being read`);
     return buffer.subarray(0, length);
   } catch (err) {

@@ -41,7 +41,17 @@ const BPF_STX_ATOMIC_W = 0xc3; // BPF_STX | BPF_ATOMIC | BPF_W
 const BPF_STX_ATOMIC_DW = 0xdb;
 const BPF_ADD = 0x00;
 const LOAD_ACQUIRE = 0x100; // BPF_LOAD_ACQ, BPF_STORE_REL = 0x110
-const ATOMIC_NAMES: Record<number, string> = { 0x01: 'fetch_add', 0x40: 'or', 0x41: 'fetch_or', 0x50: 'and', 0x51: 'fetch_and', 0xa0: 'xor', 0xa1: 'fetch_xor', 0xe1: 'xchg', 0xf1: 'cmpxchg' };
+const ATOMIC_NAMES: Record<number, string> = {
+  0x01: 'fetch_add',
+  0x40: 'or',
+  0x41: 'fetch_or',
+  0x50: 'and',
+  0x51: 'fetch_and',
+  0xa0: 'xor',
+  0xa1: 'fetch_xor',
+  0xe1: 'xchg',
+  0xf1: 'cmpxchg',
+};
 
 /** SEC() prefixes of program kinds newer than 5.10, and the release that added them. */
 const NEWER_KINDS: [prefix: string, release: string][] = [

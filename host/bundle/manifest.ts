@@ -175,8 +175,7 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   const flag = (v: unknown, what: string) => (v === undefined || typeof v === 'boolean' ? v : fail(`${what} must be true or false`));
   const oneOf = <T extends string>(v: unknown, what: string, allowed: readonly T[]): T | undefined =>
     v === undefined || allowed.includes(v as T) ? (v as T | undefined) : fail(`${what} must be one of ${allowed.join(', ')}`);
-  const list = (v: unknown, what: string, max: number): unknown[] =>
-    Array.isArray(v) && v.length <= max ? v : fail(`${what} must be an array of at most ${max} entries`);
+  const list = (v: unknown, what: string, max: number): unknown[] => (Array.isArray(v) && v.length <= max ? v : fail(`${what} must be an array of at most ${max} entries`));
 
   if (!isObject(m)) fail('is not an object');
   const raw = m as Record<string, unknown>;
@@ -209,7 +208,8 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       integer(c.width, `${where} column ${i} width`, 1, L.width);
       integer(c.gap, `${where} column ${i} gap`, 0, L.gap);
       oneOf(c.headerAlign, `${where} column ${i} headerAlign`, ['left', 'right'] as const);
-      if (c.key !== undefined && (typeof c.key !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(c.key))) fail(`${where} column ${i} key must be snake_case (a-z, 0-9 and _, at most 32)`);
+      if (c.key !== undefined && (typeof c.key !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(c.key)))
+        fail(`${where} column ${i} key must be snake_case (a-z, 0-9 and _, at most 32)`);
     });
     if (oneOf(sec.layout, `${where} layout`, ['table', 'per-cpu'] as const) === 'per-cpu') {
       const formats = columns.map((c) => (c as ColumnSpec).format).join(',');
@@ -225,7 +225,8 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       for (const i of list(total.sum, `${where} total sum`, L.columns)) {
         if ((columns[column(i, 'total sum (a column)')] as ColumnSpec).format === 'label') fail(`${where} total sums its label column`);
       }
-      if (total.excludeLabels !== undefined) for (const label of list(total.excludeLabels, `${where} total excludeLabels`, L.options)) text(label, `${where} total excludeLabels entry`, L.width);
+      if (total.excludeLabels !== undefined)
+        for (const label of list(total.excludeLabels, `${where} total excludeLabels`, L.options)) text(label, `${where} total excludeLabels entry`, L.width);
     }
   }
   if (raw.options !== undefined) {
@@ -241,14 +242,16 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       const type = oneOf(o.type, `option ${name} type`, OPTION_TYPES) ?? 'i64';
       flag(o.host, `option ${name} host`);
       if (o.from !== undefined) {
-        if (typeof o.from !== 'string' || !/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/.test(o.from) || o.from.length > 64) fail(`option ${name} from must name a host value (e.g. syscall_events.min_ns)`);
+        if (typeof o.from !== 'string' || !/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/.test(o.from) || o.from.length > 64)
+          fail(`option ${name} from must name a host value (e.g. syscall_events.min_ns)`);
         if (o.host !== true) fail(`option ${name}: from needs "host": true (users may not set what kdelay provides)`);
       }
       if ((o.min !== undefined || o.max !== undefined) && (type === 'string' || type === 'bool')) fail(`option ${name}: min and max are for integer types`);
       const [lo, hi] = type === 'string' || type === 'bool' ? [0n, 0n] : OPTION_TYPE_RANGE[type];
       for (const bound of ['min', 'max'] as const) {
         const v = o[bound];
-        if (v !== undefined && !(Number.isSafeInteger(v) && BigInt(v as number) >= lo && BigInt(v as number) <= hi)) fail(`option ${name} ${bound} must be an integer within ${type}`);
+        if (v !== undefined && !(Number.isSafeInteger(v) && BigInt(v as number) >= lo && BigInt(v as number) <= hi))
+          fail(`option ${name} ${bound} must be an integer within ${type}`);
       }
       if (o.min !== undefined && o.max !== undefined && (o.min as number) > (o.max as number)) fail(`option ${name}: min is above max`);
     }
@@ -257,7 +260,9 @@ export function parseManifest(json: string, source: string): ProbeManifest {
   if (raw.architectures !== undefined) for (const a of list(raw.architectures, 'architectures', 8)) text(a, 'architectures entry', 16);
   if (raw.min_kernel !== undefined && !(typeof raw.min_kernel === 'string' && /^\d+\.\d+$/.test(raw.min_kernel))) fail('min_kernel must look like "5.10"');
   flag(raw.optional, 'optional');
-  if (raw.provides !== undefined) for (const role of list(raw.provides, 'provides', 8)) if (typeof role !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(role)) fail('provides entries must be roles (a-z, 0-9 and _, at most 32)');
+  if (raw.provides !== undefined)
+    for (const role of list(raw.provides, 'provides', 8))
+      if (typeof role !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(role)) fail('provides entries must be roles (a-z, 0-9 and _, at most 32)');
   return raw as unknown as ProbeManifest;
 }
 

@@ -13,9 +13,31 @@ import type { Section } from '../symbols/elf.js';
 import { BPF_CALL, BpfObjectFile } from './bpf-object.js';
 
 /** SEC() prefixes of program kinds that only observe. */
-const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 'tracepoint/', 'tracepoint', 'tp/',
-  'kprobe/', 'kprobe', 'kretprobe/', 'kretprobe', 'uprobe/', 'uprobe', 'uretprobe/', 'uretprobe', 'usdt/', 'usdt',
-  'fentry/', 'fentry', 'fexit/', 'fexit', 'perf_event'];
+const ALLOWED = [
+  'tp_btf/',
+  'tp_btf',
+  'raw_tp/',
+  'raw_tp',
+  'raw_tracepoint/',
+  'tracepoint/',
+  'tracepoint',
+  'tp/',
+  'kprobe/',
+  'kprobe',
+  'kretprobe/',
+  'kretprobe',
+  'uprobe/',
+  'uprobe',
+  'uretprobe/',
+  'uretprobe',
+  'usdt/',
+  'usdt',
+  'fentry/',
+  'fentry',
+  'fexit/',
+  'fexit',
+  'perf_event',
+];
 
 /**
  * Every program kind libbpf knows by its SEC() name (the part before any
@@ -23,14 +45,70 @@ const ALLOWED = ['tp_btf/', 'tp_btf', 'raw_tp/', 'raw_tp', 'raw_tracepoint/', 't
  * Anything else would be a typo that lets nothing through without a word.
  */
 export const PROGRAM_KINDS: readonly string[] = [
-  'socket', 'sk_reuseport', 'kprobe', 'kretprobe', 'uprobe', 'uretprobe', 'uprobe.s', 'uretprobe.s',
-  'kprobe.multi', 'kretprobe.multi', 'kprobe.session', 'uprobe.multi', 'uretprobe.multi', 'uprobe.multi.s',
-  'uretprobe.multi.s', 'uprobe.session', 'uprobe.session.s', 'ksyscall', 'kretsyscall', 'usdt', 'usdt.s',
-  'tc', 'classifier', 'action', 'tcx', 'netkit', 'tracepoint', 'tp', 'raw_tracepoint', 'raw_tp',
-  'raw_tracepoint.w', 'raw_tp.w', 'tp_btf', 'fentry', 'fmod_ret', 'fexit', 'fentry.s', 'fmod_ret.s', 'fexit.s',
-  'freplace', 'lsm', 'lsm.s', 'lsm_cgroup', 'iter', 'iter.s', 'syscall', 'xdp', 'xdp.frags', 'perf_event',
-  'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sockops', 'sk_skb', 'sk_msg', 'lirc_mode2',
-  'flow_dissector', 'cgroup_skb', 'cgroup', 'struct_ops', 'struct_ops.s', 'sk_lookup', 'netfilter',
+  'socket',
+  'sk_reuseport',
+  'kprobe',
+  'kretprobe',
+  'uprobe',
+  'uretprobe',
+  'uprobe.s',
+  'uretprobe.s',
+  'kprobe.multi',
+  'kretprobe.multi',
+  'kprobe.session',
+  'uprobe.multi',
+  'uretprobe.multi',
+  'uprobe.multi.s',
+  'uretprobe.multi.s',
+  'uprobe.session',
+  'uprobe.session.s',
+  'ksyscall',
+  'kretsyscall',
+  'usdt',
+  'usdt.s',
+  'tc',
+  'classifier',
+  'action',
+  'tcx',
+  'netkit',
+  'tracepoint',
+  'tp',
+  'raw_tracepoint',
+  'raw_tp',
+  'raw_tracepoint.w',
+  'raw_tp.w',
+  'tp_btf',
+  'fentry',
+  'fmod_ret',
+  'fexit',
+  'fentry.s',
+  'fmod_ret.s',
+  'fexit.s',
+  'freplace',
+  'lsm',
+  'lsm.s',
+  'lsm_cgroup',
+  'iter',
+  'iter.s',
+  'syscall',
+  'xdp',
+  'xdp.frags',
+  'perf_event',
+  'lwt_in',
+  'lwt_out',
+  'lwt_xmit',
+  'lwt_seg6local',
+  'sockops',
+  'sk_skb',
+  'sk_msg',
+  'lirc_mode2',
+  'flow_dissector',
+  'cgroup_skb',
+  'cgroup',
+  'struct_ops',
+  'struct_ops.s',
+  'sk_lookup',
+  'netfilter',
 ];
 
 /** Whether --allow-program-kind may name this: a kind (`xdp`, `cgroup/sock_create`) or a forbidden helper. */
@@ -87,7 +165,10 @@ export function checkProgramPolicy(elf: Uint8Array, owner: string, extraAllowed:
     }
     const helpers = forbiddenHelperCalls(object, section).filter((h) => !extraAllowed.includes(h));
     if (helpers.length) {
-      throw new BpfError(`${owner}: program section "${section.name}" calls bpf_${helpers[0]}, which changes the traced system (--allow-program-kind ${helpers[0]} to override)`, EPERM);
+      throw new BpfError(
+        `${owner}: program section "${section.name}" calls bpf_${helpers[0]}, which changes the traced system (--allow-program-kind ${helpers[0]} to override)`,
+        EPERM,
+      );
     }
   }
 }

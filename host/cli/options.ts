@@ -128,7 +128,12 @@ export function buildProgram(): Command {
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
     .addOption(new Option('-p, --pid <PID>', 'target process (default, or 0: the running ovs-vswitchd)').argParser(unsignedInt))
     .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
-    .addOption(new Option('--thread-name <REGEX>', "only threads whose name matches this JavaScript regular expression, searched as grep -E does ('^worker-[02]$'); with -t, both must hold").argParser(threadNamePattern))
+    .addOption(
+      new Option(
+        '--thread-name <REGEX>',
+        "only threads whose name matches this JavaScript regular expression, searched as grep -E does ('^worker-[02]$'); with -t, both must hold",
+      ).argParser(threadNamePattern),
+    )
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
     .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
@@ -141,24 +146,25 @@ export function buildProgram(): Command {
     .addOption(new Option('--buffer-page-count <N>', 'ring-buffer pages for events, rounded up to a power of two').argParser(unsignedNonzeroInt).default(1024))
     .addOption(new Option('--skip-upcall-stats', 'do not collect Open vSwitch datapath upcall statistics'))
     .addOption(new Option('--probe <PATH>', 'also run this probe bundle (.wasm), or every bundle in this folder; repeatable').argParser(repeatable))
-    .addOption(new Option('--trust-key <FILE>', "trust bundles signed by this Ed25519 public key (PEM); repeatable").argParser(repeatable))
+    .addOption(new Option('--trust-key <FILE>', 'trust bundles signed by this Ed25519 public key (PEM); repeatable').argParser(repeatable))
     .addOption(new Option('--allow-unsigned', 'run bundles that are unsigned or signed by an untrusted key (they load kernel code as root)'))
     .addOption(new Option('--only <PROBES>', 'run only these probes (comma-separated names, see `kdelay probes list`)').argParser(probeNames))
     .addOption(new Option('--skip <PROBES>', 'do not run these probes (comma-separated names)').argParser(probeNames))
     .addOption(new Option('--probe-option <NAME=VALUE>', 'set an option a probe declares, e.g. syscalls.max_entries=65536; repeatable').argParser(probeOption))
-    .addOption(new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(programKind))
+    .addOption(
+      new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(programKind),
+    )
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
     .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
     .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
-    .addOption(new Option('--verdict-only', "print only the verdict: per thread, how much of the window the kernel delayed it, and why"))
-    .addOption(new Option('--hist', 'add log2 histograms of run-queue waits and of each syscall\'s duration, and percentiles in the verdict'))
+    .addOption(new Option('--verdict-only', 'print only the verdict: per thread, how much of the window the kernel delayed it, and why'))
+    .addOption(new Option('--hist', "add log2 histograms of run-queue waits and of each syscall's duration, and percentiles in the verdict"))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('-V, --version', "print kdelay's version"))
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
-
 
 /**
  * argparse, which the reference uses, accepts any unambiguous prefix of a
@@ -196,7 +202,10 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
       if (err.code === 'commander.version') return 'version';
       // Commander puts its suggestion on a line of its own ("\n(Did you mean --hist?)"): one line
       // here, so that only control characters from outside (the runner escapes them) show as \xNN.
-      const lines = err.message.replace(/^error: /, '').split('\n').map((line) => line.trim());
+      const lines = err.message
+        .replace(/^error: /, '')
+        .split('\n')
+        .map((line) => line.trim());
       throw new UserError(lines.filter(Boolean).join(' '), ExitCode.USAGE);
     }
     throw err;

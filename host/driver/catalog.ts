@@ -221,7 +221,8 @@ export function discoverBundles(config: DiscoveryConfig): CatalogEntry[] {
   for (const file of files) {
     const entry = admitBundle(file, trusted, { builtin: false, allowUnsigned, allowedProgramKinds: config.allowedProgramKinds });
     const clash = entries.find((e) => e.bundle.manifest.name === entry.bundle.manifest.name);
-    if (clash) throw new ManifestError(`${file}: a probe named ${entry.bundle.manifest.name} is already loaded (${clash.origin === 'built-in' ? clash.bundle.source : clash.origin})`);
+    if (clash)
+      throw new ManifestError(`${file}: a probe named ${entry.bundle.manifest.name} is already loaded (${clash.origin === 'built-in' ? clash.bundle.source : clash.origin})`);
     entries.push(entry);
   }
   return entries;

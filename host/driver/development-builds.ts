@@ -82,6 +82,7 @@ export function whyNotDevelopmentBuild(root: string, name: string, bundleSha256:
     return `this checkout did not build it (no ${relative(root, developmentRecordFile(root, name))})`;
   }
   if (record.bundle_sha256 !== bundleSha256) return 'it is not the bundle this checkout last built';
-  if (!existsSync(join(root, 'probes', name)) || record.sources_sha256 !== probeSourcesDigest(root, name)) return `probes/${name} changed since it was built: run 'npm run build:probes -- ${name}'`;
+  if (!existsSync(join(root, 'probes', name)) || record.sources_sha256 !== probeSourcesDigest(root, name))
+    return `probes/${name} changed since it was built: run 'npm run build:probes -- ${name}'`;
   return undefined;
 }

@@ -106,7 +106,10 @@ export class ProbeSet {
     const options: Record<string, bigint> = {
       target_tgid: BigInt(config.targetTgid),
       possible_cpus: BigInt(backend.possibleCpus()),
-      ...optionsFromHostValues(bundles.map((b) => b.manifest.options), config.hostValues ?? {}),
+      ...optionsFromHostValues(
+        bundles.map((b) => b.manifest.options),
+        config.hostValues ?? {},
+      ),
       ...config.options,
     };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
@@ -116,7 +119,13 @@ export class ProbeSet {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       if (config.syscallEvents) {
         set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
-        Object.assign(options, optionsFromHostValues(bundles.map((b) => b.manifest.options), set.syscallEvents.hostValues()));
+        Object.assign(
+          options,
+          optionsFromHostValues(
+            bundles.map((b) => b.manifest.options),
+            set.syscallEvents.hostValues(),
+          ),
+        );
       }
       for (const bundle of bundles) {
         if (config.skip?.has(bundle.manifest.name)) {
@@ -210,7 +219,9 @@ export class ProbeSet {
       const event: SyscallEvent = { ...r, name: this.syscallLabel(r.nr) };
       // Each stack on its own: the reference prints whichever one survived (and counts the event as lost).
       if (symbolizer && r.kernelStackId >= 0) {
-        event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)?.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i));
+        event.kernelFrames = this.syscallEvents!.stack(r.kernelStackId)
+          ?.map((a) => symbolizer.kernel(a))
+          .filter((f, i, all) => !isProbeFrame(all, i));
       }
       if (symbolizer && r.userStackId >= 0) event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
       return event;

@@ -168,7 +168,9 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
     for (const { bundle, origin, seal } of entries) {
       const missing = unselected.has(bundle.manifest.name) ? 'not selected' : missingRequirement(bundle.manifest.requires ?? [], features);
       const { name, version, sections } = bundle.manifest;
-      process.stdout.write(`${jsonRecord('probe', { name, version, source: origin, signature: describeSeal(seal), sections: sections.map((s) => s.title), skipped: missing ?? null })}\n`);
+      process.stdout.write(
+        `${jsonRecord('probe', { name, version, source: origin, signature: describeSeal(seal), sections: sections.map((s) => s.title), skipped: missing ?? null })}\n`,
+      );
     }
     return ExitCode.OK;
   }
@@ -249,7 +251,10 @@ function availableMemory(): number | undefined {
 export function checkEventBufferSizes(options: Pick<KdelayOptions, 'bufferPageCount' | 'stackTraceSize'>, available = availableMemory()): void {
   const ringBytes = options.bufferPageCount * PAGE_SIZE;
   if (ringBytes > MAX_RING_BYTES) {
-    throw new UserError(`--buffer-page-count ${options.bufferPageCount}: a ring of ${mib(ringBytes)} is larger than the kernel's maximum of 2048 MiB (at most ${MAX_RING_BYTES / PAGE_SIZE} pages)`, ExitCode.USAGE);
+    throw new UserError(
+      `--buffer-page-count ${options.bufferPageCount}: a ring of ${mib(ringBytes)} is larger than the kernel's maximum of 2048 MiB (at most ${MAX_RING_BYTES / PAGE_SIZE} pages)`,
+      ExitCode.USAGE,
+    );
   }
   if (options.stackTraceSize > 2 ** 31) throw new UserError(`--stack-trace-size ${options.stackTraceSize}: larger than the kernel's maximum of ${2 ** 31} entries`, ExitCode.USAGE);
   // The stack map preallocates a bucket per entry (rounded up to a power of two) with room for a full stack.
@@ -278,7 +283,10 @@ function openFileLimit(): string {
 const NEEDED_FILE_DESCRIPTORS = 128;
 
 const tooFewFds = () =>
-  new UserError(`too few file descriptors: the open-file limit (RLIMIT_NOFILE) is ${openFileLimit()}, kdelay needs about ${NEEDED_FILE_DESCRIPTORS} (raise it, e.g. ulimit -n 1024)`, ExitCode.OSERR);
+  new UserError(
+    `too few file descriptors: the open-file limit (RLIMIT_NOFILE) is ${openFileLimit()}, kdelay needs about ${NEEDED_FILE_DESCRIPTORS} (raise it, e.g. ulimit -n 1024)`,
+    ExitCode.OSERR,
+  );
 
 /**
  * Checked before loading: out of descriptors, libbpf does not always say
@@ -419,35 +427,42 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     if ('unavailable' in derived) skip.set(bundle.manifest.name, derived.unavailable);
     else Object.assign(hostText, derived.options);
   }
-  const { numeric, text } = probeOptionValues(options.probeOptions, entries.filter((e) => !skip.has(e.bundle.manifest.name)));
+  const { numeric, text } = probeOptionValues(
+    options.probeOptions,
+    entries.filter((e) => !skip.has(e.bundle.manifest.name)),
+  );
   try {
-    return ProbeSet.start(backend, entries.map((e) => e.bundle), {
-      options: numeric,
-      targetTgid: target.kernelTgid,
-      targetPid: target.pid,
-      allowedProgramKinds: options.allowProgramKinds,
-      syscalls: SyscallTable.for(arch),
-      skip,
-      // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
-      stringOptions: {
-        ...text,
-        ...triggerOptions('start', triggers.start),
-        ...triggerOptions('stop', triggers.stop),
-        ...hostText,
+    return ProbeSet.start(
+      backend,
+      entries.map((e) => e.bundle),
+      {
+        options: numeric,
+        targetTgid: target.kernelTgid,
+        targetPid: target.pid,
+        allowedProgramKinds: options.allowProgramKinds,
+        syscalls: SyscallTable.for(arch),
+        skip,
+        // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
+        stringOptions: {
+          ...text,
+          ...triggerOptions('start', triggers.start),
+          ...triggerOptions('stop', triggers.stop),
+          ...hostText,
+        },
+        triggers: Boolean(triggers.start || triggers.stop),
+        hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
+        userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
+        syscallEvents:
+          options.syscallEvents === undefined
+            ? undefined
+            : {
+                minNs: options.syscallEvents,
+                skipPoll: options.skipSyscallPollEvents,
+                stackTraceSize: options.stackTraceSize,
+                ringBytes: options.bufferPageCount * PAGE_SIZE,
+              },
       },
-      triggers: Boolean(triggers.start || triggers.stop),
-      hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
-      userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
-      syscallEvents:
-        options.syscallEvents === undefined
-          ? undefined
-          : {
-              minNs: options.syscallEvents,
-              skipPoll: options.skipSyscallPollEvents,
-              stackTraceSize: options.stackTraceSize,
-              ringBytes: options.bufferPageCount * PAGE_SIZE,
-            },
-    });
+    );
   } catch (err) {
     const limit = err instanceof Error ? limitFailure(err) : undefined;
     if (limit) throw limit;
@@ -509,7 +524,9 @@ function threadSelector(options: KdelayOptions, target: Target, namespaces: PidN
       if (!live || !pattern) return undefined;
       if (options.tid !== undefined) {
         const name = live.get(options.tid);
-        return name === undefined || pattern.test(name) ? undefined : `--thread-name /${pattern.source}/ does not match the name of thread ${options.tid} (${printable(name)}): nothing is reported unless it is renamed`;
+        return name === undefined || pattern.test(name)
+          ? undefined
+          : `--thread-name /${pattern.source}/ does not match the name of thread ${options.tid} (${printable(name)}): nothing is reported unless it is renamed`;
       }
       if ([...live.values()].some((name) => pattern.test(name))) return undefined;
       const shown = [...new Set([...live.values()].map(printable))];
@@ -579,11 +596,17 @@ async function runOn(options: KdelayOptions, namespaces: PidNamespaces, backend:
       : undefined;
     const renderer = options.json
       ? jsonRenderer(sections, nameOf, print, { pid, command: threadName(pid, pid), window: () => lastWindow, monotonicNs: () => process.hrtime.bigint() }, verdict)
-      : textRenderer(sections, nameOf, print, (bytes) => {
-          process.stdout.write(bytes);
-          // Nothing queued: the bytes are in the kernel and the buffer can be reused.
-          return process.stdout.writableLength === 0;
-        }, verdict);
+      : textRenderer(
+          sections,
+          nameOf,
+          print,
+          (bytes) => {
+            process.stdout.write(bytes);
+            // Nothing queued: the bytes are in the kernel and the buffer can be reused.
+            return process.stdout.writableLength === 0;
+          },
+          verdict,
+        );
     const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, targetProcess), print, interrupted: () => interrupts.interrupted() };
     const source = {
       open: () => probes.gate.open(),

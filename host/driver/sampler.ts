@@ -54,7 +54,6 @@ export function mergeWarnings(warnings: readonly string[]): string[] {
   });
 }
 
-
 export interface TimeModeOptions {
   sampleTime: number;
   sampleCount: number;

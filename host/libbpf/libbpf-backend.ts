@@ -5,9 +5,7 @@ import { readFileSync, readSync } from 'node:fs';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from '../base/errno.js';
 import { timingMark } from '../base/timing.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
-import {
-  bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts,
-} from './ffi.js';
+import { bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts } from './ffi.js';
 import { libbpfLog } from './log.js';
 
 const BTF_KIND_VAR = 14;
@@ -35,8 +33,7 @@ function possibleCpus(): number {
   return max;
 }
 
-const isPercpu = (type: number) =>
-  type === MapType.PERCPU_ARRAY || type === MapType.PERCPU_HASH || type === MapType.LRU_PERCPU_HASH;
+const isPercpu = (type: number) => type === MapType.PERCPU_ARRAY || type === MapType.PERCPU_HASH || type === MapType.LRU_PERCPU_HASH;
 
 class LibbpfObject implements OpenedObject {
   private loaded = false;
@@ -79,7 +76,9 @@ class LibbpfObject implements OpenedObject {
       const vlen = header.info & 0xffff;
       for (let i = 0; i < vlen; i++) {
         const info = koffi.decode(secType, koffi.sizeof(BtfType) + i * koffi.sizeof(BtfVarSecinfo), BtfVarSecinfo) as {
-          type: number; offset: number; size: number;
+          type: number;
+          offset: number;
+          size: number;
         };
         const varType = koffi.decode(bpf.btf_type_by_id(btf, info.type), BtfType) as { name_off: number; info: number };
         if (((varType.info >>> 24) & 0x1f) !== BTF_KIND_VAR) continue;
@@ -183,7 +182,7 @@ class LibbpfObject implements OpenedObject {
     try {
       const chunks: Buffer[] = [];
       const chunk = Buffer.alloc(64 * 1024);
-      for (let n; (n = readSync(fd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)));
+      for (let n; (n = readSync(fd, chunk)) > 0;) chunks.push(Buffer.from(chunk.subarray(0, n)));
       return Buffer.concat(chunks);
     } finally {
       c.close(fd);
@@ -302,10 +301,7 @@ export class LibbpfBackend implements BpfBackend {
     let total = 0;
     while (total < maxEntries) {
       const count = [maxEntries - total];
-      const err = bpf.map_lookup_batch(
-        fd, inBatch, outBatch,
-        keys.subarray(total * info.keySize), values.subarray(total * valueBytes), count, opts,
-      );
+      const err = bpf.map_lookup_batch(fd, inBatch, outBatch, keys.subarray(total * info.keySize), values.subarray(total * valueBytes), count, opts);
       // -ENOENT ends the walk, but `count` entries of that call are valid.
       if (err && err !== -ENOENT) throw describeFailure(`reading map ${info.name}`, err);
       total += count[0];
@@ -372,4 +368,3 @@ export class LibbpfBackend implements BpfBackend {
     c.close(fd);
   }
 }
-

@@ -131,9 +131,7 @@ export function noUsableLibbpf(passedOver: PassedOver[]): string {
   const why = passedOver.map(({ facts, reason }) => `${facts.candidate.label}: ${reason}`).join('; ');
   const shipped = passedOver.find(({ facts }) => facts.candidate.kind === 'shipped');
   const needsLibs = shipped?.facts.loadError && /lib(elf|z)\.so\.1/.test(shipped.facts.loadError);
-  const remedy = needsLibs
-    ? 'install libelf1 and zlib1g (which the shipped copy needs) or libbpf1'
-    : 'install libbpf 1.x (Debian/Ubuntu: libbpf1) or set $KDELAY_LIBBPF to one';
+  const remedy = needsLibs ? 'install libelf1 and zlib1g (which the shipped copy needs) or libbpf1' : 'install libbpf 1.x (Debian/Ubuntu: libbpf1) or set $KDELAY_LIBBPF to one';
   return `no usable libbpf (${why}); ${remedy}`;
 }
 
@@ -150,7 +148,9 @@ const LIBBPF_STRICT_ALL = 0xffffffff;
 /** Files whose name starts with libbpf.so that this process has mapped. */
 function mappedLibbpfFiles(): Set<string> {
   try {
-    const paths = readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.slice(line.indexOf('/')));
+    const paths = readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .map((line) => line.slice(line.indexOf('/')));
     return new Set(paths.filter((p) => /\/libbpf\.so[^/]*$/.test(p)));
   } catch {
     return new Set();

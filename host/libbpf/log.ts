@@ -28,7 +28,10 @@ class LibbpfLog {
     const callback = koffi.register((level: number, fmt: string, args: unknown) => {
       const n = c.vsnprintf(this.buf, this.buf.length, fmt, args);
       // Many of libbpf's own messages start with "libbpf: " already: one prefix, not two.
-      const text = this.buf.toString('utf8', 0, Math.min(Math.max(n, 0), this.buf.length - 1)).trimEnd().replace(/^libbpf: /, '');
+      const text = this.buf
+        .toString('utf8', 0, Math.min(Math.max(n, 0), this.buf.length - 1))
+        .trimEnd()
+        .replace(/^libbpf: /, '');
       if (this.verbose && level <= LIBBPF_DEBUG) process.stderr.write(`libbpf: ${text}\n`);
       if (level === LIBBPF_WARN && text) {
         this.recent.push(text);

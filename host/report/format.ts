@@ -127,8 +127,19 @@ class RowLayout {
     }
     // Called once per thread and section: no views or argument arrays here (see Arena.bytes).
     const misfits = a.loops.layoutLines(
-      this.orderAt + 4 * from, n, this.valuesAt, this.table.width, this.labelIdsAt, this.labelCellsAt,
-      this.columnsAt, this.valueColumnCount, this.lineWidth, INDENT.length, this.labelWidth, this.linesAt, this.unfitAt,
+      this.orderAt + 4 * from,
+      n,
+      this.valuesAt,
+      this.table.width,
+      this.labelIdsAt,
+      this.labelCellsAt,
+      this.columnsAt,
+      this.valueColumnCount,
+      this.lineWidth,
+      INDENT.length,
+      this.labelWidth,
+      this.linesAt,
+      this.unfitAt,
     );
     if (!misfits) {
       out.appendRange(a.bytes, this.linesAt, n * stride);
@@ -191,8 +202,17 @@ class TotalLine {
     this.sums = withArena((a) => {
       const sums = a.alloc(8 * threads * slots.length);
       a.loops.threadSums(
-        a.copyU32(order), a.copyU32(starts), threads, a.copyF64(table.values.subarray(0, table.count * table.width)), table.width,
-        a.copyU32(table.labelIds.subarray(0, table.count)), a.copyU8(excluded), a.copyU32(valueIndexes), a.copyU32(slots), slots.length, sums,
+        a.copyU32(order),
+        a.copyU32(starts),
+        threads,
+        a.copyF64(table.values.subarray(0, table.count * table.width)),
+        table.width,
+        a.copyU32(table.labelIds.subarray(0, table.count)),
+        a.copyU8(excluded),
+        a.copyU32(valueIndexes),
+        a.copyU32(slots),
+        slots.length,
+        sums,
       );
       return a.f64(sums, threads * slots.length).slice();
     });
@@ -229,9 +249,7 @@ export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
 }
 
 function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
-  const ordered = [...sections]
-    .sort((a, b) => a.order - b.order)
-    .filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
+  const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
   // (In wasm, over all sections' rows at once: wasm-loops.ts firstSeenIds.)
@@ -246,8 +264,7 @@ function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, th
   });
   const { ids: slotOfRow, distinct: tidOfSlot } = firstSeenIds(allTids);
   const slotsOfRows = ordered.map((_, s) => slotOfRow.subarray(firstRows[s], firstRows[s] + counts[s]));
-  const threads = Array.from(tidOfSlot, (tid, slot) => ({ tid, slot, name: threadName(tid) }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
+  const threads = Array.from(tidOfSlot, (tid, slot) => ({ tid, slot, name: threadName(tid) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tid - b.tid));
   const rankOfSlot = new Uint32Array(threads.length);
   threads.forEach(({ slot }, rank) => (rankOfSlot[slot] = rank));
 

@@ -130,7 +130,10 @@ export function u64(value: bigint | number): number | string {
 
 /** "TOTAL ns" -> "total_ns": a column's JSON key when its manifest declares none. */
 export function columnKey(header: string): string {
-  return header.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+  return header
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
 }
 
 /** What the JSON records say about the run beyond the tables. */
@@ -187,24 +190,26 @@ export function jsonRenderer(
       }
       const window = run.window();
       const dumpTime = new Date(dumpMicros / 1000).toISOString();
-      print(jsonRecord('sample', {
-        sample: index,
-        pid: run.pid,
-        command: run.command,
-        time: dumpTime,
-        window_start_ns: u64(window.startNs),
-        window_stop_ns: u64(window.stopNs),
-        window_start_time: isoOfMonotonic(window.startNs, dumpMicros),
-        window_stop_time: isoOfMonotonic(window.stopNs, dumpMicros),
-        window_ns: u64(windowNs),
-        interrupted: ended === 'interrupted',
-        target_exited: ended === 'target-exited',
-        trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
-        incomplete: sample.warnings.length > 0,
-        warnings: sample.warnings,
-        threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
-        system,
-      }));
+      print(
+        jsonRecord('sample', {
+          sample: index,
+          pid: run.pid,
+          command: run.command,
+          time: dumpTime,
+          window_start_ns: u64(window.startNs),
+          window_stop_ns: u64(window.stopNs),
+          window_start_time: isoOfMonotonic(window.startNs, dumpMicros),
+          window_stop_time: isoOfMonotonic(window.stopNs, dumpMicros),
+          window_ns: u64(windowNs),
+          interrupted: ended === 'interrupted',
+          target_exited: ended === 'target-exited',
+          trigger_delta_ns: triggerDeltaNs === undefined ? null : u64(triggerDeltaNs),
+          incomplete: sample.warnings.length > 0,
+          warnings: sample.warnings,
+          threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
+          system,
+        }),
+      );
       for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));
       for (const account of accountsOf(sample, windowNs, threadName, verdict) ?? []) {
         print(jsonRecord('verdict', { sample: index, ...verdictData(account) }));
@@ -216,11 +221,20 @@ export function jsonRenderer(
         }
       }
       for (const e of sample.events ?? []) {
-        print(jsonRecord('syscall_event', {
-          sample: index, tid: e.tid, comm: threadName(e.tid), syscall: e.name, number: e.nr,
-          entry_ns: u64(e.entryNs), exit_ns: u64(e.exitNs), duration_ns: u64(e.exitNs - e.entryNs),
-          kernel_stack: e.kernelFrames ?? null, user_stack: e.userFrames ?? null,
-        }));
+        print(
+          jsonRecord('syscall_event', {
+            sample: index,
+            tid: e.tid,
+            comm: threadName(e.tid),
+            syscall: e.name,
+            number: e.nr,
+            entry_ns: u64(e.entryNs),
+            exit_ns: u64(e.exitNs),
+            duration_ns: u64(e.exitNs - e.entryNs),
+            kernel_stack: e.kernelFrames ?? null,
+            user_stack: e.userFrames ?? null,
+          }),
+        );
       }
     },
     windowOpened(index, dumpMicros) {

@@ -19,11 +19,13 @@ const DIGIT_MASK = (1 << DIGIT_BITS) - 1;
  */
 function labelRankOfId(table: SectionTable): Uint32Array {
   const labels = table.labels;
-  const byText = labels.map((_, id) => id).sort((a, b) => {
-    const la = labels[a] ?? '';
-    const lb = labels[b] ?? '';
-    return la < lb ? -1 : la > lb ? 1 : 0;
-  });
+  const byText = labels
+    .map((_, id) => id)
+    .sort((a, b) => {
+      const la = labels[a] ?? '';
+      const lb = labels[b] ?? '';
+      return la < lb ? -1 : la > lb ? 1 : 0;
+    });
   const rankOfId = new Uint32Array(labels.length);
   for (let i = 1; i < byText.length; i++) {
     const same = (labels[byText[i]] ?? '') === (labels[byText[i - 1]] ?? '');

@@ -119,12 +119,7 @@ function forEachRow(table: SectionTable | undefined, each: (tid: number, label: 
  * Every thread's account of the window, from the sample's tables; undefined
  * when no accounting probe ran. syscallName: the target ABI's name for nr.
  */
-export function accountThreads(
-  tables: SampleTables,
-  windowNs: number,
-  threadName: (tid: number) => string,
-  syscallName: (nr: number) => string,
-): ThreadAccount[] | undefined {
+export function accountThreads(tables: SampleTables, windowNs: number, threadName: (tid: number) => string, syscallName: (nr: number) => string): ThreadAccount[] | undefined {
   const account = tables.get('account');
   if (!account) return undefined;
   const threads = new Map<number, ThreadAccount>();
@@ -132,9 +127,26 @@ export function accountThreads(
     let t = threads.get(tid);
     if (!t) {
       t = {
-        tid, name: threadName(tid), windowNs, beforeBirthNs: 0, afterExitNs: 0, exited: false, aliveNs: windowNs, user: zero(), syscalls: [],
-        hardirq: zero(), softirq: zero(), runnable: zero(), blocked: [], pageFault: zero(), stopped: zero(), unknown: zero(), unaccountedNs: 0,
-        complete: true, kernelDelayNs: 0, delayers: [],
+        tid,
+        name: threadName(tid),
+        windowNs,
+        beforeBirthNs: 0,
+        afterExitNs: 0,
+        exited: false,
+        aliveNs: windowNs,
+        user: zero(),
+        syscalls: [],
+        hardirq: zero(),
+        softirq: zero(),
+        runnable: zero(),
+        blocked: [],
+        pageFault: zero(),
+        stopped: zero(),
+        unknown: zero(),
+        unaccountedNs: 0,
+        complete: true,
+        kernelDelayNs: 0,
+        delayers: [],
       };
       threads.set(tid, t);
     }
@@ -149,12 +161,18 @@ export function accountThreads(
       c.ns += ns;
     };
     switch (state) {
-      case 'user': return add(t.user);
-      case 'hardirq': return add(t.hardirq);
-      case 'softirq': return add(t.softirq);
-      case 'runnable': return add(t.runnable);
-      case 'stopped': return add(t.stopped);
-      case 'unknown': return add(t.unknown);
+      case 'user':
+        return add(t.user);
+      case 'hardirq':
+        return add(t.hardirq);
+      case 'softirq':
+        return add(t.softirq);
+      case 'runnable':
+        return add(t.runnable);
+      case 'stopped':
+        return add(t.stopped);
+      case 'unknown':
+        return add(t.unknown);
       case 'born':
         t.beforeBirthNs += ns;
         return;
@@ -228,7 +246,11 @@ export function percentileNs(slots: readonly number[], p: number): number | unde
 
 /** 1234567 -> "1.2 ms": durations in the verdict, three significant digits at most. */
 export function humanNs(ns: number): string {
-  const units: [number, string][] = [[1e9, 's'], [1e6, 'ms'], [1e3, 'us']];
+  const units: [number, string][] = [
+    [1e9, 's'],
+    [1e6, 'ms'],
+    [1e3, 'us'],
+  ];
   for (const [size, unit] of units) {
     if (ns >= size) {
       const v = ns / size;
@@ -269,10 +291,7 @@ function waitingPart(t: ThreadAccount): string {
 /** One thread's verdict line (without indentation). */
 export function verdictLine(t: ThreadAccount): string {
   const w = t.aliveNs;
-  const life = [
-    t.beforeBirthNs > 0 ? `started ${humanNs(t.beforeBirthNs)}` : '',
-    t.exited ? `exited ${humanNs(t.windowNs - t.afterExitNs)}` : '',
-  ].filter(Boolean);
+  const life = [t.beforeBirthNs > 0 ? `started ${humanNs(t.beforeBirthNs)}` : '', t.exited ? `exited ${humanNs(t.windowNs - t.afterExitNs)}` : ''].filter(Boolean);
   const who = `${t.name} [${t.tid}]${life.length ? ` (${life.join(', ')} into the window)` : ''}`;
   if (!t.complete) {
     return `${who}  account incomplete: ${humanNs(Math.abs(t.unaccountedNs))} of its ${humanNs(w)} ${t.unaccountedNs > 0 ? 'not seen' : 'counted twice'} (kdelay lost some of its events); no verdict`;
@@ -284,12 +303,15 @@ export function verdictLine(t: ThreadAccount): string {
   if (visible(t.pageFault.ns, w)) kernel.push(`page faults ${percent(t.pageFault.ns, w)} (${t.pageFault.count} sleeps)`);
   if (visible(t.stopped.ns, w)) kernel.push(`stopped ${percent(t.stopped.ns, w)}`);
   const own: string[] = [];
-  for (const b of t.blocked.filter((b) => visible(b.ns, w)).slice(0, 3)) own.push(`${b.syscall ? `blocked in ${b.syscall}` : 'blocked since before kdelay started'} ${percent(b.ns, w)}`);
+  for (const b of t.blocked.filter((b) => visible(b.ns, w)).slice(0, 3))
+    own.push(`${b.syscall ? `blocked in ${b.syscall}` : 'blocked since before kdelay started'} ${percent(b.ns, w)}`);
   const inSyscalls = t.syscalls.reduce((s, c) => s + c.ns, 0);
   const onCpu = t.user.ns + inSyscalls;
   if (visible(onCpu, w)) {
     const top = t.syscalls[0];
-    const split = visible(inSyscalls, w) ? ` (user ${percent(t.user.ns, w)}, in syscalls ${percent(inSyscalls, w)}${top?.syscall && visible(top.ns, w) ? `, most in ${top.syscall}` : ''})` : '';
+    const split = visible(inSyscalls, w)
+      ? ` (user ${percent(t.user.ns, w)}, in syscalls ${percent(inSyscalls, w)}${top?.syscall && visible(top.ns, w) ? `, most in ${top.syscall}` : ''})`
+      : '';
     own.push(`on CPU ${percent(onCpu, w)}${split}`);
   }
   const head = `${who}  kernel delay ${percent(t.kernelDelayNs, w)} of ${humanNs(w)}`;

@@ -70,11 +70,7 @@ export class RingReader {
     this.wakeFd = c.eventfd(0, 0o2000000 | 0o4000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
     const event = Buffer.alloc(EPOLL_EVENT_SIZE);
     event.writeUInt32LE(EPOLLIN, 0);
-    if (
-      this.epollFd < 0 || this.wakeFd < 0 ||
-      c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, event) < 0 ||
-      c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, this.wakeFd, event) < 0
-    ) {
+    if (this.epollFd < 0 || this.wakeFd < 0 || c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, fd, event) < 0 || c.epoll_ctl(this.epollFd, EPOLL_CTL_ADD, this.wakeFd, event) < 0) {
       throw new BpfError('waiting on a ring buffer failed', lastErrno());
     }
   }

@@ -134,7 +134,11 @@ export class KernelFeatures implements FeatureSource {
         // libbpf cannot probe BPF_PROG_TYPE_TRACING without an attach target
         // (it reports 0), so: kernel BTF, raw tracepoints, and 5.5+, where
         // tp_btf arrived with them.
-        return btf() ?? this.bpfType('program', BPF_PROG_TYPE_RAW_TRACEPOINT, 'raw tracepoints') ?? (releaseAtLeast(this.paths.release, '5.5') ? undefined : `this kernel is ${this.paths.release} (tp_btf needs 5.5)`);
+        return (
+          btf() ??
+          this.bpfType('program', BPF_PROG_TYPE_RAW_TRACEPOINT, 'raw tracepoints') ??
+          (releaseAtLeast(this.paths.release, '5.5') ? undefined : `this kernel is ${this.paths.release} (tp_btf needs 5.5)`)
+        );
       case 'raw_tp':
         return this.bpfType('program', BPF_PROG_TYPE_RAW_TRACEPOINT, 'raw tracepoints');
       case 'ringbuf':

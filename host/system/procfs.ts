@@ -142,9 +142,13 @@ export class PidNamespaces {
 
   /** The namespaces of this kdelay (whether the kernel's numbers can be read is checked when they are needed). */
   static detect(userProc = '/proc', hostProcs = hostProcCandidates()): PidNamespaces {
-    if (!existsSync(`${userProc}/self`)) throw new UserError(`${userProc} does not show kdelay itself; mount the proc filesystem of kdelay's PID namespace there`, ExitCode.UNAVAILABLE);
+    if (!existsSync(`${userProc}/self`))
+      throw new UserError(`${userProc} does not show kdelay itself; mount the proc filesystem of kdelay's PID namespace there`, ExitCode.UNAVAILABLE);
     if (isKernelNumbering(userProc)) return new PidNamespaces(userProc, userProc);
-    return new PidNamespaces(userProc, hostProcs.find((root) => existsSync(`${root}/self`) && isKernelNumbering(root)));
+    return new PidNamespaces(
+      userProc,
+      hostProcs.find((root) => existsSync(`${root}/self`) && isKernelNumbering(root)),
+    );
   }
 
   get translates(): boolean {
@@ -234,7 +238,9 @@ export class PidNamespaces {
 
   /** The process's number at the user's namespace level, from its NSpid in the kernel's view. */
   private userNumber(dir: string): number | undefined {
-    const nspid = statusField(readText(`${dir}/status`) ?? '', 'NSpid')?.split(/\s+/).map(Number);
+    const nspid = statusField(readText(`${dir}/status`) ?? '', 'NSpid')
+      ?.split(/\s+/)
+      .map(Number);
     return nspid?.[this.userLevel];
   }
 

@@ -76,7 +76,10 @@ export function readTargetExecutable<T>(pid: number, why: string, read: (exe: st
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${why}: cannot read ${exe} (permission denied: run as root or with CAP_SYS_PTRACE)`, ExitCode.NOPERM);
     if (code === 'ENOENT' || code === 'ESRCH') {
-      throw new UserError(`${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, it has exited, or its main thread has: /proc shows no executable after pthread_exit())`, ExitCode.UNAVAILABLE);
+      throw new UserError(
+        `${why}: process ${pid} has no executable to read (${exe}: a kernel thread, a zombie, it has exited, or its main thread has: /proc shows no executable after pthread_exit())`,
+        ExitCode.UNAVAILABLE,
+      );
     }
     if (code) throw new UserError(`${why}: cannot read ${exe} (${code})`, ExitCode.UNAVAILABLE);
     if (err instanceof ElfError) throw new UserError(`${why}: ${exe} is not a readable ELF executable (${err.message})`, ExitCode.UNAVAILABLE);
@@ -170,7 +173,11 @@ export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFact
       return { trigger, attachKind: trigger.kind, args: trigger.args };
     case 'tracepoint': {
       const tracefs = kernel.tracefs();
-      if (!tracefs) throw new UserError(`${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`, ExitCode.OSFILE);
+      if (!tracefs)
+        throw new UserError(
+          `${trigger.role ? `${trigger.role} ` : ''}trigger [${trigger.text}] needs tracefs, which is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`,
+          ExitCode.OSFILE,
+        );
       const [system, event] = trigger.args;
       if (!existsSync(`${tracefs}/events/${system}/${event}`)) throw triggerError(trigger, `there is no tracepoint ${system}:${event} (see ${tracefs}/events/)`);
       return { trigger, attachKind: 'tracepoint', args: trigger.args };
@@ -182,7 +189,8 @@ export function resolveTrigger(trigger: Trigger, pid: number, kernel: KernelFact
       if (kernel.hasKprobes()) return { trigger, attachKind: trigger.kind, args: trigger.args };
       // No kprobes (CONFIG_KPROBES unset): fentry/fexit reach the same places where the kernel allows them.
       const why = fentryUnavailable(kernel, false);
-      if (why) throw new UserError(`trigger [${trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${why})`, ExitCode.OSERR);
+      if (why)
+        throw new UserError(`trigger [${trigger.text}]: this kernel supports neither kprobes (no kprobe PMU: CONFIG_KPROBES is off) nor fentry/fexit (${why})`, ExitCode.OSERR);
       return { trigger, attachKind: trigger.kind === 'kprobe' ? 'fentry' : 'fexit', args: trigger.args };
     }
   }
@@ -208,10 +216,18 @@ export function fentryUnavailable(kernel: KernelFacts, moduleFunction: boolean):
  * function counts as a module's when a module the probe requires is
  * loadable (/sys/module/NAME/initstate; a built-in one's is in vmlinux's BTF).
  */
-export function returnProbePlan(fn: string, requiredModules: readonly string[], kernel: KernelFacts = liveKernel, sys = '/sys'): { attach: 'kretprobe' | 'fexit' } | { unavailable: string } {
+export function returnProbePlan(
+  fn: string,
+  requiredModules: readonly string[],
+  kernel: KernelFacts = liveKernel,
+  sys = '/sys',
+): { attach: 'kretprobe' | 'fexit' } | { unavailable: string } {
   if (!kernel.hasKernelFunction(fn)) return { unavailable: `the kernel has no ${fn} function` };
   if (kernel.hasKprobes()) return { attach: 'kretprobe' };
-  const why = fentryUnavailable(kernel, requiredModules.some((name) => existsSync(`${sys}/module/${name}/initstate`)));
+  const why = fentryUnavailable(
+    kernel,
+    requiredModules.some((name) => existsSync(`${sys}/module/${name}/initstate`)),
+  );
   return why ? { unavailable: `needs kprobes or fexit: this kernel has no kprobes, and ${why}` } : { attach: 'fexit' };
 }
 

@@ -38,7 +38,7 @@ export function usdtProbes(path: string): UsdtProbe[] {
     if (!stapsdt) return [];
     const notes = src.read(stapsdt.offset, stapsdt.size);
     const probes: UsdtProbe[] = [];
-    for (let off = 0; off + 12 <= notes.length; ) {
+    for (let off = 0; off + 12 <= notes.length;) {
       const namesz = notes.readUInt32LE(off);
       const descsz = notes.readUInt32LE(off + 4);
       const type = notes.readUInt32LE(off + 8);

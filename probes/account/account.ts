@@ -2,24 +2,66 @@
 // host's verdict and histograms read (sections "account", "delayers",
 // "histogram"; hidden from the text tables, see manifest.json).
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from "../lib/kdelay";
-import { wasm_bpf_map_operate } from "../lib/imports";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/account.bpf";
+import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { wasm_bpf_map_operate } from '../lib/imports';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/account.bpf';
 
 const BPF_MAP_DELETE_ELEM = 3;
 import {
-  ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_HIST_SLOTS, ACCOUNT_NO_SYSCALL, ACCOUNT_BLOCKED, ACCOUNT_SYSCALL, ACCOUNT_UNKNOWN,
-  ACCOUNT_UNKNOWN_SYSCALL, ACCOUNT_USER,
-  ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_MAX_ENTRIES, ACCOUNT_THREAD_VALUE_SIZE,
-  ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_MAX_ENTRIES, ACCOUNT_HIST_VALUE_SIZE,
-  accountKeyNr, accountKeyState, accountKeyTid, accountTailKey, accountTailNr, accountTailNs, accountTailState,
-  ACCOUNT_STATES, ACCOUNT_THREAD_SUM_COUNT_OFFSET, ACCOUNT_THREAD_SUM_NS_OFFSET, accountThreadBlockedNr, accountThreadDead,
-  accountThreadBornNs, accountThreadExitNs,
-  accountThreadKey, accountThreadIrqNs, accountThreadNr, accountThreadSince, accountThreadState, accountThreadSyscallNr, accountThreadWindow,
-  accountValueCount, accountValueTotalNs, DELAYER_VALUE_COMM_LENGTH, DELAYER_VALUE_COMM_OFFSET, DELAYERS_KEY_SIZE,
-  DELAYERS_VALUE_SIZE, delayerKeyCulprit, delayerKeyTid, delayerValueCount, delayerValueTotalNs,
-  HIST_VALUE_SLOTS_OFFSET, histKeyKind, histKeyNr, histKeyTid,
-} from "./build/account.layout";
+  ACCOUNT_HIST_RUN_QUEUE,
+  ACCOUNT_HIST_SLOTS,
+  ACCOUNT_NO_SYSCALL,
+  ACCOUNT_BLOCKED,
+  ACCOUNT_SYSCALL,
+  ACCOUNT_UNKNOWN,
+  ACCOUNT_UNKNOWN_SYSCALL,
+  ACCOUNT_USER,
+  ACCOUNT_TAIL_KEY_SIZE,
+  ACCOUNT_TAIL_VALUE_SIZE,
+  ACCOUNT_THREAD_KEY_SIZE,
+  ACCOUNT_THREAD_MAX_ENTRIES,
+  ACCOUNT_THREAD_VALUE_SIZE,
+  ACCOUNT_TIME_KEY_SIZE,
+  ACCOUNT_TIME_VALUE_SIZE,
+  ACCOUNT_HIST_KEY_SIZE,
+  ACCOUNT_HIST_MAX_ENTRIES,
+  ACCOUNT_HIST_VALUE_SIZE,
+  accountKeyNr,
+  accountKeyState,
+  accountKeyTid,
+  accountTailKey,
+  accountTailNr,
+  accountTailNs,
+  accountTailState,
+  ACCOUNT_STATES,
+  ACCOUNT_THREAD_SUM_COUNT_OFFSET,
+  ACCOUNT_THREAD_SUM_NS_OFFSET,
+  accountThreadBlockedNr,
+  accountThreadDead,
+  accountThreadBornNs,
+  accountThreadExitNs,
+  accountThreadKey,
+  accountThreadIrqNs,
+  accountThreadNr,
+  accountThreadSince,
+  accountThreadState,
+  accountThreadSyscallNr,
+  accountThreadWindow,
+  accountValueCount,
+  accountValueTotalNs,
+  DELAYER_VALUE_COMM_LENGTH,
+  DELAYER_VALUE_COMM_OFFSET,
+  DELAYERS_KEY_SIZE,
+  DELAYERS_VALUE_SIZE,
+  delayerKeyCulprit,
+  delayerKeyTid,
+  delayerValueCount,
+  delayerValueTotalNs,
+  HIST_VALUE_SLOTS_OFFSET,
+  histKeyKind,
+  histKeyNr,
+  histKeyTid,
+} from './build/account.layout';
 
 const DEFAULT_ENTRIES: u32 = <u32>ACCOUNT_THREAD_MAX_ENTRIES;
 
@@ -44,7 +86,7 @@ const COMM_LABEL_SIZE: i32 = DELAYER_VALUE_COMM_LENGTH + 1;
 // Labels: the state names the host's verdict reads (host/report/verdict.ts),
 // by enum account_state; then "born" (the part of the window before a thread
 // began) and "exited" (the part after it ended).
-const STATE_NAMES: string[] = ["user", "syscall", "hardirq", "softirq", "runnable", "blocked", "stopped", "unknown"];
+const STATE_NAMES: string[] = ['user', 'syscall', 'hardirq', 'softirq', 'runnable', 'blocked', 'stopped', 'unknown'];
 const stateLabels = new Array<usize>();
 let bornLabel: usize = 0;
 let exitedLabel: usize = 0;
@@ -66,9 +108,9 @@ const MAX_ROWS: u32 = 1 << 22;
  * incomplete by the verdict, never with made-up sums.
  */
 function threadEntries(): u32 {
-  const chosen = <u32>option("account.max_entries", 0);
+  const chosen = <u32>option('account.max_entries', 0);
   if (chosen > 0) return chosen;
-  const threads = <u64>option("account.target_threads", 0) * 4;
+  const threads = <u64>option('account.target_threads', 0) * 4;
   const entries = threads > <u64>DEFAULT_ENTRIES ? threads : <u64>DEFAULT_ENTRIES;
   return entries > <u64>MAX_DEFAULT_ENTRIES ? MAX_DEFAULT_ENTRIES : <u32>entries;
 }
@@ -76,38 +118,38 @@ function threadEntries(): u32 {
 export function kdelay_probe_init(): i32 {
   const entries = threadEntries();
   const rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
-  const histOn = option("account.hist", 0) != 0;
-  const cpus = <u32>option("possible_cpus", 1);
+  const histOn = option('account.hist', 0) != 0;
+  const cpus = <u32>option('possible_cpus', 1);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setMaxEntries("account_thread", entries);
-  obj.setMaxEntries("account_time", rowEntries);
-  obj.setMaxEntries("account_tail", entries);
-  obj.setMaxEntries("delayers", rowEntries);
-  obj.setMaxEntries("waiters", cpus);
+  obj.setMaxEntries('account_thread', entries);
+  obj.setMaxEntries('account_time', rowEntries);
+  obj.setMaxEntries('account_tail', entries);
+  obj.setMaxEntries('delayers', rowEntries);
+  obj.setMaxEntries('waiters', cpus);
   // Without --hist the histogram map is never written: keep it minimal.
   const histEntries = histOn ? (rowEntries / 2 > <u32>ACCOUNT_HIST_MAX_ENTRIES ? rowEntries / 2 : <u32>ACCOUNT_HIST_MAX_ENTRIES) : 1;
-  obj.setMaxEntries("account_hist", histEntries);
-  obj.setBool("hist_enabled", histOn);
+  obj.setMaxEntries('account_hist', histEntries);
+  obj.setBool('hist_enabled', histOn);
   obj.load();
   // Context switches first: a wake-up seen before them would leave its thread waiting through a switch-in not seen.
-  obj.attach("account_switch");
-  obj.attach("account_runtime");
-  obj.attach("account_sys_exit");
-  obj.attach("account_sys_enter");
-  obj.attach("account_wakeup");
-  obj.attach("account_wakeup_new");
-  obj.attach("account_hardirq_entry");
-  obj.attach("account_hardirq_exit");
-  obj.attach("account_softirq_entry");
-  obj.attach("account_softirq_exit");
-  const timeFd = obj.mapFd("account_time");
-  const threadFd = obj.mapFd("account_thread");
-  const tailFd = obj.mapFd("account_tail");
-  const delayerFd = obj.mapFd("delayers");
-  const histFd = obj.mapFd("account_hist");
-  gateFd = obj.mapFd("kdelay_gate");
-  mapFullFd = obj.mapFd("kdelay_map_full");
-  const missedFd = obj.mapFd("missed_switches");
+  obj.attach('account_switch');
+  obj.attach('account_runtime');
+  obj.attach('account_sys_exit');
+  obj.attach('account_sys_enter');
+  obj.attach('account_wakeup');
+  obj.attach('account_wakeup_new');
+  obj.attach('account_hardirq_entry');
+  obj.attach('account_hardirq_exit');
+  obj.attach('account_softirq_entry');
+  obj.attach('account_softirq_exit');
+  const timeFd = obj.mapFd('account_time');
+  const threadFd = obj.mapFd('account_thread');
+  const tailFd = obj.mapFd('account_tail');
+  const delayerFd = obj.mapFd('delayers');
+  const histFd = obj.mapFd('account_hist');
+  gateFd = obj.mapFd('kdelay_gate');
+  mapFullFd = obj.mapFd('kdelay_map_full');
+  const missedFd = obj.mapFd('missed_switches');
   if (obj.error) return obj.result();
   missedSwitches = new PercpuCounter(missedFd);
   const n = <i32>entries;
@@ -117,16 +159,16 @@ export function kdelay_probe_init(): i32 {
   tails = new MapSnapshot(tailFd, ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, n);
   delayers = new MapSnapshot(delayerFd, DELAYERS_KEY_SIZE, DELAYERS_VALUE_SIZE, rowsN);
   if (histOn) hist = new MapSnapshot(histFd, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_VALUE_SIZE, <i32>histEntries);
-  accountRows = new RowBatch(cstr("account"), 3);
-  delayerRows = new RowBatch(cstr("delayers"), 3);
-  histRows = new RowBatch(cstr("histogram"), 3);
+  accountRows = new RowBatch(cstr('account'), 3);
+  delayerRows = new RowBatch(cstr('delayers'), 3);
+  histRows = new RowBatch(cstr('histogram'), 3);
   tailed = new TidSet(n);
   commLabels = changetype<usize>(new ArrayBuffer(rowsN * COMM_LABEL_SIZE));
   for (let i = 0; i < STATE_NAMES.length; i++) stateLabels.push(cstr(STATE_NAMES[i]));
-  bornLabel = cstr("born");
-  exitedLabel = cstr("exited");
-  runQueueLabel = cstr("run_queue");
-  syscallLabel = cstr("syscall");
+  bornLabel = cstr('born');
+  exitedLabel = cstr('exited');
+  runQueueLabel = cstr('run_queue');
+  syscallLabel = cstr('syscall');
   return 0;
 }
 
@@ -198,8 +240,18 @@ function reportAccount(): i32 {
     const born = accountThreadBornNs(v);
     const exited = accountThreadExitNs(v);
     // Its life in the window: what lies outside it is reported as such, so that every thread's rows add up to the window.
-    if (born > start && born < stop) accountRows.row(tid, bornLabel).add(<u32>ACCOUNT_NO_SYSCALL).add(1).add(born - start);
-    if (exited > start && exited < stop) accountRows.row(tid, exitedLabel).add(<u32>ACCOUNT_NO_SYSCALL).add(1).add(stop - exited);
+    if (born > start && born < stop)
+      accountRows
+        .row(tid, bornLabel)
+        .add(<u32>ACCOUNT_NO_SYSCALL)
+        .add(1)
+        .add(born - start);
+    if (exited > start && exited < stop)
+      accountRows
+        .row(tid, exitedLabel)
+        .add(<u32>ACCOUNT_NO_SYSCALL)
+        .add(1)
+        .add(stop - exited);
     // An exited thread's last segment ended when it did (its sums hold it).
     if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
     const state = accountThreadState(v);
@@ -223,8 +275,11 @@ function reportDelayers(): i32 {
   for (let i = 0; i < delayers.count; i++) {
     const k = delayers.key(i);
     const v = delayers.value(i);
-    delayerRows.row(delayerKeyTid(k), commLabel(i, v + DELAYER_VALUE_COMM_OFFSET))
-      .add(delayerKeyCulprit(k)).add(delayerValueCount(v)).add(delayerValueTotalNs(v));
+    delayerRows
+      .row(delayerKeyTid(k), commLabel(i, v + DELAYER_VALUE_COMM_OFFSET))
+      .add(delayerKeyCulprit(k))
+      .add(delayerValueCount(v))
+      .add(delayerValueTotalNs(v));
   }
   return delayerRows.flush();
 }
@@ -255,10 +310,10 @@ export function kdelay_probe_collect(): i32 {
     err = reportHistograms(h);
     if (err < 0) return err;
   }
-  warnIfMapsWereFull(mapFullFd, "account");
+  warnIfMapsWereFull(mapFullFd, 'account');
   const missed = missedSwitches.grew();
   if (missed > 0) {
-    warn(missed.toString() + " context switches of the target were not seen: the time around them is in the verdict as not known");
+    warn(missed.toString() + ' context switches of the target were not seen: the time around them is in the verdict as not known');
   }
   return 0;
 }

@@ -1,13 +1,21 @@
 // irq probe, user half: configures and attaches irq.bpf.c, then turns its
 // maps into HARD IRQ STATISTICS and SOFT IRQ STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
-import { statCount, statMax, statTotal } from "../lib/stats";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/irq.bpf";
+import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from '../lib/kdelay';
+import { statCount, statMax, statTotal } from '../lib/stats';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/irq.bpf';
 import {
-  HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, HARDIRQ_STATS_KEY_SIZE, HARDIRQ_STATS_MAX_ENTRIES, HARDIRQ_STATS_VALUE_SIZE, hardirqKeyTid,
-  SOFTIRQ_STATS_KEY_SIZE, SOFTIRQ_STATS_VALUE_SIZE, softirqKeyTid, softirqKeyVecNr,
-} from "./build/irq.layout";
+  HARDIRQ_KEY_NAME_LENGTH,
+  HARDIRQ_KEY_NAME_OFFSET,
+  HARDIRQ_STATS_KEY_SIZE,
+  HARDIRQ_STATS_MAX_ENTRIES,
+  HARDIRQ_STATS_VALUE_SIZE,
+  hardirqKeyTid,
+  SOFTIRQ_STATS_KEY_SIZE,
+  SOFTIRQ_STATS_VALUE_SIZE,
+  softirqKeyTid,
+  softirqKeyVecNr,
+} from './build/irq.layout';
 
 const DEFAULT_ENTRIES: u32 = HARDIRQ_STATS_MAX_ENTRIES;
 const IRQ_NAME_LEN = HARDIRQ_KEY_NAME_LENGTH;
@@ -31,32 +39,32 @@ const nameLabels = new Array<usize>();
 const vecLabels = new Map<u32, usize>();
 
 // The kernel's softirq_to_name[], as the reference prints it.
-const VEC_NAMES: string[] = ["hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched", "hrtimer", "rcu"];
+const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_poll', 'tasklet', 'sched', 'hrtimer', 'rcu'];
 
 export function kdelay_probe_init(): i32 {
-  const entries = <u32>option("irq.max_entries", DEFAULT_ENTRIES);
+  const entries = <u32>option('irq.max_entries', DEFAULT_ENTRIES);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setMaxEntries("hardirq_stats", entries);
-  obj.setMaxEntries("softirq_stats", entries);
+  obj.setMaxEntries('hardirq_stats', entries);
+  obj.setMaxEntries('softirq_stats', entries);
   obj.load();
-  obj.attach("irq_hard_entry");
-  obj.attach("irq_hard_exit");
-  obj.attach("irq_soft_entry");
-  obj.attach("irq_soft_exit");
-  const hardFd = obj.mapFd("hardirq_stats");
-  const softFd = obj.mapFd("softirq_stats");
-  mapFullFd = obj.mapFd("kdelay_map_full");
+  obj.attach('irq_hard_entry');
+  obj.attach('irq_hard_exit');
+  obj.attach('irq_soft_entry');
+  obj.attach('irq_soft_exit');
+  const hardFd = obj.mapFd('hardirq_stats');
+  const softFd = obj.mapFd('softirq_stats');
+  mapFullFd = obj.mapFd('kdelay_map_full');
   if (obj.error) return obj.result();
   hardStats = new MapSnapshot(hardFd, HARDIRQ_STATS_KEY_SIZE, HARDIRQ_STATS_VALUE_SIZE, <i32>entries);
   softStats = new MapSnapshot(softFd, SOFTIRQ_STATS_KEY_SIZE, SOFTIRQ_STATS_VALUE_SIZE, <i32>entries);
-  hardRows = new RowBatch(cstr("hardirq"), 3);
-  softRows = new RowBatch(cstr("softirq"), 4);
+  hardRows = new RowBatch(cstr('hardirq'), 3);
+  softRows = new RowBatch(cstr('softirq'), 4);
   return 0;
 }
 
 function fnv1a(p: usize, len: i32): u64 {
   let h: u64 = 0xcbf29ce484222325;
-  for (let i = 0; i < len; i++) h = (h ^ <u64>load<u8>(p + <usize>i)) * 0x100000001b3;
+  for (let i = 0; i < len; i++) h = (h ^ (<u64>load<u8>(p + <usize>i))) * 0x100000001b3;
   return h;
 }
 
@@ -82,7 +90,7 @@ function nameLabel(p: usize): usize {
 /** The softirq vector's name, or "<unknown:N>". */
 function vecLabel(vec: u32): usize {
   if (vecLabels.has(vec)) return vecLabels.get(vec);
-  const label = cstr(vec < <u32>VEC_NAMES.length ? VEC_NAMES[vec] : "<unknown:" + vec.toString() + ">");
+  const label = cstr(vec < <u32>VEC_NAMES.length ? VEC_NAMES[vec] : '<unknown:' + vec.toString() + '>');
   vecLabels.set(vec, label);
   return label;
 }
@@ -93,7 +101,11 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < hardStats.count; i++) {
     const key = hardStats.key(i);
     const stat = hardStats.value(i);
-    hardRows.row(hardirqKeyTid(key), nameLabel(key + HARDIRQ_KEY_NAME_OFFSET)).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
+    hardRows
+      .row(hardirqKeyTid(key), nameLabel(key + HARDIRQ_KEY_NAME_OFFSET))
+      .add(statCount(stat))
+      .add(statTotal(stat))
+      .add(statMax(stat));
   }
   err = hardRows.flush();
   if (err < 0) return err;
@@ -109,7 +121,7 @@ export function kdelay_probe_collect(): i32 {
   err = softRows.flush();
   if (err < 0) return err;
 
-  warnIfMapsWereFull(mapFullFd, "irq");
+  warnIfMapsWereFull(mapFullFd, 'irq');
   return 0;
 }
 

@@ -6,4 +6,4 @@ export {
   kdelayStatTotalNs as statTotal,
   kdelayStatMinNs as statMin,
   kdelayStatMaxNs as statMax,
-} from "./build/shared.layout";
+} from './build/shared.layout';

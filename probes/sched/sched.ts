@@ -1,19 +1,49 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from "../lib/kdelay";
-import { statCount, statMax, statMin, statTotal } from "../lib/stats";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/sched.bpf";
+import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
+import { statCount, statMax, statMin, statTotal } from '../lib/stats';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
 import {
-  PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES, PARTIAL_RUN_STATS_VALUE_SIZE, partialRunStatsKey,
-  READY_STATS_KEY_SIZE, READY_STATS_MAX_ENTRIES, READY_STATS_VALUE_SIZE, readyStatsKey,
-  RUN_STATS_KEY_SIZE, RUN_STATS_MAX_ENTRIES, RUN_STATS_VALUE_SIZE, runStatsKey,
-  STATE_SLOT_PARTIAL_RUN_OFFSET, STATE_SLOT_READY_OFFSET, STATE_SLOT_RUN_OFFSET, STATE_SLOT_STATE_OFFSET, STATE_SLOT_STOPPED_OFFSET,
-  STATE_SLOTS_KEY_SIZE, STATE_SLOTS_MAX_ENTRIES, STATE_SLOTS_VALUE_SIZE, stateSlotTid, stateSlotWindow,
-  STOPPED_STATS_KEY_SIZE, STOPPED_STATS_MAX_ENTRIES, STOPPED_STATS_VALUE_SIZE, stoppedStatsKey,
-  TAIL_CLIP_KEY_SIZE, TAIL_CLIP_MAX_ENTRIES, TAIL_CLIP_VALUE_SIZE, tailClipKey, tailNs, tailWindow,
-  THREAD_STATE_KEY_SIZE, THREAD_STATE_MAX_ENTRIES, THREAD_STATE_VALUE_SIZE, threadStateInNs, threadStateKey, threadStateOutNs,
-} from "./build/sched.layout";
+  PARTIAL_RUN_STATS_KEY_SIZE,
+  PARTIAL_RUN_STATS_MAX_ENTRIES,
+  PARTIAL_RUN_STATS_VALUE_SIZE,
+  partialRunStatsKey,
+  READY_STATS_KEY_SIZE,
+  READY_STATS_MAX_ENTRIES,
+  READY_STATS_VALUE_SIZE,
+  readyStatsKey,
+  RUN_STATS_KEY_SIZE,
+  RUN_STATS_MAX_ENTRIES,
+  RUN_STATS_VALUE_SIZE,
+  runStatsKey,
+  STATE_SLOT_PARTIAL_RUN_OFFSET,
+  STATE_SLOT_READY_OFFSET,
+  STATE_SLOT_RUN_OFFSET,
+  STATE_SLOT_STATE_OFFSET,
+  STATE_SLOT_STOPPED_OFFSET,
+  STATE_SLOTS_KEY_SIZE,
+  STATE_SLOTS_MAX_ENTRIES,
+  STATE_SLOTS_VALUE_SIZE,
+  stateSlotTid,
+  stateSlotWindow,
+  STOPPED_STATS_KEY_SIZE,
+  STOPPED_STATS_MAX_ENTRIES,
+  STOPPED_STATS_VALUE_SIZE,
+  stoppedStatsKey,
+  TAIL_CLIP_KEY_SIZE,
+  TAIL_CLIP_MAX_ENTRIES,
+  TAIL_CLIP_VALUE_SIZE,
+  tailClipKey,
+  tailNs,
+  tailWindow,
+  THREAD_STATE_KEY_SIZE,
+  THREAD_STATE_MAX_ENTRIES,
+  THREAD_STATE_VALUE_SIZE,
+  threadStateInNs,
+  threadStateKey,
+  threadStateOutNs,
+} from './build/sched.layout';
 
 let obj!: BpfObject;
 let partialSums!: TidSums;
@@ -38,26 +68,26 @@ function powerOfTwoAtMost(n: u32): u32 {
 }
 
 export function kdelay_probe_init(): i32 {
-  const slotCount = powerOfTwoAtMost(<u32>option("sched.slots", STATE_SLOTS_MAX_ENTRIES));
+  const slotCount = powerOfTwoAtMost(<u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setMaxEntries("state_slots", slotCount);
-  obj.setMaxEntries("slot_owner", slotCount);
-  obj.setU32("slot_mask", slotCount - 1);
-  obj.shareMap("kdelay_exited_threads");
+  obj.setMaxEntries('state_slots', slotCount);
+  obj.setMaxEntries('slot_owner', slotCount);
+  obj.setU32('slot_mask', slotCount - 1);
+  obj.shareMap('kdelay_exited_threads');
   obj.load();
-  obj.attach("sched_wakeup");
-  obj.attach("sched_wakeup_new");
-  obj.attach("sched_switch");
-  obj.attach("sched_stat_runtime");
-  const runFd = obj.mapFd("run_stats");
-  const partialFd = obj.mapFd("partial_run_stats");
-  const readyFd = obj.mapFd("ready_stats");
-  const stoppedFd = obj.mapFd("stopped_stats");
-  const threadStateFd = obj.mapFd("thread_state");
-  const slotsFd = obj.mapFd("state_slots");
-  const tailClipFd = obj.mapFd("tail_clip");
-  gateFd = obj.mapFd("kdelay_gate");
-  mapFullFd = obj.mapFd("kdelay_map_full");
+  obj.attach('sched_wakeup');
+  obj.attach('sched_wakeup_new');
+  obj.attach('sched_switch');
+  obj.attach('sched_stat_runtime');
+  const runFd = obj.mapFd('run_stats');
+  const partialFd = obj.mapFd('partial_run_stats');
+  const readyFd = obj.mapFd('ready_stats');
+  const stoppedFd = obj.mapFd('stopped_stats');
+  const threadStateFd = obj.mapFd('thread_state');
+  const slotsFd = obj.mapFd('state_slots');
+  const tailClipFd = obj.mapFd('tail_clip');
+  gateFd = obj.mapFd('kdelay_gate');
+  mapFullFd = obj.mapFd('kdelay_map_full');
   if (obj.error) return obj.result();
   run = new MapSnapshot(runFd, RUN_STATS_KEY_SIZE, RUN_STATS_VALUE_SIZE, RUN_STATS_MAX_ENTRIES);
   partialRun = new MapSnapshot(partialFd, PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_VALUE_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES);
@@ -66,10 +96,10 @@ export function kdelay_probe_init(): i32 {
   threadState = new MapSnapshot(threadStateFd, THREAD_STATE_KEY_SIZE, THREAD_STATE_VALUE_SIZE, THREAD_STATE_MAX_ENTRIES);
   slots = new MapSnapshot(slotsFd, STATE_SLOTS_KEY_SIZE, STATE_SLOTS_VALUE_SIZE, slotCount);
   tailClips = new MapSnapshot(tailClipFd, TAIL_CLIP_KEY_SIZE, TAIL_CLIP_VALUE_SIZE, TAIL_CLIP_MAX_ENTRIES);
-  runRows = new RowBatch(cstr("run"), 4);
-  partialRows = new RowBatch(cstr("partial_run"), 2);
-  readyRows = new RowBatch(cstr("ready"), 3);
-  stoppedRows = new RowBatch(cstr("stopped"), 3);
+  runRows = new RowBatch(cstr('run'), 4);
+  partialRows = new RowBatch(cstr('partial_run'), 2);
+  readyRows = new RowBatch(cstr('ready'), 3);
+  stoppedRows = new RowBatch(cstr('stopped'), 3);
   // Made once: the stub runtime never frees what a sample would allocate.
   partialSums = new TidSums(PARTIAL_RUN_STATS_MAX_ENTRIES + <i32>slotCount + TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES);
   tails = new TidSums(TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES + <i32>slotCount);
@@ -95,11 +125,20 @@ function reportCountTotalMax(stats: MapSnapshot, rows: RowBatch, tidOf: (key: us
   if (err < 0) return err;
   for (let i = 0; i < stats.count; i++) {
     const stat = stats.value(i);
-    rows.row(tidOf(stats.key(i)), 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
+    rows
+      .row(tidOf(stats.key(i)), 0)
+      .add(statCount(stat))
+      .add(atMostWindow(statTotal(stat), windowNs))
+      .add(atMostWindow(statMax(stat), windowNs));
   }
   for (let i = 0; i < slots.count; i++) {
     const stat = slotStat(i, slotOffset, windowStart);
-    if (stat) rows.row(stateSlotTid(slots.value(i)), 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
+    if (stat)
+      rows
+        .row(stateSlotTid(slots.value(i)), 0)
+        .add(statCount(stat))
+        .add(atMostWindow(statTotal(stat), windowNs))
+        .add(atMostWindow(statMax(stat), windowNs));
   }
   return rows.flush();
 }
@@ -163,13 +202,21 @@ function reportPartialRuns(start: u64, stop: u64): i32 {
   for (let i = 0; i < tails.size; i++) partialSums.add(tails.tid(i), 1, tails.second(i));
 
   for (let i = 0; i < partialSums.size; i++) {
-    partialRows.row(partialSums.tid(i), 0).add(partialSums.first(i)).add(atMostWindow(partialSums.second(i), windowNs));
+    partialRows
+      .row(partialSums.tid(i), 0)
+      .add(partialSums.first(i))
+      .add(atMostWindow(partialSums.second(i), windowNs));
   }
   return partialRows.flush();
 }
 
 function addRunRow(tid: u32, stat: usize, windowNs: u64): void {
-  runRows.row(tid, 0).add(statCount(stat)).add(atMostWindow(statTotal(stat), windowNs)).add(atMostWindow(statMin(stat), windowNs)).add(atMostWindow(statMax(stat), windowNs));
+  runRows
+    .row(tid, 0)
+    .add(statCount(stat))
+    .add(atMostWindow(statTotal(stat), windowNs))
+    .add(atMostWindow(statMin(stat), windowNs))
+    .add(atMostWindow(statMax(stat), windowNs));
 }
 
 export function kdelay_probe_collect(): i32 {
@@ -194,7 +241,7 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey, STATE_SLOT_STOPPED_OFFSET, start, windowNs);
   if (err < 0) return err;
-  warnIfMapsWereFull(mapFullFd, "sched");
+  warnIfMapsWereFull(mapFullFd, 'sched');
   return 0;
 }
 

@@ -1,20 +1,32 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from "../lib/kdelay";
-import { syscall_name, syscall_number } from "../lib/imports";
-import { wasm_bpf_map_operate } from "../lib/wasm_bpf";
-import { STAT_SIZE, statCount, statMax, statMin, statTotal } from "../lib/stats";
+import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { syscall_name, syscall_number } from '../lib/imports';
+import { wasm_bpf_map_operate } from '../lib/wasm_bpf';
+import { STAT_SIZE, statCount, statMax, statMin, statTotal } from '../lib/stats';
+import { KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET } from '../lib/build/shared.layout';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/syscalls.bpf';
 import {
-  KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET,
-} from "../lib/build/shared.layout";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/syscalls.bpf";
-import {
-  STAMP_SLOT_CACHED_OFFSET, STAMP_SLOT_STAMP_OFFSET, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_MAX_ENTRIES, STAMP_SLOTS_VALUE_SIZE,
-  stampSlotCachedNr, stampSlotExitedTid, stampSlotWindow, syscallStartTid,
-  LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_MAX_ENTRIES, LONG_POLL_STATS_VALUE_SIZE, longPollStatsKey,
-  SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_MAX_ENTRIES, SYSCALL_STATS_VALUE_SIZE, syscallKeyNr, syscallKeyTid,
-} from "./build/syscalls.layout";
+  STAMP_SLOT_CACHED_OFFSET,
+  STAMP_SLOT_STAMP_OFFSET,
+  STAMP_SLOTS_KEY_SIZE,
+  STAMP_SLOTS_MAX_ENTRIES,
+  STAMP_SLOTS_VALUE_SIZE,
+  stampSlotCachedNr,
+  stampSlotExitedTid,
+  stampSlotWindow,
+  syscallStartTid,
+  LONG_POLL_STATS_KEY_SIZE,
+  LONG_POLL_STATS_MAX_ENTRIES,
+  LONG_POLL_STATS_VALUE_SIZE,
+  longPollStatsKey,
+  SYSCALL_STATS_KEY_SIZE,
+  SYSCALL_STATS_MAX_ENTRIES,
+  SYSCALL_STATS_VALUE_SIZE,
+  syscallKeyNr,
+  syscallKeyTid,
+} from './build/syscalls.layout';
 
 let obj!: BpfObject;
 let stats!: MapSnapshot;
@@ -46,8 +58,8 @@ const SYSCALL_ROWS_PER_CALL = 16384;
 
 /** poll() on this architecture; arm64 has only ppoll(), which glibc's poll() uses. */
 function pollNumber(): i32 {
-  const nr = syscall_number(cstr("poll"));
-  return nr >= 0 ? nr : syscall_number(cstr("ppoll"));
+  const nr = syscall_number(cstr('poll'));
+  return nr >= 0 ? nr : syscall_number(cstr('ppoll'));
 }
 
 /** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
@@ -56,47 +68,47 @@ function powerOfTwoAtMost(n: u32): u32 {
 }
 
 export function kdelay_probe_init(): i32 {
-  const entries = <u32>option("syscalls.max_entries", SYSCALL_STATS_MAX_ENTRIES);
+  const entries = <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setI32("poll_syscall_nr", pollNumber());
-  obj.setMaxEntries("syscall_stats", entries);
-  const slotCount = powerOfTwoAtMost(<u32>option("syscalls.slots", STAMP_SLOTS_MAX_ENTRIES));
-  obj.setMaxEntries("stamp_slots", slotCount);
-  obj.setMaxEntries("slot_owner", slotCount);
-  obj.setU32("slot_mask", slotCount - 1);
-  if (option("syscalls.events", 0)) {
+  obj.setI32('poll_syscall_nr', pollNumber());
+  obj.setMaxEntries('syscall_stats', entries);
+  const slotCount = powerOfTwoAtMost(<u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));
+  obj.setMaxEntries('stamp_slots', slotCount);
+  obj.setMaxEntries('slot_owner', slotCount);
+  obj.setU32('slot_mask', slotCount - 1);
+  if (option('syscalls.events', 0)) {
     // --syscall-events: the host created the event ring and the stack table; use them.
-    const stackEntries = <u32>option("syscalls.stack_trace_size", 0);
-    obj.setBool("events_enabled", true);
-    obj.setU64("events_min_ns", <u64>option("syscalls.events_min_ns", 0));
-    obj.setBool("events_skip_poll", option("syscalls.events_skip_poll", 0) != 0);
-    obj.setBool("events_stacks", stackEntries > 0);
-    const ringBytes = <u32>option("syscalls.events_ring_bytes", 4096);
-    obj.setU64("events_wakeup_bytes", ringBytes / 4);
-    obj.setMaxEntries("kdelay_syscall_events", ringBytes);
-    obj.shareMap("kdelay_syscall_events");
+    const stackEntries = <u32>option('syscalls.stack_trace_size', 0);
+    obj.setBool('events_enabled', true);
+    obj.setU64('events_min_ns', <u64>option('syscalls.events_min_ns', 0));
+    obj.setBool('events_skip_poll', option('syscalls.events_skip_poll', 0) != 0);
+    obj.setBool('events_stacks', stackEntries > 0);
+    const ringBytes = <u32>option('syscalls.events_ring_bytes', 4096);
+    obj.setU64('events_wakeup_bytes', ringBytes / 4);
+    obj.setMaxEntries('kdelay_syscall_events', ringBytes);
+    obj.shareMap('kdelay_syscall_events');
     if (stackEntries > 0) {
-      obj.setMaxEntries("kdelay_stack_traces", stackEntries);
-      obj.shareMap("kdelay_stack_traces");
+      obj.setMaxEntries('kdelay_stack_traces', stackEntries);
+      obj.shareMap('kdelay_stack_traces');
     }
   }
   obj.load();
-  obj.attach("syscalls_enter");
-  obj.attach("syscalls_exit");
-  obj.attach("syscalls_thread_exit");
-  statsFd = obj.mapFd("syscall_stats");
-  slotsFd = obj.mapFd("stamp_slots");
-  slotOwnerFd = obj.mapFd("slot_owner");
-  gateFd = obj.mapFd("kdelay_gate");
-  const longPollFd = obj.mapFd("long_poll_stats");
-  mapFullFd = obj.mapFd("kdelay_map_full");
-  const lossesFd = obj.mapFd("syscall_event_losses");
+  obj.attach('syscalls_enter');
+  obj.attach('syscalls_exit');
+  obj.attach('syscalls_thread_exit');
+  statsFd = obj.mapFd('syscall_stats');
+  slotsFd = obj.mapFd('stamp_slots');
+  slotOwnerFd = obj.mapFd('slot_owner');
+  gateFd = obj.mapFd('kdelay_gate');
+  const longPollFd = obj.mapFd('long_poll_stats');
+  mapFullFd = obj.mapFd('kdelay_map_full');
+  const lossesFd = obj.mapFd('syscall_event_losses');
   if (obj.error) return obj.result();
   stats = new MapSnapshot(statsFd, SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_VALUE_SIZE, entries);
   slots = new MapSnapshot(slotsFd, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_VALUE_SIZE, slotCount);
   longPolls = new MapSnapshot(longPollFd, LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_VALUE_SIZE, LONG_POLL_STATS_MAX_ENTRIES);
-  syscallRows = new RowBatch(cstr("syscalls"), 4, SYSCALL_ROWS_PER_CALL);
-  longPollRows = new RowBatch(cstr("long_poll"), 4);
+  syscallRows = new RowBatch(cstr('syscalls'), 4, SYSCALL_ROWS_PER_CALL);
+  longPollRows = new RowBatch(cstr('long_poll'), 4);
   eventDrops = new PercpuCounter(lossesFd);
   return 0;
 }
@@ -111,7 +123,7 @@ function nameOf(nr: u32): usize {
   }
   const buf = changetype<usize>(nameBuf);
   const len = syscall_name(nr, buf, nameBuf.byteLength);
-  const name = len >= 0 ? cstr(String.UTF8.decodeUnsafe(buf, len)) : cstr("[unknown: " + nr.toString() + "]");
+  const name = len >= 0 ? cstr(String.UTF8.decodeUnsafe(buf, len)) : cstr('[unknown: ' + nr.toString() + ']');
   if (nr < NAME_SLOTS) unchecked((nameSlots[nr] = name));
   else names.set(nr, name);
   return name;
@@ -198,16 +210,21 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < longPolls.count; i++) {
     const stat = longPolls.value(i);
     const count = statCount(stat);
-    longPollRows.row(longPollStatsKey(longPolls.key(i)), 0).add(count).add(count ? statTotal(stat) / count : 0).add(statMin(stat)).add(statMax(stat));
+    longPollRows
+      .row(longPollStatsKey(longPolls.key(i)), 0)
+      .add(count)
+      .add(count ? statTotal(stat) / count : 0)
+      .add(statMin(stat))
+      .add(statMax(stat));
   }
   err = longPollRows.flush();
   if (err < 0) return err;
 
-  warnIfMapsWereFull(mapFullFd, "syscalls");
+  warnIfMapsWereFull(mapFullFd, 'syscalls');
   // Ring-buffer reservations that failed (cumulative in the kernel: report what is new).
   const drops = eventDrops.grew();
   if (drops > 0) {
-    warn("Not all events were captured, " + drops.toString() + " were dropped!\nIncrease the BPF ring buffer size with the --buffer-page-count option.");
+    warn('Not all events were captured, ' + drops.toString() + ' were dropped!\nIncrease the BPF ring buffer size with the --buffer-page-count option.');
   }
   return 0;
 }

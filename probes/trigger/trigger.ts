@@ -8,12 +8,12 @@
 // tracepoint | kprobe | kretprobe | fentry | fexit, and trigger.<role>.arg1,
 // trigger.<role>.arg2, for role = start and stop.
 
-import { bpf_map_clear } from "../lib/imports";
-import { BpfObject, optionString } from "../lib/kdelay";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/trigger.bpf";
+import { bpf_map_clear } from '../lib/imports';
+import { BpfObject, optionString } from '../lib/kdelay';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/trigger.bpf';
 
-const TYPES = ["usdt", "uprobe", "uretprobe", "raw_tp", "tp", "kprobe", "kretprobe", "fentry", "fexit"];
-const ROLES = ["start", "stop"];
+const TYPES = ['usdt', 'uprobe', 'uretprobe', 'raw_tp', 'tp', 'kprobe', 'kretprobe', 'fentry', 'fexit'];
+const ROLES = ['start', 'stop'];
 
 let obj: BpfObject | null = null;
 /** trigger_claims: which hit won this window's start and stop (see trigger.bpf.c). */
@@ -21,24 +21,25 @@ let claimsFd: i32 = -1;
 
 /** The program types a trigger kind needs enabled. */
 function programTypes(kind: string): string[] {
-  if (kind == "tracepoint") return ["raw_tp", "tp"];
+  if (kind == 'tracepoint') return ['raw_tp', 'tp'];
   return [kind];
 }
 
 function program(type: string, role: string): string {
-  return "trigger_" + type + "_" + role;
+  return 'trigger_' + type + '_' + role;
 }
 
 function attach(o: BpfObject, role: string, kind: string, arg1: string, arg2: string): void {
-  if (kind == "usdt") o.attachUsdt(program("usdt", role), arg1, arg2);
-  else if (kind == "uprobe") o.attachUprobe(program("uprobe", role), false, arg1);
-  else if (kind == "uretprobe") o.attachUprobe(program("uretprobe", role), true, arg1);
-  else if (kind == "kprobe") o.attachKprobe(program("kprobe", role), false, arg1);
-  else if (kind == "kretprobe") o.attachKprobe(program("kretprobe", role), true, arg1);
-  else if (kind == "fentry" || kind == "fexit") o.attach(program(kind, role)); // target set before load
-  else if (kind == "tracepoint") {
+  if (kind == 'usdt') o.attachUsdt(program('usdt', role), arg1, arg2);
+  else if (kind == 'uprobe') o.attachUprobe(program('uprobe', role), false, arg1);
+  else if (kind == 'uretprobe') o.attachUprobe(program('uretprobe', role), true, arg1);
+  else if (kind == 'kprobe') o.attachKprobe(program('kprobe', role), false, arg1);
+  else if (kind == 'kretprobe') o.attachKprobe(program('kretprobe', role), true, arg1);
+  else if (kind == 'fentry' || kind == 'fexit')
+    o.attach(program(kind, role)); // target set before load
+  else if (kind == 'tracepoint') {
     // Raw tracepoints detach in ~1 ms instead of 60-110 ms; syscalls:* have none.
-    if (o.tryAttachRawTracepoint(program("raw_tp", role), arg2) < 0) o.attachTracepoint(program("tp", role), arg1, arg2);
+    if (o.tryAttachRawTracepoint(program('raw_tp', role), arg2) < 0) o.attachTracepoint(program('tp', role), arg1, arg2);
   }
 }
 
@@ -46,13 +47,13 @@ export function kdelay_probe_init(): i32 {
   const kinds = new Array<string>(ROLES.length);
   let any = false;
   for (let r = 0; r < ROLES.length; r++) {
-    kinds[r] = optionString("trigger." + ROLES[r] + ".kind");
+    kinds[r] = optionString('trigger.' + ROLES[r] + '.kind');
     if (kinds[r].length) any = true;
   }
   if (!any) return 0; // no triggers: load nothing
 
   const o = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  o.shareMap("kdelay_trigger_events");
+  o.shareMap('kdelay_trigger_events');
   for (let t = 0; t < TYPES.length; t++) {
     for (let r = 0; r < ROLES.length; r++) o.setAutoload(program(TYPES[t], ROLES[r]), false);
   }
@@ -61,17 +62,17 @@ export function kdelay_probe_init(): i32 {
     if (!kind.length) continue;
     const types = programTypes(kind);
     for (let t = 0; t < types.length; t++) o.setAutoload(program(types[t], ROLES[r]), true);
-    if (kind == "fentry" || kind == "fexit") {
-      o.setAttachTarget(program(kind, ROLES[r]), optionString("trigger." + ROLES[r] + ".arg1"));
+    if (kind == 'fentry' || kind == 'fexit') {
+      o.setAttachTarget(program(kind, ROLES[r]), optionString('trigger.' + ROLES[r] + '.arg1'));
     }
   }
   o.load();
   for (let r = 0; r < ROLES.length; r++) {
     if (!kinds[r].length) continue;
     const role = ROLES[r];
-    attach(o, role, kinds[r], optionString("trigger." + role + ".arg1"), optionString("trigger." + role + ".arg2"));
+    attach(o, role, kinds[r], optionString('trigger.' + role + '.arg1'), optionString('trigger.' + role + '.arg2'));
   }
-  claimsFd = o.mapFd("trigger_claims");
+  claimsFd = o.mapFd('trigger_claims');
   obj = o;
   if (o.error) return o.result();
   return 0;

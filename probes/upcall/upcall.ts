@@ -2,9 +2,9 @@
 // The host loads this probe only if the kernel has ovs_dp_upcall, and says
 // how to attach (option upcall.attach: kretprobe or fexit).
 
-import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFull } from "../lib/kdelay";
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "./build/upcall.bpf";
-import { UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_MAX_ENTRIES, UPCALL_RESULTS_VALUE_SIZE, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from "./build/upcall.layout";
+import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFull } from '../lib/kdelay';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/upcall.bpf';
+import { UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_MAX_ENTRIES, UPCALL_RESULTS_VALUE_SIZE, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from './build/upcall.layout';
 
 let results!: MapSnapshot;
 let rows!: RowBatch;
@@ -12,17 +12,17 @@ let mapFullFd: i32 = -1;
 const labels = new Map<string, usize>();
 
 export function kdelay_probe_init(): i32 {
-  const how = optionString("upcall.attach");
-  const program = how == "fexit" ? "upcall_fexit" : "upcall_kretprobe";
+  const how = optionString('upcall.attach');
+  const program = how == 'fexit' ? 'upcall_fexit' : 'upcall_kretprobe';
   const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setAutoload(how == "fexit" ? "upcall_kretprobe" : "upcall_fexit", false);
+  obj.setAutoload(how == 'fexit' ? 'upcall_kretprobe' : 'upcall_fexit', false);
   obj.load();
   obj.attach(program);
-  const fd = obj.mapFd("upcall_results");
-  mapFullFd = obj.mapFd("kdelay_map_full");
+  const fd = obj.mapFd('upcall_results');
+  mapFullFd = obj.mapFd('kdelay_map_full');
   if (obj.error) return obj.result();
   results = new MapSnapshot(fd, UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_VALUE_SIZE, UPCALL_RESULTS_MAX_ENTRIES);
-  rows = new RowBatch(cstr("upcall"), 2);
+  rows = new RowBatch(cstr('upcall'), 2);
   return 0;
 }
 
@@ -31,39 +31,156 @@ export function kdelay_probe_init(): i32 {
  * reference prints those): where two names share a number, Python's pick.
  */
 const ERRNO_NAMES: string[] = [
-  "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG",
-  "ENOEXEC", "EBADF", "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK",
-  "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE",
-  "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK",
-  "EPIPE", "EDOM", "ERANGE", "EDEADLOCK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY",
-  "ELOOP", "", "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST",
-  "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO",
-  "EBADRQC", "EBADSLT", "", "EBFONT", "ENOSTR", "ENODATA", "ETIME", "ENOSR",
-  "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT", "ECOMM", "EPROTO",
-  "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC",
-  "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS",
-  "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "ENOTSUP",
-  "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED",
-  "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED",
-  "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL",
-  "EISNAM", "EREMOTEIO", "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED",
-  "EKEYREVOKED", "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", ""
+  '',
+  'EPERM',
+  'ENOENT',
+  'ESRCH',
+  'EINTR',
+  'EIO',
+  'ENXIO',
+  'E2BIG',
+  'ENOEXEC',
+  'EBADF',
+  'ECHILD',
+  'EAGAIN',
+  'ENOMEM',
+  'EACCES',
+  'EFAULT',
+  'ENOTBLK',
+  'EBUSY',
+  'EEXIST',
+  'EXDEV',
+  'ENODEV',
+  'ENOTDIR',
+  'EISDIR',
+  'EINVAL',
+  'ENFILE',
+  'EMFILE',
+  'ENOTTY',
+  'ETXTBSY',
+  'EFBIG',
+  'ENOSPC',
+  'ESPIPE',
+  'EROFS',
+  'EMLINK',
+  'EPIPE',
+  'EDOM',
+  'ERANGE',
+  'EDEADLOCK',
+  'ENAMETOOLONG',
+  'ENOLCK',
+  'ENOSYS',
+  'ENOTEMPTY',
+  'ELOOP',
+  '',
+  'ENOMSG',
+  'EIDRM',
+  'ECHRNG',
+  'EL2NSYNC',
+  'EL3HLT',
+  'EL3RST',
+  'ELNRNG',
+  'EUNATCH',
+  'ENOCSI',
+  'EL2HLT',
+  'EBADE',
+  'EBADR',
+  'EXFULL',
+  'ENOANO',
+  'EBADRQC',
+  'EBADSLT',
+  '',
+  'EBFONT',
+  'ENOSTR',
+  'ENODATA',
+  'ETIME',
+  'ENOSR',
+  'ENONET',
+  'ENOPKG',
+  'EREMOTE',
+  'ENOLINK',
+  'EADV',
+  'ESRMNT',
+  'ECOMM',
+  'EPROTO',
+  'EMULTIHOP',
+  'EDOTDOT',
+  'EBADMSG',
+  'EOVERFLOW',
+  'ENOTUNIQ',
+  'EBADFD',
+  'EREMCHG',
+  'ELIBACC',
+  'ELIBBAD',
+  'ELIBSCN',
+  'ELIBMAX',
+  'ELIBEXEC',
+  'EILSEQ',
+  'ERESTART',
+  'ESTRPIPE',
+  'EUSERS',
+  'ENOTSOCK',
+  'EDESTADDRREQ',
+  'EMSGSIZE',
+  'EPROTOTYPE',
+  'ENOPROTOOPT',
+  'EPROTONOSUPPORT',
+  'ESOCKTNOSUPPORT',
+  'ENOTSUP',
+  'EPFNOSUPPORT',
+  'EAFNOSUPPORT',
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'ENETRESET',
+  'ECONNABORTED',
+  'ECONNRESET',
+  'ENOBUFS',
+  'EISCONN',
+  'ENOTCONN',
+  'ESHUTDOWN',
+  'ETOOMANYREFS',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'EALREADY',
+  'EINPROGRESS',
+  'ESTALE',
+  'EUCLEAN',
+  'ENOTNAM',
+  'ENAVAIL',
+  'EISNAM',
+  'EREMOTEIO',
+  'EDQUOT',
+  'ENOMEDIUM',
+  'EMEDIUMTYPE',
+  'ECANCELED',
+  'ENOKEY',
+  'EKEYEXPIRED',
+  'EKEYREVOKED',
+  'EKEYREJECTED',
+  'EOWNERDEAD',
+  'ENOTRECOVERABLE',
+  'ERFKILL',
+  '',
 ];
 
 function errnoName(errno: i32): string {
-  return errno > 0 && errno < ERRNO_NAMES.length && ERRNO_NAMES[errno].length > 0 ? ERRNO_NAMES[errno] : "_unknown_";
+  return errno > 0 && errno < ERRNO_NAMES.length && ERRNO_NAMES[errno].length > 0 ? ERRNO_NAMES[errno] : '_unknown_';
 }
 
 /** Right-aligns n in width characters, as Python's "{:3}" does. */
 function padStart(text: string, width: i32): string {
   let out = text;
-  while (out.length < width) out = " " + out;
+  while (out.length < width) out = ' ' + out;
   return out;
 }
 
 function padEnd(text: string, width: i32): string {
   let out = text;
-  while (out.length < width) out += " ";
+  while (out.length < width) out += ' ';
   return out;
 }
 
@@ -87,13 +204,25 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < results.count; i++) {
     if (upcallKeyRet(results.key(i)) != 0 && upcallResultsValue(results.value(i)) > 0) anyFailed = true;
   }
-  for (let i = 0; i < results.count; i++) rows.row(0, label("Total upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
+  for (let i = 0; i < results.count; i++)
+    rows
+      .row(0, label('Total upcalls'))
+      .add(upcallKeyCpu(results.key(i)))
+      .add(upcallResultsValue(results.value(i)));
   if (anyFailed) {
     for (let i = 0; i < results.count; i++) {
-      if (upcallKeyRet(results.key(i)) == 0) rows.row(0, label("Successfull upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
+      if (upcallKeyRet(results.key(i)) == 0)
+        rows
+          .row(0, label('Successfull upcalls'))
+          .add(upcallKeyCpu(results.key(i)))
+          .add(upcallResultsValue(results.value(i)));
     }
     for (let i = 0; i < results.count; i++) {
-      if (upcallKeyRet(results.key(i)) != 0) rows.row(0, label("Failed upcalls")).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
+      if (upcallKeyRet(results.key(i)) != 0)
+        rows
+          .row(0, label('Failed upcalls'))
+          .add(upcallKeyCpu(results.key(i)))
+          .add(upcallResultsValue(results.value(i)));
     }
     // Error lines by errno, ascending (the map's order is a hash's).
     const errnos = new Set<i32>();
@@ -103,13 +232,17 @@ export function kdelay_probe_collect(): i32 {
     }
     const sorted = errnos.values().sort((a: i32, b: i32): i32 => a - b);
     for (let e = 0; e < sorted.length; e++) {
-      const text = "  " + padStart(sorted[e].toString(), 3) + ", " + padEnd(errnoName(sorted[e]), 13);
+      const text = '  ' + padStart(sorted[e].toString(), 3) + ', ' + padEnd(errnoName(sorted[e]), 13);
       for (let i = 0; i < results.count; i++) {
-        if (-upcallKeyRet(results.key(i)) == sorted[e]) rows.row(0, label(text)).add(upcallKeyCpu(results.key(i))).add(upcallResultsValue(results.value(i)));
+        if (-upcallKeyRet(results.key(i)) == sorted[e])
+          rows
+            .row(0, label(text))
+            .add(upcallKeyCpu(results.key(i)))
+            .add(upcallResultsValue(results.value(i)));
       }
     }
   }
-  warnIfMapsWereFull(mapFullFd, "upcall");
+  warnIfMapsWereFull(mapFullFd, 'upcall');
   return rows.flush();
 }
 

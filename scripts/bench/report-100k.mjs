@@ -23,7 +23,8 @@ const ENTRIES = 100_000;
 const backend = new LibbpfBackend();
 const probes = ProbeSet.start(backend, builtinBundles(ROOT), { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch()), options: { 'syscalls.max_entries': 131072n } });
 // Our syscall_stats map: the newest map of that name.
-let id = 0, statsFd = -1;
+let id = 0,
+  statsFd = -1;
 for (const next = [0]; bpf.map_get_next_id(id, next) === 0; id = next[0]) {
   const fd = bpf.map_get_fd_by_id(next[0]);
   if (fd < 0) continue;
@@ -32,7 +33,8 @@ for (const next = [0]; bpf.map_get_next_id(id, next) === 0; id = next[0]) {
     statsFd = fd;
   } else backend.closeFd(fd);
 }
-const keys = Buffer.alloc(ENTRIES * 8), values = Buffer.alloc(ENTRIES * 32);
+const keys = Buffer.alloc(ENTRIES * 8),
+  values = Buffer.alloc(ENTRIES * 32);
 for (let i = 0; i < ENTRIES; i++) {
   keys.writeUInt32LE(100_000 + Math.floor(i / 250), i * 8);
   keys.writeUInt32LE(i % 250, i * 8 + 4);
@@ -41,7 +43,7 @@ for (let i = 0; i < ENTRIES; i++) {
   values.writeBigUInt64LE(500n, i * 32 + 16);
   values.writeBigUInt64LE(BigInt(2000 + i), i * 32 + 24);
 }
-for (let done = 0; done < ENTRIES; ) {
+for (let done = 0; done < ENTRIES;) {
   const count = [Math.min(8192, ENTRIES - done)];
   const err = bpf.map_update_batch(statsFd, keys.subarray(done * 8), values.subarray(done * 32), count, { sz: 24, elem_flags: 0n, flags: 0n });
   if (err) throw new Error(`filling the map failed: ${err}`);
@@ -61,5 +63,10 @@ for (let i = 0; i < 5; i++) {
 }
 backend.closeFd(statsFd);
 await probes.close();
-const warm = runs.slice(1).map((r) => r.total).sort((a, b) => a - b);
-process.stdout.write(`${JSON.stringify({ coldMs: runs[0].total, coldReadMs: runs[0].read, warmMs: warm[Math.floor(warm.length / 2)], peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`);
+const warm = runs
+  .slice(1)
+  .map((r) => r.total)
+  .sort((a, b) => a - b);
+process.stdout.write(
+  `${JSON.stringify({ coldMs: runs[0].total, coldReadMs: runs[0].read, warmMs: warm[Math.floor(warm.length / 2)], peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+);

@@ -49,12 +49,7 @@ export function systemDebianMirror() {
  * `update()` is done at most once per `maxAgeHours` (the lists are cached
  * with everything else); pass `{ force: true }` to refresh.
  */
-export function debianApt({
-  cacheDir = CACHE_DIR,
-  suites = DEFAULT_SUITES,
-  architectures = DEFAULT_ARCHITECTURES,
-  withSources = false,
-} = {}) {
+export function debianApt({ cacheDir = CACHE_DIR, suites = DEFAULT_SUITES, architectures = DEFAULT_ARCHITECTURES, withSources = false } = {}) {
   const root = path.resolve(cacheDir, 'apt');
   const mirror = systemDebianMirror();
   const securityMirror = mirror.replace(/\/debian$/, '/debian-security');
@@ -66,9 +61,7 @@ export function debianApt({
     .map((suite) => {
       const blocks = [`Types: ${types}\nURIs: ${mirror}\nSuites: ${suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`];
       if (suite !== 'sid') {
-        blocks.push(
-          `Types: ${types}\nURIs: ${securityMirror}\nSuites: ${suite}-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
-        );
+        blocks.push(`Types: ${types}\nURIs: ${securityMirror}\nSuites: ${suite}-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
       }
       return blocks.join('\n');
     })
@@ -140,16 +133,14 @@ export function debianApt({
       fs.mkdirSync(destDir, { recursive: true });
       const [nameArch, version] = spec.split('=');
       const [name, arch] = nameArch.split(':');
-      const existing = fs
-        .readdirSync(destDir)
-        .find(
-          (f) =>
-            f.startsWith(`${name}_`) &&
-            f.endsWith('.deb') &&
-            (!arch || f.endsWith(`_${arch}.deb`) || f.endsWith('_all.deb')) &&
-            // apt-get download keeps an epoch as "1%3a"; other sources drop it.
-            (!version || [version.replace(/:/g, '%3a'), version.replace(/^\d+:/, '')].some((v) => f.startsWith(`${name}_${v}_`))),
-        );
+      const existing = fs.readdirSync(destDir).find(
+        (f) =>
+          f.startsWith(`${name}_`) &&
+          f.endsWith('.deb') &&
+          (!arch || f.endsWith(`_${arch}.deb`) || f.endsWith('_all.deb')) &&
+          // apt-get download keeps an epoch as "1%3a"; other sources drop it.
+          (!version || [version.replace(/:/g, '%3a'), version.replace(/^\d+:/, '')].some((v) => f.startsWith(`${name}_${v}_`))),
+      );
       if (existing) return path.join(destDir, existing);
       const before = new Set(fs.readdirSync(destDir));
       run(['apt-get', 'download', '-q', spec], { cwd: destDir });

@@ -42,8 +42,18 @@ export const LOAD_CONFIGURATIONS = [
     // syscall events without stacks or poll(), a one-page ring, the smallest syscalls maps and slots.
     name: 'events-no-stacks',
     args: [
-      '-s', '1000', '--skip-syscall-poll-events', '--stack-trace-size', '0', '--buffer-page-count', '1',
-      '--probe-option', 'syscalls.slots=1', '--probe-option', 'syscalls.max_entries=1', '--skip-upcall-stats',
+      '-s',
+      '1000',
+      '--skip-syscall-poll-events',
+      '--stack-trace-size',
+      '0',
+      '--buffer-page-count',
+      '1',
+      '--probe-option',
+      'syscalls.slots=1',
+      '--probe-option',
+      'syscalls.max_entries=1',
+      '--skip-upcall-stats',
     ],
     start: 'uretprobe',
     stop: 'tracepoint',
@@ -88,7 +98,9 @@ export const CHECK_CONFIGURATIONS = [
 /** kdelay's arguments for a configuration against the workload `pid`. */
 export function loadArgs(config, pid) {
   return [
-    '-p', String(pid), ...config.args,
+    '-p',
+    String(pid),
+    ...config.args,
     ...(config.start ? ['--start-trigger', TRIGGER_SPECS[config.start].start] : []),
     ...(config.stop ? ['--stop-trigger', TRIGGER_SPECS[config.stop].stop] : []),
   ];

@@ -126,7 +126,10 @@ export function debianPackage(name, version, arch) {
         // fall through to the explanation
       }
     }
-    throw new Error(`pinned Debian package ${name} ${version} (${arch}) cannot be downloaded: ${first.message.split('\n')[0]}. ` + `If the mirror no longer has it, re-pin: ${REPIN_HINT}`, { cause: first });
+    throw new Error(
+      `pinned Debian package ${name} ${version} (${arch}) cannot be downloaded: ${first.message.split('\n')[0]}. ` + `If the mirror no longer has it, re-pin: ${REPIN_HINT}`,
+      { cause: first },
+    );
   }
 }
 
@@ -191,7 +194,15 @@ export function kernelAssets(pin, arch, wanted = ['openvswitch']) {
     fs.mkdirSync(modules);
     const order = [];
     const builtin = new Set(
-      fs.readdirSync(raw, { recursive: true }).filter((f) => f.endsWith('modules.builtin')).flatMap((f) => fs.readFileSync(path.join(raw, f), 'utf8').split('\n').map((l) => path.basename(l).replace(/\.ko$/, '').replace(/-/g, '_'))),
+      fs
+        .readdirSync(raw, { recursive: true })
+        .filter((f) => f.endsWith('modules.builtin'))
+        .flatMap((f) =>
+          fs
+            .readFileSync(path.join(raw, f), 'utf8')
+            .split('\n')
+            .map((l) => path.basename(l).replace(/\.ko$/, '').replace(/-/g, '_')),
+        ),
     );
     /** A module file by name, or by alias (softdeps name crypto algorithms: "crc32c" is crc32c_generic). */
     const find = (name) => {
@@ -228,7 +239,10 @@ export function kernelAssets(pin, arch, wanted = ['openvswitch']) {
 function npmPack(spec) {
   const dir = path.join(MATRIX_CACHE, 'npm');
   fs.mkdirSync(dir, { recursive: true });
-  const expected = `${spec.replace(/^@/, '').replace('/', '-').replace(/@(?=[^@]*$)/, '-')}.tgz`;
+  const expected = `${spec
+    .replace(/^@/, '')
+    .replace('/', '-')
+    .replace(/@(?=[^@]*$)/, '-')}.tgz`;
   const file = path.join(dir, expected);
   if (fs.existsSync(file)) return file;
   sh('npm', ['pack', spec, '--pack-destination', dir, '--silent']);
@@ -243,7 +257,10 @@ function npmPack(spec) {
 export function userspaceRoot(pins, suite, arch) {
   const packages = pins.userspace[suite];
   if (!packages) throw new Error(`pins.json has no userspace "${suite}"`);
-  const key = createHash('sha256').update(JSON.stringify([packages, pins.node])).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify([packages, pins.node]))
+    .digest('hex')
+    .slice(0, 12);
   return cachedDir(path.join(MATRIX_CACHE, 'userspace', `${suite}_${arch}_${key}`), (root) => {
     for (const [name, version] of Object.entries(packages)) {
       unpackDeb(debianPackage(name, version, arch), root);
@@ -326,7 +343,10 @@ export async function developmentBuilds(repoRoot) {
   const { splitSeal, sha256Hex } = await import(path.join(dist, 'bundle', 'seal.js'));
   const { whyNotDevelopmentBuild } = await import(path.join(dist, 'driver', 'development-builds.js'));
   const names = [];
-  for (const file of fs.readdirSync(path.join(repoRoot, 'bundles')).filter((f) => f.endsWith('.wasm')).sort()) {
+  for (const file of fs
+    .readdirSync(path.join(repoRoot, 'bundles'))
+    .filter((f) => f.endsWith('.wasm'))
+    .sort()) {
     const { body, seal } = splitSeal(fs.readFileSync(path.join(repoRoot, 'bundles', file)));
     if (seal?.signature !== undefined) continue;
     const name = file.replace(/\.wasm$/, '');
@@ -393,9 +413,20 @@ export function bootGuest({ vmlinuz, initrd, arch, timeoutMs, memoryMb = 1024, o
   const a = ARCHES[arch];
   const args = [
     ...a.qemu.slice(1),
-    '-m', String(memoryMb), '-smp', '1', '-nographic', '-no-reboot', '-nic', 'none',
-    '-kernel', vmlinuz, '-initrd', initrd,
-    '-append', `console=${a.console} quiet panic=-1 mitigations=off rdinit=/init`,
+    '-m',
+    String(memoryMb),
+    '-smp',
+    '1',
+    '-nographic',
+    '-no-reboot',
+    '-nic',
+    'none',
+    '-kernel',
+    vmlinuz,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=${a.console} quiet panic=-1 mitigations=off rdinit=/init`,
   ];
   return new Promise((resolve) => {
     const started = Date.now();

@@ -24,14 +24,14 @@ export const LIBBPF = {
  * (the suite no longer changes); the -security copies would disappear.
  */
 export const SYSROOT_PACKAGES = {
-  'libc6': '2.31-13+deb11u11',
+  libc6: '2.31-13+deb11u11',
   'libc6-dev': '2.31-13+deb11u11',
   'linux-libc-dev': '5.10.223-1',
   'libgcc-10-dev': '10.2.1-6',
   'libgcc-s1': '10.2.1-6',
-  'libelf1': '0.183-1',
+  libelf1: '0.183-1',
   'libelf-dev': '0.183-1',
-  'zlib1g': '1:1.2.11.dfsg-2+deb11u2',
+  zlib1g: '1:1.2.11.dfsg-2+deb11u2',
   'zlib1g-dev': '1:1.2.11.dfsg-2+deb11u2',
 };
 
@@ -41,10 +41,10 @@ export const SYSROOT_PACKAGES = {
  * copy, and libbpf0 0.3, the only libbpf Debian 11 has.
  */
 export const BULLSEYE_RUNTIME = {
-  'libc6': SYSROOT_PACKAGES['libc6'],
+  libc6: SYSROOT_PACKAGES['libc6'],
   'libgcc-s1': SYSROOT_PACKAGES['libgcc-s1'],
   'libstdc++6': '10.2.1-6',
-  'libelf1': SYSROOT_PACKAGES['libelf1'],
-  'zlib1g': SYSROOT_PACKAGES['zlib1g'],
-  'libbpf0': '1:0.3-2',
+  libelf1: SYSROOT_PACKAGES['libelf1'],
+  zlib1g: SYSROOT_PACKAGES['zlib1g'],
+  libbpf0: '1:0.3-2',
 };

@@ -82,8 +82,7 @@ function embedObjects(source, objects) {
   objects.forEach(({ elf, architectures }, i) => {
     lines.push('', `// ${architectures.join(', ')}`, `const OBJECT_${i}: usize = memory.data<u8>([`, ...byteLines(elf), `]);`);
   });
-  const pick = (value, fallback) =>
-    objects.map((o, i) => `${o.machines.map((m) => `MACHINE == ${m}`).join(' || ')} ? ${value(o, i)} : `).join('') + fallback;
+  const pick = (value, fallback) => objects.map((o, i) => `${o.machines.map((m) => `MACHINE == ${m}`).join(' || ')} ? ${value(o, i)} : `).join('') + fallback;
   lines.push(
     '',
     'const MACHINE = host_machine();',

@@ -19,9 +19,17 @@ async function probesTable() {
   for (const file of files) {
     const bytes = await fs.readFile(path.join(ROOT, BUNDLES_DIR, file));
     const { manifest } = bundleFromBytes(bytes, file);
-    const hooks = [...new Set(embeddedObjects(bytes).flatMap((elf) => programSections(elf)).filter((s) => s !== '.text'))];
+    const hooks = [
+      ...new Set(
+        embeddedObjects(bytes)
+          .flatMap((elf) => programSections(elf))
+          .filter((s) => s !== '.text'),
+      ),
+    ];
     const sections = manifest.sections.map((s) => s.title.replace(/ STATISTICS$/, '')).join(', ') || 'none';
-    rows.push(`| \`${manifest.name}\`${manifest.optional ? ' (optional)' : ''} | ${sections}${sections === 'none' ? '' : manifest.sections[0].scope === 'system' ? ' (system scope)' : ''} | ${hooks.join(', ')} |`);
+    rows.push(
+      `| \`${manifest.name}\`${manifest.optional ? ' (optional)' : ''} | ${sections}${sections === 'none' ? '' : manifest.sections[0].scope === 'system' ? ' (system scope)' : ''} | ${hooks.join(', ')} |`,
+    );
   }
   return rows.join('\n');
 }

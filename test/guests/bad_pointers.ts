@@ -1,11 +1,8 @@
 // A guest that breaks the host ABI on purpose, one way per export.
-import {
-  bpf_map_lookup_all, report_rows, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name,
-  wasm_bpf_map_operate, wasm_load_bpf_object,
-} from "../../probes/lib/imports";
+import { bpf_map_lookup_all, report_rows, wasm_attach_bpf_program, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_load_bpf_object } from '../../probes/lib/imports';
 
 function memoryEnd(): usize {
-  return <usize>memory.size() << 16;
+  return (<usize>memory.size()) << 16;
 }
 
 export function load_past_end(): i64 {

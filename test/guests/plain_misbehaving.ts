@@ -16,13 +16,19 @@
 // Modes with a PID print "attached" once the program is attached, then wait
 // (up to 10 s) for one getppid() event of that process.
 
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from "../../examples/wasm-bpf-getppid/build/wasm-bpf-getppid.bpf";
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from '../../examples/wasm-bpf-getppid/build/wasm-bpf-getppid.bpf';
 
 import {
-  args_get, args_sizes_get, proc_exit,
-  wasm_attach_bpf_program, wasm_bpf_buffer_poll, wasm_bpf_map_fd_by_name, wasm_bpf_map_operate, wasm_load_bpf_object,
-} from "../../examples/wasm-bpf-getppid/abi";
-import { endLine, put, putNumber } from "../../examples/wasm-bpf-getppid/line-output";
+  args_get,
+  args_sizes_get,
+  proc_exit,
+  wasm_attach_bpf_program,
+  wasm_bpf_buffer_poll,
+  wasm_bpf_map_fd_by_name,
+  wasm_bpf_map_operate,
+  wasm_load_bpf_object,
+} from '../../examples/wasm-bpf-getppid/abi';
+import { endLine, put, putNumber } from '../../examples/wasm-bpf-getppid/line-output';
 
 function say(text: string): void {
   put(text);
@@ -69,18 +75,18 @@ let data: usize = 0;
 function loadAndAttach(pid: u32): void {
   obj = wasm_load_bpf_object(BPF_OBJECT, BPF_OBJECT_SIZE);
   if (obj == 0) {
-    say("load failed");
+    say('load failed');
     proc_exit(1);
   }
   const key = memory.data(4);
   const value = memory.data(4);
   store<u32>(key, 0);
   store<u32>(value, pid);
-  if (wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr("config")), 2, key, value, 0, 0) != 0) proc_exit(1);
-  if (wasm_attach_bpf_program(obj, cstr("getppid_sys_enter"), 0) != 0) proc_exit(1);
-  eventsFd = wasm_bpf_map_fd_by_name(obj, cstr("events"));
+  if (wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr('config')), 2, key, value, 0, 0) != 0) proc_exit(1);
+  if (wasm_attach_bpf_program(obj, cstr('getppid_sys_enter'), 0) != 0) proc_exit(1);
+  eventsFd = wasm_bpf_map_fd_by_name(obj, cstr('events'));
   data = heap.alloc(16);
-  say("attached");
+  say('attached');
 }
 
 function exitInside(ctx: usize, data: usize, size: i32): i32 {
@@ -93,11 +99,11 @@ function pollAgain(ctx: usize, data: usize, size: i32): i32 {
 }
 
 function showTruncated(ctx: usize, data: usize, size: i32): i32 {
-  put("size=");
+  put('size=');
   putNumber(<u64>size);
-  put(" tid=");
+  put(' tid=');
   putNumber(<u64>load<u32>(data));
-  put(" after=");
+  put(' after=');
   putNumber(<u64>load<u8>(data, 4));
   endLine(1);
   return 1;
@@ -108,13 +114,13 @@ function pollOnce(callback: i32, maxSize: i32): void {
   for (let i = 0; i < 100; i++) {
     const n = wasm_bpf_buffer_poll(obj, eventsFd, callback, 0, data, maxSize, 100);
     if (n != 0) {
-      put("poll=");
+      put('poll=');
       putNumber(<u64>n);
       endLine(1);
       return;
     }
   }
-  say("no event");
+  say('no event');
 }
 
 export function _start(): void {
@@ -125,40 +131,40 @@ export function _start(): void {
   args_get(argv, heap.alloc(load<u32>(sizes, 4)));
   const pid = argNumber(argv, argc, 2);
 
-  if (argIs(argv, argc, 1, "flood")) {
+  if (argIs(argv, argc, 1, 'flood')) {
     for (let i: u32 = 0; i < pid; i++) {
-      put("line ");
+      put('line ');
       putNumber(<u64>i);
       endLine(1);
     }
     return;
   }
-  if (argIs(argv, argc, 1, "grow")) {
+  if (argIs(argv, argc, 1, 'grow')) {
     while (memory.grow(16) >= 0);
-    put("grow refused at ");
+    put('grow refused at ');
     putNumber(<u64>memory.size());
-    put(" pages");
+    put(' pages');
     endLine(1);
     return;
   }
-  if (argIs(argv, argc, 1, "policy")) renameInObject("tp_btf/sys_enter", "xdp");
+  if (argIs(argv, argc, 1, 'policy')) renameInObject('tp_btf/sys_enter', 'xdp');
   loadAndAttach(pid);
-  if (argIs(argv, argc, 1, "trap")) {
-    const pastTheEnd = <usize>memory.size() << 16;
-    wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr("counts")), 1, pastTheEnd, data, 0, 0);
-  } else if (argIs(argv, argc, 1, "exit")) {
+  if (argIs(argv, argc, 1, 'trap')) {
+    const pastTheEnd = (<usize>memory.size()) << 16;
+    wasm_bpf_map_operate(wasm_bpf_map_fd_by_name(obj, cstr('counts')), 1, pastTheEnd, data, 0, 0);
+  } else if (argIs(argv, argc, 1, 'exit')) {
     proc_exit(3);
-  } else if (argIs(argv, argc, 1, "callback-exit")) {
+  } else if (argIs(argv, argc, 1, 'callback-exit')) {
     pollOnce(exitInside.index, 16);
-  } else if (argIs(argv, argc, 1, "bad-callback")) {
+  } else if (argIs(argv, argc, 1, 'bad-callback')) {
     pollOnce(9999, 16);
-  } else if (argIs(argv, argc, 1, "reenter")) {
+  } else if (argIs(argv, argc, 1, 'reenter')) {
     pollOnce(pollAgain.index, 16);
-  } else if (argIs(argv, argc, 1, "truncate")) {
+  } else if (argIs(argv, argc, 1, 'truncate')) {
     memory.fill(data, 0xee, 16);
     pollOnce(showTruncated.index, 4);
   } else {
-    say("unknown mode");
+    say('unknown mode');
     proc_exit(2);
   }
 }

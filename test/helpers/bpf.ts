@@ -91,7 +91,9 @@ export async function kernelLeftovers(timeoutMs = 3000): Promise<string[]> {
     const orphans = loadedKdelayPrograms().filter((p) => !held.has(Number(p.split(':')[0])));
     const events = ['uprobe_events', 'kprobe_events'].flatMap((f) => {
       try {
-        return readFileSync(`/sys/kernel/tracing/${f}`, 'utf8').split('\n').filter((l) => /kdelay|libbpf_/.test(l));
+        return readFileSync(`/sys/kernel/tracing/${f}`, 'utf8')
+          .split('\n')
+          .filter((l) => /kdelay|libbpf_/.test(l));
       } catch {
         return [];
       }

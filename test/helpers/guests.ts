@@ -5,10 +5,9 @@ import { appendCustomSection, bundleFromBytes, MANIFEST_SECTION, type ProbeBundl
 
 export async function compileGuest(name: string): Promise<Uint8Array> {
   let binary: Uint8Array | undefined;
-  const { error, stderr } = await asc.main(
-    [join(import.meta.dirname, '..', 'guests', `${name}.ts`), '--runtime', 'stub', '--exportTable', '--outFile', `${name}.wasm`],
-    { writeFile: (file: string, contents: Uint8Array) => void (file.endsWith('.wasm') && (binary = contents)) },
-  );
+  const { error, stderr } = await asc.main([join(import.meta.dirname, '..', 'guests', `${name}.ts`), '--runtime', 'stub', '--exportTable', '--outFile', `${name}.wasm`], {
+    writeFile: (file: string, contents: Uint8Array) => void (file.endsWith('.wasm') && (binary = contents)),
+  });
   if (error) throw new Error(`asc failed on ${name}: ${error.message}\n${stderr.toString()}`);
   return binary!;
 }

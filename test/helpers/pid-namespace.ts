@@ -52,7 +52,7 @@ export async function createPidNamespace({ bindHostProc = false } = {}): Promise
   const unshare: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', 'sh', '-c', setup], { stdio: 'ignore' });
   const holderPid = await firstChild(unshare.pid!);
   // The mounts are made once the holder is sleep (exec'd): wait for that.
-  for (const deadline = Date.now() + 5000; readFileSync(`/proc/${holderPid}/comm`, 'utf8').trim() !== 'sleep'; ) {
+  for (const deadline = Date.now() + 5000; readFileSync(`/proc/${holderPid}/comm`, 'utf8').trim() !== 'sleep';) {
     if (Date.now() > deadline) throw new Error('the PID namespace did not come up');
     await new Promise((r) => setTimeout(r, 20));
   }

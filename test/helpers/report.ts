@@ -37,7 +37,10 @@ export function parseReport(text: string): ParsedThread[] {
     // The verdict and histograms follow the tables: not rows of the last section.
     if (line.startsWith('# VERDICT') || line.startsWith('# HISTOGRAMS')) section = undefined;
     if (!section || line.trim() === '' || line.startsWith('#')) continue;
-    const cells = line.trim().split(/\s{2,}/).map((c) => c.replace(/,/g, ''));
+    const cells = line
+      .trim()
+      .split(/\s{2,}/)
+      .map((c) => c.replace(/,/g, ''));
     if (expectHeader) {
       section.header = line.trim().split(/\s{2,}/);
       expectHeader = false;

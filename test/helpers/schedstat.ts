@@ -33,6 +33,8 @@ export function schedstatsByName(pid: number): Map<string, SchedStat> {
  * includes it: comparisons of the two must allow for it.
  */
 export function stealNs(cpu: number): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `))!;
   return Number(line.trim().split(/\s+/)[8]) * 10_000_000;
 }

@@ -60,7 +60,11 @@ export interface RunningWorkload {
  * Starts a workload and waits for its "ready <pid>" line; `wrapper` goes
  * before it (e.g. nsenter into a PID namespace, which forks it as its child).
  */
-export async function startWorkload(name: string, args: (string | number)[], { wrapper = [], libraries }: { wrapper?: string[]; libraries?: string[] } = {}): Promise<RunningWorkload> {
+export async function startWorkload(
+  name: string,
+  args: (string | number)[],
+  { wrapper = [], libraries }: { wrapper?: string[]; libraries?: string[] } = {},
+): Promise<RunningWorkload> {
   const command = [...wrapper, buildWorkload(name, { libraries }), ...args.map(String)];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];

@@ -131,8 +131,13 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     const warnings = records.filter((r) => r.type === 'warning').map((r) => (r.data as { message: string }).message);
     expect(warnings.filter((w) => !/^\d+ context switches of the target were not seen: the time around them is in the verdict as not known$/.test(w))).toEqual([]);
     const verdicts = records.filter((r) => r.type === 'verdict').map((r) => r.data as unknown as Verdict);
-    const sample = records.find((r) => r.type === 'sample')!.data as { window_ns: number; threads: { name: string; sections: Record<string, Record<string, number | string>[]> }[] };
-    const histograms = records.filter((r) => r.type === 'histogram').map((r) => r.data as { tid: number; kind: string; syscall: string | null; buckets: { low_ns: number; high_ns: number; count: number }[] });
+    const sample = records.find((r) => r.type === 'sample')!.data as {
+      window_ns: number;
+      threads: { name: string; sections: Record<string, Record<string, number | string>[]> }[];
+    };
+    const histograms = records
+      .filter((r) => r.type === 'histogram')
+      .map((r) => r.data as { tid: number; kind: string; syscall: string | null; buckets: { low_ns: number; high_ns: number; count: number }[] });
     const windowNs = sample.window_ns;
     const of = (name: string) => verdicts.find((v) => v.name === name)!;
     const delta = (name: string): SchedStat => {
@@ -157,7 +162,13 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
       // Time kdelay could not place (around a context switch the tracepoints did not show) is left out of
       // every state: it may make up a lower bound, never exceed an upper one.
       const unknown = v.states.unknown.ns;
-      expectWithin(cpuOrWaiting, (kernel.runNs + kernel.waitNs) * 0.99 - 2 * MS, (kernel.runNs + kernel.waitNs) * 1.01 + 2 * MS + stolenNs, `${name} on CPU + runnable vs schedstat run + wait; ${ctx(name)}`, unknown);
+      expectWithin(
+        cpuOrWaiting,
+        (kernel.runNs + kernel.waitNs) * 0.99 - 2 * MS,
+        (kernel.runNs + kernel.waitNs) * 1.01 + 2 * MS + stolenNs,
+        `${name} on CPU + runnable vs schedstat run + wait; ${ctx(name)}`,
+        unknown,
+      );
       // The split: a thread woken on an idle CPU waits while the CPU leaves its idle state, which
       // schedstat counts as run time (its clock is not updated in between) and kdelay as waiting.
       // Where the waits are preemptions (the spinners), the two agree; see below.
@@ -169,11 +180,20 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     }
 
     // The spinners: each had its budget on the CPU and waited for the other as long.
-    for (const [name, other] of [['spin-a', 'spin-b'], ['spin-b', 'spin-a']]) {
+    for (const [name, other] of [
+      ['spin-a', 'spin-b'],
+      ['spin-b', 'spin-a'],
+    ]) {
       const v = of(name);
       const kernel = delta(name);
       expectWithin(onCpu(v), kernel.runNs * 0.99 - 2 * MS, kernel.runNs * 1.01 + 2 * MS + stolenNs, `${name} on CPU vs schedstat run; ${ctx(name)}`, v.states.unknown.ns);
-      expectWithin(v.states.runnable.ns, kernel.waitNs * 0.99 - 2 * MS - stolenNs, kernel.waitNs * 1.01 + 2 * MS, `${name} runnable vs schedstat wait; ${ctx(name)}`, v.states.unknown.ns);
+      expectWithin(
+        v.states.runnable.ns,
+        kernel.waitNs * 0.99 - 2 * MS - stolenNs,
+        kernel.waitNs * 1.01 + 2 * MS,
+        `${name} runnable vs schedstat wait; ${ctx(name)}`,
+        v.states.unknown.ns,
+      );
       expect(onCpu(v), ctx(name)).toBeGreaterThanOrEqual(0.99 * BUDGET_MS * MS);
       expect(v.states.runnable.ns, ctx(name)).toBeGreaterThan(0.5 * BUDGET_MS * MS);
       // Who delayed it: the other spinner, for at least 90% of the waiting that tasks of this
@@ -186,10 +206,19 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
       expect(top.pid).toBe(of(other).tid);
       expect(top.ns, ctx(name)).toBeGreaterThanOrEqual(0.9 * (v.states.runnable.ns - foreignNs));
       expect(v.noteworthy).toBe(true);
-      expect(v.text, ctx(name)).toMatch(new RegExp(`^${name} \\[${v.tid}\\]  kernel delay [\\d.]+% of [\\d.]+ m?s: waiting for CPU [\\d.]+% \\(\\d+ waits, p50 < [^,]+, p99 < [^;]+; behind: (.*, )?${other} \\[${of(other).tid}\\] \\d+%`));
+      expect(v.text, ctx(name)).toMatch(
+        new RegExp(
+          `^${name} \\[${v.tid}\\]  kernel delay [\\d.]+% of [\\d.]+ m?s: waiting for CPU [\\d.]+% \\(\\d+ waits, p50 < [^,]+, p99 < [^;]+; behind: (.*, )?${other} \\[${of(other).tid}\\] \\d+%`,
+        ),
+      );
     }
     // The kernel delayed the spinners most: they come first, and waiting for a CPU is their largest kernel delay.
-    expect(verdicts.slice(0, 2).map((v) => v.name).sort()).toEqual(['spin-a', 'spin-b']);
+    expect(
+      verdicts
+        .slice(0, 2)
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual(['spin-a', 'spin-b']);
 
     // The sleeper: its ten known sleeps, blocked in clock_nanosleep, its own choice.
     const sleeper = of('sleeper');
@@ -206,7 +235,13 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
     expectWithin(faulter.states.page_fault.count, majflt * 0.9, majflt * 1.1, `faulter sleeps vs majflt ${majflt}; ${ctx('faulter')}`);
     // Outside its barrier waits the faulter did nothing but its loop: on a CPU, waiting for one, or asleep in a fault.
     const loopNs = faulter.states.user.ns + faulter.states.runnable.ns + faulter.states.page_fault.ns;
-    expectWithin(loopNs, faulterElapsedNs * 0.99 - 2 * MS, faulterElapsedNs * 1.01 + 2 * MS, `faulter's loop (${faulterElapsedNs} ns, ${faulterCpuNs} ns of CPU); ${ctx('faulter')}`, faulter.states.unknown.ns);
+    expectWithin(
+      loopNs,
+      faulterElapsedNs * 0.99 - 2 * MS,
+      faulterElapsedNs * 1.01 + 2 * MS,
+      `faulter's loop (${faulterElapsedNs} ns, ${faulterCpuNs} ns of CPU); ${ctx('faulter')}`,
+      faulter.states.unknown.ns,
+    );
     expect(faulter.states.page_fault.ns, ctx('faulter')).toBeGreaterThan(0.5 * (faulterElapsedNs - faulterCpuNs));
     expect(faulter.text).toMatch(/page faults [\d.]+% \(\d+ sleeps\)/);
 
@@ -256,7 +291,10 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
 
 // One retry, as above: a shared 2-CPU VM. Workloads: test/workloads/verdict_workload.c.
 describe.skipIf(skipWithoutBpf)('the verdict for threads that spin, exit and churn', { retry: 1 }, () => {
-  const verdictsOf = (stdout: string) => validNdjson(stdout).filter((r) => r.type === 'verdict').map((r) => r.data as unknown as Verdict);
+  const verdictsOf = (stdout: string) =>
+    validNdjson(stdout)
+      .filter((r) => r.type === 'verdict')
+      .map((r) => r.data as unknown as Verdict);
 
   it('a thread spinning in user space since before kdelay attached is on a CPU in user space: no system call is guessed', async () => {
     requireBpf();
@@ -316,7 +354,7 @@ describe.skipIf(skipWithoutBpf)('the verdict for threads that spin, exit and chu
     expect(newborn.text).toMatch(new RegExp(`\\[${newbornTid}\\] \\(started [\\d.]+ m?s, exited [\\d.]+ m?s into the window\\)`));
   });
 
-  it('thousands of short-lived threads a window: no measurement is dropped and every account adds up to its thread\'s life', async () => {
+  it("thousands of short-lived threads a window: no measurement is dropped and every account adds up to its thread's life", async () => {
     requireBpf();
     const PER_SECOND = 1500;
     workload = await startWorkload('verdict_workload', ['churn', PER_SECOND]);

@@ -35,7 +35,9 @@ describe('capabilities', () => {
     })();
     expect(error).toBeInstanceOf(UserError);
     expect(error!.exitCode).toBe(ExitCode.NOPERM);
-    expect(error!.message).toBe('missing CAP_PERFMON: loading BPF probes needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant them (e.g. setcap, or setpriv --ambient-caps)');
+    expect(error!.message).toBe(
+      'missing CAP_PERFMON: loading BPF probes needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); run as root or grant them (e.g. setcap, or setpriv --ambient-caps)',
+    );
     expect(() => requireBpfCapabilities(BPF | PERFMON, '5.4.0')).toThrow('missing CAP_SYS_ADMIN: loading BPF probes needs CAP_SYS_ADMIN (this kernel, 5.4.0, predates CAP_BPF)');
   });
 });

@@ -28,7 +28,12 @@ async function startFakeOvs(ns: PidNamespace): Promise<number> {
   copyFileSync(execFileSync('which', ['sleep'], { encoding: 'utf8' }).trim(), exe);
   const nsenter = spawn(ns.enter[0], [...ns.enter.slice(1), exe, '60'], { stdio: 'ignore' });
   const hostPid = await firstChild(nsenter.pid!);
-  return Number(/^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))![1].split(/\s+/).at(-1));
+  return Number(
+    /^NSpid:\s*(.*)$/m
+      .exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))![1]
+      .split(/\s+/)
+      .at(-1),
+  );
 }
 
 function expectOneLineError(result: { code: number | null; stdout: string; stderr: string }, code: number, text: RegExp) {
@@ -84,9 +89,7 @@ describe('environment checks', () => {
     }
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).exitCode).toBe(ExitCode.OSFILE);
-    expect((error as UserError).message).toBe(
-      'the kernel has no BTF (/nonexistent/btf/vmlinux is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y',
-    );
+    expect((error as UserError).message).toBe('the kernel has no BTF (/nonexistent/btf/vmlinux is missing); kdelay needs a kernel built with CONFIG_DEBUG_INFO_BTF=y');
   });
 });
 
@@ -143,7 +146,10 @@ describe.skipIf(skipWithoutBpf)('Ctrl-C between triggered windows', () => {
     requireBpf();
     const { code, stdout, stderr } = await interruptedAfterSkips(['--json']);
     expect(code, stderr).toBe(0);
-    const records = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(records.map((r) => r.type)).toEqual(['skipped', 'skipped']);
     expect(records[1].data.trigger_delta_ns).toBe(records[0].data.trigger_delta_ns);
   });
@@ -158,7 +164,11 @@ describe.skipIf(skipWithoutBpf)('Ctrl-C between triggered windows', () => {
     const { code, stdout } = await kdelay.done;
     const after = process.hrtime.bigint();
     expect(code).toBe(0);
-    const sample = stdout.trim().split('\n').map((line) => JSON.parse(line)).find((r) => r.type === 'sample');
+    const sample = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .find((r) => r.type === 'sample');
     expect(sample.data.interrupted).toBe(true);
     expect(sample.data.window_ns).toBe(0);
     expect(sample.data.window_start_ns).toBe(sample.data.window_stop_ns);

@@ -69,7 +69,11 @@ function mutateBytes(rng: Rng, original: Buffer): Buffer {
     case 1: // cut short
       return bytes.subarray(0, rng.int(bytes.length));
     case 2: // insert random bytes
-      return Buffer.concat([bytes.subarray(0, rng.int(bytes.length)), Buffer.from(Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))), bytes.subarray(rng.int(bytes.length))]);
+      return Buffer.concat([
+        bytes.subarray(0, rng.int(bytes.length)),
+        Buffer.from(Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))),
+        bytes.subarray(rng.int(bytes.length)),
+      ]);
     case 3: {
       // change one character of the seal's JSON (its last bytes)
       const at = bytes.length - 1 - rng.int(Math.min(200, bytes.length));
@@ -110,7 +114,11 @@ function layOut(manifest: { sections: Parameters<typeof formatSystemSections>[0]
   const tables: SampleTables = new Map();
   for (const section of manifest.sections) {
     const width = valueCount(section);
-    tableFor(tables, section.id, width).add(section.scope === 'system' ? 0 : 1, section.columns[0].format === 'label' ? 'label' : undefined, Array.from({ length: width }, (_, i) => i * 1000));
+    tableFor(tables, section.id, width).add(
+      section.scope === 'system' ? 0 : 1,
+      section.columns[0].format === 'label' ? 'label' : undefined,
+      Array.from({ length: width }, (_, i) => i * 1000),
+    );
   }
   formatStatistics({ sections: manifest.sections, tables, threadName: () => 'thread' });
   formatSystemSections(manifest.sections, tables);
@@ -166,7 +174,15 @@ describe('fuzz: the bundle, manifest and seal reader', () => {
 /** The parameter names of an import (its source), to give i64 parameters BigInts. */
 function parameterNames(fn: (...args: never[]) => unknown): string[] {
   const match = /^[\w$]*\s*\(([^)]*)\)/.exec(fn.toString());
-  return (match?.[1] ?? '').split(',').map((p) => p.trim().replace(/[:=].*$/, '').trim()).filter(Boolean);
+  return (match?.[1] ?? '')
+    .split(',')
+    .map((p) =>
+      p
+        .trim()
+        .replace(/[:=].*$/, '')
+        .trim(),
+    )
+    .filter(Boolean);
 }
 
 const isI64 = (name: string) => name === 'obj' || name === 'fallback' || name.endsWith('Arg');
@@ -262,4 +278,3 @@ describe.skipIf(skipWithoutBpf)('fuzz: the guest ABI', () => {
     expect(await kernelLeftovers()).toEqual([]);
   });
 });
-

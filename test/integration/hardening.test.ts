@@ -80,9 +80,25 @@ const rows: Row[] = [
   { name: 'unknown option', args: () => ['--no-such-flag'], code: 2, error: /unknown option '--no-such-flag'/ },
   { name: 'a mistyped option: the suggestion on the same line, unescaped', args: () => ['--hsit'], code: 2, error: /^kdelay: unknown option '--hsit' \(Did you mean --hist\?\)$/ },
   { name: 'control characters in an unknown option are escaped', args: () => ['--hi\x1b[2Jst'], code: 2, error: /^kdelay: unknown option '--hi\\x1b\[2Jst'$/ },
-  { name: '--allow-program-kind bogus', args: () => ['--allow-program-kind', 'bogus'], code: 2, error: /--allow-program-kind <KIND>' argument 'bogus' is invalid\. is not a BPF program kind or helper kdelay knows \(kinds socket, .*xdp, .*; helpers probe_write_user, override_return, send_signal, send_signal_thread\)$/ },
-  { name: '--thread-name with more groups than V8 takes', args: (c) => sample(c, '--thread-name', '('.repeat(50_000) + ')'.repeat(50_000)), code: 2, error: /^kdelay: --thread-name '\({40}\.\.\.' \(100000 characters\): not a valid regular expression \(Too many captures\)$/ },
-  { name: '--thread-name too large for V8 (100,000 characters)', args: (c) => sample(c, '--thread-name', 'a'.repeat(100_000)), code: 2, error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/ },
+  {
+    name: '--allow-program-kind bogus',
+    args: () => ['--allow-program-kind', 'bogus'],
+    code: 2,
+    error:
+      /--allow-program-kind <KIND>' argument 'bogus' is invalid\. is not a BPF program kind or helper kdelay knows \(kinds socket, .*xdp, .*; helpers probe_write_user, override_return, send_signal, send_signal_thread\)$/,
+  },
+  {
+    name: '--thread-name with more groups than V8 takes',
+    args: (c) => sample(c, '--thread-name', '('.repeat(50_000) + ')'.repeat(50_000)),
+    code: 2,
+    error: /^kdelay: --thread-name '\({40}\.\.\.' \(100000 characters\): not a valid regular expression \(Too many captures\)$/,
+  },
+  {
+    name: '--thread-name too large for V8 (100,000 characters)',
+    args: (c) => sample(c, '--thread-name', 'a'.repeat(100_000)),
+    code: 2,
+    error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/,
+  },
   { name: 'ambiguous prefix', args: () => ['--sample', 2], code: 2, error: /ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval/ },
   { name: 'extra argument', args: () => ['extra'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
@@ -91,15 +107,40 @@ const rows: Row[] = [
   { name: '--only Bad,', args: () => ['--only', 'Bad,'], code: 2, error: /must be probe names/ },
   { name: '--only an unknown probe', args: (c) => sample(c, '--only', 'nosuch'), code: 2, error: /unknown probe 'nosuch' \(available: / },
   { name: '--probe-option without a probe prefix', args: () => ['--probe-option', 'x=1'], code: 2, error: /must be PROBE.OPTION=VALUE/ },
-  { name: '--probe-option that would wrap a u32', args: (c) => sample(c, '--probe-option', 'syscalls.max_entries=4294967297'), code: 2, error: /syscalls.max_entries: 4294967297 is out of range \(1 to 16777216\)/ },
+  {
+    name: '--probe-option that would wrap a u32',
+    args: (c) => sample(c, '--probe-option', 'syscalls.max_entries=4294967297'),
+    code: 2,
+    error: /syscalls.max_entries: 4294967297 is out of range \(1 to 16777216\)/,
+  },
   { name: '--probe-option not a number', args: (c) => sample(c, '--probe-option', 'syscalls.max_entries=lots'), code: 2, error: /'lots' is not an integer/ },
   { name: '--probe-option negative', args: (c) => sample(c, '--probe-option', 'irq.max_entries=-1'), code: 2, error: /-1 is out of range/ },
-  { name: '--probe-option set by kdelay itself', args: (c) => sample(c, '--probe-option', 'syscalls.events=1'), code: 2, error: /syscalls.events: kdelay sets it from its own flags/ },
-  { name: '--probe-option no probe declares', args: (c) => sample(c, '--probe-option', 'nope.x=1'), code: 2, error: /no running probe declares it \(known: irq.max_entries, sched.slots, syscalls.slots, syscalls.max_entries\)/ },
+  {
+    name: '--probe-option set by kdelay itself',
+    args: (c) => sample(c, '--probe-option', 'syscalls.events=1'),
+    code: 2,
+    error: /syscalls.events: kdelay sets it from its own flags/,
+  },
+  {
+    name: '--probe-option no probe declares',
+    args: (c) => sample(c, '--probe-option', 'nope.x=1'),
+    code: 2,
+    error: /no running probe declares it \(known: irq.max_entries, sched.slots, syscalls.slots, syscalls.max_entries\)/,
+  },
   { name: '--skip trigger with a trigger', args: (c) => sample(c, '--skip', 'trigger', '--stop-trigger', 't:sched:sched_kthread_stop'), code: 2, error: /--skip trigger/ },
   { name: '-s ring beyond the kernel maximum', args: (c) => sample(c, '-s', '--buffer-page-count', 1048576), code: 2, error: /larger than the kernel's maximum of 2048 MiB/ },
-  { name: '-s stack table beyond the kernel maximum', args: (c) => sample(c, '-s', '--stack-trace-size', 3e9), code: 2, error: /--stack-trace-size 3000000000: larger than the kernel's maximum/ },
-  { name: '-s stack table beyond the memory available', args: (c) => sample(c, '-s', '--stack-trace-size', 1e9), code: 2, error: /need \d+ MiB of kernel memory .* more than half of the \d+ MiB available/ },
+  {
+    name: '-s stack table beyond the kernel maximum',
+    args: (c) => sample(c, '-s', '--stack-trace-size', 3e9),
+    code: 2,
+    error: /--stack-trace-size 3000000000: larger than the kernel's maximum/,
+  },
+  {
+    name: '-s stack table beyond the memory available',
+    args: (c) => sample(c, '-s', '--stack-trace-size', 1e9),
+    code: 2,
+    error: /need \d+ MiB of kernel memory .* more than half of the \d+ MiB available/,
+  },
   { name: 'probes frob', args: () => ['probes', 'frob'], code: 2, error: /unknown command 'probes frob'/ },
   { name: 'run without a guest', args: () => ['run'], code: 2, error: /run: no guest file/ },
   { name: 'run --bogus', args: () => ['run', '--bogus', 'x.wasm'], code: 2, error: /run: unknown option --bogus/ },
@@ -107,21 +148,62 @@ const rows: Row[] = [
   // Targets.
   { name: 'a PID that does not exist', args: () => ['-p', 999999999], code: 69, error: /no process with PID 999999999/ },
   { name: 'no ovs-vswitchd', args: () => [], code: 69, error: /failed to find ovs-vswitchd's PID/ },
-  { name: '--list-probes of a kernel thread', args: () => ['-p', 2, '--list-probes'], code: 69, error: /^kdelay: PID 2 is a kernel thread \(kthreadd\): kdelay measures user processes$/m },
+  {
+    name: '--list-probes of a kernel thread',
+    args: () => ['-p', 2, '--list-probes'],
+    code: 69,
+    error: /^kdelay: PID 2 is a kernel thread \(kthreadd\): kdelay measures user processes$/m,
+  },
   { name: 'uprobe trigger on a kernel thread', args: () => ['-p', 2, '--start-trigger', 'up:main'], code: 69, error: /^kdelay: PID 2 is a kernel thread \(kthreadd\)/m },
   { name: '--list-probes of a zombie', args: (c) => ['-p', c.zombie, '--list-probes'], code: 69, error: /^kdelay: PID \d+ is a zombie/m },
-  { name: '--list-probes not as root', wrap: () => asNobody, args: (c) => ['-p', c.target, '--list-probes'], code: 77, error: /--list-probes: cannot read \/proc\/\d+\/exe \(permission denied: run as root or with CAP_SYS_PTRACE\)/ },
+  {
+    name: '--list-probes not as root',
+    wrap: () => asNobody,
+    args: (c) => ['-p', c.target, '--list-probes'],
+    code: 77,
+    error: /--list-probes: cannot read \/proc\/\d+\/exe \(permission denied: run as root or with CAP_SYS_PTRACE\)/,
+  },
   { name: 'sampling not as root', wrap: () => asNobody, args: (c) => sample(c), code: 77, error: /^kdelay: missing CAP_BPF and CAP_PERFMON: /m },
 
   // Triggers.
   { name: 'unknown trigger type', args: (c) => sample(c, '--start-trigger', 'x:foo'), code: 78, error: /invalid start trigger \[x:foo\]; invalid probe type 'x'/ },
-  { name: 'trigger with too few fields', args: (c) => sample(c, '--stop-trigger', 'u:only'), code: 78, error: /invalid stop trigger \[u:only\]; invalid number of arguments for USDT/ },
+  {
+    name: 'trigger with too few fields',
+    args: (c) => sample(c, '--stop-trigger', 'u:only'),
+    code: 78,
+    error: /invalid stop trigger \[u:only\]; invalid number of arguments for USDT/,
+  },
   { name: 'trigger with an empty name', args: (c) => sample(c, '--start-trigger', 'up:'), code: 78, error: /invalid start trigger \[up:\]; '' is not a valid name/ },
-  { name: 'tracepoint that does not exist', args: (c) => sample(c, '--stop-trigger', 't:sched:no_such_event'), code: 78, error: /invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint/ },
-  { name: 'kernel function that does not exist', args: (c) => sample(c, '--start-trigger', 'k:no_such_kernel_function'), code: 78, error: /invalid start trigger .*there is no kernel function/ },
-  { name: 'uprobe function the target lacks: 71 as the reference', args: (c) => sample(c, '--stop-trigger', 'up:no_such_function'), code: 71, error: /invalid stop trigger \[up:no_such_function\]; no function no_such_function/ },
-  { name: 'USDT probe the target lacks: 78 as the reference (checked when the trigger is parsed)', args: (c) => sample(c, '--start-trigger', 'u:prov:nope'), code: 78, error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/ },
-  { name: 'a library trigger naming a FIFO: no hang', args: (c) => sample(c, '--start-trigger', `up:${c.fifo}:fn`), code: 78, error: /invalid start trigger \[up:.*fifo\.wasm:fn\]; .*fifo\.wasm is not an ELF file kdelay can read \(a FIFO, not a regular file\)$/ },
+  {
+    name: 'tracepoint that does not exist',
+    args: (c) => sample(c, '--stop-trigger', 't:sched:no_such_event'),
+    code: 78,
+    error: /invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint/,
+  },
+  {
+    name: 'kernel function that does not exist',
+    args: (c) => sample(c, '--start-trigger', 'k:no_such_kernel_function'),
+    code: 78,
+    error: /invalid start trigger .*there is no kernel function/,
+  },
+  {
+    name: 'uprobe function the target lacks: 71 as the reference',
+    args: (c) => sample(c, '--stop-trigger', 'up:no_such_function'),
+    code: 71,
+    error: /invalid stop trigger \[up:no_such_function\]; no function no_such_function/,
+  },
+  {
+    name: 'USDT probe the target lacks: 78 as the reference (checked when the trigger is parsed)',
+    args: (c) => sample(c, '--start-trigger', 'u:prov:nope'),
+    code: 78,
+    error: /invalid start trigger \[u:prov:nope\]; .*has no USDT notes at all/,
+  },
+  {
+    name: 'a library trigger naming a FIFO: no hang',
+    args: (c) => sample(c, '--start-trigger', `up:${c.fifo}:fn`),
+    code: 78,
+    error: /invalid start trigger \[up:.*fifo\.wasm:fn\]; .*fifo\.wasm is not an ELF file kdelay can read \(a FIFO, not a regular file\)$/,
+  },
 
   // Files that are not bundles, keys or guests.
   { name: '--probe a FIFO', args: (c) => sample(c, '--probe', c.fifo), code: 78, error: /: a FIFO, not a regular file/ },
@@ -134,9 +216,27 @@ const rows: Row[] = [
   { name: '--trust-key not PEM', args: (c) => sample(c, '--trust-key', c.textFile), code: 78, error: /not a PEM public key/ },
   { name: 'probes.d is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-file') }), args: (c) => sample(c), code: 78, error: /probes.d: a file, expected a folder/ },
   { name: 'probes.d is a FIFO', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-fifo') }), args: (c) => sample(c), code: 78, error: /probes.d: a FIFO, expected a folder/ },
-  { name: 'KDELAY_HOME is /dev/null', env: () => ({ KDELAY_HOME: '/dev/null' }), args: (c) => sample(c), code: 78, error: /^kdelay: \/dev\/null\/trusted-keys: \/dev\/null is a character device, not a folder$/ },
-  { name: 'KDELAY_HOME is a regular file', env: (c) => ({ KDELAY_HOME: c.textFile }), args: (c) => sample(c), code: 78, error: /text\.txt\/trusted-keys: .*text\.txt is a file, not a folder$/ },
-  { name: 'probes.d is /dev/null', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-devnull') }), args: (c) => sample(c), code: 78, error: /probes.d: a character device, expected a folder$/ },
+  {
+    name: 'KDELAY_HOME is /dev/null',
+    env: () => ({ KDELAY_HOME: '/dev/null' }),
+    args: (c) => sample(c),
+    code: 78,
+    error: /^kdelay: \/dev\/null\/trusted-keys: \/dev\/null is a character device, not a folder$/,
+  },
+  {
+    name: 'KDELAY_HOME is a regular file',
+    env: (c) => ({ KDELAY_HOME: c.textFile }),
+    args: (c) => sample(c),
+    code: 78,
+    error: /text\.txt\/trusted-keys: .*text\.txt is a file, not a folder$/,
+  },
+  {
+    name: 'probes.d is /dev/null',
+    env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-devnull') }),
+    args: (c) => sample(c),
+    code: 78,
+    error: /probes.d: a character device, expected a folder$/,
+  },
   { name: 'trusted-keys is a file', env: (c) => ({ KDELAY_HOME: join(c.dir, 'home-keys') }), args: (c) => sample(c), code: 78, error: /trusted-keys: a file, expected a folder/ },
   { name: 'run a FIFO', args: (c) => ['run', c.fifo], code: 78, error: /: a FIFO, not a regular file/ },
   { name: 'run /dev/zero', args: () => ['run', '/dev/zero'], code: 78, error: /\/dev\/zero: a character device/ },
@@ -169,7 +269,13 @@ const rows: Row[] = [
   },
 
   // The environment.
-  { name: 'an address-space limit (RLIMIT_AS) too small for WebAssembly', wrap: () => ['prlimit', `--as=${2 * 2 ** 30}`], args: (c) => sample(c), code: 71, error: /^kdelay: the address-space limit \(RLIMIT_AS, ulimit -v\) is 2048 MiB; kdelay needs 64 GiB of address space/ },
+  {
+    name: 'an address-space limit (RLIMIT_AS) too small for WebAssembly',
+    wrap: () => ['prlimit', `--as=${2 * 2 ** 30}`],
+    args: (c) => sample(c),
+    code: 71,
+    error: /^kdelay: the address-space limit \(RLIMIT_AS, ulimit -v\) is 2048 MiB; kdelay needs 64 GiB of address space/,
+  },
   {
     name: 'a 40 MiB memory cgroup: one line, not the OOM killer',
     wrap: (c) => ['sh', '-c', `echo $$ > ${c.memoryCgroup.procs} && exec "$@"`, 'sh'],
@@ -177,19 +283,68 @@ const rows: Row[] = [
     code: 71,
     error: /^kdelay: the memory cgroup's limit \(.*kdelay-hardening-\d+\/memory\.(max|limit_in_bytes)\) is 40 MiB; kdelay needs at least 96 MiB of memory$/,
   },
-  { name: 'a tiny RLIMIT_NOFILE', wrap: () => ['prlimit', '--nofile=60'], args: (c) => sample(c), code: 71, error: /too few file descriptors: the open-file limit \(RLIMIT_NOFILE\) is 60/ },
+  {
+    name: 'a tiny RLIMIT_NOFILE',
+    wrap: () => ['prlimit', '--nofile=60'],
+    args: (c) => sample(c),
+    code: 71,
+    error: /too few file descriptors: the open-file limit \(RLIMIT_NOFILE\) is 60/,
+  },
   { name: 'no kernel BTF', wrap: () => inMountNamespace('mount -t tmpfs none /sys/kernel/btf'), args: (c) => sample(c), code: 72, error: /the kernel has no BTF/ },
-  { name: 'a corrupt kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/random /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*not BTF \(bad magic\)/ },
-  { name: 'a truncated kernel BTF', wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/truncated-btf /sys/kernel/btf/vmlinux`), args: (c) => sample(c), code: 72, error: /the kernel's BTF is unreadable .*do not fit in the file/ },
-  { name: 'no usable libbpf: $KDELAY_LIBBPF is broken', env: () => ({ KDELAY_LIBBPF: '/dev/null' }), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(\$KDELAY_LIBBPF \(\/dev\/null\): cannot be loaded \(file too short\)\)/ },
-  { name: 'no usable libbpf: every one hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: (c) => sample(c), code: 72, error: /BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: .*; the libbpf shipped with kdelay/ },
-  { name: '--help with every libbpf hidden', wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])), args: () => ['--help'], code: 0, stdout: /^Usage: kdelay/m },
-  { name: 'stdout closed (>&-)', wrap: () => ['sh', '-c', 'exec "$@" >&-', 'sh'], args: (c) => sample(c), code: 74, error: /^kdelay: standard output is closed: there is nowhere to write the report/ },
+  {
+    name: 'a corrupt kernel BTF',
+    wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/random /sys/kernel/btf/vmlinux`),
+    args: (c) => sample(c),
+    code: 72,
+    error: /the kernel's BTF is unreadable .*not BTF \(bad magic\)/,
+  },
+  {
+    name: 'a truncated kernel BTF',
+    wrap: (c) => inMountNamespace(`mount --bind ${c.dir}/truncated-btf /sys/kernel/btf/vmlinux`),
+    args: (c) => sample(c),
+    code: 72,
+    error: /the kernel's BTF is unreadable .*do not fit in the file/,
+  },
+  {
+    name: 'no usable libbpf: $KDELAY_LIBBPF is broken',
+    env: () => ({ KDELAY_LIBBPF: '/dev/null' }),
+    args: (c) => sample(c),
+    code: 72,
+    error: /BPF is unavailable: no usable libbpf \(\$KDELAY_LIBBPF \(\/dev\/null\): cannot be loaded \(file too short\)\)/,
+  },
+  {
+    name: 'no usable libbpf: every one hidden',
+    wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])),
+    args: (c) => sample(c),
+    code: 72,
+    error: /BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: .*; the libbpf shipped with kdelay/,
+  },
+  {
+    name: '--help with every libbpf hidden',
+    wrap: () => inMountNamespace(hideFilesScript([...systemLibbpfFiles(), SHIPPED_LIBBPF])),
+    args: () => ['--help'],
+    code: 0,
+    stdout: /^Usage: kdelay/m,
+  },
+  {
+    name: 'stdout closed (>&-)',
+    wrap: () => ['sh', '-c', 'exec "$@" >&-', 'sh'],
+    args: (c) => sample(c),
+    code: 74,
+    error: /^kdelay: standard output is closed: there is nowhere to write the report/,
+  },
   { name: 'stdout on /dev/null by choice: the run goes on', wrap: () => ['sh', '-c', 'exec "$@" >/dev/null', 'sh'], args: (c) => sample(c), code: 0 },
   { name: 'stdout on /dev/full', stdoutFull: true, args: (c) => sample(c), code: 74, error: /cannot write the report to standard output: no space left on device \(ENOSPC\)/ },
   {
     name: 'stdout on a full tmpfs',
-    wrap: (c) => ['unshare', '-m', 'sh', '-c', `mount -t tmpfs -o size=64k none ${c.emptyFolder} && (dd if=/dev/zero of=${c.emptyFolder}/fill bs=4k 2>/dev/null; true) && exec "$@" >${c.emptyFolder}/report`, 'sh'],
+    wrap: (c) => [
+      'unshare',
+      '-m',
+      'sh',
+      '-c',
+      `mount -t tmpfs -o size=64k none ${c.emptyFolder} && (dd if=/dev/zero of=${c.emptyFolder}/fill bs=4k 2>/dev/null; true) && exec "$@" >${c.emptyFolder}/report`,
+      'sh',
+    ],
     args: (c) => sample(c),
     code: 74,
     error: /cannot write the report to standard output: no space left on device/,
@@ -203,8 +358,20 @@ const rows: Row[] = [
   // Signals at each stage: the report is printed, exit 0.
   { name: 'SIGINT while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
   { name: 'SIGTERM while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGTERM' }, code: 0, reports: 1 },
-  { name: 'SIGHUP while sampling: the report, like SIGTERM', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGHUP' }, code: 0, reports: 1 },
-  { name: 'SIGINT with --sample-count 3: no further sample', args: (c) => sample(c, '--sample-time', 30, '--sample-count', 3), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
+  {
+    name: 'SIGHUP while sampling: the report, like SIGTERM',
+    args: (c) => sample(c, '--sample-time', 30),
+    signal: { when: /^# Start sampling/m, send: 'SIGHUP' },
+    code: 0,
+    reports: 1,
+  },
+  {
+    name: 'SIGINT with --sample-count 3: no further sample',
+    args: (c) => sample(c, '--sample-time', 30, '--sample-count', 3),
+    signal: { when: /^# Start sampling/m, send: 'SIGINT' },
+    code: 0,
+    reports: 1,
+  },
   {
     name: 'SIGINT before the start trigger: stop and dump lines and an empty table',
     args: (c) => sample(c, '--start-trigger', 't:sched:sched_kthread_stop', '--stop-trigger', 't:sched:sched_kthread_stop_ret'),
@@ -215,9 +382,27 @@ const rows: Row[] = [
     stdout: /^# Stop sampling @.*\n# Sample dump @.*\nTID {8}THREAD {11}<RESOURCE SPECIFIC>\n-{10} -{16} -{76}\n/,
   },
   // SIGUSR1 and SIGUSR2 do nothing: no inspector (Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229"), no death (SIGUSR2's default).
-  { name: 'SIGUSR1 while sampling: ignored, no inspector', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR1' }, code: 0, reports: 1 },
-  { name: 'SIGUSR2 while sampling: ignored, the report is printed', args: (c) => sample(c, '--sample-time', 1), signal: { when: /^# Start sampling/m, send: 'SIGUSR2' }, code: 0, reports: 1 },
-  { name: 'a --sample-time past setTimeout\'s limit is not cut short', args: (c) => sample(c, '--sample-time', 2147484), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },
+  {
+    name: 'SIGUSR1 while sampling: ignored, no inspector',
+    args: (c) => sample(c, '--sample-time', 1),
+    signal: { when: /^# Start sampling/m, send: 'SIGUSR1' },
+    code: 0,
+    reports: 1,
+  },
+  {
+    name: 'SIGUSR2 while sampling: ignored, the report is printed',
+    args: (c) => sample(c, '--sample-time', 1),
+    signal: { when: /^# Start sampling/m, send: 'SIGUSR2' },
+    code: 0,
+    reports: 1,
+  },
+  {
+    name: "a --sample-time past setTimeout's limit is not cut short",
+    args: (c) => sample(c, '--sample-time', 2147484),
+    signal: { when: /^# Start sampling/m, send: 'SIGINT' },
+    code: 0,
+    reports: 1,
+  },
 
   // kdelay run guests.
   { name: 'run: a guest growing its memory stops at 1 GiB', args: (c) => ['run', '--allow-unsigned', c.guest, 'grow'], code: 0, stdout: /^grow refused at 163\d\d pages$/m },
@@ -299,14 +484,38 @@ beforeAll(async () => {
   };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed manifest, edited freely to break it
   const edit = (f: (m: Record<string, any>) => void) => withManifest(sched, (m) => ((m.name = 'sched2'), f(m)));
-  save('a null column', edit((m) => (m.sections[0].columns[0] = null)));
-  save('total.sum of the wrong type', edit((m) => (m.sections[0].total = { label: 'TOTAL:', sum: 'all' })));
-  save('options not an array', edit((m) => (m.options = { 'sched2.x': 1 })));
-  save('requires of numbers', edit((m) => (m.requires = [1, 2])));
-  save('an absurd column width', edit((m) => (m.sections[0].columns[0].width = 1e9)));
-  save('a title with control characters', edit((m) => (m.sections[0].title = 'RUN\n# Sample dump @2026-01-01T00:00:00.000000 (00:00:00 UTC)')));
-  save('two sections with one id', edit((m) => (m.sections[1].id = 'run')));
-  save('an option of an unknown type', edit((m) => (m.options = [{ name: 'sched2.x', type: 'float', description: 'x' }])));
+  save(
+    'a null column',
+    edit((m) => (m.sections[0].columns[0] = null)),
+  );
+  save(
+    'total.sum of the wrong type',
+    edit((m) => (m.sections[0].total = { label: 'TOTAL:', sum: 'all' })),
+  );
+  save(
+    'options not an array',
+    edit((m) => (m.options = { 'sched2.x': 1 })),
+  );
+  save(
+    'requires of numbers',
+    edit((m) => (m.requires = [1, 2])),
+  );
+  save(
+    'an absurd column width',
+    edit((m) => (m.sections[0].columns[0].width = 1e9)),
+  );
+  save(
+    'a title with control characters',
+    edit((m) => (m.sections[0].title = 'RUN\n# Sample dump @2026-01-01T00:00:00.000000 (00:00:00 UTC)')),
+  );
+  save(
+    'two sections with one id',
+    edit((m) => (m.sections[1].id = 'run')),
+  );
+  save(
+    'an option of an unknown type',
+    edit((m) => (m.options = [{ name: 'sched2.x', type: 'float', description: 'x' }])),
+  );
   save('not JSON', withManifestText(sched, '{"name": "sched2",'));
   const unsigned = edit(() => {});
   const changed = Buffer.from(unsigned);
@@ -323,7 +532,10 @@ beforeAll(async () => {
   save('padding', appendCustomSection(body, 'kdelay.seal', Buffer.from(JSON.stringify(padded))));
   save('unsigned', unsigned);
   // Every section id renamed: the unchanged guest reports rows for ids its manifest no longer has.
-  save('undeclaredSection', edit((m) => m.sections.forEach((section: { id: string }) => (section.id += '2'))));
+  save(
+    'undeclaredSection',
+    edit((m) => m.sections.forEach((section: { id: string }) => (section.id += '2'))),
+  );
   const fifoFolder = mkdtempSync(join(dir, 'fifo-folder-'));
   execFileSync('mkfifo', [join(fifoFolder, 'x.wasm')]);
   bundles.fifoFolder = fifoFolder;

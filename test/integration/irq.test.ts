@@ -50,7 +50,10 @@ function readInterrupts(): Map<string, IrqLine> {
     const m = /^\s*([^:\s]+):(.*)$/.exec(line);
     if (!m) continue;
     const tokens = m[2].trim().split(/\s+/);
-    const counts = tokens.slice(0, cpus).filter((t) => /^\d+$/.test(t)).map(Number);
+    const counts = tokens
+      .slice(0, cpus)
+      .filter((t) => /^\d+$/.test(t))
+      .map(Number);
     out.set(m[1], { id: m[1], total: counts.reduce((a, b) => a + b, 0), text: tokens.slice(counts.length).join(' ') });
   }
   return out;
@@ -191,7 +194,11 @@ describe.skipIf(skipWithoutBpf)('irq statistics on the real kernel', () => {
       const timer = labelledRow(soft, 'timer');
       expect(timer, context).toBeDefined();
       expect(timer![0], context).toBe(1);
-      console.log(`${spin.name}: ${dataRows(soft!).map(([name, vec, count, total]) => `${name}(${vec}) x${count} ${total} ns`).join(', ')}`);
+      console.log(
+        `${spin.name}: ${dataRows(soft!)
+          .map(([name, vec, count, total]) => `${name}(${vec}) x${count} ${total} ns`)
+          .join(', ')}`,
+      );
     }
     // No vector is counted more often than the kernel ran it over the whole run.
     for (const [name, count] of countsByLabel(threads, 'SOFT IRQ STATISTICS')) {

@@ -158,7 +158,7 @@ function noStartModule(): string {
 }
 
 describe.skipIf(skipWithoutBpf)('kdelay run: the example guest', () => {
-  it('prints exactly the target thread\'s getppid() calls, stops after COUNT, releases everything', async () => {
+  it("prints exactly the target thread's getppid() calls, stops after COUNT, releases everything", async () => {
     requireBpf();
     const calls = 1000;
     const { code, stdout, stderr, tid } = await runWithWorkload(calls, (pid) => [...signedGuest(), pid, calls, 5000]);
@@ -168,7 +168,10 @@ describe.skipIf(skipWithoutBpf)('kdelay run: the example guest', () => {
     expect(lines[0]).toBe(`attached: watching getppid() in PID ${workload!.pid}`);
     const events = lines.filter((l) => l.startsWith('getppid ')).map((l) => l.match(EVENT_LINE));
     expect(events).toHaveLength(calls);
-    expect(events.every((m) => m !== null && Number(m[1]) === tid), stdout).toBe(true);
+    expect(
+      events.every((m) => m !== null && Number(m[1]) === tid),
+      stdout,
+    ).toBe(true);
     // One thread's records come out of the ring in the order it made the calls.
     const stamps = events.map((m) => BigInt(m![2]));
     expect(stamps.every((t, i) => i === 0 || t >= stamps[i - 1])).toBe(true);
@@ -274,7 +277,10 @@ function bpfHandles(): string[] {
       return []; // the fd readdir itself used, already closed
     }
   });
-  const maps = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('bpf-map')).map((l) => `mmap ${l.split(/\s+/).slice(-1)[0]}`);
+  const maps = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('bpf-map'))
+    .map((l) => `mmap ${l.split(/\s+/).slice(-1)[0]}`);
   return [...fds, ...maps].sort();
 }
 
@@ -329,7 +335,12 @@ describe.skipIf(skipWithoutBpf)('runPlainGuest releases what the guest left', ()
     ['a trap after attaching', () => ['trap', 1], (r: number | PlainGuestTrap) => expect(r).toBeInstanceOf(PlainGuestTrap), 'attached\n'],
     ['proc_exit after attaching', () => ['exit', 1], (r: number | PlainGuestTrap) => expect(r).toBe(3), 'attached\n'],
     ['proc_exit inside the ring callback', async () => ['callback-exit', await busyTarget()], (r: number | PlainGuestTrap) => expect(r).toBe(4), 'attached\n'],
-    ['a return with the object open and the ring mapped', async () => ['truncate', await busyTarget()], (r: number | PlainGuestTrap) => expect(r).toBe(0), /^attached\nsize=16 tid=\d+ after=238\npoll=1\n$/],
+    [
+      'a return with the object open and the ring mapped',
+      async () => ['truncate', await busyTarget()],
+      (r: number | PlainGuestTrap) => expect(r).toBe(0),
+      /^attached\nsize=16 tid=\d+ after=238\npoll=1\n$/,
+    ],
   ])('%s', async (_what, args, checkResult, expectedStdout) => {
     requireBpf();
     const before = bpfHandles();

@@ -23,10 +23,18 @@ function cLayout(): Record<string, number> {
     `printf("${type} %zu\\n", sizeof(struct ${type}));`,
     ...fields.map((f) => `printf("${type}.${f} %zu\\n", offsetof(struct ${type}, ${f}));`),
   ]);
-  writeFileSync(join(dir, 'layout.c'), `#include <stddef.h>\n#include <stdio.h>\n#include <bpf/libbpf.h>\n#include <bpf/bpf.h>\nint main(void) {\n${lines.join('\n')}\nreturn 0; }\n`);
+  writeFileSync(
+    join(dir, 'layout.c'),
+    `#include <stddef.h>\n#include <stdio.h>\n#include <bpf/libbpf.h>\n#include <bpf/bpf.h>\nint main(void) {\n${lines.join('\n')}\nreturn 0; }\n`,
+  );
   execFileSync('gcc', ['-o', join(dir, 'layout'), join(dir, 'layout.c')]);
   const out = execFileSync(join(dir, 'layout'), { encoding: 'utf8' });
-  return Object.fromEntries(out.trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]),
+  );
 }
 
 describe.skipIf(skipWithoutBpf)('libbpf struct layouts', () => {

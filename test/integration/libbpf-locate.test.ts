@@ -9,9 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Candidate, type CandidateFacts, chooseLibbpf, describeChoice, judge, libbpfCandidates, noUsableLibbpf,
-} from '../../host/libbpf/locate.js';
+import { type Candidate, type CandidateFacts, chooseLibbpf, describeChoice, judge, libbpfCandidates, noUsableLibbpf } from '../../host/libbpf/locate.js';
 import { PACKAGE_ROOT } from '../../host/package-root.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { hideFilesScript, SHIPPED_LIBBPF, systemLibbpfFiles } from '../helpers/libbpf.js';
@@ -21,7 +19,12 @@ import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
 const [system1, system0, shipped] = libbpfCandidates({ arch: 'x64', packageRoot: '/opt/kdelay' });
 const facts = (candidate: Candidate, more: Partial<CandidateFacts> = {}): CandidateFacts => ({
-  candidate, missingSymbols: [], strictMode: true, version: { major: 1, minor: 1 }, path: `/lib/${candidate.file}`, ...more,
+  candidate,
+  missingSymbols: [],
+  strictMode: true,
+  version: { major: 1, minor: 1 },
+  path: `/lib/${candidate.file}`,
+  ...more,
 });
 
 describe('choosing a libbpf (pure)', () => {
@@ -45,22 +48,26 @@ describe('choosing a libbpf (pure)', () => {
     expect(judge(facts(system1, { notFound: true, version: undefined }))).toEqual({ usable: false, reason: 'not installed' });
     expect(judge(facts(shipped, { notFound: true }))).toEqual({ usable: false, reason: 'not found (kdelay ships one for x64 and arm64)' });
     expect(judge(facts(system1, { loadError: '/lib/libbpf.so.1: file too short', version: undefined }))).toEqual({
-      usable: false, reason: 'cannot be loaded (/lib/libbpf.so.1: file too short)',
+      usable: false,
+      reason: 'cannot be loaded (/lib/libbpf.so.1: file too short)',
     });
     // Ubuntu 22.04's libbpf 0.5: no USDT, no bpf_map_create.
     const missing = ['bpf_map_create', 'bpf_program__attach_usdt', 'libbpf_probe_bpf_prog_type', 'libbpf_probe_bpf_map_type'];
     expect(judge(facts(system0, { version: { major: 0, minor: 5 }, missingSymbols: missing }))).toEqual({
-      usable: false, reason: 'libbpf 0.5 lacks functions kdelay calls: bpf_map_create, bpf_program__attach_usdt, libbpf_probe_bpf_prog_type, ... (4 in all)',
+      usable: false,
+      reason: 'libbpf 0.5 lacks functions kdelay calls: bpf_map_create, bpf_program__attach_usdt, libbpf_probe_bpf_prog_type, ... (4 in all)',
     });
     // Debian 11's libbpf 0.3 has not even libbpf_major_version().
     expect(judge(facts(system0, { version: undefined, missingSymbols: ['bpf_map_create'], strictMode: false }))).toEqual({
-      usable: false, reason: 'a libbpf older than 0.6 lacks functions kdelay calls: bpf_map_create',
+      usable: false,
+      reason: 'a libbpf older than 0.6 lacks functions kdelay calls: bpf_map_create',
     });
     expect(judge(facts(system0, { version: undefined })).usable).toBe(false);
     // A 0.8 with every function is usable once switched to 1.0 semantics, which needs libbpf_set_strict_mode().
     expect(judge(facts(system0, { version: { major: 0, minor: 8 } }))).toEqual({ usable: true });
     expect(judge(facts(system0, { version: { major: 0, minor: 8 }, strictMode: false }))).toEqual({
-      usable: false, reason: 'libbpf 0.8 cannot be switched to libbpf 1.0 semantics (no libbpf_set_strict_mode())',
+      usable: false,
+      reason: 'libbpf 0.8 cannot be switched to libbpf 1.0 semantics (no libbpf_set_strict_mode())',
     });
   });
 
@@ -72,11 +79,13 @@ describe('choosing a libbpf (pure)', () => {
         yield f;
       }
     }
-    const choice = chooseLibbpf(lazily([
-      facts(system1, { notFound: true, path: undefined }),
-      facts(system0, { version: { major: 0, minor: 5 }, missingSymbols: ['bpf_map_create'] }),
-      facts(shipped, { version: { major: 1, minor: 5 }, path: shipped.file }),
-    ]));
+    const choice = chooseLibbpf(
+      lazily([
+        facts(system1, { notFound: true, path: undefined }),
+        facts(system0, { version: { major: 0, minor: 5 }, missingSymbols: ['bpf_map_create'] }),
+        facts(shipped, { version: { major: 1, minor: 5 }, path: shipped.file }),
+      ]),
+    );
     expect(choice.chosen?.candidate).toBe(shipped);
     expect(describeChoice(choice)).toEqual([
       'using libbpf 1.5 from /opt/kdelay/vendor/libbpf/x64/libbpf.so.1: the libbpf shipped with kdelay (vendor/libbpf/x64/libbpf.so.1)',
@@ -105,7 +114,9 @@ describe('choosing a libbpf (pure)', () => {
         'the libbpf shipped with kdelay (vendor/libbpf/x64/libbpf.so.1): cannot be loaded (libelf.so.1: cannot open shared object file: No such file or directory)); ' +
         'install libelf1 and zlib1g (which the shipped copy needs) or libbpf1',
     );
-    expect(noUsableLibbpf(chooseLibbpf([facts(shipped, { loadError: 'file too short' })]).passedOver)).toMatch(/; install libbpf 1\.x \(Debian\/Ubuntu: libbpf1\) or set \$KDELAY_LIBBPF to one$/);
+    expect(noUsableLibbpf(chooseLibbpf([facts(shipped, { loadError: 'file too short' })]).passedOver)).toMatch(
+      /; install libbpf 1\.x \(Debian\/Ubuntu: libbpf1\) or set \$KDELAY_LIBBPF to one$/,
+    );
   });
 });
 
@@ -149,9 +160,14 @@ async function bullseyeUserspace(without: string[] = []): Promise<string> {
 /** Runs kdelay (the rest of the command's arguments) inside that userspace, in a private mount namespace. */
 function inUserspace(root: string): string[] {
   const mounts = [
-    `mount --rbind /proc '${root}/proc'`, `mount --rbind /sys '${root}/sys'`, `mount --rbind /dev '${root}/dev'`,
-    `mount --bind '${process.execPath}' '${root}/usr/bin/node'`, `mount --bind '${PACKAGE_ROOT}' '${root}/kdelay'`,
-  ].map((m) => `${m} || exit 99; `).join('');
+    `mount --rbind /proc '${root}/proc'`,
+    `mount --rbind /sys '${root}/sys'`,
+    `mount --rbind /dev '${root}/dev'`,
+    `mount --bind '${process.execPath}' '${root}/usr/bin/node'`,
+    `mount --bind '${PACKAGE_ROOT}' '${root}/kdelay'`,
+  ]
+    .map((m) => `${m} || exit 99; `)
+    .join('');
   // "$1" "$2" are the host's node and bin/kdelay.js: replaced by their places in the chroot.
   // A clean environment: this machine's variables name its own files (NODE_EXTRA_CA_CERTS).
   return ['unshare', '-m', 'sh', '-c', `${mounts}shift 2; exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot '${root}' /usr/bin/node /kdelay/bin/kdelay.js "$@"`, 'bullseye'];
@@ -191,7 +207,7 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     expect(await waitUntilNoKdelayPrograms()).toEqual([]);
   });
 
-  it("on a Debian 11 userspace (glibc 2.31, only libbpf 0.3) passes over the 0.3, takes the shipped copy and counts exactly", async () => {
+  it('on a Debian 11 userspace (glibc 2.31, only libbpf 0.3) passes over the 0.3, takes the shipped copy and counts exactly', async () => {
     requireBpf();
     const root = await bullseyeUserspace();
     try {
@@ -202,7 +218,9 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
       expect(ours).toEqual([
         `kdelay: using libbpf 1.5 from /kdelay/vendor/libbpf/${process.arch}/libbpf.so.1: the libbpf shipped with kdelay (vendor/libbpf/${process.arch}/libbpf.so.1)`,
         'kdelay: passed over the system libbpf.so.1: not installed',
-        expect.stringMatching(/^kdelay: passed over the system libbpf\.so\.0 at \/usr\/lib\/\S+\/libbpf\.so\.0\.3\.0: a libbpf older than 0\.6 lacks functions kdelay calls: \S+, \S+, \S+, \.\.\. \(\d+ in all\)$/),
+        expect.stringMatching(
+          /^kdelay: passed over the system libbpf\.so\.0 at \/usr\/lib\/\S+\/libbpf\.so\.0\.3\.0: a libbpf older than 0\.6 lacks functions kdelay calls: \S+, \S+, \S+, \.\.\. \(\d+ in all\)$/,
+        ),
       ]);
       const workers = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));
       expect(workers, stdout).toHaveLength(2);
@@ -258,7 +276,9 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     expect(run.code).toBe(72);
     expect(run.stdout).toBe('');
     expectOneLine(run.stderr);
-    expect(run.stderr).toMatch(/^kdelay: BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: cannot be loaded .*; the libbpf shipped with kdelay \(vendor\/libbpf\/.*\): cannot be loaded \(.*file too short\)\); install libbpf 1\.x/);
+    expect(run.stderr).toMatch(
+      /^kdelay: BPF is unavailable: no usable libbpf \(the system libbpf\.so\.1: cannot be loaded .*; the libbpf shipped with kdelay \(vendor\/libbpf\/.*\): cannot be loaded \(.*file too short\)\); install libbpf 1\.x/,
+    );
   });
 
   it('$KDELAY_LIBBPF picks the library; a broken one is one line and exit 72, with no fallback', async () => {
@@ -270,6 +290,8 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     const broken = await runKdelay(['-p', process.pid], { ...process.env, KDELAY_LIBBPF: '/dev/null' });
     expect(broken.code).toBe(72);
     expectOneLine(broken.stderr);
-    expect(broken.stderr).toBe('kdelay: BPF is unavailable: no usable libbpf ($KDELAY_LIBBPF (/dev/null): cannot be loaded (file too short)); install libbpf 1.x (Debian/Ubuntu: libbpf1) or set $KDELAY_LIBBPF to one\n');
+    expect(broken.stderr).toBe(
+      'kdelay: BPF is unavailable: no usable libbpf ($KDELAY_LIBBPF (/dev/null): cannot be loaded (file too short)); install libbpf 1.x (Debian/Ubuntu: libbpf1) or set $KDELAY_LIBBPF to one\n',
+    );
   });
 });

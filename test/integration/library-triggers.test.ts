@@ -54,11 +54,7 @@ describe('library functions found through the target’s maps', () => {
     mkdirSync(join(fakeProc, '42'), { recursive: true });
     writeFileSync(
       join(fakeProc, '42', 'maps'),
-      [
-        `7f0000000000-7f0000001000 r--p 00000000 08:01 ${inode}   ${mapped}${suffix}`,
-        `7f0000001000-7f0000002000 r-xp 00001000 08:01 ${inode}   ${mapped}${suffix}`,
-        '',
-      ].join('\n'),
+      [`7f0000000000-7f0000001000 r--p 00000000 08:01 ${inode}   ${mapped}${suffix}`, `7f0000001000-7f0000002000 r-xp 00001000 08:01 ${inode}   ${mapped}${suffix}`, ''].join('\n'),
     );
     return fakeProc;
   }
@@ -72,20 +68,44 @@ describe('library functions found through the target’s maps', () => {
   it.each(['libkdtest.so', 'libkdtest', 'kdtest'])('%s: the mapped file, through /proc/PID/root, at readelf’s offset', (name) => {
     const procRoot = fakeTarget('/lib/libkdtest.so', inode);
     for (const fn of ['phase_begin', 'phase_end']) {
-      expect(resolveLibraryFunction(parseTrigger(`up:${name}:${fn}`), 42, procRoot)).toEqual({ binary: `${procRoot}/42/root/lib/libkdtest.so`, offset: readelfOffset(library, fn) });
+      expect(resolveLibraryFunction(parseTrigger(`up:${name}:${fn}`), 42, procRoot)).toEqual({
+        binary: `${procRoot}/42/root/lib/libkdtest.so`,
+        offset: readelfOffset(library, fn),
+      });
     }
   });
 
   it('a path: that file, as it is', () => {
-    expect(resolveLibraryFunction(parseTrigger(`ur:${library}:phase_end`), 42, fakeTarget('/lib/libkdtest.so', inode))).toEqual({ binary: library, offset: readelfOffset(library, 'phase_end') });
+    expect(resolveLibraryFunction(parseTrigger(`ur:${library}:phase_end`), 42, fakeTarget('/lib/libkdtest.so', inode))).toEqual({
+      binary: library,
+      offset: readelfOffset(library, 'phase_end'),
+    });
   });
 
   it.each<[string, string, number, string, RegExp]>([
-    ['a library the target has not mapped', '/lib/libkdtest.so', inode, 'up:libnope:phase_begin', /^78 invalid start trigger \[up:libnope:phase_begin\]; the target has mapped no library libnope \(its mapped files: libkdtest\.so\)$/],
+    [
+      'a library the target has not mapped',
+      '/lib/libkdtest.so',
+      inode,
+      'up:libnope:phase_begin',
+      /^78 invalid start trigger \[up:libnope:phase_begin\]; the target has mapped no library libnope \(its mapped files: libkdtest\.so\)$/,
+    ],
     ['a function the library lacks', '/lib/libkdtest.so', inode, 'up:libkdtest:nope', /^78 invalid start trigger \[up:libkdtest:nope\]; \/lib\/libkdtest\.so: no function nope$/],
-    ['a file replaced since it was mapped', '/lib/libkdtest.so', inode + 1, 'up:libkdtest:phase_begin', /^78 invalid start trigger \[up:libkdtest:phase_begin\]; \/lib\/libkdtest\.so was deleted or replaced after the target mapped it/],
+    [
+      'a file replaced since it was mapped',
+      '/lib/libkdtest.so',
+      inode + 1,
+      'up:libkdtest:phase_begin',
+      /^78 invalid start trigger \[up:libkdtest:phase_begin\]; \/lib\/libkdtest\.so was deleted or replaced after the target mapped it/,
+    ],
     ['a deleted file', '/lib/libkdtest.so', inode, 'up:libkdtest:phase_begin', /; \/lib\/libkdtest\.so was deleted or replaced after the target mapped it/],
-    ['a path that does not exist', '/lib/libkdtest.so', inode, 'up:/no/such/libx.so:fn', /^78 invalid start trigger \[up:\/no\/such\/libx\.so:fn\]; \/no\/such\/libx\.so does not exist$/],
+    [
+      'a path that does not exist',
+      '/lib/libkdtest.so',
+      inode,
+      'up:/no/such/libx.so:fn',
+      /^78 invalid start trigger \[up:\/no\/such\/libx\.so:fn\]; \/no\/such\/libx\.so does not exist$/,
+    ],
     ['a path that is not ELF', '/lib/libkdtest.so', inode, `up:${join(fakeProc, '42', 'maps')}:fn`, /; \S+\/42\/maps is not an ELF file kdelay can read \(not an ELF file\)$/],
   ])('%s: one line naming the trigger, exit 78', (what, mapped, mappedInode, text, message) => {
     const procRoot = fakeTarget(mapped, mappedInode, what === 'a deleted file' ? ' (deleted)' : '');
@@ -98,7 +118,9 @@ describe('library functions found through the target’s maps', () => {
     for (const name of ['libc.so.6', 'libc', 'c']) expect(resolveLibraryFunction(parseTrigger(`up:${name}:getpid`), process.pid)).toEqual(expected);
     // getpid is a weak alias of __getpid: one function, found by either name.
     expect(resolveLibraryFunction(parseTrigger('up:c:__getpid'), process.pid)).toEqual(expected);
-    expect(resolveError('up:libc.so.6:memcpy', process.pid)).toMatch(/^78 invalid start trigger \[up:libc\.so\.6:memcpy\]; \S+\/libc\.so\.6: memcpy is an indirect function \(IFUNC\)/);
+    expect(resolveError('up:libc.so.6:memcpy', process.pid)).toMatch(
+      /^78 invalid start trigger \[up:libc\.so\.6:memcpy\]; \S+\/libc\.so\.6: memcpy is an indirect function \(IFUNC\)/,
+    );
   });
 });
 
@@ -127,7 +149,10 @@ function workerCount(sample: string, syscall: string): number | undefined {
 describe.skipIf(skipWithoutBpf)('library triggers on the real kernel', () => {
   it('up:libkdtest.so:phase_begin to up:libkdtest.so:phase_end: each window holds exactly the round’s syscalls', async () => {
     requireBpf();
-    const { code, samples, stdout, stderr } = await triggered(['--start-trigger', 'up:libkdtest.so:phase_begin', '--stop-trigger', 'up:libkdtest.so:phase_end', '--sample-count', 3], 5);
+    const { code, samples, stdout, stderr } = await triggered(
+      ['--start-trigger', 'up:libkdtest.so:phase_begin', '--stop-trigger', 'up:libkdtest.so:phase_end', '--sample-count', 3],
+      5,
+    );
     expect(code, stderr).toBe(0);
     expect(samples, stdout).toHaveLength(3);
     for (const sample of samples) {
@@ -151,7 +176,10 @@ describe.skipIf(skipWithoutBpf)('library triggers on the real kernel', () => {
   });
 
   it.each<[string, RegExp]>([
-    ['up:libnope.so:phase_begin', /^kdelay: invalid start trigger \[up:libnope\.so:phase_begin\]; the target has mapped no library libnope\.so \(its mapped files: library_workload, [^)]*\blibkdtest\.so\b/],
+    [
+      'up:libnope.so:phase_begin',
+      /^kdelay: invalid start trigger \[up:libnope\.so:phase_begin\]; the target has mapped no library libnope\.so \(its mapped files: library_workload, [^)]*\blibkdtest\.so\b/,
+    ],
     ['up:libkdtest.so:no_such_function', /^kdelay: invalid start trigger \[up:libkdtest\.so:no_such_function\]; \/\S+\/libkdtest\.so: no function no_such_function$/],
     ['up:libc.so.6:memcpy', /^kdelay: invalid start trigger \[up:libc\.so\.6:memcpy\]; \S+\/libc\.so\.6: memcpy is an indirect function \(IFUNC\)/],
   ])('%s: one line, exit 78, nothing left in the kernel', async (trigger, message) => {

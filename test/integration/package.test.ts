@@ -80,7 +80,9 @@ afterAll(() => {
 describe('the npm package', () => {
   it('holds only what runs, and everything that does', () => {
     expect(files.filter((f) => !ALLOWED.some((re) => re.test(f)))).toEqual([]);
-    const bundles = readdirSync(join(ROOT, 'bundles')).filter((f) => f.endsWith('.wasm')).map((f) => `bundles/${f}`);
+    const bundles = readdirSync(join(ROOT, 'bundles'))
+      .filter((f) => f.endsWith('.wasm'))
+      .map((f) => `bundles/${f}`);
     for (const needed of ['bin/kdelay.js', 'dist/kdelay.mjs', 'dist/report-loops.wasm', 'keys/kdelay-release.pub', 'schema/kdelay-output.schema.json', 'LICENSE', ...bundles]) {
       expect(files).toContain(needed);
     }
@@ -153,9 +155,15 @@ describe.skipIf(skipWithoutBpf)('the installed package on the real kernel', () =
     const { code, stdout } = await runKdelay(['-p', process.pid, '--sample-time', 0.2, '--json'], undefined, { bin: installedBin });
     expect(code).toBe(0);
     // The first line says the window is open (window_open); the sample follows.
-    const sample = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'sample');
+    const sample = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((r) => r.type === 'sample');
     expect(sample).toMatchObject({ schema: 1, type: 'sample', data: { pid: process.pid, interrupted: false } });
-    expect(readFileSync(join(prefix, 'lib', 'node_modules', 'kdelay', 'schema', 'kdelay-output.schema.json'), 'utf8')).toBe(readFileSync(join(ROOT, 'schema', 'kdelay-output.schema.json'), 'utf8'));
+    expect(readFileSync(join(prefix, 'lib', 'node_modules', 'kdelay', 'schema', 'kdelay-output.schema.json'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'schema', 'kdelay-output.schema.json'), 'utf8'),
+    );
   });
 
   it("as in a container: in a PID namespace of its own, no host /proc, the namespace's numbers", async () => {

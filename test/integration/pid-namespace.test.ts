@@ -63,7 +63,11 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
     // No view of the host's numbers inside: no /host/proc, no $KDELAY_HOST_PROC, kthreadd not PID 2, not the initial namespace.
     const env = { ...process.env };
     delete env.KDELAY_HOST_PROC;
-    const inside = spawnSync(namespace.enter[0], [...namespace.enter.slice(1), 'sh', '-c', 'test ! -e /host/proc && ! grep -qs kthreadd /proc/2/comm && readlink /proc/self/ns/pid'], { encoding: 'utf8' });
+    const inside = spawnSync(
+      namespace.enter[0],
+      [...namespace.enter.slice(1), 'sh', '-c', 'test ! -e /host/proc && ! grep -qs kthreadd /proc/2/comm && readlink /proc/self/ns/pid'],
+      { encoding: 'utf8' },
+    );
     expect(inside.status, inside.stderr).toBe(0);
     expect(inside.stdout.trim()).not.toBe('pid:[4026531836]');
     for (const mode of ['-p', '-t'] as const) {
@@ -83,7 +87,11 @@ describe.skipIf(skipWithoutBpf)('kdelay in a PID namespace of its own, on the re
       const threads = parseReport(stdout);
       const workers = threads.filter((t) => t.name.startsWith('worker-'));
       expect(workers.map((w) => w.name).sort(), stdout).toEqual(mode === '-t' ? ['worker-2'] : ['worker-1', 'worker-2']);
-      if (mode === '-t') expect(threads.map((t) => t.tid), stdout).toEqual([only]);
+      if (mode === '-t')
+        expect(
+          threads.map((t) => t.tid),
+          stdout,
+        ).toEqual([only]);
       for (const worker of workers) {
         expect(worker.tid, stdout).toBe(expectedTids.get(worker.name));
         const syscalls = worker.sections.get('SYSCALL STATISTICS');

@@ -73,7 +73,10 @@ class SchedKernelHalf {
   }
 
   private struct(name: string) {
-    const layout = this.file.btf()!.sharedTypes().structs.find((s) => s.name === name);
+    const layout = this.file
+      .btf()!
+      .sharedTypes()
+      .structs.find((s) => s.name === name);
     if (!layout) throw new Error(`no struct ${name} in the sched object's BTF`);
     return { size: layout.size, offset: (field: string) => layout.fields.find((f) => f.name === field)!.offset };
   }
@@ -81,7 +84,10 @@ class SchedKernelHalf {
   /** The thread's statistics of one kind (run, partial_run) in this window: its slot's and its hash entry's. */
   stat(tid: number, kind: 'run' | 'partial_run'): Stat {
     const stat = this.struct('kdelay_stat');
-    const read = (view: DataView, at: number): Stat => ({ count: view.getBigUint64(at + stat.offset('count'), true), total: view.getBigUint64(at + stat.offset('total_ns'), true) });
+    const read = (view: DataView, at: number): Stat => ({
+      count: view.getBigUint64(at + stat.offset('count'), true),
+      total: view.getBigUint64(at + stat.offset('total_ns'), true),
+    });
     const sum: Stat = { count: 0n, total: 0n };
     const slot = this.struct('state_slot');
     const slots = this.object.mapInfo('state_slots')!;

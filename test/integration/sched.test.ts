@@ -166,7 +166,11 @@ describe.skipIf(skipWithoutBpf).each([
     await new Promise((r) => setTimeout(r, 100)); // let it get going before the window opens
     const result = await startKdelay(['-p', workload.pid, '--sample-time', 0.5, '--json', ...kdelayArgs], { cpu: 1 }).done;
     // The first line says the window opened (window_open); the sample follows.
-    const sample = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'sample').data;
+    const sample = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((r) => r.type === 'sample').data;
     const slicer = sample.threads.find((t: { name: string }) => t.name === 'slicer').sections;
     const total = (section: string) => slicer[section]?.[0]?.total_ns ?? 0;
     const ctx = JSON.stringify(sample);
@@ -209,9 +213,15 @@ describe.skipIf(skipWithoutBpf).each([
       if (json) {
         const [sample] = samples(result.stdout);
         const threads = sample.threads as { tid: number; name: string; exited: boolean }[];
-        expect(threads.find((t) => t.tid === leaver), result.stdout).toMatchObject({ name: 'leaver', exited: true });
+        expect(
+          threads.find((t) => t.tid === leaver),
+          result.stdout,
+        ).toMatchObject({ name: 'leaver', exited: true });
         // The threads still alive are not marked.
-        expect(threads.find((t) => t.tid === workload!.pid), result.stdout).toMatchObject({ name: 'sched_workload', exited: false });
+        expect(
+          threads.find((t) => t.tid === workload!.pid),
+          result.stdout,
+        ).toMatchObject({ name: 'sched_workload', exited: false });
       } else {
         const threads = parseReport(result.stdout);
         expect(threads.find((t) => t.tid === leaver)?.name, result.stdout).toBe('leaver (exited)');

@@ -80,7 +80,7 @@ describe('kallsyms parsing', () => {
 describe('index sort', () => {
   it('orders like Array.prototype.sort, stable, for random, run-structured and tiny inputs', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const inputs: number[][] = [[], [5], [2, 1], Array.from({ length: 1000 }, () => Math.floor(random() * 50))];
     // Ascending runs, as kallsyms with modules: core, then module blocks.
     const runs: number[] = [];
@@ -159,7 +159,14 @@ async function start(binary: string): Promise<Target> {
     const m = /^fn (\S+) (0x[0-9a-f]+)$/.exec(l);
     if (m) fns.set(m[1], BigInt(m[2]));
   }
-  return { child, pid: Number(/^ready (\d+)$/.exec(lines[0])![1]), fns, getppid: field(/^libc getppid (0x[0-9a-f]+)$/), vdso: field(/^vdso (0x[0-9a-f]+|0)$/), anon: field(/^anon (0x[0-9a-f]+)$/) };
+  return {
+    child,
+    pid: Number(/^ready (\d+)$/.exec(lines[0])![1]),
+    fns,
+    getppid: field(/^libc getppid (0x[0-9a-f]+)$/),
+    vdso: field(/^vdso (0x[0-9a-f]+|0)$/),
+    anon: field(/^anon (0x[0-9a-f]+)$/),
+  };
 }
 
 async function stop(t: Target): Promise<void> {

@@ -55,9 +55,18 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
     expect(mine.every(nanosleep), stdout).toBe(true); // the 400 getppid calls are far below 1 ms
     for (const e of mine) {
       expect(e.deltaUs).toBeGreaterThanOrEqual(5000);
-      expect(e.frames.some((f) => /^do_syscall_64\+0x[0-9a-f]+ \[kernel\]$/.test(f)), e.frames.join('\n')).toBe(true);
-      expect(e.frames.some((f) => /^slow_path\+0x[0-9a-f]+ \[events_workload\]$/.test(f)), e.frames.join('\n')).toBe(true);
-      expect(e.frames.some((f) => f.startsWith('bpf_') || f.startsWith('__bpf_trace')), 'our own probe frames are left out').toBe(false);
+      expect(
+        e.frames.some((f) => /^do_syscall_64\+0x[0-9a-f]+ \[kernel\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+      expect(
+        e.frames.some((f) => /^slow_path\+0x[0-9a-f]+ \[events_workload\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+      expect(
+        e.frames.some((f) => f.startsWith('bpf_') || f.startsWith('__bpf_trace')),
+        'our own probe frames are left out',
+      ).toBe(false);
     }
   });
 
@@ -74,11 +83,20 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
     requireBpf();
     const POLLS = 5;
     const withPoll = await measure([1, 10, POLLS], ['--syscall-events', '--stack-trace-size', 0]);
-    expect(withPoll.events.filter((e) => e.comm === 'eventer' && e.syscall === 'poll'), withPoll.stdout).toHaveLength(POLLS);
+    expect(
+      withPoll.events.filter((e) => e.comm === 'eventer' && e.syscall === 'poll'),
+      withPoll.stdout,
+    ).toHaveLength(POLLS);
     await workload!.stop();
     const without = await measure([1, 10, POLLS], ['--syscall-events', '--stack-trace-size', 0, '--skip-syscall-poll-events']);
-    expect(without.events.filter((e) => e.syscall === 'poll'), without.stdout).toHaveLength(0);
-    expect(without.events.filter((e) => e.comm === 'eventer' && e.syscall === 'getppid'), without.stdout).toHaveLength(10);
+    expect(
+      without.events.filter((e) => e.syscall === 'poll'),
+      without.stdout,
+    ).toHaveLength(0);
+    expect(
+      without.events.filter((e) => e.comm === 'eventer' && e.syscall === 'getppid'),
+      without.stdout,
+    ).toHaveLength(10);
   });
 
   it('a flood into a one-page ring: the loss is reported, and listed + lost = the calls counted', async () => {

@@ -105,21 +105,25 @@ describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
     expect(labelledRow(poller!.sections.get('SYSCALL STATISTICS'), pollName)![1], stdout).toBe(POLLS);
   });
 
-  it.each(STAMP_PATHS)('frees the records of threads that exit: thousands of short-lived threads are all counted ($path)', async ({ args }) => {
-    requireBpf();
-    // More threads than the probe can hold at once (4096 slots and 16384 hash stamps by
-    // default), CONCURRENT alive at a time, each making CALLS getppid() calls and exiting.
-    const [MADE, CALLS, CONCURRENT] = [24_000, 5, 8];
-    workload = await startWorkload('churn_workload', [MADE, CALLS, CONCURRENT]);
-    // Room in the statistics map for every (thread, syscall) of the window: a thread makes a few kinds.
-    const { code, stdout, stderr } = await sampleWorkload(workload, ['--only', 'syscalls', '--probe-option', 'syscalls.max_entries=262144', ...args]);
-    expect(code, stderr).toBe(0);
-    const threads = parseReport(stdout);
-    const getppids = threads.reduce((sum, t) => sum + (labelledRow(t.sections.get('SYSCALL STATISTICS'), 'getppid')?.[1] ?? 0), 0);
-    // Nothing dropped, nothing marked: the report is whole (its text is too long to quote).
-    expect(stdout.match(/^# WARNING.*$/gm) ?? []).toEqual([]);
-    expect(getppids).toBe(MADE * CALLS);
-  }, 120_000);
+  it.each(STAMP_PATHS)(
+    'frees the records of threads that exit: thousands of short-lived threads are all counted ($path)',
+    async ({ args }) => {
+      requireBpf();
+      // More threads than the probe can hold at once (4096 slots and 16384 hash stamps by
+      // default), CONCURRENT alive at a time, each making CALLS getppid() calls and exiting.
+      const [MADE, CALLS, CONCURRENT] = [24_000, 5, 8];
+      workload = await startWorkload('churn_workload', [MADE, CALLS, CONCURRENT]);
+      // Room in the statistics map for every (thread, syscall) of the window: a thread makes a few kinds.
+      const { code, stdout, stderr } = await sampleWorkload(workload, ['--only', 'syscalls', '--probe-option', 'syscalls.max_entries=262144', ...args]);
+      expect(code, stderr).toBe(0);
+      const threads = parseReport(stdout);
+      const getppids = threads.reduce((sum, t) => sum + (labelledRow(t.sections.get('SYSCALL STATISTICS'), 'getppid')?.[1] ?? 0), 0);
+      // Nothing dropped, nothing marked: the report is whole (its text is too long to quote).
+      expect(stdout.match(/^# WARNING.*$/gm) ?? []).toEqual([]);
+      expect(getppids).toBe(MADE * CALLS);
+    },
+    120_000,
+  );
 
   it.each(STAMP_PATHS)('counts the calls of a thread that exits while its window is being reported ($path)', async ({ args }) => {
     requireBpf();

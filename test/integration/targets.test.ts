@@ -43,7 +43,7 @@ describe('targets that are not a process', () => {
     const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
     others.push(parent);
     const zombie = Number(await new Promise<string>((resolve) => createInterface({ input: parent.stdout! }).once('line', resolve)));
-    for (const deadline = Date.now() + 5000; !/\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')); ) {
+    for (const deadline = Date.now() + 5000; !/\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8'));) {
       if (Date.now() > deadline) throw new Error(`${zombie} did not become a zombie`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -91,7 +91,10 @@ describe.skipIf(skipWithoutBpf)('targets that are not a process, on the real ker
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const threads = parseReport(stdout);
-    expect(threads.map((t) => [t.tid, t.name]), stdout).toEqual([[tid, 'worker-3']]);
+    expect(
+      threads.map((t) => [t.tid, t.name]),
+      stdout,
+    ).toEqual([[tid, 'worker-3']]);
     expect(labelledRow(threads[0].sections.get('SYSCALL STATISTICS'), 'getppid')![1], stdout).toBe(GETPPIDS);
   });
 });

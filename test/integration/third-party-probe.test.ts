@@ -92,16 +92,16 @@ describe('what kdelay refuses before loading a third-party bundle (exit 78, one 
     });
     const { code, stderr } = await runKdelay(['probes', 'list', '--probe', tampered, '--trust-key', author.publicFile, '--allow-unsigned']);
     expect(code).toBe(78);
-    expect(stderr).toMatch(new RegExp(`^kdelay: refusing ${tampered}: digest mismatch: the file was changed after it was sealed \\(sha256 [0-9a-f]{64}, sealed as [0-9a-f]{64}\\)\\n$`));
+    expect(stderr).toMatch(
+      new RegExp(`^kdelay: refusing ${tampered}: digest mismatch: the file was changed after it was sealed \\(sha256 [0-9a-f]{64}, sealed as [0-9a-f]{64}\\)\\n$`),
+    );
   });
 
   it('a bundle whose BPF object uses a forbidden program kind, unless --allow-program-kind names it', async () => {
     const xdp = buildExampleProbe('faults_xdp', { extraBpf: '\nSEC("xdp") int pass_all(void *ctx) { return 2; }\n' }, author);
     const refused = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile]);
     expect(refused.code).toBe(78);
-    expect(refused.stderr).toBe(
-      `kdelay: refusing ${xdp}: program section "xdp" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)\n`,
-    );
+    expect(refused.stderr).toBe(`kdelay: refusing ${xdp}: program section "xdp" is not an allowed kind (kdelay loads tracing programs only; --allow-program-kind to override)\n`);
     const allowed = await runKdelay(['probes', 'list', '--probe', xdp, '--trust-key', author.publicFile, '--allow-program-kind', 'xdp']);
     expect(allowed.code, allowed.stderr).toBe(0);
   });

@@ -35,7 +35,11 @@ function textThreads(stdout: string) {
 
 /** The same from NDJSON's sample record. */
 function jsonThreads(stdout: string) {
-  const sample = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'sample');
+  const sample = stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((r) => r.type === 'sample');
   return byName(
     (sample.data.threads as { tid: number; name: string; sections: { syscalls?: { name: string; count: number }[] } }[]).map((t) => ({
       name: t.name,
@@ -128,7 +132,9 @@ describe.skipIf(skipWithoutBpf)('--thread-name', () => {
     const result = await runKdelay(['-p', workload.pid, '--thread-name', 'worker-(']);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe("kdelay: option '--thread-name <REGEX>' argument 'worker-(' is invalid. not a valid regular expression (Invalid regular expression: /worker-(/: Unterminated group)\n");
+    expect(result.stderr).toBe(
+      "kdelay: option '--thread-name <REGEX>' argument 'worker-(' is invalid. not a valid regular expression (Invalid regular expression: /worker-(/: Unterminated group)\n",
+    );
     expect(await kernelLeftovers()).toEqual([]);
   });
 });

@@ -71,7 +71,9 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
     // Every 2nd round sleeps 30 ms inside its window; the others take microseconds.
     const { code, stdout, samples } = await triggered(
       ['--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop', '--sample-count', 2, '--trigger-delta', 20_000_000],
-      6, 2, 30,
+      6,
+      2,
+      30,
     );
     expect(code).toBe(0);
     const skipped = [...stdout.matchAll(/^# Sample dump skipped, delta ([\d,]+) ns @/gm)].map((m) => Number(m[1].replace(/,/g, '')));
@@ -83,7 +85,10 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
       const delta = Number(/stop-start delta ([\d,]+) ns/.exec(sample)![1].replace(/,/g, ''));
       expect(delta).toBeGreaterThanOrEqual(30_000_000);
       const worker = parseReport(sample).find((t) => t.name === 'worker');
-      expect(labelledRow(worker?.sections.get('SYSCALL STATISTICS'), 'clock_nanosleep')?.[1] ?? labelledRow(worker?.sections.get('SYSCALL STATISTICS'), 'nanosleep')?.[1], sample).toBe(1);
+      expect(
+        labelledRow(worker?.sections.get('SYSCALL STATISTICS'), 'clock_nanosleep')?.[1] ?? labelledRow(worker?.sections.get('SYSCALL STATISTICS'), 'nanosleep')?.[1],
+        sample,
+      ).toBe(1);
     }
   });
 
@@ -154,7 +159,11 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
     }
     it.each([
       // As the reference: a USDT probe is checked when the trigger is parsed (EX_CONFIG), a function when attached (EX_OSERR).
-      [['--start-trigger', 'u:kdelay_test:nope'], 78, /^kdelay: invalid start trigger \[u:kdelay_test:nope\]; the target's executable \(\/proc\/\d+\/exe\) has no USDT probe kdelay_test:nope/],
+      [
+        ['--start-trigger', 'u:kdelay_test:nope'],
+        78,
+        /^kdelay: invalid start trigger \[u:kdelay_test:nope\]; the target's executable \(\/proc\/\d+\/exe\) has no USDT probe kdelay_test:nope/,
+      ],
       [['--start-trigger', 'up:no_such_function'], 71, /^kdelay: invalid start trigger \[up:no_such_function\]; no function no_such_function in the target's executable/],
       [['--stop-trigger', 't:sched:no_such_event'], 78, /^kdelay: invalid stop trigger \[t:sched:no_such_event\]; there is no tracepoint sched:no_such_event/],
       [['--start-trigger', 'k:no_such_kernel_function'], 78, /^kdelay: invalid start trigger \[k:no_such_kernel_function\]; there is no kernel function/],

@@ -141,8 +141,17 @@ describe('system-wide sections', () => {
     const golden = readFileSync(join(ROOT, 'test', 'fixtures', 'upcall-layout.txt'), 'utf8').split('----\n');
     // The fixture's two samples as the kernel half leaves them: upcall_results entries {cpu, ret} -> count.
     const samples: [cpu: number, ret: number, count: number][][] = [
-      [[0, 0, 1490], [1, 0, 3000], [0, -105, 10], [1, -11, 2], [3, -200, 1]],
-      [[0, 0, 5], [3, 0, 7]],
+      [
+        [0, 0, 1490],
+        [1, 0, 3000],
+        [0, -105, 10],
+        [1, -11, 2],
+        [3, -200, 1],
+      ],
+      [
+        [0, 0, 5],
+        [3, 0, 7],
+      ],
     ];
     for (const [i, entries] of samples.entries()) {
       // The real guest (bundles/upcall.wasm) collects them through a backend that serves the map.

@@ -117,7 +117,8 @@ const manifestOf = (probe: string) => JSON.parse(readFileSync(join(ROOT, 'probes
 const manifestRequires = (probe: string): string[] => manifestOf(probe).requires ?? [];
 /** The built-in probe with a section of this title. */
 const probeOfSection = (title: string): string =>
-  readdirSync(join(ROOT, 'probes')).find((p) => existsSync(join(ROOT, 'probes', p, 'manifest.json')) && manifestOf(p).sections.some((s: { title: string }) => s.title === title)) ?? title;
+  readdirSync(join(ROOT, 'probes')).find((p) => existsSync(join(ROOT, 'probes', p, 'manifest.json')) && manifestOf(p).sections.some((s: { title: string }) => s.title === title)) ??
+  title;
 
 // --- running the guests -------------------------------------------------------
 
@@ -250,7 +251,11 @@ afterAll(() => {
 // --- the judgement -------------------------------------------------------------
 
 function explain(run: GuestRun, check?: CheckRecord): string {
-  const tail = run.output.split('\n').filter((l) => !l.startsWith('KDELAY-MATRIX {')).slice(-15).join('\n');
+  const tail = run.output
+    .split('\n')
+    .filter((l) => !l.startsWith('KDELAY-MATRIX {'))
+    .slice(-15)
+    .join('\n');
   return [
     check && `check ${check.name}: ${check.outcome}; ${check.steps.join('; ')}`,
     check?.kdelay && `kdelay exit ${check.kdelay.code}${check.kdelay.signal ? ` (${check.kdelay.signal})` : ''}; stderr: ${check.kdelay.stderr.trim() || '(none)'}`,
@@ -280,11 +285,16 @@ function flagsOf(c: LoadConfiguration): string {
 }
 
 function explainLoad(run: GuestRun, load?: LoadRecord): string {
-  const tail = run.output.split('\n').filter((l) => !l.startsWith('KDELAY-MATRIX {')).slice(-15).join('\n');
+  const tail = run.output
+    .split('\n')
+    .filter((l) => !l.startsWith('KDELAY-MATRIX {'))
+    .slice(-15)
+    .join('\n');
   const loads = run.checks.get('loads');
   return [
     loads && `check loads: ${loads.outcome}; ${loads.steps.join('; ')}`,
-    load?.kdelay && `kdelay exit ${load.kdelay.code}${load.kdelay.signal ? ` (${load.kdelay.signal})` : ''}${load.loaded ? ` after loading in ${load.loadedMs} ms` : ', never loaded'}; stderr: ${load.kdelay.stderr.trim() || '(none)'}\nstdout tail: ${load.kdelay.stdout.trim()}`,
+    load?.kdelay &&
+      `kdelay exit ${load.kdelay.code}${load.kdelay.signal ? ` (${load.kdelay.signal})` : ''}${load.loaded ? ` after loading in ${load.loadedMs} ms` : ', never loaded'}; stderr: ${load.kdelay.stderr.trim() || '(none)'}\nstdout tail: ${load.kdelay.stdout.trim()}`,
     load?.debugLog && `kdelay -D, last lines:\n${load.debugLog.trim().split('\n').slice(-25).join('\n')}`,
     `console tail:\n${tail}`,
   ]
@@ -314,7 +324,10 @@ describe.each(GUESTS)('$name', (guest) => {
     };
     expect(r.timedOut, `kernel ${guest.kernel.version} ${guest.arch}: no power-off within ${GUEST_TIMEOUT_MS / 1000} s\n${explain(r)}`).toBe(false);
     expect(r.output, `${guest.name}: the checks did not run to the end\n${explain(r)}`).toMatch(/^KDELAY-MATRIX-END$/m);
-    expect(r.records.filter((x) => x.type === 'insmod-failed'), guest.name).toEqual([]);
+    expect(
+      r.records.filter((x) => x.type === 'insmod-failed'),
+      guest.name,
+    ).toEqual([]);
     expect(r.facts, guest.name).toMatchObject({ btf: true, openvswitch: true, node: `v${pins.node}` });
     expect(String(r.facts!.kernel)).toMatch(new RegExp(`^${guest.kernel.kernel.replace('.', '\\.')}\\.`));
   });
@@ -404,7 +417,10 @@ describe.each(GUESTS)('$name', (guest) => {
       // The hard IRQ section needs an interrupt that passes through irq_handler_entry while the
       // worker is on the CPU: on arm64 the timer tick does (arch_timer); x86's local APIC timer does not.
       if (guest.arch === 'arm64') {
-        expect(worker?.sections.get('HARD IRQ STATISTICS')?.rows.length, `${guest.name}: no hard IRQ during ${WORKLOAD.rounds * WORKLOAD.spinMs} ms of spinning\n${report.stdout}`).toBeGreaterThan(0);
+        expect(
+          worker?.sections.get('HARD IRQ STATISTICS')?.rows.length,
+          `${guest.name}: no hard IRQ during ${WORKLOAD.rounds * WORKLOAD.spinMs} ms of spinning\n${report.stdout}`,
+        ).toBeGreaterThan(0);
       }
     });
   });
@@ -413,7 +429,11 @@ describe.each(GUESTS)('$name', (guest) => {
     await judge(guest.name, 'trigger', async () => {
       const r = await run();
       const result = finished(guest.name, r, 'trigger');
-      const samples = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((x) => x.type === 'sample');
+      const samples = result.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((x) => x.type === 'sample');
       expect(samples, `${guest.name}\n${result.stdout}`).toHaveLength(TRIGGER_SAMPLES);
       for (const { data } of samples) {
         expect(data.trigger_delta_ns, guest.name).toBe(data.window_ns);

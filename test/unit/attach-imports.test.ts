@@ -31,7 +31,10 @@ describe('bpf_program_attach_uprobe', () => {
   });
 
   it('a library function the host resolved: by file and offset, still only in the target', () => {
-    expect(uprobe('libkdtest.so:phase_begin')).toEqual({ result: 0, attached: [{ kind: 'uprobe', pid: 4242, binary: '/proc/4242/root/lib/libkdtest.so', offset: 0x1100, retprobe: false }] });
+    expect(uprobe('libkdtest.so:phase_begin')).toEqual({
+      result: 0,
+      attached: [{ kind: 'uprobe', pid: 4242, binary: '/proc/4242/root/lib/libkdtest.so', offset: 0x1100, retprobe: false }],
+    });
   });
 
   it('any other LIBRARY:FUNCTION or path: -ENOENT, nothing attached', () => {

@@ -32,9 +32,25 @@ describe('numbers written backwards into a line', () => {
   };
   const next = random(7);
   const samples = [
-    0, 9, 10, 99, 100, 999, 1000, 99_999, 999_999, 1_000_000, 999_999_999, 1e9, 1e9 + 1, 1_000_000_000_000 - 1, 2 ** 32,
+    0,
+    9,
+    10,
+    99,
+    100,
+    999,
+    1000,
+    99_999,
+    999_999,
+    1_000_000,
+    999_999_999,
+    1e9,
+    1e9 + 1,
+    1_000_000_000_000 - 1,
+    2 ** 32,
     // Just below multiples of 10^9 near 2^53, where n / 1e9 rounds up.
-    9_007_198_999_999_999, 8_999_999_999_999_999, 2 ** 53 - 1,
+    9_007_198_999_999_999,
+    8_999_999_999_999_999,
+    2 ** 53 - 1,
     ...Array.from({ length: 200 }, () => Math.floor(next() * 2 ** (1 + Math.floor(next() * 52)))),
   ];
   it.each([true, false])('match withThousands / String (thousands %s)', (thousands) => {
@@ -129,7 +145,11 @@ describe('rows that leave the fixed-width line', () => {
   it('pads a non-ASCII label by characters, as str.format does, among fixed-width lines', () => {
     const text = formatStatistics({
       sections: syscallSections,
-      tables: rowsOf([[1, 'read', [0, 1, 30, 30]], [1, 'café_ü', [1, 2, 20, 10]], [1, 'write', [2, 3, 10, 5]]]),
+      tables: rowsOf([
+        [1, 'read', [0, 1, 30, 30]],
+        [1, 'café_ü', [1, 2, 20, 10]],
+        [1, 'write', [2, 3, 10, 5]],
+      ]),
       threadName: () => 't',
     });
     expect(text.split('\n').slice(4, 7)).toEqual([line('read', '0', '1', '30', '30'), line('café_ü', '1', '2', '20', '10'), line('write', '2', '3', '10', '5')]);
@@ -138,7 +158,12 @@ describe('rows that leave the fixed-width line', () => {
   it('lays out the rows before and after a too-wide number in place', () => {
     const text = formatStatistics({
       sections: syscallSections,
-      tables: rowsOf([[1, 'a', [0, 1, 3e6, 1]], [1, 'b', [1, 12345678901, 2e6, 1]], [1, 'c', [2, 1, 1e6, 1.5]], [1, 'd', [3, 1, 1, 1]]]),
+      tables: rowsOf([
+        [1, 'a', [0, 1, 3e6, 1]],
+        [1, 'b', [1, 12345678901, 2e6, 1]],
+        [1, 'c', [2, 1, 1e6, 1.5]],
+        [1, 'd', [3, 1, 1, 1]],
+      ]),
       threadName: () => 't',
     });
     expect(text.split('\n').slice(4, 8)).toEqual([

@@ -44,12 +44,42 @@ describe('bundle seals', () => {
     const last = alphabet.indexOf(sig[85]);
     const sameBytes = sig.slice(0, 85) + alphabet[(last & ~15) | ((last + 1) & 15)] + '==';
     expect(Buffer.from(sameBytes, 'base64').equals(Buffer.from(sig, 'base64'))).toBe(true);
-    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(sig, sameBytes)), trusted)).toThrow(/non-canonical base64/);
-    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(sig, sig.slice(0, 86))), trusted)).toThrow(/base64 of 64 bytes/);
-    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace('{', '{ ')), trusted)).toThrow(/canonical form/);
-    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace('}', ',"x":1}')), trusted)).toThrow(/canonical form/);
-    expect(() => checkSeal(resealedAs(sealed, (j) => j.replace(seal!.sha256, seal!.sha256.toUpperCase())), trusted)).toThrow(/canonical form/);
-    expect(checkSeal(resealedAs(sealed, (j) => j), trusted).kind).toBe('signed');
+    expect(() =>
+      checkSeal(
+        resealedAs(sealed, (j) => j.replace(sig, sameBytes)),
+        trusted,
+      ),
+    ).toThrow(/non-canonical base64/);
+    expect(() =>
+      checkSeal(
+        resealedAs(sealed, (j) => j.replace(sig, sig.slice(0, 86))),
+        trusted,
+      ),
+    ).toThrow(/base64 of 64 bytes/);
+    expect(() =>
+      checkSeal(
+        resealedAs(sealed, (j) => j.replace('{', '{ ')),
+        trusted,
+      ),
+    ).toThrow(/canonical form/);
+    expect(() =>
+      checkSeal(
+        resealedAs(sealed, (j) => j.replace('}', ',"x":1}')),
+        trusted,
+      ),
+    ).toThrow(/canonical form/);
+    expect(() =>
+      checkSeal(
+        resealedAs(sealed, (j) => j.replace(seal!.sha256, seal!.sha256.toUpperCase())),
+        trusted,
+      ),
+    ).toThrow(/canonical form/);
+    expect(
+      checkSeal(
+        resealedAs(sealed, (j) => j),
+        trusted,
+      ).kind,
+    ).toBe('signed');
   });
 
   it('a signed bundle verifies against its author key, and names it', () => {
@@ -97,7 +127,7 @@ describe('bundle seals', () => {
     expect(() => trustedKey('not a key', 'x.pub')).toThrow('x.pub: not a PEM public key');
   });
 
-  it('every built-in is signed by the release key that ships in keys/, or is this checkout\'s own build of its sources', () => {
+  it("every built-in is signed by the release key that ships in keys/, or is this checkout's own build of its sources", () => {
     const entries = builtinEntries(ROOT);
     expect(entries.map((e) => e.bundle.manifest.name)).toEqual(BUILTIN_PROBES);
     // Committed bundles are all signed: `npm run check:probes` (CI) refuses a development build.
@@ -133,7 +163,7 @@ describe('development builds (a checkout without the release key)', () => {
     return undefined;
   };
 
-  it('admits an unsigned built-in that is exactly what the checkout\'s sources built', () => {
+  it("admits an unsigned built-in that is exactly what the checkout's sources built", () => {
     const [entry] = builtinEntries(checkout());
     expect(entry.seal).toEqual({ kind: 'development' });
     expect(describeSeal(entry.seal)).toBe('unsigned (built from this checkout)');
@@ -146,7 +176,10 @@ describe('development builds (a checkout without the release key)', () => {
     expect(refusal(checkout({ record: false }))).toMatch(/not signed by the kdelay release key and this checkout did not build it/);
     expect(refusal(checkout({ git: false }))).toMatch(/is not signed by the kdelay release key \(a local rebuild\?/);
     const swapped = checkout();
-    writeFileSync(join(swapped, 'bundles', `${name}.wasm`), sealBundle(appendCustomSection(splitSeal(readFileSync(join(ROOT, 'bundles', `${name}.wasm`))).body, 'x', Buffer.from('y'))));
+    writeFileSync(
+      join(swapped, 'bundles', `${name}.wasm`),
+      sealBundle(appendCustomSection(splitSeal(readFileSync(join(ROOT, 'bundles', `${name}.wasm`))).body, 'x', Buffer.from('y'))),
+    );
     expect(refusal(swapped)).toMatch(/it is not the bundle this checkout last built/);
   });
 });

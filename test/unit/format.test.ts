@@ -61,7 +61,12 @@ describe('text report', () => {
 
   it('marks a thread the kernel saw exit with its name and (exited); live threads keep the layout', () => {
     let text = '';
-    const renderer = textRenderer(manifest.sections, (tid) => names[tid], () => {}, (bytes) => ((text += Buffer.from(bytes).toString()), true));
+    const renderer = textRenderer(
+      manifest.sections,
+      (tid) => names[tid],
+      () => {},
+      (bytes) => ((text += Buffer.from(bytes).toString()), true),
+    );
     renderer.sample(1, { tables: tables(rows), warnings: [], exited: new Map([[31750, 'handler7']]) }, 0, 123);
     // The reference's report with one line changed: the gone thread's, which it could only call <unknown:PID/TID>.
     expect(text.trimEnd()).toBe(expected.replace('     31750 <unknown:31700/31750> [SYSCALL STATISTICS]', '     31750 handler7 (exited) [SYSCALL STATISTICS]'));
@@ -112,16 +117,32 @@ describe('NDJSON report', () => {
 
   it('emits one versioned sample record with numeric fields keyed by column', () => {
     const lines: string[] = [];
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, dumpMicros, 123);
+    jsonRenderer(
+      manifest.sections,
+      (tid) => names[tid],
+      (l) => lines.push(l),
+      run,
+    ).sample(1, { tables: tables(rows.slice(0, 2)), warnings: [] }, dumpMicros, 123);
     expect(lines).toHaveLength(1);
     const [record] = validNdjson(lines.join('\n'));
     expect(record.schema).toBe(1);
     expect(record.type).toBe('sample');
     expect(record.data).toMatchObject({
-      sample: 1, pid: 31741, command: 'ovs-vswitchd', time: '2026-11-30T12:00:00.000Z',
-      window_start_ns: 9_998_999_877, window_stop_ns: 9_999_000_000, window_ns: 123,
-      window_start_time: '2026-11-30T11:59:59.998Z', window_stop_time: '2026-11-30T11:59:59.999Z',
-      interrupted: false, target_exited: false, trigger_delta_ns: null, incomplete: false, warnings: [], system: {},
+      sample: 1,
+      pid: 31741,
+      command: 'ovs-vswitchd',
+      time: '2026-11-30T12:00:00.000Z',
+      window_start_ns: 9_998_999_877,
+      window_stop_ns: 9_999_000_000,
+      window_ns: 123,
+      window_start_time: '2026-11-30T11:59:59.998Z',
+      window_stop_time: '2026-11-30T11:59:59.999Z',
+      interrupted: false,
+      target_exited: false,
+      trigger_delta_ns: null,
+      incomplete: false,
+      warnings: [],
+      system: {},
     });
     expect(record.data.threads).toEqual([
       { tid: 31741, name: 'revalidator122', exited: false, sections: { syscalls: [{ name: 'read', number: 0, count: 1, total_ns: 1292, max_ns: 1292 }] } },
@@ -132,7 +153,12 @@ describe('NDJSON report', () => {
   it('gives a thread the kernel saw exit the name it exited with, and exited: true', () => {
     const lines: string[] = [];
     const sample = { tables: tables(rows.filter((r) => r.tid !== 31760)), warnings: [], exited: new Map([[31750, 'handler7']]) };
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(1, sample, dumpMicros, 123);
+    jsonRenderer(
+      manifest.sections,
+      (tid) => names[tid],
+      (l) => lines.push(l),
+      run,
+    ).sample(1, sample, dumpMicros, 123);
     const [record] = validNdjson(lines.join('\n'));
     expect(record.data.threads.map((t: { tid: number; name: string; exited: boolean }) => [t.tid, t.name, t.exited])).toEqual([
       [31741, 'revalidator122', false],
@@ -142,9 +168,21 @@ describe('NDJSON report', () => {
 
   it('marks a window ended by Ctrl-C, and reports notes, events, skips and warnings as typed records', () => {
     const lines: string[] = [];
-    const renderer = jsonRenderer(manifest.sections, (tid) => names[tid] ?? 'x', (l) => lines.push(l), run);
+    const renderer = jsonRenderer(
+      manifest.sections,
+      (tid) => names[tid] ?? 'x',
+      (l) => lines.push(l),
+      run,
+    );
     const event = { entryNs: 2n ** 60n, exitNs: 2n ** 60n + 5n, tid: 31741, nr: 0, name: 'read', kernelStackId: -1, userStackId: -1 };
-    renderer.sample(2, { tables: tables([]), warnings: [], notes: ['# UPCALL STATISTICS: not available (the openvswitch kernel module is not loaded)'], events: [event] }, dumpMicros, 5, 7n, 'interrupted');
+    renderer.sample(
+      2,
+      { tables: tables([]), warnings: [], notes: ['# UPCALL STATISTICS: not available (the openvswitch kernel module is not loaded)'], events: [event] },
+      dumpMicros,
+      5,
+      7n,
+      'interrupted',
+    );
     renderer.skipped(3n, dumpMicros);
     renderer.warnings(['a map was full']);
     const records = validNdjson(lines.join('\n'));
@@ -158,7 +196,12 @@ describe('NDJSON report', () => {
   it("marks a sample whose probes warned as incomplete, with that window's warnings", () => {
     const lines: string[] = [];
     const warnings = ['349 measurements were dropped because a syscalls map was full'];
-    jsonRenderer(manifest.sections, (tid) => names[tid], (l) => lines.push(l), run).sample(4, { tables: tables(rows.slice(0, 1)), warnings }, dumpMicros, 123);
+    jsonRenderer(
+      manifest.sections,
+      (tid) => names[tid],
+      (l) => lines.push(l),
+      run,
+    ).sample(4, { tables: tables(rows.slice(0, 1)), warnings }, dumpMicros, 123);
     const [record] = validNdjson(lines.join('\n'));
     expect(record.data).toMatchObject({ sample: 4, incomplete: true, warnings });
   });
@@ -175,7 +218,12 @@ describe('NDJSON report', () => {
 describe('text report', () => {
   it("prints an incomplete sample's warnings under its header, and nothing for a complete one", () => {
     const out: string[] = [];
-    const renderer = textRenderer(manifest.sections, (tid) => names[tid] ?? 'x', (l) => out.push(l), (bytes) => (out.push(Buffer.from(bytes).toString()), true));
+    const renderer = textRenderer(
+      manifest.sections,
+      (tid) => names[tid] ?? 'x',
+      (l) => out.push(l),
+      (bytes) => (out.push(Buffer.from(bytes).toString()), true),
+    );
     renderer.sample(1, { tables: tables(rows.slice(0, 1)), warnings: [] }, 0, 1);
     expect(out.join('\n')).not.toMatch(/incomplete/);
     out.length = 0;
@@ -189,7 +237,14 @@ describe('syscall events table', () => {
   it("matches the reference's layout (test/fixtures/events-layout.txt, from its format strings)", async () => {
     const { formatSyscallEvents } = await import('../../host/report/format.js');
     const events = [
-      { entryNs: 2161821694935486n, exitNs: 2161821695031201n, tid: 3359699, name: 'futex', kernelFrames: ['do_syscall_64+0x68 [kernel]'], userFrames: ['ovs_mutex_lock_at+0x18 [ovs-vswitchd]'] },
+      {
+        entryNs: 2161821694935486n,
+        exitNs: 2161821695031201n,
+        tid: 3359699,
+        name: 'futex',
+        kernelFrames: ['do_syscall_64+0x68 [kernel]'],
+        userFrames: ['ovs_mutex_lock_at+0x18 [ovs-vswitchd]'],
+      },
       { entryNs: 2161821695276882n, exitNs: 2161823695333687n, tid: 3359698, name: 'poll', kernelFrames: [], userFrames: ['[unknown] 0x7f00 (libc.so.6+0x1234)'] },
       { entryNs: 1n, exitNs: 2n, tid: 1, name: 'read' }, // stack lost
     ];

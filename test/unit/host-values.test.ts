@@ -15,7 +15,14 @@ const manifest = (options: unknown[]) => JSON.stringify({ name: 'p', version: '1
 describe('options from host values', () => {
   it('sets each declared option from the value it names, and nothing else', () => {
     const { options } = parseManifest(readFileSync(join(ROOT, 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls');
-    const values = { 'syscall_events.enabled': 1n, 'syscall_events.min_ns': 5000n, 'syscall_events.skip_poll': 0n, 'syscall_events.stack_trace_size': 64n, 'syscall_events.ring_bytes': 65536n, 'other.thing': 9n };
+    const values = {
+      'syscall_events.enabled': 1n,
+      'syscall_events.min_ns': 5000n,
+      'syscall_events.skip_poll': 0n,
+      'syscall_events.stack_trace_size': 64n,
+      'syscall_events.ring_bytes': 65536n,
+      'other.thing': 9n,
+    };
     expect(optionsFromHostValues([options, undefined], values)).toEqual({
       'syscalls.events': 1n,
       'syscalls.events_min_ns': 5000n,
@@ -34,7 +41,7 @@ describe('options from host values', () => {
     expect(() => parseManifest(manifest([{ ...spec, host: true, from: 'Bad Name' }]), 'm.json')).toThrow('option p.x from must name a host value');
   });
 
-  it('a return_probe option asks the host how to reach a function\'s return; a probe that cannot is skipped with the reason', () => {
+  it("a return_probe option asks the host how to reach a function's return; a probe that cannot is skipped with the reason", () => {
     const upcall = parseManifest(readFileSync(join(ROOT, 'probes', 'upcall', 'manifest.json'), 'utf8'), 'upcall');
     const asked: [string, readonly string[]][] = [];
     const kretprobe = (fn: string, modules: readonly string[]) => (asked.push([fn, modules]), { attach: 'kretprobe' });

@@ -11,8 +11,7 @@ import { formatStatistics } from '../../host/report/format.js';
 import { parseManifest } from '../../host/bundle/manifest.js';
 import { type SampleTables, tableFor } from '../../host/report/section-table.js';
 
-const manifestOf = (probe: string) =>
-  parseManifest(readFileSync(join(import.meta.dirname, '..', '..', 'probes', probe, 'manifest.json'), 'utf8'), probe);
+const manifestOf = (probe: string) => parseManifest(readFileSync(join(import.meta.dirname, '..', '..', 'probes', probe, 'manifest.json'), 'utf8'), probe);
 const irq = manifestOf('irq');
 // The reference always prints SYSCALL STATISTICS first; the irq sections follow it.
 const sections = [...manifestOf('syscalls').sections.filter((s) => s.id === 'syscalls'), ...irq.sections];
@@ -25,10 +24,16 @@ interface Row {
   values: number[];
 }
 const hard = (tid: number, name: string, count: number, total: number, max: number): Row => ({
-  section: 'hardirq', tid, label: name, values: [count, total, max],
+  section: 'hardirq',
+  tid,
+  label: name,
+  values: [count, total, max],
 });
 const soft = (tid: number, name: string, vec: number, count: number, total: number, max: number): Row => ({
-  section: 'softirq', tid, label: name, values: [vec, count, total, max],
+  section: 'softirq',
+  tid,
+  label: name,
+  values: [vec, count, total, max],
 });
 function tables(rows: Row[]): SampleTables {
   const out: SampleTables = new Map();

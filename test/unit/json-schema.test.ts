@@ -16,11 +16,16 @@ const ROOT = join(import.meta.dirname, '..', '..');
 function documentedKeys(): Record<string, string[]> {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const table = readme.slice(readme.indexOf('| id | row keys |'));
-  const rows = table.split('\n').slice(2).filter((l) => l.startsWith('| `'));
-  return Object.fromEntries(rows.map((l) => {
-    const [id, keys] = l.split('|').slice(1, 3);
-    return [/`(\w+)`/.exec(id)![1], [...keys.matchAll(/`(\w+)`/g)].map((m) => m[1])];
-  }));
+  const rows = table
+    .split('\n')
+    .slice(2)
+    .filter((l) => l.startsWith('| `'));
+  return Object.fromEntries(
+    rows.map((l) => {
+      const [id, keys] = l.split('|').slice(1, 3);
+      return [/`(\w+)`/.exec(id)![1], [...keys.matchAll(/`(\w+)`/g)].map((m) => m[1])];
+    }),
+  );
 }
 
 describe('JSON output contract', () => {
@@ -47,9 +52,22 @@ describe('JSON output contract', () => {
     expect(schemaProblems('{"schema":1,"type":"skipped","data":{"time":"2026-01-01T00:00:00.000Z","trigger_delta_ns":"12"}}')).toMatch(/trigger_delta_ns/); // a short u64 must be a number
     // A sample record says whether its numbers are whole.
     const sample = {
-      sample: 1, pid: 1, command: 'x', time: '2026-01-01T00:00:00.000Z', window_start_ns: 1, window_stop_ns: 2,
-      window_start_time: '2026-01-01T00:00:00.000Z', window_stop_time: '2026-01-01T00:00:00.000Z', window_ns: 1,
-      interrupted: false, target_exited: false, trigger_delta_ns: null, incomplete: true, warnings: ['3 measurements were dropped'], threads: [], system: {},
+      sample: 1,
+      pid: 1,
+      command: 'x',
+      time: '2026-01-01T00:00:00.000Z',
+      window_start_ns: 1,
+      window_stop_ns: 2,
+      window_start_time: '2026-01-01T00:00:00.000Z',
+      window_stop_time: '2026-01-01T00:00:00.000Z',
+      window_ns: 1,
+      interrupted: false,
+      target_exited: false,
+      trigger_delta_ns: null,
+      incomplete: true,
+      warnings: ['3 measurements were dropped'],
+      threads: [],
+      system: {},
     };
     const record = (data: object) => JSON.stringify({ schema: 1, type: 'sample', data });
     expect(schemaProblems(record(sample))).toBeUndefined();

@@ -18,7 +18,20 @@ const ROOT = join(import.meta.dirname, '..', '..');
 function compile(source: string): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'kdelay-floor-'));
   writeFileSync(join(dir, 'p.bpf.c'), `#include "kdelay_core.bpf.h"\nchar LICENSE[] SEC("license") = "GPL";\n${source}\n`);
-  execFileSync('clang', ['-g', '-O2', '-mcpu=v3', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', join(ROOT, 'probes', 'include'), '-c', join(dir, 'p.bpf.c'), '-o', join(dir, 'p.o')]);
+  execFileSync('clang', [
+    '-g',
+    '-O2',
+    '-mcpu=v3',
+    '-target',
+    'bpf',
+    '-D__TARGET_ARCH_x86',
+    '-I',
+    join(ROOT, 'probes', 'include'),
+    '-c',
+    join(dir, 'p.bpf.c'),
+    '-o',
+    join(dir, 'p.o'),
+  ]);
   return readFileSync(join(dir, 'p.o'));
 }
 
@@ -71,7 +84,7 @@ SEC("uprobe") int entry(void *ctx) { return called(); }`);
     expect(newerThanFloor(elf, '5.10')).toEqual(['section .text: helper 160 is newer than 5.10 (its last is 155)']);
   });
 
-  it('passes every committed bundle at its manifest\'s min_kernel, for every architecture', () => {
+  it("passes every committed bundle at its manifest's min_kernel, for every architecture", () => {
     for (const file of readdirSync(join(ROOT, 'bundles')).filter((f) => f.endsWith('.wasm'))) {
       const bytes = readFileSync(join(ROOT, 'bundles', file));
       const { manifest } = bundleFromBytes(bytes, file);

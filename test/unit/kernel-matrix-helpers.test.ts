@@ -36,9 +36,13 @@ describe('verifierReason', () => {
     ].join('\n');
     expect(verifierReason(log)).toBe('BPF_STX uses reserved fields (program trigger_usdt_start)');
     // A long log kept only by its end (the guest keeps stderr's last 16 KB): the program from libbpf's next line.
-    const tail = ['regs=40 stack=0 before 1318: (79) r6 = *(u64 *)(r8 +0)', 'math between map_value pointer and register with unbounded min value is not allowed',
-      'processed 1679 insns (limit 1000000) max_states_per_insn 4 total_states 107 peak_states 107 mark_read 29', '-- END PROG LOAD LOG --',
-      "libbpf: prog 'account_switch': failed to load: -22"].join('\n');
+    const tail = [
+      'regs=40 stack=0 before 1318: (79) r6 = *(u64 *)(r8 +0)',
+      'math between map_value pointer and register with unbounded min value is not allowed',
+      'processed 1679 insns (limit 1000000) max_states_per_insn 4 total_states 107 peak_states 107 mark_read 29',
+      '-- END PROG LOAD LOG --',
+      "libbpf: prog 'account_switch': failed to load: -22",
+    ].join('\n');
     expect(verifierReason(tail)).toBe('math between map_value pointer and register with unbounded min value is not allowed (program account_switch)');
     expect(verifierReason('libbpf: loading object ok\n')).toBeUndefined();
     expect(verifierReason(undefined)).toBeUndefined();

@@ -67,7 +67,7 @@ const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined
  * matrix covers what they change without varying them.
  */
 const TARGET_FACTS: Record<string, string> = {
-  'target.threads': "sizes only the account maps that account.max_entries sizes too, which configurations load at its smallest and at the default",
+  'target.threads': 'sizes only the account maps that account.max_entries sizes too, which configurations load at its smallest and at the default',
 };
 
 /**
@@ -136,7 +136,7 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--trust-key': 'which signatures are trusted',
   '--allow-unsigned': 'which bundles are admitted',
   '--allow-program-kind': "the host's program policy",
-  '--list-probes': 'lists the target\'s USDT probes and loads nothing',
+  '--list-probes': "lists the target's USDT probes and loads nothing",
   '--debug': "libbpf's log level (the window check uses it)",
   '--verdict-only': 'loads what --verdict loads, and prints less',
   '--json': 'the output format',
@@ -229,7 +229,11 @@ describe('the kernel matrix loads every configuration that changes what a probe 
           missing.push(`${probe}: ${spec.name} takes host value ${spec.from}, which this test does not know the flags of`);
           continue;
         }
-        const seen = new Set(CONFIGURATIONS.map(parsed).filter((o) => loadedProbes(o).includes(probe)).map((o) => optionValue(spec, o)));
+        const seen = new Set(
+          CONFIGURATIONS.map(parsed)
+            .filter((o) => loadedProbes(o).includes(probe))
+            .map((o) => optionValue(spec, o)),
+        );
         if (spec.type === 'bool') {
           // A bool the user half reads with option(name, 0): not given is 0.
           const values = new Set([...seen].map((v) => (v === 'default' ? '0' : v)));
@@ -254,7 +258,10 @@ describe('the kernel matrix loads every configuration that changes what a probe 
     }
     const loaded = (role: 'start' | 'stop') => new Set(CONFIGURATIONS.map(parsed).map((o) => (role === 'start' ? o.startTrigger : o.stopTrigger)?.kind));
     for (const role of ['start', 'stop'] as const) {
-      expect(kinds.filter((k) => !loaded(role).has(k as never)), `trigger kinds never loaded as ${role}`).toEqual([]);
+      expect(
+        kinds.filter((k) => !loaded(role).has(k as never)),
+        `trigger kinds never loaded as ${role}`,
+      ).toEqual([]);
     }
   });
 
@@ -280,22 +287,45 @@ describe('the kernel matrix loads every configuration that changes what a probe 
     expect(unloaded).toEqual([]);
     // Text options are the trigger kinds and return-probe attach kinds above, and nothing else.
     const textOptions = probeNames.flatMap((p) => (manifests.get(p)!.options ?? []).filter((o) => o.type === 'string').map((o) => `${p}: ${o.name}`));
-    const known = (entry: string) => /^\w+: trigger\.(start|stop)\.kind$/.test(entry) || manifests.get(entry.split(':')[0])!.options!.some((o) => `${entry.split(':')[0]}: ${o.name}` === entry && /^return_probe\./.test(o.from ?? ''));
-    expect(textOptions.filter((e) => !known(e)), 'text options this test does not know how to load').toEqual([]);
+    const known = (entry: string) =>
+      /^\w+: trigger\.(start|stop)\.kind$/.test(entry) ||
+      manifests.get(entry.split(':')[0])!.options!.some((o) => `${entry.split(':')[0]}: ${o.name}` === entry && /^return_probe\./.test(o.from ?? ''));
+    expect(
+      textOptions.filter((e) => !known(e)),
+      'text options this test does not know how to load',
+    ).toEqual([]);
   });
 
   it('--only and --skip (and --skip-upcall-stats) each select the probes of some configuration', () => {
     const all = CONFIGURATIONS.map(parsed);
-    expect(all.some((o) => o.onlyProbes.length > 0), '--only').toBe(true);
-    expect(all.some((o) => o.skipProbes.some((p) => p !== 'upcall')), '--skip').toBe(true);
-    expect(all.some((o) => o.skipProbes.includes('upcall')), '--skip-upcall-stats').toBe(true);
+    expect(
+      all.some((o) => o.onlyProbes.length > 0),
+      '--only',
+    ).toBe(true);
+    expect(
+      all.some((o) => o.skipProbes.some((p) => p !== 'upcall')),
+      '--skip',
+    ).toBe(true);
+    expect(
+      all.some((o) => o.skipProbes.includes('upcall')),
+      '--skip-upcall-stats',
+    ).toBe(true);
     for (const probe of probeNames) expect(all.filter((o) => loadedProbes(o).includes(probe)).length, `${probe} loaded by configurations`).toBeGreaterThanOrEqual(2);
   });
 
-  it("every CLI flag either is loaded by some configuration or is said here not to reach the probes", () => {
+  it('every CLI flag either is loaded by some configuration or is said here not to reach the probes', () => {
     const flags = buildProgram().options.map((o) => o.long!);
-    const unclassified = flags.filter((f) => !(f in FLAGS_NOT_REACHING_PROBES) && !CONFIGURATIONS.some((c) => loadArgs(c, 1).some((a: string) => a === f || (a.startsWith('-') && !a.startsWith('--') && buildProgram().options.find((o) => o.short === a)?.long === f))));
+    const unclassified = flags.filter(
+      (f) =>
+        !(f in FLAGS_NOT_REACHING_PROBES) &&
+        !CONFIGURATIONS.some((c) =>
+          loadArgs(c, 1).some((a: string) => a === f || (a.startsWith('-') && !a.startsWith('--') && buildProgram().options.find((o) => o.short === a)?.long === f)),
+        ),
+    );
     expect(unclassified, 'flags that reach the probes but no configuration gives (or say why they do not reach them)').toEqual([]);
-    expect(Object.keys(FLAGS_NOT_REACHING_PROBES).filter((f) => !flags.includes(f)), 'flags the CLI no longer has').toEqual([]);
+    expect(
+      Object.keys(FLAGS_NOT_REACHING_PROBES).filter((f) => !flags.includes(f)),
+      'flags the CLI no longer has',
+    ).toEqual([]);
   });
 });

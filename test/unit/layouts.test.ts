@@ -46,7 +46,13 @@ describe('layouts generated from BTF', () => {
     expect(original).toContain('export const THREAD_STATE_VALUE_SIZE: i32 = 32;');
     expect(original).toContain('export function threadStateOutNs(p: usize): u64 { return load<u64>(p, 8); }');
 
-    const dir = editedCopy(join('probes', 'sched'), 'layouts-sched', 'sched.bpf.c', '\tu64 in_ns;         /* start of the stretch on the CPU now (0: not on it, or its start was not seen) */\n', '\tu64 in_ns;         /* start of the stretch on the CPU now (0: not on it, or its start was not seen) */\n\tu32 cpu;\n\tu32 pad_cpu;\n');
+    const dir = editedCopy(
+      join('probes', 'sched'),
+      'layouts-sched',
+      'sched.bpf.c',
+      '\tu64 in_ns;         /* start of the stretch on the CPU now (0: not on it, or its start was not seen) */\n',
+      '\tu64 in_ns;         /* start of the stretch on the CPU now (0: not on it, or its start was not seen) */\n\tu32 cpu;\n\tu32 pad_cpu;\n',
+    );
     const changed = await probeLayout('sched', dir);
     expect(changed).toContain('export const THREAD_STATE_VALUE_SIZE: i32 = 40;');
     expect(changed).toContain('export const THREAD_STATE_SIZE: i32 = 40;');

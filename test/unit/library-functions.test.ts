@@ -70,15 +70,19 @@ describe('findMappedLibrary', () => {
   });
 
   it('lists the mapped files when none matches (only executable mappings: code is what a uprobe needs)', () => {
-    expect(path('libdata')).toBe(
-      'the target has mapped no library libdata (its mapped files: myprogram, libc.so.6, libfoo.so.1, libfoo.so.2, libbar.so, libbaz.so.1, libbaz.so)',
-    );
+    expect(path('libdata')).toBe('the target has mapped no library libdata (its mapped files: myprogram, libc.so.6, libfoo.so.1, libfoo.so.2, libbar.so, libbaz.so.1, libbaz.so)');
     expect(path('vdso')).toMatch(/^the target has mapped no library vdso/);
   });
 });
 
 describe('chooseFunction', () => {
-  const fn = (vaddr: number, bind: FunctionCandidate['bind'] = 'global', more: Partial<FunctionCandidate> = {}): FunctionCandidate => ({ vaddr, bind, ifunc: false, defaultVersion: true, ...more });
+  const fn = (vaddr: number, bind: FunctionCandidate['bind'] = 'global', more: Partial<FunctionCandidate> = {}): FunctionCandidate => ({
+    vaddr,
+    bind,
+    ifunc: false,
+    defaultVersion: true,
+    ...more,
+  });
   it.each<[string, FunctionCandidate[], { vaddr: number } | { problem: string }]>([
     ['one definition', [fn(0x1100)], { vaddr: 0x1100 }],
     ['the same address in .symtab and .dynsym', [fn(0x1100), fn(0x1100)], { vaddr: 0x1100 }],

@@ -19,11 +19,31 @@ function rejection(line: string): { message: string; exitCode: number } {
 describe('options', () => {
   it('has the reference defaults', () => {
     expect(parse('')).toEqual({
-      pid: undefined, tid: undefined, sampleTime: 0.5, sampleCount: 1, sampleInterval: 0, debug: 0, json: false,
-      startTrigger: undefined, stopTrigger: undefined, triggerDelta: 0, listProbes: false,
-      syscallEvents: undefined, skipSyscallPollEvents: false, stackTraceSize: 4096, bufferPageCount: 1024,
-      probeFiles: [], allowUnsigned: false, trustKeys: [], onlyProbes: [], skipProbes: [],
-      allowProgramKinds: [], probeOptions: {}, verdict: false, verdictOnly: false, histograms: false,
+      pid: undefined,
+      tid: undefined,
+      sampleTime: 0.5,
+      sampleCount: 1,
+      sampleInterval: 0,
+      debug: 0,
+      json: false,
+      startTrigger: undefined,
+      stopTrigger: undefined,
+      triggerDelta: 0,
+      listProbes: false,
+      syscallEvents: undefined,
+      skipSyscallPollEvents: false,
+      stackTraceSize: 4096,
+      bufferPageCount: 1024,
+      probeFiles: [],
+      allowUnsigned: false,
+      trustKeys: [],
+      onlyProbes: [],
+      skipProbes: [],
+      allowProgramKinds: [],
+      probeOptions: {},
+      verdict: false,
+      verdictOnly: false,
+      histograms: false,
     });
   });
 
@@ -120,7 +140,14 @@ describe('options', () => {
     // argv after `probes`, as the runner passes it (cli/runner.ts).
     const probes = (line: string) => parseProbesList(line.split(' '));
     expect(probes('list --probe x.wasm --only x --skip-upcall-stats')).toEqual({
-      command: 'probes-list', probeFiles: ['x.wasm'], trustKeys: [], allowUnsigned: false, onlyProbes: ['x'], skipProbes: ['upcall'], allowProgramKinds: [], json: false,
+      command: 'probes-list',
+      probeFiles: ['x.wasm'],
+      trustKeys: [],
+      allowUnsigned: false,
+      onlyProbes: ['x'],
+      skipProbes: ['upcall'],
+      allowProgramKinds: [],
+      json: false,
     });
     expect(probes('list --json')).toMatchObject({ command: 'probes-list', json: true });
     expect(probes('list --help')).toBe('help');

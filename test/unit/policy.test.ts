@@ -16,7 +16,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 /** Compiles a one-program BPF object with clang (as the probe build does). */
 function bpfObject(section: string, body = 'return 0;'): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'kdelay-policy-'));
-  writeFileSync(join(dir, 'p.bpf.c'), `#define SEC(n) __attribute__((section(n), used))\nSEC("${section}") int prog(void *ctx) { ${body} }\nchar LICENSE[] SEC("license") = "GPL";\n`);
+  writeFileSync(
+    join(dir, 'p.bpf.c'),
+    `#define SEC(n) __attribute__((section(n), used))\nSEC("${section}") int prog(void *ctx) { ${body} }\nchar LICENSE[] SEC("license") = "GPL";\n`,
+  );
   execFileSync('clang', ['-O2', '-target', 'bpf', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, 'p.o')]);
   return readFileSync(join(dir, 'p.o'));
 }
@@ -81,7 +84,8 @@ describe('third-party bundles on the command line', () => {
     expect(code).toBe(0);
     expect(stdout.split('\n')[0]).toMatch(/^NAME +VERSION +ARCH +SOURCE +SIGNATURE +SECTIONS$/);
     // A contributor's new or changed probe, built without the release key, is admitted as this checkout's build.
-    for (const name of BUILTIN_PROBES) expect(stdout).toMatch(new RegExp(`^${name} +\\S+ +x86_64,arm64 +built-in +(signed \\(kdelay release key\\)|unsigned \\(built from this checkout\\)) `, 'm'));
+    for (const name of BUILTIN_PROBES)
+      expect(stdout).toMatch(new RegExp(`^${name} +\\S+ +x86_64,arm64 +built-in +(signed \\(kdelay release key\\)|unsigned \\(built from this checkout\\)) `, 'm'));
   });
 
   it('an unsigned --probe is refused without --allow-unsigned (exit 78)', async () => {

@@ -15,7 +15,10 @@ describe('report_rows', () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const batches: RowBatch[] = [];
     const services = {
-      option: () => undefined, optionString: () => undefined, syscallNumber: () => undefined, syscallName: () => undefined,
+      option: () => undefined,
+      optionString: () => undefined,
+      syscallNumber: () => undefined,
+      syscallName: () => undefined,
       // Copy now: the batch's arrays are views of guest memory.
       rows: (batch: RowBatch) => batches.push({ ...batch, tids: batch.tids.slice(), labelIndexes: batch.labelIndexes.slice(), valueWords: batch.valueWords.slice() }),
       warning: () => {},
@@ -32,8 +35,15 @@ describe('report_rows', () => {
       cstring(bytes, 16, 'syscalls');
       cstring(bytes, 32, 'read');
       cstring(bytes, 48, 'write');
-      const tids = 1024 + misalign, labels = 2048 + misalign, values = 4096 + misalign;
-      const rows: [number, number, bigint][] = [[7, 32, 5n], [8, 48, 2n ** 40n + 3n], [7, 0, 0n], [9, 32, 1n]];
+      const tids = 1024 + misalign,
+        labels = 2048 + misalign,
+        values = 4096 + misalign;
+      const rows: [number, number, bigint][] = [
+        [7, 32, 5n],
+        [8, 48, 2n ** 40n + 3n],
+        [7, 0, 0n],
+        [9, 32, 1n],
+      ];
       rows.forEach(([tid, label, value], i) => {
         view.setUint32(tids + 4 * i, tid, true);
         view.setUint32(labels + 4 * i, label, true);

@@ -121,7 +121,10 @@ describe('trigger modes', () => {
     const lines: string[] = [];
     const reports: [number, string | undefined][] = [];
     const skips: bigint[] = [];
-    const hits = [{ kind: 'start' as const, ts: 1_000n }, { kind: 'stop' as const, ts: 1_500n }];
+    const hits = [
+      { kind: 'start' as const, ts: 1_000n },
+      { kind: 'stop' as const, ts: 1_500n },
+    ];
     const source = {
       open: () => {},
       close: () => 0,
@@ -151,7 +154,6 @@ describe('trigger modes', () => {
     await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: false, triggerDeltaNs: 0 }, source, io, render, true);
     expect(ended).toEqual(['interrupted']);
   });
-
 
   it('start only: keeps waiting until the monotonic deadline has passed, even if a timer fires early', async () => {
     let now = 1_000_000_000n;

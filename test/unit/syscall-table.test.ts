@@ -173,10 +173,22 @@ describe('arm64 table', () => {
       'arch_specific_syscall', // start of the per-arch range, not a syscall
       'sync_file_range2', // only with __ARCH_WANT_SYNC_FILE_RANGE2 (not arm64)
       // 32-bit aliases of the __NR3264_ slots (#else of __BITS_PER_LONG == 64)
-      'fcntl64', 'statfs64', 'fstatfs64', 'truncate64', 'ftruncate64', 'llseek',
-      'sendfile64', 'fstatat64', 'fstat64', 'mmap2', 'fadvise64_64',
+      'fcntl64',
+      'statfs64',
+      'fstatfs64',
+      'truncate64',
+      'ftruncate64',
+      'llseek',
+      'sendfile64',
+      'fstatat64',
+      'fstat64',
+      'mmap2',
+      'fadvise64_64',
       // only #ifdef __NR3264_stat, which the generic header never defines
-      'stat', 'lstat', 'stat64', 'lstat64',
+      'stat',
+      'lstat',
+      'stat64',
+      'lstat64',
     ]);
     const expected: Array<[number, string]> = [];
     for (const [name, v] of nrDefines(GENERIC_HEADER)) {
@@ -251,9 +263,7 @@ describe('hostArch', () => {
 
 // tracefs can be mounted at either place; KDELAY_TRACEFS lets you point the
 // test at a temporary mount (`mount -t tracefs nodev /tmp/t`).
-const tracefsCandidates = [process.env.KDELAY_TRACEFS, '/sys/kernel/tracing', '/sys/kernel/debug/tracing'].filter(
-  (d): d is string => Boolean(d),
-);
+const tracefsCandidates = [process.env.KDELAY_TRACEFS, '/sys/kernel/tracing', '/sys/kernel/debug/tracing'].filter((d): d is string => Boolean(d));
 const syscallEvents = tracefsCandidates.map((d) => join(d, 'events', 'syscalls')).find((d) => existsSync(join(d, 'sys_enter_read')));
 
 // Event name -> table name, where the SYSCALL_DEFINE name is not the __NR_ name

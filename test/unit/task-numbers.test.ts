@@ -21,7 +21,11 @@ afterEach(() => {
 /** A namespace's /proc: kdelay is PID 1 (not the initial namespace, no kthreadd), process 5 has threads 5 and 6. */
 function namespaceProc(): string {
   const root = mkdtempSync(join(tmpdir(), 'kdelay-ns-proc-'));
-  for (const [tid, tgid] of [[1, 1], [5, 5], [6, 5]]) {
+  for (const [tid, tgid] of [
+    [1, 1],
+    [5, 5],
+    [6, 5],
+  ]) {
     // A thread is both /proc/TGID/task/TID and (unlisted) /proc/TID.
     for (const dir of new Set([join(root, String(tgid), 'task', String(tid)), join(root, String(tid))])) {
       mkdirSync(join(dir, 'ns'), { recursive: true });

@@ -8,7 +8,14 @@ import type { CollectedSample } from '../../host/driver/probe-set.js';
 import { tableFor } from '../../host/report/section-table.js';
 
 /** Kernel tids 101..105 are the user's 1..5; 106 has exited (no user number, and its name was seen as worker-6). */
-const NAMES = new Map([[1, 'worker-0'], [2, 'worker-1'], [3, 'worker-2'], [4, 'other'], [5, 'main'], [106, 'worker-6']]);
+const NAMES = new Map([
+  [1, 'worker-0'],
+  [2, 'worker-1'],
+  [3, 'worker-2'],
+  [4, 'other'],
+  [5, 'main'],
+  [106, 'worker-6'],
+]);
 const facts: ThreadFacts = {
   userTid: (kernelTid) => (kernelTid >= 101 && kernelTid <= 105 ? kernelTid - 100 : undefined),
   name: (tid) => NAMES.get(tid),
@@ -65,11 +72,22 @@ describe('thread selection', () => {
   it('renumbers and selects the threads the kernel saw exit like their rows', () => {
     const exited = (selection: ThreadSelection) => {
       const s = sample();
-      s.exited = new Map([[102, 'worker-1'], [106, 'worker-6'], [107, 'x']]);
+      s.exited = new Map([
+        [102, 'worker-1'],
+        [106, 'worker-6'],
+        [107, 'x'],
+      ]);
       return [...selectThreads(s, threadView(selection, facts)).exited!];
     };
-    expect(exited({})).toEqual([[2, 'worker-1'], [106, 'worker-6'], [107, 'x']]);
-    expect(exited({ name: /worker/ })).toEqual([[2, 'worker-1'], [106, 'worker-6']]);
+    expect(exited({})).toEqual([
+      [2, 'worker-1'],
+      [106, 'worker-6'],
+      [107, 'x'],
+    ]);
+    expect(exited({ name: /worker/ })).toEqual([
+      [2, 'worker-1'],
+      [106, 'worker-6'],
+    ]);
   });
 
   it('asks each thread its number and name once per sample', () => {

@@ -7,7 +7,11 @@ const MS = 1_000_000;
 const NO_SYSCALL = 0xffffffff;
 const names: Record<number, string> = { 202: 'futex', 230: 'clock_nanosleep', 0: 'read' };
 
-function tables(rows: [number, string, number, number, number][], delayers: [number, string, number, number, number][] = [], hist: [number, string, number, number, number][] = []): SampleTables {
+function tables(
+  rows: [number, string, number, number, number][],
+  delayers: [number, string, number, number, number][] = [],
+  hist: [number, string, number, number, number][] = [],
+): SampleTables {
   const t: SampleTables = new Map();
   const account = new SectionTable('account', 3);
   for (const [tid, state, nr, count, ns] of rows) account.add(tid, state, [nr, count, ns]);
@@ -20,15 +24,35 @@ function tables(rows: [number, string, number, number, number][], delayers: [num
   t.set('histogram', h);
   return t;
 }
-const accounts = (t: SampleTables, windowNs = 1000 * MS) => accountThreads(t, windowNs, (tid) => `t${tid}`, (nr) => names[nr] ?? `[unknown: ${nr}]`)!;
+const accounts = (t: SampleTables, windowNs = 1000 * MS) =>
+  accountThreads(
+    t,
+    windowNs,
+    (tid) => `t${tid}`,
+    (nr) => names[nr] ?? `[unknown: ${nr}]`,
+  )!;
 
 describe('the verdict', () => {
-  it('splits kernel delay from the thread\'s own choice, and sorts by kernel delay', () => {
-    const [first, second] = accounts(tables([
-      [1, 'user', NO_SYSCALL, 0, 100 * MS], [1, 'blocked', 202, 3, 880 * MS], [1, 'runnable', NO_SYSCALL, 2, 20 * MS],
-      [2, 'user', NO_SYSCALL, 0, 500 * MS], [2, 'runnable', NO_SYSCALL, 40, 240 * MS], [2, 'hardirq', NO_SYSCALL, 9, 40 * MS],
-      [2, 'blocked', NO_SYSCALL, 30, 30 * MS], [2, 'stopped', NO_SYSCALL, 1, 100 * MS], [2, 'syscall', 0, 0, 90 * MS],
-    ], [[2, 'noisy', 77, 30, 200 * MS], [2, 'swapper/0', 0, 10, 40 * MS]]));
+  it("splits kernel delay from the thread's own choice, and sorts by kernel delay", () => {
+    const [first, second] = accounts(
+      tables(
+        [
+          [1, 'user', NO_SYSCALL, 0, 100 * MS],
+          [1, 'blocked', 202, 3, 880 * MS],
+          [1, 'runnable', NO_SYSCALL, 2, 20 * MS],
+          [2, 'user', NO_SYSCALL, 0, 500 * MS],
+          [2, 'runnable', NO_SYSCALL, 40, 240 * MS],
+          [2, 'hardirq', NO_SYSCALL, 9, 40 * MS],
+          [2, 'blocked', NO_SYSCALL, 30, 30 * MS],
+          [2, 'stopped', NO_SYSCALL, 1, 100 * MS],
+          [2, 'syscall', 0, 0, 90 * MS],
+        ],
+        [
+          [2, 'noisy', 77, 30, 200 * MS],
+          [2, 'swapper/0', 0, 10, 40 * MS],
+        ],
+      ),
+    );
     expect(first.tid).toBe(2);
     expect(first.kernelDelayNs).toBe(240 * MS + 40 * MS + 30 * MS + 100 * MS);
     expect(first.unaccountedNs).toBe(0);
@@ -40,8 +64,17 @@ describe('the verdict', () => {
   });
 
   it('shows what the window could not place, and leaves threads under 1% (or 1 ms) to one line', () => {
-    const list = accounts(tables([[5, 'blocked', 230, 1, 995 * MS], [5, 'runnable', NO_SYSCALL, 1, 4 * MS], [6, 'user', NO_SYSCALL, 0, 1000 * MS]]));
-    expect(list.map((t) => [t.tid, t.unaccountedNs])).toEqual([[5, MS], [6, 0]]);
+    const list = accounts(
+      tables([
+        [5, 'blocked', 230, 1, 995 * MS],
+        [5, 'runnable', NO_SYSCALL, 1, 4 * MS],
+        [6, 'user', NO_SYSCALL, 0, 1000 * MS],
+      ]),
+    );
+    expect(list.map((t) => [t.tid, t.unaccountedNs])).toEqual([
+      [5, MS],
+      [6, 0],
+    ]);
     expect(verdictLines(list, 1000 * MS)).toEqual([
       '',
       '# VERDICT: kernel delay = waiting for a CPU + IRQs + page faults + stopped, per thread, of the 1.00 s window:',
@@ -51,7 +84,20 @@ describe('the verdict', () => {
   });
 
   it('derives percentiles from log2 buckets and prints them as runqlat does', () => {
-    const [t] = accounts(tables([[3, 'runnable', NO_SYSCALL, 100, 50 * MS], [3, 'user', NO_SYSCALL, 0, 950 * MS]], [], [[3, 'run_queue', NO_SYSCALL, 10, 98], [3, 'run_queue', NO_SYSCALL, 20, 2], [3, 'syscall', 230, 24, 10]]));
+    const [t] = accounts(
+      tables(
+        [
+          [3, 'runnable', NO_SYSCALL, 100, 50 * MS],
+          [3, 'user', NO_SYSCALL, 0, 950 * MS],
+        ],
+        [],
+        [
+          [3, 'run_queue', NO_SYSCALL, 10, 98],
+          [3, 'run_queue', NO_SYSCALL, 20, 2],
+          [3, 'syscall', 230, 24, 10],
+        ],
+      ),
+    );
     expect(t.runQueueHist![10]).toBe(98);
     expect(percentileNs(t.runQueueHist!, 0.5)).toBe(2048);
     expect(percentileNs(t.runQueueHist!, 0.99)).toBe(2 ** 21);
@@ -71,26 +117,42 @@ describe('the verdict', () => {
   });
 
   it('closes the account of a thread born or exited inside the window at its birth and exit, and says so', () => {
-    const [t] = accounts(tables([
-      [7, 'born', NO_SYSCALL, 1, 200 * MS], [7, 'exited', NO_SYSCALL, 1, 300 * MS],
-      [7, 'user', NO_SYSCALL, 0, 400 * MS], [7, 'runnable', NO_SYSCALL, 5, 100 * MS],
-    ]));
+    const [t] = accounts(
+      tables([
+        [7, 'born', NO_SYSCALL, 1, 200 * MS],
+        [7, 'exited', NO_SYSCALL, 1, 300 * MS],
+        [7, 'user', NO_SYSCALL, 0, 400 * MS],
+        [7, 'runnable', NO_SYSCALL, 5, 100 * MS],
+      ]),
+    );
     expect([t.aliveNs, t.unaccountedNs, t.exited, t.complete]).toEqual([500 * MS, 0, true, true]);
-    expect(verdictLine(t)).toBe('t7 [7] (started 200 ms, exited 700 ms into the window)  kernel delay 20.0% of 500 ms: waiting for CPU 20.0% (5 waits); its own choice: on CPU 80.0%');
+    expect(verdictLine(t)).toBe(
+      't7 [7] (started 200 ms, exited 700 ms into the window)  kernel delay 20.0% of 500 ms: waiting for CPU 20.0% (5 waits); its own choice: on CPU 80.0%',
+    );
   });
 
   it('shows time it cannot place as not known, never as a system call (-1 or "since before kdelay")', () => {
-    const [t] = accounts(tables([
-      [8, 'user', NO_SYSCALL, 0, 600 * MS], [8, 'syscall', NO_SYSCALL, 0, 100 * MS], [8, 'syscall', NO_SYSCALL - 1, 0, 100 * MS],
-      [8, 'unknown', NO_SYSCALL, 0, 200 * MS],
-    ]));
+    const [t] = accounts(
+      tables([
+        [8, 'user', NO_SYSCALL, 0, 600 * MS],
+        [8, 'syscall', NO_SYSCALL, 0, 100 * MS],
+        [8, 'syscall', NO_SYSCALL - 1, 0, 100 * MS],
+        [8, 'unknown', NO_SYSCALL, 0, 200 * MS],
+      ]),
+    );
     expect(t.syscalls).toEqual([]);
     expect(t.unknown.ns).toBe(400 * MS);
     expect(verdictLine(t)).toBe('t8 [8]  kernel delay 0.0% of 1.00 s; its own choice: on CPU 60.0%; not known 40.0%');
   });
 
   it('gives a thread whose states do not add up (lost events) no verdict, and says why', () => {
-    const list = accounts(tables([[9, 'runnable', NO_SYSCALL, 3, 300 * MS], [9, 'user', NO_SYSCALL, 0, 600 * MS], [10, 'user', NO_SYSCALL, 0, 989 * MS]]));
+    const list = accounts(
+      tables([
+        [9, 'runnable', NO_SYSCALL, 3, 300 * MS],
+        [9, 'user', NO_SYSCALL, 0, 600 * MS],
+        [10, 'user', NO_SYSCALL, 0, 989 * MS],
+      ]),
+    );
     const [nine, ten] = [list.find((t) => t.tid === 9)!, list.find((t) => t.tid === 10)!];
     // 100 ms missing is more than 1% + 1 ms; 11 ms is not.
     expect([nine.complete, ten.complete]).toEqual([false, true]);

@@ -107,7 +107,13 @@ emit('facts', {
   openvswitch: existsSync('/sys/module/openvswitch'),
   kprobePmu,
   libbpf: ['/lib', '/usr/lib'].flatMap((dir) =>
-    readdirSync(dir).filter((d) => d.endsWith('-linux-gnu')).flatMap((d) => readdirSync(`${dir}/${d}`).filter((f) => f.startsWith('libbpf.so')).map((f) => `${dir}/${d}/${f}`)),
+    readdirSync(dir)
+      .filter((d) => d.endsWith('-linux-gnu'))
+      .flatMap((d) =>
+        readdirSync(`${dir}/${d}`)
+          .filter((f) => f.startsWith('libbpf.so'))
+          .map((f) => `${dir}/${d}/${f}`),
+      ),
   ),
   uptimeS: Number(readOr('/proc/uptime', '0').split(' ')[0]),
 });
@@ -132,7 +138,10 @@ await check('window', async (record, step) => {
   step('kdelay exited');
   record.libbpfChoice = /^kdelay: using libbpf .*$/m.exec(record.kdelay.stderr)?.[0];
   // libbpf's own log stays out of the record: the console is a slow serial line.
-  record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
+  record.kdelay.stderr = record.kdelay.stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('libbpf: '))
+    .join('\n');
   // A probe reported not available may have failed to load: libbpf's log says why.
   if (record.kdelay.code !== 0 || /: not available \(/.test(record.kdelay.stdout)) record.debugLog = await debugLog(record, args);
   workload.child.kill('SIGTERM');
@@ -144,10 +153,7 @@ await check('trigger', async (record, step) => {
   // guest on a loaded machine missed enough of 4 rounds to wait for ever), and each window holds one round anyway.
   const workload = await startWorkload(record, step, config.triggerSamples * 4);
   record.workloadPid = workload.child.pid;
-  const args = [
-    '-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples,
-    '--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop',
-  ];
+  const args = ['-p', workload.child.pid, '--json', '--sample-count', config.triggerSamples, '--start-trigger', 'u:kdelay_test:start', '--stop-trigger', 'u:kdelay_test:stop'];
   const run = kdelay(record, args);
   const waiting = await run.until('stderr', /waiting for/);
   step(waiting ? 'waiting for the start trigger' : 'kdelay exited before waiting');
@@ -159,7 +165,10 @@ await check('trigger', async (record, step) => {
 });
 
 /** Host PIDs of the processes whose status matches re (busybox has no pgrep -f that sees NSpid). */
-const processesWith = (re) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && re.test(readOr(`/proc/${p}/status`, ''))).map(Number);
+const processesWith = (re) =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p) && re.test(readOr(`/proc/${p}/status`, '')))
+    .map(Number);
 const nsTid = (status) => Number(/^NSpid:\s*(.*)$/m.exec(status)?.[1].split(/\s+/).at(-1));
 
 // kdelay and the workload both inside `unshare -p -f --mount-proc`, no host /proc: the task iterator
@@ -186,33 +195,43 @@ await check('pidns', async (record, step) => {
   }
   record.kdelay = await run.done;
   step('kdelay exited');
-  record.kdelay.stderr = record.kdelay.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
+  record.kdelay.stderr = record.kdelay.stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('libbpf: '))
+    .join('\n');
 });
 
 // Every configuration that changes what a probe loads (scripts/lib/kernel-matrix-loads.mjs), one kdelay
 // run each against one workload: loaded and attached once it samples or waits for its start trigger,
 // then stopped with SIGINT. One `load` record per configuration.
-await check('loads', async (record, step) => {
-  const workload = await startWorkload(record, step);
-  for (const load of config.loads) {
-    const started = Date.now();
-    if (load.needs === 'kprobes' && !kprobePmu) {
-      emit('load', { name: load.name, outcome: 'skipped', why: 'no kprobes', ms: 0 });
-      continue;
+await check(
+  'loads',
+  async (record, step) => {
+    const workload = await startWorkload(record, step);
+    for (const load of config.loads) {
+      const started = Date.now();
+      if (load.needs === 'kprobes' && !kprobePmu) {
+        emit('load', { name: load.name, outcome: 'skipped', why: 'no kprobes', ms: 0 });
+        continue;
+      }
+      const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
+      const run = kdelay(record, args);
+      const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+      const loadedMs = Date.now() - started;
+      if (loaded) run.child.kill('SIGINT');
+      const result = await run.done;
+      result.stderr = result.stderr
+        .split('\n')
+        .filter((line) => !line.startsWith('libbpf: '))
+        .join('\n');
+      // stdout's report is not judged here: only its "not available" lines, and a tail to explain a failure.
+      const notAvailable = result.stdout.split('\n').filter((l) => /: not available \(/.test(l));
+      const out = { name: load.name, outcome: 'finished', loaded, loadedMs, kdelay: { ...result, stdout: result.stdout.slice(-1500) }, notAvailable };
+      if (result.code !== 0 || !loaded || notAvailable.length) out.debugLog = await debugLog(record, args);
+      emit('load', { ...out, ms: Date.now() - started });
+      step(`${load.name}: exit ${result.code}`);
     }
-    const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
-    const run = kdelay(record, args);
-    const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
-    const loadedMs = Date.now() - started;
-    if (loaded) run.child.kill('SIGINT');
-    const result = await run.done;
-    result.stderr = result.stderr.split('\n').filter((line) => !line.startsWith('libbpf: ')).join('\n');
-    // stdout's report is not judged here: only its "not available" lines, and a tail to explain a failure.
-    const notAvailable = result.stdout.split('\n').filter((l) => /: not available \(/.test(l));
-    const out = { name: load.name, outcome: 'finished', loaded, loadedMs, kdelay: { ...result, stdout: result.stdout.slice(-1500) }, notAvailable };
-    if (result.code !== 0 || !loaded || notAvailable.length) out.debugLog = await debugLog(record, args);
-    emit('load', { ...out, ms: Date.now() - started });
-    step(`${load.name}: exit ${result.code}`);
-  }
-  workload.child.kill('SIGTERM');
-}, config.loadsTimeoutMs);
+    workload.child.kill('SIGTERM');
+  },
+  config.loadsTimeoutMs,
+);

@@ -17,7 +17,7 @@ import { KDELAY_BIN, runKdelay, startKdelay } from '../helpers/kdelay.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { type KeyPair, makeKeyPair } from '../helpers/probe-variants.js';
 import { splitSeal } from '../../host/bundle/seal.js';
-// @ts-expect-error: a plain JS build module, shared with scripts/build-plain-guest.mjs
+// A plain JS build module, shared with scripts/build-plain-guest.mjs.
 import { compilePlainGuest } from '../../scripts/lib/plain-guest-build.mjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -38,11 +38,11 @@ describe('one-way imports', () => {
   it('an upward import and an eager libbpf load fail the check, each named by its rule', () => {
     cpSync(join(ROOT, 'host'), join(scratch, 'host'), { recursive: true });
     cpSync(join(ROOT, 'tsconfig.json'), join(scratch, 'tsconfig.json'));
-    writeFileSync(join(scratch, 'host', 'report', 'upward.ts'), "import { run } from '../driver/run.js';\nexport const upward = run;\n");
+    writeFileSync(join(scratch, 'host', 'report', 'upward.ts'), "import { measure } from '../driver/measure.js';\nexport const upward = measure;\n");
     writeFileSync(join(scratch, 'host', 'driver', 'eager.ts'), "import { LibbpfBackend } from '../libbpf/libbpf-backend.js';\nexport const eager = LibbpfBackend;\n");
     const { status, output } = cruise(scratch);
     expect(status).not.toBe(0);
-    expect(output).toContain('error layer-report: host/report/upward.ts → host/driver/run.ts');
+    expect(output).toContain('error layer-report: host/report/upward.ts → host/driver/measure.ts');
     expect(output).toContain('error concrete-libbpf-only-in-composition-root: host/driver/eager.ts → host/libbpf/libbpf-backend.ts');
     expect(output).toMatch(/2 dependency violations \(2 errors/);
   });

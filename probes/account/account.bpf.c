@@ -34,12 +34,12 @@
  * before the user half looks, by the kernel into account_tail (the scheme
  * sched.bpf.c uses for its run tails).
  *
- * Who delayed it (kdelay_delayers.bpf.h): while a target thread waits on a CPU's run queue, that
+ * Who delayed it: while a target thread waits on a CPU's run queue, that
  * CPU's waiters[] slot lists it. Every context switch on such a CPU charges
  * the task switched out (whoever it is) with the part of its run that
  * overlapped each wait. All changes to a CPU's slot happen under that CPU's
  * run-queue lock (sched_switch, and sched_wakeup, which the kernel fires with
- * the wakee's run queue locked), so plain writes are safe.
+ * the wakee's run queue locked), so plain writes are safe (kdelay_delayers.bpf.h).
  *
  * --hist: log2 histograms of run-queue waits and of each system call's
  * duration, for waits and calls that began inside the window (the rule of

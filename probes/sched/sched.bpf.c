@@ -46,8 +46,8 @@ struct thread_state {
  * state_slots (kdelay_slots.bpf.h) when it is the first to claim it: its
  * state and its statistics in one array element, which the verifier's
  * inlined array lookup finds. A slot is kept for the run (a thread's tid
- * picks it again after a restart); a thread whose slot another owns keeps
- * using the hash maps below. Slot statistics belong to the window that began at
+ * picks it again after a restart); a thread whose slot another owns uses
+ * the hash maps below. Slot statistics belong to the window that began at
  * `window`: the first interval recorded in a new window zeroes them, so
  * the user half never writes to a slot the kernel is updating.
  */

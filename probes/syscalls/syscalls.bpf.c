@@ -121,8 +121,8 @@ struct syscall_start {
  * decides most of this probe's cost above the empty-program floor. A
  * thread owns a slot of stamp_slots (kdelay_slots.bpf.h) when it is the
  * first to claim it: an array lookup is inlined by the verifier, a hash
- * lookup is a helper call that hashes the key. A slot is kept until the thread exits
- * (syscalls_thread_exit); a thread whose slot another thread owns keeps its
+ * lookup is a helper call that hashes the key. A slot is kept until the
+ * thread exits (syscalls_thread_exit); a thread whose slot another owns keeps its
  * stamp in syscall_start and adds every call to syscall_stats. Either way a
  * thread always finds its stamp: in its slot once it has one (a claim moves
  * its hash stamp there), else in the hash.

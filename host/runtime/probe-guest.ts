@@ -3,7 +3,7 @@
  * imports, and drives it through the probe lifecycle exports:
  *
  *   kdelay_probe_init() -> i32      open, configure, load and attach
- *   kdelay_probe_collect() -> i32   read the maps, report_row() each result
+ *   kdelay_probe_collect() -> i32   read the maps, report_rows() the results
  *   kdelay_probe_reset() -> i32     clear statistics for the next sample
  *
  * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is

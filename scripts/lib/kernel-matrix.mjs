@@ -408,6 +408,8 @@ export function guestInitramfs({ pins, kernelPin, arch, repoCpio, output }) {
 /**
  * Boots one guest under qemu (TCG) and resolves with its console output,
  * or with timedOut once timeoutMs has passed (the guest is killed).
+ * @param {{ vmlinuz: string, initrd: string, arch: string, timeoutMs: number, memoryMb?: number,
+ *   onLine?: (line: string, ms: number) => void }} options
  */
 export function bootGuest({ vmlinuz, initrd, arch, timeoutMs, memoryMb = 1024, onLine }) {
   const a = ARCHES[arch];

@@ -10,7 +10,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitSeal } from '../../host/bundle/seal.js';
@@ -20,6 +19,7 @@ import { KDELAY_BIN } from '../helpers/kdelay.js';
 import { hideFilesScript, SHIPPED_LIBBPF, systemLibbpfFiles } from '../helpers/libbpf.js';
 import { makeKeyPair } from '../helpers/probe-variants.js';
 import { compilePlainGuest } from '../../scripts/lib/plain-guest-build.mjs';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -445,7 +445,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   if (skipWithoutBpf) return;
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-hardening-'));
+  const dir = tempDir('kdelay-hardening-');
   chmodSync(dir, 0o755); // setpriv rows run as nobody
   const target = spawn('sleep', ['600'], { stdio: 'ignore' });
   const ticking = spawn('sh', ['-c', 'while :; do sleep 0.02; done'], { stdio: 'ignore' });

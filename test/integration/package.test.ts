@@ -10,8 +10,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
@@ -19,6 +18,7 @@ import { runKdelay, sampleWorkload } from '../helpers/kdelay.js';
 import { createPidNamespace, type PidNamespace, sampleInNamespace } from '../helpers/pid-namespace.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -60,7 +60,7 @@ let installedBin: string;
 const run = promisify(execFile);
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kdelay-pack-'));
+  work = tempDir('kdelay-pack-');
   // npm pack runs prepack (the build) first, as from a clean clone.
   const [packed] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8' })).stdout);
   tarball = join(work, packed.filename);

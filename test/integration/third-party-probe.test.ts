@@ -4,8 +4,7 @@
  * unmodified CLI with --probe; and what kdelay refuses or skips.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitSeal, sealBundle } from '../../host/bundle/seal.js';
 import { buildExampleProbe, type KeyPair, makeKeyPair, moveInto } from '../helpers/probe-variants.js';
@@ -14,6 +13,7 @@ import { BUILTIN_PROBES, requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms }
 import { runKdelay, sampleWorkload } from '../helpers/kdelay.js';
 import { parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const PAGES = 500;
 let author: KeyPair;
@@ -28,7 +28,7 @@ beforeAll(() => {
 
 /** A copy of the signed bundle, changed by edit, in a fresh folder. */
 function copyOf(edit: (bytes: Buffer) => Buffer): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'kdelay-copy-')), 'pagefaults.wasm');
+  const file = join(tempDir('kdelay-copy-'), 'pagefaults.wasm');
   writeFileSync(file, edit(readFileSync(bundle)));
   return file;
 }
@@ -145,7 +145,7 @@ SEC("tp_btf/sched_switch") int faults_cas_flip(void *ctx) { u32 zero = 0; u64 *f
 
 describe('where third-party bundles come from', () => {
   it('$KDELAY_HOME/probes.d adds bundles to every run, trusted through $KDELAY_HOME/trusted-keys', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'kdelay-home-'));
+    const home = tempDir('kdelay-home-');
     const installed = moveInto(buildExampleProbe('pagefaults', {}, author), join(home, 'probes.d'));
     const key = join(home, 'trusted-keys', 'author.pub');
     mkdirSync(join(home, 'trusted-keys'));
@@ -156,7 +156,7 @@ describe('where third-party bundles come from', () => {
   });
 
   it('--probe DIR adds every bundle in the folder', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kdelay-dir-'));
+    const dir = tempDir('kdelay-dir-');
     copyFileSync(bundle, join(dir, 'pagefaults.wasm'));
     const { code, stdout, stderr } = await runKdelay(['probes', 'list', '--probe', dir, '--trust-key', author.publicFile]);
     expect(code, stderr).toBe(0);

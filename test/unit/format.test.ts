@@ -163,7 +163,7 @@ describe('NDJSON report', () => {
       run,
     ).sample(1, sample, dumpMicros, 123);
     const [record] = validNdjson(lines.join('\n'));
-    expect(record.data.threads.map((t: { tid: number; name: string; exited: boolean }) => [t.tid, t.name, t.exited])).toEqual([
+    expect((record.data.threads as { tid: number; name: string; exited: boolean }[]).map((t) => [t.tid, t.name, t.exited])).toEqual([
       [31741, 'revalidator122', false],
       [31750, 'handler7', true],
     ]);

@@ -23,7 +23,7 @@ import { describe, expect, it } from 'vitest';
 import { type OptionSpec, parseManifest, type ProbeManifest } from '../../host/bundle/manifest.js';
 import { buildProgram, helpText, type KdelayOptions, parseOptions } from '../../host/cli/options.js';
 import { parseTrigger } from '../../host/system/triggers.js';
-// @ts-expect-error: plain JavaScript, shared with the matrix and its guest
+// Plain JavaScript, shared with the matrix and its guest.
 import { CHECK_CONFIGURATIONS, LOAD_CONFIGURATIONS, loadArgs, TRIGGER_SPECS } from '../../scripts/lib/kernel-matrix-loads.mjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -1,7 +1,7 @@
 /** The verdict's arithmetic and wording, table-tested on hand-made account rows (report/verdict.ts). */
 import { describe, expect, it } from 'vitest';
-import { SectionTable, type SampleTables } from '../../dist/host/model/section-table.js';
-import { accountThreads, histogramLines, humanNs, percentileNs, verdictLine, verdictLines } from '../../dist/host/report/verdict.js';
+import { SectionTable, type SampleTables } from '../../host/model/section-table.js';
+import { accountThreads, histogramLines, humanNs, percentileNs, verdictLine, verdictLines } from '../../host/report/verdict.js';
 
 const MS = 1_000_000;
 const NO_SYSCALL = 0xffffffff;

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, run } from '../../driver/run.js';
-import { helpText, parseOptions } from '../options.js';
+import { LEGEND } from '../legend.js';
+import { buildProgram, helpText, parseOptions } from '../options.js';
 import type { CliCommand } from '../runner.js';
 
 /** The version of the installed package, from its package.json (one source of truth). */
@@ -12,10 +13,15 @@ export function packageVersion(): string {
 
 export const reportCommand: CliCommand = {
   words: [],
+  definition: buildProgram,
   async run(argv) {
     const options = parseOptions(argv);
     if (options === 'help') {
       process.stdout.write(helpText());
+      return 0;
+    }
+    if (options === 'legend') {
+      process.stdout.write(LEGEND);
       return 0;
     }
     if (options === 'version') {

@@ -1,13 +1,30 @@
 /**
- * Once per test run: make sure tracefs is mounted (the syscall-table test
+ * Once per test run: fetch what the tests download (scripts/fetch-test-downloads.mjs,
+ * with its own timeout: a cold cache on a slow mirror must not eat a test's 60 s),
+ * and make sure tracefs is mounted (the syscall-table test
  * reads the running kernel's syscall events from it; some distributions and
  * VMs do not mount it by default). Only root can, and only root runs the
  * kernel tests anyway.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A cold cache downloads about 280 MB (Debian's package lists, mostly); a warm one nothing. */
+const DOWNLOAD_TIMEOUT_MS = 15 * 60_000;
+
+function fetchDownloads() {
+  const script = join(import.meta.dirname, '..', 'scripts', 'fetch-test-downloads.mjs');
+  try {
+    execFileSync(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'], timeout: DOWNLOAD_TIMEOUT_MS });
+  } catch (err) {
+    // The tests that need them say what is missing (under CI=true they fail).
+    console.warn(`could not fetch the tests' downloads within ${DOWNLOAD_TIMEOUT_MS / 60_000} min: ${(err as Error).message}`);
+  }
+}
 
 export default function setup() {
+  fetchDownloads();
   const tracefs = '/sys/kernel/tracing';
   if (process.geteuid?.() !== 0 || existsSync(`${tracefs}/events`)) return;
   try {

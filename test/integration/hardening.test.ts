@@ -147,7 +147,8 @@ const rows: Row[] = [
 
   // Targets.
   { name: 'a PID that does not exist', args: () => ['-p', 999999999], code: 69, error: /no process with PID 999999999/ },
-  { name: 'no ovs-vswitchd', args: () => [], code: 69, error: /failed to find ovs-vswitchd's PID/ },
+  // In a PID namespace of its own (and its /proc), where no ovs-vswitchd can be seen, whatever runs on the machine.
+  { name: 'no ovs-vswitchd', args: () => [], wrap: () => ['unshare', '-p', '-f', '--mount-proc'], code: 69, error: /failed to find ovs-vswitchd's PID/ },
   {
     name: '--list-probes of a kernel thread',
     args: () => ['-p', 2, '--list-probes'],

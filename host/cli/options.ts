@@ -262,6 +262,8 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
+      // `kdelay prbes list`: commander counts the words before it reads them; a first word that is not a PID is a mistyped command.
+      if (err.code === 'commander.excessArguments' && program.args.length && !/^\s*\d+\s*$/.test(program.args[0])) positionalPid(program.args[0]);
       if (err.code === 'commander.version') return 'version';
       // Commander puts its suggestion on a line of its own ("\n(Did you mean --hist?)"): one line
       // here, so that only control characters from outside (the runner escapes them) show as \xNN.

@@ -4,6 +4,8 @@
  * the legend, and how kdelay behaves on a terminal (a progress line) and in
  * a pipe (none, and each sample flushed as it is reported).
  */
+// Terminal output is escape sequences: the regular expressions below match them on purpose.
+/* eslint-disable no-control-regex */
 import { execFileSync, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';

@@ -41,10 +41,10 @@ writeFileSync(
   `Third-party code in dist/kdelay.mjs (written by scripts/bundle-cli.mjs). vendor/libbpf/ carries libbpf's own licence files.\n\n${notices.join('\n---\n\n')}`,
 );
 
-// The report's per-row loops (host/report/wasm-loops.ts) as WebAssembly, next
-// to the bundle; tsc's dist/host/report/ finds it two folders up.
+// The report's per-row loops (host/model/wasm-loops.ts) as WebAssembly, next
+// to the bundle; tsc's dist/host/model/ finds it two folders up.
 const { error, stderr } = await asc.main([
-  join(ROOT, 'host', 'report', 'wasm-loops', 'report-loops.ts'),
+  join(ROOT, 'host', 'model', 'wasm-loops', 'report-loops.ts'),
   '-O3',
   '--runtime',
   'stub',

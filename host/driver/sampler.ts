@@ -3,13 +3,13 @@
  * and SamplerIO (clock, waiting, output), so the loop itself is tested
  * without BPF (test/unit/sampler.test.ts).
  */
-import { timestampLine } from '../report/format.js';
-import type { SampleRenderer, WindowEnd } from '../report/sample.js';
+import { timestampLine } from '../report/timestamps.js';
+import type { SampleSink, WindowEnd } from '../model/sample.js';
 import type { CollectedSample } from './probe-set.js';
 import type { TriggerHit } from './trigger-events.js';
 import type { ProgressState } from './progress.js';
 
-export type { SampleRenderer };
+export type { SampleSink };
 
 export type WaitOutcome = 'elapsed' | WindowEnd;
 
@@ -64,7 +64,7 @@ export interface TimeModeOptions {
 }
 
 /** Time mode: --sample-count windows of --sample-time seconds. */
-export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleRenderer, quiet = false): Promise<WaitOutcome> {
+export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
@@ -123,7 +123,7 @@ export interface TriggerSource extends SampleSource {
  * The kernel opens and closes the gate at the hit itself; this loop only
  * follows, so its own latency never shortens or stretches a window.
  */
-export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleRenderer, quiet = false): Promise<WaitOutcome> {
+export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
   const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';

@@ -57,6 +57,13 @@ describe('help', () => {
     expect((await runKdelay(['help', 'legend'])).stdout).toBe(stdout);
   });
 
+  it('probes list fits 100 columns', async () => {
+    const { code, stdout } = await runKdelay(['probes', 'list']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^syscalls .* SYSCALL, LONG POLL$/m);
+    expect(Math.max(...stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+  });
+
   it('a mistyped command is named as one', async () => {
     const { code, stderr } = await runKdelay(['prbes', 'list']);
     expect(code).toBe(2);

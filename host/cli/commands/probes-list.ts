@@ -54,6 +54,36 @@ function probesListHelp(): string {
   return help.replace(/^Usage: (probes )?list/, 'Usage: kdelay probes list');
 }
 
+/** `probes list` fits this many columns: its last column (the sections) wraps. */
+const LIST_COLUMNS = 100;
+
+/** A comma-separated list (and a `  [skipped: ...]` note) cut into lines of at most `width`, at commas; a longer item stands alone. */
+export function wrapList(text: string, width: number): string[] {
+  const [list, note] = text.split(/ {2}(?=\[skipped: )/);
+  const items = list.split(', ');
+  const out: string[] = [];
+  let line = '';
+  items.forEach((item, i) => {
+    const piece = item + (i < items.length - 1 ? ',' : '');
+    if (line && line.length + 1 + piece.length > width) {
+      out.push(line);
+      line = piece;
+    } else line = line ? `${line} ${piece}` : piece;
+  });
+  out.push(line);
+  if (note) {
+    line = '';
+    for (const word of note.split(' ')) {
+      if (line && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
 /** `kdelay probes list`: one line per bundle: name, version, where from, signature, what it reports. */
 export async function listProbeBundles(options: ProbesListCommand): Promise<number> {
   const entries = admittedBundles(options);
@@ -80,12 +110,17 @@ export async function listProbeBundles(options: ProbesListCommand): Promise<numb
       (bundle.manifest.architectures ?? ['x86_64']).join(','),
       origin,
       describeSeal(seal),
-      (bundle.manifest.sections.map((s) => s.title).join(', ') || '(no sections)') + (missing ? `  [skipped: ${missing}]` : ''),
+      // "STATISTICS" ends most titles: left out here, so that the list fits 100 columns (--json has the titles whole).
+      (bundle.manifest.sections.map((s) => s.title.replace(/ STATISTICS$/, '')).join(', ') || '(no sections)') + (missing ? `  [skipped: ${missing}]` : ''),
     ];
   });
   const headers = ['NAME', 'VERSION', 'ARCH', 'SOURCE', 'SIGNATURE', 'SECTIONS'];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]) : cell)).join('  ');
-  process.stdout.write([line(headers), ...rows.map(line)].join('\n') + '\n');
+  const lines = (r: string[]) => {
+    const lead = r.slice(0, -1).map((cell, i) => cell.padEnd(widths[i]));
+    const indent = lead.join('  ').length + 2;
+    return wrapList(r.at(-1)!, LIST_COLUMNS - indent).map((part, i) => (i === 0 ? [...lead, part].join('  ') : ' '.repeat(indent) + part));
+  };
+  process.stdout.write([...lines(headers), ...rows.flatMap(lines)].join('\n') + '\n');
   return ExitCode.OK;
 }

@@ -1,5 +1,7 @@
 /**
  * Once per test run:
+ * - fetch what the tests download (scripts/fetch-test-downloads.mjs, with its
+ *   own timeout: a cold cache on a slow mirror must not eat a test's 60 s);
  * - make sure tracefs is mounted (the syscall-table test reads the running
  *   kernel's syscall events from it; some distributions and VMs do not mount
  *   it by default). Only root can, and only root runs the kernel tests anyway.
@@ -15,7 +17,11 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** A cold cache downloads about 280 MB (Debian's package lists, mostly); a warm one nothing. */
+const DOWNLOAD_TIMEOUT_MS = 15 * 60_000;
+
 export default function setup() {
+  fetchDownloads();
   const root = mkdtempSync(join(tmpdir(), 'kdelay-test-run-'));
   // As /tmp: tests run some processes as another user (setpriv), which must reach their files here.
   chmodSync(root, 0o1777);
@@ -27,6 +33,16 @@ export default function setup() {
     else process.env.TMPDIR = outerTmpdir;
     rmSync(root, { recursive: true, force: true });
   };
+}
+
+function fetchDownloads() {
+  const script = join(import.meta.dirname, '..', 'scripts', 'fetch-test-downloads.mjs');
+  try {
+    execFileSync(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'], timeout: DOWNLOAD_TIMEOUT_MS });
+  } catch (err) {
+    // The tests that need them say what is missing (under CI=true they fail).
+    console.warn(`could not fetch the tests' downloads within ${DOWNLOAD_TIMEOUT_MS / 60_000} min: ${(err as Error).message}`);
+  }
 }
 
 function mountTracefs() {

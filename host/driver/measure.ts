@@ -35,6 +35,7 @@ import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, lim
 import { planProbes } from './probe-plan.js';
 import { ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
+import { progressLine } from './progress.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 import { threadSelector } from './thread-selection.js';
 
@@ -231,7 +232,15 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
     });
     const stamped = stampingWindows(sink, () => lastWindow);
     const quiet = !format.progressLines;
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, targetProcess), print, interrupted: () => interrupts.interrupted() };
+    // On a terminal, a progress line (stderr) while a window or a wait for a trigger lasts: nothing in a pipe.
+    const progress = progressLine();
+    const io: SamplerIO = {
+      nowMicros: nowEpochMicros,
+      wait: (ms) => interrupts.wait(ms, targetProcess),
+      print,
+      interrupted: () => interrupts.interrupted(),
+      progress: (state) => progress.show(state),
+    };
     const source = {
       open: () => probes.gate.open(),
       close: () => {

@@ -7,6 +7,7 @@ import { timestampLine } from '../report/timestamps.js';
 import type { SampleSink, WindowEnd } from '../model/sample.js';
 import type { CollectedSample } from './probe-set.js';
 import type { TriggerHit } from './trigger-events.js';
+import type { ProgressState } from './progress.js';
 
 export type { SampleSink };
 
@@ -32,6 +33,8 @@ export interface SamplerIO {
    * says whether one asked to stop: the next window must not open then.
    */
   interrupted?(): Promise<boolean>;
+  /** What the loop waits for now, for a progress line on a terminal (driver/progress.ts); undefined: erase it, output follows. */
+  progress?(state: ProgressState | undefined): void;
 }
 
 /**
@@ -74,8 +77,10 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     source.open();
     if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
     render.windowOpened?.(index, io.nowMicros());
+    io.progress?.({ phase: 'window', sample: index, count: opts.sampleCount, windowMs: opts.sampleTime * 1000 });
     outcome = await io.wait(opts.sampleTime * 1000);
     const windowNs = source.close();
+    io.progress?.(undefined);
     if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
     const sample = source.collect();
     warnings.push(...sample.warnings);
@@ -84,7 +89,9 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     if (outcome !== 'elapsed') break;
     // Unlike the reference, no pause after the last sample.
     if (index < opts.sampleCount && opts.sampleInterval > 0) {
+      io.progress?.({ phase: 'pause', sample: index + 1, count: opts.sampleCount, windowMs: opts.sampleInterval * 1000 });
       outcome = await io.wait(opts.sampleInterval * 1000);
+      io.progress?.(undefined);
       if (outcome !== 'elapsed') break;
     }
   }
@@ -122,6 +129,10 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
   let outcome: WaitOutcome = 'elapsed';
   /** The delta of the last window when it was skipped (shorter than --trigger-delta), until one is reported. */
   let lastSkipped: bigint | undefined;
+  /** Start hits so far (windows reported or skipped), for the progress line. */
+  let hits = 0;
+  const progress = (phase: 'window' | 'start-trigger' | 'stop-trigger', sample: number, windowMs?: number) =>
+    io.progress?.({ phase, sample, count: opts.sampleCount, windowMs, hits: opts.startTrigger ? hits : undefined });
   for (let reported = 0, round = 0; reported < opts.sampleCount; round++) {
     if (round > 0 && (await io.interrupted?.())) {
       outcome = 'interrupted';
@@ -135,7 +146,9 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
       note('# Start sampling');
       render.windowOpened?.(reported + 1, io.nowMicros());
     } else {
+      progress('start-trigger', reported + 1);
       const hit = await nextOf(source, 'start');
+      io.progress?.(undefined);
       if (hit === 'interrupted') {
         // As the reference: Ctrl-C before the start trigger still ends with
         // the stop and dump lines and an (empty) report; or, when the last
@@ -155,10 +168,13 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
         break;
       }
       startTs = hit.ts;
+      hits++;
       note(`# Start sampling (trigger@${startTs})`);
     }
     if (opts.stopTrigger) {
+      progress('stop-trigger', reported + 1);
       const hit = await nextOf(source, 'stop');
+      io.progress?.(undefined);
       if (typeof hit === 'string') {
         outcome = hit;
         windowNs = source.close();
@@ -171,11 +187,13 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     } else {
       // Start only: the window is --sample-time from the hit, not from when we noticed it.
       const endNs = (startTs ?? source.monotonicNs()) + BigInt(Math.round(opts.sampleTime * 1e9));
+      progress('window', reported + 1, opts.sampleTime * 1000);
       // Timers have millisecond granularity and may fire a little early: wait until the deadline has passed.
       for (let left = endNs - source.monotonicNs(); left > 0n && outcome === 'elapsed'; left = endNs - source.monotonicNs()) {
         outcome = await io.wait(Math.ceil(Number(left) / 1e6));
       }
       windowNs = source.close();
+      io.progress?.(undefined);
       note('# Stop sampling');
     }
     const delta = startTs !== undefined && stopTs !== undefined ? stopTs - startTs : undefined;

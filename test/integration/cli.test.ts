@@ -46,7 +46,7 @@ function expectOneLineError(result: { code: number | null; stdout: string; stder
 
 describe('CLI errors', () => {
   it('bad option value: usage error, exit 2', async () => {
-    expectOneLineError(await runKdelay(['--sample-count', '0']), 2, /^kdelay: .*--sample-count.* must be nonzero$/m);
+    expectOneLineError(await runKdelay(['--buffer-page-count', '0']), 2, /^kdelay: .*--buffer-page-count.* must be nonzero$/m);
   });
 
   it.skipIf(process.geteuid?.() !== 0)('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {

@@ -264,7 +264,7 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     expect(runHelp.code).toBe(0);
     expect(runHelp.stdout).toMatch(/^usage: kdelay run/);
 
-    const badOption = await startKdelay(['--sample-count', '0'], { wrapper }).done;
+    const badOption = await startKdelay(['--sample-count', '-1'], { wrapper }).done;
     expect(badOption.code).toBe(2);
     expectOneLine(badOption.stderr);
 

@@ -129,6 +129,8 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--tid': 'selects rows on the host; the probes filter on the process',
   '--thread-name': 'selects rows on the host',
   '--sample-time': 'the window, on the host',
+  '--interval': 'the window (as --sample-time), on the host',
+  '--legend': 'prints a text and loads nothing',
   '--sample-count': 'how many windows, on the host',
   '--sample-interval': 'the pause between windows, on the host',
   '--trigger-delta': "compared on the host with the trigger events' times",

@@ -123,7 +123,7 @@ describe.skipIf(skipWithoutBpf)('on the kernel', () => {
     const command = `${process.execPath} ${KDELAY_BIN} ${workload.pid} -i 3 --only syscalls`;
     const tty = await new Promise<string>((resolve, reject) => {
       // script(1) gives kdelay a pty for stdout and stderr; NO_COLOR unset, TERM a real terminal's.
-      const env = { ...process.env, TERM: 'xterm' };
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
       delete env.NO_COLOR;
       const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env });
       let out = '';

@@ -12,6 +12,7 @@ import type { SampleTables } from '../report/section-table.js';
 import { printable } from '../base/printable.js';
 import { timingMark } from '../base/timing.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
+import type { ThreadHistogram } from '../report/accounts.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import { ExitedThreads } from './exited-threads.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -71,6 +72,8 @@ export interface SyscallEvent extends SyscallEventRecord {
 /** A sample as the report takes it, with the driver's fuller syscall events. */
 export interface CollectedSample extends ReportSample {
   events?: SyscallEvent[];
+  /** With --hist: the accounting probe's histograms (report_histograms), which report/accounts.ts reads. */
+  histograms?: ThreadHistogram[];
 }
 
 export class ProbeSet {
@@ -197,9 +200,11 @@ export class ProbeSet {
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
     const notes = [...this.unavailable];
+    const histograms: ThreadHistogram[] = [];
     for (const guest of this.guests) {
       try {
         for (const [id, table] of guest.collect()) tables.set(id, table);
+        histograms.push(...guest.takeHistograms());
       } catch (err) {
         // A probe that breaks while collecting (a trap, a row for a section it
         // does not declare) loses its own sections, not the whole report.
@@ -209,8 +214,8 @@ export class ProbeSet {
       warnings.push(...guest.warnings.splice(0));
     }
     const exited = this.exitedThreads.take();
-    if (!this.syscallEvents) return { tables, warnings, notes, exited };
-    return { tables, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+    if (!this.syscallEvents) return { tables, histograms, warnings, notes, exited };
+    return { tables, histograms, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {

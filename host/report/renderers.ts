@@ -3,10 +3,12 @@ import { formatSyscallEvents, formatSystemSections, lostStacksNote, timestampLin
 import { withThousands } from './integers.js';
 import type { ReportSample, SampleRenderer } from './sample.js';
 import { TextBuffer } from './text-buffer.js';
-import { accountThreads, histogramBlock, histogramBuckets, type ThreadAccount, verdictData, verdictLines } from './verdict.js';
+import { accountThreads, type ThreadAccount } from './accounts.js';
+import { histogramBlock, histogramBuckets } from './histograms.js';
+import { verdictData, verdictLines } from './verdict.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 
-/** What the verdict (report/verdict.ts) needs besides the sample; undefined: no verdict. */
+/** What the verdict (report/accounts.ts, verdict.ts) needs besides the sample; undefined: no verdict. */
 export interface VerdictOptions {
   /** The target ABI's name for a syscall number. */
   syscallName: (nr: number) => string;
@@ -34,7 +36,7 @@ function namesOf(sample: ReportSample, threadName: (tid: number) => string, mark
 /** The sample's per-thread accounts, when the accounting probe ran and the window has a length. */
 function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: number) => string, verdict: VerdictOptions | undefined): ThreadAccount[] | undefined {
   if (!verdict || windowNs <= 0) return undefined;
-  return accountThreads(sample.tables, windowNs, threadName, verdict.syscallName);
+  return accountThreads(sample, windowNs, threadName, verdict.syscallName);
 }
 
 /**

@@ -7,12 +7,11 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
 import { builtinEntries } from './catalog.js';
-import type { ReportSample } from '../report/sample.js';
-import type { SampleTables } from '../report/section-table.js';
+import type { ReportSample, ThreadHistogram } from '../model/sample.js';
+import type { SampleTables } from '../model/section-table.js';
 import { printable } from '../base/printable.js';
 import { timingMark } from '../base/timing.js';
 import { ProbeError, ProbeGuest } from '../runtime/probe-guest.js';
-import type { ThreadHistogram } from '../report/accounts.js';
 import { SharedMaps } from '../runtime/shared-maps.js';
 import { ExitedThreads } from './exited-threads.js';
 import type { SyscallTable } from '../syscalls/table.js';
@@ -72,8 +71,6 @@ export interface SyscallEvent extends SyscallEventRecord {
 /** A sample as the report takes it, with the driver's fuller syscall events. */
 export interface CollectedSample extends ReportSample {
   events?: SyscallEvent[];
-  /** With --hist: the accounting probe's histograms (report_histograms), which report/accounts.ts reads. */
-  histograms?: ThreadHistogram[];
 }
 
 export class ProbeSet {

@@ -5,7 +5,7 @@
  * was the whole window: its account is the window, in that one state.
  */
 import { AccountState, AccountSyscallNr } from '../bundle/accounting-contract.js';
-import { type SampleTables, tableFor } from '../report/section-table.js';
+import { type SampleTables, tableFor } from '../model/section-table.js';
 import type { ThreadWhereabouts } from '../system/procfs.js';
 
 /** The nr of a sleep outside system calls. */

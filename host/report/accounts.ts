@@ -27,7 +27,8 @@
  * verdict" says the same for users.
  */
 import { AccountHist, AccountLife, AccountState, AccountSyscallNr } from '../bundle/accounting-contract.js';
-import type { SampleTables, SectionTable } from './section-table.js';
+import type { ThreadHistogram } from '../model/sample.js';
+import type { SampleTables, SectionTable } from '../model/section-table.js';
 
 export const NOTEWORTHY_SHARE = 0.01;
 export const NOTEWORTHY_MIN_NS = 1_000_000;
@@ -38,16 +39,7 @@ const { ACCOUNT_NO_SYSCALL, ACCOUNT_UNKNOWN_SYSCALL } = AccountSyscallNr;
 /** Buckets of a histogram: slot s holds [2^s, 2^(s+1)) ns; slot 0 also holds 0. */
 export const HIST_SLOTS = AccountHist.ACCOUNT_HIST_SLOTS;
 
-/** One histogram as the accounting probe reports it (report_histograms): kind is an enum account_hist kind. */
-export interface ThreadHistogram {
-  tid: number;
-  kind: number;
-  /** ACCOUNT_HIST_SYSCALL: the system call. */
-  nr: number;
-  slots: ArrayLike<number>;
-}
-
-/** What a sample holds for the accounts: the sections' rows, and the histograms (--hist). */
+/** What a sample (model/sample.ts: ReportSample) holds for the accounts: the sections' rows, and the histograms (--hist). */
 export interface AccountingInput {
   tables: SampleTables;
   histograms?: readonly ThreadHistogram[];

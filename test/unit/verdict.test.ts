@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AccountHist, AccountLife, AccountState } from '../../dist/host/bundle/accounting-contract.js';
 import { accountThreads, type AccountingInput, HIST_SLOTS, type ThreadHistogram } from '../../dist/host/report/accounts.js';
 import { histogramLines, percentileNs } from '../../dist/host/report/histograms.js';
-import { SectionTable, type SampleTables } from '../../dist/host/report/section-table.js';
+import { SectionTable, type SampleTables } from '../../dist/host/model/section-table.js';
 import { humanNs, verdictLine, verdictLines } from '../../dist/host/report/verdict.js';
 
 const MS = 1_000_000;

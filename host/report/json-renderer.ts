@@ -22,12 +22,6 @@ export interface JsonRunContext {
   monotonicNs?(): bigint;
 }
 
-/** "# TITLE: not available (why)" -> its parts. */
-function unavailableNote(note: string): { section: string; reason: string } {
-  const m = /^# (.*?): not available \((.*)\)$/.exec(note);
-  return m ? { section: m[1], reason: m[2] } : { section: '', reason: note.replace(/^# /, '') };
-}
-
 /** One JSON object per line; the record types are documented in schema/kdelay-output.schema.json. */
 export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => string, print: (line: string) => void, run: JsonRunContext, verdict?: VerdictOptions): SampleSink {
   const windowOf = (sample: ReportSample): SampleWindow => {
@@ -83,7 +77,7 @@ export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
           system,
         }),
       );
-      for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));
+      for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, section: note.section, reason: note.reason }));
       for (const account of accountsOf(sample, windowNs, threadName, verdict) ?? []) {
         print(jsonRecord('verdict', { sample: index, ...verdictData(account) }));
         if (account.runQueueHist) {

@@ -211,6 +211,7 @@ describe.skipIf(skipWithoutBpf)('fuzz: the guest ABI', () => {
       syscallNumber: (name: string) => (name === 'read' ? 0 : undefined),
       syscallName: (nr: number) => (nr === 0 ? 'read' : undefined),
       rows: () => {},
+      histograms: () => {},
       warning: () => {},
     };
     const imports: Record<string, (...args: unknown[]) => unknown> = {

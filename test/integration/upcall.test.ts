@@ -12,6 +12,7 @@ import { SharedMaps } from '../../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../../host/driver/probe-set.js';
 import { formatSystemSections } from '../../host/report/system-sections.js';
+import { unavailableLine } from '../../host/report/text-renderer.js';
 import { hostArch, SyscallTable } from '../../host/syscalls/table.js';
 import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../../host/system/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
@@ -193,7 +194,9 @@ describe.skipIf(skipWithoutBpf)('upcall statistics on this kernel', () => {
     });
     try {
       expect(probes.unavailable).toHaveLength(1);
-      expect(probes.unavailable[0]).toMatch(/^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_init failed with \w+ \(could not attach upcall_kretprobe\)\)$/);
+      expect(unavailableLine(probes.unavailable[0])).toMatch(
+        /^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_init failed with \w+ \(could not attach upcall_kretprobe\)\)$/,
+      );
       probes.gate.open();
       await new Promise((r) => setTimeout(r, 20));
       probes.gate.close();

@@ -1,7 +1,8 @@
 /** The verdict's arithmetic and wording, table-tested on hand-made account rows and histograms (report/accounts.ts, verdict.ts, histograms.ts). */
 import { describe, expect, it } from 'vitest';
 import { AccountHist, AccountLife, AccountState } from '../../host/bundle/accounting-contract.js';
-import { accountThreads, type AccountingInput, HIST_SLOTS, type ThreadHistogram } from '../../host/report/accounts.js';
+import { accountThreads, type AccountingInput, HIST_SLOTS } from '../../host/report/accounts.js';
+import type { ThreadHistogram } from '../../host/model/sample.js';
 import { histogramLines, percentileNs } from '../../host/report/histograms.js';
 import { SectionTable, type SampleTables } from '../../host/model/section-table.js';
 import { humanNs, verdictLine, verdictLines } from '../../host/report/verdict.js';

@@ -1,11 +1,12 @@
 /** kdelay's entry point: its commands over the one runner (cli/runner.ts). */
 import { probesListCommand } from './commands/probes-list.js';
 import { reportCommand } from './commands/report.js';
+import { diffCommand, reportFileCommand } from './commands/report-file.js';
 import { runGuestCommand } from './commands/run-guest.js';
 import { runCli } from './runner.js';
 
 export { packageVersion } from './commands/report.js';
 
 export async function main(argv: string[]): Promise<number> {
-  return runCli(argv, [probesListCommand, { words: ['run'], run: runGuestCommand }], reportCommand);
+  return runCli(argv, [probesListCommand, reportFileCommand, diffCommand, { words: ['run'], run: runGuestCommand }], reportCommand);
 }

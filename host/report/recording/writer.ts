@@ -1,0 +1,150 @@
+/**
+ * `--write FILE`: a sink that records every sample of a run, beside the
+ * normal output, into the recording format (file-format.ts). Synchronous:
+ * each flush is one gzip member written with writeSync (a file of several
+ * members is one gzip stream to every reader), so what is on disk is whole
+ * up to the last flush, and nothing is left to await when the run ends.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { ExitCode, UserError } from '../../base/exit-codes.js';
+import type { ReportSample, WindowEnd } from '../sample.js';
+import { encodeEvent, encodeTables, RECORDING_MAGIC, RECORDING_VERSION, type RecordingHeader, type RecordingRecord, threadsOf } from './file-format.js';
+
+/** Bytes of NDJSON kept before they are compressed and written (a sample always flushes). */
+const FLUSH_BYTES = 1 << 20;
+
+const describe = (err: unknown) => {
+  const e = err as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOSPC: 'no space left on device',
+    EDQUOT: 'disk quota exceeded',
+    EACCES: 'permission denied',
+    ENOENT: 'no such folder',
+    EISDIR: 'is a folder',
+  };
+  return e.code ? `${words[e.code] ?? e.message} (${e.code})` : String(e);
+};
+
+export class RecordingWriter {
+  private readonly fd: number;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private closed = false;
+  /** Bytes written to the file so far (compressed). */
+  bytesWritten = 0;
+
+  /** Creates FILE (replacing it) and writes the header; a file that cannot be created is one line, exit 73. */
+  constructor(
+    readonly path: string,
+    private readonly header: Omit<RecordingHeader, 'version'>,
+    /** A thread's name as the live report prints it. */
+    private readonly threadName: (tid: number) => string,
+    private readonly gzip = true,
+  ) {
+    try {
+      this.fd = openSync(path, 'w', 0o644);
+    } catch (err) {
+      throw new UserError(`--write ${path}: cannot create it: ${describe(err)}`, ExitCode.CANTCREAT);
+    }
+    this.line(JSON.stringify({ [RECORDING_MAGIC]: RECORDING_VERSION, version: RECORDING_VERSION, ...header }));
+  }
+
+  private line(text: string): void {
+    this.pending.push(text);
+    this.pendingBytes += text.length + 1;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  private record(r: RecordingRecord): void {
+    this.line(JSON.stringify(r));
+  }
+
+  /** Compresses and writes what is pending. */
+  flush(): void {
+    if (!this.pending.length) return;
+    const text = Buffer.from(this.pending.join('\n') + '\n');
+    this.pending = [];
+    this.pendingBytes = 0;
+    const bytes = this.gzip ? gzipSync(text, { level: 6 }) : text;
+    try {
+      for (let at = 0; at < bytes.length;) at += writeSync(this.fd, bytes, at);
+    } catch (err) {
+      throw new UserError(`--write ${this.path}: cannot write the recording: ${describe(err)}`, ExitCode.IOERR);
+    }
+    this.bytesWritten += bytes.length;
+  }
+
+  /** A "# Start sampling"-style line of the sampling loop, with its time. */
+  progress(message: string, micros: number): void {
+    this.record({ type: 'progress', message, micros });
+  }
+
+  windowOpened(index: number, micros: number): void {
+    this.record({ type: 'window_open', index, micros });
+  }
+
+  /** window: CLOCK_MONOTONIC edges and the clock at the dump (JSON output places the window on the wall clock with them). */
+  sample(
+    index: number,
+    sample: ReportSample,
+    dumpMicros: number,
+    windowNs: number,
+    window: { startNs: bigint; stopNs: bigint; dumpMonotonicNs: bigint },
+    triggerDeltaNs?: bigint,
+    ended?: WindowEnd,
+  ): void {
+    const sections = this.header.sections;
+    this.record({
+      type: 'sample',
+      index,
+      dump_micros: dumpMicros,
+      window_ns: windowNs,
+      trigger_delta_ns: triggerDeltaNs === undefined ? null : triggerDeltaNs.toString(),
+      ended: ended ?? null,
+      window: { start_ns: window.startNs.toString(), stop_ns: window.stopNs.toString(), dump_monotonic_ns: window.dumpMonotonicNs.toString() },
+      warnings: sample.warnings,
+      notes: sample.notes ?? [],
+      names: threadsOf(sample, sections).map((tid) => [tid, this.threadName(tid)]),
+      exited: [...(sample.exited ?? [])],
+      stacks: sample.stacks ?? false,
+      tables: encodeTables(sample.tables),
+      events: sample.events ? sample.events.map(encodeEvent) : null,
+    });
+    this.flush();
+  }
+
+  skipped(triggerDeltaNs: bigint, micros: number): void {
+    this.record({ type: 'skipped', trigger_delta_ns: triggerDeltaNs.toString(), micros });
+  }
+
+  /** The run's end: its merged warnings, then the end record. */
+  warnings(warnings: string[]): void {
+    this.record({ type: 'warnings', warnings });
+  }
+
+  /** Writes the end record and closes the file (a recording without it reads as cut short). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.record({ type: 'end' });
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  /** Closes the file without the end record (the run failed): readers say it was cut short. */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.flush();
+    } catch {
+      // The run's own error is the one to report.
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}

@@ -8,7 +8,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Ajv } from 'ajv';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../host/bundle/manifest.js';
 import { jsonRenderer, textRenderer } from '../../host/report/renderers.js';
@@ -67,6 +68,17 @@ const names: Record<number, string> = { 101: '<img src=x onerror=alert(1)>', 102
 const nameOf = (tid: number) => names[tid] ?? `<unknown:100/${tid}>`;
 const window = { startNs: 10_000n, stopNs: 500_010_000n, dumpMonotonicNs: 500_200_000n };
 const MICROS = 1_764_000_000_123_456;
+const recordingSchema = new Ajv({ allErrors: true, strict: false }).compile(
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'schema', 'kdelay-recording.schema.json'), 'utf8')),
+);
+
+/** Every line of a recording against schema/kdelay-recording.schema.json. */
+function expectValidRecording(file: string): void {
+  const lines = gunzipSync(readFileSync(file)).toString().split('\n').filter(Boolean);
+  expect(JSON.parse(lines[0])).toHaveProperty('kdelay_recording', 1);
+  expect(JSON.parse(lines.at(-1)!)).toEqual({ type: 'end' });
+  for (const line of lines) expect(recordingSchema(JSON.parse(line)), `${JSON.stringify(recordingSchema.errors)}\n${line.slice(0, 300)}`).toBe(true);
+}
 
 /** What the live run printed (text or NDJSON) for one sample, and the recording it wrote beside. */
 function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
@@ -134,6 +146,7 @@ describe('recording and replay', () => {
     expect(await replayed(file, { json: false })).toBe(live);
     // Gzip pays on repetitive NDJSON: the file starts with its magic.
     expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expectValidRecording(file);
   });
 
   it('renders NDJSON byte for byte as the live --json run printed it', async () => {

@@ -1,0 +1,78 @@
+// recording_workload: known slow and fast system calls from two threads, one
+// of them named by the caller, for --write / kdelay report / diff tests.
+//
+//   recording_workload SLOW FAST NAME
+//
+// After SIGUSR1 thread "caller" calls slow_path() SLOW times (a nanosleep
+// of 2 ms each) and fast_path() (getppid) FAST times; the thread named NAME
+// (any 15 bytes: a hostile name tests the HTML page's escaping) calls
+// getppid 50 times. The calls are made with an inline syscall instruction
+// from functions built with frame pointers (libc's wrappers have none),
+// so slow_path shows in the user stack.
+#include "workload.h"
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int slow, fast;
+static const char *name;
+
+static inline long raw_syscall2(long nr, long a, long b)
+{
+#if defined(__x86_64__)
+	long ret;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b) : "rcx", "r11", "memory");
+	return ret;
+#else
+	return syscall(nr, a, b);
+#endif
+}
+
+__attribute__((noinline)) void slow_path(void)
+{
+	struct timespec two_ms = { 0, 2 * 1000 * 1000 };
+
+#ifdef SYS_nanosleep
+	raw_syscall2(SYS_nanosleep, (long)&two_ms, 0);
+#else
+	syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &two_ms, NULL);
+#endif
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void fast_path(void)
+{
+	raw_syscall2(SYS_getppid, 0, 0);
+	__asm__ volatile("" ::: "memory");
+}
+
+static void *worker(void *which)
+{
+	int caller = (long)which == 1;
+
+	pthread_setname_np(pthread_self(), caller ? "caller" : name);
+	workload_wait_go();
+	if (caller) {
+		for (int i = 0; i < slow; i++)
+			slow_path();
+		for (int i = 0; i < fast; i++)
+			fast_path();
+	} else {
+		for (int i = 0; i < 50; i++)
+			fast_path();
+	}
+	workload_worker_done();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s SLOW FAST NAME\n", argv[0]);
+		return 2;
+	}
+	slow = atoi(argv[1]);
+	fast = atoi(argv[2]);
+	name = argv[3];
+	return workload_run(2, worker);
+}

@@ -133,7 +133,7 @@ function stackedBar(segments: Segment[], totalNs: number): string {
         `<span><svg class="swatch" width="10" height="10"><rect width="10" height="10" fill="${s.color}"/></svg>${esc(s.label)} ${esc(humanNs(s.ns))} (${((s.ns / totalNs) * 100).toFixed(1)}%)</span>`,
     )
     .join('');
-  return `<svg class="bar" viewBox="0 0 ${width} 22" width="100%" height="22" preserveAspectRatio="none" role="img">${rects.join('')}</svg><div class="legend">${legend}</div>`;
+  return `<svg class="bar" viewBox="0 0 ${width} 22" width="100%" height="22" preserveAspectRatio="none" role="img"><rect width="${width}" height="22" fill="#f6f6f4" stroke="#ccc"/>${rects.join('')}</svg><div class="legend">${legend}</div>`;
 }
 
 /** Log2 buckets as an SVG bar chart (bucket s: [2^s, 2^(s+1)) ns). */
@@ -163,7 +163,8 @@ function histogram(title: string, slots: readonly number[]): string {
 /** A sortable table: header cells, then rows of cells (numbers right-aligned with thousands separators). */
 function table(cls: string, headers: string[], rows: (string | number)[][]): string {
   const cell = (v: string | number) => `<td>${typeof v === 'number' ? withThousands(Math.round(v)) : esc(v)}</td>`;
-  return `<table class="${cls}"><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('')}</tbody></table>`;
+  const head = headers.length ? `<thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>` : '';
+  return `<table class="${cls}">${head}<tbody>${rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 /** A section's rows of one thread, summed over the samples by label (counts and times add; max is the max; others kept from the largest). */
@@ -273,7 +274,7 @@ export function htmlReport(recording: CollectedRecording): string {
 
   const facts = table(
     'facts',
-    ['', ''],
+    [],
     [
       ['target', `${header.target.command} [${header.target.pid}]${header.target.exe ? ` ${header.target.exe}` : ''}`],
       ['host', `${header.host.hostname}: Linux ${header.host.kernel} ${header.host.machine}`],

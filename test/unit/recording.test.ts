@@ -88,8 +88,7 @@ function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
   const live = json
     ? jsonRenderer(sections, nameOf, print, { pid: 100, command: 'workload', window: () => window, monotonicNs: () => window.dumpMonotonicNs })
     : textRenderer(sections, nameOf, print, write);
-  const writer = new RecordingWriter(
-    file,
+  const writer = new RecordingWriter(file).start(
     {
       kdelay_version: '0.1.0',
       created: new Date(MICROS / 1000).toISOString(),

@@ -37,12 +37,14 @@ export class RecordingWriter {
   /** Bytes written to the file so far (compressed). */
   bytesWritten = 0;
 
-  /** Creates FILE (replacing it) and writes the header; a file that cannot be created is one line, exit 73. */
+  /** The header's sections: which are whole-system decides which threads need names. */
+  private header: Omit<RecordingHeader, 'version'> | undefined;
+  /** A thread's name as the live report prints it. */
+  private threadName: (tid: number) => string = (tid) => String(tid);
+
+  /** Creates FILE (replacing it); a file that cannot be created is one line, exit 73. The header follows with start(). */
   constructor(
     readonly path: string,
-    private readonly header: Omit<RecordingHeader, 'version'>,
-    /** A thread's name as the live report prints it. */
-    private readonly threadName: (tid: number) => string,
     private readonly gzip = true,
   ) {
     try {
@@ -50,7 +52,14 @@ export class RecordingWriter {
     } catch (err) {
       throw new UserError(`--write ${path}: cannot create it: ${describe(err)}`, ExitCode.CANTCREAT);
     }
+  }
+
+  /** Writes the header; threadName: a thread's name as the live report prints it. */
+  start(header: Omit<RecordingHeader, 'version'>, threadName: (tid: number) => string): this {
+    this.header = header;
+    this.threadName = threadName;
     this.line(JSON.stringify({ [RECORDING_MAGIC]: RECORDING_VERSION, version: RECORDING_VERSION, ...header }));
+    return this;
   }
 
   private line(text: string): void {
@@ -97,7 +106,7 @@ export class RecordingWriter {
     triggerDeltaNs?: bigint,
     ended?: WindowEnd,
   ): void {
-    const sections = this.header.sections;
+    const sections = this.header?.sections ?? [];
     this.record({
       type: 'sample',
       index,

@@ -21,7 +21,8 @@ import { openRecording } from '../../host/report/recording/reader.js';
 import { replay, type ReplayOptions } from '../../host/report/recording/replay.js';
 import { collectRecording } from '../../host/report/recording/collect.js';
 import { foldedStacks, frameName } from '../../host/report/recording/folded.js';
-import { diffRecordings, diffTextLines } from '../../host/report/recording/diff.js';
+import { diffRecordings, diffTextLines, matchThreads } from '../../host/report/recording/diff.js';
+import { CONTENT_SECURITY_POLICY, esc, htmlReport } from '../../host/report/recording/html.js';
 import { UserError } from '../../host/base/exit-codes.js';
 import { runKdelay } from '../helpers/kdelay.js';
 
@@ -184,6 +185,32 @@ describe('recording and replay', () => {
     const diff = diffRecordings(await collectRecording(await openRecording(a), { json: false }), await collectRecording(await openRecording(b), { json: false }));
     const lines = diffTextLines(diff, a, b);
     expect(lines[0]).toMatch(/^<img src=x onerror=alert\(1\)> in read \+30\.0 ms \(×2\.0\), calls 20,000 → 40,000 \(×2\.0\)/);
+  });
+});
+
+describe('diff and HTML, pure', () => {
+  const t = (name: string, activityNs: number) => ({ name, activityNs });
+  it('matches threads by name (busiest with busiest), then by role, never by TID', () => {
+    const pairs = matchThreads([t('handler1', 5), t('worker', 9), t('worker', 1), t('main', 1)], [t('worker', 2), t('handler7', 3), t('worker', 8), t('new', 1)]);
+    expect(pairs.map(([a, b]) => `${a?.name}:${a?.activityNs}-${b?.name}:${b?.activityNs}`)).toEqual([
+      'worker:9-worker:8',
+      'worker:1-worker:2',
+      'handler1:5-handler7:3',
+      'main:1-undefined:undefined',
+      'undefined:undefined-new:1',
+    ]);
+  });
+
+  it('escapes every string from the recording and admits only its own inline code', async () => {
+    const file = join(dir, 'html.kdelay');
+    liveAndRecorded(file, false);
+    const page = htmlReport(await collectRecording(await openRecording(file), { json: false }));
+    expect(page).not.toContain('<img');
+    expect(page).toContain(esc(names[101]));
+    expect(page).toContain('<svg class="flame"');
+    expect(CONTENT_SECURITY_POLICY).toMatch(/^default-src 'none'; style-src 'sha256-[^']+'; script-src 'sha256-[^']+';/);
+    expect(page.match(/<script>/g)).toHaveLength(1);
+    expect(page.match(/<style>/g)).toHaveLength(1);
   });
 });
 

@@ -4,7 +4,9 @@
  * syscall names the verdict uses), and the recorder sink it tees beside
  * the chosen output (report/recording/).
  */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { hostname, machine, release } from 'node:os';
 import type { SectionSpec } from '../bundle/manifest.js';
 import { RecordingWriter } from '../report/recording/writer.js';
@@ -56,4 +58,9 @@ export function recordingHeader(options: KdelayOptions, facts: RecordingFacts): 
 /** Creates --write's file now, before anything is attached: a path that cannot be created is one line, exit 73. */
 export function createRecording(options: KdelayOptions): RecordingWriter | undefined {
   return options.write === undefined ? undefined : new RecordingWriter(options.write);
+}
+
+/** The installed package's version (its package.json). */
+export function kdelayVersion(): string {
+  return JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
 }

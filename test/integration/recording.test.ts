@@ -29,8 +29,8 @@ afterEach(async () => {
 const HOSTILE = '<img src=x onerror=alert(1)>';
 
 /** One window around the workload's work, recorded; returns kdelay's live stdout. The workload has exited when this returns. */
-async function recordRun(file: string, slow: number, fast: number, args: (string | number)[]): Promise<string> {
-  workload = await startWorkload('recording_workload', [slow, fast, HOSTILE]);
+async function recordRun(file: string, slow: number, fast: number, args: (string | number)[], sleepMs = 2): Promise<string> {
+  workload = await startWorkload('recording_workload', [slow, fast, HOSTILE, sleepMs]);
   const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--write', file, ...args]);
   await kdelay.waitForOutput(args.includes('--json') ? /"type":"window_open"/ : /^# Start sampling/m);
   workload.kill('SIGUSR1');
@@ -98,11 +98,12 @@ describe.skipIf(skipWithoutBpf)('recordings of a real run', () => {
     requireBpf();
     const a = join(dir, 'a.kdelay');
     const b = join(dir, 'b.kdelay');
-    await recordRun(a, 10, 0, []);
-    await recordRun(b, 20, 0, []);
+    // 50 ms sleeps: 500 ms more in nanosleep, far more than what waiting for a CPU varies by on a busy machine.
+    await recordRun(a, 10, 0, [], 50);
+    await recordRun(b, 20, 0, [], 50);
     const diff = await runKdelay(['diff', a, b]);
     expect(diff.code, diff.stderr).toBe(0);
-    expect(diff.stdout.split('\n')[0], diff.stdout).toMatch(/^caller in (clock_)?nanosleep \+\d+\.\d+ ms \(×\d\.\d\), calls 10 → 20 \(×2\.0\)/);
+    expect(diff.stdout.split('\n')[0], diff.stdout).toMatch(/^caller in (clock_)?nanosleep \+[\d.]+ m?s \(×\d\.\d\), calls 10 → 20 \(×2\.0\)/);
     const json = await runKdelay(['diff', a, b, '--json']);
     const records = json.stdout
       .trim()

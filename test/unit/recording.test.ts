@@ -12,10 +12,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Ajv } from 'ajv';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../host/bundle/manifest.js';
-import { jsonRenderer, textRenderer } from '../../host/report/renderers.js';
-import { type SampleTables, tableFor } from '../../host/report/section-table.js';
-import type { ReportSample } from '../../host/report/sample.js';
-import { timestampLine } from '../../host/report/format.js';
+import { jsonRenderer } from '../../host/report/json-renderer.js';
+import { textRenderer } from '../../host/report/text-renderer.js';
+import { type SampleTables, tableFor } from '../../host/model/section-table.js';
+import type { ReportSample } from '../../host/model/sample.js';
+import { timestampLine } from '../../host/report/timestamps.js';
 import { RecordingWriter } from '../../host/report/recording/writer.js';
 import { openRecording } from '../../host/report/recording/reader.js';
 import { replay, type ReplayOptions } from '../../host/report/recording/replay.js';
@@ -86,9 +87,7 @@ function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
   const out: string[] = [];
   const print = (line: string) => out.push(`${line}\n`);
   const write = (bytes: Uint8Array) => (out.push(Buffer.from(bytes).toString()), false);
-  const live = json
-    ? jsonRenderer(sections, nameOf, print, { pid: 100, command: 'workload', window: () => window, monotonicNs: () => window.dumpMonotonicNs })
-    : textRenderer(sections, nameOf, print, write);
+  const live = json ? jsonRenderer(sections, nameOf, print, { pid: 100, command: 'workload' }) : textRenderer(sections, nameOf, print, write);
   const writer = new RecordingWriter(file).start(
     {
       kdelay_version: '0.1.0',
@@ -120,7 +119,7 @@ function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
   writer.windowOpened(1, MICROS - 500_000);
   const sample = sampleWith(calls);
   writer.sample(1, sample, MICROS, 500_000_000, window);
-  live.sample(1, sampleWith(calls), MICROS, 500_000_000);
+  live.sample(1, { ...sampleWith(calls), window }, MICROS, 500_000_000);
   live.warnings(['something was dropped']);
   writer.warnings(['something was dropped']);
   writer.close();

@@ -1,19 +1,20 @@
 // recording_workload: known slow and fast system calls from two threads, one
 // of them named by the caller, for --write / kdelay report / diff tests.
 //
-//   recording_workload SLOW FAST NAME
+//   recording_workload SLOW FAST NAME SLEEP_MS
 //
 // After SIGUSR1 thread "caller" calls slow_path() SLOW times (a nanosleep
-// of 2 ms each) and fast_path() (getppid) FAST times; the thread named NAME
-// (any 15 bytes: a hostile name tests the HTML page's escaping) calls
-// getppid 50 times. The calls are made with an inline syscall instruction
+// of SLEEP_MS ms each) and fast_path() (getppid) FAST times; the thread
+// named NAME (cut to 15 bytes by the kernel, as prctl does: a hostile name
+// tests the HTML page's escaping) calls getppid 50 times. The calls are made with an inline syscall instruction
 // from functions built with frame pointers (libc's wrappers have none),
 // so slow_path shows in the user stack.
 #include "workload.h"
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int slow, fast;
+static int slow, fast, sleep_ms;
 static const char *name;
 
 static inline long raw_syscall2(long nr, long a, long b)
@@ -30,12 +31,12 @@ static inline long raw_syscall2(long nr, long a, long b)
 
 __attribute__((noinline)) void slow_path(void)
 {
-	struct timespec two_ms = { 0, 2 * 1000 * 1000 };
+	struct timespec pause = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
 
 #ifdef SYS_nanosleep
-	raw_syscall2(SYS_nanosleep, (long)&two_ms, 0);
+	raw_syscall2(SYS_nanosleep, (long)&pause, 0);
 #else
-	syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &two_ms, NULL);
+	syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &pause, NULL);
 #endif
 	__asm__ volatile("" ::: "memory");
 }
@@ -50,7 +51,8 @@ static void *worker(void *which)
 {
 	int caller = (long)which == 1;
 
-	pthread_setname_np(pthread_self(), caller ? "caller" : name);
+	/* prctl cuts a long name to 15 bytes; pthread_setname_np would refuse it. */
+	prctl(PR_SET_NAME, caller ? "caller" : name, 0, 0, 0);
 	workload_wait_go();
 	if (caller) {
 		for (int i = 0; i < slow; i++)
@@ -67,12 +69,13 @@ static void *worker(void *which)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s SLOW FAST NAME\n", argv[0]);
+	if (argc != 5) {
+		fprintf(stderr, "usage: %s SLOW FAST NAME SLEEP_MS\n", argv[0]);
 		return 2;
 	}
 	slow = atoi(argv[1]);
 	fast = atoi(argv[2]);
 	name = argv[3];
+	sleep_ms = atoi(argv[4]);
 	return workload_run(2, worker);
 }

@@ -34,7 +34,8 @@ const DIFF_HELP = `
 Compares two recordings (kdelay --write) thread by thread, matching
 threads by name (then by role: the name without its digits), not by TID.
 The first line is the largest change, as a sentence; then every change
-larger than 0.1% of the window, largest first.
+larger than 0.1% of A's window, largest first (sums over each
+recording's samples, not scaled to the windows' lengths).
 
 Examples:
   kdelay diff before.kdelay after.kdelay

@@ -3,8 +3,8 @@
  * (--html, --folded, diff): every sample decoded, with its names and, when
  * the accounting probe ran, its per-thread accounts (report/verdict.ts).
  */
-import type { ReportSample } from '../sample.js';
-import type { VerdictOptions } from '../renderers.js';
+import type { ReportSample } from '../../model/sample.js';
+import type { VerdictOptions } from '../render-common.js';
 import { accountThreads, type ThreadAccount } from '../verdict.js';
 import type { RecordingHeader } from './file-format.js';
 import type { OpenRecording } from './reader.js';

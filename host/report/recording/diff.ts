@@ -5,12 +5,13 @@
  * by TID, which differs between two runs of one program. Every row of a
  * per-thread section becomes an item (a syscall, a run-queue total, an IRQ)
  * with its count and total time summed over the recording's samples; items
- * are ranked by how much of the window their time moved. When the two
- * windows differ in length, B is scaled to A's window. Pure.
+ * are ranked by how much of A's window their time moved. Nothing is
+ * scaled: a run's work need not grow with its window (a window ended by
+ * Ctrl-C or a trigger), so the two windows' lengths are shown beside. Pure.
  */
 import type { SectionSpec } from '../../bundle/manifest.js';
 import { withThousands } from '../integers.js';
-import { columnKey, jsonRecord, u64 } from '../renderers.js';
+import { columnKey, jsonRecord, u64 } from '../json-records.js';
 import { humanNs, percentileNs } from '../verdict.js';
 import type { CollectedRecording } from './collect.js';
 
@@ -37,8 +38,6 @@ export interface DiffItem {
 export interface RecordingDiff {
   windowNsA: number;
   windowNsB: number;
-  /** B's numbers were multiplied by this (A's window / B's) to compare like with like. */
-  scale: number;
   items: DiffItem[];
   /** Run-queue wait percentiles per matched thread, when both recorded --hist. */
   waits: { thread: string; p99A: number; p99B: number }[];
@@ -155,7 +154,6 @@ const windowOf = (r: CollectedRecording) => r.samples.reduce((sum, s) => sum + s
 export function diffRecordings(a: CollectedRecording, b: CollectedRecording): RecordingDiff {
   const windowNsA = windowOf(a);
   const windowNsB = windowOf(b);
-  const scale = windowNsA > 0 && windowNsB > 0 && Math.abs(windowNsA - windowNsB) > 0.01 * windowNsA ? windowNsA / windowNsB : 1;
   const items: DiffItem[] = [];
   const waits: RecordingDiff['waits'] = [];
   for (const [ta, tb] of matchThreads(threadTotals(a), threadTotals(b))) {
@@ -166,9 +164,9 @@ export function diffRecordings(a: CollectedRecording, b: CollectedRecording): Re
       const ib = tb?.items.get(key);
       const { section, label } = (ia ?? ib)!;
       const countA = ia?.count ?? 0;
-      const countB = (ib?.count ?? 0) * scale;
+      const countB = ib?.count ?? 0;
       const totalNsA = ia?.totalNs ?? 0;
-      const totalNsB = (ib?.totalNs ?? 0) * scale;
+      const totalNsB = ib?.totalNs ?? 0;
       const deltaNs = totalNsB - totalNsA;
       const base = { thread, tidA: ta?.tid, tidB: tb?.tid, section: section.id, title: section.title, label, countA, countB, totalNsA, totalNsB, deltaNs };
       items.push({ ...base, share: windowNsA > 0 ? Math.abs(deltaNs) / windowNsA : 0, text: sentence(base) });
@@ -181,7 +179,7 @@ export function diffRecordings(a: CollectedRecording, b: CollectedRecording): Re
   }
   // Largest share of the window first; among equals, the larger change in calls.
   items.sort((x, y) => y.share - x.share || Math.abs(y.countB - y.countA) - Math.abs(x.countB - x.countA));
-  return { windowNsA, windowNsB, scale, items, waits };
+  return { windowNsA, windowNsB, items, waits };
 }
 
 /** Changes smaller than this share of the window are left out of the text (--all shows them). */
@@ -192,9 +190,7 @@ const pct = (share: number) => `${(share * 100).toFixed(share >= 0.1 ? 0 : 1)}%`
 export function diffTextLines(diff: RecordingDiff, pathA: string, pathB: string, all = false): string[] {
   const shown = diff.items.filter((i) => all || i.share >= DIFF_SHOWN_SHARE);
   const lines = [shown.length ? `${shown[0].text}: ${pct(shown[0].share)} of the window` : `no change larger than ${pct(DIFF_SHOWN_SHARE)} of the window`];
-  lines.push(
-    `# A: ${pathA}, ${humanNs(diff.windowNsA)} of window; B: ${pathB}, ${humanNs(diff.windowNsB)}${diff.scale !== 1 ? ` (B scaled ×${diff.scale.toFixed(3)} to A's window)` : ''}`,
-  );
+  lines.push(`# A: ${pathA}, ${humanNs(diff.windowNsA)} of window; B: ${pathB}, ${humanNs(diff.windowNsB)}`);
   if (!shown.length) return lines;
   lines.push(`# ${'CHANGE'.padStart(10)} ${'WINDOW'.padStart(7)}  WHAT`);
   for (const i of shown) lines.push(`  ${signedNs(i.deltaNs).padStart(10)} ${pct(i.share).padStart(7)}  ${i.text}`);
@@ -208,7 +204,7 @@ export function diffTextLines(diff: RecordingDiff, pathA: string, pathB: string,
 export function diffJsonLines(diff: RecordingDiff, pathA: string, pathB: string): string[] {
   const headline = diff.items[0] && diff.items[0].share >= DIFF_SHOWN_SHARE ? diff.items[0].text : null;
   return [
-    jsonRecord('diff', { a: pathA, b: pathB, window_ns_a: u64(diff.windowNsA), window_ns_b: u64(diff.windowNsB), scale: diff.scale, headline }),
+    jsonRecord('diff', { a: pathA, b: pathB, window_ns_a: u64(diff.windowNsA), window_ns_b: u64(diff.windowNsB), headline }),
     ...diff.items.map((i) =>
       jsonRecord('diff_change', {
         thread: i.thread,

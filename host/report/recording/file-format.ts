@@ -9,8 +9,8 @@
  * without one was cut short). Pure: values in, lines out, and back.
  */
 import type { SectionSpec } from '../../bundle/manifest.js';
-import type { ReportedSyscallEvent, ReportSample, WindowEnd } from '../sample.js';
-import { type SampleTables, SectionTable } from '../section-table.js';
+import type { ReportedSyscallEvent, ReportSample, WindowEnd } from '../../model/sample.js';
+import { type SampleTables, SectionTable } from '../../model/section-table.js';
 
 /** The format's major version. Within it, keys and record types are only added; a reader skips what it does not know. */
 export const RECORDING_VERSION = 1;
@@ -196,5 +196,6 @@ export function decodeSample(r: SampleRecord): ReportSample {
     ...(r.events ? { events: r.events.map(decodeEvent) } : {}),
     stacks: r.stacks,
     ...(r.exited.length ? { exited: new Map(r.exited) } : {}),
+    window: { startNs: BigInt(r.window.start_ns), stopNs: BigInt(r.window.stop_ns), dumpMonotonicNs: BigInt(r.window.dump_monotonic_ns) },
   };
 }

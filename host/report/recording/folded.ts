@@ -6,7 +6,7 @@
  * function name (offsets dropped so that calls from one function merge).
  * Weighted by events, or by their time in the call (ns). Pure.
  */
-import type { EventLine } from '../format.js';
+import type { EventLine } from '../../model/sample.js';
 
 export type FoldedWeight = 'count' | 'time';
 

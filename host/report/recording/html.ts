@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { SectionSpec } from '../../bundle/manifest.js';
 import { withThousands } from '../integers.js';
-import { columnKey } from '../renderers.js';
+import { columnKey } from '../json-records.js';
 import { type CountedTime, humanNs, percentileNs, type SyscallTime, type ThreadAccount, verdictLine } from '../verdict.js';
 import type { CollectedRecording } from './collect.js';
 import { foldedFrames } from './folded.js';

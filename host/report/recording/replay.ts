@@ -8,9 +8,11 @@
  * UserError says why in one line.
  */
 import { ExitCode, UserError } from '../../base/exit-codes.js';
-import { timestampLine } from '../format.js';
-import { type ByteWriter, jsonRenderer, textRenderer, type VerdictOptions } from '../renderers.js';
-import type { ReportSample, SampleRenderer } from '../sample.js';
+import { timestampLine } from '../timestamps.js';
+import { jsonRenderer } from '../json-renderer.js';
+import { textRenderer } from '../text-renderer.js';
+import type { ByteWriter, VerdictOptions } from '../render-common.js';
+import type { ReportSample, SampleSink } from '../../model/sample.js';
 import { decodeSample, type RecordingHeader, type SampleRecord } from './file-format.js';
 import type { OpenRecording } from './reader.js';
 
@@ -86,10 +88,8 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
   // The renderers ask for a name per thread; each sample brings its own.
   let current: (tid: number) => string = (tid) => `<unknown:${header.target.pid}/${tid}>`;
   const nameNow = (tid: number) => current(tid);
-  let window = { startNs: 0n, stopNs: 0n };
-  let dumpMonotonic = 0n;
-  const renderer: SampleRenderer = options.json
-    ? jsonRenderer(header.sections, nameNow, print, { pid: header.target.pid, command: header.target.command, window: () => window, monotonicNs: () => dumpMonotonic }, verdict)
+  const renderer: SampleSink = options.json
+    ? jsonRenderer(header.sections, nameNow, print, { pid: header.target.pid, command: header.target.command }, verdict)
     : textRenderer(header.sections, nameNow, print, write, verdict);
   let seenTid = options.tid === undefined;
   for await (const record of recording.records()) {
@@ -104,8 +104,6 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
         const { sample, nameOf } = replaySample(record, header, options);
         current = nameOf;
         if (!seenTid && record.names.some(([tid]) => tid === options.tid)) seenTid = true;
-        window = { startNs: BigInt(record.window.start_ns), stopNs: BigInt(record.window.stop_ns) };
-        dumpMonotonic = BigInt(record.window.dump_monotonic_ns);
         renderer.sample(
           record.index,
           sample,

@@ -5,10 +5,10 @@
  * members is one gzip stream to every reader), so what is on disk is whole
  * up to the last flush, and nothing is left to await when the run ends.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { ExitCode, UserError } from '../../base/exit-codes.js';
-import type { ReportSample, WindowEnd } from '../sample.js';
+import type { ReportSample, WindowEnd } from '../../model/sample.js';
 import { encodeEvent, encodeTables, RECORDING_MAGIC, RECORDING_VERSION, type RecordingHeader, type RecordingRecord, threadsOf } from './file-format.js';
 
 /** Bytes of NDJSON kept before they are compressed and written (a sample always flushes). */
@@ -147,7 +147,10 @@ export class RecordingWriter {
     }
   }
 
-  /** Closes the file without the end record (the run failed): readers say it was cut short. */
+  /**
+   * The run failed: closes the file without the end record (readers say it
+   * was cut short), or removes it if the run failed before its header.
+   */
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
@@ -157,6 +160,7 @@ export class RecordingWriter {
       // The run's own error is the one to report.
     } finally {
       closeSync(this.fd);
+      if (!this.header) rmSync(this.path, { force: true });
     }
   }
 }

@@ -6,7 +6,9 @@
 // After SIGUSR1 thread "caller" calls slow_path() SLOW times (a nanosleep
 // of SLEEP_MS ms each) and fast_path() (getppid) FAST times; the thread
 // named NAME (cut to 15 bytes by the kernel, as prctl does: a hostile name
-// tests the HTML page's escaping) calls getppid 50 times. The calls are made with an inline syscall instruction
+// tests the HTML page's escaping) calls getppid 50 times. The caller prints
+// "done"; no thread waits for another (their waits would grow with the
+// caller's work), and all stay parked until SIGTERM. The calls are made with an inline syscall instruction
 // from functions built with frame pointers (libc's wrappers have none),
 // so slow_path shows in the user stack.
 #include "workload.h"
@@ -47,6 +49,13 @@ __attribute__((noinline)) void fast_path(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* Blocks until the process exits (every signal is blocked: pause() never returns). */
+static void park(void)
+{
+	for (;;)
+		pause();
+}
+
 static void *worker(void *which)
 {
 	int caller = (long)which == 1;
@@ -59,16 +68,21 @@ static void *worker(void *which)
 			slow_path();
 		for (int i = 0; i < fast; i++)
 			fast_path();
+		printf("done\n");
+		fflush(stdout);
 	} else {
 		for (int i = 0; i < 50; i++)
 			fast_path();
 	}
-	workload_worker_done();
+	/* No barrier or join: a thread waiting for the caller would wait longer when the caller works longer. */
+	park();
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
+	pthread_t threads[2];
+
 	if (argc != 5) {
 		fprintf(stderr, "usage: %s SLOW FAST NAME SLEEP_MS\n", argv[0]);
 		return 2;
@@ -77,5 +91,11 @@ int main(int argc, char **argv)
 	fast = atoi(argv[2]);
 	name = argv[3];
 	sleep_ms = atoi(argv[4]);
-	return workload_run(2, worker);
+	workload_init();
+	for (long i = 0; i < 2; i++)
+		pthread_create(&threads[i], NULL, worker, (void *)(i + 1));
+	workload_ready_and_wait();
+	/* Waits for SIGTERM from before the caller is done until after kdelay ended: never inside a window. */
+	workload_linger();
+	return 0;
 }

@@ -143,7 +143,7 @@ function histogram(title: string, slots: readonly number[]): string {
   const lo = used[0][0];
   const hi = used[used.length - 1][0];
   const max = Math.max(...used.map(([, n]) => n));
-  const barW = 36;
+  const barW = 48;
   const h = 80;
   const bars: string[] = [];
   for (let s = lo; s <= hi; s++) {
@@ -308,9 +308,10 @@ export function htmlReport(recording: CollectedRecording): string {
           table(
             'delayers',
             ['task', 'PID', 'stretches', 'time ns', 'share %'],
-            account.delayers.map((d) => [d.comm, d.pid, d.count, d.ns, `${((d.ns / waited) * 100).toFixed(1)}`]),
+            account.delayers.slice(0, 10).map((d) => [d.comm, d.pid, d.count, d.ns, `${((d.ns / waited) * 100).toFixed(1)}`]),
           ),
         );
+        if (account.delayers.length > 10) parts.push(`<p class="note">and ${account.delayers.length - 10} other tasks</p>`);
       }
       if (account.runQueueHist) parts.push(histogram('Run-queue waits', account.runQueueHist));
       for (const h of (last.syscallHists ?? []).slice(0, 4)) parts.push(histogram(`${h.syscall} durations (last sample)`, h.slots));

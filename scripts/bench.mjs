@@ -505,7 +505,10 @@ if (want('record')) {
   const file = path.join(tmp, 'run.kdelay');
   const timed = (args) => {
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, [KDELAY, ...args], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
+    // Write-only /dev/null: kdelay takes a read-write one (stdio 'ignore') for a closed stdout.
+    const devNull = fs.openSync('/dev/null', 'w');
+    const r = spawnSync(process.execPath, [KDELAY, ...args], { stdio: ['ignore', devNull, 'inherit'] });
+    fs.closeSync(devNull);
     if (r.status !== 0) throw new Error(`kdelay ${args.join(' ')}: exit ${r.status}`);
     return (performance.now() - t0) / 1000;
   };

@@ -2,6 +2,7 @@
 import { helpCommand } from './commands/help.js';
 import { probesListCommand } from './commands/probes-list.js';
 import { reportCommand } from './commands/report.js';
+import { diffCommand, reportFileCommand } from './commands/report-file.js';
 import { runGuestCommand, runGuestDefinition } from './commands/run-guest.js';
 import { type CliCommand, runCli } from './runner.js';
 
@@ -13,7 +14,13 @@ export { reportCommand };
  * man page and the shell completions (scripts/generate-docs.mjs) list them
  * from their definitions: a command added here is documented everywhere.
  */
-export const COMMANDS: readonly CliCommand[] = [probesListCommand, { words: ['run'], run: runGuestCommand, definition: runGuestDefinition }, helpCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  probesListCommand,
+  reportFileCommand,
+  diffCommand,
+  { words: ['run'], run: runGuestCommand, definition: runGuestDefinition },
+  helpCommand,
+];
 
 export async function main(argv: string[]): Promise<number> {
   return runCli(argv, COMMANDS, reportCommand);

@@ -126,6 +126,12 @@ Examples:
   kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
                                       # one fsync() call of process 1234
 
+  kdelay -p 1234 -s 1000000 --verdict --write run.kdelay
+                                      # record the run too; then, anywhere:
+  kdelay report run.kdelay            #   the same report again (--json, --html OUT, --folded)
+  kdelay diff before.kdelay after.kdelay
+                                      #   what changed, largest first
+
   kdelay probes list                  # the probe bundles kdelay runs
   kdelay run GUEST.wasm [ARGS...]     # run a plain wasm-bpf guest (see kdelay run --help)
   kdelay --only syscalls,sched        # just these probes' sections
@@ -141,8 +147,10 @@ probes.d/*.wasm are added to every run).
 Run as root, or with CAP_BPF and CAP_PERFMON. Exit codes: 0 ok (also after
 Ctrl-C, SIGTERM or SIGHUP), 2 usage, 66 several ovs-vswitchd processes,
 69 no target, 71 probe load/attach failed, 72 BPF/BTF/libbpf missing,
-74 the report could not be written, 77 missing capabilities, 78 bad trigger
-or refused bundle.`;
+73 --write's file cannot be created, 74 the report could not be written,
+77 missing capabilities, 78 bad trigger or refused bundle. kdelay report
+and kdelay diff: 65 not a recording (or damaged, cut short, newer), 66
+missing (see kdelay report --help).`;
 
 /**
  * Commander's help appends `(default: 0, preset: 0)` to every option with a
@@ -196,6 +204,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--hist', "add log2 histograms of run-queue waits and of each syscall's duration, and percentiles in the verdict"))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))
+    .addOption(new Option('--write <FILE>', 'also record every sample into FILE, to render again later (kdelay report FILE, kdelay diff A B)'))
     .addOption(new Option('-V, --version', "print kdelay's version"))
     .addHelpOption(new Option('-h, --help', 'print this help'))
     .configureHelp({ optionDescription: optionHelp, sortOptions: false })
@@ -312,6 +321,7 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     verdict: o.verdict === true || o.verdictOnly === true || o.hist === true,
     verdictOnly: o.verdictOnly === true,
     histograms: o.hist === true,
+    ...(o.write !== undefined ? { write: o.write, argv: [...argv] } : {}),
   };
 }
 

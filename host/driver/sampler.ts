@@ -57,6 +57,19 @@ export function mergeWarnings(warnings: readonly string[]): string[] {
   });
 }
 
+/**
+ * The loop's own lines ("# Start sampling", "# Stop sampling (trigger@N)"):
+ * printed unless quiet (the text report prints them, NDJSON does not), and
+ * given to the sink either way (a recorder keeps them for a text replay).
+ */
+function progressNote(io: SamplerIO, render: SampleSink, quiet: boolean): (message: string) => void {
+  return (message) => {
+    const micros = io.nowMicros();
+    if (!quiet) io.print(timestampLine(message, micros));
+    render.progress?.(message, micros);
+  };
+}
+
 export interface TimeModeOptions {
   sampleTime: number;
   sampleCount: number;
@@ -65,6 +78,7 @@ export interface TimeModeOptions {
 
 /** Time mode: --sample-count windows of --sample-time seconds. */
 export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
+  const note = progressNote(io, render, quiet);
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
@@ -75,13 +89,13 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     // Open first, print second: whoever waits for this line to start a
     // workload knows the window is already open.
     source.open();
-    if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
+    note('# Start sampling');
     render.windowOpened?.(index, io.nowMicros());
     io.progress?.({ phase: 'window', sample: index, count: opts.sampleCount, windowMs: opts.sampleTime * 1000 });
     outcome = await io.wait(opts.sampleTime * 1000);
     const windowNs = source.close();
     io.progress?.(undefined);
-    if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
+    note('# Stop sampling');
     const sample = source.collect();
     warnings.push(...sample.warnings);
     render.sample(index, sample, io.nowMicros(), windowNs, undefined, outcome === 'elapsed' ? undefined : outcome);
@@ -124,7 +138,7 @@ export interface TriggerSource extends SampleSource {
  * follows, so its own latency never shortens or stretches a window.
  */
 export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
-  const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
+  const note = progressNote(io, render, quiet);
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   /** The delta of the last window when it was skipped (shorter than --trigger-delta), until one is reported. */

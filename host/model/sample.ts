@@ -100,6 +100,12 @@ export interface SampleSink {
   windowOpened?(index: number, dumpMicros: number): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
+  /**
+   * The sampling loop's own line ("# Start sampling", "# Stop sampling
+   * (trigger@N)"), at micros: the loop prints it for the text report; a
+   * sink that records the run keeps it (report/recording/).
+   */
+  progress?(message: string, micros: number): void;
   /** End-of-run warnings (merged across samples). */
   warnings(warnings: string[]): void;
 }

@@ -131,6 +131,7 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--sample-time': 'the window, on the host',
   '--interval': 'the window (as --sample-time), on the host',
   '--legend': 'prints a text and loads nothing',
+  '--write': 'records the samples the probes already produce into a file: it changes no probe, option or host value',
   '--sample-count': 'how many windows, on the host',
   '--sample-interval': 'the pause between windows, on the host',
   '--trigger-delta': "compared on the host with the trigger events' times",

@@ -46,6 +46,10 @@ export interface KdelayOptions {
   verdictOnly: boolean;
   /** --hist: log2 histograms of run-queue waits and syscall durations, and percentiles in the verdict. */
   histograms: boolean;
+  /** --catch-long-poll MS: report only windows holding a poll interval of at least this (catch mode; implies verdict). */
+  catchLongPollMs?: number;
+  /** --catch-syscall MS: report only windows holding a system call of at least this. */
+  catchSyscallMs?: number;
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */

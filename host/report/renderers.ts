@@ -146,6 +146,8 @@ export interface JsonRunContext {
   window(): { startNs: bigint; stopNs: bigint };
   /** CLOCK_MONOTONIC now, to place the window on the wall clock. */
   monotonicNs(): bigint;
+  /** Catch mode: the interval the sample being reported was caught for (its `catch` object; report/catch-report.ts). */
+  caught?(): Record<string, unknown> | undefined;
 }
 
 /** "# TITLE: not available (why)" -> its parts. */
@@ -189,6 +191,7 @@ export function jsonRenderer(
         }
       }
       const window = run.window();
+      const caught = run.caught?.();
       const dumpTime = new Date(dumpMicros / 1000).toISOString();
       print(
         jsonRecord('sample', {
@@ -208,6 +211,7 @@ export function jsonRenderer(
           warnings: sample.warnings,
           threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
           system,
+          ...(caught ? { catch: caught } : {}),
         }),
       );
       for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));

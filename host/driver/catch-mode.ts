@@ -98,9 +98,11 @@ export interface CatchRenderer<S extends ReportSample> {
   watching(dumpMicros: number): void;
   /**
    * One caught interval's report: index counts catches (1, 2, ...); window is
-   * the merged slices' edges, covering the interval unless `complete` is false.
+   * the merged slices' edges, covering the interval unless a warning says
+   * otherwise; measuredNs the slices' lengths added up (the window less the
+   * gaps between slices, in which the probes were collected).
    */
-  caught(index: number, interval: CaughtInterval, sample: S, window: { startNs: bigint; stopNs: bigint }, dumpMicros: number): void;
+  caught(index: number, interval: CaughtInterval, sample: S, window: { startNs: bigint; stopNs: bigint }, measuredNs: number, dumpMicros: number): void;
   warnings(warnings: string[]): void;
 }
 
@@ -151,7 +153,8 @@ export async function runCatchMode<S extends ReportSample>(opts: CatchModeOption
       if (!cover.complete) merged.warnings.push(truncatedWarning(keepMs));
       warnings.push(...merged.warnings);
       reported++;
-      render.caught(reported, interval, merged, { startNs: cover.slices[0].startNs, stopNs: cover.slices[cover.slices.length - 1].stopNs }, io.nowMicros());
+      const measuredNs = cover.slices.reduce((sum, s) => sum + Number(s.stopNs - s.startNs), 0);
+      render.caught(reported, interval, merged, { startNs: cover.slices[0].startNs, stopNs: cover.slices[cover.slices.length - 1].stopNs }, measuredNs, io.nowMicros());
     }
     pending = waiting;
     if (reported >= opts.sampleCount || outcome === 'target-exited') {

@@ -25,8 +25,10 @@ export interface CatchWatch {
   sampleCount: number;
   sections: SectionSpec[];
   events: CatchEvents;
-  /** The ordinary window source (open, close, collect with the thread selection, reset). */
+  /** The ordinary window source (close, collect with the thread selection, reset); slices are opened through `open`. */
   source: SampleSource;
+  /** Opens the gate now (driver/gate.ts). */
+  open(): void;
   /** The gate as the last close() left it: the slice's edges. */
   gate(): GateValue;
   /** The report's number for a kernel thread id, or undefined when -t/--thread-name leave the thread out. */
@@ -47,7 +49,7 @@ export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
   return runCatchMode<CollectedSample>(
     { sampleCount: w.sampleCount },
     {
-      open: () => w.source.open(),
+      open: () => w.open(),
       close: () => {
         w.source.close();
         const gate = w.gate();
@@ -68,11 +70,12 @@ export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
         if (w.json) w.print(watchingRecord(w.pid, w.longPollMs, w.syscallMs, dumpMicros));
         else w.print(watchingLine(w.pid, watchedFor(w.longPollMs, w.syscallMs)));
       },
-      caught(index, interval, sample, edges, dumpMicros) {
+      caught(index, interval, sample, edges, measuredNs, dumpMicros) {
         window = edges;
         current = reported(interval);
         if (!w.json) w.print(caughtHeaderLine(current, w.threadName(interval.tid)));
-        renderer.sample(index, sample, dumpMicros, Number(edges.stopNs - edges.startNs));
+        // The time the slices measured (the window less the gaps between them): what the verdict's states add up to.
+        renderer.sample(index, sample, dumpMicros, measuredNs);
         current = undefined;
       },
       warnings: (warnings) => renderer.warnings(warnings),

@@ -297,6 +297,37 @@ struct {
 	__type(value, struct kdelay_stat);
 } long_poll_stats SEC(".maps");
 
+/* Catch mode, and a thread of the target: its stamps are kept also while the gate is closed. */
+static __always_inline bool catch_stamps(u64 pid_tgid)
+{
+	return (catch_long_poll_ns || catch_syscall_ns) && (u32)(pid_tgid >> 32) == kdelay_target_tgid;
+}
+
+/*
+ * A system call entered between two slices of catch mode (the gate closed
+ * while the host collects): nothing is counted, but the stamps catch mode
+ * reads stay true, so an interval or call that begins or ends in the gap
+ * is still caught.
+ */
+static __always_inline void catch_gap_enter(u32 tid, long id)
+{
+	struct syscall_start *stamp;
+	struct stamp_slot *slot = own_slot(tid, false);
+	u64 now;
+
+	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!stamp)
+		return;
+	now = bpf_ktime_get_ns();
+	if (id == poll_syscall_nr && catch_long_poll_ns && stamp->poll_exit_ns) {
+		if (now - stamp->poll_exit_ns >= catch_long_poll_ns)
+			post_catch(KDELAY_CATCH_LONG_POLL, tid, (u32)id, stamp->poll_exit_ns, now);
+		stamp->poll_exit_ns = 0;
+	}
+	stamp->nr = (u32)id;
+	stamp->entry_ns = now;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
@@ -307,8 +338,11 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
-	if (!gate)
+	if (!gate) {
+		if (catch_stamps(pid_tgid))
+			catch_gap_enter(tid, id);
 		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	slot = own_slot(tid, true);
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
@@ -357,6 +391,27 @@ static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
 }
 #endif
 
+/* A system call returned between two slices of catch mode: see catch_gap_enter(). */
+static __always_inline void catch_gap_exit(u32 tid, struct pt_regs *regs)
+{
+	struct syscall_start *start;
+	struct stamp_slot *slot = own_slot(tid, false);
+	s32 exiting;
+	u64 now;
+
+	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!start)
+		return;
+	now = bpf_ktime_get_ns();
+	exiting = exiting_syscall_nr(regs);
+	if (catch_syscall_ns && start->entry_ns && (s32)start->nr == exiting &&
+	    now - start->entry_ns >= catch_syscall_ns)
+		post_catch(KDELAY_CATCH_SYSCALL, tid, start->nr, start->entry_ns, now);
+	start->entry_ns = 0;
+	if (exiting == poll_syscall_nr)
+		start->poll_exit_ns = now;
+}
+
 /*
  * A poll() that entered before the window (or before kdelay first saw the
  * thread) returned inside it: the call is not counted, but the interval
@@ -395,8 +450,11 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	u32 nr;
 	u64 now;
 
-	if (!gate)
+	if (!gate) {
+		if (catch_stamps(pid_tgid))
+			catch_gap_exit(tid, regs);
 		return 0;
+	}
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */

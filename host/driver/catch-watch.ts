@@ -1,15 +1,15 @@
 /**
- * Catch mode wired to the probes and the report: the impure side of
+ * Catch mode wired to the probes and the output: the impure side of
  * driver/catch-mode.ts. Slices are the ordinary windows of the probe set
  * (gate opened, closed, collected, reset); catches come from the catch
  * ring, renumbered and chosen like the report's threads (-t,
- * --thread-name); each is reported through the ordinary renderers, after a
- * header line (text) or with a `catch` object (JSON).
+ * --thread-name); each is reported through the run's ordinary sink, the
+ * merged sample carrying its window and the interval it was caught for
+ * (model/sample.ts: SampleCatch).
  */
 import type { SectionSpec } from '../bundle/manifest.js';
-import { caughtHeaderLine, catchJson, type ReportedCatch, watchedFor, watchingLine, watchingRecord } from '../report/catch-report.js';
+import type { CatchThresholds, SampleCatch, SampleSink } from '../model/sample.js';
 import { mergeSamples } from '../report/merge-samples.js';
-import type { SampleRenderer } from '../report/sample.js';
 import type { CatchEvents } from './catch-events.js';
 import { type CaughtInterval, runCatchMode } from './catch-mode.js';
 import type { GateValue } from './gate.js';
@@ -17,39 +17,36 @@ import type { CollectedSample } from './probe-set.js';
 import type { SamplerIO, SampleSource, WaitOutcome } from './sampler.js';
 
 export interface CatchWatch {
-  pid: number;
-  json: boolean;
-  longPollMs?: number;
-  syscallMs?: number;
+  thresholds: CatchThresholds;
   /** Catches to report (Infinity: until Ctrl-C). */
   sampleCount: number;
   sections: SectionSpec[];
   events: CatchEvents;
-  /** The ordinary window source (close, collect with the thread selection, reset); slices are opened through `open`. */
+  /** The ordinary window source: open, close, collect (with the thread selection), reset. */
   source: SampleSource;
-  /** Opens the gate now (driver/gate.ts). */
-  open(): void;
   /** The gate as the last close() left it: the slice's edges. */
   gate(): GateValue;
   /** The report's number for a kernel thread id, or undefined when -t/--thread-name leave the thread out. */
   reportedTid(kernelTid: number): number | undefined;
   syscallName(nr: number): string;
-  threadName(tid: number): string;
-  print(line: string): void;
+  /** CLOCK_MONOTONIC now (stamped on each report, as the other modes do). */
+  monotonicNs(): bigint;
   io: SamplerIO;
-  /** The ordinary renderer, reporting the window and catch these return. */
-  renderer(context: { window(): { startNs: bigint; stopNs: bigint }; caught(): Record<string, unknown> | undefined }): SampleRenderer;
+  sink: SampleSink;
 }
 
 export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
-  let window = { startNs: 0n, stopNs: 0n };
-  let current: ReportedCatch | undefined;
-  const renderer = w.renderer({ window: () => window, caught: () => current && catchJson(current) });
-  const reported = (c: CaughtInterval): ReportedCatch => ({ ...c, ...(c.kind === 'syscall' ? { syscall: { name: w.syscallName(c.nr), nr: c.nr } } : {}) });
+  const named = (c: CaughtInterval): SampleCatch => ({
+    kind: c.kind,
+    tid: c.tid,
+    startNs: c.startNs,
+    stopNs: c.stopNs,
+    ...(c.kind === 'syscall' ? { syscall: { name: w.syscallName(c.nr), nr: c.nr } } : {}),
+  });
   return runCatchMode<CollectedSample>(
     { sampleCount: w.sampleCount },
     {
-      open: () => w.open(),
+      open: () => w.source.open(),
       close: () => {
         w.source.close();
         const gate = w.gate();
@@ -66,19 +63,13 @@ export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
     },
     w.io,
     {
-      watching(dumpMicros) {
-        if (w.json) w.print(watchingRecord(w.pid, w.longPollMs, w.syscallMs, dumpMicros));
-        else w.print(watchingLine(w.pid, watchedFor(w.longPollMs, w.syscallMs)));
-      },
+      watching: (dumpMicros) => w.sink.watching?.(w.thresholds, dumpMicros),
       caught(index, interval, sample, edges, measuredNs, dumpMicros) {
-        window = edges;
-        current = reported(interval);
-        if (!w.json) w.print(caughtHeaderLine(current, w.threadName(interval.tid)));
+        const reported = { ...sample, caught: named(interval), window: { ...edges, dumpMonotonicNs: w.monotonicNs() } };
         // The time the slices measured (the window less the gaps between them): what the verdict's states add up to.
-        renderer.sample(index, sample, dumpMicros, measuredNs);
-        current = undefined;
+        w.sink.sample(index, reported, dumpMicros, measuredNs);
       },
-      warnings: (warnings) => renderer.warnings(warnings),
+      warnings: (warnings) => w.sink.warnings(warnings),
     },
   );
 }

@@ -4,21 +4,12 @@
  * report the interval it was caught for (text: a header line; JSON: the
  * sample record's `catch` object and a `watching` record).
  */
+import type { CatchThresholds, SampleCatch } from '../model/sample.js';
 import { withThousands } from './integers.js';
-import { jsonRecord, u64 } from './renderers.js';
-
-/** A caught interval as the report names it; times are CLOCK_MONOTONIC ns. */
-export interface ReportedCatch {
-  kind: 'long_poll' | 'syscall';
-  tid: number;
-  startNs: bigint;
-  stopNs: bigint;
-  /** kind 'syscall': the call's name and number. */
-  syscall?: { name: string; nr: number };
-}
+import { jsonRecord, u64 } from './json-records.js';
 
 /** What is watched for, in words: "poll intervals of at least 500 ms and system calls of at least 300 ms". */
-export function watchedFor(longPollMs: number | undefined, syscallMs: number | undefined): string {
+export function watchedFor({ longPollMs, syscallMs }: CatchThresholds): string {
   const parts = [
     ...(longPollMs === undefined ? [] : [`poll intervals of at least ${longPollMs} ms`]),
     ...(syscallMs === undefined ? [] : [`system calls of at least ${syscallMs} ms`]),
@@ -31,7 +22,7 @@ export function watchingLine(pid: number, what: string): string {
   return `# Watching PID ${pid} for ${what} (Ctrl-C to stop)`;
 }
 
-export function watchingRecord(pid: number, longPollMs: number | undefined, syscallMs: number | undefined, dumpMicros: number): string {
+export function watchingRecord(pid: number, { longPollMs, syscallMs }: CatchThresholds, dumpMicros: number): string {
   return jsonRecord('watching', {
     pid,
     time: new Date(dumpMicros / 1000).toISOString(),
@@ -41,7 +32,7 @@ export function watchingRecord(pid: number, longPollMs: number | undefined, sysc
 }
 
 /** The header line before a caught window's report. */
-export function caughtHeaderLine(c: ReportedCatch, threadName: string): string {
+export function caughtHeaderLine(c: SampleCatch, threadName: string): string {
   const ns = c.stopNs - c.startNs;
   const ms = (Number(ns) / 1e6).toFixed(1);
   const what = c.kind === 'long_poll' ? 'long poll interval' : `system call ${c.syscall?.name ?? '?'}`;
@@ -49,7 +40,7 @@ export function caughtHeaderLine(c: ReportedCatch, threadName: string): string {
 }
 
 /** The sample record's `catch` object. */
-export function catchJson(c: ReportedCatch): Record<string, unknown> {
+export function catchJson(c: SampleCatch): Record<string, unknown> {
   return {
     kind: c.kind,
     tid: c.tid,

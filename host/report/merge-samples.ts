@@ -7,8 +7,8 @@
  * manifest does not say is left out of merged windows with a note.
  */
 import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
-import type { ReportSample } from './sample.js';
-import { type SampleTables, SectionTable } from './section-table.js';
+import type { ReportSample } from '../model/sample.js';
+import { type SampleTables, SectionTable } from '../model/section-table.js';
 
 /** The number columns of a section (a row's values, in order), with how each merges. */
 function valueColumns(section: SectionSpec): ColumnSpec[] {

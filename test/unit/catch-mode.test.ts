@@ -4,8 +4,8 @@ import { type CaughtInterval, runCatchMode, SliceRing, truncatedWarning } from '
 import type { WaitOutcome } from '../../host/driver/sampler.js';
 import { parseManifest, type SectionSpec } from '../../host/bundle/manifest.js';
 import { mergeSamples, mergeSectionTables, unmergeable } from '../../host/report/merge-samples.js';
-import type { ReportSample } from '../../host/report/sample.js';
-import { SectionTable } from '../../host/report/section-table.js';
+import type { ReportSample } from '../../host/model/sample.js';
+import { SectionTable } from '../../host/model/section-table.js';
 import { BUILTIN_PROBES } from '../helpers/bpf.js';
 import { readFileSync } from 'node:fs';
 import { parseOptions } from '../../host/cli/options.js';

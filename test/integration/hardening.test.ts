@@ -100,7 +100,7 @@ const rows: Row[] = [
     error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/,
   },
   { name: 'ambiguous prefix', args: () => ['--sample', 2], code: 2, error: /ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval/ },
-  { name: 'a word that is neither a PID nor a command', args: () => ['extra'], code: 2, error: /unknown command 'extra': a PID is a number, a command one of probes, run, help/ },
+  { name: 'a word that is neither a PID nor a command', args: () => ['extra'], code: 2, error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, help/ },
   { name: 'two PIDs', args: () => ['1', '2'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
   { name: '--buffer-page-count 0', args: () => ['--buffer-page-count', 0], code: 2, error: /must be nonzero/ },
@@ -355,7 +355,7 @@ const rows: Row[] = [
   // Notes that cannot be written (here the one that no thread matches --thread-name yet) are lost, not the report.
   { name: 'a note to stderr on /dev/full', stderr: 'full', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
   { name: 'a note to a closed stderr pipe', stderr: 'closed', args: (c) => sample(c, '--thread-name', '^no such thread$'), code: 0, reports: 1 },
-  { name: 'an error to stderr on /dev/full keeps its exit code', stderr: 'full', args: () => ['--sample-count', 0], code: 2 },
+  { name: 'an error to stderr on /dev/full keeps its exit code', stderr: 'full', args: () => ['--sample-count', -1], code: 2 },
 
   // Signals at each stage: the report is printed, exit 0.
   { name: 'SIGINT while sampling', args: (c) => sample(c, '--sample-time', 30), signal: { when: /^# Start sampling/m, send: 'SIGINT' }, code: 0, reports: 1 },

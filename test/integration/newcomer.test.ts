@@ -67,7 +67,7 @@ describe('help', () => {
   it('a mistyped command is named as one', async () => {
     const { code, stderr } = await runKdelay(['prbes', 'list']);
     expect(code).toBe(2);
-    expect(stderr).toBe("kdelay: unknown command 'prbes': a PID is a number, a command one of probes, run, help (kdelay help)\n");
+    expect(stderr).toBe("kdelay: unknown command 'prbes': a PID is a number, a command one of probes, report, diff, run, help (kdelay help)\n");
   });
 });
 

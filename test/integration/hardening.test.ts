@@ -100,7 +100,12 @@ const rows: Row[] = [
     error: /^kdelay: --thread-name 'a{40}\.\.\.' \(100000 characters\): not a valid regular expression \(Regular expression too large\)$/,
   },
   { name: 'ambiguous prefix', args: () => ['--sample', 2], code: 2, error: /ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval/ },
-  { name: 'a word that is neither a PID nor a command', args: () => ['extra'], code: 2, error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, help/ },
+  {
+    name: 'a word that is neither a PID nor a command',
+    args: () => ['extra'],
+    code: 2,
+    error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, help/,
+  },
   { name: 'two PIDs', args: () => ['1', '2'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
   { name: '--buffer-page-count 0', args: () => ['--buffer-page-count', 0], code: 2, error: /must be nonzero/ },

@@ -7,6 +7,10 @@
  * thread selection (thread-selection.ts), the sampling loop (sampler.ts)
  * and the output sink (report/sinks.ts), with signals, the clock and the
  * target's liveness, and maps failures to exit codes.
+ *
+ * Over 300 lines on purpose: it is the one place where those pieces meet,
+ * in the order a run needs them; each step is a call into a tested module,
+ * and splitting the wiring would only scatter that order.
  */
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { BpfError } from '../base/errno.js';

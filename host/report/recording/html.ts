@@ -8,6 +8,10 @@
  * warnings) goes through esc(): a thread named `<img src=x onerror=...>`
  * shows as that text. SVG colours are presentation attributes, which the
  * policy does not govern. Pure: a recording in, a string out.
+ *
+ * Over 300 lines on purpose: the page is one document (its style, its
+ * script and the SVG of each figure are written together so the policy's
+ * hashes and the escaping are checked in one place).
  */
 import { createHash } from 'node:crypto';
 import type { SectionSpec } from '../../bundle/manifest.js';

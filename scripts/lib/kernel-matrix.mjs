@@ -377,7 +377,7 @@ export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
   copyKoffiJs(path.join(repoRoot, 'node_modules', 'koffi'), path.join(kdelay, 'node_modules', 'koffi'));
   fs.cpSync(koffiPrebuilt(repoRoot, arch), path.join(kdelay, 'node_modules', '@koromix', `koffi-linux-${ARCHES[arch].node}`), { recursive: true });
 
-  const guest = path.join(repoRoot, 'test', 'kernels', 'guest');
+  const guest = path.join(repoRoot, 'test', 'kernel-matrix', 'guest');
   fs.copyFileSync(path.join(guest, 'init'), path.join(dir, 'init'));
   fs.chmodSync(path.join(dir, 'init'), 0o755);
   fs.mkdirSync(path.join(dir, 'matrix'));

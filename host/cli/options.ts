@@ -121,6 +121,7 @@ Examples:
   kdelay -p 1234 --sample-time 2      # 2 s sample of process 1234
   kdelay 1234 -i 1 --sample-count 0   # 1 s samples of process 1234 until Ctrl-C
   kdelay 1234 --verdict               # the tables, then who delayed which thread and why
+  kdelay 1234 --format reference      # the tables in kernel_delay.py's layout, byte for byte
   kdelay --sample-count 5 --sample-interval 1
                                       # five samples, one second apart
   kdelay --start-trigger up:bridge_run --stop-trigger upr:bridge_run \\
@@ -210,7 +211,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--format <FORMAT>', "text (for a reader), reference (kernel_delay.py's layout, byte for byte) or json (the same as --json)")
         .choices(['text', 'reference', 'json'])
-        .default('text'),
+        .default('text', 'text'),
     )
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))

@@ -132,7 +132,8 @@ function bashCompletion() {
     lines.push(`    '${c.key}')`);
     if (c.files.length) lines.push(`      case "$prev" in ${c.files.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac`);
     if (c.pids.length) lines.push(`      case "$prev" in ${c.pids.join('|')}) COMPREPLY=($(compgen -W "$(ls /proc | grep '^[0-9]')" -- "$cur")); return ;; esac`);
-    for (const choice of c.choices) lines.push(`      case "$prev" in ${choice.names.join('|')}) COMPREPLY=($(compgen -W "${shellWords(choice.words)}" -- "$cur")); return ;; esac`);
+    for (const choice of c.choices)
+      lines.push(`      case "$prev" in ${choice.names.join('|')}) COMPREPLY=($(compgen -W "${shellWords(choice.words)}" -- "$cur")); return ;; esac`);
     if (c.values.length) lines.push(`      case "$prev" in ${c.values.join('|')}) return ;; esac`);
     if (c.key === 'help') lines.push(`      COMPREPLY=($(compgen -W "${shellWords([...new Set(commandWords.filter((w) => w !== 'help')), 'legend'])}" -- "$cur")); return ;;`);
     else {

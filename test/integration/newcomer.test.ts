@@ -131,10 +131,12 @@ describe.skipIf(skipWithoutBpf)('on the kernel', () => {
     expect(stdout).toMatch(/^# VERDICT: kernel delay = waiting for a CPU \+ IRQs \+ page faults \+ stopped, per thread, of the [\d.]+ m?s window:$/m);
     // Both threads accounted for: the worker by name if the kernel delayed it noticeably (a busy machine), the main thread (in sigwait) as one other.
     const verdict = stdout.slice(stdout.indexOf('# VERDICT'));
-    expect(verdict).toMatch(/^ {2}worker-1 \[\d+\] {2}(kernel delay [\d.]+% of [\d.]+ m?s: .*|account incomplete: .*)\n {2}1 other thread: |^ {2}No thread was delayed by the kernel .*\n {2}2 other threads: /m);
+    expect(verdict).toMatch(
+      /^ {2}worker-1 \[\d+\] {2}(kernel delay [\d.]+% of [\d.]+ m?s: .*|account incomplete: .*)\n {2}1 other thread: |^ {2}No thread was delayed by the kernel .*\n {2}2 other threads: /m,
+    );
   });
 
-  it('a target that is not Open vSwitch: no UPCALL line; a thread without system calls says none; --format reference: the reference\'s lines', async () => {
+  it("a target that is not Open vSwitch: no UPCALL line; a thread without system calls says none; --format reference: the reference's lines", async () => {
     requireBpf();
     // Two workers spinning before SIGUSR1: on a CPU all window, not one system call.
     workload = await startWorkload('syscall_workload', [2, 0, 0, 0, 0]);
@@ -146,7 +148,10 @@ describe.skipIf(skipWithoutBpf)('on the kernel', () => {
     for (const w of workers) {
       expect(text.stdout).toMatch(new RegExp(`^ +${w.tid} ${w.name} +\\[SYSCALL STATISTICS\\]\n {28}none in this window\n\n {28}\\[`, 'm'));
       // It ran: a run section, whole stretches or one across the window.
-      expect([...w.sections.keys()].some((title) => /^THREAD (PARTIAL )?RUN STATISTICS$/.test(title)), text.stdout).toBe(true);
+      expect(
+        [...w.sections.keys()].some((title) => /^THREAD (PARTIAL )?RUN STATISTICS$/.test(title)),
+        text.stdout,
+      ).toBe(true);
     }
     // The reference's layout: the UPCALL line (a table, or not available here) and the empty column headers.
     const reference = await runKdelay([workload.pid, '-i', 0.3, '--format', 'reference']);

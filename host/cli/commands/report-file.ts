@@ -99,8 +99,9 @@ export const reportFileCommand: CliCommand = {
     if (program === 'help') return ExitCode.OK;
     const o = program.opts();
     const file = program.args[0];
+    if (o.json && o.format !== undefined && o.format !== 'json') throw new UserError(`--json and --format ${o.format} are different outputs: choose one`, ExitCode.USAGE);
     const json = o.json === true || o.format === 'json';
-    if ([json || o.format !== undefined, o.html !== undefined, o.folded].filter(Boolean).length > 1 || (o.json && o.format !== undefined && o.format !== 'json')) {
+    if ([json || o.format !== undefined, o.html !== undefined, o.folded].filter(Boolean).length > 1) {
       throw new UserError('--json (or --format), --html and --folded are different outputs: choose one', ExitCode.USAGE);
     }
     const options: ReplayOptions = {

@@ -20,7 +20,7 @@ import type { OpenRecording } from './reader.js';
 /** What `kdelay report` may change about how a recording is rendered. */
 export interface ReplayOptions {
   json: boolean;
-  /** The text report's layout (text-style.ts); undefined: `text`. */
+  /** The text report's layout (text-style.ts); undefined: the live run's (`text` unless it had --format reference). */
   layout?: TextLayout;
   /** undefined: as recorded. */
   verdict?: boolean;
@@ -93,7 +93,7 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
   const nameNow = (tid: number) => current(tid);
   const renderer: SampleSink = options.json
     ? jsonRenderer(header.sections, nameNow, print, { pid: header.target.pid, command: header.target.command }, verdict)
-    : textRenderer(header.sections, nameNow, print, write, verdict, { layout: options.layout ?? 'text', target: header.target });
+    : textRenderer(header.sections, nameNow, print, write, verdict, { layout: options.layout ?? header.options.text_layout ?? 'text', target: header.target });
   let seenTid = options.tid === undefined;
   for await (const record of recording.records()) {
     switch (record.type) {

@@ -20,6 +20,8 @@ Examples:
                                       # measure and record
   kdelay report run.kdelay            # the same report again, byte for byte
   kdelay report run.kdelay --json     # what --json would have printed
+  kdelay report run.kdelay --format reference
+                                      # in kernel_delay.py's layout
   kdelay report run.kdelay --thread-name '^handler' --verdict-only
   kdelay report run.kdelay --html run.html
                                       # one self-contained page: bars, tables, flame graph
@@ -77,7 +79,7 @@ function parse(program: Command, argv: string[]): Command | 'help' {
 export function reportProgram(): Command {
   return new Command('kdelay report')
     .usage('FILE [--json | --format FORMAT | --html OUT | --folded] [--verdict | --verdict-only] [--hist] [-t TID] [--thread-name REGEX]')
-    .description('Render a recording made with `kdelay --write FILE` again: text (as the live run printed it), --json, --html, --folded.')
+    .description('Render a recording made with `kdelay --write FILE` again: text (as the live run printed it, or --format reference|text), --json, --html, --folded.')
     .argument('<FILE>', 'a recording (kdelay --write)')
     .addOption(new Option('--json', 'the NDJSON the live run would have printed with --json'))
     .addOption(new Option('--format <FORMAT>', "text, reference (kernel_delay.py's layout) or json (the same as --json)").choices(['text', 'reference', 'json']))

@@ -12,6 +12,10 @@
  * counts when both its ends lie inside the window, also when the poll()
  * it begins with was entered before (an idle thread sits in poll()).
  *
+ * SYSCALL EVENTS (-s): calls longer than a threshold are posted to the host's
+ * ring with their stacks; with stacks, also the kernel stack where the call
+ * blocked longest (syscalls_switch, loaded only then).
+ *
  * A thread's records (its slot, or its hash stamp) are freed when it exits
  * (sched_process_exit), so a target that keeps creating threads never
  * fills the maps with the dead.

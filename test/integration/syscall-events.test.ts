@@ -71,7 +71,7 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
     }
   });
 
-  it('where a call blocked: nanosleep in do_nanosleep, read in pipe_read, under schedule, above the calling function', async () => {
+  it('where a call blocked: nanosleep in do_nanosleep, read in pipe_read, under schedule, above the calling function; the longest of several waits', async () => {
     requireBpf();
     workload = await startWorkload('blocking_workload', [3]);
     const { code, stderr, stdout } = await sampleWorkload(workload, ['--syscall-events', 5_000_000]);
@@ -102,6 +102,21 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
         e.frames.join('\n'),
       ).toBe(true);
     }
+    // One write that blocked twice, ~60 ms and then ~5 ms: the longest wait is the one shown, not the last.
+    const fills = mine.filter((e) => e.syscall === 'write');
+    expect(fills, stdout).toHaveLength(1);
+    const fill = /^-- blocked ([\d,]+) us off the CPU \(longest of (\d+) times\)/.exec(fills[0].frames[0]);
+    expect(fill, fills[0].frames.join('\n')).not.toBeNull();
+    expect(Number(fill![2])).toBeGreaterThanOrEqual(2);
+    expect(Number(fill![1].replace(/,/g, ''))).toBeGreaterThan(fills[0].deltaUs / 2);
+    expect(
+      fills[0].frames.some((f) => /^(anon_)?pipe_write\+0x[0-9a-f]+ \[kernel\]$/.test(f)),
+      fills[0].frames.join('\n'),
+    ).toBe(true);
+    expect(
+      fills[0].frames.some((f) => /^fill_pipe\+0x[0-9a-f]+ \[blocking_workload\]$/.test(f)),
+      fills[0].frames.join('\n'),
+    ).toBe(true);
     for (const e of reads) {
       // pipe_read, or anon_pipe_read as newer kernels call it.
       expect(

@@ -6,14 +6,19 @@
 // After SIGUSR1 a thread "blocker" alternates N times: nap(), a 20 ms
 // nanosleep (the kernel sleeps in do_nanosleep), and wait_pipe(), a read of
 // one byte from a pipe that a thread "feeder" writes 20 ms later (the kernel
-// sleeps in pipe_read). The syscalls are made with an inline `syscall`
-// instruction from functions built with frame pointers, as events_workload's.
+// sleeps in pipe_read). Then fill_pipe(): one write of three pipe-fulls
+// (3 x 64 KiB) into a second pipe, which the feeder drains 60 ms later, then
+// 5 ms after that, so the write blocks twice in pipe_write, the first time
+// longest. The syscalls are made with an inline `syscall` instruction from
+// functions built with frame pointers, as events_workload's.
 #include "workload.h"
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 static int rounds;
-static int pipe_fds[2];
+static int pipe_fds[2], full_fds[2];
+static char chunk[3 * 65536];
 
 static inline long raw_syscall3(long nr, long a, long b, long c)
 {
@@ -39,6 +44,12 @@ __attribute__((noinline)) void wait_pipe(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+__attribute__((noinline)) void fill_pipe(void)
+{
+	raw_syscall3(SYS_write, full_fds[1], (long)chunk, sizeof(chunk));
+	__asm__ volatile("" ::: "memory");
+}
+
 static void *blocker(void *unused)
 {
 	pthread_setname_np(pthread_self(), "blocker");
@@ -47,6 +58,7 @@ static void *blocker(void *unused)
 		nap();
 		wait_pipe();
 	}
+	fill_pipe();
 	workload_worker_done();
 	return unused;
 }
@@ -54,6 +66,7 @@ static void *blocker(void *unused)
 static void *feeder(void *unused)
 {
 	struct timespec twenty_ms = { 0, 20 * 1000 * 1000 };
+	struct timespec sixty_ms = { 0, 60 * 1000 * 1000 }, five_ms = { 0, 5 * 1000 * 1000 };
 
 	pthread_setname_np(pthread_self(), "feeder");
 	workload_wait_go();
@@ -63,6 +76,17 @@ static void *feeder(void *unused)
 		nanosleep(&twenty_ms, NULL);
 		if (write(pipe_fds[1], "x", 1) != 1)
 			abort();
+	}
+	/* The blocker's fill_pipe() blocks once the pipe is full: 60 ms, then 5 ms. */
+	nanosleep(&sixty_ms, NULL);
+	for (int i = 0; i < 3; i++) {
+		for (long got = 0; got < 65536;) {
+			long n = read(full_fds[0], chunk, 65536 - got);
+			if (n <= 0)
+				abort();
+			got += n;
+		}
+		nanosleep(&five_ms, NULL);
 	}
 	workload_worker_done();
 	return unused;
@@ -80,7 +104,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rounds = atoi(argv[1]);
-	if (pipe(pipe_fds))
+	if (pipe(pipe_fds) || pipe(full_fds) || fcntl(full_fds[1], F_SETPIPE_SZ, 65536) != 65536)
 		return 1;
 	return workload_run(2, worker);
 }

@@ -102,12 +102,11 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
         e.frames.join('\n'),
       ).toBe(true);
     }
-    // One write that blocked twice, ~60 ms and then ~5 ms: the longest wait is the one shown, not the last.
+    // One write that blocked 60 ms with the pipe full, then (unless the rest streamed) ~5 ms: the longest wait is shown, not the last.
     const fills = mine.filter((e) => e.syscall === 'write');
     expect(fills, stdout).toHaveLength(1);
-    const fill = /^-- blocked ([\d,]+) us off the CPU \(longest of (\d+) times\)/.exec(fills[0].frames[0]);
+    const fill = /^-- blocked ([\d,]+) us off the CPU \((?:once|longest of \d+ times)\)/.exec(fills[0].frames[0]);
     expect(fill, fills[0].frames.join('\n')).not.toBeNull();
-    expect(Number(fill![2])).toBeGreaterThanOrEqual(2);
     expect(Number(fill![1].replace(/,/g, ''))).toBeGreaterThan(fills[0].deltaUs / 2);
     expect(
       fills[0].frames.some((f) => /^(anon_)?pipe_write\+0x[0-9a-f]+ \[kernel\]$/.test(f)),

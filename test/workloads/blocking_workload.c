@@ -7,12 +7,13 @@
 // nanosleep (the kernel sleeps in do_nanosleep), and wait_pipe(), a read of
 // one byte from a pipe that a thread "feeder" writes 20 ms later (the kernel
 // sleeps in pipe_read). Then fill_pipe(): one write of three pipe-fulls
-// (3 x 64 KiB) into a second pipe, which the feeder drains 60 ms later, then
-// 5 ms after that, so the write blocks twice in pipe_write, the first time
-// longest. The syscalls are made with an inline `syscall` instruction from
+// (3 x 64 KiB) into a second pipe, which the feeder drains 60 ms after it is
+// full, then 5 ms after that, so the write blocks in pipe_write twice (once
+// if the second half streams), the first time longest. The syscalls are made with an inline `syscall` instruction from
 // functions built with frame pointers, as events_workload's.
 #include "workload.h"
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,7 +78,12 @@ static void *feeder(void *unused)
 		if (write(pipe_fds[1], "x", 1) != 1)
 			abort();
 	}
-	/* The blocker's fill_pipe() blocks once the pipe is full: 60 ms, then 5 ms. */
+	/* Once the pipe is full the blocker's fill_pipe() waits: 60 ms, then about 5 ms. */
+	for (int queued = 0; queued < 65536;) {
+		nanosleep(&five_ms, NULL);
+		if (ioctl(full_fds[0], FIONREAD, &queued))
+			abort();
+	}
 	nanosleep(&sixty_ms, NULL);
 	for (int i = 0; i < 3; i++) {
 		for (long got = 0; got < 65536;) {

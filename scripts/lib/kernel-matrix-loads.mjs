@@ -89,11 +89,11 @@ export const LOAD_CONFIGURATIONS = [
 
 /**
  * What the measuring checks load (checks.mjs), for the coverage test: the
- * window check (defaults, --verdict, -D), the trigger check (USDT both ways,
+ * window check (defaults, --verdict, -D, the reference layout), the trigger check (USDT both ways,
  * --json) and the pidns check (defaults).
  */
 export const CHECK_CONFIGURATIONS = [
-  { name: 'window', args: ['-D', '--sample-time', '600', '--verdict'] },
+  { name: 'window', args: ['-D', '--sample-time', '600', '--verdict', '--format', 'reference'] },
   { name: 'trigger', args: ['--json', '--sample-count', '2'], start: 'usdt', stop: 'usdt' },
   { name: 'pidns', args: ['--sample-time', '600'] },
 ];

@@ -146,6 +146,7 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--debug': "libbpf's log level (the window check uses it)",
   '--verdict-only': 'loads what --verdict loads, and prints less',
   '--json': 'the output format',
+  '--format': 'the output format (text, reference, json)',
   '--version': 'prints a version',
 };
 

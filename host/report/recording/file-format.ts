@@ -52,6 +52,8 @@ export interface RecordingHeader {
 
 export interface RecordedOptions {
   json: boolean;
+  /** `reference` when the run printed kernel_delay.py's layout (--format reference); absent: the default `text`. */
+  text_layout?: 'reference';
   /** The accounting probe ran: the verdict can be rendered. */
   verdict: boolean;
   verdict_only: boolean;

@@ -127,7 +127,8 @@ function commandTracer(label, argvFor, ready) {
   };
 }
 
-const kdelayTracer = (label, args, kdelay = KDELAY) => commandTracer(label, (pid) => [process.execPath, kdelay, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+const kdelayTracer = (label, args, kdelay = KDELAY) =>
+  commandTracer(label, (pid) => [process.execPath, kdelay, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
 
 /**
  * --baseline-root DIR: another built checkout (its bin/kdelay.js, dist/ and

@@ -8,6 +8,8 @@ import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/account.bpf';
 
 const BPF_MAP_DELETE_ELEM = 3;
 import {
+  attachAll,
+  Maps,
   ACCOUNT_HIST_RUN_QUEUE,
   ACCOUNT_HIST_SLOTS,
   ACCOUNT_NO_SYSCALL,
@@ -16,16 +18,8 @@ import {
   ACCOUNT_UNKNOWN,
   ACCOUNT_UNKNOWN_SYSCALL,
   ACCOUNT_USER,
-  ACCOUNT_TAIL_KEY_SIZE,
-  ACCOUNT_TAIL_VALUE_SIZE,
-  ACCOUNT_THREAD_KEY_SIZE,
   ACCOUNT_THREAD_MAX_ENTRIES,
-  ACCOUNT_THREAD_VALUE_SIZE,
-  ACCOUNT_TIME_KEY_SIZE,
-  ACCOUNT_TIME_VALUE_SIZE,
-  ACCOUNT_HIST_KEY_SIZE,
   ACCOUNT_HIST_MAX_ENTRIES,
-  ACCOUNT_HIST_VALUE_SIZE,
   accountKeyNr,
   accountKeyState,
   accountKeyTid,
@@ -51,8 +45,6 @@ import {
   accountValueTotalNs,
   DELAYER_VALUE_COMM_LENGTH,
   DELAYER_VALUE_COMM_OFFSET,
-  DELAYERS_KEY_SIZE,
-  DELAYERS_VALUE_SIZE,
   delayerKeyCulprit,
   delayerKeyTid,
   delayerValueCount,
@@ -65,14 +57,12 @@ import {
 
 const DEFAULT_ENTRIES: u32 = <u32>ACCOUNT_THREAD_MAX_ENTRIES;
 
-let obj!: BpfObject;
+let maps!: Maps;
 let time!: MapSnapshot;
 let threads!: MapSnapshot;
 let tails!: MapSnapshot;
 let delayers!: MapSnapshot;
 let hist: MapSnapshot | null = null;
-let gateFd: i32 = -1;
-let mapFullFd: i32 = -1;
 let missedSwitches!: PercpuCounter;
 let accountRows!: RowBatch;
 let delayerRows!: RowBatch;
@@ -120,7 +110,7 @@ export function kdelay_probe_init(): i32 {
   const rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
   const histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
-  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('account_thread', entries);
   obj.setMaxEntries('account_time', rowEntries);
   obj.setMaxEntries('account_tail', entries);
@@ -131,34 +121,17 @@ export function kdelay_probe_init(): i32 {
   obj.setMaxEntries('account_hist', histEntries);
   obj.setBool('hist_enabled', histOn);
   obj.load();
-  // Context switches first: a wake-up seen before them would leave its thread waiting through a switch-in not seen.
-  obj.attach('account_switch');
-  obj.attach('account_runtime');
-  obj.attach('account_sys_exit');
-  obj.attach('account_sys_enter');
-  obj.attach('account_wakeup');
-  obj.attach('account_wakeup_new');
-  obj.attach('account_hardirq_entry');
-  obj.attach('account_hardirq_exit');
-  obj.attach('account_softirq_entry');
-  obj.attach('account_softirq_exit');
-  const timeFd = obj.mapFd('account_time');
-  const threadFd = obj.mapFd('account_thread');
-  const tailFd = obj.mapFd('account_tail');
-  const delayerFd = obj.mapFd('delayers');
-  const histFd = obj.mapFd('account_hist');
-  gateFd = obj.mapFd('kdelay_gate');
-  mapFullFd = obj.mapFd('kdelay_map_full');
-  const missedFd = obj.mapFd('missed_switches');
+  // In account.bpf.c's order: context switches first (a wake-up seen before them would leave its thread waiting through a switch-in not seen).
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  missedSwitches = new PercpuCounter(missedFd);
+  missedSwitches = new PercpuCounter(maps.missedSwitches.fd);
   const n = <i32>entries;
   const rowsN = <i32>rowEntries;
-  time = new MapSnapshot(timeFd, ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, rowsN);
-  threads = new MapSnapshot(threadFd, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_VALUE_SIZE, n);
-  tails = new MapSnapshot(tailFd, ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, n);
-  delayers = new MapSnapshot(delayerFd, DELAYERS_KEY_SIZE, DELAYERS_VALUE_SIZE, rowsN);
-  if (histOn) hist = new MapSnapshot(histFd, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_VALUE_SIZE, <i32>histEntries);
+  time = maps.accountTime.snapshot();
+  threads = maps.accountThread.snapshot();
+  tails = maps.accountTail.snapshot();
+  delayers = maps.delayers.snapshot();
+  if (histOn) hist = maps.accountHist.snapshot();
   accountRows = new RowBatch(cstr('account'), 3);
   delayerRows = new RowBatch(cstr('delayers'), 3);
   histRows = new RowBatch(cstr('histogram'), 3);
@@ -203,7 +176,7 @@ function reportAccount(): i32 {
   if (err < 0) return err;
   err = time.read();
   if (err < 0) return err;
-  const gate = readGate(gateFd);
+  const gate = readGate(maps.kdelayGate.fd);
   const start = gate.windowStartNs;
   const stop = gate.windowStopNs;
 
@@ -310,7 +283,7 @@ export function kdelay_probe_collect(): i32 {
     err = reportHistograms(h);
     if (err < 0) return err;
   }
-  warnIfMapsWereFull(mapFullFd, 'account');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'account');
   const missed = missedSwitches.grew();
   if (missed > 0) {
     warn(missed.toString() + ' context switches of the target were not seen: the time around them is in the verdict as not known');

@@ -52,6 +52,7 @@
 #include "kdelay_core.bpf.h"
 #include "kdelay_gate.bpf.h"
 #include "kdelay_hist.bpf.h"
+#include "kdelay_records.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -67,32 +68,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define __TASK_STOPPED 0x4
 #define TASK_DEAD      0x80
 
-enum account_state {
-	ACCOUNT_USER = 0,
-	ACCOUNT_SYSCALL = 1,
-	ACCOUNT_HARDIRQ = 2,
-	ACCOUNT_SOFTIRQ = 3,
-	ACCOUNT_RUNNABLE = 4,
-	ACCOUNT_BLOCKED = 5,
-	ACCOUNT_STOPPED = 6,
-	ACCOUNT_UNKNOWN = 7,
-	ACCOUNT_STATES = 8,
-};
-KDELAY_SHARED_ENUM(account_state)
-
-enum account_syscall_nr {
-	/* Not in a system call. */
-	ACCOUNT_NO_SYSCALL = 0xffffffff,
-	/* In a system call entered before kdelay first saw the thread. */
-	ACCOUNT_UNKNOWN_SYSCALL = 0xfffffffe,
-};
-KDELAY_SHARED_ENUM(account_syscall_nr)
-
+/* The states, enum account_syscall_nr and ACCOUNT_HIST_*: kdelay_records.bpf.h (the host reads them). */
 enum account_limits {
 	ACCOUNT_WAITERS_PER_CPU = 4, /* waiting target threads tracked per run queue */
-	ACCOUNT_HIST_SLOTS = 40,     /* log2(ns) buckets: the last one holds 2^39 ns (9 min) and up */
-	ACCOUNT_HIST_RUN_QUEUE = 0,  /* account_hist key kind: run-queue waits */
-	ACCOUNT_HIST_SYSCALL = 1,    /* account_hist key kind: system call durations */
 };
 KDELAY_SHARED_ENUM(account_limits)
 

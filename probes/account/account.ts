@@ -1,23 +1,30 @@
 // account probe, user half: turns account.bpf.c's maps into the rows the
-// host's verdict and histograms read (sections "account", "delayers",
-// "histogram"; hidden from the text tables, see manifest.json).
+// host's verdict reads (sections "account" and "delayers", hidden from the
+// text tables, see manifest.json) and, with --hist, histograms
+// (report_histograms). The states, markers and histogram kinds are the
+// accounting contract, declared once in probes/include/kdelay_records.bpf.h.
 
 import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { HistogramBatch } from '../lib/histograms';
 import { wasm_bpf_map_operate } from '../lib/imports';
+import {
+  ACCOUNT_AFTER_EXIT,
+  ACCOUNT_BEFORE_BIRTH,
+  ACCOUNT_BLOCKED,
+  ACCOUNT_HIST_SLOTS,
+  ACCOUNT_NO_SYSCALL,
+  ACCOUNT_STATES,
+  ACCOUNT_SYSCALL,
+  ACCOUNT_UNKNOWN,
+  ACCOUNT_UNKNOWN_SYSCALL,
+  ACCOUNT_USER,
+} from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/account.bpf';
 
 const BPF_MAP_DELETE_ELEM = 3;
 import {
   attachAll,
   Maps,
-  ACCOUNT_HIST_RUN_QUEUE,
-  ACCOUNT_HIST_SLOTS,
-  ACCOUNT_NO_SYSCALL,
-  ACCOUNT_BLOCKED,
-  ACCOUNT_SYSCALL,
-  ACCOUNT_UNKNOWN,
-  ACCOUNT_UNKNOWN_SYSCALL,
-  ACCOUNT_USER,
   ACCOUNT_THREAD_MAX_ENTRIES,
   ACCOUNT_HIST_MAX_ENTRIES,
   accountKeyNr,
@@ -27,7 +34,6 @@ import {
   accountTailNr,
   accountTailNs,
   accountTailState,
-  ACCOUNT_STATES,
   ACCOUNT_THREAD_SUM_COUNT_OFFSET,
   ACCOUNT_THREAD_SUM_NS_OFFSET,
   accountThreadBlockedNr,
@@ -66,22 +72,12 @@ let hist: MapSnapshot | null = null;
 let missedSwitches!: PercpuCounter;
 let accountRows!: RowBatch;
 let delayerRows!: RowBatch;
-let histRows!: RowBatch;
+let histograms!: HistogramBatch;
 let tailed!: TidSet;
 // Each delayer row's comm as a NUL-terminated label, one slot per entry of
 // the delayers map: rewritten every collect, never reallocated.
 let commLabels: usize = 0;
 const COMM_LABEL_SIZE: i32 = DELAYER_VALUE_COMM_LENGTH + 1;
-
-// Labels: the state names the host's verdict reads (host/report/verdict.ts),
-// by enum account_state; then "born" (the part of the window before a thread
-// began) and "exited" (the part after it ended).
-const STATE_NAMES: string[] = ['user', 'syscall', 'hardirq', 'softirq', 'runnable', 'blocked', 'stopped', 'unknown'];
-const stateLabels = new Array<usize>();
-let bornLabel: usize = 0;
-let exitedLabel: usize = 0;
-let runQueueLabel: usize = 0;
-let syscallLabel: usize = 0;
 
 /** Threads sized for by default: 4 times the target's threads when kdelay starts, at least DEFAULT_ENTRIES, at most this. */
 const MAX_DEFAULT_ENTRIES: u32 = 1 << 20;
@@ -132,16 +128,11 @@ export function kdelay_probe_init(): i32 {
   tails = maps.accountTail.snapshot();
   delayers = maps.delayers.snapshot();
   if (histOn) hist = maps.accountHist.snapshot();
-  accountRows = new RowBatch(cstr('account'), 3);
+  accountRows = new RowBatch(cstr('account'), 4);
   delayerRows = new RowBatch(cstr('delayers'), 3);
-  histRows = new RowBatch(cstr('histogram'), 3);
+  histograms = new HistogramBatch(ACCOUNT_HIST_SLOTS);
   tailed = new TidSet(n);
   commLabels = changetype<usize>(new ArrayBuffer(rowsN * COMM_LABEL_SIZE));
-  for (let i = 0; i < STATE_NAMES.length; i++) stateLabels.push(cstr(STATE_NAMES[i]));
-  bornLabel = cstr('born');
-  exitedLabel = cstr('exited');
-  runQueueLabel = cstr('run_queue');
-  syscallLabel = cstr('syscall');
   return 0;
 }
 
@@ -153,8 +144,9 @@ function commLabel(i: i32, comm: usize): usize {
   return label;
 }
 
+/** One row of the "account" section: (tid; state, nr, count, ns), state an enum account_state or account_life. */
 function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
-  accountRows.row(tid, stateLabels[state]).add(nr).add(count).add(ns);
+  accountRows.row(tid, 0).add(state).add(nr).add(count).add(ns);
 }
 
 /**
@@ -165,8 +157,8 @@ function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
  * so a thread moving on between the two reads is seen in at least one, and
  * a tail in account_tail wins. A (tid, state, nr) may come in more than one
  * row (the kernel's moved sums, the record's, the tail): the host adds them
- * up. A thread born or exited inside the window has a "born" or "exited"
- * row for the part of the window it did not live. Nothing is allocated:
+ * up. A thread born or exited inside the window has an ACCOUNT_BEFORE_BIRTH
+ * or ACCOUNT_AFTER_EXIT row for the part of the window it did not live. Nothing is allocated:
  * rows go to the RowBatch as they are read.
  */
 function reportAccount(): i32 {
@@ -213,18 +205,8 @@ function reportAccount(): i32 {
     const born = accountThreadBornNs(v);
     const exited = accountThreadExitNs(v);
     // Its life in the window: what lies outside it is reported as such, so that every thread's rows add up to the window.
-    if (born > start && born < stop)
-      accountRows
-        .row(tid, bornLabel)
-        .add(<u32>ACCOUNT_NO_SYSCALL)
-        .add(1)
-        .add(born - start);
-    if (exited > start && exited < stop)
-      accountRows
-        .row(tid, exitedLabel)
-        .add(<u32>ACCOUNT_NO_SYSCALL)
-        .add(1)
-        .add(stop - exited);
+    if (born > start && born < stop) accountRow(tid, ACCOUNT_BEFORE_BIRTH, ACCOUNT_NO_SYSCALL, 1, born - start);
+    if (exited > start && exited < stop) accountRow(tid, ACCOUNT_AFTER_EXIT, ACCOUNT_NO_SYSCALL, 1, stop - exited);
     // An exited thread's last segment ended when it did (its sums hold it).
     if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
     const state = accountThreadState(v);
@@ -257,20 +239,15 @@ function reportDelayers(): i32 {
   return delayerRows.flush();
 }
 
+/** Each (thread, kind, nr) histogram as it is: ACCOUNT_HIST_SLOTS buckets, slot s for [2^s, 2^(s+1)) ns. */
 function reportHistograms(h: MapSnapshot): i32 {
   const err = h.read();
   if (err < 0) return err;
   for (let i = 0; i < h.count; i++) {
     const k = h.key(i);
-    const slots = h.value(i) + <usize>HIST_VALUE_SLOTS_OFFSET;
-    const label = histKeyKind(k) == ACCOUNT_HIST_RUN_QUEUE ? runQueueLabel : syscallLabel;
-    // One row per non-empty bucket: slot s counts durations in [2^s, 2^(s+1)) ns.
-    for (let s = 0; s < ACCOUNT_HIST_SLOTS; s++) {
-      const count = load<u32>(slots + <usize>(s * 4));
-      if (count) histRows.row(histKeyTid(k), label).add(histKeyNr(k)).add(s).add(count);
-    }
+    histograms.add(histKeyTid(k), histKeyKind(k), histKeyNr(k), h.value(i) + <usize>HIST_VALUE_SLOTS_OFFSET);
   }
-  return histRows.flush();
+  return histograms.flush();
 }
 
 export function kdelay_probe_collect(): i32 {

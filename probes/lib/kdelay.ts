@@ -533,7 +533,7 @@ export class TidSums {
 
 /**
  * Collects the rows of one report section and hands them to the host in
- * batches (one import call per ROW_BATCH rows, not one per row). Usage:
+ * batches (one report_rows call per `capacity` rows, 1024 unless given). Usage:
  *   rows.row(tid, label).add(a).add(b); ... rows.flush();
  * Labels are NUL-terminated strings that must stay unchanged until flush().
  */

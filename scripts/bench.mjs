@@ -413,7 +413,7 @@ if (want('events')) {
   const kdelayEvents = (label, stackTraceSize) => ({
     label,
     async start(pid) {
-      const probes = ProbeSet.start(backend, bundles, { targetTgid: pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 } });
+      const probes = await ProbeSet.start(backend, bundles, { targetTgid: pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 } });
       probes.gate.open();
       return { probes };
     },
@@ -575,7 +575,7 @@ if (want('verdict-memory')) {
       await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
       if (go) target.kill('SIGUSR1');
       const threads = fs.readdirSync(`/proc/${target.pid}/task`).length;
-      const probes = ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads), 'histograms.enabled': 1n } });
+      const probes = await ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads), 'histograms.enabled': 1n } });
       const at = new Map();
       const collectMs = [];
       let accounts = 0;

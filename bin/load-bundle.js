@@ -30,12 +30,10 @@ function loadBundle(path, { useCache = true } = {}) {
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData: useCache ? readCache(file, source) : undefined,
-    // The bundle's own import() (node:wasi, for kdelay run), as a module's would resolve it.
-    importModuleDynamically: (specifier) => import(specifier),
   });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
   return { exports: module.exports, script };
 }
 
-module.exports = { loadBundle };
+module.exports = { loadBundle, readCache };

@@ -268,17 +268,36 @@ if (want('start')) {
     version.push(performance.now() - t0);
     const { ms, stderr } = await spawnUntilLine([KDELAY, '-p', String(sleeper.pid), '--sample-time', '600'], /^# Start sampling/, { KDELAY_TIMING: '1' });
     sampling.push(ms);
-    // Phase durations from the marks (host/base/timing.ts), each from the previous mark.
+    // Phase durations from the marks (host/base/timing.ts), each from the previous mark. The
+    // probes' libbpf loads run side by side (driver/probe-set.ts): each is timed from its own
+    // begin to its end, and beside them the span from the first begin to the last end.
     let last = 0;
+    const begins = new Map();
+    const loads = [];
+    const add = (label, ms) => phases.set(label, [...(phases.get(label) ?? []), ms]);
     for (const line of stderr) {
       const m = /^kdelay-timing ([\d.]+) (.*)$/.exec(line);
       if (!m) continue;
       const at = Number(m[1]);
-      const label = m[2].startsWith('load end') ? `  of which libbpf load (verifier) ${m[2].slice(9)}` : m[2];
-      if (!m[2].startsWith('load begin')) phases.set(label, [...(phases.get(label) ?? []), at - last]);
-      if (m[2].startsWith('load begin'))
-        phases.set(`  of which libbpf open + configure ${m[2].slice(11)}`, [...(phases.get(`  of which libbpf open + configure ${m[2].slice(11)}`) ?? []), at - last]);
+      if (m[2].startsWith('load begin ')) {
+        begins.set(m[2].slice(11), at);
+        continue;
+      }
+      if (m[2].startsWith('load end ')) {
+        const name = m[2].slice(9);
+        loads.push([begins.get(name), at]);
+        add(`  libbpf load (verifier) ${name}, own time`, at - begins.get(name));
+        continue;
+      }
+      add(m[2], at - last);
       last = at;
+    }
+    if (loads.length) {
+      add(
+        '  libbpf loads, sum of their own times',
+        loads.reduce((sum, [b, e]) => sum + e - b, 0),
+      );
+      add('  libbpf loads, first begin to last end', Math.max(...loads.map(([, e]) => e)) - Math.min(...loads.map(([b]) => b)));
     }
   }
   sleeper.kill();

@@ -34,6 +34,9 @@ const { metafile } = await build({
   external: ['koffi'],
   // import.meta.url (package-root.ts, wasm-loops.ts find files next to the code): this file's URL.
   define: { 'import.meta.url': 'kdelayBundleUrl' },
+  // import() becomes require(): a script V8 rebuilds from a code cache has no
+  // dynamic-import callback (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING on Node 20).
+  supported: { 'dynamic-import': false },
   banner: { js: "const kdelayBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });

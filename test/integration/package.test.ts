@@ -139,7 +139,7 @@ describe("the package's licences and README", () => {
     for (const file of LICENCE_FILES) expect(files).toContain(file);
     expect(PACKAGE.license).toBe('Apache-2.0 AND (LGPL-2.1-only OR BSD-2-Clause) AND MIT');
     const notices = readFileSync(join(ROOT, 'dist', 'THIRD-PARTY-NOTICES.txt'), 'utf8');
-    expect(notices).toMatch(/^commander \d+\.\d+\.\d+ \(MIT\), bundled into dist\/kdelay\.mjs:$/m);
+    expect(notices).toMatch(/^commander \d+\.\d+\.\d+ \(MIT\), bundled into dist\/kdelay\.cjs:$/m);
     expect(notices).toContain('Permission is hereby granted, free of charge');
     // Each BPF C file declares the licence LICENSES/ carries, and tells the kernel the matching string.
     for (const probe of readdirSync(join(ROOT, 'probes')).filter((d) => existsSync(join(ROOT, 'probes', d, `${d}.bpf.c`)))) {

@@ -3,7 +3,10 @@
 // commander included) into one file, dist/kdelay.cjs, which bin/kdelay.js
 // compiles and runs. Resolving and loading ~60 modules one by one took about
 // 20 ms of kdelay's start-up; one file takes a few. koffi stays external: it
-// is a native addon. Tests and scripts keep using dist/host/.
+// is a native addon; gecko-profiler-demangle too (no licence file to ship
+// in a bundle), whose .wasm host/symbols/demangle.ts reads from its folder.
+// It is an ES module, which this CommonJS bundle require()s: Node 20.19 on
+// (package.json engines). Tests and scripts keep using dist/host/.
 //
 // The bundle is a CommonJS script, not an ES module, for two reasons of
 // start-up time: bin/kdelay.js can hand it to vm.Script with a V8 code cache
@@ -31,7 +34,7 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['koffi'],
+  external: ['koffi', 'gecko-profiler-demangle'],
   // import.meta.url (package-root.ts, wasm-loops.ts find files next to the code): this file's URL.
   define: { 'import.meta.url': 'kdelayBundleUrl' },
   // import() becomes require(): a script V8 rebuilds from a code cache has no

@@ -60,4 +60,10 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // CommonJS on purpose (bin/package.json): no ES module loader at start-up (bin/load-bundle.js).
+    files: ['bin/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -2,7 +2,7 @@
  * The installed package's root (holds bundles/, keys/ and vendor/): the
  * nearest folder above this file with kdelay's package.json. Code runs both
  * from dist/host/ (tsc's output, for tests and scripts) and from the one-file
- * CLI bundle dist/kdelay.mjs, at different depths. Depends on nothing in
+ * CLI bundle dist/kdelay.cjs, at different depths. Depends on nothing in
  * kdelay, so every layer may use it.
  */
 import { readFileSync } from 'node:fs';

@@ -3,7 +3,8 @@
 // baseline measured in the same run (never asserted in tests: the numbers
 // of a shared 2-vCPU VM are noise for a test, evidence for a person).
 //
-//   start          command start -> sampling, vs `node -e 0`, with where the time goes
+//   start          command start -> sampling beside `node -e 0` (alternated, median and min),
+//                  with where the time goes
 //   read-format    a 100k-entry report, cold (fresh process) and warm, peak RSS
 //   syscall-cost   added cost per traced syscall: empty-program floor, kdelay's
 //                  configurations, bpftrace and libbpf-tools' syscount
@@ -280,25 +281,49 @@ if (want('start')) {
     version.push(performance.now() - t0);
     const { ms, stderr } = await spawnUntilLine([KDELAY, '-p', String(sleeper.pid), '--sample-time', '600'], /^# Start sampling/, { KDELAY_TIMING: '1' });
     sampling.push(ms);
-    // Phase durations from the marks (host/base/timing.ts), each from the previous mark.
+    // Phase durations from the marks (host/base/timing.ts), each from the previous mark. The
+    // probes' libbpf loads run side by side (driver/probe-set.ts): each is timed from its own
+    // begin to its end, and beside them the span from the first begin to the last end.
     let last = 0;
+    const begins = new Map();
+    const loads = [];
+    const add = (label, ms) => phases.set(label, [...(phases.get(label) ?? []), ms]);
     for (const line of stderr) {
       const m = /^kdelay-timing ([\d.]+) (.*)$/.exec(line);
       if (!m) continue;
       const at = Number(m[1]);
-      const label = m[2].startsWith('load end') ? `  of which libbpf load (verifier) ${m[2].slice(9)}` : m[2];
-      if (!m[2].startsWith('load begin')) phases.set(label, [...(phases.get(label) ?? []), at - last]);
-      if (m[2].startsWith('load begin'))
-        phases.set(`  of which libbpf open + configure ${m[2].slice(11)}`, [...(phases.get(`  of which libbpf open + configure ${m[2].slice(11)}`) ?? []), at - last]);
+      if (m[2].startsWith('load begin ')) {
+        begins.set(m[2].slice(11), at);
+        continue;
+      }
+      if (m[2].startsWith('load end ')) {
+        const name = m[2].slice(9);
+        loads.push([begins.get(name), at]);
+        add(`  libbpf load (verifier) ${name}, own time`, at - begins.get(name));
+        continue;
+      }
+      add(m[2], at - last);
       last = at;
+    }
+    if (loads.length) {
+      add(
+        '  libbpf loads, sum of their own times',
+        loads.reduce((sum, [b, e]) => sum + e - b, 0),
+      );
+      add('  libbpf loads, first begin to last end', Math.max(...loads.map(([, e]) => e)) - Math.min(...loads.map(([b]) => b)));
     }
   }
   sleeper.kill();
+  // Alternated in one loop, so each kdelay start has a `node -e 0` from the same moment beside it:
+  // the added time is reported as the median (and min) of those pairs' differences too.
   const n0 = median(node0);
-  echo(
-    `launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs): median ${fmt(median(sampling))} ms (min ${fmt(min(sampling))}); target <= node -e 0 + 100 = ${fmt(n0 + 100)} ms`,
-  );
-  echo(`  node -e 0: ${fmt(n0)} ms (min ${fmt(min(node0))}); kdelay --version (node + loading the CLI bundle): ${fmt(median(version))} ms (min ${fmt(min(version))})`);
+  const pairs = sampling.map((ms, i) => ms - node0[i]);
+  echo(`launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs alternated with node -e 0; load average ${os.loadavg()[0].toFixed(1)}):`);
+  echo(`  ${pad('', 44)} ${pad('median', 9)} (min)`);
+  echo(`  ${pad('node -e 0', 44)} ${pad(fmt(n0), 9)} (${fmt(min(node0))})`);
+  echo(`  ${pad('kdelay --version (node + the CLI bundle)', 44)} ${pad(fmt(median(version)), 9)} (${fmt(min(version))})`);
+  echo(`  ${pad('kdelay -p PID to "# Start sampling"', 44)} ${pad(fmt(median(sampling)), 9)} (${fmt(min(sampling))})`);
+  echo(`  ${pad('  added to node -e 0 (per alternated pair)', 44)} ${pad(signed(median(pairs)), 9)} (${signed(min(sampling) - min(node0))} min to min); target <= +60`);
   echo(`  where the time goes (medians, ms since the previous mark; the first from the process's start):`);
   for (const [label, xs] of phases) echo(`    ${pad(label, 44)} ${fmt(median(xs), 1)}`);
 }
@@ -424,7 +449,7 @@ if (want('events')) {
   const kdelayEvents = (label, stackTraceSize) => ({
     label,
     async start(pid) {
-      const probes = ProbeSet.start(backend, bundles, { targetTgid: pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 } });
+      const probes = await ProbeSet.start(backend, bundles, { targetTgid: pid, syscalls, syscallEvents: { minNs: 0, skipPoll: false, stackTraceSize, ringBytes: 1024 * 4096 } });
       probes.gate.open();
       return { probes };
     },
@@ -586,7 +611,7 @@ if (want('verdict-memory')) {
       await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
       if (go) target.kill('SIGUSR1');
       const threads = fs.readdirSync(`/proc/${target.pid}/task`).length;
-      const probes = ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads), 'histograms.enabled': 1n } });
+      const probes = await ProbeSet.start(backend, bundles, { targetTgid: target.pid, syscalls, hostValues: { 'target.threads': BigInt(threads), 'histograms.enabled': 1n } });
       const at = new Map();
       const collectMs = [];
       let accounts = 0;

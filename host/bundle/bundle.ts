@@ -14,17 +14,47 @@ export interface ProbeBundle {
   source: string;
 }
 
-export function bundleFromBytes(bytes: Uint8Array<ArrayBuffer>, source: string): ProbeBundle {
-  let module: WebAssembly.Module;
-  try {
-    module = new WebAssembly.Module(bytes);
-  } catch (err) {
-    throw new ManifestError(`${source}: not a WebAssembly module (${(err as Error).message})`);
-  }
-  const sections = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
+/**
+ * compileLazily: read the manifest from the bytes and compile the module
+ * only when it is first used. For built-ins the release key vouches for:
+ * a run compiles only the probes it starts (the --verdict and upcall
+ * guests are skipped by default, and compiling a guest costs milliseconds
+ * of start-up). Others are compiled here, so a broken file is refused at once.
+ */
+export function bundleFromBytes(bytes: Uint8Array<ArrayBuffer>, source: string, { compileLazily = false } = {}): ProbeBundle {
+  const compile = (): WebAssembly.Module => {
+    try {
+      return new WebAssembly.Module(bytes);
+    } catch (err) {
+      throw new ManifestError(`${source}: not a WebAssembly module (${(err as Error).message})`);
+    }
+  };
+  const module = compileLazily ? undefined : compile();
+  const sections = module ? WebAssembly.Module.customSections(module, MANIFEST_SECTION) : customSections(bytes, MANIFEST_SECTION, source);
   if (sections.length !== 1) throw new ManifestError(`${source}: no ${MANIFEST_SECTION} section; not a kdelay probe bundle`);
-  const manifest = parseManifest(Buffer.from(sections[0]).toString('utf8'), source);
-  return { manifest, module, source };
+  const manifest = parseManifest(new TextDecoder().decode(sections[0]), source);
+  if (module) return { manifest, module, source };
+  let compiled: WebAssembly.Module | undefined;
+  return {
+    manifest,
+    source,
+    get module() {
+      return (compiled ??= compile());
+    },
+  };
+}
+
+/** The payloads of a module's custom sections named `name`, as WebAssembly.Module.customSections finds them, without compiling it. */
+function customSections(bytes: Uint8Array<ArrayBuffer>, name: string, source: string): Uint8Array<ArrayBuffer>[] {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d)
+    throw new ManifestError(`${source}: not a WebAssembly module (no \\0asm header)`);
+  const found: Uint8Array<ArrayBuffer>[] = [];
+  for (const section of moduleSections(bytes)) {
+    if (section.id !== 0) continue;
+    const custom = customSectionName(bytes, section);
+    if (custom.name === name) found.push(bytes.subarray(custom.payload, section.end));
+  }
+  return found;
 }
 
 function ulebBytes(n: number): number[] {

@@ -158,7 +158,9 @@ export function admitBundle(
     throw err;
   }
   const seal = admitSeal(bytes, path, trusted, options);
-  const bundle = bundleFromBytes(bytes, path);
+  // Built-ins the release key vouches for compile when first started (bundle.ts, bundleFromBytes).
+  const vouched = options.builtin && isVouchedFor(seal, true);
+  const bundle = bundleFromBytes(bytes, path, { compileLazily: vouched });
   if (seal.kind === 'development' && bundle.manifest.name !== basename(path, '.wasm')) {
     throw new IntegrityError(`refusing ${path}: an unsigned built-in must be named after its probe (${bundle.manifest.name}.wasm)`);
   }
@@ -167,7 +169,6 @@ export function admitBundle(
   // signed by the release key skip this first pass: the release vouches for
   // them (test/unit/policy.test.ts checks every committed one), and it costs
   // start-up time on every run.
-  const vouched = options.builtin && isVouchedFor(seal, true);
   for (const elf of vouched ? [] : embeddedObjects(bytes)) {
     try {
       checkProgramPolicy(elf, path, options.allowedProgramKinds);

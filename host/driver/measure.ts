@@ -95,7 +95,7 @@ function triggerFailure(triggers: Triggers, triggerProbe: string | undefined, er
  * targetThreads: the target's threads now, which probes keeping per-thread
  * state size their maps from (host value `target.threads`).
  */
-function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions, targetThreads: number): ProbeSet {
+async function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions, targetThreads: number): Promise<ProbeSet> {
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = admittedBundles(options);
@@ -104,7 +104,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     returnProbePlan(fn, modules),
   );
   try {
-    return ProbeSet.start(
+    return await ProbeSet.start(
       backend,
       entries.map((e) => e.bundle),
       {
@@ -217,7 +217,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
   const interrupts = new Interrupts();
   let probes: ProbeSet;
   try {
-    probes = startProbes(backend, target, triggers, options, threadIds(pid, namespaces.userProc).length);
+    probes = await startProbes(backend, target, triggers, options, threadIds(pid, namespaces.userProc).length);
   } catch (err) {
     recorder?.abandon();
     interrupts.dispose();

@@ -92,8 +92,17 @@ export class ProbeSet {
     this.exitedThreads = new ExitedThreads(backend, this.shared);
   }
 
-  /** Loads and attaches every bundle; on any failure releases what was done and throws. */
-  static start(backend: BpfBackend, bundles: ProbeBundle[], config: ProbeSetConfig): ProbeSet {
+  /**
+   * Loads and attaches every bundle; on any failure releases what was done
+   * and throws. Guests that load apart (runtime/probe-guest.ts) are started
+   * in three rounds: every kdelay_probe_load, whose loads run side by side
+   * on worker threads (the kernel verifies each probe's programs in the
+   * thread that loads them), then the wait for all of them, then every
+   * kdelay_probe_attach in the bundles' order. A guest with only
+   * kdelay_probe_init is started as before, in its turn, while the loads
+   * already begun go on.
+   */
+  static async start(backend: BpfBackend, bundles: ProbeBundle[], config: ProbeSetConfig): Promise<ProbeSet> {
     const owners = new Map<string, string>();
     for (const { manifest } of bundles) {
       for (const { id } of manifest.sections) {
@@ -116,6 +125,13 @@ export class ProbeSet {
     const notAvailable = (bundle: ProbeBundle, why: string) => {
       for (const section of bundle.manifest.sections) set.unavailable.push({ section: section.title, reason: printable(why) });
     };
+    // An optional probe the kernel cannot support: say so once per sample, run the rest.
+    const unavailable = (guest: ProbeGuest, err: ProbeError) => {
+      set.guests.splice(set.guests.indexOf(guest), 1);
+      guest.close();
+      notAvailable(guest.bundle, err.message);
+    };
+    const starting: { guest: ProbeGuest; loading: Promise<void> }[] = [];
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       if (config.syscallEvents) {
@@ -151,14 +167,35 @@ export class ProbeSet {
         set.guests.push(guest);
         timingMark(`instantiated ${bundle.manifest.name}`);
         try {
-          guest.init();
-          timingMark(`initialized ${bundle.manifest.name}`);
+          if (guest.loadsApart) {
+            const loading = guest.startLoad();
+            // Swallowed here only to be looked at in the attach round (an unhandled rejection would end the process first).
+            loading.catch(() => {});
+            starting.push({ guest, loading });
+            // A map other probes share is made by the first probe to load it: that load is finished before the next probe shares it.
+            if (guest.sharesMapsOnLoad) await loading;
+            timingMark(`load started ${bundle.manifest.name}`);
+          } else {
+            guest.init();
+            timingMark(`initialized ${bundle.manifest.name}`);
+          }
         } catch (err) {
           if (!(bundle.manifest.optional && err instanceof ProbeError)) throw err;
-          // An optional probe the kernel cannot support: say so once per sample, run the rest.
-          set.guests.pop();
-          guest.close();
-          notAvailable(bundle, err.message);
+          unavailable(guest, err);
+        }
+      }
+      // Every load is awaited before any probe attaches or any failure is thrown: nothing is closed while libbpf loads it.
+      const loads = await Promise.allSettled(starting.map((s) => s.loading));
+      timingMark('probes loaded');
+      for (const [i, { guest, loading }] of starting.entries()) {
+        if (!set.guests.includes(guest)) continue; // its load failed while starting and was handled there
+        try {
+          if (loads[i].status === 'rejected') await loading;
+          guest.attach();
+          timingMark(`attached ${guest.name}`);
+        } catch (err) {
+          if (!(guest.bundle.manifest.optional && err instanceof ProbeError)) throw err;
+          unavailable(guest, err);
         }
       }
       // Snapshot kallsyms and the target's mappings now, while attached: the
@@ -166,8 +203,9 @@ export class ProbeSet {
       if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetPid ?? config.targetTgid);
       set.syscallEvents?.start();
     } catch (err) {
-      // Nothing waits on a ring yet (draining starts last), so this releases everything now.
-      void set.close();
+      // Nothing waits on a ring yet (draining starts last), so this releases everything, once no load is in flight.
+      await Promise.allSettled(starting.map((s) => s.loading));
+      await set.close();
       throw err;
     }
     return set;

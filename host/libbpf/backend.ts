@@ -35,6 +35,13 @@ export interface OpenedObject {
   reuseMap(mapName: string, fd: number): void;
   mapInfo(mapName: string): MapInfo | undefined;
   load(): void;
+  /**
+   * load() on another thread: the kernel verifies programs in the loading
+   * thread's bpf() call, so objects loaded this way are verified side by
+   * side (driver/probe-set.ts starts every probe's load before awaiting
+   * any). Optional: a backend without it loads with load().
+   */
+  loadAsync?(): Promise<void>;
   /** After load: the fd of a map of this object. */
   mapFd(mapName: string): number;
   /** Auto-attaches a program from its SEC() name. */

@@ -13,12 +13,12 @@ const BTF_KIND_DATASEC = 15;
 const DATA_SECTIONS = ['.rodata', '.data', '.bss'];
 
 /** libbpf's message for a negative return, plus its most recent warning. */
-export function describeFailure(what: string, err: number): BpfError {
+export function describeFailure(what: string, err: number, objectName?: string): BpfError {
   const errno = Math.abs(err);
   const buf = Buffer.alloc(256);
   bpf.strerror(-errno, buf, buf.length);
   const text = buf.toString('utf8', 0, buf.indexOf(0));
-  const detail = libbpfLog.lastWarning();
+  const detail = libbpfLog.lastWarning(objectName);
   return new BpfError(`${what}: ${text || errnoName(errno)}${detail ? ` (${detail})` : ''}`, errno);
 }
 
@@ -38,6 +38,9 @@ const isPercpu = (type: number) => type === MapType.PERCPU_ARRAY || type === Map
 class LibbpfObject implements OpenedObject {
   private loaded = false;
   private closed = false;
+  /** A load in flight on a worker thread (loadAsync): closing waits for it, libbpf must not free the object under it. */
+  private loading: Promise<void> | undefined;
+  private closeWhenLoaded = false;
   private readonly links = new Set<Pointer>();
 
   constructor(
@@ -62,7 +65,7 @@ class LibbpfObject implements OpenedObject {
   }
 
   private requireOpen(what: string) {
-    if (this.loaded) throw new BpfError(`${this.name}: ${what} must happen before load`, EINVAL);
+    if (this.loaded || this.loading) throw new BpfError(`${this.name}: ${what} must happen before load`, EINVAL);
   }
 
   setGlobal(name: string, value: Uint8Array): void {
@@ -135,7 +138,42 @@ class LibbpfObject implements OpenedObject {
     timingMark(`load begin ${this.name}`);
     const err = bpf.object_load(this.obj);
     timingMark(`load end ${this.name}`);
-    if (err) throw describeFailure(`${this.name}: loading the BPF object failed`, err);
+    this.loadDone(err);
+  }
+
+  /**
+   * bpf_object__load on one of koffi's worker threads. libbpf keeps its
+   * state per object (what objects share is its cache of kernel-feature
+   * probes, whose results are the same whichever thread writes them), so
+   * different objects load side by side; this one is touched by nobody
+   * else until the promise settles (its guest is between its load and
+   * attach exports; close() waits). libbpf's log callback runs on the main
+   * thread (koffi queues it there), which waits in the event loop meanwhile.
+   */
+  loadAsync(): Promise<void> {
+    this.requireOpen('load');
+    if (this.loading) throw new BpfError(`${this.name}: already loading`, EINVAL);
+    timingMark(`load begin ${this.name}`);
+    this.loading = new Promise<void>((resolve, reject) => {
+      bpf.object_load.async(this.obj, (failure: unknown, err: number) => {
+        timingMark(`load end ${this.name}`);
+        try {
+          if (failure) throw failure;
+          this.loadDone(err);
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        } finally {
+          this.loading = undefined;
+          if (this.closeWhenLoaded) this.close();
+        }
+      });
+    });
+    return this.loading;
+  }
+
+  private loadDone(err: number): void {
+    if (err) throw describeFailure(`${this.name}: loading the BPF object failed`, err, this.name);
     this.loaded = true;
   }
 
@@ -209,6 +247,10 @@ class LibbpfObject implements OpenedObject {
 
   close(): void {
     if (this.closed) return;
+    if (this.loading) {
+      this.closeWhenLoaded = true;
+      return;
+    }
     this.closed = true;
     for (const link of this.links) bpf.link_destroy(link);
     this.links.clear();

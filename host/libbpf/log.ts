@@ -42,9 +42,15 @@ class LibbpfLog {
     bpf.set_print(callback);
   }
 
-  /** The last warning libbpf printed, consumed so it explains one failure only. */
-  lastWarning(): string | undefined {
-    const last = this.recent.at(-1);
+  /**
+   * The last warning libbpf printed, consumed so it explains one failure
+   * only. While objects load side by side (loadAsync) their warnings
+   * interleave: given an object's name, the last one naming it ('NAME', as
+   * libbpf quotes it) is preferred.
+   */
+  lastWarning(objectName?: string): string | undefined {
+    const naming = objectName ? this.recent.filter((w) => w.includes(`'${objectName}'`)) : [];
+    const last = naming.at(-1) ?? this.recent.at(-1);
     this.recent = [];
     return last;
   }

@@ -32,7 +32,7 @@ interface Exports {
 }
 
 /**
- * The wasm file sits in dist/: next to the one-file CLI (dist/kdelay.mjs),
+ * The wasm file sits in dist/: next to the one-file CLI (dist/kdelay.cjs),
  * two folders above this module in tsc's output (dist/host/model/), and
  * in dist/ two folders above its source (host/model/, which tests run).
  */

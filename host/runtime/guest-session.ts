@@ -15,6 +15,8 @@ import type { SharedMaps } from './shared-maps.js';
 interface GuestObject {
   opened: OpenedObject;
   loaded: boolean;
+  /** Asked for while loads were deferred (deferLoads): loaded by finishLoads(). */
+  loadRequested: boolean;
   links: Link[];
   /** Maps to be registered as shared after load (no shared copy existed yet). */
   pendingShares: string[];
@@ -49,7 +51,7 @@ export class GuestSession {
     checkProgramPolicy(elf, this.name, this.allowedProgramKinds);
     const opened = this.backend.open(elf, this.name);
     const handle = this.nextHandle++;
-    this.objects.set(handle, { opened, loaded: false, links: [], pendingShares: [] });
+    this.objects.set(handle, { opened, loaded: false, loadRequested: false, links: [], pendingShares: [] });
     return handle;
   }
 
@@ -61,22 +63,61 @@ export class GuestSession {
 
   beforeLoad(handle: bigint, what: string): OpenedObject {
     const obj = this.object(handle);
-    if (obj.loaded) throw new BpfError(`${what}: the object is already loaded`, EINVAL);
+    if (obj.loaded || obj.loadRequested) throw new BpfError(`${what}: the object is already loaded`, EINVAL);
     return obj.opened;
   }
 
   share(handle: bigint, mapName: string): void {
     const obj = this.object(handle);
-    if (obj.loaded) throw new BpfError(`sharing ${mapName}: the object is already loaded`, EINVAL);
+    if (obj.loaded || obj.loadRequested) throw new BpfError(`sharing ${mapName}: the object is already loaded`, EINVAL);
     if (!this.shared.attachTo(obj.opened, mapName)) obj.pendingShares.push(mapName);
   }
 
+  /**
+   * While true, load() only records the request and finishLoads() does the
+   * loads, each on a worker thread where the backend can (loadAsync): the
+   * host sets it around a guest's kdelay_probe_load export, so the kernel
+   * verifies every probe's programs side by side (driver/probe-set.ts).
+   */
+  deferLoads = false;
+
   load(handle: bigint): void {
     const obj = this.object(handle);
-    if (obj.loaded) throw new BpfError('the object is already loaded', EINVAL);
+    if (obj.loaded || obj.loadRequested) throw new BpfError('the object is already loaded', EINVAL);
+    if (this.deferLoads) {
+      obj.loadRequested = true;
+      return;
+    }
     obj.opened.load();
+    this.loaded(obj);
+  }
+
+  private loaded(obj: GuestObject): void {
     obj.loaded = true;
     for (const name of obj.pendingShares) this.shared.adopt(name, obj.opened.mapFd(name));
+  }
+
+  /** Whether a deferred load would create a map other guests share (the first to load makes it: see SharedMaps.adopt). */
+  get defersSharedMaps(): boolean {
+    return [...this.objects.values()].some((obj) => obj.loadRequested && !obj.loaded && obj.pendingShares.length > 0);
+  }
+
+  /**
+   * Loads what load() deferred, all at once. Settles when every load has
+   * (an object is never closed while libbpf loads it); rejects with the
+   * first failure, a BpfError with libbpf's reason.
+   */
+  async finishLoads(): Promise<void> {
+    const requested = [...this.objects.values()].filter((obj) => obj.loadRequested && !obj.loaded);
+    const results = await Promise.allSettled(
+      requested.map(async (obj) => {
+        await (obj.opened.loadAsync ? obj.opened.loadAsync() : obj.opened.load());
+        obj.loadRequested = false;
+        this.loaded(obj);
+      }),
+    );
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   /** Attaches from the SEC() name, or to a run-time target. */

@@ -7,11 +7,26 @@
  *                                   (and report_histograms(), the accounting probe)
  *   kdelay_probe_reset() -> i32     clear statistics for the next sample
  *
+ * A guest may instead split kdelay_probe_init in two (both exported; the
+ * built-ins do, and keep kdelay_probe_init as the two in a row for hosts
+ * that know only it):
+ *
+ *   kdelay_probe_load() -> i32      open, configure, load: the load is only
+ *                                   recorded (bpf_object_load returns 0) and
+ *                                   done when the export returns, beside
+ *                                   the other probes' loads (startLoad)
+ *   kdelay_probe_attach() -> i32    after the host loaded: attach, find maps
+ *
+ * The kernel verifies a program in the bpf() call that loads it, so this
+ * is what lets probes be verified in parallel: the host runs every
+ * guest's kdelay_probe_load, then awaits all the loads, then runs every
+ * kdelay_probe_attach (driver/probe-set.ts).
+ *
  * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is
  * stopped and its kernel objects released; the host and other probes go on.
  */
 import type { BpfBackend } from '../libbpf/backend.js';
-import { errnoName } from '../base/errno.js';
+import { BpfError, errnoName } from '../base/errno.js';
 import { type SectionSpec, valueCount } from '../bundle/manifest.js';
 import { printable, printableWarning } from '../base/printable.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
@@ -154,6 +169,39 @@ export class ProbeGuest {
 
   init(): void {
     this.call('kdelay_probe_init');
+  }
+
+  /** Whether the guest exports kdelay_probe_load and kdelay_probe_attach (see the top of this file). */
+  get loadsApart(): boolean {
+    return typeof this.instance.exports.kdelay_probe_load === 'function' && typeof this.instance.exports.kdelay_probe_attach === 'function';
+  }
+
+  /**
+   * kdelay_probe_load with its loads deferred; returns them running (each
+   * on a worker thread). The promise always settles only once no load is
+   * in flight; it rejects with the probe's ProbeError. Await it, then attach().
+   */
+  startLoad(): Promise<void> {
+    this.session.deferLoads = true;
+    try {
+      this.call('kdelay_probe_load');
+    } finally {
+      this.session.deferLoads = false;
+    }
+    return this.session.finishLoads().catch((err: unknown) => {
+      if (!(err instanceof BpfError)) throw err;
+      this.failed = `probe ${this.name}: loading its BPF object failed with ${errnoName(err.errno)} (${printableWarning(err.message)})`;
+      throw new ProbeError(this.failed, err.errno);
+    });
+  }
+
+  /** Whether the loads startLoad() deferred would create a map other probes share (the first to load makes it): the caller awaits those before the next probe's kdelay_probe_load. */
+  get sharesMapsOnLoad(): boolean {
+    return this.session.defersSharedMaps;
+  }
+
+  attach(): void {
+    this.call('kdelay_probe_attach');
   }
 
   /** The rows of the sample that just ended, by section. */

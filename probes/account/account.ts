@@ -63,6 +63,10 @@ import {
 
 const DEFAULT_ENTRIES: u32 = <u32>ACCOUNT_THREAD_MAX_ENTRIES;
 
+let obj!: BpfObject;
+let entries: u32 = 0;
+let rowEntries: u32 = 0;
+let histOn = false;
 let maps!: Maps;
 let time!: MapSnapshot;
 let threads!: MapSnapshot;
@@ -101,12 +105,16 @@ function threadEntries(): u32 {
   return entries > <u64>MAX_DEFAULT_ENTRIES ? MAX_DEFAULT_ENTRIES : <u32>entries;
 }
 
-export function kdelay_probe_init(): i32 {
-  const entries = threadEntries();
-  const rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
-  const histOn = option('account.hist', 0) != 0;
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
+  entries = threadEntries();
+  rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
+  histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
-  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('account_thread', entries);
   obj.setMaxEntries('account_time', rowEntries);
   obj.setMaxEntries('account_tail', entries);
@@ -117,6 +125,10 @@ export function kdelay_probe_init(): i32 {
   obj.setMaxEntries('account_hist', histEntries);
   obj.setBool('hist_enabled', histOn);
   obj.load();
+  return obj.result();
+}
+
+export function kdelay_probe_attach(): i32 {
   // In account.bpf.c's order: context switches first (a wake-up seen before them would leave its thread waiting through a switch-in not seen).
   maps = attachAll(obj);
   if (obj.error) return obj.result();
@@ -134,6 +146,11 @@ export function kdelay_probe_init(): i32 {
   tailed = new TidSet(n);
   commLabels = changetype<usize>(new ArrayBuffer(rowsN * COMM_LABEL_SIZE));
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 /** Delayer row i's comm, as a label that stays unchanged until the next collect. */

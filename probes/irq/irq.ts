@@ -9,6 +9,7 @@ import { attachAll, HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, HARDIRQ_ST
 const DEFAULT_ENTRIES: u32 = HARDIRQ_STATS_MAX_ENTRIES;
 const IRQ_NAME_LEN = HARDIRQ_KEY_NAME_LENGTH;
 
+let obj!: BpfObject;
 let maps!: Maps;
 let hardStats!: MapSnapshot;
 let softStats!: MapSnapshot;
@@ -29,12 +30,20 @@ const vecLabels = new Map<u32, usize>();
 // The kernel's softirq_to_name[], as the reference prints it.
 const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_poll', 'tasklet', 'sched', 'hrtimer', 'rcu'];
 
-export function kdelay_probe_init(): i32 {
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
   const entries = <u32>option('irq.max_entries', DEFAULT_ENTRIES);
-  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('hardirq_stats', entries);
   obj.setMaxEntries('softirq_stats', entries);
   obj.load();
+  return obj.result();
+}
+
+export function kdelay_probe_attach(): i32 {
   maps = attachAll(obj);
   if (obj.error) return obj.result();
   hardStats = maps.hardirqStats.snapshot();
@@ -42,6 +51,11 @@ export function kdelay_probe_init(): i32 {
   hardRows = new RowBatch(cstr('hardirq'), 3);
   softRows = new RowBatch(cstr('softirq'), 4);
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 function fnv1a(p: usize, len: i32): u64 {

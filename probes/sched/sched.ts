@@ -30,6 +30,8 @@ import {
   threadStateOutNs,
 } from './build/sched.layout';
 
+let obj!: BpfObject;
+let slotCount: u32 = 0;
 let maps!: Maps;
 let partialSums!: TidSums;
 let tails!: TidSums;
@@ -45,11 +47,19 @@ let partialRows!: RowBatch;
 let readyRows!: RowBatch;
 let stoppedRows!: RowBatch;
 
-export function kdelay_probe_init(): i32 {
-  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  const slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   obj.shareMap('kdelay_exited_threads');
   obj.load();
+  return obj.result();
+}
+
+export function kdelay_probe_attach(): i32 {
   maps = attachAll(obj);
   if (obj.error) return obj.result();
   run = maps.runStats.snapshot();
@@ -67,6 +77,11 @@ export function kdelay_probe_init(): i32 {
   partialSums = new TidSums(PARTIAL_RUN_STATS_MAX_ENTRIES + <i32>slotCount + TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES);
   tails = new TidSums(TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES + <i32>slotCount);
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   syscallKeyTid,
 } from './build/syscalls.layout';
 
+let obj!: BpfObject;
 let maps!: Maps;
 let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
@@ -53,8 +54,12 @@ function pollNumber(): i32 {
   return nr >= 0 ? nr : syscall_number(cstr('ppoll'));
 }
 
-export function kdelay_probe_init(): i32 {
-  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32('poll_syscall_nr', pollNumber());
   obj.setMaxEntries('syscall_stats', <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES));
   obj.setSlots('stamp_slots', <u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));
@@ -80,6 +85,10 @@ export function kdelay_probe_init(): i32 {
     obj.setMaxEntries('syscall_blocked', 1);
   }
   obj.load();
+  return obj.result();
+}
+
+export function kdelay_probe_attach(): i32 {
   maps = attachAll(obj);
   if (obj.error) return obj.result();
   stats = maps.syscallStats.snapshot();
@@ -89,6 +98,11 @@ export function kdelay_probe_init(): i32 {
   longPollRows = new RowBatch(cstr('long_poll'), 4);
   eventDrops = new PercpuCounter(maps.syscallEventLosses.fd);
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 /** The syscall's name, or "[unknown: N]" as BCC's table prints it. */

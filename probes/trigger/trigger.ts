@@ -17,6 +17,9 @@ const TYPES = ['usdt', 'uprobe', 'uretprobe', 'raw_tp', 'tp', 'kprobe', 'kretpro
 const ROLES = ['start', 'stop'];
 
 let obj: BpfObject | null = null;
+/** Loaded by kdelay_probe_load, attached by kdelay_probe_attach; null without triggers. */
+let loading: BpfObject | null = null;
+let kinds: string[] = [];
 /** trigger_claims: which hit won this window's start and stop (see trigger.bpf.c). */
 let claimsFd: i32 = -1;
 
@@ -44,8 +47,12 @@ function attach(o: BpfObject, role: string, kind: string, arg1: string, arg2: st
   }
 }
 
-export function kdelay_probe_init(): i32 {
-  const kinds = new Array<string>(ROLES.length);
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
+  kinds = new Array<string>(ROLES.length);
   let any = false;
   for (let r = 0; r < ROLES.length; r++) {
     kinds[r] = optionString('trigger.' + ROLES[r] + '.kind');
@@ -68,6 +75,13 @@ export function kdelay_probe_init(): i32 {
     }
   }
   o.load();
+  loading = o;
+  return o.result();
+}
+
+export function kdelay_probe_attach(): i32 {
+  if (!loading) return 0; // no triggers: nothing loaded
+  const o = loading!;
   for (let r = 0; r < ROLES.length; r++) {
     if (!kinds[r].length) continue;
     const role = ROLES[r];
@@ -78,6 +92,11 @@ export function kdelay_probe_init(): i32 {
   obj = o;
   if (o.error) return o.result();
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 export function kdelay_probe_collect(): i32 {

@@ -6,21 +6,35 @@ import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFul
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/upcall.bpf';
 import { attachAll, Maps, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from './build/upcall.layout';
 
+let obj!: BpfObject;
 let maps!: Maps;
 let results!: MapSnapshot;
 let rows!: RowBatch;
 const labels = new Map<string, usize>();
 
-export function kdelay_probe_init(): i32 {
-  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+// The host runs every probe's kdelay_probe_load, loads their objects side by
+// side (the kernel verifies each in the thread that loads it), then runs
+// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
+// host that knows only it.
+export function kdelay_probe_load(): i32 {
+  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   // The host says how this kernel reaches ovs_dp_upcall's return: only that program loads and attaches.
   obj.setAutoload(optionString('upcall.attach') == 'fexit' ? 'upcall_kretprobe' : 'upcall_fexit', false);
   obj.load();
+  return obj.result();
+}
+
+export function kdelay_probe_attach(): i32 {
   maps = attachAll(obj);
   if (obj.error) return obj.result();
   results = maps.upcallResults.snapshot();
   rows = new RowBatch(cstr('upcall'), 2);
   return 0;
+}
+
+export function kdelay_probe_init(): i32 {
+  const err = kdelay_probe_load();
+  return err < 0 ? err : kdelay_probe_attach();
 }
 
 /**

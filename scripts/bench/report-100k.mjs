@@ -21,7 +21,11 @@ libbpfLog.install(false);
 holdMemorySteady();
 const ENTRIES = 100_000;
 const backend = new LibbpfBackend();
-const probes = ProbeSet.start(backend, builtinBundles(ROOT), { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch()), options: { 'syscalls.max_entries': 131072n } });
+const probes = await ProbeSet.start(backend, builtinBundles(ROOT), {
+  targetTgid: process.pid,
+  syscalls: SyscallTable.for(hostArch()),
+  options: { 'syscalls.max_entries': 131072n },
+});
 // Our syscall_stats map: the newest map of that name.
 let id = 0,
   statsFd = -1;

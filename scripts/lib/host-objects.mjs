@@ -2,7 +2,7 @@
 // probes' kernel halves (compileBpfObjects: CO-RE, both architectures, DWARF
 // stripped, byte-reproducible) and checked against the oldest kernel, then
 // committed as host/bpf/<name>.object.ts (base64, one entry per distinct
-// object) so that they ship inside the host's code (dist/kdelay.mjs) like
+// object) so that they ship inside the host's code (dist/kdelay.cjs) like
 // any other host code. They are not bundles: no guest runs them, no seal
 // covers them (the host is what verifies seals), and the program policy's
 // refusal of iterators in bundles does not apply to them. A program kind

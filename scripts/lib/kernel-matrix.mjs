@@ -369,7 +369,7 @@ export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
   for (const part of ['bin', 'bundles', 'keys', 'vendor']) {
     if (fs.existsSync(path.join(repoRoot, part))) fs.cpSync(path.join(repoRoot, part), path.join(kdelay, part), { recursive: true });
   }
-  for (const file of ['package.json', 'dist/kdelay.mjs', 'dist/report-loops.wasm']) {
+  for (const file of ['package.json', 'dist/kdelay.cjs', 'dist/kdelay.cjs.cache', 'dist/report-loops.wasm']) {
     if (!fs.existsSync(path.join(repoRoot, file))) throw new Error(`${file} is missing: run npm run build first`);
     fs.mkdirSync(path.dirname(path.join(kdelay, file)), { recursive: true });
     fs.copyFileSync(path.join(repoRoot, file), path.join(kdelay, file));

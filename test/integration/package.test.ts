@@ -4,7 +4,7 @@
  * then a real sample from the installed copy. The install command is the
  * Containerfile's own, and the installed copy also runs inside a PID
  * namespace of its own with no host /proc (its task iterator, built into
- * dist/kdelay.mjs, finds the kernel's numbers): the layout and the
+ * dist/kdelay.cjs, finds the kernel's numbers): the layout and the
  * situation of the container image, which cannot be built here (no base
  * image can be downloaded).
  */
@@ -28,8 +28,9 @@ const ALLOWED = [
   /^package\.json$/,
   /^README\.md$/,
   /^LICENSE$/,
-  /^bin\/kdelay\.js$/,
-  /^dist\/kdelay\.mjs$/,
+  /^bin\/(kdelay|load-bundle)\.js$/,
+  /^bin\/package\.json$/,
+  /^dist\/kdelay\.cjs(\.cache)?$/,
   /^dist\/report-loops\.wasm$/,
   /^bundles\/[a-z0-9_-]+\.wasm$/,
   /^keys\/[a-z0-9_-]+\.pub$/,
@@ -100,7 +101,16 @@ describe('the npm package', () => {
     const bundles = readdirSync(join(ROOT, 'bundles'))
       .filter((f) => f.endsWith('.wasm'))
       .map((f) => `bundles/${f}`);
-    for (const needed of ['bin/kdelay.js', 'dist/kdelay.mjs', 'dist/report-loops.wasm', 'keys/kdelay-release.pub', 'schema/kdelay-output.schema.json', 'LICENSE', ...bundles]) {
+    for (const needed of [
+      'bin/kdelay.js',
+      'dist/kdelay.cjs',
+      'dist/kdelay.cjs.cache',
+      'dist/report-loops.wasm',
+      'keys/kdelay-release.pub',
+      'schema/kdelay-output.schema.json',
+      'LICENSE',
+      ...bundles,
+    ]) {
       expect(files).toContain(needed);
     }
   });
@@ -129,7 +139,7 @@ describe("the package's licences and README", () => {
     for (const file of LICENCE_FILES) expect(files).toContain(file);
     expect(PACKAGE.license).toBe('Apache-2.0 AND (LGPL-2.1-only OR BSD-2-Clause) AND MIT');
     const notices = readFileSync(join(ROOT, 'dist', 'THIRD-PARTY-NOTICES.txt'), 'utf8');
-    expect(notices).toMatch(/^commander \d+\.\d+\.\d+ \(MIT\), bundled into dist\/kdelay\.mjs:$/m);
+    expect(notices).toMatch(/^commander \d+\.\d+\.\d+ \(MIT\), bundled into dist\/kdelay\.cjs:$/m);
     expect(notices).toContain('Permission is hereby granted, free of charge');
     // Each BPF C file declares the licence LICENSES/ carries, and tells the kernel the matching string.
     for (const probe of readdirSync(join(ROOT, 'probes')).filter((d) => existsSync(join(ROOT, 'probes', d, `${d}.bpf.c`)))) {

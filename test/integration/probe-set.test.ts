@@ -1,4 +1,9 @@
-/** Starting a set of probes is all or nothing: a failure releases what was already attached. */
+/**
+ * Starting a set of probes is all or nothing: a failure releases what was
+ * already attached. The built-ins load apart: every load is started before
+ * any is awaited (the kernel verifies them side by side), and nothing
+ * attaches before all have loaded.
+ */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeError, ProbeSet } from '../../host/driver/probe-set.js';
@@ -16,6 +21,44 @@ const manifest = (name: string, sectionId: string) => ({
 });
 
 describe.skipIf(skipWithoutBpf)('probe set', () => {
+  it('starts every built-in load before any ends, and attaches only once all are loaded', async () => {
+    requireBpf();
+    const { LibbpfBackend } = await import('../../host/libbpf/libbpf-backend.js');
+    const events: string[] = [];
+    class Watched extends LibbpfBackend {
+      override open(elf: Uint8Array, name: string) {
+        const obj = super.open(elf, name);
+        const [loadAsync, attach] = [obj.loadAsync!.bind(obj), obj.attach.bind(obj)];
+        obj.load = () => {
+          throw new Error(`${name} was loaded on the main thread`);
+        };
+        obj.loadAsync = async () => {
+          events.push(`load ${name}`);
+          await loadAsync();
+          events.push(`loaded ${name}`);
+        };
+        obj.attach = (program) => (events.push(`attach ${name}`), attach(program));
+        return obj;
+      }
+    }
+    const probes = await ProbeSet.start(new Watched(), builtinBundles(ROOT), { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch() ?? 'x86_64') });
+    try {
+      const loads = events.filter((e) => e.startsWith('load '));
+      // irq, sched and syscalls by default (trigger loads nothing without a trigger; account and upcall are not asked for or not available here).
+      expect(loads).toEqual(expect.arrayContaining(['load irq', 'load sched', 'load syscalls']));
+      const firstEnd = events.findIndex((e) => e.startsWith('loaded '));
+      const lastEnd = events.findLastIndex((e) => e.startsWith('loaded '));
+      expect(events.slice(0, firstEnd)).toEqual(loads);
+      expect(events.slice(lastEnd + 1).length).toBeGreaterThan(0);
+      expect(events.slice(lastEnd + 1).every((e) => e.startsWith('attach '))).toBe(true);
+      expect(events.slice(0, lastEnd).some((e) => e.startsWith('attach '))).toBe(false);
+      expect(probes.sections.map((s) => s.id)).toEqual(expect.arrayContaining(['syscalls', 'run', 'hardirq']));
+    } finally {
+      await probes.close();
+    }
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
   it('releases the probes already attached when a later one fails to start', async () => {
     requireBpf();
     const { LibbpfBackend } = await import('../../host/libbpf/libbpf-backend.js');
@@ -23,7 +66,7 @@ describe.skipIf(skipWithoutBpf)('probe set', () => {
     const bundles = [...builtinBundles(ROOT), failing];
     let error: unknown;
     try {
-      ProbeSet.start(new LibbpfBackend(), bundles, { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch() ?? 'x86_64') });
+      await ProbeSet.start(new LibbpfBackend(), bundles, { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch() ?? 'x86_64') });
     } catch (err) {
       error = err;
     }
@@ -38,9 +81,9 @@ describe.skipIf(skipWithoutBpf)('probe set', () => {
     const { LibbpfBackend } = await import('../../host/libbpf/libbpf-backend.js');
     const twin = await guestBundle('failing_probe', manifest('twin', 'syscalls'));
     const before = loadedKdelayPrograms();
-    expect(() => ProbeSet.start(new LibbpfBackend(), [...builtinBundles(ROOT), twin], { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch() ?? 'x86_64') })).toThrow(
-      'probes syscalls and twin both report section "syscalls"',
-    );
+    await expect(
+      ProbeSet.start(new LibbpfBackend(), [...builtinBundles(ROOT), twin], { targetTgid: process.pid, syscalls: SyscallTable.for(hostArch() ?? 'x86_64') }),
+    ).rejects.toThrow('probes syscalls and twin both report section "syscalls"');
     expect(loadedKdelayPrograms()).toEqual(before);
   });
 });

@@ -188,7 +188,7 @@ describe.skipIf(skipWithoutBpf)('upcall statistics on this kernel', () => {
     requireBpf();
     const { LibbpfBackend } = await import('../../host/libbpf/libbpf-backend.js');
     // Force the kretprobe: it loads here, but ovs_dp_upcall does not exist to attach to.
-    const probes = ProbeSet.start(new LibbpfBackend(), builtinBundles(ROOT), {
+    const probes = await ProbeSet.start(new LibbpfBackend(), builtinBundles(ROOT), {
       targetTgid: process.pid,
       syscalls: SyscallTable.for(hostArch() ?? 'x86_64'),
       stringOptions: { 'upcall.attach': 'kretprobe' },
@@ -196,7 +196,7 @@ describe.skipIf(skipWithoutBpf)('upcall statistics on this kernel', () => {
     try {
       expect(probes.unavailable).toHaveLength(1);
       expect(unavailableLine(probes.unavailable[0])).toMatch(
-        /^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_init failed with \w+ \(could not attach upcall_kretprobe\)\)$/,
+        /^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_attach failed with \w+ \(could not attach upcall_kretprobe\)\)$/,
       );
       probes.gate.open();
       await new Promise((r) => setTimeout(r, 20));

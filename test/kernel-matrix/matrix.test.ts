@@ -172,7 +172,7 @@ beforeAll(async () => {
       throw new Error(`the kernel matrix needs ${tool} (.ci/run's kernel matrix block lists the Debian packages)`);
     }
   }
-  if (!existsSync(join(ROOT, 'dist', 'kdelay.mjs'))) throw new Error('dist/ is missing: npm run test:kernel-matrix builds it first');
+  if (!existsSync(join(ROOT, 'dist', 'kdelay.cjs'))) throw new Error('dist/ is missing: npm run test:kernel-matrix builds it first');
   mkdirSync(workDir, { recursive: true });
   rmSync(RESULTS, { recursive: true, force: true });
   mkdirSync(RESULTS, { recursive: true });

@@ -1,0 +1,46 @@
+/**
+ * bin/load-bundle.js runs the built CLI, dist/kdelay.cjs, with the V8 code
+ * cache the build made beside it: V8 takes it, it is used only for the
+ * bundle it was made from (its SHA-256, not V8's length check), and the
+ * bundle has no import() (a script rebuilt from a cache has no
+ * dynamic-import callback on Node 20).
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp-dirs.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BUNDLE = join(ROOT, 'dist', 'kdelay.cjs');
+const { loadBundle, readCache } = createRequire(import.meta.url)(join(ROOT, 'bin', 'load-bundle.js')) as {
+  loadBundle: (file: string, options?: { useCache?: boolean }) => { exports: { main: unknown }; script: { cachedDataRejected?: boolean } };
+  readCache: (file: string, source: string) => Buffer | undefined;
+};
+
+describe('the CLI bundle and its code cache', () => {
+  it('is taken by V8 for the bundle it was made from', () => {
+    const { exports, script } = loadBundle(BUNDLE);
+    expect(typeof exports.main).toBe('function');
+    expect(script.cachedDataRejected).toBe(false);
+    expect(loadBundle(BUNDLE, { useCache: false }).script.cachedDataRejected).toBeUndefined();
+  });
+
+  it('is not used for another bundle of the same length, nor when it is missing', () => {
+    const dir = tempDir('kdelay-bundle-');
+    const source = readFileSync(BUNDLE, 'utf8');
+    const at = source.indexOf('kdelay');
+    const other = `${source.slice(0, at)}Kdelay${source.slice(at + 6)}`;
+    expect(other.length).toBe(source.length);
+    const file = join(dir, 'kdelay.cjs');
+    writeFileSync(file, other);
+    expect(readCache(file, other)).toBeUndefined();
+    copyFileSync(`${BUNDLE}.cache`, `${file}.cache`);
+    expect(readCache(file, other)).toBeUndefined();
+    expect(readCache(file, source)?.length).toBeGreaterThan(0);
+  });
+
+  it('has no import(): the build turns them into require()', () => {
+    expect(readFileSync(BUNDLE, 'utf8')).not.toMatch(/\bimport\(/);
+  });
+});

@@ -104,6 +104,13 @@ function seconds(value: string): number {
   return n;
 }
 
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of milliseconds');
+  if (n > MAX_SECONDS * 1000) throw new InvalidArgumentError(`must be at most ${MAX_SECONDS * 1000} (100 days)`);
+  return n;
+}
+
 export const HELP_EXAMPLES = `
 Triggers (TYPE:ARGS):
   u|usdt:PROVIDER:PROBE   t|trace:SYSTEM:EVENT   k|kprobe:FUNCTION
@@ -125,6 +132,11 @@ Examples:
                                       # only the handler and revalidator threads
   kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
                                       # one fsync() call of process 1234
+  kdelay --catch-long-poll 1000       # only the poll intervals of 1 s or more, with
+                                      # the verdict, until Ctrl-C (ovs-vswitchd's
+                                      # "Unreasonably long ...ms poll interval")
+  kdelay -p 1234 --catch-syscall 200 --sample-count 3
+                                      # the first three syscalls of 200 ms or more
 
   kdelay -p 1234 -s 1000000 --verdict --write run.kdelay
                                       # record the run too; then, anywhere:
@@ -202,6 +214,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--verdict-only', 'print only the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--hist', "add log2 histograms of run-queue waits and of each syscall's duration, and percentiles in the verdict"))
+    .addOption(new Option('--catch-long-poll <MS>', 'stay attached and report only windows holding a poll interval of at least MS ms (with the verdict)').argParser(milliseconds))
+    .addOption(new Option('--catch-syscall <MS>', 'stay attached and report only windows holding a system call of at least MS ms (with the verdict)').argParser(milliseconds))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))
     .addOption(new Option('--write <FILE>', 'also record every sample into FILE, to render again later (kdelay report FILE, kdelay diff A B)'))
@@ -292,13 +306,18 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     throw new UserError(`two different processes: -p ${o.pid} and ${positional}; give one`, ExitCode.USAGE);
   }
   const pid = o.pid ?? positional;
+  const catching = o.catchLongPoll !== undefined || o.catchSyscall !== undefined;
+  if (catching && (o.startTrigger !== undefined || o.stopTrigger !== undefined)) {
+    throw new UserError('--catch-long-poll and --catch-syscall choose their own windows: they take no --start-trigger or --stop-trigger', ExitCode.USAGE);
+  }
   return {
     // -p 0 is the reference's "find ovs-vswitchd" too.
     pid: pid === 0 ? undefined : pid,
     tid: o.tid,
     threadName: o.threadName,
     sampleTime: o.interval ?? o.sampleTime,
-    sampleCount: o.sampleCount,
+    // Catch mode runs until Ctrl-C unless told how many catches to report.
+    sampleCount: catching && program.getOptionValueSource('sampleCount') !== 'cli' ? Infinity : o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
     json: o.json === true,
@@ -318,7 +337,9 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     skipProbes: [...(o.skip ?? []), ...(o.skipUpcallStats === true ? ['upcall'] : [])],
     allowProgramKinds: o.allowProgramKind ?? [],
     probeOptions: o.probeOption ?? {},
-    verdict: o.verdict === true || o.verdictOnly === true || o.hist === true,
+    verdict: o.verdict === true || o.verdictOnly === true || o.hist === true || catching,
+    catchLongPollMs: o.catchLongPoll,
+    catchSyscallMs: o.catchSyscall,
     verdictOnly: o.verdictOnly === true,
     histograms: o.hist === true,
     ...(o.write !== undefined ? { write: o.write, argv: [...argv] } : {}),

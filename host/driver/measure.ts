@@ -44,6 +44,7 @@ import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 import { threadSelector } from './thread-selection.js';
 import { createRecording, kdelayVersion, recordingHeader } from './recording.js';
 import { recordingTee } from '../report/recording/sink.js';
+import { watchForCatches } from './catch-watch.js';
 
 /**
  * Loads libbpf and the backend late, at first use: `--help`, bad options and
@@ -122,6 +123,7 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
           ...hostText,
         },
         triggers: Boolean(triggers.start || triggers.stop),
+        catching: catching(options) ? { longPollNs: msToNs(options.catchLongPollMs), syscallNs: msToNs(options.catchSyscallMs) } : undefined,
         hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
         userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
         syscallEvents:
@@ -145,6 +147,10 @@ function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, op
     throw err;
   }
 }
+
+/** Catch mode (driver/catch-mode.ts): --catch-long-poll or --catch-syscall. */
+const catching = (options: KdelayOptions) => options.catchLongPollMs !== undefined || options.catchSyscallMs !== undefined;
+const msToNs = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1e6));
 
 /** The resolved target of a run, and how its numbers are read (see "PID namespaces" in ARCHITECTURE.md). */
 export interface TargetContext {
@@ -297,7 +303,21 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
         threads.look();
       },
     };
-    if (probes.triggerEvents) {
+    if (probes.catchEvents) {
+      await watchForCatches({
+        thresholds: { longPollMs: options.catchLongPollMs, syscallMs: options.catchSyscallMs },
+        sampleCount: options.sampleCount,
+        sections: probes.sections,
+        events: probes.catchEvents,
+        source,
+        gate: () => probes.gate.read(),
+        reportedTid: (tid) => threads.reportedTid(tid),
+        syscallName: (nr) => probes.syscallLabel(nr),
+        monotonicNs,
+        io,
+        sink: recording ? recording.tee(sink) : sink,
+      });
+    } else if (probes.triggerEvents) {
       const events = probes.triggerEvents;
       await runTriggerMode(
         { ...options, startTrigger: Boolean(triggers.start), stopTrigger: Boolean(triggers.stop), triggerDeltaNs: options.triggerDelta },

@@ -20,6 +20,7 @@ import { TriggerEvents } from './trigger-events.js';
 import { type HostValues, optionsFromHostValues } from './host-values.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
+import { type CatchConfig, CatchEvents } from './catch-events.js';
 
 /** The bundles shipped with kdelay (bundles/*.wasm in the package), each checked against the release key. */
 export function builtinBundles(packageRoot: string): ProbeBundle[] {
@@ -39,6 +40,8 @@ export interface ProbeSetConfig {
   triggers?: boolean;
   /** --syscall-events: collect slow syscalls (with stacks unless stackTraceSize is 0). */
   syscallEvents?: SyscallEventsConfig;
+  /** Catch mode: create the ring the syscalls probe posts long intervals to (driver/catch-mode.ts). */
+  catching?: CatchConfig;
   /** Program kinds and helpers the policy would refuse, allowed by the user (--allow-program-kind). */
   allowedProgramKinds?: readonly string[];
   /** Probes not to load, with the reason (reported as not available if they are optional). */
@@ -76,6 +79,7 @@ export interface CollectedSample extends ReportSample {
 export class ProbeSet {
   readonly gate: Gate;
   triggerEvents: TriggerEvents | undefined;
+  catchEvents: CatchEvents | undefined;
   private syscallEvents: SyscallEventCollector | undefined;
   private symbolizer: Symbolizer | undefined;
   private syscalls!: SyscallTable;
@@ -117,6 +121,16 @@ export class ProbeSet {
     };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
+      if (config.catching) {
+        set.catchEvents = new CatchEvents(backend, set.shared, config.catching);
+        Object.assign(
+          options,
+          optionsFromHostValues(
+            bundles.map((b) => b.manifest.options),
+            set.catchEvents.hostValues(),
+          ),
+        );
+      }
       if (config.syscallEvents) {
         set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
         Object.assign(
@@ -246,6 +260,7 @@ export class ProbeSet {
   async close(): Promise<void> {
     for (const guest of this.guests.splice(0)) guest.close();
     await this.triggerEvents?.close();
+    await this.catchEvents?.close();
     await this.syscallEvents?.close();
     this.shared.closeAll();
   }

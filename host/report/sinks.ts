@@ -40,7 +40,7 @@ export interface OutputFormat {
 export const OUTPUT_FORMATS = {
   text: {
     progressLines: true,
-    create: ({ sections, threadName, print, write, verdict }) => textRenderer(sections, threadName, print, write, verdict),
+    create: ({ sections, threadName, print, write, verdict, target }) => textRenderer(sections, threadName, print, write, verdict, target),
   },
   json: {
     progressLines: false,

@@ -1,6 +1,7 @@
 /** The text report (the reference's layout) as a sample sink. */
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { SampleSink, UnavailableSection } from '../model/sample.js';
+import { caughtHeaderLine, watchedFor, watchingLine } from './catch-report.js';
 import { withThousands } from './integers.js';
 import { accountsOf, type ByteWriter, incompleteLine, namesOf, type VerdictOptions } from './render-common.js';
 import { writeStatistics } from './statistics.js';
@@ -16,7 +17,14 @@ export function unavailableLine(note: UnavailableSection): string {
   return `# ${note.section}: not available (${note.reason})`;
 }
 
-export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => string, print: (line: string) => void, write: ByteWriter, verdict?: VerdictOptions): SampleSink {
+export function textRenderer(
+  sections: SectionSpec[],
+  nameNow: (tid: number) => string,
+  print: (line: string) => void,
+  write: ByteWriter,
+  verdict?: VerdictOptions,
+  target?: { pid: number },
+): SampleSink {
   // One buffer for every sample's table while the writer lets go of its bytes:
   // a fresh ~1 MB buffer per sample of a few hundred threads was freed by the
   // garbage collector's threads, and glibc's arenas grew with the churn
@@ -25,6 +33,7 @@ export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
   return {
     sample(_index, sample, dumpMicros, windowNs, triggerDeltaNs) {
       const threadName = namesOf(sample, nameNow, ' (exited)');
+      if (sample.caught) print(caughtHeaderLine(sample.caught, threadName(sample.caught.tid)));
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
       for (const w of sample.warnings) print(incompleteLine(w));
@@ -54,6 +63,9 @@ export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
         if (lostStacks > 0) print(lostStacksNote(lostStacks).join('\n'));
       }
       verdictBlock();
+    },
+    watching(what) {
+      print(watchingLine(target?.pid ?? 0, watchedFor(what)));
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));

@@ -74,6 +74,15 @@ export function kdelay_probe_init(): i32 {
       obj.shareMap('kdelay_stack_traces');
     }
   }
+  const catchLongPollNs = <u64>option('syscalls.catch_long_poll_ns', 0);
+  const catchSyscallNs = <u64>option('syscalls.catch_syscall_ns', 0);
+  if (catchLongPollNs || catchSyscallNs) {
+    // Catch mode: the host created the catch ring; long intervals and calls go there.
+    obj.setU64('catch_long_poll_ns', catchLongPollNs);
+    obj.setU64('catch_syscall_ns', catchSyscallNs);
+    obj.setMaxEntries('kdelay_catch_events', <u32>option('syscalls.catch_ring_bytes', 4096));
+    obj.shareMap('kdelay_catch_events');
+  }
   obj.load();
   maps = attachAll(obj);
   if (obj.error) return obj.result();

@@ -90,7 +90,7 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
   const nameNow = (tid: number) => current(tid);
   const renderer: SampleSink = options.json
     ? jsonRenderer(header.sections, nameNow, print, { pid: header.target.pid, command: header.target.command }, verdict)
-    : textRenderer(header.sections, nameNow, print, write, verdict);
+    : textRenderer(header.sections, nameNow, print, write, verdict, { pid: header.target.pid });
   let seenTid = options.tid === undefined;
   for await (const record of recording.records()) {
     switch (record.type) {
@@ -99,6 +99,9 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
         break;
       case 'window_open':
         renderer.windowOpened?.(record.index, record.micros);
+        break;
+      case 'watching':
+        renderer.watching?.({ longPollMs: record.long_poll_ms ?? undefined, syscallMs: record.syscall_ms ?? undefined }, record.micros);
         break;
       case 'sample': {
         const { sample, nameOf } = replaySample(record, header, options);

@@ -216,7 +216,7 @@ await check(
       }
       const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
       const run = kdelay(record, args);
-      const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+      const loaded = await Promise.race([run.until('stdout', /^# (Start sampling|Watching)/m), run.until('stderr', /waiting for/)]);
       const loadedMs = Date.now() - started;
       if (loaded) run.child.kill('SIGINT');
       const result = await run.done;

@@ -1,20 +1,25 @@
 /**
  * Catch mode (--catch-long-poll, --catch-syscall): kdelay stays attached and
  * reports only the windows that hold a long poll interval or a long system
- * call. The probes measure in short slices (a window of SLICE_MS, collected
- * and cleared, then the next), kept in a ring for KEEP_MS; the syscalls
- * probe posts each long interval when it ends, and once the slice holding
- * its end has closed, the slices covering it are merged into one window
- * (report/merge-samples.ts) and reported. Side effects come in through
+ * call. The gate opens once and never closes while watching, so the probes
+ * count without a gap; every SNAPSHOT_MS the host takes a snapshot of their
+ * cumulative counts (each probe's collect of the open gate, a stretch still
+ * in progress evaluated up to the snapshot's time: lib/kdelay.ts
+ * GateSnapshot), kept for KEEP_MS. The syscalls probe posts each long
+ * interval when it ends; once a snapshot at or after its end exists, its
+ * window is the difference of the snapshots around it
+ * (report/merge-samples.ts: differenceOfSamples), so a stretch that began
+ * before the interval and one still going on at its end are charged exactly
+ * to their state, up to the window's edges. Side effects come in through
  * CatchSource and SamplerIO, so the loop is tested without BPF
  * (test/unit/catch-mode.test.ts).
  */
 import type { ReportSample } from '../model/sample.js';
 import { mergeWarnings, type SamplerIO, type WaitOutcome } from './sampler.js';
 
-/** One slice's length: short enough that a caught window is at most this much longer than its interval on each side. */
-export const SLICE_MS = 100;
-/** How far back the slices reach: a caught interval longer than this is reported from the oldest slice on, with a warning. */
+/** Between snapshots: a caught window is at most this much longer than its interval on each side. */
+export const SNAPSHOT_MS = 100;
+/** How far back the snapshots reach: a caught interval that began earlier is reported from the oldest kept, with a warning. */
 export const KEEP_MS = 30_000;
 
 /** An interval the kernel caught, in the report's thread numbers. */
@@ -29,132 +34,119 @@ export interface CaughtInterval {
   stopNs: bigint;
 }
 
-/** One measured slice: its window's edges (CLOCK_MONOTONIC ns) and what the probes saw in it. */
-export interface Slice<S> {
-  startNs: bigint;
-  stopNs: bigint;
-  sample: S;
+/** The probes' cumulative counts since the gate opened, as of atNs (CLOCK_MONOTONIC); the first snapshot, at the opening, has none. */
+export interface Snapshot<S> {
+  atNs: bigint;
+  sample: S | undefined;
 }
 
-/**
- * The slices of the last keepNs, oldest first. Consecutive slices leave a
- * gap between them (the few ms a slice is collected in, when the gate is
- * closed), which no slice covers.
- */
-export class SliceRing<S> {
-  private slices: Slice<S>[] = [];
+/** The snapshots of the last keepNs, oldest first. */
+export class SnapshotRing<S> {
+  private snapshots: Snapshot<S>[] = [];
 
   constructor(readonly keepNs: bigint) {}
 
   get length(): number {
-    return this.slices.length;
+    return this.snapshots.length;
   }
 
-  /** Adds the slice that just closed, and forgets those that ended more than keepNs before it. */
-  push(slice: Slice<S>): void {
-    this.slices.push(slice);
-    const horizon = slice.stopNs - this.keepNs;
+  /** Adds the snapshot just taken, and forgets those older than keepNs before it (keeping one at or before the horizon). */
+  push(snapshot: Snapshot<S>): void {
+    this.snapshots.push(snapshot);
+    const horizon = snapshot.atNs - this.keepNs;
     let old = 0;
-    while (old < this.slices.length - 1 && this.slices[old].stopNs < horizon) old++;
-    if (old) this.slices = this.slices.slice(old);
+    while (old < this.snapshots.length - 2 && this.snapshots[old + 1].atNs <= horizon) old++;
+    if (old) this.snapshots = this.snapshots.slice(old);
   }
 
   /**
-   * The slices a window covering [startNs, stopNs] is made of: from the last
-   * one that began at or before startNs to the first that ended at or after
-   * stopNs. undefined while no slice has ended at stopNs yet; `complete`
-   * false when startNs is older than every slice kept.
+   * The snapshots a window covering [startNs, stopNs] lies between: the
+   * last taken at or before startNs and the first at or after stopNs, with
+   * those in between. undefined while none was taken at or after stopNs;
+   * `complete` false when startNs is older than every snapshot kept.
    */
-  cover(startNs: bigint, stopNs: bigint): { slices: Slice<S>[]; complete: boolean } | undefined {
-    const last = this.slices.findIndex((s) => s.stopNs >= stopNs);
+  around(startNs: bigint, stopNs: bigint): { before: Snapshot<S>; between: Snapshot<S>[]; after: Snapshot<S>; complete: boolean } | undefined {
+    const last = this.snapshots.findIndex((s) => s.atNs >= stopNs);
     if (last < 0) return undefined;
     let first = -1;
     for (let i = last; i >= 0; i--) {
-      if (this.slices[i].startNs <= startNs) {
+      if (this.snapshots[i].atNs <= startNs) {
         first = i;
         break;
       }
     }
-    return { slices: this.slices.slice(Math.max(first, 0), last + 1), complete: first >= 0 };
+    const from = Math.max(first, 0);
+    return { before: this.snapshots[from], between: this.snapshots.slice(from + 1, last + 1), after: this.snapshots[last], complete: first >= 0 };
   }
 }
 
 export interface CatchSource<S extends ReportSample> {
-  /** Opens the next slice now. */
-  open(): void;
-  /** Closes the slice; returns its exact edges. */
-  close(): { startNs: bigint; stopNs: bigint };
-  collect(): S;
-  /** Clears the statistics for the next slice. */
-  reset(): void;
+  /** Opens the gate now, for the whole watch; returns the time it opened. */
+  open(): bigint;
+  /** The probes' cumulative counts now (the gate stays open). */
+  snapshot(): Snapshot<S>;
   /** The intervals caught since the last call, of the threads reported. */
   caught(): CaughtInterval[];
-  /** Several slices' samples as one window's (report/merge-samples.ts). */
-  merge(samples: S[]): S;
+  /** What happened between two snapshots, as one window's sample (report/merge-samples.ts). */
+  difference(before: Snapshot<S>, after: Snapshot<S>, between: Snapshot<S>[]): S;
 }
 
 export interface CatchRenderer<S extends ReportSample> {
-  /** The probes are attached and the first slice is open: a workload may start. */
+  /** The probes are attached and the gate is open: a workload may start. */
   watching(dumpMicros: number): void;
   /**
    * One caught interval's report: index counts catches (1, 2, ...); window is
-   * the merged slices' edges, covering the interval unless a warning says
-   * otherwise; measuredNs the slices' lengths added up (the window less the
-   * gaps between slices, in which the probes were collected).
+   * the edges of the snapshots around it, covering the interval unless a
+   * warning says otherwise (the sample's accounts add up to its length).
    */
-  caught(index: number, interval: CaughtInterval, sample: S, window: { startNs: bigint; stopNs: bigint }, measuredNs: number, dumpMicros: number): void;
+  caught(index: number, interval: CaughtInterval, sample: S, window: { startNs: bigint; stopNs: bigint }, dumpMicros: number): void;
   warnings(warnings: string[]): void;
 }
 
 export interface CatchModeOptions {
   /** Stop after this many catches (Infinity: until Ctrl-C). */
   sampleCount: number;
-  sliceMs?: number;
+  snapshotMs?: number;
   keepMs?: number;
 }
 
 /** The warning of a window that could not reach back to its interval's start. */
 export function truncatedWarning(keepMs: number): string {
-  return `the interval began before the oldest slice kept (${keepMs / 1000} s ago): the window covers only its end`;
+  return `the interval began before the oldest snapshot kept (${keepMs / 1000} s ago) or before kdelay began watching: the window covers only its end`;
 }
 
 /**
- * Watches slice after slice until sampleCount catches were reported, the
- * target exited (the catches its last slice covers are still reported) or
- * Ctrl-C, which ends the run with nothing more printed.
+ * Watches snapshot after snapshot until sampleCount catches were reported,
+ * the target exited (the catches its last snapshot covers are still
+ * reported) or Ctrl-C, which ends the run with nothing more printed.
  */
 export async function runCatchMode<S extends ReportSample>(opts: CatchModeOptions, source: CatchSource<S>, io: SamplerIO, render: CatchRenderer<S>): Promise<WaitOutcome> {
-  const sliceMs = opts.sliceMs ?? SLICE_MS;
+  const snapshotMs = opts.snapshotMs ?? SNAPSHOT_MS;
   const keepMs = opts.keepMs ?? KEEP_MS;
-  const ring = new SliceRing<S>(BigInt(keepMs) * 1_000_000n);
+  const ring = new SnapshotRing<S>(BigInt(keepMs) * 1_000_000n);
   const warnings: string[] = [];
   let pending: CaughtInterval[] = [];
   let reported = 0;
-  source.open();
+  ring.push({ atNs: source.open(), sample: undefined });
   render.watching(io.nowMicros());
   for (;;) {
-    const outcome = await io.wait(sliceMs);
+    const outcome = await io.wait(snapshotMs);
     if (outcome === 'interrupted') return outcome;
-    const edges = source.close();
-    const sample = source.collect();
-    source.reset();
-    // The next slice opens before anything is merged or printed: the gap no slice covers is only the collection's.
-    if (outcome === 'elapsed') source.open();
-    ring.push({ ...edges, sample });
+    // The catches first: every interval that ended before this snapshot is then covered by it.
     pending.push(...source.caught());
+    ring.push(source.snapshot());
     const waiting: CaughtInterval[] = [];
     for (const interval of pending) {
-      const cover = reported < opts.sampleCount ? ring.cover(interval.startNs, interval.stopNs) : undefined;
-      if (!cover) {
+      const around = reported < opts.sampleCount ? ring.around(interval.startNs, interval.stopNs) : undefined;
+      if (!around) {
         waiting.push(interval);
         continue;
       }
-      const merged = source.merge(cover.slices.map((s) => s.sample));
-      if (!cover.complete) merged.warnings.push(truncatedWarning(keepMs));
-      warnings.push(...merged.warnings);
+      const sample = source.difference(around.before, around.after, around.between);
+      if (!around.complete) sample.warnings.push(truncatedWarning(keepMs));
+      warnings.push(...sample.warnings);
       reported++;
-      const measuredNs = cover.slices.reduce((sum, s) => sum + Number(s.stopNs - s.startNs), 0);
-      render.caught(reported, interval, merged, { startNs: cover.slices[0].startNs, stopNs: cover.slices[cover.slices.length - 1].stopNs }, measuredNs, io.nowMicros());
+      render.caught(reported, interval, sample, { startNs: around.before.atNs, stopNs: around.after.atNs }, io.nowMicros());
     }
     pending = waiting;
     if (reported >= opts.sampleCount || outcome === 'target-exited') {

@@ -1,20 +1,20 @@
 /**
  * Catch mode wired to the probes and the output: the impure side of
- * driver/catch-mode.ts. Slices are the ordinary windows of the probe set
- * (gate opened, closed, collected, reset); catches come from the catch
- * ring, renumbered and chosen like the report's threads (-t,
- * --thread-name); each is reported through the run's ordinary sink, the
- * merged sample carrying its window and the interval it was caught for
- * (model/sample.ts: SampleCatch).
+ * driver/catch-mode.ts. The gate opens once; each snapshot is the probe
+ * set's collect of the open gate (ProbeSet.catchSnapshot), with the
+ * thread selection; catches come from the catch ring, renumbered and
+ * chosen like the report's threads (-t, --thread-name); each is reported
+ * through the run's ordinary sink, the window's sample carrying its edges
+ * and the interval it was caught for (model/sample.ts: SampleCatch).
  */
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { CatchThresholds, SampleCatch, SampleSink } from '../model/sample.js';
-import { mergeSamples } from '../report/merge-samples.js';
+import { differenceOfSamples } from '../report/merge-samples.js';
+import { AccountLife } from '../bundle/accounting-contract.js';
 import type { CatchEvents } from './catch-events.js';
-import { type CaughtInterval, runCatchMode } from './catch-mode.js';
-import type { GateValue } from './gate.js';
+import { type CaughtInterval, runCatchMode, type Snapshot } from './catch-mode.js';
 import type { CollectedSample } from './probe-set.js';
-import type { SamplerIO, SampleSource, WaitOutcome } from './sampler.js';
+import type { SamplerIO, WaitOutcome } from './sampler.js';
 
 export interface CatchWatch {
   thresholds: CatchThresholds;
@@ -22,10 +22,10 @@ export interface CatchWatch {
   sampleCount: number;
   sections: SectionSpec[];
   events: CatchEvents;
-  /** The ordinary window source: open, close, collect (with the thread selection), reset. */
-  source: SampleSource;
-  /** The gate as the last close() left it: the slice's edges. */
-  gate(): GateValue;
+  /** Opens the gate for the whole watch; returns when it opened (CLOCK_MONOTONIC ns). */
+  open(): bigint;
+  /** The probes' cumulative counts since the gate opened, as of now, with the thread selection. */
+  snapshot(): Snapshot<CollectedSample>;
   /** The report's number for a kernel thread id, or undefined when -t/--thread-name leave the thread out. */
   reportedTid(kernelTid: number): number | undefined;
   syscallName(nr: number): string;
@@ -33,6 +33,21 @@ export interface CatchWatch {
   monotonicNs(): bigint;
   io: SamplerIO;
   sink: SampleSink;
+}
+
+/**
+ * The account's rows for the part of a window a thread had not been born
+ * yet (ACCOUNT_BEFORE_BIRTH) count from the gate's opening in a snapshot:
+ * in a window [before, after] the thread born at b < after lived from b, so
+ * its row is (b - open) less (before - open), never below zero.
+ */
+function bornInWindow(sample: CollectedSample, openedNs: bigint, before: bigint): void {
+  const account = sample.tables.get('account');
+  if (!account) return;
+  const since = Number(before - openedNs);
+  for (let r = 0; r < account.count; r++) {
+    if (account.value(r, 0) === AccountLife.ACCOUNT_BEFORE_BIRTH) account.setValue(r, 3, Math.max(0, account.value(r, 3) - since));
+  }
 }
 
 export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
@@ -43,31 +58,35 @@ export async function watchForCatches(w: CatchWatch): Promise<WaitOutcome> {
     stopNs: c.stopNs,
     ...(c.kind === 'syscall' ? { syscall: { name: w.syscallName(c.nr), nr: c.nr } } : {}),
   });
+  let openedNs = 0n;
   return runCatchMode<CollectedSample>(
     { sampleCount: w.sampleCount },
     {
-      open: () => w.source.open(),
-      close: () => {
-        w.source.close();
-        const gate = w.gate();
-        return { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
-      },
-      collect: () => w.source.collect(),
-      reset: () => w.source.reset(),
+      open: () => (openedNs = w.open()),
+      snapshot: () => w.snapshot(),
       caught: () =>
         w.events.take().flatMap((c) => {
           const tid = w.reportedTid(c.tid);
           return tid === undefined ? [] : [{ ...c, tid }];
         }),
-      merge: (samples) => mergeSamples(w.sections, samples),
+      difference: (before, after, between) => {
+        const sample = differenceOfSamples(
+          w.sections,
+          before.sample,
+          after.sample!,
+          between.flatMap((s) => s.sample ?? []),
+        ) as CollectedSample;
+        bornInWindow(sample, openedNs, before.atNs);
+        return sample;
+      },
     },
     w.io,
     {
       watching: (dumpMicros) => w.sink.watching?.(w.thresholds, dumpMicros),
-      caught(index, interval, sample, edges, measuredNs, dumpMicros) {
+      caught(index, interval, sample, edges, dumpMicros) {
         const reported = { ...sample, caught: named(interval), window: { ...edges, dumpMonotonicNs: w.monotonicNs() } };
-        // The time the slices measured (the window less the gaps between them): what the verdict's states add up to.
-        w.sink.sample(index, reported, dumpMicros, measuredNs);
+        // The gate stayed open: the window's accounts add up to its whole length.
+        w.sink.sample(index, reported, dumpMicros, Number(edges.stopNs - edges.startNs));
       },
       warnings: (warnings) => w.sink.warnings(warnings),
     },

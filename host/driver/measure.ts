@@ -37,7 +37,7 @@ import { holdMemorySteady } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, limitFailure, requireKernelBtf } from './preflight.js';
 import { planProbes } from './probe-plan.js';
-import { ProbeSet } from './probe-set.js';
+import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { progressLine } from './progress.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
@@ -270,6 +270,17 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
       interrupted: () => interrupts.interrupted(),
       progress: (state) => progress.show(state),
     };
+    /** The account's rows for threads the probe never saw (asleep all along), for a window of windowNs. */
+    const withQuietThreads = (sample: CollectedSample, windowNs: number) => {
+      if (probes.provides('accounting')) {
+        const candidates = threadIds(pid, namespaces.userProc).map((tid) => ({
+          tid: namespaces.kernelId(tid) ?? tid,
+          whereabouts: () => threadWhereabouts(pid, tid, namespaces.userProc),
+        }));
+        accountQuietThreads(sample.tables, candidates, windowNs);
+      }
+      return sample;
+    };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
@@ -285,18 +296,8 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => {
-        const sample = probes.collect();
-        // Before the selection, which renumbers and filters these rows like the probes' own.
-        if (probes.provides('accounting')) {
-          const candidates = threadIds(pid, namespaces.userProc).map((tid) => ({
-            tid: namespaces.kernelId(tid) ?? tid,
-            whereabouts: () => threadWhereabouts(pid, tid, namespaces.userProc),
-          }));
-          accountQuietThreads(sample.tables, candidates, Number(lastWindow.stopNs - lastWindow.startNs));
-        }
-        return threads.select(sample);
-      },
+      // Quiet threads before the selection, which renumbers and filters these rows like the probes' own.
+      collect: () => threads.select(withQuietThreads(probes.collect(), Number(lastWindow.stopNs - lastWindow.startNs))),
       reset: () => {
         probes.reset();
         probes.gate.idle();
@@ -309,8 +310,17 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
         sampleCount: options.sampleCount,
         sections: probes.sections,
         events: probes.catchEvents,
-        source,
-        gate: () => probes.gate.read(),
+        open: () => {
+          probes.gate.open();
+          return probes.gate.read().windowStartNs;
+        },
+        snapshot: () => {
+          const atNs = monotonicNs();
+          // Cumulative since the gate opened: a quiet thread's row is that whole time.
+          const sample = threads.select(withQuietThreads(probes.catchSnapshot(atNs), Number(atNs - probes.gate.read().windowStartNs)));
+          threads.look();
+          return { atNs, sample };
+        },
         reportedTid: (tid) => threads.reportedTid(tid),
         syscallName: (nr) => probes.syscallLabel(nr),
         monotonicNs,

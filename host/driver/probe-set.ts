@@ -80,6 +80,8 @@ export class ProbeSet {
   readonly gate: Gate;
   triggerEvents: TriggerEvents | undefined;
   catchEvents: CatchEvents | undefined;
+  /** While catchSnapshot() collects: the time it describes (kdelay.snapshot_ns()); 0 otherwise. */
+  private snapshotAtNs = 0n;
   private syscallEvents: SyscallEventCollector | undefined;
   private symbolizer: Symbolizer | undefined;
   private syscalls!: SyscallTable;
@@ -157,6 +159,7 @@ export class ProbeSet {
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
             userFunction: (name) => config.userFunctions?.get(name),
+            snapshotNs: () => set.snapshotAtNs,
           },
           config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,
@@ -227,6 +230,20 @@ export class ProbeSet {
     const exited = this.exitedThreads.take();
     if (!this.syscallEvents) return { tables, histograms, warnings, notes, exited };
     return { tables, histograms, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+  }
+
+  /**
+   * Catch mode (driver/catch-mode.ts): the probes' cumulative counts of the
+   * open gate, a stretch still in progress evaluated up to atNs. Nothing is
+   * reset: the kernel goes on counting.
+   */
+  catchSnapshot(atNs: bigint): CollectedSample {
+    this.snapshotAtNs = atNs;
+    try {
+      return this.collect();
+    } finally {
+      this.snapshotAtNs = 0n;
+    }
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {

@@ -1,10 +1,11 @@
 /**
- * Several windows' samples as one: catch mode (driver/catch-mode.ts) keeps
- * the target under short slices and reports a caught interval as the
- * slices that cover it, merged here. Pure, and generic: how each column
- * adds up is the manifest's word (bundle/manifest.ts: ColumnSpec.merge), so
- * a new probe's section merges without a host change, and one whose
- * manifest does not say is left out of merged windows with a note.
+ * How rows add up across windows, by the manifest's word
+ * (bundle/manifest.ts: ColumnSpec.merge): catch mode (driver/catch-mode.ts)
+ * keeps the gate open and snapshots the probes' cumulative counts, and a
+ * caught interval's window is the difference of the snapshots at its edges
+ * (differenceOfSamples). Pure, and generic: a new probe's section works
+ * without a host change, and one whose manifest does not say is left out of
+ * caught windows with a note.
  */
 import type { ColumnSpec, SectionSpec } from '../bundle/manifest.js';
 import type { ReportSample, ThreadHistogram, UnavailableSection } from '../model/sample.js';
@@ -84,40 +85,126 @@ export function mergeSectionTables(section: SectionSpec, tables: readonly Sectio
   return out;
 }
 
+/** A row's identity across windows: its thread, label and 'key' columns. */
+function rowKey(table: SectionTable, r: number, keyColumns: readonly number[]): string {
+  return `${table.tid(r)}\0${table.label(r) ?? ''}\0${keyColumns.map((i) => table.value(r, i)).join(',')}`;
+}
+
 /**
- * Samples of consecutive windows as the sample of one window covering them
- * all: each section merged (mergeSectionTables), a section that cannot be
- * merged left out with a note, warnings and events kept in order, notes
- * once each, histograms of the same (thread, kind, call) added bucket by
- * bucket, threads seen exiting in any of them.
+ * What happened between two snapshots of cumulative counts (catch mode
+ * never closes the gate: driver/catch-mode.ts), as one window's sample:
+ * each section's rows of `after` less the same rows of `before` (undefined:
+ * the snapshot at the gate's opening, all zero), column by column as the
+ * manifest's merge rule says. A snapshot's rows with the same identity are
+ * first added up (mergeSectionTables: a probe may report a row in parts).
+ * 'sum' columns subtract; a 'mean' is recomputed from the weighted sums; a
+ * 'min' or 'max' that changed between the snapshots is the extreme of what
+ * ended in between, exactly; one that did not is the extreme since watching
+ * began, which a note says. Rows with nothing new are left out. Histograms
+ * subtract bucket by bucket. Warnings and events are those of the snapshots
+ * after `before` up to `after` (`between`).
  */
-export function mergeSamples<S extends ReportSample>(sections: readonly SectionSpec[], samples: readonly S[]): ReportSample & Pick<S, 'events'> {
+export function differenceOfSamples<S extends ReportSample>(
+  sections: readonly SectionSpec[],
+  before: ReportSample | undefined,
+  after: S,
+  between: readonly S[],
+): ReportSample & Pick<S, 'events'> {
   const tables: SampleTables = new Map();
   const notes = new Map<string, UnavailableSection>();
   const addNote = (note: UnavailableSection) => notes.set(`${note.section}\0${note.reason}`, note);
-  for (const sample of samples) for (const note of sample.notes ?? []) addNote(note);
+  for (const note of after.notes ?? []) addNote(note);
   for (const section of sections) {
-    const parts = samples.flatMap((s) => s.tables.get(section.id) ?? []);
-    if (parts.length === 0) continue;
+    const last = after.tables.get(section.id);
+    if (!last) continue;
     const why = unmergeable(section);
     if (why) {
       addNote({ section: section.title, reason: why });
       continue;
     }
-    tables.set(section.id, mergeSectionTables(section, parts));
+    const first = before?.tables.get(section.id);
+    const { table, extremesSince } = differenceOfTables(section, first && mergeSectionTables(section, [first]), mergeSectionTables(section, [last]));
+    tables.set(section.id, table);
+    if (extremesSince.length && !section.hidden)
+      addNote({ section: section.title, reason: `where ${extremesSince.join(' and ')} did not change in this window, it is the extreme since kdelay began watching` });
   }
   const exited = new Map<number, string>();
-  for (const sample of samples) for (const [tid, name] of sample.exited ?? []) exited.set(tid, name);
-  const histograms = mergeHistograms(samples.flatMap((s) => s.histograms ?? []));
-  const events = samples.some((s) => s.events) ? samples.flatMap((s) => s.events ?? []) : undefined;
+  for (const sample of between) for (const [tid, name] of sample.exited ?? []) if (!before?.exited?.has(tid)) exited.set(tid, name);
+  const histograms = differenceOfHistograms(before?.histograms ?? [], after.histograms ?? []);
+  const events = between.some((s) => s.events) ? between.flatMap((s) => s.events ?? []) : undefined;
   return {
     tables,
-    warnings: samples.flatMap((s) => s.warnings),
+    warnings: between.flatMap((s) => s.warnings),
     notes: [...notes.values()],
     ...(histograms.length ? { histograms } : {}),
     exited,
-    ...(events ? { events: events as S['events'], stacks: samples.some((s) => s.stacks) } : {}),
+    ...(events ? { events: events as S['events'], stacks: between.some((s) => s.stacks) } : {}),
   };
+}
+
+/**
+ * One section's rows of a later snapshot less an earlier one's (both with
+ * one row per identity), by the columns' merge rules; extremesSince names
+ * the min/max columns some reported row of which kept the earlier value.
+ */
+export function differenceOfTables(section: SectionSpec, before: SectionTable | undefined, after: SectionTable): { table: SectionTable; extremesSince: string[] } {
+  const columns = valueColumns(section);
+  const width = columns.length;
+  const labelFirst = section.columns[0].format === 'label' ? 1 : 0;
+  const keyColumns = columns.flatMap((c, i) => (c.merge === 'key' ? [i] : []));
+  const earlier = new Map<string, number>();
+  if (before) for (let r = 0; r < before.count; r++) earlier.set(rowKey(before, r, keyColumns), r);
+  const out = new SectionTable(section.id, width);
+  const unchanged = new Set<number>();
+  for (let r = 0; r < after.count; r++) {
+    const b = before ? earlier.get(rowKey(after, r, keyColumns)) : undefined;
+    const was = (i: number) => (b === undefined || !before ? 0 : before.value(b, i));
+    const values: number[] = [];
+    const kept: number[] = [];
+    let anything = false;
+    for (let i = 0; i < width; i++) {
+      const now = after.value(r, i);
+      switch (columns[i].merge) {
+        case 'sum': {
+          // Never below zero: a count the kernel moved between two maps while a snapshot read them arrives late, never negative.
+          const d = Math.max(0, now - was(i));
+          if (d > 0) anything = true;
+          values.push(d);
+          break;
+        }
+        case 'mean': {
+          const w = columns[i].weight! - labelFirst;
+          const weight = after.value(r, w) - was(w);
+          values.push(weight > 0 ? Math.max(0, Math.round((now * after.value(r, w) - was(i) * was(w)) / weight)) : 0);
+          break;
+        }
+        case 'min':
+        case 'max':
+          if (b !== undefined && now === was(i)) kept.push(i);
+          values.push(now);
+          break;
+        default:
+          values.push(now);
+      }
+    }
+    if (!anything) continue;
+    out.add(after.tid(r), after.label(r), values);
+    for (const i of kept) unchanged.add(i);
+  }
+  return { table: out, extremesSince: [...unchanged].sort((x, y) => x - y).map((i) => columns[i].header) };
+}
+
+/** Histograms of a later snapshot less an earlier one's, bucket by bucket; those with nothing new are left out. */
+export function differenceOfHistograms(before: readonly ThreadHistogram[], after: readonly ThreadHistogram[]): ThreadHistogram[] {
+  const key = (h: { tid: number; kind: number; nr: number }) => `${h.tid}\0${h.kind}\0${h.nr}`;
+  const earlier = new Map(mergeHistograms(before).map((h) => [key(h), h.slots]));
+  const out: ThreadHistogram[] = [];
+  for (const h of mergeHistograms(after)) {
+    const was = earlier.get(key(h)) ?? [];
+    const slots = Array.from(h.slots, (n, s) => Math.max(0, n - (was[s] ?? 0)));
+    if (slots.some((n) => n > 0)) out.push({ ...h, slots });
+  }
+  return out;
 }
 
 /** Histograms of several windows as one: the same (thread, kind, call) added bucket by bucket, in first-seen order. */

@@ -173,8 +173,31 @@ function foldSlotCaches(): i32 {
   return 0;
 }
 
+/**
+ * Catch mode's snapshot of the open gate (lib/kdelay.ts: GateSnapshot):
+ * the kernel still counts, so nothing is folded into syscall_stats; what
+ * the slots cache comes as rows of its own beside the map's, which the
+ * host adds up by the manifest's merge rules (a thread's syscall may then
+ * come in two rows). The map is read before the slots: a cache the kernel
+ * flushes between the two reads is counted by the next snapshot, never twice.
+ */
+function snapshotSlotCaches(windowStart: u64): i32 {
+  const err = slots.read();
+  if (err < 0) return err;
+  for (let i = 0; i < slots.count; i++) {
+    const slot = slots.value(i);
+    const cached = slot + <usize>STAMP_SLOT_CACHED_OFFSET;
+    const tid = stampSlotExitedTid(slot) ? 0 : syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
+    if (tid == 0 || stampSlotWindow(slot) != windowStart || statCount(cached) == 0) continue;
+    const nr = stampSlotCachedNr(slot);
+    syscallRows.row(tid, nameOf(nr)).add(nr).add(statCount(cached)).add(statTotal(cached)).add(statMax(cached));
+  }
+  return 0;
+}
+
 export function kdelay_probe_collect(): i32 {
-  let err = foldSlotCaches();
+  const gate = readGate(maps.kdelayGate.fd);
+  let err = gate.snapshot ? 0 : foldSlotCaches();
   if (err < 0) return err;
   err = stats.read();
   if (err < 0) return err;
@@ -184,6 +207,8 @@ export function kdelay_probe_collect(): i32 {
     const nr = syscallKeyNr(key);
     syscallRows.row(syscallKeyTid(key), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
+  if (gate.snapshot) err = snapshotSlotCaches(gate.windowStartNs);
+  if (err < 0) return err;
   err = syscallRows.flush();
   if (err < 0) return err;
 

@@ -65,10 +65,10 @@ function expectCovers(sample: Sample, c: Catch) {
   expect(c.interval_ns).toBe(c.stop_ns - c.start_ns);
   expect(c.interval_ns, context).toBeGreaterThanOrEqual(GAP_MS * MS);
   expect(c.interval_ns, context).toBeLessThan((GAP_MS + SLACK_MS) * MS);
-  // The window is the slices around it: at most a slice (and the gaps between slices) more on each side;
-  // window_ns is the time the slices measured, the window less those gaps.
-  expect(sample.window_stop_ns - sample.window_start_ns, context).toBeLessThan(c.interval_ns + 2 * 150 * MS);
-  expect(sample.window_ns, context).toBeLessThanOrEqual(sample.window_stop_ns - sample.window_start_ns);
+  // The window lies between the snapshots around the interval, taken every 100 ms (and the time one takes, hundreds
+  // of ms on a loaded VM): far less than a second more on each side. The gate never closed: window_ns is all of it.
+  expect(sample.window_stop_ns - sample.window_start_ns, context).toBeLessThan(c.interval_ns + 2 * 1000 * MS);
+  expect(sample.window_ns, context).toBe(sample.window_stop_ns - sample.window_start_ns);
 }
 
 describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
@@ -98,7 +98,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
       // other tasks onto the CPU hog and poller share.)
       const verdict = verdicts.find((v) => v.sample === sample.sample && v.tid === poller)!;
       expect(verdict.text).toMatch(/^poller \[\d+\] {2}kernel delay .*waiting for CPU .*behind: .*hog/);
-      expect(verdict.states.runnable.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS / 6) * MS);
+      expect(verdict.states.runnable.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 30) * MS);
       // Who ran meanwhile is charged at its switch-out, for the part of the wait in that slice: hog is named, its share is not whole.
       expect(verdict.delayers.map((d) => d.comm)).toContain('hog');
     }

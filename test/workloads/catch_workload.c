@@ -14,6 +14,13 @@
 //       "sleeper" makes 10 nanosleep() calls of 1 ms, one of SLEEP_MS and
 //       10 more of 1 ms (the nanosleep system call itself, not glibc's
 //       clock_nanosleep), then prints "done SLEEPER_TID".
+//   catch_workload pair GAP_MS
+//       Two polling threads whose long intervals overlap: "reader" polls,
+//       then blocks in read() on a pipe that "writer" fills GAP_MS later
+//       (after a nanosleep), and polls again; "napper" polls, sleeps
+//       GAP_MS + 100 ms in nanosleep() and polls again. Each makes 20
+//       short intervals (1 ms spin) before and after. Prints "done
+//       READER_TID NAPPER_TID".
 //
 // Prints "ready PID" (workload.h) first; the work starts on SIGUSR1.
 #include "workload.h"
@@ -28,7 +35,8 @@
 static int cpu, rounds;
 static long long gap_ns;
 static int wake[2], woken[2];
-static pid_t worker_tid;
+static pid_t worker_tid, napper_tid;
+static int fill[2];
 
 static void pin_fifo(int priority)
 {
@@ -115,14 +123,76 @@ static void *sleeper(void *arg)
 	return NULL;
 }
 
+static void few_short_intervals(void)
+{
+	for (int i = 0; i < 20; i++) {
+		poll_now(0);
+		workload_spin_ns(1000000);
+	}
+	poll_now(0);
+}
+
+static void sleep_ns(long long ns)
+{
+	struct timespec ts = { ns / 1000000000LL, ns % 1000000000LL };
+
+	syscall(SYS_nanosleep, &ts, NULL);
+}
+
+static void *reader(void *arg)
+{
+	char byte;
+
+	pthread_setname_np(pthread_self(), "reader");
+	worker_tid = gettid();
+	workload_wait_go();
+	few_short_intervals();
+	if (read(fill[0], &byte, 1) != 1) /* blocked until writer fills the pipe */
+		exit(1);
+	few_short_intervals();
+	workload_worker_done();
+	return NULL;
+}
+
+static void *writer(void *arg)
+{
+	pthread_setname_np(pthread_self(), "writer");
+	workload_wait_go();
+	sleep_ns(20 * 1000000LL + gap_ns); /* the reader's short intervals, then its wait */
+	if (write(fill[1], "x", 1) != 1)
+		exit(1);
+	workload_worker_done();
+	return NULL;
+}
+
+static void *napper(void *arg)
+{
+	pthread_setname_np(pthread_self(), "napper");
+	napper_tid = gettid();
+	workload_wait_go();
+	few_short_intervals();
+	sleep_ns(gap_ns + 100 * 1000000LL);
+	few_short_intervals();
+	workload_worker_done();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	pthread_t threads[2];
+	pthread_t threads[3];
+	int pair = argc == 3 && !strcmp(argv[1], "pair");
 
 	workload_init();
-	pthread_barrier_init(&workload_done_barrier, NULL, 2);
-	pthread_barrier_init(&workload_quit_barrier, NULL, 2);
-	if (argc == 5 && !strcmp(argv[1], "starve")) {
+	pthread_barrier_init(&workload_done_barrier, NULL, pair ? 4 : 2);
+	pthread_barrier_init(&workload_quit_barrier, NULL, pair ? 4 : 2);
+	if (pair) {
+		gap_ns = atoll(argv[2]) * 1000000LL;
+		if (pipe(fill))
+			return 1;
+		pthread_create(&threads[0], NULL, reader, NULL);
+		pthread_create(&threads[1], NULL, writer, NULL);
+		pthread_create(&threads[2], NULL, napper, NULL);
+	} else if (argc == 5 && !strcmp(argv[1], "starve")) {
 		cpu = atoi(argv[2]);
 		rounds = atoi(argv[3]);
 		gap_ns = atoll(argv[4]) * 1000000LL;
@@ -134,12 +204,15 @@ int main(int argc, char **argv)
 		gap_ns = atoll(argv[2]) * 1000000LL;
 		pthread_create(&threads[0], NULL, sleeper, NULL);
 	} else {
-		fprintf(stderr, "usage: catch_workload starve CPU ROUNDS GAP_MS | sleep SLEEP_MS\n");
+		fprintf(stderr, "usage: catch_workload starve CPU ROUNDS GAP_MS | sleep SLEEP_MS | pair GAP_MS\n");
 		return 2;
 	}
 	workload_ready_and_wait();
 	pthread_barrier_wait(&workload_done_barrier);
-	printf("done %d\n", worker_tid);
+	if (pair)
+		printf("done %d %d\n", worker_tid, napper_tid);
+	else
+		printf("done %d\n", worker_tid);
 	fflush(stdout);
 	workload_linger();
 	exit(0);

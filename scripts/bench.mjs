@@ -186,7 +186,7 @@ const featureTracers = () => [
       ? kdelayTracer('kdelay all but account (--skip account)', ['--skip', 'account'])
       : { label: 'kdelay with the account probe', missing: 'no bundles/account.wasm in this checkout' },
   HAS_HIST ? kdelayTracer('kdelay --hist', ['--hist']) : { label: 'kdelay --hist', missing: 'this kdelay has no --hist' },
-  // Catch mode while nothing is caught: --verdict's probes, slices of 100 ms collected and kept, both thresholds armed.
+  // Catch mode while nothing is caught: --verdict's probes, the gate open and a snapshot collected every 100 ms and kept, both thresholds armed.
   HAS_CATCH
     ? commandTracer(
         'kdelay --catch-long-poll/--catch-syscall 1000',

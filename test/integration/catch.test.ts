@@ -102,7 +102,10 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
       expect(verdict.states.runnable.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 30) * MS);
       expect(verdict.states.runnable.ns, verdict.text).toBeLessThanOrEqual(sample.window_ns);
       // Its read() of hog's reply finds the byte there: the poller never sleeps in the window.
-      expect(verdict.states.blocked.reduce((s, b) => s + b.ns, 0), verdict.text).toBeLessThan(20 * MS);
+      expect(
+        verdict.states.blocked.reduce((s, b) => s + b.ns, 0),
+        verdict.text,
+      ).toBeLessThan(20 * MS);
       // Whoever ran meanwhile is charged with the wait (at its switch-out): hog, less the 50 ms in each second that RT
       // throttling (sched_rt_runtime_us) gives other tasks, which then hold the CPU while the FIFO poller still waits.
       expect(verdict.delayers.find((d) => d.comm === 'hog')?.ns, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 30 - 50) * MS);

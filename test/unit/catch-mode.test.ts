@@ -1,9 +1,9 @@
-/** Catch mode's pure parts: merging slices by the manifests' column rules, choosing the slices that cover an interval, and the watch loop with a fake kernel. */
+/** Catch mode's pure parts: a window as the difference of two snapshots by the manifests' column rules, choosing the snapshots around an interval, and the watch loop with a fake kernel. */
 import { describe, expect, it } from 'vitest';
-import { type CaughtInterval, runCatchMode, SliceRing, truncatedWarning } from '../../host/driver/catch-mode.js';
+import { type CaughtInterval, runCatchMode, type Snapshot, SnapshotRing, truncatedWarning } from '../../host/driver/catch-mode.js';
 import type { WaitOutcome } from '../../host/driver/sampler.js';
 import { parseManifest, type SectionSpec } from '../../host/bundle/manifest.js';
-import { mergeSamples, mergeSectionTables, unmergeable } from '../../host/report/merge-samples.js';
+import { differenceOfHistograms, differenceOfSamples, mergeSectionTables, unmergeable } from '../../host/report/merge-samples.js';
 import type { ReportSample } from '../../host/model/sample.js';
 import { SectionTable } from '../../host/model/section-table.js';
 import { BUILTIN_PROBES } from '../helpers/bpf.js';
@@ -44,44 +44,77 @@ function table(section: SectionSpec, rows: [number, string | undefined, number[]
 
 const rowsOf = (t: SectionTable) => Array.from({ length: t.count }, (_, i) => t.row(i));
 
-describe('merging slices', () => {
-  it('adds counts and totals, keeps the largest maximum and smallest minimum, per thread, label and key column', () => {
-    const a = table(SYSCALLS, [
+const sampleOf = (section: SectionSpec, t: SectionTable): ReportSample => ({ tables: new Map([[section.id, t]]), warnings: [] });
+
+describe('a caught window: the difference of two snapshots', () => {
+  it('counts and totals subtract, per thread, label and key column; rows with nothing new are left out', () => {
+    const before = table(SYSCALLS, [
       [10, 'read', [0, 3, 300, 150]],
+      [10, 'poll', [7, 2, 50, 40]],
+    ]);
+    const after = table(SYSCALLS, [
+      [10, 'read', [0, 5, 700, 390]],
       [10, 'poll', [7, 2, 50, 40]],
       [11, 'read', [0, 1, 90, 90]],
     ]);
-    const b = table(SYSCALLS, [
-      [10, 'read', [0, 2, 400, 390]],
-      [11, 'read', [0, 4, 40, 20]],
-      [10, 'write', [1, 1, 5, 5]],
+    const d = differenceOfSamples([SYSCALLS], sampleOf(SYSCALLS, before), sampleOf(SYSCALLS, after), []);
+    expect(rowsOf(d.tables.get('syscalls')!)).toEqual([
+      { tid: 10, label: 'read', values: [0, 2, 400, 390] },
+      { tid: 11, label: 'read', values: [0, 1, 90, 90] },
     ]);
-    expect(rowsOf(mergeSectionTables(SYSCALLS, [a, b]))).toEqual([
-      { tid: 10, label: 'read', values: [0, 5, 700, 390] },
-      { tid: 10, label: 'poll', values: [7, 2, 50, 40] },
-      { tid: 11, label: 'read', values: [0, 5, 130, 90] },
-      { tid: 10, label: 'write', values: [1, 1, 5, 5] },
-    ]);
+    expect(d.notes).toEqual([]);
   });
 
-  it('a mean is weighted by the column it names: LONG POLL averages over all intervals', () => {
-    const a = table(LONG_POLL, [[5, undefined, [1, 400, 400, 400]]]);
-    const b = table(LONG_POLL, [[5, undefined, [3, 100, 50, 200]]]);
-    // (1 x 400 + 3 x 100) / 4 = 175
-    expect(rowsOf(mergeSectionTables(LONG_POLL, [a, b]))).toEqual([{ tid: 5, label: undefined, values: [4, 175, 50, 400] }]);
+  it("a snapshot's rows with one identity are added up first (a probe may report a row in parts)", () => {
+    const after = table(SYSCALLS, [
+      [10, 'read', [0, 3, 300, 150]],
+      [10, 'read', [0, 2, 100, 90]],
+    ]);
+    const d = differenceOfSamples([SYSCALLS], undefined, sampleOf(SYSCALLS, after), []);
+    expect(rowsOf(d.tables.get('syscalls')!)).toEqual([{ tid: 10, label: 'read', values: [0, 5, 400, 150] }]);
   });
 
-  it('a section whose manifest does not say how a column merges is left out, with a note', () => {
+  it('a mean is recomputed from the weighted sums; an extreme that did not change is the one since watching began, with a note', () => {
+    const before = table(LONG_POLL, [[5, undefined, [1, 400, 400, 400]]]);
+    const after = table(LONG_POLL, [[5, undefined, [4, 175, 50, 400]]]);
+    // (4 x 175 - 1 x 400) / 3 = 100; MIN 50 is new (exact), MAX 400 is not.
+    const d = differenceOfSamples([LONG_POLL], sampleOf(LONG_POLL, before), sampleOf(LONG_POLL, after), []);
+    expect(rowsOf(d.tables.get('long_poll')!)).toEqual([{ tid: 5, label: undefined, values: [3, 100, 50, 400] }]);
+    expect(d.notes).toEqual([{ section: 'LONG POLL STATISTICS', reason: 'where MAX ns did not change in this window, it is the extreme since kdelay began watching' }]);
+  });
+
+  it('never below zero: a count a snapshot read twice while the kernel moved it arrives late, not negative', () => {
+    const before = table(SYSCALLS, [[10, 'read', [0, 3, 300, 150]]]);
+    const after = table(SYSCALLS, [[10, 'read', [0, 2, 200, 150]]]);
+    expect(differenceOfSamples([SYSCALLS], sampleOf(SYSCALLS, before), sampleOf(SYSCALLS, after), []).tables.get('syscalls')!.count).toBe(0);
+  });
+
+  it('histograms subtract bucket by bucket; warnings and events are those of the snapshots in between', () => {
+    expect(
+      differenceOfHistograms(
+        [{ tid: 1, kind: 1, nr: 0, slots: [1, 2, 0] }],
+        [
+          { tid: 1, kind: 1, nr: 0, slots: [1, 5, 1] },
+          { tid: 2, kind: 1, nr: 0, slots: [0, 0, 0] },
+        ],
+      ),
+    ).toEqual([{ tid: 1, kind: 1, nr: 0, slots: [0, 3, 1] }]);
+    const s = (w: string): ReportSample => ({ tables: new Map(), warnings: [w] });
+    expect(differenceOfSamples([], s('a'), s('c'), [s('b'), s('c')]).warnings).toEqual(['b', 'c']);
+  });
+
+  it('a section whose manifest does not say how a column adds up is left out, with a note', () => {
     const bare: SectionSpec = { ...LONG_POLL, id: 'bare', title: 'BARE', columns: LONG_POLL.columns.map(({ merge: _m, weight: _w, ...c }) => c) };
     expect(unmergeable(bare)).toMatch(/column COUNT/);
-    const slice = (): ReportSample => ({ tables: new Map([['bare', table(bare, [[1, undefined, [1, 2, 2, 2]]])]]), warnings: ['w'], notes: [{ section: 'X', reason: 'y' }] });
-    const merged = mergeSamples([bare], [slice(), slice()]);
-    expect(merged.tables.size).toBe(0);
-    expect(merged.notes).toEqual([
-      { section: 'X', reason: 'y' },
-      { section: 'BARE', reason: 'its manifest does not say how column COUNT adds up across windows' },
-    ]);
-    expect(merged.warnings).toEqual(['w', 'w']);
+    const d = differenceOfSamples([bare], undefined, sampleOf(bare, table(bare, [[1, undefined, [1, 2, 2, 2]]])), []);
+    expect(d.tables.size).toBe(0);
+    expect(d.notes).toEqual([{ section: 'BARE', reason: 'its manifest does not say how column COUNT adds up across windows' }]);
+  });
+
+  it('mergeSectionTables keeps the largest maximum and the smallest minimum, and weights a mean', () => {
+    const a = table(LONG_POLL, [[5, undefined, [1, 400, 400, 400]]]);
+    const b = table(LONG_POLL, [[5, undefined, [3, 100, 50, 200]]]);
+    expect(rowsOf(mergeSectionTables(LONG_POLL, [a, b]))).toEqual([{ tid: 5, label: undefined, values: [4, 175, 50, 400] }]);
   });
 
   it('every built-in manifest says how each of its number columns merges', () => {
@@ -102,64 +135,60 @@ describe('merging slices', () => {
   });
 });
 
-describe('choosing the slices that cover an interval', () => {
-  // Slices of 100 ns with a gap of 2 ns between them: [0,100] [102,202] [204,304] ...
-  const ring = () => {
-    const r = new SliceRing<number>(1000n);
-    for (let i = 0; i < 5; i++) r.push({ startNs: BigInt(i * 102), stopNs: BigInt(i * 102 + 100), sample: i });
+describe('choosing the snapshots around an interval', () => {
+  // Snapshots at 0 (the gate's opening), 100, 200, 300, 400.
+  const ring = (keepNs = 1000n) => {
+    const r = new SnapshotRing<number>(keepNs);
+    for (let i = 0; i < 5; i++) r.push({ atNs: BigInt(i * 100), sample: i });
     return r;
   };
-  const covered = (r: SliceRing<number>, s: number, e: number) => {
-    const c = r.cover(BigInt(s), BigInt(e));
-    return c && { samples: c.slices.map((x) => x.sample), complete: c.complete };
+  const around = (r: SnapshotRing<number>, s: number, e: number) => {
+    const a = r.around(BigInt(s), BigInt(e));
+    return a && { before: a.before.sample, between: a.between.map((x) => x.sample), after: a.after.sample, complete: a.complete };
   };
 
-  it('from the slice holding the start to the slice holding the stop', () => {
-    expect(covered(ring(), 150, 250)).toEqual({ samples: [1, 2], complete: true });
-    expect(covered(ring(), 110, 120)).toEqual({ samples: [1], complete: true });
-    expect(covered(ring(), 0, 508)).toEqual({ samples: [0, 1, 2, 3, 4], complete: true });
+  it('the last snapshot at or before the start and the first at or after the stop', () => {
+    expect(around(ring(), 150, 250)).toEqual({ before: 1, between: [2, 3], after: 3, complete: true });
+    expect(around(ring(), 110, 120)).toEqual({ before: 1, between: [2], after: 2, complete: true });
+    expect(around(ring(), 100, 200)).toEqual({ before: 1, between: [2], after: 2, complete: true });
   });
 
-  it('an edge in a gap between slices: the slice before the start, the slice after the stop', () => {
-    expect(covered(ring(), 101, 203)).toEqual({ samples: [0, 1, 2], complete: true });
+  it('not yet: no snapshot at or after the stop', () => {
+    expect(around(ring(), 350, 401)).toBeUndefined();
   });
 
-  it('not yet: no slice has ended at the stop', () => {
-    expect(covered(ring(), 400, 509)).toBeUndefined();
-  });
-
-  it('slices older than the ring keeps are forgotten; an interval starting before them is incomplete', () => {
-    const r = new SliceRing<number>(250n);
-    for (let i = 0; i < 5; i++) r.push({ startNs: BigInt(i * 102), stopNs: BigInt(i * 102 + 100), sample: i });
-    expect(r.length).toBe(3); // stops 304, 406, 508: within 250 of 508
-    expect(covered(r, 150, 500)).toEqual({ samples: [2, 3, 4], complete: false });
+  it('snapshots older than the ring keeps are forgotten, but one at or before its horizon stays; an interval starting before it is incomplete', () => {
+    const r = ring(250n);
+    expect(r.length).toBe(4); // 100 (at the horizon, 400 - 250 = 150, or before it), 200, 300, 400
+    expect(around(r, 150, 390)).toEqual({ before: 1, between: [2, 3, 4], after: 4, complete: true });
+    expect(around(r, 50, 390)).toEqual({ before: 1, between: [2, 3, 4], after: 4, complete: false });
   });
 });
 
 describe('the watch loop', () => {
   function harness(outcomes: WaitOutcome[], catches: CaughtInterval[][]) {
     const events: string[] = [];
-    let slice = 0;
     let clock = 0n;
     const source = {
-      open: () => events.push('open'),
-      close: () => {
-        events.push('close');
-        const edges = { startNs: clock, stopNs: clock + 100n };
-        clock += 102n;
-        return edges;
+      open: () => (events.push('open'), clock),
+      snapshot: (): Snapshot<ReportSample> => {
+        clock += 100n;
+        events.push(`snapshot ${clock}`);
+        return { atNs: clock, sample: { tables: new Map(), warnings: [], notes: [{ section: 'at', reason: `${clock}` }] } };
       },
-      collect: (): ReportSample => ({ tables: new Map(), warnings: [], notes: [{ section: 'slice', reason: `${++slice}` }] }),
-      reset: () => events.push('reset'),
       caught: () => catches.shift() ?? [],
-      merge: (samples: ReportSample[]) => ({ tables: new Map(), warnings: [], notes: samples.flatMap((s) => s.notes ?? []) }),
+      difference: (before: Snapshot<ReportSample>, after: Snapshot<ReportSample>) => ({
+        tables: new Map(),
+        warnings: [],
+        notes: [{ section: `${before.atNs}`, reason: `${after.atNs}` }],
+      }),
     };
     const io = { nowMicros: () => 0, wait: async () => outcomes.shift() ?? 'elapsed', print: () => undefined };
     const render = {
       watching: () => events.push('watching'),
-      caught: (index: number, c: CaughtInterval, sample: ReportSample, window: { startNs: bigint; stopNs: bigint }, measuredNs: number) =>
+      caught: (index: number, c: CaughtInterval, sample: ReportSample, window: { startNs: bigint; stopNs: bigint }) =>
         events.push(
-          `caught ${index} tid ${c.tid} [${window.startNs},${window.stopNs}] ${measuredNs} ${sample.notes!.map((n) => `${n.section} ${n.reason}`).join('+')}${sample.warnings.length ? ' truncated' : ''}`,
+          `caught ${index} tid ${c.tid} [${window.startNs},${window.stopNs}] ${sample.notes!.map((n) => `${n.section}-${n.reason}`).join('+')}${sample.warnings.length ? ' truncated' : ''}`,
         ),
       warnings: (w: string[]) => events.push(`warnings ${w.length}`),
     };
@@ -167,24 +196,18 @@ describe('the watch loop', () => {
   }
   const poll = (tid: number, s: number, e: number): CaughtInterval => ({ kind: 'long_poll', tid, nr: 7, startNs: BigInt(s), stopNs: BigInt(e) });
 
-  it('announces watching once the first slice is open, and reports each catch over the slices that cover it, once they have closed', async () => {
-    // Slice 1 [0,100], 2 [102,202], 3 [204,304]. A catch of thread 7 [50,210] and one of thread 8 [150,180], overlapping.
+  it('opens the gate once and announces watching, then reports each catch between the snapshots around it once the later one is taken', async () => {
+    // Snapshots at 0 (opening), 100, 200, 300. A catch of thread 7 [50,210] and one of thread 8 [150,180], overlapping, posted before the snapshot at 200.
     const h = harness([], [[], [poll(8, 150, 180), poll(7, 50, 210)], []]);
     await runCatchMode({ sampleCount: 2 }, h.source, h.io, h.render);
     expect(h.events).toEqual([
       'open',
       'watching',
-      'close',
-      'reset',
-      'open',
-      'close',
-      'reset',
-      'open',
-      'caught 1 tid 8 [102,202] 100 slice 2',
-      'close',
-      'reset',
-      'open',
-      'caught 2 tid 7 [0,304] 300 slice 1+slice 2+slice 3',
+      'snapshot 100',
+      'snapshot 200',
+      'caught 1 tid 8 [100,200] 100-200',
+      'snapshot 300',
+      'caught 2 tid 7 [0,300] 0-300',
       'warnings 0',
     ]);
   });
@@ -192,7 +215,7 @@ describe('the watch loop', () => {
   it('--sample-count N stops after N catches, even when more came at once', async () => {
     const h = harness([], [[poll(1, 10, 20), poll(2, 30, 40), poll(3, 50, 60)]]);
     await runCatchMode({ sampleCount: 2 }, h.source, h.io, h.render);
-    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [0,100] 100 slice 1', 'caught 2 tid 2 [0,100] 100 slice 1']);
+    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [0,100] 0-100', 'caught 2 tid 2 [0,100] 0-100']);
   });
 
   it('Ctrl-C prints nothing more: no catch, no warnings', async () => {
@@ -201,11 +224,11 @@ describe('the watch loop', () => {
     expect(h.events.filter((e) => e.startsWith('caught') || e.startsWith('warnings'))).toEqual([]);
   });
 
-  it('an interval older than the slices kept is reported from the oldest one, with a warning', async () => {
+  it('an interval older than the snapshots kept is reported from the oldest one, with a warning', async () => {
     const h = harness([], [[], [], [poll(1, 10, 250)]]);
     await runCatchMode({ sampleCount: 1, keepMs: 0 }, h.source, h.io, h.render);
-    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [204,304] 100 slice 3 truncated']);
-    expect(truncatedWarning(0)).toMatch(/oldest slice kept/);
+    expect(h.events.filter((e) => e.startsWith('caught'))).toEqual(['caught 1 tid 1 [200,300] 200-300 truncated']);
+    expect(truncatedWarning(0)).toMatch(/oldest snapshot kept/);
   });
 });
 

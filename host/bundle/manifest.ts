@@ -21,12 +21,14 @@ export interface ColumnSpec {
   /** Numbers' headers are right-aligned unless this says 'left'. */
   headerAlign?: 'left' | 'right';
   /**
-   * How rows of several windows add up into one (catch mode merges short
-   * slices into the window it reports; host/report/merge-samples.ts):
-   * 'key' identifies the row with the label (NUMBER, CPU), 'sum' adds
-   * (counts, totals), 'min' and 'max' keep the extreme, 'mean' is the mean
-   * weighted by the column `weight` names (an average per count). A section
-   * whose number columns do not all say is left out of merged windows.
+   * How rows of several windows add up into one, and so how a later
+   * window's cumulative rows less an earlier's give what happened between
+   * (catch mode's caught window is such a difference of snapshots;
+   * host/report/merge-samples.ts): 'key' identifies the row with the label
+   * (NUMBER, CPU), 'sum' adds or subtracts (counts, totals), 'min' and
+   * 'max' keep the extreme, 'mean' is the mean weighted by the column
+   * `weight` names (an average per count). A section whose number columns
+   * do not all say is left out of caught windows.
    */
   merge?: ColumnMerge;
   /** The column (index) a 'mean' is weighted by. */

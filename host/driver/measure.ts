@@ -315,11 +315,11 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
           return probes.gate.read().windowStartNs;
         },
         snapshot: () => {
-          const atNs = monotonicNs();
+          const { atNs, sample } = probes.catchSnapshot();
           // Cumulative since the gate opened: a quiet thread's row is that whole time.
-          const sample = threads.select(withQuietThreads(probes.catchSnapshot(atNs), Number(atNs - probes.gate.read().windowStartNs)));
+          const selected = threads.select(withQuietThreads(sample, Number(atNs - probes.gate.read().windowStartNs)));
           threads.look();
-          return { atNs, sample };
+          return { atNs, sample: selected };
         },
         reportedTid: (tid) => threads.reportedTid(tid),
         syscallName: (nr) => probes.syscallLabel(nr),

@@ -80,8 +80,8 @@ export class ProbeSet {
   readonly gate: Gate;
   triggerEvents: TriggerEvents | undefined;
   catchEvents: CatchEvents | undefined;
-  /** While catchSnapshot() collects: the time it describes (kdelay.snapshot_ns()); 0 otherwise. */
-  private snapshotAtNs = 0n;
+  /** While catchSnapshot() collects: the time it describes, fixed at the first kdelay.snapshot_ns() call. */
+  private snapshotAt: { ns: bigint | undefined } | undefined;
   private syscallEvents: SyscallEventCollector | undefined;
   private symbolizer: Symbolizer | undefined;
   private syscalls!: SyscallTable;
@@ -159,7 +159,10 @@ export class ProbeSet {
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
             userFunction: (name) => config.userFunctions?.get(name),
-            snapshotNs: () => set.snapshotAtNs,
+            snapshotNs: () => {
+              const at = set.snapshotAt;
+              return at ? (at.ns ??= process.hrtime.bigint()) : 0n;
+            },
           },
           config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,
@@ -209,13 +212,15 @@ export class ProbeSet {
     return new Map(this.guests.map((g) => [g.name, g.memoryBytes]));
   }
 
-  collect(): CollectedSample {
+  collect(accountingFirst = false): CollectedSample {
     // Section ids are unique across bundles (checked in start()), so tables merge by id.
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
     const notes = [...this.unavailable];
     const histograms: ThreadHistogram[] = [];
-    for (const guest of this.guests) {
+    const accounting = (g: ProbeGuest) => (g.bundle.manifest.provides ?? []).includes('accounting');
+    const guests = accountingFirst ? [...this.guests.filter(accounting), ...this.guests.filter((g) => !accounting(g))] : this.guests;
+    for (const guest of guests) {
       try {
         for (const [id, table] of guest.collect()) tables.set(id, table);
         histograms.push(...guest.takeHistograms());
@@ -234,15 +239,21 @@ export class ProbeSet {
 
   /**
    * Catch mode (driver/catch-mode.ts): the probes' cumulative counts of the
-   * open gate, a stretch still in progress evaluated up to atNs. Nothing is
-   * reset: the kernel goes on counting.
+   * open gate, and the time they describe: a stretch still in progress is
+   * evaluated up to it. That time is read when a probe first asks for it
+   * (kdelay.snapshot_ns()), and the accounting probe is collected first: it
+   * asks once it has read its maps, so each thread's states add up to that
+   * time, wrong only by what changed in the few us between (a time read
+   * before the collect was wrong by what changed during all of it: tens of
+   * ms on a loaded VM). Nothing is reset: the kernel goes on counting.
    */
-  catchSnapshot(atNs: bigint): CollectedSample {
-    this.snapshotAtNs = atNs;
+  catchSnapshot(): { atNs: bigint; sample: CollectedSample } {
+    this.snapshotAt = { ns: undefined };
     try {
-      return this.collect();
+      const sample = this.collect(true);
+      return { atNs: this.snapshotAt.ns ?? process.hrtime.bigint(), sample };
     } finally {
-      this.snapshotAtNs = 0n;
+      this.snapshotAt = undefined;
     }
   }
 

@@ -300,8 +300,9 @@ export class MapSnapshot {
 /**
  * The capture gate as the host left it after closing the window
  * (probes/include/kdelay_gate.bpf.h). Catch mode never closes it: it takes
- * snapshots of the open gate's counts (host/driver/catch-snapshots.ts), and
- * windowStopNs is then the time of the snapshot (kdelay.snapshot_ns()), to
+ * snapshots of the open gate's counts (host/driver/catch-mode.ts), and
+ * windowStopNs is then the time of the snapshot (kdelay.snapshot_ns(), read
+ * by the host at the collect's first call: read the gate after the maps), to
  * which a stretch still in progress is evaluated, while the kernel goes on
  * counting.
  */

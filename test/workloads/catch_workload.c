@@ -16,8 +16,8 @@
 //       clock_nanosleep), then prints "done SLEEPER_TID".
 //   catch_workload pair GAP_MS
 //       Two polling threads whose long intervals overlap: "reader" polls,
-//       then blocks in read() on a pipe that "writer" fills GAP_MS later
-//       (after a nanosleep), and polls again; "napper" polls, sleeps
+//       tells "writer" through a pipe, then blocks in read() on another
+//       that writer fills GAP_MS later (after a nanosleep), and polls again; "napper" polls, sleeps
 //       GAP_MS + 100 ms in nanosleep() and polls again. Each makes 20
 //       short intervals (1 ms spin) before and after. Prints "done
 //       READER_TID NAPPER_TID".
@@ -36,7 +36,7 @@ static int cpu, rounds;
 static long long gap_ns;
 static int wake[2], woken[2];
 static pid_t worker_tid, napper_tid;
-static int fill[2];
+static int fill[2], reading[2];
 
 static void pin_fifo(int priority)
 {
@@ -147,7 +147,7 @@ static void *reader(void *arg)
 	worker_tid = gettid();
 	workload_wait_go();
 	few_short_intervals();
-	if (read(fill[0], &byte, 1) != 1) /* blocked until writer fills the pipe */
+	if (write(reading[1], "x", 1) != 1 || read(fill[0], &byte, 1) != 1) /* blocked until writer fills the pipe */
 		exit(1);
 	few_short_intervals();
 	workload_worker_done();
@@ -156,9 +156,13 @@ static void *reader(void *arg)
 
 static void *writer(void *arg)
 {
+	char byte;
+
 	pthread_setname_np(pthread_self(), "writer");
 	workload_wait_go();
-	sleep_ns(20 * 1000000LL + gap_ns); /* the reader's short intervals, then its wait */
+	if (read(reading[0], &byte, 1) != 1) /* the reader is about to block */
+		exit(1);
+	sleep_ns(gap_ns);
 	if (write(fill[1], "x", 1) != 1)
 		exit(1);
 	workload_worker_done();
@@ -187,7 +191,7 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&workload_quit_barrier, NULL, pair ? 4 : 2);
 	if (pair) {
 		gap_ns = atoll(argv[2]) * 1000000LL;
-		if (pipe(fill))
+		if (pipe(fill) || pipe(reading))
 			return 1;
 		pthread_create(&threads[0], NULL, reader, NULL);
 		pthread_create(&threads[1], NULL, writer, NULL);

@@ -50,9 +50,9 @@ export interface ProbeServices {
    */
   userFunction?(name: string): { binary: string; offset: number } | undefined;
   /**
-   * Catch mode's snapshot of the open gate (driver/catch-snapshots.ts): the
-   * CLOCK_MONOTONIC time the collect under way describes, 0 (or absent) for
-   * an ordinary collect of a closed gate.
+   * Catch mode's snapshot of the open gate (driver/catch-mode.ts): the
+   * CLOCK_MONOTONIC time the collect under way describes (read at its first
+   * call), 0 (or absent) for an ordinary collect of a closed gate.
    */
   snapshotNs?(): bigint;
   /** Called once per report_rows call. */

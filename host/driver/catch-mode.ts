@@ -21,6 +21,14 @@ import { mergeWarnings, type SamplerIO, type WaitOutcome } from './sampler.js';
 export const SNAPSHOT_MS = 100;
 /** How far back the snapshots reach: a caught interval that began earlier is reported from the oldest kept, with a warning. */
 export const KEEP_MS = 30_000;
+/**
+ * Snapshots older than this are thinned to one a second (a snapshot holds
+ * every thread seen since watching began: 300 of a 2,000-thread target's
+ * would be hundreds of MB): a window for an interval that began earlier may
+ * reach up to a second before it.
+ */
+export const DENSE_MS = 2_000;
+const THIN_NS = 1_000_000_000n;
 
 /** An interval the kernel caught, in the report's thread numbers. */
 export interface CaughtInterval {
@@ -44,19 +52,34 @@ export interface Snapshot<S> {
 export class SnapshotRing<S> {
   private snapshots: Snapshot<S>[] = [];
 
-  constructor(readonly keepNs: bigint) {}
+  constructor(
+    readonly keepNs: bigint,
+    readonly denseNs = BigInt(DENSE_MS) * 1_000_000n,
+  ) {}
 
   get length(): number {
     return this.snapshots.length;
   }
 
-  /** Adds the snapshot just taken, and forgets those older than keepNs before it (keeping one at or before the horizon). */
+  /**
+   * Adds the snapshot just taken, forgets those older than keepNs before it
+   * (keeping one at or before the horizon), and keeps one a second (the
+   * first of each) of those older than denseNs.
+   */
   push(snapshot: Snapshot<S>): void {
     this.snapshots.push(snapshot);
     const horizon = snapshot.atNs - this.keepNs;
     let old = 0;
     while (old < this.snapshots.length - 2 && this.snapshots[old + 1].atNs <= horizon) old++;
-    if (old) this.snapshots = this.snapshots.slice(old);
+    const dense = snapshot.atNs - this.denseNs;
+    let lastSecond = -1n;
+    this.snapshots = this.snapshots.slice(old).filter((s) => {
+      if (s.atNs >= dense) return true;
+      const second = s.atNs / THIN_NS;
+      if (second === lastSecond) return false;
+      lastSecond = second;
+      return true;
+    });
   }
 
   /**

@@ -163,6 +163,17 @@ describe('choosing the snapshots around an interval', () => {
     expect(around(r, 150, 390)).toEqual({ before: 1, between: [2, 3, 4], after: 4, complete: true });
     expect(around(r, 50, 390)).toEqual({ before: 1, between: [2, 3, 4], after: 4, complete: false });
   });
+
+  it('keeps one snapshot a second of those older than the dense stretch', () => {
+    const SECOND = 1_000_000_000n;
+    const r = new SnapshotRing<number>(30n * SECOND, 2n * SECOND);
+    // One every 100 ms for 5 s: 0.0 s ... 5.0 s.
+    for (let i = 0; i <= 50; i++) r.push({ atNs: (BigInt(i) * SECOND) / 10n, sample: i });
+    const kept = (r.around(0n, 5n * SECOND)!.between.map((s) => s.sample) as number[]).concat();
+    // 0 (the before), then 10, 20 (the first of seconds 1 and 2), then every one from 3.0 s on.
+    expect([0, ...kept]).toEqual([0, 10, 20, ...Array.from({ length: 21 }, (_, i) => 30 + i)]);
+    expect(around(r, 1_500_000_000, 4_000_000_000)).toMatchObject({ before: 10, after: 40 });
+  });
 });
 
 describe('the watch loop', () => {

@@ -33,7 +33,9 @@ export const TRIGGER_SPECS = {
 /** @type {{ name: string, args: string[], start?: string, stop?: string, needs?: 'kprobes' }[]} */
 export const LOAD_CONFIGURATIONS = [
   {
-    // account with histograms; syscall events with stacks, poll() included, every call.
+    // account with histograms; syscall events with stacks, poll() included, every call: so also
+    // the syscalls probe's sched_switch program that takes the stack where a call blocked
+    // (syscalls_switch, and its syscall_blocked map at full size), which only stacks load.
     name: 'hist',
     args: ['--hist', '--probe-option', 'account.max_entries=1', '-s'],
     start: 'uprobe',

@@ -51,8 +51,10 @@ function sampleWith(calls: number): ReportSample {
         nr: 230,
         entryNs: 1000n,
         exitNs: 1_201_000n,
-        kernelFrames: ['do_nanosleep+0x5e [kernel]', 'hrtimer_nanosleep+0x8f [kernel]'],
+        // It blocked: folded stacks take where (the exit path is the same for every call).
+        kernelFrames: ['syscall_exit_work+0xbc [kernel]'],
         userFrames: ['clock_nanosleep+0x4b [libc.so.6]', 'sleeper+0x12 [workload]'],
+        blocked: { ns: 1_199_000n, count: 1, kernelFrames: ['do_nanosleep+0x5e [kernel]', 'hrtimer_nanosleep+0x8f [kernel]'] },
       },
       {
         tid: 102,
@@ -166,7 +168,7 @@ describe('recording and replay', () => {
     await expect(replayed(file, { json: false, verdictOnly: true })).rejects.toThrow(/no verdict data/);
   });
 
-  it('folds -s stacks: thread, user frames, kernel frames, the call; by count or by time', async () => {
+  it('folds -s stacks: thread, user frames, kernel frames (where the call blocked, if it did), the call; by count or by time', async () => {
     const file = join(dir, 'folded.kdelay');
     liveAndRecorded(file, false);
     const all = await collectRecording(await openRecording(file), { json: false });
@@ -174,6 +176,7 @@ describe('recording and replay', () => {
     expect(foldedStacks(events, 'count')).toEqual(['sleeper;sleeper;clock_nanosleep;hrtimer_nanosleep;do_nanosleep;clock_nanosleep 2']);
     expect(foldedStacks(events, 'time')).toEqual(['sleeper;sleeper;clock_nanosleep;hrtimer_nanosleep;do_nanosleep;clock_nanosleep 2300000']);
     expect(frameName('[unknown] 0x7f00 (/usr/lib/libfoo.so+0x1234)')).toBe('[libfoo.so]');
+    expect(frameName('[unknown] 0x7f00 (libfoo.so+0x1234; /usr/lib/libfoo.so: deleted)')).toBe('[libfoo.so]');
   });
 
   it('diffs two recordings: the thread whose calls doubled first', async () => {

@@ -79,6 +79,15 @@ export function kdelay_probe_load(): i32 {
       obj.shareMap('kdelay_stack_traces');
     }
   }
+  const catchLongPollNs = <u64>option('syscalls.catch_long_poll_ns', 0);
+  const catchSyscallNs = <u64>option('syscalls.catch_syscall_ns', 0);
+  if (catchLongPollNs || catchSyscallNs) {
+    // Catch mode: the host created the catch ring; long intervals and calls go there.
+    obj.setU64('catch_long_poll_ns', catchLongPollNs);
+    obj.setU64('catch_syscall_ns', catchSyscallNs);
+    obj.setMaxEntries('kdelay_catch_events', <u32>option('syscalls.catch_ring_bytes', 4096));
+    obj.shareMap('kdelay_catch_events');
+  }
   // Where a slow call blocked (a sched_switch program and a per-thread map): only with stacks.
   if (!option('syscalls.events', 0) || !option('syscalls.stack_trace_size', 0)) {
     obj.setAutoload('syscalls_switch', false);
@@ -183,8 +192,31 @@ function foldSlotCaches(): i32 {
   return 0;
 }
 
+/**
+ * Catch mode's snapshot of the open gate (lib/kdelay.ts: GateSnapshot):
+ * the kernel still counts, so nothing is folded into syscall_stats; what
+ * the slots cache comes as rows of its own beside the map's, which the
+ * host adds up by the manifest's merge rules (a thread's syscall may then
+ * come in two rows). The map is read before the slots: a cache the kernel
+ * flushes between the two reads is counted by the next snapshot, never twice.
+ */
+function snapshotSlotCaches(windowStart: u64): i32 {
+  const err = slots.read();
+  if (err < 0) return err;
+  for (let i = 0; i < slots.count; i++) {
+    const slot = slots.value(i);
+    const cached = slot + <usize>STAMP_SLOT_CACHED_OFFSET;
+    const tid = stampSlotExitedTid(slot) ? 0 : syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
+    if (tid == 0 || stampSlotWindow(slot) != windowStart || statCount(cached) == 0) continue;
+    const nr = stampSlotCachedNr(slot);
+    syscallRows.row(tid, nameOf(nr)).add(nr).add(statCount(cached)).add(statTotal(cached)).add(statMax(cached));
+  }
+  return 0;
+}
+
 export function kdelay_probe_collect(): i32 {
-  let err = foldSlotCaches();
+  const gate = readGate(maps.kdelayGate.fd);
+  let err = gate.snapshot ? 0 : foldSlotCaches();
   if (err < 0) return err;
   err = stats.read();
   if (err < 0) return err;
@@ -194,6 +226,8 @@ export function kdelay_probe_collect(): i32 {
     const nr = syscallKeyNr(key);
     syscallRows.row(syscallKeyTid(key), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
+  if (gate.snapshot) err = snapshotSlotCaches(gate.windowStartNs);
+  if (err < 0) return err;
   err = syscallRows.flush();
   if (err < 0) return err;
 

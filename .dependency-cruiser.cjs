@@ -16,6 +16,7 @@ const FOLDERS = {
   system: ['system/'],
   syscalls: ['syscalls/'],
   report: ['report/'],
+  metrics: ['metrics/'],
   runtime: ['runtime/'],
   driver: ['driver/'],
   cli: ['cli/'],
@@ -30,9 +31,10 @@ const MAY_IMPORT = {
   system: ['base', 'symbols', 'libbpf'],
   syscalls: ['base', 'system'],
   report: ['base', 'bundle'],
+  metrics: ['base', 'bundle', 'report'],
   runtime: ['base', 'symbols', 'bundle', 'libbpf', 'report'],
-  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'runtime'],
-  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'runtime', 'driver'],
+  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'metrics', 'runtime'],
+  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'metrics', 'runtime', 'driver'],
 };
 
 /** The concrete libbpf backend: loading it loads libbpf. */

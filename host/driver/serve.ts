@@ -1,0 +1,270 @@
+/**
+ * `kdelay serve`: the probes' statistics as Prometheus metrics over HTTP
+ * (GET /metrics), collected continuously (driver/serve-collector.ts) from
+ * -p PID or, by default, the running ovs-vswitchd, attaching to the next one
+ * when it restarts. The impure shell: BPF, /proc, the HTTP server, signals.
+ */
+import { createServer, type Server } from 'node:http';
+import { ExitCode, UserError } from '../base/exit-codes.js';
+import { printable } from '../base/printable.js';
+import type { BpfBackend } from '../libbpf/backend.js';
+import { ManifestError, type SectionSpec } from '../bundle/manifest.js';
+import { IntegrityError } from '../bundle/seal.js';
+import { MetricsError } from '../metrics/families.js';
+import { ProbeError } from '../runtime/probe-guest.js';
+import { hostArch, SyscallTable } from '../syscalls/table.js';
+import { requireBpfCapabilities } from '../system/capabilities.js';
+import { KernelFeatures, missingArchitecture, missingRequirement } from '../system/kernel-features.js';
+import { PidNamespaces, resolveTarget, TargetProcess, threadIds, threadName } from '../system/procfs.js';
+import { type TaskNumbers, TaskNumbersReader } from '../system/task-numbers.js';
+import { returnProbePlan } from '../system/trigger-targets.js';
+import { type CatalogEntry, discoverBundles, unselectedProbes } from './catalog.js';
+import { textOptionsFromHost } from './host-values.js';
+import { holdMemorySteady } from './memory-policy.js';
+import type { KdelayOptions } from './options.js';
+import { ProbeSet } from './probe-set.js';
+import { kdelayHome, loadBackend, PACKAGE_ROOT, probeOptionValues } from './run.js';
+import { type AttachedTarget, ServeCollector } from './serve-collector.js';
+import { selectThreads, threadView } from './thread-selection.js';
+
+export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9464 };
+
+export interface ServeOptions extends Pick<
+  KdelayOptions,
+  'pid' | 'debug' | 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds' | 'probeOptions' | 'histograms'
+> {
+  host: string;
+  port: number;
+  /** Series per thread name rather than per thread. */
+  byName: boolean;
+  /** Seconds a gone thread's series stay. */
+  expiry: number;
+  /** Seconds between background collections (and looks for a new target). */
+  interval: number;
+}
+
+/** The bundles serve runs, with why each one left out is left out (undefined: on purpose). */
+function plannedBundles(options: ServeOptions, backend: BpfBackend): { entries: CatalogEntry[]; skip: Map<string, string | undefined>; hostText: Record<string, string> } {
+  let entries: CatalogEntry[];
+  try {
+    entries = discoverBundles({
+      packageRoot: PACKAGE_ROOT,
+      probePaths: options.probeFiles,
+      kdelayHome: kdelayHome(),
+      trustKeyFiles: options.trustKeys,
+      allowUnsigned: options.allowUnsigned,
+      allowedProgramKinds: options.allowProgramKinds,
+    });
+  } catch (err) {
+    if (err instanceof ManifestError || err instanceof IntegrityError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
+  }
+  const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
+  for (const e of entries) {
+    const roles = e.bundle.manifest.provides ?? [];
+    // No triggers in serve; the accounting probe (histograms, state times) costs on every switch and syscall: with --hist only.
+    if (roles.includes('trigger') || (roles.includes('accounting') && !options.histograms)) skip.set(e.bundle.manifest.name, undefined);
+  }
+  const features = new KernelFeatures(backend);
+  const hostText: Record<string, string> = {};
+  for (const { bundle } of entries) {
+    const m = bundle.manifest;
+    if (skip.has(m.name)) continue;
+    const missing = missingArchitecture(m.architectures) ?? missingRequirement([...(m.min_kernel ? [`kernel>=${m.min_kernel}`] : []), ...(m.requires ?? [])], features);
+    if (missing) {
+      skip.set(m.name, missing);
+      continue;
+    }
+    const derived = textOptionsFromHost(m, (fn, modules) => returnProbePlan(fn, modules));
+    if ('unavailable' in derived) skip.set(m.name, derived.unavailable);
+    else Object.assign(hostText, derived.options);
+  }
+  return { entries, skip, hostText };
+}
+
+/** Starts the probes on one process; its windows are driven by the collector. */
+function attachTo(
+  backend: BpfBackend,
+  namespaces: PidNamespaces,
+  pid: number | undefined,
+  plan: ReturnType<typeof plannedBundles>,
+  options: ServeOptions,
+): AttachedTarget | undefined {
+  let target;
+  try {
+    target = resolveTarget(pid, undefined, namespaces);
+  } catch (err) {
+    if (err instanceof UserError) return undefined;
+    throw err;
+  }
+  const process_ = new TargetProcess(target.pid, namespaces.userProc);
+  const arch = hostArch();
+  if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
+  const running = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name));
+  const { numeric, text } = probeOptionValues(options.probeOptions, running);
+  let probes: ProbeSet;
+  try {
+    probes = ProbeSet.start(
+      backend,
+      plan.entries.map((e) => e.bundle),
+      {
+        options: numeric,
+        targetTgid: target.kernelTgid,
+        targetPid: target.pid,
+        allowedProgramKinds: options.allowProgramKinds,
+        syscalls: SyscallTable.for(arch),
+        skip: plan.skip,
+        stringOptions: { ...text, ...plan.hostText },
+        hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(threadIds(target.pid, namespaces.userProc).length) },
+      },
+    );
+  } catch (err) {
+    if (err instanceof ProbeError) throw new UserError(err.message, ExitCode.OSERR);
+    throw err;
+  }
+  for (const note of probes.unavailable) process.stderr.write(`kdelay: ${note.replace(/^# /, '')}\n`);
+  const view = () =>
+    threadView(
+      {},
+      {
+        userTid: (kernelTid) => namespaces.userTid(target.kernelTgid, kernelTid),
+        name: () => undefined,
+      },
+    );
+  probes.gate.open();
+  return {
+    pid: target.pid,
+    command: threadName(target.pid, target.pid, namespaces.userProc),
+    alive: () => process_.alive(),
+    threads: () => {
+      const live = new Map<number, string>();
+      for (const tid of threadIds(target.pid, namespaces.userProc)) {
+        const name = threadName(target.pid, tid, namespaces.userProc);
+        if (!name.startsWith('<unknown:')) live.set(tid, name);
+      }
+      return live;
+    },
+    rotate() {
+      const closed = process.hrtime.bigint();
+      probes.gate.close();
+      const sample = probes.collect();
+      probes.reset();
+      probes.gate.open();
+      const gapNs = Number(process.hrtime.bigint() - closed);
+      return { sample: namespaces.translates ? selectThreads(sample, view()) : sample, gapNs };
+    },
+    close: () => probes.close(),
+  };
+}
+
+/** The task iterator's answer (as the report's run does). */
+function taskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
+  try {
+    return reader.read();
+  } catch (err) {
+    if (err instanceof UserError || !(err instanceof Error)) throw err;
+    throw new UserError(`kdelay runs in a PID namespace of its own and could not read the kernel's PIDs with a task iterator (${err.message})`, ExitCode.UNAVAILABLE);
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, ExitCode.OSERR)));
+    server.listen(port, host, () => resolve());
+  });
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export async function serve(options: ServeOptions): Promise<number> {
+  requireBpfCapabilities();
+  const namespaces = PidNamespaces.detect();
+  const backend = await loadBackend(options.debug !== 0);
+  let taskNumbers: TaskNumbersReader | undefined;
+  if (namespaces.needsTaskIterator) {
+    const reader = (taskNumbers = new TaskNumbersReader(backend, namespaces.namespaceInode()));
+    namespaces.useTaskIterator(() => taskNumbersOrExplain(reader));
+  }
+  // -p: that process now, or a usage error; auto mode may start before ovs-vswitchd does.
+  if (options.pid !== undefined) resolveTarget(options.pid, undefined, namespaces);
+  holdMemorySteady();
+  const plan = plannedBundles(options, backend);
+  const sections: SectionSpec[] = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name)).flatMap((e) => e.bundle.manifest.sections);
+  let collector: ServeCollector;
+  try {
+    collector = new ServeCollector(
+      sections,
+      { byName: options.byName, expiryMs: options.expiry * 1000 },
+      {
+        attach: () => attachTo(backend, namespaces, options.pid, plan, options),
+        now: () => performance.now(),
+        note: (line) => process.stderr.write(`kdelay: ${printable(line)}\n`),
+      },
+      options.pid !== undefined,
+    );
+  } catch (err) {
+    if (err instanceof MetricsError) throw new UserError(err.message, ExitCode.CONFIG);
+    throw err;
+  }
+  await collector.tick();
+  if (options.pid === undefined && !collector.attached) process.stderr.write('kdelay: no single ovs-vswitchd is running yet; serving, and waiting for one\n');
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      let body: string;
+      try {
+        body = collector.scrape();
+      } catch (err) {
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${(err as Error).message}\n`);
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    res
+      .writeHead(path === '/' ? 200 : 404, { 'Content-Type': 'text/plain; charset=utf-8' })
+      .end(path === '/' ? 'kdelay serve: metrics at /metrics\n' : 'not found; metrics are at /metrics\n');
+  });
+  server.keepAliveTimeout = 65_000;
+  try {
+    await listen(server, options.host, options.port);
+  } catch (err) {
+    await collector.close();
+    taskNumbers?.close();
+    throw err;
+  }
+  const address = server.address();
+  const where =
+    typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : `${options.host}:${options.port}`;
+  // Scripts wait for this line.
+  process.stderr.write(`kdelay: serving metrics on http://${where}/metrics\n`);
+
+  return await new Promise<number>((resolve) => {
+    let ticking = Promise.resolve();
+    const timer = setInterval(() => {
+      ticking = ticking.then(() => collector.tick()).catch((err) => void process.stderr.write(`kdelay: ${printable((err as Error).message)}\n`));
+    }, options.interval * 1000);
+    // SIGUSR1 would open Node's debugger in a process holding BPF rights; SIGUSR2 would end it.
+    const ignore = () => {};
+    process.on('SIGUSR1', ignore);
+    process.on('SIGUSR2', ignore);
+    const stop = () => {
+      for (const signal of STOP_SIGNALS) process.off(signal, stop);
+      // A second signal ends it at once; the kernel releases everything with our fds.
+      for (const signal of STOP_SIGNALS) process.once(signal, () => process.exit(128 + 2));
+      clearInterval(timer);
+      server.close();
+      server.closeAllConnections();
+      void ticking
+        .then(() => collector.close())
+        .then(() => taskNumbers?.close())
+        .finally(() => resolve(ExitCode.OK));
+    };
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  });
+}

@@ -206,8 +206,6 @@ export async function serve(options: ServeOptions): Promise<number> {
     if (err instanceof MetricsError) throw new UserError(err.message, ExitCode.CONFIG);
     throw err;
   }
-  await collector.tick();
-  if (options.pid === undefined && !collector.attached) process.stderr.write('kdelay: no single ovs-vswitchd is running yet; serving, and waiting for one\n');
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -241,8 +239,10 @@ export async function serve(options: ServeOptions): Promise<number> {
   const address = server.address();
   const where =
     typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : `${options.host}:${options.port}`;
-  // Scripts wait for this line.
+  // Scripts wait for this line. Listening comes first: loading the probes may take seconds on a busy machine.
   process.stderr.write(`kdelay: serving metrics on http://${where}/metrics\n`);
+  await collector.tick();
+  if (options.pid === undefined && !collector.attached) process.stderr.write('kdelay: no single ovs-vswitchd is running yet; serving, and waiting for one\n');
 
   return await new Promise<number>((resolve) => {
     let ticking = Promise.resolve();

@@ -15,6 +15,8 @@ const FOLDERS = {
   libbpf: ['libbpf/'],
   system: ['system/'],
   syscalls: ['syscalls/'],
+  // model/: the sample model (section tables, ReportSample, SampleSink) and the wasm per-row loops they use.
+  model: ['model/'],
   report: ['report/'],
   metrics: ['metrics/'],
   runtime: ['runtime/'],
@@ -30,17 +32,20 @@ const MAY_IMPORT = {
   libbpf: ['base'],
   system: ['base', 'symbols', 'libbpf'],
   syscalls: ['base', 'system'],
-  report: ['base', 'bundle'],
-  metrics: ['base', 'bundle', 'report'],
-  runtime: ['base', 'symbols', 'bundle', 'libbpf', 'report'],
-  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'metrics', 'runtime'],
-  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'report', 'metrics', 'runtime', 'driver'],
+  model: ['base'],
+  // report/ and runtime/ are side by side: neither imports the other (both read and write model/).
+  report: ['base', 'bundle', 'model'],
+  // metrics/: kdelay serve's series, from the manifests and the sample model (beside report/).
+  metrics: ['base', 'bundle', 'model'],
+  runtime: ['base', 'symbols', 'bundle', 'libbpf', 'model'],
+  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'metrics', 'runtime'],
+  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'metrics', 'runtime', 'driver'],
 };
 
 /** The concrete libbpf backend: loading it loads libbpf. */
 const CONCRETE_LIBBPF = '^host/libbpf/(ffi|libbpf-backend|log|structs|locate)\\.ts$';
 /** The one composition root that chooses and loads it (late, with import()). */
-const COMPOSITION_ROOT = '^host/driver/run\\.ts$';
+const COMPOSITION_ROOT = '^host/driver/measure\\.ts$';
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const pathsOf = (layers) => layers.flatMap((layer) => FOLDERS[layer]).map((f) => `^host/${escape(f)}${f.endsWith('/') ? '' : '$'}`);
@@ -56,7 +61,7 @@ module.exports = {
     })),
     {
       name: 'concrete-libbpf-only-in-composition-root',
-      comment: 'only driver/run.ts (loadBackend) loads libbpf; everything else uses libbpf/backend.ts, so --help never meets a missing libbpf',
+      comment: 'only driver/measure.ts (loadBackend) loads libbpf; everything else uses libbpf/backend.ts, so --help never meets a missing libbpf',
       severity: 'error',
       from: { path: '^host/', pathNot: ['^host/libbpf/', COMPOSITION_ROOT] },
       to: { path: CONCRETE_LIBBPF },
@@ -64,7 +69,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^host/report/wasm-loops/' },
+    exclude: { path: '^host/model/wasm-loops/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
   },

@@ -12,7 +12,7 @@ export default tseslint.config(
       'node_modules/',
       'vendor/',
       'bundles/',
-      'host/report/wasm-loops/',
+      'host/model/wasm-loops/',
       'probes/',
       'examples/',
       'test/guests/',

@@ -23,10 +23,10 @@ await build({
   logLevel: 'warning',
 });
 
-// The report's per-row loops (host/report/wasm-loops.ts) as WebAssembly, next
-// to the bundle; tsc's dist/host/report/ finds it two folders up.
+// The report's per-row loops (host/model/wasm-loops.ts) as WebAssembly, next
+// to the bundle; tsc's dist/host/model/ finds it two folders up.
 const { error, stderr } = await asc.main([
-  join(ROOT, 'host', 'report', 'wasm-loops', 'report-loops.ts'),
+  join(ROOT, 'host', 'model', 'wasm-loops', 'report-loops.ts'),
   '-O3',
   '--runtime',
   'stub',

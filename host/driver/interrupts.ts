@@ -1,6 +1,6 @@
 /**
- * What signals mean to a run (driver/run.ts): the first ends it after the
- * report, the second at once. Kept apart from run.ts so it can be tested
+ * What signals mean to a run (driver/measure.ts): the first ends it after the
+ * report, the second at once. Kept apart from measure.ts so it can be tested
  * without dying.
  */
 import type { WaitOutcome } from './sampler.js';

@@ -4,7 +4,7 @@
  * window has no rows at all. /proc still says where it is, which is where it
  * was the whole window: its account is the window, in that one state.
  */
-import { type SampleTables, tableFor } from '../report/section-table.js';
+import { type SampleTables, tableFor } from '../model/section-table.js';
 import type { ThreadWhereabouts } from '../system/procfs.js';
 
 /** probes/account/account.bpf.c: ACCOUNT_NO_SYSCALL, the nr of a sleep outside system calls. */

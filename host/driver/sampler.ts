@@ -3,12 +3,12 @@
  * and SamplerIO (clock, waiting, output), so the loop itself is tested
  * without BPF (test/unit/sampler.test.ts).
  */
-import { timestampLine } from '../report/format.js';
-import type { SampleRenderer, WindowEnd } from '../report/sample.js';
+import { timestampLine } from '../report/timestamps.js';
+import type { SampleSink, WindowEnd } from '../model/sample.js';
 import type { CollectedSample } from './probe-set.js';
 import type { TriggerHit } from './trigger-events.js';
 
-export type { SampleRenderer };
+export type { SampleSink };
 
 export type WaitOutcome = 'elapsed' | WindowEnd;
 
@@ -61,7 +61,7 @@ export interface TimeModeOptions {
 }
 
 /** Time mode: --sample-count windows of --sample-time seconds. */
-export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleRenderer, quiet = false): Promise<WaitOutcome> {
+export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
@@ -116,7 +116,7 @@ export interface TriggerSource extends SampleSource {
  * The kernel opens and closes the gate at the hit itself; this loop only
  * follows, so its own latency never shortens or stretches a window.
  */
-export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleRenderer, quiet = false): Promise<WaitOutcome> {
+export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
   const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';

@@ -8,22 +8,22 @@ import { createServer, type Server } from 'node:http';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { printable } from '../base/printable.js';
 import type { BpfBackend } from '../libbpf/backend.js';
-import { ManifestError, type SectionSpec } from '../bundle/manifest.js';
-import { IntegrityError } from '../bundle/seal.js';
+import type { SectionSpec } from '../bundle/manifest.js';
 import { MetricsError } from '../metrics/families.js';
 import { ProbeError } from '../runtime/probe-guest.js';
 import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { requireBpfCapabilities } from '../system/capabilities.js';
-import { KernelFeatures, missingArchitecture, missingRequirement } from '../system/kernel-features.js';
+import { KernelFeatures } from '../system/kernel-features.js';
 import { PidNamespaces, resolveTarget, TargetProcess, threadIds, threadName } from '../system/procfs.js';
 import { type TaskNumbers, TaskNumbersReader } from '../system/task-numbers.js';
 import { returnProbePlan } from '../system/trigger-targets.js';
-import { type CatalogEntry, discoverBundles, unselectedProbes } from './catalog.js';
-import { textOptionsFromHost } from './host-values.js';
+import { admittedBundles } from './admission.js';
+import type { CatalogEntry } from './catalog.js';
 import { holdMemorySteady } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { ProbeSet } from './probe-set.js';
-import { kdelayHome, loadBackend, PACKAGE_ROOT, probeOptionValues } from './run.js';
+import { loadBackend } from './measure.js';
+import { planProbes, type ProbePlan } from './probe-plan.js';
 import { type AttachedTarget, ServeCollector } from './serve-collector.js';
 import { selectThreads, threadView } from './thread-selection.js';
 
@@ -43,43 +43,15 @@ export interface ServeOptions extends Pick<
   interval: number;
 }
 
-/** The bundles serve runs, with why each one left out is left out (undefined: on purpose). */
-function plannedBundles(options: ServeOptions, backend: BpfBackend): { entries: CatalogEntry[]; skip: Map<string, string | undefined>; hostText: Record<string, string> } {
-  let entries: CatalogEntry[];
-  try {
-    entries = discoverBundles({
-      packageRoot: PACKAGE_ROOT,
-      probePaths: options.probeFiles,
-      kdelayHome: kdelayHome(),
-      trustKeyFiles: options.trustKeys,
-      allowUnsigned: options.allowUnsigned,
-      allowedProgramKinds: options.allowProgramKinds,
-    });
-  } catch (err) {
-    if (err instanceof ManifestError || err instanceof IntegrityError) throw new UserError(err.message, ExitCode.CONFIG);
-    throw err;
-  }
-  const skip = new Map<string, string | undefined>([...unselectedProbes(entries, options.onlyProbes, options.skipProbes)].map((name) => [name, undefined]));
-  for (const e of entries) {
-    const roles = e.bundle.manifest.provides ?? [];
-    // No triggers in serve; the accounting probe (histograms, state times) costs on every switch and syscall: with --hist only.
-    if (roles.includes('trigger') || (roles.includes('accounting') && !options.histograms)) skip.set(e.bundle.manifest.name, undefined);
-  }
-  const features = new KernelFeatures(backend);
-  const hostText: Record<string, string> = {};
-  for (const { bundle } of entries) {
-    const m = bundle.manifest;
-    if (skip.has(m.name)) continue;
-    const missing = missingArchitecture(m.architectures) ?? missingRequirement([...(m.min_kernel ? [`kernel>=${m.min_kernel}`] : []), ...(m.requires ?? [])], features);
-    if (missing) {
-      skip.set(m.name, missing);
-      continue;
-    }
-    const derived = textOptionsFromHost(m, (fn, modules) => returnProbePlan(fn, modules));
-    if ('unavailable' in derived) skip.set(m.name, derived.unavailable);
-    else Object.assign(hostText, derived.options);
-  }
-  return { entries, skip, hostText };
+/** The bundles serve runs and how (driver/probe-plan.ts): no triggers; the accounting probe only with --hist. */
+function plannedBundles(options: ServeOptions, backend: BpfBackend): ProbePlan & { entries: CatalogEntry[] } {
+  const entries = admittedBundles(options);
+  const plan = planProbes(entries, { ...options, verdict: options.histograms, verdictOnly: false }, false, new KernelFeatures(backend), (fn, modules) =>
+    returnProbePlan(fn, modules),
+  );
+  // The trigger probe has no sections and nothing to do without triggers.
+  if (plan.triggerProbe) plan.skip.set(plan.triggerProbe, undefined);
+  return { ...plan, entries };
 }
 
 /** Starts the probes on one process; its windows are driven by the collector. */
@@ -100,21 +72,19 @@ function attachTo(
   const process_ = new TargetProcess(target.pid, namespaces.userProc);
   const arch = hostArch();
   if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
-  const running = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name));
-  const { numeric, text } = probeOptionValues(options.probeOptions, running);
   let probes: ProbeSet;
   try {
     probes = ProbeSet.start(
       backend,
       plan.entries.map((e) => e.bundle),
       {
-        options: numeric,
+        options: plan.numeric,
         targetTgid: target.kernelTgid,
         targetPid: target.pid,
         allowedProgramKinds: options.allowProgramKinds,
         syscalls: SyscallTable.for(arch),
         skip: plan.skip,
-        stringOptions: { ...text, ...plan.hostText },
+        stringOptions: { ...plan.text, ...plan.hostText },
         hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(threadIds(target.pid, namespaces.userProc).length) },
       },
     );

@@ -15,8 +15,13 @@
  * states what it must be called. Rows of system scope (tid 0, e.g. UPCALL)
  * always stay.
  *
- * Pure: the names and the renumbering come in as ThreadFacts.
+ * The selection is pure: the names and the renumbering come in as
+ * ThreadFacts. threadSelector, at the end, is the one impure piece: it
+ * gives the selection its facts from /proc and the PID namespaces.
  */
+import { printable } from '../base/printable.js';
+import { type PidNamespaces, type Target, ThreadNames } from '../system/procfs.js';
+import type { KdelayOptions } from './options.js';
 import type { CollectedSample } from './probe-set.js';
 
 export interface ThreadSelection {
@@ -78,4 +83,39 @@ export function selectThreads(sample: CollectedSample, view: (kernelTid: number)
     });
   }
   return sample;
+}
+
+/**
+ * The thread selection step of every sample (above)
+ * with its facts: the user's thread numbers, and with --thread-name the
+ * threads' names. look() reads every name now, so that threads exiting
+ * before the report keep theirs; called before each window and as it closes.
+ */
+export function threadSelector(options: Pick<KdelayOptions, 'tid' | 'threadName'>, target: Target, namespaces: PidNamespaces) {
+  const selection: ThreadSelection = { kernelTid: target.kernelTid, name: options.threadName };
+  const names = selection.name ? new ThreadNames(target.pid, namespaces.userProc) : undefined;
+  const factsOf = (sample: CollectedSample) => ({
+    userTid: (kernelTid: number) => namespaces.userTid(target.kernelTgid, kernelTid),
+    // A thread that started and exited between two looks: the name the kernel saw it exit with.
+    name: (tid: number) => names?.name(tid) ?? sample.exited?.get(tid),
+  });
+  return {
+    look: () => names?.look(),
+    select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, factsOf(sample)))),
+    /** A note when no thread now passes --thread-name (and -t): all rows would be left out until one does. */
+    note(): string | undefined {
+      const live = names?.look();
+      const pattern = selection.name;
+      if (!live || !pattern) return undefined;
+      if (options.tid !== undefined) {
+        const name = live.get(options.tid);
+        return name === undefined || pattern.test(name)
+          ? undefined
+          : `--thread-name /${pattern.source}/ does not match the name of thread ${options.tid} (${printable(name)}): nothing is reported unless it is renamed`;
+      }
+      if ([...live.values()].some((name) => pattern.test(name))) return undefined;
+      const shown = [...new Set([...live.values()].map(printable))];
+      return `--thread-name /${pattern.source}/ matches no thread of process ${target.pid} yet (names now: ${shown.slice(0, 12).join(', ')}${shown.length > 12 ? ', ...' : ''}); threads that take such a name later are reported`;
+    },
+  };
 }

@@ -2,7 +2,7 @@
  * libbpf's functions through koffi, from the libbpf locate.ts picks (the
  * system's, or the copy shipped with kdelay). Loading happens when this
  * module is first imported, so it must only be imported dynamically, at
- * first use (driver/run.ts: loadBackend): `kdelay --help` and bad options
+ * first use (driver/measure.ts: loadBackend): `kdelay --help` and bad options
  * never load libbpf, and a missing one is an ordinary exit-72 error.
  * test/integration/libbpf-locate.test.ts holds the CLI to that. Structs are in
  * structs.ts, libc in libc.ts.

@@ -7,7 +7,7 @@
  * until nothing has been seen of it for the expiry time. Pure: the clock
  * and the threads' names come in as arguments (test/unit/metrics.test.ts).
  */
-import type { SampleTables } from '../report/section-table.js';
+import type { SampleTables } from '../model/section-table.js';
 import { escapeHelp, escapeLabelValue, type MetricFamily, type SectionBinding, planMetrics } from './families.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 

@@ -6,8 +6,8 @@
  * linear passes over typed arrays, where 100k comparator calls (with label
  * string comparisons on ties) took ~25 ms.
  */
-import { type Arena, withArena } from './wasm-loops.js';
-import type { SectionTable } from './section-table.js';
+import { type Arena, withArena } from '../model/wasm-loops.js';
+import type { SectionTable } from '../model/section-table.js';
 
 /** Radix digit: 16 bits, so a 32-bit key takes at most two passes. */
 const DIGIT_BITS = 16;

@@ -25,7 +25,7 @@
  * verdict" says the same for users.
  */
 import { withThousands } from './integers.js';
-import type { SampleTables, SectionTable } from './section-table.js';
+import type { SampleTables, SectionTable } from '../model/section-table.js';
 
 export const NOTEWORTHY_SHARE = 0.01;
 export const NOTEWORTHY_MIN_NS = 1_000_000;

@@ -17,7 +17,7 @@ import type { ProbeBundle } from '../bundle/bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
 import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';
-import { type SampleTables, tableFor } from '../report/section-table.js';
+import { type SampleTables, tableFor } from '../model/section-table.js';
 import { RingBufferPoller } from './ring-buffer.js';
 import type { SharedMaps } from './shared-maps.js';
 import { tableCallback, wasmBpfImports } from './wasm-bpf-imports.js';

@@ -11,13 +11,13 @@ const { LibbpfBackend } = await import(dist('libbpf/libbpf-backend.js'));
 const { libbpfLog } = await import(dist('libbpf/log.js'));
 const { bpf } = await import(dist('libbpf/ffi.js'));
 const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
-const { writeStatistics } = await import(dist('report/format.js'));
+const { writeStatistics } = await import(dist('report/statistics.js'));
 const { TextBuffer } = await import(dist('report/text-buffer.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 const { holdMemorySteady } = await import(dist('driver/memory-policy.js'));
 
 libbpfLog.install(false);
-// As the CLI runs (driver/run.ts).
+// As the CLI runs (driver/measure.ts).
 holdMemorySteady();
 const ENTRIES = 100_000;
 const backend = new LibbpfBackend();

@@ -1,6 +1,6 @@
 /**
  * Parses kdelay's text report back into numbers, so tests can assert on
- * what a user reads. Deliberately independent of host/report/format.ts.
+ * what a user reads. Deliberately independent of host/report/ (statistics.ts, system-sections.ts).
  */
 export interface ParsedSection {
   title: string;

@@ -9,7 +9,7 @@ import { asNobodyWith, runKdelay, startKdelay } from '../helpers/kdelay.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { createPidNamespace, firstChild, type PidNamespace } from '../helpers/pid-namespace.js';
 import { ExitCode, UserError } from '../../host/base/exit-codes.js';
-import { requireKernelBtf } from '../../host/driver/run.js';
+import { requireKernelBtf } from '../../host/driver/preflight.js';
 
 /**
  * Auto-detection depends on which processes exist: those tests run in a PID

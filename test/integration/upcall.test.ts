@@ -12,7 +12,7 @@ import { ProbeGuest } from '../../host/runtime/probe-guest.js';
 import { SharedMaps } from '../../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../../host/driver/probe-set.js';
-import { formatSystemSections } from '../../host/report/format.js';
+import { formatSystemSections } from '../../host/report/system-sections.js';
 import { hostArch, SyscallTable } from '../../host/syscalls/table.js';
 import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../../host/system/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';

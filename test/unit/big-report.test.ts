@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatistics } from '../../host/report/format.js';
+import { formatStatistics } from '../../host/report/statistics.js';
 import { parseManifest } from '../../host/bundle/manifest.js';
 import { rowOrder } from '../../host/report/row-order.js';
-import { type SampleTables, SectionTable, tableFor } from '../../host/report/section-table.js';
+import { type SampleTables, SectionTable, tableFor } from '../../host/model/section-table.js';
 import { integerLimit, withThousands, writeIntegerBackwards } from '../../host/report/integers.js';
 
 const syscallSections = parseManifest(readFileSync(join(import.meta.dirname, '..', '..', 'probes', 'syscalls', 'manifest.json'), 'utf8'), 'syscalls').sections;

@@ -7,12 +7,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatistics, timestampLine } from '../../host/report/format.js';
+import { formatStatistics } from '../../host/report/statistics.js';
+import { timestampLine } from '../../host/report/timestamps.js';
 import { withThousands } from '../../host/report/integers.js';
 import { parseManifest } from '../../host/bundle/manifest.js';
-import { columnKey, jsonRenderer, textRenderer, u64 } from '../../host/report/renderers.js';
+import { columnKey, u64 } from '../../host/report/json-records.js';
+import { jsonRenderer } from '../../host/report/json-renderer.js';
+import { textRenderer } from '../../host/report/text-renderer.js';
 import { validNdjson } from '../helpers/json-schema.js';
-import { type SampleTables, tableFor } from '../../host/report/section-table.js';
+import { type SampleTables, tableFor } from '../../host/model/section-table.js';
 
 const probeManifest = (name: string) => parseManifest(readFileSync(join(import.meta.dirname, '..', '..', 'probes', name, 'manifest.json'), 'utf8'), name);
 const manifest = { sections: [...probeManifest('syscalls').sections, ...probeManifest('sched').sections] };
@@ -235,7 +238,7 @@ describe('text report', () => {
 
 describe('syscall events table', () => {
   it("matches the reference's layout (test/fixtures/events-layout.txt, from its format strings)", async () => {
-    const { formatSyscallEvents } = await import('../../host/report/format.js');
+    const { formatSyscallEvents } = await import('../../host/report/syscall-events.js');
     const events = [
       {
         entryNs: 2161821694935486n,
@@ -257,7 +260,7 @@ describe('syscall events table', () => {
   });
 
   it('prints whichever stack of an event survived, and counts the event as lost, as the reference', async () => {
-    const { formatSyscallEvents } = await import('../../host/report/format.js');
+    const { formatSyscallEvents } = await import('../../host/report/syscall-events.js');
     const halfLost = [{ entryNs: 1n, exitNs: 2n, tid: 1, name: 'read', userFrames: ['main+0x10 [x]'] }];
     const { lines, lostStacks } = formatSyscallEvents(halfLost, () => 'x', true);
     expect(lines.at(-1)).toBe('          main+0x10 [x]');

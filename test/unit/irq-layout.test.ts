@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatistics } from '../../host/report/format.js';
+import { formatStatistics } from '../../host/report/statistics.js';
 import { parseManifest } from '../../host/bundle/manifest.js';
-import { type SampleTables, tableFor } from '../../host/report/section-table.js';
+import { type SampleTables, tableFor } from '../../host/model/section-table.js';
 
 const manifestOf = (probe: string) => parseManifest(readFileSync(join(import.meta.dirname, '..', '..', 'probes', probe, 'manifest.json'), 'utf8'), probe);
 const irq = manifestOf('irq');

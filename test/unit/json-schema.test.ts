@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../host/bundle/manifest.js';
-import { columnKey } from '../../host/report/renderers.js';
+import { columnKey } from '../../host/report/json-records.js';
 import { schemaProblems } from '../helpers/json-schema.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

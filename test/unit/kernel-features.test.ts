@@ -71,7 +71,7 @@ describe('requirements', () => {
     const sys = fakeSys(['kernel/tracing/events/x']);
     chmodSync(sys, 0o755); // only tracing/ itself is closed to other users, as on a real system
     chmodSync(join(sys, 'kernel', 'tracing'), 0o700);
-    const code = `import { KernelFeatures } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'host', 'target', 'kernel-features.js'))};
+    const code = `import { KernelFeatures } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'host', 'system', 'kernel-features.js'))};
       console.log(new KernelFeatures(undefined, { sys: ${JSON.stringify(sys)}, release: '6.18.0', arch: 'x64' }).check('tracefs'));`;
     const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' });
     expect(out.trim()).toBe(`no permission to read ${sys}/kernel/tracing (needs root or CAP_DAC_READ_SEARCH)`);

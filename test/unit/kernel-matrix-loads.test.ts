@@ -50,7 +50,7 @@ const providerOf = (role: string) => probeNames.find((p) => manifests.get(p)!.pr
 
 /**
  * The host values a manifest option may take (`"from"`), as the CLI's flags
- * give them (driver/run.ts: startProbes; driver/syscall-events.ts:
+ * give them (driver/probe-plan.ts: planProbes, driver/measure.ts: startProbes; driver/syscall-events.ts:
  * hostValues), and the smallest value a flag can give a number.
  */
 const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined; smallest?: bigint }> = {
@@ -150,7 +150,7 @@ function parsed(c: Configuration): KdelayOptions {
   return o;
 }
 
-/** The built-in probes a configuration loads (driver/run.ts: startProbes, catalog's --only/--skip). */
+/** The built-in probes a configuration loads (driver/probe-plan.ts: planProbes, catalog's --only/--skip). */
 function loadedProbes(o: KdelayOptions): string[] {
   return probeNames.filter((p) => {
     if (o.onlyProbes.length && !o.onlyProbes.includes(p)) return false;

@@ -4,7 +4,7 @@
  * distinct pointer; tables keep one id per label text.
  */
 import { describe, expect, it } from 'vitest';
-import { SectionTable } from '../../host/report/section-table.js';
+import { SectionTable } from '../../host/model/section-table.js';
 import { GuestMemory } from '../../host/runtime/guest-memory.js';
 import type { GuestSession } from '../../host/runtime/guest-session.js';
 import { kdelayImports, type RowBatch } from '../../host/runtime/kdelay-imports.js';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { selectsAll, selectThreads, type ThreadFacts, type ThreadSelection, threadView } from '../../host/driver/thread-selection.js';
 import type { CollectedSample } from '../../host/driver/probe-set.js';
-import { tableFor } from '../../host/report/section-table.js';
+import { tableFor } from '../../host/model/section-table.js';
 
 /** Kernel tids 101..105 are the user's 1..5; 106 has exited (no user number, and its name was seen as worker-6). */
 const NAMES = new Map([

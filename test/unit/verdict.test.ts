@@ -1,6 +1,6 @@
 /** The verdict's arithmetic and wording, table-tested on hand-made account rows (report/verdict.ts). */
 import { describe, expect, it } from 'vitest';
-import { SectionTable, type SampleTables } from '../../dist/host/report/section-table.js';
+import { SectionTable, type SampleTables } from '../../dist/host/model/section-table.js';
 import { accountThreads, histogramLines, humanNs, percentileNs, verdictLine, verdictLines } from '../../dist/host/report/verdict.js';
 
 const MS = 1_000_000;

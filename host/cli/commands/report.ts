@@ -1,9 +1,12 @@
-/** `kdelay [OPTIONS]`: the main command, kernel_delay.py's report (or its help or version). */
+/** `kdelay [OPTIONS]`: the main command, kernel_delay.py's report (or its help, its version, or --list-probes). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT, run } from '../../driver/run.js';
+import { ExitCode } from '../../base/exit-codes.js';
+import { measure, withTarget } from '../../driver/measure.js';
+import { PACKAGE_ROOT } from '../../package-root.js';
 import { helpText, parseOptions } from '../options.js';
 import type { CliCommand } from '../runner.js';
+import { listProbes } from './list-probes.js';
 
 /** The version of the installed package, from its package.json (one source of truth). */
 export function packageVersion(): string {
@@ -22,6 +25,10 @@ export const reportCommand: CliCommand = {
       process.stdout.write(`kdelay ${packageVersion()}\n`);
       return 0;
     }
-    return await run(options);
+    return await withTarget(options, async (context) => {
+      if (!options.listProbes) return await measure(options, context);
+      listProbes(context.target.pid, (line) => process.stdout.write(`${line}\n`), options.json);
+      return ExitCode.OK;
+    });
   },
 };

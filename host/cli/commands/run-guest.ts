@@ -8,7 +8,9 @@
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
 import { admitSeal, trustedKeys } from '../../driver/catalog.js';
-import { kdelayHome, loadBackend, PACKAGE_ROOT } from '../../driver/run.js';
+import { kdelayHome } from '../../driver/admission.js';
+import { loadBackend } from '../../driver/measure.js';
+import { PACKAGE_ROOT } from '../../package-root.js';
 import { FileReadError, MAX_BUNDLE_BYTES, readRegularFile } from '../../bundle/files.js';
 import { IntegrityError } from '../../bundle/seal.js';
 import { withMemoryMaximum } from '../../bundle/bundle.js';

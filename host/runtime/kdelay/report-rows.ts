@@ -1,6 +1,6 @@
 /** The `kdelay` imports that hand a probe's results to the host: report rows and warnings. */
 import { ENOSPC } from '../../base/errno.js';
-import { firstSeenIds } from '../../report/wasm-loops.js';
+import { firstSeenIds } from '../../model/wasm-loops.js';
 import type { GuestMemory } from '../guest-memory.js';
 import { guestString, type ImportContext } from './context.js';
 
@@ -32,7 +32,7 @@ export function reportImports(context: ImportContext) {
       const labelPtrs = guestWords(mem, labels, n, 'report_rows labels');
       const valueWords = guestWords(mem, values, n * w * 2, 'report_rows values');
       // One decode per distinct label pointer (a few hundred syscall names in
-      // 100k rows); the pointers are numbered in wasm (report/wasm-loops.ts).
+      // 100k rows); the pointers are numbered in wasm (model/wasm-loops.ts).
       const { ids: labelIndexes, distinct } = firstSeenIds(labelPtrs);
       const labelStrings = Array.from(distinct, (ptr) => mem.cstring(ptr, 'report_rows label'));
       services.rows({ section: sectionId, width: w, count: n, tids: tidWords, labelIndexes, labels: labelStrings, valueWords });

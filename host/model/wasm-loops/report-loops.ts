@@ -3,7 +3,7 @@
 // and laying out a report. A CLI run formats once per process, and as JS
 // these loops ran mostly before TurboFan had optimised them (a 100k-row
 // report took ~2.5x its steady-state time); wasm is compiled before it runs.
-// Memory is managed by the host (host/report/wasm-loops.ts): every argument is
+// Memory is managed by the host (host/model/wasm-loops.ts): every argument is
 // a byte offset into this module's memory, arrays are little-endian.
 
 const SPACE: u8 = 0x20;

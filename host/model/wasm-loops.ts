@@ -33,8 +33,8 @@ interface Exports {
 
 /**
  * The wasm file sits in dist/: next to the one-file CLI (dist/kdelay.mjs),
- * two folders above this module in tsc's output (dist/host/report/), and
- * in dist/ two folders above its source (host/report/, which tests run).
+ * two folders above this module in tsc's output (dist/host/model/), and
+ * in dist/ two folders above its source (host/model/, which tests run).
  */
 function wasmPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));

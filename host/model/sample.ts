@@ -1,0 +1,81 @@
+/**
+ * One sample as everything after the probes sees it: the sample model that
+ * the runtime fills (section tables), the driver completes (events, notes,
+ * exited threads, the window's clock readings) and every output reads (text
+ * report, NDJSON, and whatever sink comes next). Below report/ and runtime/
+ * so that neither depends on the other. Data only: a sample, once made,
+ * carries everything needed to render it again byte for byte.
+ */
+import type { SampleTables } from './section-table.js';
+
+/** What the events table needs of one slow syscall (the driver's SyscallEvent is one). */
+export interface EventLine {
+  entryNs: bigint;
+  exitNs: bigint;
+  tid: number;
+  name: string;
+  kernelFrames?: string[];
+  userFrames?: string[];
+}
+
+/** One slow syscall as the report prints it (text table and NDJSON record). */
+export interface ReportedSyscallEvent extends EventLine {
+  /** The syscall's number in the target's ABI. */
+  nr: number;
+}
+
+/**
+ * The window on CLOCK_MONOTONIC (the gate's clock), and that clock when the
+ * sample was dumped: read by the driver, so a renderer reads no clock and a
+ * recorded sample places its window on the wall clock as the live run did.
+ */
+export interface SampleWindow {
+  startNs: bigint;
+  stopNs: bigint;
+  /** CLOCK_MONOTONIC when the sample was dumped (read with the dump's wall-clock time). */
+  dumpMonotonicNs: bigint;
+}
+
+export interface ReportSample {
+  tables: SampleTables;
+  warnings: string[];
+  /** One line per section that could not be measured: "# TITLE: not available (why)". */
+  notes?: string[];
+  /** With --syscall-events: the slow syscalls of the window, in arrival order. */
+  events?: ReportedSyscallEvent[];
+  /** Whether events carry stacks (--stack-trace-size > 0). */
+  stacks?: boolean;
+  /** Threads the kernel saw exit (by the tid the report prints), with the name each exited with. */
+  exited?: Map<number, string>;
+  /** The window's clock readings, stamped by the driver before the sample is rendered. */
+  window?: SampleWindow;
+}
+
+/** What ended a sampling window before its time. */
+export type WindowEnd = 'interrupted' | 'target-exited';
+
+/**
+ * Where samples go: the sampling loop (driver/sampler.ts) calls these, in
+ * this order, for every run: windowOpened? and sample or skipped per
+ * window, then warnings once at the end. Times come in as arguments
+ * (dumpMicros: the wall clock, in microseconds since the epoch, when the
+ * sample was dumped), never read by the sink. report/sinks.ts lists the
+ * sinks an output format chooses from (ARCHITECTURE.md, "Output sinks").
+ */
+export interface SampleSink {
+  /**
+   * One sample's report (dump header and tables); windowNs is the window's
+   * exact length; triggerDeltaNs is set when both triggers fired; ended
+   * says what ended the window early, if anything did.
+   */
+  sample(index: number, sample: ReportSample, dumpMicros: number, windowNs: number, triggerDeltaNs?: bigint, ended?: WindowEnd): void;
+  /**
+   * Time mode's window `index` is open (the text report prints "# Start
+   * sampling" instead): whoever waits for it to start a workload may go.
+   */
+  windowOpened?(index: number, dumpMicros: number): void;
+  /** A triggered sample shorter than --trigger-delta was not reported. */
+  skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
+  /** End-of-run warnings (merged across samples). */
+  warnings(warnings: string[]): void;
+}

@@ -3,9 +3,11 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // test/unit: no kernel needed; test/integration: BPF and root (they fail under CI=true without them).
-    // The kernel matrix (test/kernel-matrix/) boots VMs for minutes: its own run, npm run test:kernel-matrix.
+    // Two tiers take minutes and run apart: the kernel matrix (test/kernel-matrix/, boots VMs:
+    // npm run test:kernel-matrix) and the contributor checkout (test/contributor/, a clone
+    // built from nothing: npm run test:contributor).
     include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, 'test/kernel-matrix/**'],
+    exclude: [...configDefaults.exclude, 'test/kernel-matrix/**', 'test/contributor/**'],
     // Kernel tests measure real timings on a 2-CPU machine: run files one at a time.
     fileParallelism: false,
     testTimeout: 60_000,

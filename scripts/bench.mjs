@@ -12,6 +12,9 @@
 //   events         -s events drained per second and lost, without and with stacks,
 //                  beside the stack walk alone (and symbolizing 10k frames)
 //   memory         kdelay's RSS after 10 and after 1,000 samples of a 2,000-thread target
+//   record         --write over 1,000 samples of the 2,000-thread target: run time beside the
+//                  same run without it, the file's size (gzip and the NDJSON inside), and
+//                  `kdelay report FILE` (text and --json) replaying it; --samples N
 //   verdict-memory the account and sched guests' memory and the process's RSS over many
 //                  samples of a churning target (1,000 new threads a second) beside a steady
 //                  2,000-thread one, with --hist's histograms on; --churn-samples N (default
@@ -42,7 +45,7 @@ const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 
 libbpfLog.install(false);
-const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory', 'verdict-memory'];
+const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory', 'record', 'verdict-memory'];
 const chosen = argv._.map(String);
 for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
 const want = (name) => chosen.length === 0 || chosen.includes(name);
@@ -490,6 +493,47 @@ if (want('memory')) {
     echo(`  ${marks.map((n) => `after ${n} ${fmt(at.get(n), 1)} MB`).join(', ')}: ${signed(((last - first) / first) * 100, 1)}% from 10 to ${SAMPLES} (target within 10%)`);
   }
   target.kill('SIGKILL');
+}
+
+// ---- record: --write's cost on a 2,000-thread target, and replaying the recording --------------------
+
+if (want('record')) {
+  const threads = await gcc(path.join(BENCH, 'many_threads.c'), 'many_threads');
+  const target = spawn(threads, ['2000', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
+  const SAMPLES = Number(argv.samples ?? 1000);
+  const file = path.join(tmp, 'run.kdelay');
+  const timed = (args) => {
+    const t0 = performance.now();
+    // Write-only /dev/null: kdelay takes a read-write one (stdio 'ignore') for a closed stdout.
+    const devNull = fs.openSync('/dev/null', 'w');
+    const r = spawnSync(process.execPath, [KDELAY, ...args], { stdio: ['ignore', devNull, 'inherit'] });
+    fs.closeSync(devNull);
+    if (r.status !== 0) throw new Error(`kdelay ${args.join(' ')}: exit ${r.status}`);
+    return (performance.now() - t0) / 1000;
+  };
+  const live = ['-p', String(target.pid), '--sample-time', '0.02', '--sample-count', String(SAMPLES)];
+  const plain = [],
+    writing = [],
+    text = [],
+    json = [];
+  // Alternated, --runs times (each run is SAMPLES windows of 20 ms: about half a minute).
+  for (let run = 0; run < Math.min(RUNS, 3); run++) {
+    plain.push(timed(live));
+    writing.push(timed([...live, '--write', file]));
+    text.push(timed(['report', file]));
+    json.push(timed(['report', file, '--json']));
+  }
+  const bytes = fs.statSync(file).size;
+  const ndjson = execFileSync('sh', ['-c', `gzip -dc ${file} | wc -c`], { encoding: 'utf8' }).trim();
+  target.kill('SIGKILL');
+  const mb = (n) => fmt(Number(n) / 2 ** 20, 1);
+  echo(`record: ${SAMPLES} samples of 20 ms of a 2,000-thread target, median (min) of ${plain.length} alternated runs:`);
+  echo(
+    `  run without --write ${fmt(median(plain), 1)} s (${fmt(min(plain), 1)}), with --write ${fmt(median(writing), 1)} s (${fmt(min(writing), 1)}): ${signed(((median(writing) - median(plain)) / median(plain)) * 100, 1)}%`,
+  );
+  echo(`  file ${mb(bytes)} MB gzip (${fmt(bytes / SAMPLES / 1024, 1)} KiB a sample), ${mb(ndjson)} MB of NDJSON inside: gzip makes it ${fmt(Number(ndjson) / bytes, 1)}x smaller`);
+  echo(`  kdelay report FILE ${fmt(median(text), 1)} s (${fmt(min(text), 1)}), --json ${fmt(median(json), 1)} s (${fmt(min(json), 1)})`);
 }
 
 // ---- verdict-memory: guest memory and RSS with --verdict's probes under thread churn ---------------

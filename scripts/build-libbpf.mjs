@@ -293,6 +293,9 @@ function changelogEpoch(tree) {
   return Number(run(['dpkg-parsechangelog', '-l', path.join(tree, 'debian', 'changelog'), '-STimestamp']).trim());
 }
 
+/** libbpf's licence: LICENSE names the choice, the other two are the texts. */
+const LICENCE_FILES = ['LICENSE', 'LICENSE.BSD-2-Clause', 'LICENSE.LGPL-2.1'];
+
 /** vendor/libbpf/README.md: what was built from what, so anyone can check it. */
 function manifest(source, sysroots, outputs) {
   const lines = [
@@ -302,7 +305,7 @@ function manifest(source, sysroots, outputs) {
     '`npm run check:libbpf` rebuilds both and fails unless they are byte-identical to these files.',
     '',
     'kdelay uses these only when the host has no usable libbpf of its own',
-    '(see ARCHITECTURE.md, "Which libbpf"). Licence: LGPL-2.1 OR BSD-2-Clause (libbpf\'s own).',
+    '(see ARCHITECTURE.md, "Which libbpf"). Licence: LGPL-2.1 OR BSD-2-Clause (libbpf\'s own: LICENSE, LICENSE.BSD-2-Clause, LICENSE.LGPL-2.1 here).',
     '',
     `Source: Debian source package \`libbpf\` ${LIBBPF.version} (libbpf ${LIBBPF.upstreamVersion}, Debian patches applied)`,
     '',
@@ -348,12 +351,14 @@ async function main() {
       outputs.push({ name: `${arch.node}/libbpf.so.1`, sha256: sha256(outFile), ...verifyLinkage(outFile, arch) });
     }
     fs.writeFileSync(path.join(outDir, 'README.md'), manifest(source, sysroots, outputs));
+    // libbpf's licence texts travel with the binaries built from it (LGPL-2.1 OR BSD-2-Clause).
+    for (const name of LICENCE_FILES) fs.copyFileSync(path.join(source.tree, name), path.join(outDir, name));
     if (!check) {
       for (const o of outputs) console.log(`${o.sha256}  vendor/libbpf/${o.name}`);
       return 0;
     }
     const problems = [];
-    for (const name of ['README.md', ...outputs.map((o) => o.name)]) {
+    for (const name of ['README.md', ...LICENCE_FILES, ...outputs.map((o) => o.name)]) {
       const committed = path.join(VENDOR_DIR, name);
       if (!fs.existsSync(committed)) problems.push(`vendor/libbpf/${name} is missing`);
       else if (!fs.readFileSync(committed).equals(fs.readFileSync(path.join(outDir, name)))) problems.push(`vendor/libbpf/${name} differs from a fresh build`);

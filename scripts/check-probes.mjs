@@ -4,23 +4,26 @@
 // not signed by the release key whose public half ships in keys/ (a
 // development build, admitted by a checkout's own kdelay, fails here), or
 // ARCHITECTURE.md's table of built-in probes is not generated from them, or
-// host/runtime/kernel-records.ts from probes/include/kdelay_records.bpf.h, or
+// host/runtime/kernel-records.ts or host/bundle/accounting-contract.ts from
+// probes/include/kdelay_records.bpf.h, or
 // host/bpf/*.object.ts from host/bpf/*.bpf.c.
 // Needs no private key: it compares the bundle's body (everything before its
 // seal) and verifies the committed signature.
 import { fs, path } from 'zx';
 import { buildFailed, buildProbeBody, BUNDLES_DIR, probeNames, ROOT } from './lib/probe-build.mjs';
 import { staleProbesTable } from './lib/probes-table.mjs';
-import { HOST_RECORDS, sharedLayoutsOnce } from './lib/layouts.mjs';
+import { sharedLayoutsOnce } from './lib/layouts.mjs';
 
 const { checkSeal, splitSeal } = await import(path.join(ROOT, 'dist', 'host', 'bundle', 'seal.js'));
 const { releaseKey } = await import(path.join(ROOT, 'dist', 'host', 'driver', 'catalog.js'));
 const key = releaseKey(ROOT);
 const problems = [];
-const { hostRecords } = await sharedLayoutsOnce().catch(buildFailed);
-if ((await fs.readFile(path.join(ROOT, HOST_RECORDS), 'utf8').catch(() => '')) !== hostRecords) {
-  problems.push(`${HOST_RECORDS} does not match probes/include/kdelay_records.bpf.h; run 'npm run build:probes' and commit it`);
-} else echo(`ok ${HOST_RECORDS}`);
+const { hostFiles } = await sharedLayoutsOnce().catch(buildFailed);
+for (const [file, text] of hostFiles) {
+  if ((await fs.readFile(path.join(ROOT, file), 'utf8').catch(() => '')) !== text) {
+    problems.push(`${file} does not match probes/include/kdelay_records.bpf.h; run 'npm run build:probes' and commit it`);
+  } else echo(`ok ${file}`);
+}
 const { staleHostObjects } = await import('./lib/host-objects.mjs');
 const staleObjects = await staleHostObjects({ write: false }).catch(buildFailed);
 for (const file of staleObjects) problems.push(`${file} is not what host/bpf/ builds to; run 'npm run build:probes' and commit it`);

@@ -19,7 +19,7 @@ import * as matrix from './lib/kernel-matrix.mjs';
 import { LOAD_CONFIGURATIONS, loadArgs } from './lib/kernel-matrix-loads.mjs';
 
 const ROOT = path.join(import.meta.dirname, '..');
-const PINS = path.join(ROOT, 'test', 'kernels', 'pins.json');
+const PINS = path.join(ROOT, 'test', 'kernel-matrix', 'pins.json');
 
 function fail(message) {
   console.error(`kernel-matrix: ${message}`);

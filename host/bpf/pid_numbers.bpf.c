@@ -13,7 +13,7 @@
  * The iterator walks the tasks of the PID namespace of the process that
  * creates it (bpf_iter_create from kdelay), one call per thread, and a last
  * call with task == NULL. The host reads the records (struct
- * kdelay_pid_numbers) until EOF: host/system/pid-iterator.ts.
+ * kdelay_pid_numbers) until EOF: host/system/task-numbers.ts.
  */
 #include "kdelay_core.bpf.h"
 
@@ -62,7 +62,7 @@ struct bpf_iter__task {
 /* The inode number of kdelay's PID namespace (stat /proc/self/ns/pid), set before load. */
 const volatile u32 user_namespace_inode = 0;
 
-/* One record per task; read by host/system/pid-iterator.ts (12 bytes, no padding). */
+/* One record per task; read by host/system/task-numbers.ts (12 bytes, no padding). */
 struct kdelay_pid_numbers {
 	u32 kernel_tgid;
 	u32 kernel_tid;

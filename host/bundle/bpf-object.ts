@@ -6,14 +6,10 @@
  * build's kernel-compatibility check (kernel-floor.ts).
  */
 import { BpfError, EPERM } from '../base/errno.js';
+import { SHF_EXECINSTR, SHT_REL, SHT_SYMTAB, STT_FUNC, SYM_SIZE } from '../symbols/elf-constants.js';
 import { bufferSource, ElfError, readSections, type Section } from '../symbols/elf.js';
 import { Btf } from './btf.js';
 
-const SHF_EXECINSTR = 0x4;
-const SHT_SYMTAB = 2;
-const SHT_REL = 9;
-const STT_FUNC = 2;
-const SYM_SIZE = 24;
 const REL_SIZE = 16;
 export const INSN_SIZE = 8;
 
@@ -116,14 +112,37 @@ export class BpfObjectFile {
     }
   }
 
-  /** The symbol table: type, section index, value and size of each symbol. */
-  private symbols(): { type: number; section: number; value: number; size: number }[] {
+  /**
+   * The names of its programs (the functions of its program sections; .text
+   * holds subprograms), in libbpf's order: by section, then by offset in it,
+   * which is the order the C source defines them. The build lists them for
+   * the guest's attachAll() (scripts/lib/layouts.mjs).
+   */
+  programs(): string[] {
+    const textIndex = this.sections.findIndex((s) => s.name === '.text');
+    return this.symbols()
+      .filter((s) => s.type === STT_FUNC && s.section !== textIndex && (this.sections[s.section]?.flags ?? 0) & SHF_EXECINSTR)
+      .sort((a, b) => a.section - b.section || a.value - b.value)
+      .map((s) => s.name);
+  }
+
+  /** The symbol table: name, type, section index, value and size of each symbol. */
+  private symbols(): { name: string; type: number; section: number; value: number; size: number }[] {
     const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
     if (!symtab) return [];
     const data = Buffer.from(this.contents(symtab));
+    const strtab = this.sections[symtab.link];
+    const names = strtab ? Buffer.from(this.contents(strtab)) : Buffer.alloc(0);
+    const nameAt = (offset: number) => names.toString('latin1', offset, Math.max(offset, names.indexOf(0, offset)));
     const out = [];
     for (let at = 0; at + SYM_SIZE <= data.length; at += SYM_SIZE) {
-      out.push({ type: data[at + 4] & 0xf, section: data.readUInt16LE(at + 6), value: Number(data.readBigUInt64LE(at + 8)), size: Number(data.readBigUInt64LE(at + 16)) });
+      out.push({
+        name: nameAt(data.readUInt32LE(at)),
+        type: data[at + 4] & 0xf,
+        section: data.readUInt16LE(at + 6),
+        value: Number(data.readBigUInt64LE(at + 8)),
+        size: Number(data.readBigUInt64LE(at + 16)),
+      });
     }
     return out;
   }

@@ -123,7 +123,9 @@ export class Btf {
   }
 
   private enumLayout(t: BtfType): EnumLayout {
-    const values = Array.from({ length: t.vlen }, (_, i) => ({ name: this.str(this.btf.readUInt32LE(t.data + i * 8)), value: this.btf.readInt32LE(t.data + i * 8 + 4) }));
+    // kflag: a signed enum (clang sets it unless every value is non-negative); 0xffffffff in an unsigned one is 4294967295, not -1.
+    const value = (at: number) => (t.kflag ? this.btf.readInt32LE(at) : this.btf.readUInt32LE(at));
+    const values = Array.from({ length: t.vlen }, (_, i) => ({ name: this.str(this.btf.readUInt32LE(t.data + i * 8)), value: value(t.data + i * 8 + 4) }));
     return { name: t.name, values };
   }
 

@@ -2,11 +2,12 @@
  * The command line, kept compatible with kernel_delay.py's flags. Parsing is
  * pure: argv in, a validated KdelayOptions (or a UserError) out.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand } from '../driver/options.js';
 import { isKnownProgramKind, knownProgramKinds } from '../bundle/policy.js';
 import { parseTrigger } from '../system/triggers.js';
+import { commandLeaves, commandUsages, registeredCommands } from './runner.js';
 
 export { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand };
 
@@ -22,6 +23,24 @@ function unsignedNonzeroInt(value: string): number {
   const n = unsignedInt(value);
   if (n === 0) throw new InvalidArgumentError('must be nonzero');
   return n;
+}
+
+/** --sample-count: 0 repeats until Ctrl-C, as BCC tools run without a count (the reference refuses 0). */
+function sampleCount(value: string): number {
+  const n = unsignedInt(value);
+  return n === 0 ? Infinity : n;
+}
+
+/**
+ * `kdelay PID`, the positional form of -p. A word that is not a number is
+ * most likely a mistyped command: say so, naming the commands.
+ */
+function positionalPid(value: string): number {
+  if (!/^\s*\d+\s*$/.test(value)) {
+    const commands = registeredCommands().map((c) => c.words.join(' '));
+    throw new UserError(`unknown command '${value}': a PID is a number, a command one of ${commands.join(', ')} (kdelay help)`, ExitCode.USAGE);
+  }
+  return unsignedInt(value);
 }
 
 /** The longest --thread-name an error message repeats whole; a longer one is cut (a 100,000-character line helps nobody). */
@@ -95,6 +114,8 @@ Triggers (TYPE:ARGS):
 Examples:
   kdelay                              # 0.5 s sample of the running ovs-vswitchd
   kdelay -p 1234 --sample-time 2      # 2 s sample of process 1234
+  kdelay 1234 -i 1 --sample-count 0   # 1 s samples of process 1234 until Ctrl-C
+  kdelay 1234 --verdict               # the tables, then who delayed which thread and why
   kdelay --sample-count 5 --sample-interval 1
                                       # five samples, one second apart
   kdelay --start-trigger up:bridge_run --stop-trigger upr:bridge_run \\
@@ -104,6 +125,12 @@ Examples:
                                       # only the handler and revalidator threads
   kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
                                       # one fsync() call of process 1234
+
+  kdelay -p 1234 -s 1000000 --verdict --write run.kdelay
+                                      # record the run too; then, anywhere:
+  kdelay report run.kdelay            #   the same report again (--json, --html OUT, --folded)
+  kdelay diff before.kdelay after.kdelay
+                                      #   what changed, largest first
 
   kdelay probes list                  # the probe bundles kdelay runs
   kdelay run GUEST.wasm [ARGS...]     # run a plain wasm-bpf guest (see kdelay run --help)
@@ -120,12 +147,27 @@ probes.d/*.wasm are added to every run).
 Run as root, or with CAP_BPF and CAP_PERFMON. Exit codes: 0 ok (also after
 Ctrl-C, SIGTERM or SIGHUP), 2 usage, 66 several ovs-vswitchd processes,
 69 no target, 71 probe load/attach failed, 72 BPF/BTF/libbpf missing,
-74 the report could not be written, 77 missing capabilities, 78 bad trigger
-or refused bundle.`;
+73 --write's file cannot be created, 74 the report could not be written,
+77 missing capabilities, 78 bad trigger or refused bundle. kdelay report
+and kdelay diff: 65 not a recording (or damaged, cut short, newer), 66
+missing (see kdelay report --help).`;
+
+/**
+ * Commander's help appends `(default: 0, preset: 0)` to every option with a
+ * value; a newcomer reads that as noise. An option's default is shown only
+ * when it says something (not 0, not off), and never its preset (a bare
+ * `--trigger-delta` or `-s`: the description says what it means).
+ */
+export function optionHelp(option: Option): string {
+  const shown = option.defaultValueDescription ?? (option.defaultValue === undefined || option.defaultValue === 0 ? undefined : JSON.stringify(option.defaultValue));
+  return shown === undefined ? option.description : `${option.description} (default: ${shown})`;
+}
 
 export function buildProgram(): Command {
   return new Command('kdelay')
     .description('Is my process slow, or is the kernel delaying it? Per-thread syscall and delay statistics.')
+    .usage('[OPTIONS] [PID]')
+    .addArgument(new Argument('[PID]', 'the process to measure, the same as -p PID').argParser(positionalPid))
     .addOption(new Option('-p, --pid <PID>', 'target process (default, or 0: the running ovs-vswitchd)').argParser(unsignedInt))
     .addOption(new Option('-t, --tid <TID>', 'only this thread (its process is the target)').argParser(unsignedInt))
     .addOption(
@@ -135,11 +177,12 @@ export function buildProgram(): Command {
       ).argParser(threadNamePattern),
     )
     .addOption(new Option('--sample-time <SECONDS>', 'length of each sample').argParser(seconds).default(0.5))
-    .addOption(new Option('--sample-count <RUNS>', 'number of samples to report').argParser(unsignedNonzeroInt).default(1))
+    .addOption(new Option('-i, --interval <SECONDS>', 'the same as --sample-time, as BCC tools spell it').argParser(seconds).conflicts('sampleTime'))
+    .addOption(new Option('--sample-count <RUNS>', 'number of samples to report; 0: until Ctrl-C').argParser(sampleCount).default(1))
     .addOption(new Option('--sample-interval <SECONDS>', 'pause between samples').argParser(seconds).default(0))
-    .addOption(new Option('--start-trigger <TRIGGER>', 'begin a sample when this probe fires (see TRIGGERS)'))
+    .addOption(new Option('--start-trigger <TRIGGER>', 'begin a sample when this probe fires (see Triggers)'))
     .addOption(new Option('--stop-trigger <TRIGGER>', 'end a sample when this probe fires'))
-    .addOption(new Option('--trigger-delta [NS]', 'with both triggers, skip samples shorter than NS (bare: 0)').argParser(unsignedInt).preset(0).default(0))
+    .addOption(new Option('--trigger-delta [NS]', 'with both triggers, skip samples shorter than NS').argParser(unsignedInt).preset(0).default(0))
     .addOption(new Option('-s, --syscall-events [DURATION_NS]', 'also list each syscall longer than DURATION_NS (all if omitted), with stacks').argParser(unsignedInt).preset(0))
     .addOption(new Option('--skip-syscall-poll-events', 'leave poll() out of --syscall-events'))
     .addOption(new Option('--stack-trace-size <N>', 'stack table entries for --syscall-events; 0 disables stacks').argParser(unsignedInt).default(4096))
@@ -155,16 +198,43 @@ export function buildProgram(): Command {
       new Option('--allow-program-kind <KIND>', 'let bundles use a BPF program kind or helper the policy refuses (e.g. xdp, probe_write_user); repeatable').argParser(programKind),
     )
     .addOption(new Option('--list-probes', "list the target's USDT probes and whether uprobes can find its functions"))
-    .addOption(new Option('-D, --debug [FLAGS]', 'print libbpf debug output (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0, 'off'))
+    .addOption(new Option('-D, --debug [FLAGS]', 'print which libbpf is used and its log (any FLAGS value enables it)').argParser(unsignedInt).preset(0x3f).default(0))
     .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--verdict-only', 'print only the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--hist', "add log2 histograms of run-queue waits and of each syscall's duration, and percentiles in the verdict"))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
+    .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))
+    .addOption(new Option('--write <FILE>', 'also record every sample into FILE, to render again later (kdelay report FILE, kdelay diff A B)'))
     .addOption(new Option('-V, --version', "print kdelay's version"))
+    .addHelpOption(new Option('-h, --help', 'print this help'))
+    .configureHelp({ optionDescription: optionHelp, sortOptions: false })
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: () => {} });
 }
+
+/**
+ * The reference's own long options (its argparse). A prefix that is
+ * ambiguous only because kdelay added options of its own (`--tr` for
+ * --trigger-delta, now also a prefix of --trust-key) still means the
+ * reference's option, so that its command lines keep working.
+ */
+export const REFERENCE_LONG_OPTIONS = [
+  '--debug',
+  '--pid',
+  '--syscall-events',
+  '--buffer-page-count',
+  '--sample-count',
+  '--sample-interval',
+  '--sample-time',
+  '--skip-syscall-poll-events',
+  '--skip-upcall-stats',
+  '--stack-trace-size',
+  '--start-trigger',
+  '--stop-trigger',
+  '--trigger-delta',
+  '--help',
+];
 
 /**
  * argparse, which the reference uses, accepts any unambiguous prefix of a
@@ -184,7 +254,9 @@ export function expandOptionPrefixes(argv: readonly string[], program: Command):
     }
     const eq = arg.indexOf('=');
     const name = eq < 0 ? arg : arg.slice(0, eq);
-    const matches = longNames.includes(name) ? [name] : longNames.filter((l) => l.startsWith(name));
+    let matches = longNames.includes(name) ? [name] : longNames.filter((l) => l.startsWith(name));
+    const reference = matches.filter((l) => REFERENCE_LONG_OPTIONS.includes(l));
+    if (matches.length > 1 && reference.length === 1) matches = reference;
     if (matches.length > 1) throw new UserError(`ambiguous option: ${name} could match ${matches.join(', ')}`, ExitCode.USAGE);
     out.push(matches.length === 1 ? matches[0] + (eq < 0 ? '' : arg.slice(eq)) : arg);
   }
@@ -192,13 +264,15 @@ export function expandOptionPrefixes(argv: readonly string[], program: Command):
 }
 
 /** Parses argv (without node and script); throws UserError for bad input. */
-export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version' {
+export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version' | 'legend' {
   const program = buildProgram();
   try {
     program.parse(expandOptionPrefixes(argv, program), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return 'help';
+      // `kdelay prbes list`: commander counts the words before it reads them; a first word that is not a PID is a mistyped command.
+      if (err.code === 'commander.excessArguments' && program.args.length && !/^\s*\d+\s*$/.test(program.args[0])) positionalPid(program.args[0]);
       if (err.code === 'commander.version') return 'version';
       // Commander puts its suggestion on a line of its own ("\n(Did you mean --hist?)"): one line
       // here, so that only control characters from outside (the runner escapes them) show as \xNN.
@@ -212,12 +286,18 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
   }
   const o = program.opts();
   if (o.version) return 'version';
+  if (o.legend) return 'legend';
+  const [positional] = program.processedArgs as [number | undefined];
+  if (positional !== undefined && o.pid !== undefined && o.pid !== positional) {
+    throw new UserError(`two different processes: -p ${o.pid} and ${positional}; give one`, ExitCode.USAGE);
+  }
+  const pid = o.pid ?? positional;
   return {
     // -p 0 is the reference's "find ovs-vswitchd" too.
-    pid: o.pid === 0 ? undefined : o.pid,
+    pid: pid === 0 ? undefined : pid,
     tid: o.tid,
     threadName: o.threadName,
-    sampleTime: o.sampleTime,
+    sampleTime: o.interval ?? o.sampleTime,
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
@@ -241,9 +321,21 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     verdict: o.verdict === true || o.verdictOnly === true || o.hist === true,
     verdictOnly: o.verdictOnly === true,
     histograms: o.hist === true,
+    ...(o.write !== undefined ? { write: o.write, argv: [...argv] } : {}),
   };
 }
 
+/**
+ * `kdelay --help`: commander's help for the main command, its usage line
+ * followed by every other command's (from their definitions), and the
+ * commands with what each does.
+ */
 export function helpText(): string {
-  return `${buildProgram().helpInformation()}${HELP_EXAMPLES}\n`;
+  const others = registeredCommands().flatMap((c) => (c.definition ? commandLeaves(c.definition()) : []));
+  const [usage, ...rest] = buildProgram().helpInformation().split('\n');
+  const usages = registeredCommands().flatMap((c) => commandUsages(c).map((u) => `       ${u}`));
+  const width = Math.max(0, ...others.map((c) => c.words.join(' ').length));
+  const list = others.map((c) => `  ${c.words.join(' ').padEnd(width)}  ${c.command.description()}`);
+  const commands = list.length ? `\nCommands (kdelay help COMMAND, or COMMAND --help, says more):\n${list.join('\n')}\n` : '';
+  return `${[usage, ...usages, ...rest].join('\n')}${commands}${HELP_EXAMPLES}\n`;
 }

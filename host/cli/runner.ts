@@ -6,14 +6,45 @@
  * same way for all.
  */
 import { constants, readFileSync, readlinkSync } from 'node:fs';
+import type { Command } from 'commander';
 import { printable } from '../base/printable.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 
 export interface CliCommand {
   /** The words that select it (`probes list` is ['probes']); none for the main command. */
   words: readonly string[];
-  /** argv after those words; the exit code. Bad input throws UserError. */
+  /** argv after those words; the exit code. Bad input throws UserError. `--help` prints its help. */
   run(argv: string[]): Promise<number>;
+  /**
+   * Its command line as commander defines it (name, description, arguments,
+   * options). `kdelay help`'s list of commands, the man page and the shell
+   * completions (scripts/generate-docs.mjs) are made from these, so a new
+   * command with a definition appears in all of them by itself.
+   */
+  definition?(): Command;
+}
+
+let registered: readonly CliCommand[] = [];
+
+/** The commands runCli was given (besides the main one), for help texts that list them. */
+export function registeredCommands(): readonly CliCommand[] {
+  return registered;
+}
+
+/**
+ * A command's leaves: the definition itself, or for one with subcommands
+ * (`probes` has `list`) each of them, with the words that select it.
+ */
+export function commandLeaves(definition: Command, words: readonly string[] = [definition.name()]): { words: string[]; command: Command }[] {
+  if (definition.commands.length === 0) return [{ words: [...words], command: definition }];
+  return definition.commands.flatMap((sub) => commandLeaves(sub, [...words, sub.name()]));
+}
+
+/** `kdelay probes list [OPTIONS]`: each usage line of a command, from its definition. */
+export function commandUsages(command: CliCommand): string[] {
+  const definition = command.definition?.();
+  if (!definition) return [];
+  return commandLeaves(definition).map(({ words, command: leaf }) => ['kdelay', ...words, leaf.usage()].filter(Boolean).join(' '));
 }
 
 /**
@@ -69,6 +100,7 @@ export async function runCli(argv: string[], commands: readonly CliCommand[], ma
     process.stderr.write('kdelay: standard output is closed: there is nowhere to write the report (to discard it, use >/dev/null)\n');
     return ExitCode.IOERR;
   }
+  registered = commands;
   const command = commands.find((c) => c.words.length > 0 && c.words.every((word, i) => argv[i] === word)) ?? main;
   try {
     return await command.run(argv.slice(command.words.length));

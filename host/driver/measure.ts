@@ -7,6 +7,10 @@
  * thread selection (thread-selection.ts), the sampling loop (sampler.ts)
  * and the output sink (report/sinks.ts), with signals, the clock and the
  * target's liveness, and maps failures to exit codes.
+ *
+ * Over 300 lines on purpose: it is the one place where those pieces meet,
+ * in the order a run needs them; each step is a call into a tested module,
+ * and splitting the wiring would only scatter that order.
  */
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { BpfError } from '../base/errno.js';
@@ -35,8 +39,11 @@ import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, lim
 import { planProbes } from './probe-plan.js';
 import { ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
+import { progressLine } from './progress.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 import { threadSelector } from './thread-selection.js';
+import { createRecording, kdelayVersion, recordingHeader } from './recording.js';
+import { recordingTee } from '../report/recording/sink.js';
 
 /**
  * Loads libbpf and the backend late, at first use: `--help`, bad options and
@@ -205,8 +212,17 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
   timingMark('libbpf loaded');
   holdMemorySteady();
 
+  // --write's file exists before anything attaches: a path that cannot be created stops the run here.
+  const recorder = createRecording(options);
   const interrupts = new Interrupts();
-  const probes = startProbes(backend, target, triggers, options, threadIds(pid, namespaces.userProc).length);
+  let probes: ProbeSet;
+  try {
+    probes = startProbes(backend, target, triggers, options, threadIds(pid, namespaces.userProc).length);
+  } catch (err) {
+    recorder?.abandon();
+    interrupts.dispose();
+    throw err;
+  }
   timingMark('probes started');
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
@@ -216,22 +232,38 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
       ? { syscallName: (nr) => probes.syscallLabel(nr), only: options.verdictOnly, histograms: options.histograms }
       : undefined;
     const format = OUTPUT_FORMATS[options.json ? 'json' : 'text'];
+    // A thread names itself (prctl): its name is the target's text, printed escaped.
+    const nameNow = (tid: number) => printable(threadName(pid, tid));
+    const command = threadName(pid, pid);
+    // With --write, the recorder sits beside the output, and both see one name per thread and sample.
+    const recording = recorder && recordingTee(recorder, nameNow);
+    if (recorder && recording) {
+      const syscalls = verdict ? SyscallTable.for(hostArch()!) : undefined;
+      recorder.start(recordingHeader(options, { pid, command, sections: probes.sections, syscalls, kdelayVersion: kdelayVersion() }), recording.names);
+    }
     const sink = format.create({
       sections: probes.sections,
-      // A thread names itself (prctl): its name is the target's text, printed escaped.
-      threadName: (tid) => printable(threadName(pid, tid)),
+      threadName: recording?.names ?? nameNow,
       print,
       write: (bytes) => {
         process.stdout.write(bytes);
         // Nothing queued: the bytes are in the kernel and the buffer can be reused.
         return process.stdout.writableLength === 0;
       },
-      target: { pid, command: threadName(pid, pid) },
+      target: { pid, command },
       verdict,
     });
-    const stamped = stampingWindows(sink, () => lastWindow);
+    const stamped = stampingWindows(recording ? recording.tee(sink) : sink, () => lastWindow);
     const quiet = !format.progressLines;
-    const io: SamplerIO = { nowMicros: nowEpochMicros, wait: (ms) => interrupts.wait(ms, targetProcess), print, interrupted: () => interrupts.interrupted() };
+    // On a terminal, a progress line (stderr) while a window or a wait for a trigger lasts: nothing in a pipe.
+    const progress = progressLine();
+    const io: SamplerIO = {
+      nowMicros: nowEpochMicros,
+      wait: (ms) => interrupts.wait(ms, targetProcess),
+      print,
+      interrupted: () => interrupts.interrupted(),
+      progress: (state) => progress.show(state),
+    };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
@@ -282,6 +314,10 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
     } else {
       await runTimeMode(options, source, io, stamped, quiet);
     }
+    recorder?.close();
+  } catch (err) {
+    recorder?.abandon();
+    throw err;
   } finally {
     await probes.close();
     interrupts.dispose();

@@ -46,6 +46,10 @@ export interface KdelayOptions {
   verdictOnly: boolean;
   /** --hist: log2 histograms of run-queue waits and syscall durations, and percentiles in the verdict. */
   histograms: boolean;
+  /** --write FILE: also record every sample there (report/recording/). */
+  write?: string;
+  /** The command line, with --write: the recording keeps it for a person to read. */
+  argv?: string[];
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */

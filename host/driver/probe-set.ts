@@ -7,7 +7,7 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
 import { builtinEntries } from './catalog.js';
-import type { ReportSample } from '../model/sample.js';
+import type { ReportSample, ThreadHistogram, UnavailableSection } from '../model/sample.js';
 import type { SampleTables } from '../model/section-table.js';
 import { printable } from '../base/printable.js';
 import { timingMark } from '../base/timing.js';
@@ -82,8 +82,8 @@ export class ProbeSet {
   private readonly shared: SharedMaps;
   private readonly exitedThreads: ExitedThreads;
   private readonly guests: ProbeGuest[] = [];
-  /** "# TITLE: not available (why)" for each section of an optional probe that could not start. */
-  readonly unavailable: string[] = [];
+  /** Each section of an optional probe that could not start, and why. */
+  readonly unavailable: UnavailableSection[] = [];
 
   private constructor(backend: BpfBackend) {
     this.shared = new SharedMaps(backend);
@@ -113,7 +113,7 @@ export class ProbeSet {
       ...config.options,
     };
     const notAvailable = (bundle: ProbeBundle, why: string) => {
-      for (const section of bundle.manifest.sections) set.unavailable.push(`# ${section.title}: not available (${printable(why)})`);
+      for (const section of bundle.manifest.sections) set.unavailable.push({ section: section.title, reason: printable(why) });
     };
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
@@ -197,20 +197,22 @@ export class ProbeSet {
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
     const notes = [...this.unavailable];
+    const histograms: ThreadHistogram[] = [];
     for (const guest of this.guests) {
       try {
         for (const [id, table] of guest.collect()) tables.set(id, table);
+        histograms.push(...guest.takeHistograms());
       } catch (err) {
         // A probe that breaks while collecting (a trap, a row for a section it
         // does not declare) loses its own sections, not the whole report.
         if (!(err instanceof ProbeError)) throw err;
-        for (const section of guest.bundle.manifest.sections) notes.push(`# ${section.title}: not available (${printable(err.message)})`);
+        for (const section of guest.bundle.manifest.sections) notes.push({ section: section.title, reason: printable(err.message) });
       }
       warnings.push(...guest.warnings.splice(0));
     }
     const exited = this.exitedThreads.take();
-    if (!this.syscallEvents) return { tables, warnings, notes, exited };
-    return { tables, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+    if (!this.syscallEvents) return { tables, histograms, warnings, notes, exited };
+    return { tables, histograms, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {

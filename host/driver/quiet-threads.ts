@@ -4,11 +4,12 @@
  * window has no rows at all. /proc still says where it is, which is where it
  * was the whole window: its account is the window, in that one state.
  */
+import { AccountState, AccountSyscallNr } from '../bundle/accounting-contract.js';
 import { type SampleTables, tableFor } from '../model/section-table.js';
 import type { ThreadWhereabouts } from '../system/procfs.js';
 
-/** probes/account/account.bpf.c: ACCOUNT_NO_SYSCALL, the nr of a sleep outside system calls. */
-const NO_SYSCALL = 0xffffffff;
+/** The nr of a sleep outside system calls. */
+const { ACCOUNT_NO_SYSCALL } = AccountSyscallNr;
 
 /** A thread of the target, by the kernel's number, and how to ask /proc where it is (read only when needed). */
 export interface QuietCandidate {
@@ -24,17 +25,18 @@ export interface QuietCandidate {
  */
 export function accountQuietThreads(tables: SampleTables, candidates: readonly QuietCandidate[], windowNs: number): void {
   if (windowNs <= 0) return;
-  const account = tableFor(tables, 'account', 3);
+  // Rows (tid; state, nr, count, ns), as the probe reports them (report/accounts.ts).
+  const account = tableFor(tables, 'account', 4);
   const seen = new Set<number>();
   for (let row = 0; row < account.count; row++) seen.add(account.tid(row));
   for (const candidate of candidates) {
     if (seen.has(candidate.tid)) continue;
     const t = candidate.whereabouts();
     if (!t) continue;
-    if (t.state === 'T' || t.state === 't') account.add(candidate.tid, 'stopped', [NO_SYSCALL, 0, windowNs]);
+    if (t.state === 'T' || t.state === 't') account.add(candidate.tid, undefined, [AccountState.ACCOUNT_STOPPED, ACCOUNT_NO_SYSCALL, 0, windowNs]);
     else if (t.state === 'S' || t.state === 'D' || t.state === 'I') {
       // Asleep in system call t.syscall, or (null) outside one: the probe's BLOCKED, with its nr.
-      if (t.syscall !== undefined) account.add(candidate.tid, 'blocked', [t.syscall ?? NO_SYSCALL, 0, windowNs]);
+      if (t.syscall !== undefined) account.add(candidate.tid, undefined, [AccountState.ACCOUNT_BLOCKED, t.syscall ?? ACCOUNT_NO_SYSCALL, 0, windowNs]);
     }
   }
 }

@@ -7,6 +7,7 @@ import { timestampLine } from '../report/timestamps.js';
 import type { SampleSink, WindowEnd } from '../model/sample.js';
 import type { CollectedSample } from './probe-set.js';
 import type { TriggerHit } from './trigger-events.js';
+import type { ProgressState } from './progress.js';
 
 export type { SampleSink };
 
@@ -32,6 +33,8 @@ export interface SamplerIO {
    * says whether one asked to stop: the next window must not open then.
    */
   interrupted?(): Promise<boolean>;
+  /** What the loop waits for now, for a progress line on a terminal (driver/progress.ts); undefined: erase it, output follows. */
+  progress?(state: ProgressState | undefined): void;
 }
 
 /**
@@ -54,6 +57,19 @@ export function mergeWarnings(warnings: readonly string[]): string[] {
   });
 }
 
+/**
+ * The loop's own lines ("# Start sampling", "# Stop sampling (trigger@N)"):
+ * printed unless quiet (the text report prints them, NDJSON does not), and
+ * given to the sink either way (a recorder keeps them for a text replay).
+ */
+function progressNote(io: SamplerIO, render: SampleSink, quiet: boolean): (message: string) => void {
+  return (message) => {
+    const micros = io.nowMicros();
+    if (!quiet) io.print(timestampLine(message, micros));
+    render.progress?.(message, micros);
+  };
+}
+
 export interface TimeModeOptions {
   sampleTime: number;
   sampleCount: number;
@@ -62,6 +78,7 @@ export interface TimeModeOptions {
 
 /** Time mode: --sample-count windows of --sample-time seconds. */
 export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
+  const note = progressNote(io, render, quiet);
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   for (let index = 1; index <= opts.sampleCount; index++) {
@@ -72,11 +89,13 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     // Open first, print second: whoever waits for this line to start a
     // workload knows the window is already open.
     source.open();
-    if (!quiet) io.print(timestampLine('# Start sampling', io.nowMicros()));
+    note('# Start sampling');
     render.windowOpened?.(index, io.nowMicros());
+    io.progress?.({ phase: 'window', sample: index, count: opts.sampleCount, windowMs: opts.sampleTime * 1000 });
     outcome = await io.wait(opts.sampleTime * 1000);
     const windowNs = source.close();
-    if (!quiet) io.print(timestampLine('# Stop sampling', io.nowMicros()));
+    io.progress?.(undefined);
+    note('# Stop sampling');
     const sample = source.collect();
     warnings.push(...sample.warnings);
     render.sample(index, sample, io.nowMicros(), windowNs, undefined, outcome === 'elapsed' ? undefined : outcome);
@@ -84,7 +103,9 @@ export async function runTimeMode(opts: TimeModeOptions, source: SampleSource, i
     if (outcome !== 'elapsed') break;
     // Unlike the reference, no pause after the last sample.
     if (index < opts.sampleCount && opts.sampleInterval > 0) {
+      io.progress?.({ phase: 'pause', sample: index + 1, count: opts.sampleCount, windowMs: opts.sampleInterval * 1000 });
       outcome = await io.wait(opts.sampleInterval * 1000);
+      io.progress?.(undefined);
       if (outcome !== 'elapsed') break;
     }
   }
@@ -117,11 +138,15 @@ export interface TriggerSource extends SampleSource {
  * follows, so its own latency never shortens or stretches a window.
  */
 export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSource, io: SamplerIO, render: SampleSink, quiet = false): Promise<WaitOutcome> {
-  const note = (message: string) => quiet || io.print(timestampLine(message, io.nowMicros()));
+  const note = progressNote(io, render, quiet);
   const warnings: string[] = [];
   let outcome: WaitOutcome = 'elapsed';
   /** The delta of the last window when it was skipped (shorter than --trigger-delta), until one is reported. */
   let lastSkipped: bigint | undefined;
+  /** Start hits so far (windows reported or skipped), for the progress line. */
+  let hits = 0;
+  const progress = (phase: 'window' | 'start-trigger' | 'stop-trigger', sample: number, windowMs?: number) =>
+    io.progress?.({ phase, sample, count: opts.sampleCount, windowMs, hits: opts.startTrigger ? hits : undefined });
   for (let reported = 0, round = 0; reported < opts.sampleCount; round++) {
     if (round > 0 && (await io.interrupted?.())) {
       outcome = 'interrupted';
@@ -135,7 +160,9 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
       note('# Start sampling');
       render.windowOpened?.(reported + 1, io.nowMicros());
     } else {
+      progress('start-trigger', reported + 1);
       const hit = await nextOf(source, 'start');
+      io.progress?.(undefined);
       if (hit === 'interrupted') {
         // As the reference: Ctrl-C before the start trigger still ends with
         // the stop and dump lines and an (empty) report; or, when the last
@@ -155,10 +182,13 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
         break;
       }
       startTs = hit.ts;
+      hits++;
       note(`# Start sampling (trigger@${startTs})`);
     }
     if (opts.stopTrigger) {
+      progress('stop-trigger', reported + 1);
       const hit = await nextOf(source, 'stop');
+      io.progress?.(undefined);
       if (typeof hit === 'string') {
         outcome = hit;
         windowNs = source.close();
@@ -171,11 +201,13 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
     } else {
       // Start only: the window is --sample-time from the hit, not from when we noticed it.
       const endNs = (startTs ?? source.monotonicNs()) + BigInt(Math.round(opts.sampleTime * 1e9));
+      progress('window', reported + 1, opts.sampleTime * 1000);
       // Timers have millisecond granularity and may fire a little early: wait until the deadline has passed.
       for (let left = endNs - source.monotonicNs(); left > 0n && outcome === 'elapsed'; left = endNs - source.monotonicNs()) {
         outcome = await io.wait(Math.ceil(Number(left) / 1e6));
       }
       windowNs = source.close();
+      io.progress?.(undefined);
       note('# Stop sampling');
     }
     const delta = startTs !== undefined && stopTs !== undefined ? stopTs - startTs : undefined;

@@ -92,7 +92,7 @@ function attachTo(
     if (err instanceof ProbeError) throw new UserError(err.message, ExitCode.OSERR);
     throw err;
   }
-  for (const note of probes.unavailable) process.stderr.write(`kdelay: ${note.replace(/^# /, '')}\n`);
+  for (const note of probes.unavailable) process.stderr.write(`kdelay: ${note.section}: not available (${note.reason})\n`);
   const view = () =>
     threadView(
       {},

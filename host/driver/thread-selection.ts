@@ -65,9 +65,15 @@ export function threadView(selection: ThreadSelection, facts: ThreadFacts): (ker
   };
 }
 
-/** Renumbers a sample's rows and events by `view` in place, leaving out the threads it maps to undefined. */
+/** Renumbers a sample's rows, histograms and events by `view` in place, leaving out the threads it maps to undefined. */
 export function selectThreads(sample: CollectedSample, view: (kernelTid: number) => number | undefined): CollectedSample {
   for (const table of sample.tables.values()) table.mapTids(view);
+  if (sample.histograms) {
+    sample.histograms = sample.histograms.flatMap((h) => {
+      const tid = view(h.tid);
+      return tid === undefined ? [] : [{ ...h, tid }];
+    });
+  }
   if (sample.exited) {
     const exited = new Map<number, string>();
     for (const [kernelTid, name] of sample.exited) {

@@ -36,11 +36,35 @@ export interface SampleWindow {
   dumpMonotonicNs: bigint;
 }
 
+/**
+ * One histogram of the probe that provides "accounting" (report_histograms,
+ * --hist): (tid, kind, nr) and its log2 buckets, slot s for [2^s, 2^(s+1))
+ * ns. kind is the accounting contract's enum account_hist
+ * (bundle/accounting-contract.ts); report/accounts.ts reads them.
+ */
+export interface ThreadHistogram {
+  tid: number;
+  kind: number;
+  /** ACCOUNT_HIST_SYSCALL: the system call. */
+  nr: number;
+  slots: ArrayLike<number>;
+}
+
+/** A section that could not be measured: the text report prints "# SECTION: not available (REASON)", NDJSON an "unavailable" record. */
+export interface UnavailableSection {
+  /** The section's title. */
+  section: string;
+  /** Why, in printable text. */
+  reason: string;
+}
+
 export interface ReportSample {
   tables: SampleTables;
+  /** With --hist: the accounting probe's histograms, as it reported them. */
+  histograms?: ThreadHistogram[];
   warnings: string[];
-  /** One line per section that could not be measured: "# TITLE: not available (why)". */
-  notes?: string[];
+  /** The sections that could not be measured, and why. */
+  notes?: UnavailableSection[];
   /** With --syscall-events: the slow syscalls of the window, in arrival order. */
   events?: ReportedSyscallEvent[];
   /** Whether events carry stacks (--stack-trace-size > 0). */
@@ -76,6 +100,12 @@ export interface SampleSink {
   windowOpened?(index: number, dumpMicros: number): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
+  /**
+   * The sampling loop's own line ("# Start sampling", "# Stop sampling
+   * (trigger@N)"), at micros: the loop prints it for the text report; a
+   * sink that records the run keeps it (report/recording/).
+   */
+  progress?(message: string, micros: number): void;
   /** End-of-run warnings (merged across samples). */
   warnings(warnings: string[]): void;
 }

@@ -3,7 +3,8 @@ import type { SectionSpec } from '../bundle/manifest.js';
 import type { ReportSample, SampleSink, SampleWindow } from '../model/sample.js';
 import { columnKey, jsonRecord, u64 } from './json-records.js';
 import { accountsOf, namesOf, type VerdictOptions } from './render-common.js';
-import { histogramBuckets, verdictData } from './verdict.js';
+import { histogramBuckets } from './histograms.js';
+import { verdictData } from './verdict.js';
 
 /** What the JSON records say about the run beyond the tables. */
 export interface JsonRunContext {
@@ -19,12 +20,6 @@ export interface JsonRunContext {
   window?(): { startNs: bigint; stopNs: bigint };
   /** With window(): CLOCK_MONOTONIC now, to place the window on the wall clock. */
   monotonicNs?(): bigint;
-}
-
-/** "# TITLE: not available (why)" -> its parts. */
-function unavailableNote(note: string): { section: string; reason: string } {
-  const m = /^# (.*?): not available \((.*)\)$/.exec(note);
-  return m ? { section: m[1], reason: m[2] } : { section: '', reason: note.replace(/^# /, '') };
 }
 
 /** One JSON object per line; the record types are documented in schema/kdelay-output.schema.json. */
@@ -82,7 +77,7 @@ export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
           system,
         }),
       );
-      for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, ...unavailableNote(note) }));
+      for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, section: note.section, reason: note.reason }));
       for (const account of accountsOf(sample, windowNs, threadName, verdict) ?? []) {
         print(jsonRecord('verdict', { sample: index, ...verdictData(account) }));
         if (account.runQueueHist) {

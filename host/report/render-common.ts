@@ -1,8 +1,8 @@
 /** What the text and NDJSON sinks share: the verdict's options, thread names in a sample, the byte writer. Pure. */
 import type { ReportSample } from '../model/sample.js';
-import { accountThreads, type ThreadAccount } from './verdict.js';
+import { accountThreads, type ThreadAccount } from './accounts.js';
 
-/** What the verdict (report/verdict.ts) needs besides the sample; undefined: no verdict. */
+/** What the verdict (report/accounts.ts, verdict.ts) needs besides the sample; undefined: no verdict. */
 export interface VerdictOptions {
   /** The target ABI's name for a syscall number. */
   syscallName: (nr: number) => string;
@@ -30,7 +30,7 @@ export function namesOf(sample: ReportSample, threadName: (tid: number) => strin
 /** The sample's per-thread accounts, when the accounting probe ran and the window has a length. */
 export function accountsOf(sample: ReportSample, windowNs: number, threadName: (tid: number) => string, verdict: VerdictOptions | undefined): ThreadAccount[] | undefined {
   if (!verdict || windowNs <= 0) return undefined;
-  return accountThreads(sample.tables, windowNs, threadName, verdict.syscallName);
+  return accountThreads(sample, windowNs, threadName, verdict.syscallName);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The text report (the reference's layout) as a sample sink. */
 import type { SectionSpec } from '../bundle/manifest.js';
-import type { SampleSink } from '../model/sample.js';
+import type { SampleSink, UnavailableSection } from '../model/sample.js';
 import { withThousands } from './integers.js';
 import { accountsOf, type ByteWriter, incompleteLine, namesOf, type VerdictOptions } from './render-common.js';
 import { writeStatistics } from './statistics.js';
@@ -8,7 +8,13 @@ import { formatSyscallEvents, lostStacksNote } from './syscall-events.js';
 import { formatSystemSections } from './system-sections.js';
 import { TextBuffer } from './text-buffer.js';
 import { timestampLine } from './timestamps.js';
-import { histogramBlock, verdictLines } from './verdict.js';
+import { histogramBlock } from './histograms.js';
+import { verdictLines } from './verdict.js';
+
+/** A section that could not be measured, as the text report says so. */
+export function unavailableLine(note: UnavailableSection): string {
+  return `# ${note.section}: not available (${note.reason})`;
+}
 
 export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => string, print: (line: string) => void, write: ByteWriter, verdict?: VerdictOptions): SampleSink {
   // One buffer for every sample's table while the writer lets go of its bytes:
@@ -41,7 +47,7 @@ export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
       reusable = write(out.bytes()) ? out : undefined;
       const system = formatSystemSections(sections, sample.tables);
       if (system.length) print(system.join('\n'));
-      if (sample.notes?.length) print(['', ...sample.notes].join('\n'));
+      if (sample.notes?.length) print(['', ...sample.notes.map(unavailableLine)].join('\n'));
       if (sample.events?.length) {
         const { lines, lostStacks } = formatSyscallEvents(sample.events, threadName, sample.stacks ?? false);
         print(lines.join('\n'));

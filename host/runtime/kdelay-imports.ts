@@ -33,10 +33,15 @@
  *   report_rows(section, count, tids, labels, values, width) -> i32
  *       count rows at once: tids u32[count], labels u32[count] (string
  *       pointers, 0 for none), values u64[count * width], row-major
+ *   report_histograms(count, tids, kinds, nrs, slots, slot_count) -> i32
+ *       count histograms at once: tids, kinds, nrs u32[count], slots
+ *       u32[count * slot_count] (at most 64 buckets each); only a probe
+ *       that provides "accounting" may (kinds: its contract, enum
+ *       account_hist in probes/include/kdelay_records.bpf.h)
  *   report_warning(text) -> i32
  *
  * One module per concern in kdelay/: configure (open, configure, load),
- * attach, maps, host facts, report rows; kdelay/context.ts has the
+ * attach, maps, host facts, report rows, report histograms; kdelay/context.ts has the
  * guest-string helpers they share.
  */
 import type { GuestMemory } from './guest-memory.js';
@@ -46,10 +51,11 @@ import { configureImports } from './kdelay/configure.js';
 import { hostFactImports } from './kdelay/host-facts.js';
 import { mapImports } from './kdelay/maps.js';
 import type { ProbeServices } from './kdelay/context.js';
+import { histogramImports } from './kdelay/report-histograms.js';
 import { reportImports } from './kdelay/report-rows.js';
 
 export { hostElfMachine } from './kdelay/host-facts.js';
-export type { ProbeServices, RowBatch } from './kdelay/context.js';
+export type { HistogramBatch, ProbeServices, RowBatch } from './kdelay/context.js';
 
 /** The whole `kdelay` import module for one guest. */
 export function kdelayImports(session: GuestSession, memory: () => GuestMemory, services: ProbeServices) {
@@ -60,5 +66,6 @@ export function kdelayImports(session: GuestSession, memory: () => GuestMemory, 
     ...attachImports(context),
     ...hostFactImports(context),
     ...reportImports(context),
+    ...histogramImports(context),
   };
 }

@@ -3,7 +3,8 @@
  * imports, and drives it through the probe lifecycle exports:
  *
  *   kdelay_probe_init() -> i32      open, configure, load and attach
- *   kdelay_probe_collect() -> i32   read the maps, report_row() each result
+ *   kdelay_probe_collect() -> i32   read the maps, report_rows() the results
+ *                                   (and report_histograms(), the accounting probe)
  *   kdelay_probe_reset() -> i32     clear statistics for the next sample
  *
  * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is
@@ -16,7 +17,8 @@ import { printable, printableWarning } from '../base/printable.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
 import { GuestMemory, GuestTrap } from './guest-memory.js';
 import { GuestSession } from './guest-session.js';
-import { kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';
+import { type HistogramBatch, kdelayImports, type ProbeServices, type RowBatch } from './kdelay-imports.js';
+import type { ThreadHistogram } from '../model/sample.js';
 import { type SampleTables, tableFor } from '../model/section-table.js';
 import { RingBufferPoller } from './ring-buffer.js';
 import type { SharedMaps } from './shared-maps.js';
@@ -77,6 +79,7 @@ export class ProbeGuest {
   private readonly poller: RingBufferPoller;
   private readonly sections: Map<string, SectionSpec>;
   private tables: SampleTables = new Map();
+  private histograms: ThreadHistogram[] = [];
   private failed: string | undefined;
   readonly warnings: string[] = [];
 
@@ -84,7 +87,7 @@ export class ProbeGuest {
     readonly bundle: ProbeBundle,
     backend: BpfBackend,
     shared: SharedMaps,
-    hostServices: Omit<ProbeServices, 'rows' | 'warning'>,
+    hostServices: Omit<ProbeServices, 'rows' | 'histograms' | 'warning'>,
     targetPid = 0,
     allowedProgramKinds: readonly string[] = [],
   ) {
@@ -93,6 +96,7 @@ export class ProbeGuest {
     const services: ProbeServices = {
       ...hostServices,
       rows: (batch) => this.acceptRows(batch),
+      histograms: (batch) => this.acceptHistograms(batch),
       warning: (text) => this.warnings.push(printableWarning(text)),
     };
     try {
@@ -118,6 +122,15 @@ export class ProbeGuest {
     if (batch.width !== width) throw new GuestTrap(`report_rows: section ${batch.section} takes ${width} values, got ${batch.width}`);
     const labels = batch.labels.map((label) => (label === undefined ? label : printable(label)));
     tableFor(this.tables, batch.section, width).appendWords(batch.count, batch.tids, batch.labelIndexes, labels, batch.valueWords);
+  }
+
+  /** Histograms belong to the accounting contract: their kinds are its enum account_hist. */
+  private acceptHistograms(batch: HistogramBatch) {
+    if (!this.bundle.manifest.provides?.includes('accounting')) throw new GuestTrap('report_histograms: only a probe that provides "accounting" reports histograms');
+    for (let i = 0; i < batch.count; i++) {
+      const slots = batch.slots.subarray(i * batch.slotCount, (i + 1) * batch.slotCount);
+      this.histograms.push({ tid: batch.tids[i], kind: batch.kinds[i], nr: batch.nrs[i], slots });
+    }
   }
 
   /** Calls a lifecycle export; traps and negative returns become ProbeError. */
@@ -146,8 +159,14 @@ export class ProbeGuest {
   /** The rows of the sample that just ended, by section. */
   collect(): SampleTables {
     this.tables = new Map();
+    this.histograms = [];
     this.call('kdelay_probe_collect');
     return this.tables;
+  }
+
+  /** The histograms the last collect() reported (report_histograms), handed over once. */
+  takeHistograms(): ThreadHistogram[] {
+    return this.histograms.splice(0);
   }
 
   reset(): void {

@@ -19,18 +19,9 @@
  *   relocated, so a uprobe there would practically never fire.
  */
 import { existsSync } from 'node:fs';
+import { SHN_UNDEF, SHT_DYNSYM, SHT_GNU_VERSYM, SHT_NOBITS, SHT_SYMTAB, STB_LOCAL, STB_WEAK, STT_FUNC, STT_GNU_IFUNC, SYM_SIZE } from './elf-constants.js';
 import { type ElfSource, ElfFile, fileSource, type LoadSegment, readSections, type Section } from './elf.js';
 
-const SHT_SYMTAB = 2;
-const SHT_DYNSYM = 11;
-const SHT_NOBITS = 8;
-const SHT_GNU_VERSYM = 0x6fffffff;
-const STT_FUNC = 2;
-const STT_GNU_IFUNC = 10;
-const STB_LOCAL = 0;
-const STB_WEAK = 2;
-const SHN_UNDEF = 0;
-const SYM_SIZE = 24;
 /** In a .gnu.version entry: this definition is not the symbol's default version. */
 const VERSYM_HIDDEN = 0x8000;
 

@@ -17,30 +17,26 @@
  * as `[unknown]`.
  */
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { sortedIndices } from './sort.js';
+import {
+  ET_DYN,
+  NT_GNU_BUILD_ID,
+  PF_X,
+  PT_LOAD,
+  PT_NOTE,
+  SHN_UNDEF,
+  SHT_DYNSYM,
+  SHT_NOBITS,
+  SHT_NOTE,
+  SHT_SYMTAB,
+  STB_GLOBAL,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_GNU_IFUNC,
+  SYM_SIZE,
+} from './elf-constants.js';
+import { lastAtOrBelow, sortedIndices } from './sort.js';
 
 export class ElfError extends Error {}
-
-// e_type
-export const ET_EXEC = 2;
-export const ET_DYN = 3;
-// p_type, p_flags
-const PT_LOAD = 1;
-const PT_NOTE = 4;
-const PF_X = 1;
-// sh_type
-const SHT_SYMTAB = 2;
-const SHT_NOTE = 7;
-const SHT_NOBITS = 8;
-const SHT_DYNSYM = 11;
-// st_info type / binding
-const STT_FUNC = 2;
-const STT_GNU_IFUNC = 10;
-const STB_LOCAL = 0;
-const STB_GLOBAL = 1;
-const SHN_UNDEF = 0;
-const NT_GNU_BUILD_ID = 3;
-const SYM_SIZE = 24;
 
 /** Where the bytes come from: a file on disk, or memory (the vDSO). */
 export interface ElfSource {
@@ -225,14 +221,7 @@ export class FunctionSymbols {
   lookup(vaddr: number): ElfSymbolHit | undefined {
     const { starts, ends } = this;
     // Last symbol starting at or before vaddr.
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= vaddr) lo = mid + 1;
-      else hi = mid;
-    }
-    const i = lo - 1;
+    const i = lastAtOrBelow(starts.length, (j) => starts[j] <= vaddr);
     if (i < 0) return undefined;
     if (vaddr < ends[i]) return { name: this.name(i), offset: vaddr - starts[i] };
     // A return address right after a function whose last instruction is a

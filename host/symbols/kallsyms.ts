@@ -19,7 +19,7 @@
  * kernel symbols in address order, so sorting is usually skipped.
  */
 import { readFileSync } from 'node:fs';
-import { sortedIndices } from './sort.js';
+import { lastAtOrBelow, sortedIndices } from './sort.js';
 
 // Per-symbol flags.
 const TEXT = 1; // t, T, w, W: a place code can be
@@ -208,15 +208,7 @@ export class Kallsyms {
     const l = Number(addr & 0xffff_ffffn);
     const { hi, lo, flags } = this;
     // Last symbol at or below addr.
-    let a = 0;
-    let b = this.size;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      const mh = hi[mid];
-      if (mh < h || (mh === h && lo[mid] <= l)) a = mid + 1;
-      else b = mid;
-    }
-    const last = a - 1;
+    const last = lastAtOrBelow(this.size, (i) => hi[i] < h || (hi[i] === h && lo[i] <= l));
     if (last < 0) return undefined;
     // Several names can share an address (`_stext`, `_text`, a function and
     // its alias). Pick the first global text symbol in file order, else the

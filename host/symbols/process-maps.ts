@@ -15,6 +15,7 @@
  * printed as `[unknown] 0xADDR`.
  */
 import { readFileSync } from 'node:fs';
+import { lastAtOrBelow } from './sort.js';
 
 export type MappingKind =
   /** Backed by a file (path is absolute; it may have been deleted or replaced since). */
@@ -108,14 +109,8 @@ export class ProcessMaps {
   /** The executable mapping holding addr, if any. */
   find(addr: number): Mapping | undefined {
     const { starts } = this;
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= addr) lo = mid + 1;
-      else hi = mid;
-    }
-    const m = lo > 0 ? this.mappings[lo - 1] : undefined;
+    const i = lastAtOrBelow(starts.length, (j) => starts[j] <= addr);
+    const m = i >= 0 ? this.mappings[i] : undefined;
     return m && addr < m.end ? m : undefined;
   }
 }

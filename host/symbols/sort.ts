@@ -45,3 +45,20 @@ export function sortedIndices(n: number, compare: (a: number, b: number) => numb
   }
   return src;
 }
+
+/**
+ * Binary search of a table sorted ascending, for the symbol and mapping
+ * tables here: the index of the last entry i for which atOrBelow(i) holds
+ * (the entry whose start is at or below the address looked up), or -1.
+ * atOrBelow must hold for a prefix of the table and fail for the rest.
+ */
+export function lastAtOrBelow(length: number, atOrBelow: (i: number) => boolean): number {
+  let lo = 0;
+  let hi = length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (atOrBelow(mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}

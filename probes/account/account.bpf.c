@@ -39,7 +39,7 @@
  * the task switched out (whoever it is) with the part of its run that
  * overlapped each wait. All changes to a CPU's slot happen under that CPU's
  * run-queue lock (sched_switch, and sched_wakeup, which the kernel fires with
- * the wakee's run queue locked), so plain writes are safe.
+ * the wakee's run queue locked), so plain writes are safe (kdelay_delayers.bpf.h).
  *
  * --hist: log2 histograms of run-queue waits and of each system call's
  * duration, for waits and calls that began inside the window (the rule of
@@ -51,42 +51,31 @@
  */
 #include "kdelay_core.bpf.h"
 #include "kdelay_gate.bpf.h"
+#include "kdelay_hist.bpf.h"
+#include "kdelay_records.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * The programs attach in the order they are defined below (the user half's
+ * attachAll()): context switches first, since a wake-up seen before them
+ * would leave its thread waiting through a switch-in not seen; system call
+ * exits before entries; then wake-ups and interrupts.
+ */
 
 #define TASK_RUNNING   0
 #define __TASK_STOPPED 0x4
 #define TASK_DEAD      0x80
 
-enum account_state {
-	ACCOUNT_USER = 0,
-	ACCOUNT_SYSCALL = 1,
-	ACCOUNT_HARDIRQ = 2,
-	ACCOUNT_SOFTIRQ = 3,
-	ACCOUNT_RUNNABLE = 4,
-	ACCOUNT_BLOCKED = 5,
-	ACCOUNT_STOPPED = 6,
-	ACCOUNT_UNKNOWN = 7,
-	ACCOUNT_STATES = 8,
-};
-KDELAY_SHARED_ENUM(account_state)
-
-enum account_syscall_nr {
-	/* Not in a system call. */
-	ACCOUNT_NO_SYSCALL = 0xffffffff,
-	/* In a system call entered before kdelay first saw the thread. */
-	ACCOUNT_UNKNOWN_SYSCALL = 0xfffffffe,
-};
-KDELAY_SHARED_ENUM(account_syscall_nr)
-
+/* The states, enum account_syscall_nr and ACCOUNT_HIST_*: kdelay_records.bpf.h (the host reads them). */
 enum account_limits {
 	ACCOUNT_WAITERS_PER_CPU = 4, /* waiting target threads tracked per run queue */
-	ACCOUNT_HIST_SLOTS = 40,     /* log2(ns) buckets: the last one holds 2^39 ns (9 min) and up */
-	ACCOUNT_HIST_RUN_QUEUE = 0,  /* account_hist key kind: run-queue waits */
-	ACCOUNT_HIST_SYSCALL = 1,    /* account_hist key kind: system call durations */
 };
 KDELAY_SHARED_ENUM(account_limits)
+
+#define KDELAY_WAITERS_PER_CPU ACCOUNT_WAITERS_PER_CPU
+#include "kdelay_delayers.bpf.h" /* waiters, delayers: who ran while a thread waited */
 
 /* Set by the user half: --hist. */
 const volatile bool hist_enabled = false;
@@ -148,25 +137,6 @@ struct account_tail {
 	u32 nr;
 };
 
-struct account_waiters {
-	u64 last_switch_ns; /* when the task now on this CPU was switched in (0: unknown) */
-	u32 count;
-	u32 pad;
-	u32 tids[ACCOUNT_WAITERS_PER_CPU];
-	u64 since[ACCOUNT_WAITERS_PER_CPU];
-};
-
-struct delayer_key {
-	u32 tid;     /* the waiting target thread */
-	u32 culprit; /* the thread (any process) that ran on its CPU meanwhile */
-};
-
-struct delayer_value {
-	u64 count;    /* stretches of the culprit that overlapped a wait */
-	u64 total_ns; /* their overlap */
-	char comm[16];
-};
-
 struct hist_key {
 	u32 tid;
 	u32 kind; /* ACCOUNT_HIST_RUN_QUEUE or ACCOUNT_HIST_SYSCALL */
@@ -207,21 +177,6 @@ struct {
 	__type(value, struct account_tail);
 } account_tail SEC(".maps");
 
-/* One slot per possible CPU; the user half sizes it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct account_waiters);
-} waiters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct delayer_key);
-	__type(value, struct delayer_value);
-} delayers SEC(".maps");
-
 /* Sized to 1 by the user half unless --hist. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -250,17 +205,6 @@ struct {
 static __always_inline void count_missed_switch(void)
 {
 	kdelay_count_percpu(&missed_switches, 0);
-}
-
-/* The part of [since, now) inside the window, as the gate says it is now. */
-static __always_inline u64 in_window(const struct kdelay_gate *gate, u64 since, u64 now)
-{
-	u64 from;
-
-	if (!gate || gate->state != KDELAY_GATE_OPEN)
-		return 0;
-	from = since > gate->window_start_ns ? since : gate->window_start_ns;
-	return now > from ? now - from : 0;
 }
 
 static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u64 ns)
@@ -352,7 +296,7 @@ static __always_inline void transition_to(struct account_thread *thread, u32 tid
 		nr = ACCOUNT_NO_SYSCALL;
 	}
 	if (gate && gate->state == KDELAY_GATE_OPEN) {
-		u64 ns = in_window(gate, since, now);
+		u64 ns = kdelay_in_window(gate, since, now);
 		bool on_cpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL || state == ACCOUNT_UNKNOWN;
 
 		/* Interrupt time was accounted apart (irq_ns is 0 unless the thread was current). */
@@ -427,24 +371,9 @@ static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
 	return true;
 }
 
-static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_only)
-{
-	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
-	u32 nr = ACCOUNT_UNKNOWN_SYSCALL;
-
-	if (!stack)
-		return nr;
-	if (user_frame_at(stack + 16384, &nr, entry_only) || user_frame_at(stack + 16384 - 16, &nr, entry_only) ||
-	    user_frame_at(stack + 32768, &nr, entry_only) || user_frame_at(stack + 32768 - 16, &nr, entry_only))
-		return nr;
-	return ACCOUNT_UNKNOWN_SYSCALL;
-}
+/* x86's FRED pads 16 bytes above the registers. */
+#define USER_FRAME_PAD 16
 #elif defined(__TARGET_ARCH_arm64)
-/* arm64's pt_regs after the user registers: the system call number, NO_SYSCALL (-1) on other entries. */
-struct pt_regs___syscallno {
-	s32 syscallno;
-};
-
 static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
 {
 	u32 size = bpf_core_type_size(struct pt_regs);
@@ -457,11 +386,16 @@ static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
 	/* EL0 (mode bits 0) and user addresses. */
 	if ((user.pstate & 0xf) || user.pc >> 56 || user.sp >> 56)
 		return false;
-	syscallno = BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+	syscallno = kdelay_syscall_nr(regs);
 	*nr = syscallno < 0 ? ACCOUNT_NO_SYSCALL : (u32)syscallno;
 	return true;
 }
 
+/* Nothing above the registers. */
+#define USER_FRAME_PAD 0
+#endif
+
+/* The user frame at the top of a 16 or 32 KiB (KASAN) stack, right there or below USER_FRAME_PAD. */
 static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_only)
 {
 	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
@@ -469,11 +403,13 @@ static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_
 
 	if (!stack)
 		return nr;
-	if (user_frame_at(stack + 16384, &nr, entry_only) || user_frame_at(stack + 32768, &nr, entry_only))
+	if (user_frame_at(stack + 16384, &nr, entry_only) ||
+	    (USER_FRAME_PAD && user_frame_at(stack + 16384 - USER_FRAME_PAD, &nr, entry_only)) ||
+	    user_frame_at(stack + 32768, &nr, entry_only) ||
+	    (USER_FRAME_PAD && user_frame_at(stack + 32768 - USER_FRAME_PAD, &nr, entry_only)))
 		return nr;
 	return ACCOUNT_UNKNOWN_SYSCALL;
 }
-#endif
 
 /* On a CPU in system call nr (or enum account_syscall_nr): the state that is. */
 static __always_inline u32 on_cpu_state(u32 nr)
@@ -532,45 +468,21 @@ static __always_inline struct account_thread *thread_on_cpu(u32 tid, struct task
 	return first_seen(tid, on_cpu_state(nr), nr);
 }
 
-/* log2 of ns, capped to the last slot (as libbpf-tools' histograms). */
-static __always_inline u32 log2_slot(u64 v)
-{
-	u32 r = 0, shift;
-
-	shift = (v > 0xffffffff) << 5;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xffff) << 4;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xff) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xf) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (v >> 1);
-	return r < ACCOUNT_HIST_SLOTS ? r : ACCOUNT_HIST_SLOTS - 1;
-}
-
 static __always_inline void hist_add(u32 tid, u32 kind, u32 nr, u64 ns)
 {
 	struct hist_key key = { .tid = tid, .kind = kind, .nr = nr };
 	struct hist_value zero = {};
 	struct hist_value *hist;
-	u64 slot = log2_slot(ns);
+	u64 slot = kdelay_log2_slot(ns, ACCOUNT_HIST_SLOTS);
 
 	hist = kdelay_lookup_or_init(&account_hist, &key, &zero);
 	if (!hist)
 		return;
 	/*
 	 * Bounded here, in 64 bits, for 5.10's and 6.1's verifiers: they give
-	 * up on an OR whose operand is not a constant (log2_slot's), leaving a
+	 * up on an OR whose operand is not a constant (kdelay_log2_slot's), leaving a
 	 * register with unknown upper bits, which the 32-bit compare clang made
-	 * of log2_slot's cap does not bound ("math between map_value pointer and
+	 * of kdelay_log2_slot's cap does not bound ("math between map_value pointer and
 	 * register with unbounded min value"). The empty asm keeps clang, which
 	 * knows slot < 40, from dropping this compare or narrowing it to 32 bits.
 	 */
@@ -579,108 +491,12 @@ static __always_inline void hist_add(u32 tid, u32 kind, u32 nr, u64 ns)
 		hist->slots[slot]++;
 }
 
-/* The CPU whose run queue a woken task was put on (task_cpu()), on kernels before and after 5.16. */
-struct thread_info___cpu {
-	u32 cpu;
-};
-struct task_struct___cpu {
-	struct thread_info___cpu thread_info;
-	unsigned int cpu;
-};
-
-static __always_inline u32 task_cpu_of(struct task_struct *p)
+/* For kdelay_charge_delayers(): tid still waits on cpu's run queue, since the same moment. */
+static __always_inline bool kdelay_still_waiting(u32 tid, u32 cpu, u64 since)
 {
-	struct task_struct___cpu *t = (void *)p;
+	struct account_thread *waiter = bpf_map_lookup_elem(&account_thread, &tid);
 
-	if (bpf_core_field_exists(t->thread_info.cpu))
-		return BPF_CORE_READ(t, thread_info.cpu);
-	return BPF_CORE_READ(t, cpu);
-}
-
-static __always_inline void waiter_add(u32 cpu, u32 tid, u64 now)
-{
-	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
-	u32 n;
-
-	if (!slot)
-		return;
-	n = slot->count;
-	if (n >= ACCOUNT_WAITERS_PER_CPU)
-		return; /* more waiters than tracked: the extra ones name no delayer */
-	slot->tids[n] = tid;
-	slot->since[n] = now;
-	slot->count = n + 1;
-}
-
-static __always_inline void waiter_remove(u32 cpu, u32 tid)
-{
-	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
-	u32 n, i;
-
-	if (!slot)
-		return;
-	n = slot->count;
-	for (i = 0; i < ACCOUNT_WAITERS_PER_CPU; i++) {
-		if (i >= n)
-			return;
-		if (slot->tids[i] != tid)
-			continue;
-		/* Move the last one into the hole. */
-		if (n - 1 < ACCOUNT_WAITERS_PER_CPU) {
-			slot->tids[i] = slot->tids[n - 1];
-			slot->since[i] = slot->since[n - 1];
-		}
-		slot->count = n - 1;
-		return;
-	}
-}
-
-/*
- * prev is leaving this CPU at now: charge its run to each target thread
- * waiting on this CPU, for the part that overlapped the wait. An entry whose
- * thread is no longer waiting here since that moment (its removal raced
- * with a migration, or it was listed twice) is dropped, not charged.
- */
-static __always_inline void charge_delayer(struct account_waiters *slot, u32 cpu, struct task_struct *prev, u64 now,
-                                           const struct kdelay_gate *gate)
-{
-	u32 culprit = BPF_CORE_READ(prev, pid);
-	u32 n = slot->count, kept = 0, i;
-
-	for (i = 0; i < ACCOUNT_WAITERS_PER_CPU; i++) {
-		struct account_thread *waiter;
-		struct delayer_key key;
-		struct delayer_value zero = {}, *value;
-		u32 tid;
-		u64 from, ns, since;
-
-		if (i >= n)
-			break;
-		tid = slot->tids[i];
-		since = slot->since[i];
-		waiter = bpf_map_lookup_elem(&account_thread, &tid);
-		if (!waiter || waiter->state != ACCOUNT_RUNNABLE || waiter->wait_cpu != cpu || waiter->since != since)
-			continue;
-		if (kept < ACCOUNT_WAITERS_PER_CPU) {
-			slot->tids[kept] = tid;
-			slot->since[kept] = since;
-			kept++;
-		}
-		from = since > slot->last_switch_ns ? since : slot->last_switch_ns;
-		ns = in_window(gate, from, now);
-		if (!ns || tid == culprit)
-			continue;
-		key.tid = tid;
-		key.culprit = culprit;
-		value = kdelay_lookup_or_init(&delayers, &key, &zero);
-		if (!value)
-			continue;
-		if (!value->count)
-			BPF_CORE_READ_STR_INTO(&value->comm, prev, comm);
-		value->count++;
-		value->total_ns += ns;
-	}
-	slot->count = kept;
+	return waiter && waiter->state == ACCOUNT_RUNNABLE && waiter->wait_cpu == cpu && waiter->since == since;
 }
 
 static __always_inline bool off_cpu(u32 state)
@@ -726,42 +542,8 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
 	transition(thread, tid, ACCOUNT_RUNNABLE, now, gate);
-	thread->wait_cpu = task_cpu_of(p);
-	waiter_add(thread->wait_cpu, tid, now);
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(account_wakeup, struct task_struct *p)
-{
-	on_wakeup(p);
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(account_wakeup_new, struct task_struct *p)
-{
-	struct account_thread *thread;
-	u32 tid, nr;
-	u64 now;
-
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
-		return 0;
-	tid = BPF_CORE_READ(p, pid);
-	now = bpf_ktime_get_ns();
-	/*
-	 * A new thread: its life begins here, waiting for its first CPU. It
-	 * then finishes the clone() it was created by (a copy of its creator's
-	 * entry registers: the call's number, with the child's return value).
-	 */
-	nr = entered_syscall(p, true);
-	thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
-	if (!thread)
-		return 0;
-	thread->since = now;
-	thread->born_ns = now;
-	thread->wait_cpu = task_cpu_of(p);
-	waiter_add(thread->wait_cpu, tid, now);
-	return 0;
+	thread->wait_cpu = kdelay_task_cpu(p);
+	kdelay_waiter_add(thread->wait_cpu, tid, now);
 }
 
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, const struct kdelay_gate *gate)
@@ -796,7 +578,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 	transition(thread, tid, next, now, gate);
 	if (next == ACCOUNT_RUNNABLE) {
 		thread->wait_cpu = bpf_get_smp_processor_id();
-		waiter_add(thread->wait_cpu, tid, now);
+		kdelay_waiter_add(thread->wait_cpu, tid, now);
 	}
 }
 
@@ -819,7 +601,7 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, const s
 	if (!off_cpu(thread->state))
 		missed_switch(thread, gate);
 	if (thread->state == ACCOUNT_RUNNABLE) {
-		waiter_remove(thread->wait_cpu, tid);
+		kdelay_waiter_remove(thread->wait_cpu, tid);
 		if (hist_enabled && gate && gate->state == KDELAY_GATE_OPEN && since >= gate->window_start_ns)
 			hist_add(tid, ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_NO_SYSCALL, now - since);
 	}
@@ -832,7 +614,7 @@ int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task
 	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
 	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
 	u32 cpu = bpf_get_smp_processor_id();
-	struct account_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
+	struct kdelay_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
 	struct kdelay_gate *gate;
 	u64 now;
 
@@ -841,7 +623,7 @@ int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task
 	gate = kdelay_gate_get(); /* in any state: see transition() */
 	now = bpf_ktime_get_ns();
 	if (slot && slot->count)
-		charge_delayer(slot, cpu, prev, now, gate);
+		kdelay_charge_delayers(slot, cpu, prev, now, gate);
 	if (slot)
 		slot->last_switch_ns = now;
 	/* Segments are tracked while the gate is closed too, so the window clips them. */
@@ -862,6 +644,48 @@ int BPF_PROG(account_runtime, struct task_struct *p)
 		return 0;
 	tid = BPF_CORE_READ(p, pid);
 	thread_on_cpu(tid, p);
+	return 0;
+}
+
+/* The number of the system call a sys_exit is for. */
+static __always_inline u32 exiting_syscall(struct pt_regs *regs)
+{
+	long nr = kdelay_syscall_nr(regs);
+	return nr < 0 ? ACCOUNT_UNKNOWN_SYSCALL : (u32)nr;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct account_thread *thread;
+	struct kdelay_gate *gate;
+	u32 tid = (u32)pid_tgid;
+	u64 now;
+
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	thread = seen(tid);
+	if (!thread) {
+		/* First seen here: in this system call since before kdelay looked. */
+		u32 nr = exiting_syscall(regs);
+
+		thread = first_seen(tid, on_cpu_state(nr), nr);
+	}
+	if (!thread)
+		return 0;
+	now = bpf_ktime_get_ns();
+	gate = kdelay_gate_get();
+	if (off_cpu(thread->state))
+		missed_switch(thread, gate);
+	else if (thread->state == ACCOUNT_USER)
+		thread->state = ACCOUNT_UNKNOWN; /* its entry was not seen */
+	if (hist_enabled && thread->state == ACCOUNT_SYSCALL && thread->syscall_ns && gate &&
+	    gate->state == KDELAY_GATE_OPEN && thread->syscall_ns >= gate->window_start_ns &&
+	    thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
+		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
+	transition_to(thread, tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL, now, gate);
+	thread->syscall_ns = 0;
 	return 0;
 }
 
@@ -898,49 +722,37 @@ int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* The number of the system call a sys_exit is for. */
-static __always_inline u32 exiting_syscall(struct pt_regs *regs)
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(account_wakeup, struct task_struct *p)
 {
-#if defined(__TARGET_ARCH_x86)
-	long nr = BPF_CORE_READ(regs, orig_ax);
-#else
-	long nr = BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
-#endif
-	return nr < 0 ? ACCOUNT_UNKNOWN_SYSCALL : (u32)nr;
+	on_wakeup(p);
+	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(account_wakeup_new, struct task_struct *p)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct account_thread *thread;
-	struct kdelay_gate *gate;
-	u32 tid = (u32)pid_tgid;
+	u32 tid, nr;
 	u64 now;
 
-	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return 0;
-	thread = seen(tid);
-	if (!thread) {
-		/* First seen here: in this system call since before kdelay looked. */
-		u32 nr = exiting_syscall(regs);
-
-		thread = first_seen(tid, on_cpu_state(nr), nr);
-	}
+	tid = BPF_CORE_READ(p, pid);
+	now = bpf_ktime_get_ns();
+	/*
+	 * A new thread: its life begins here, waiting for its first CPU. It
+	 * then finishes the clone() it was created by (a copy of its creator's
+	 * entry registers: the call's number, with the child's return value).
+	 */
+	nr = entered_syscall(p, true);
+	thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
 	if (!thread)
 		return 0;
-	now = bpf_ktime_get_ns();
-	gate = kdelay_gate_get();
-	if (off_cpu(thread->state))
-		missed_switch(thread, gate);
-	else if (thread->state == ACCOUNT_USER)
-		thread->state = ACCOUNT_UNKNOWN; /* its entry was not seen */
-	if (hist_enabled && thread->state == ACCOUNT_SYSCALL && thread->syscall_ns && gate &&
-	    gate->state == KDELAY_GATE_OPEN && thread->syscall_ns >= gate->window_start_ns &&
-	    thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
-		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
-	transition_to(thread, tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL, now, gate);
-	thread->syscall_ns = 0;
+	thread->since = now;
+	thread->born_ns = now;
+	thread->wait_cpu = kdelay_task_cpu(p);
+	kdelay_waiter_add(thread->wait_cpu, tid, now);
 	return 0;
 }
 
@@ -981,9 +793,9 @@ static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
 		return;
 	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
-	ns = in_window(gate, slot->entry_ns, now);
+	ns = kdelay_in_window(gate, slot->entry_ns, now);
 	slot->entry_ns = 0;
-	/* Said again for older verifiers, which do not carry "ns > 0 means an open gate" through in_window(). */
+	/* Said again for older verifiers, which do not carry "ns > 0 means an open gate" through kdelay_in_window(). */
 	if (!gate || gate->state != KDELAY_GATE_OPEN)
 		return;
 	if (which == IRQ_SLOT_HARD) {

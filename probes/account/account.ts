@@ -1,31 +1,32 @@
 // account probe, user half: turns account.bpf.c's maps into the rows the
-// host's verdict and histograms read (sections "account", "delayers",
-// "histogram"; hidden from the text tables, see manifest.json).
+// host's verdict reads (sections "account" and "delayers", hidden from the
+// text tables, see manifest.json) and, with --hist, histograms
+// (report_histograms). The states, markers and histogram kinds are the
+// accounting contract, declared once in probes/include/kdelay_records.bpf.h.
 
 import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { HistogramBatch } from '../lib/histograms';
 import { wasm_bpf_map_operate } from '../lib/imports';
-import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/account.bpf';
-
-const BPF_MAP_DELETE_ELEM = 3;
 import {
-  ACCOUNT_HIST_RUN_QUEUE,
+  ACCOUNT_AFTER_EXIT,
+  ACCOUNT_BEFORE_BIRTH,
+  ACCOUNT_BLOCKED,
   ACCOUNT_HIST_SLOTS,
   ACCOUNT_NO_SYSCALL,
-  ACCOUNT_BLOCKED,
+  ACCOUNT_STATES,
   ACCOUNT_SYSCALL,
   ACCOUNT_UNKNOWN,
   ACCOUNT_UNKNOWN_SYSCALL,
   ACCOUNT_USER,
-  ACCOUNT_TAIL_KEY_SIZE,
-  ACCOUNT_TAIL_VALUE_SIZE,
-  ACCOUNT_THREAD_KEY_SIZE,
+} from '../lib/build/shared.layout';
+import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/account.bpf';
+
+const BPF_MAP_DELETE_ELEM = 3;
+import {
+  attachAll,
+  Maps,
   ACCOUNT_THREAD_MAX_ENTRIES,
-  ACCOUNT_THREAD_VALUE_SIZE,
-  ACCOUNT_TIME_KEY_SIZE,
-  ACCOUNT_TIME_VALUE_SIZE,
-  ACCOUNT_HIST_KEY_SIZE,
   ACCOUNT_HIST_MAX_ENTRIES,
-  ACCOUNT_HIST_VALUE_SIZE,
   accountKeyNr,
   accountKeyState,
   accountKeyTid,
@@ -33,7 +34,6 @@ import {
   accountTailNr,
   accountTailNs,
   accountTailState,
-  ACCOUNT_STATES,
   ACCOUNT_THREAD_SUM_COUNT_OFFSET,
   ACCOUNT_THREAD_SUM_NS_OFFSET,
   accountThreadBlockedNr,
@@ -51,8 +51,6 @@ import {
   accountValueTotalNs,
   DELAYER_VALUE_COMM_LENGTH,
   DELAYER_VALUE_COMM_OFFSET,
-  DELAYERS_KEY_SIZE,
-  DELAYERS_VALUE_SIZE,
   delayerKeyCulprit,
   delayerKeyTid,
   delayerValueCount,
@@ -65,33 +63,21 @@ import {
 
 const DEFAULT_ENTRIES: u32 = <u32>ACCOUNT_THREAD_MAX_ENTRIES;
 
-let obj!: BpfObject;
+let maps!: Maps;
 let time!: MapSnapshot;
 let threads!: MapSnapshot;
 let tails!: MapSnapshot;
 let delayers!: MapSnapshot;
 let hist: MapSnapshot | null = null;
-let gateFd: i32 = -1;
-let mapFullFd: i32 = -1;
 let missedSwitches!: PercpuCounter;
 let accountRows!: RowBatch;
 let delayerRows!: RowBatch;
-let histRows!: RowBatch;
+let histograms!: HistogramBatch;
 let tailed!: TidSet;
 // Each delayer row's comm as a NUL-terminated label, one slot per entry of
 // the delayers map: rewritten every collect, never reallocated.
 let commLabels: usize = 0;
 const COMM_LABEL_SIZE: i32 = DELAYER_VALUE_COMM_LENGTH + 1;
-
-// Labels: the state names the host's verdict reads (host/report/verdict.ts),
-// by enum account_state; then "born" (the part of the window before a thread
-// began) and "exited" (the part after it ended).
-const STATE_NAMES: string[] = ['user', 'syscall', 'hardirq', 'softirq', 'runnable', 'blocked', 'stopped', 'unknown'];
-const stateLabels = new Array<usize>();
-let bornLabel: usize = 0;
-let exitedLabel: usize = 0;
-let runQueueLabel: usize = 0;
-let syscallLabel: usize = 0;
 
 /** Threads sized for by default: 4 times the target's threads when kdelay starts, at least DEFAULT_ENTRIES, at most this. */
 const MAX_DEFAULT_ENTRIES: u32 = 1 << 20;
@@ -120,7 +106,7 @@ export function kdelay_probe_init(): i32 {
   const rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;
   const histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
-  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('account_thread', entries);
   obj.setMaxEntries('account_time', rowEntries);
   obj.setMaxEntries('account_tail', entries);
@@ -131,44 +117,22 @@ export function kdelay_probe_init(): i32 {
   obj.setMaxEntries('account_hist', histEntries);
   obj.setBool('hist_enabled', histOn);
   obj.load();
-  // Context switches first: a wake-up seen before them would leave its thread waiting through a switch-in not seen.
-  obj.attach('account_switch');
-  obj.attach('account_runtime');
-  obj.attach('account_sys_exit');
-  obj.attach('account_sys_enter');
-  obj.attach('account_wakeup');
-  obj.attach('account_wakeup_new');
-  obj.attach('account_hardirq_entry');
-  obj.attach('account_hardirq_exit');
-  obj.attach('account_softirq_entry');
-  obj.attach('account_softirq_exit');
-  const timeFd = obj.mapFd('account_time');
-  const threadFd = obj.mapFd('account_thread');
-  const tailFd = obj.mapFd('account_tail');
-  const delayerFd = obj.mapFd('delayers');
-  const histFd = obj.mapFd('account_hist');
-  gateFd = obj.mapFd('kdelay_gate');
-  mapFullFd = obj.mapFd('kdelay_map_full');
-  const missedFd = obj.mapFd('missed_switches');
+  // In account.bpf.c's order: context switches first (a wake-up seen before them would leave its thread waiting through a switch-in not seen).
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  missedSwitches = new PercpuCounter(missedFd);
+  missedSwitches = new PercpuCounter(maps.missedSwitches.fd);
   const n = <i32>entries;
   const rowsN = <i32>rowEntries;
-  time = new MapSnapshot(timeFd, ACCOUNT_TIME_KEY_SIZE, ACCOUNT_TIME_VALUE_SIZE, rowsN);
-  threads = new MapSnapshot(threadFd, ACCOUNT_THREAD_KEY_SIZE, ACCOUNT_THREAD_VALUE_SIZE, n);
-  tails = new MapSnapshot(tailFd, ACCOUNT_TAIL_KEY_SIZE, ACCOUNT_TAIL_VALUE_SIZE, n);
-  delayers = new MapSnapshot(delayerFd, DELAYERS_KEY_SIZE, DELAYERS_VALUE_SIZE, rowsN);
-  if (histOn) hist = new MapSnapshot(histFd, ACCOUNT_HIST_KEY_SIZE, ACCOUNT_HIST_VALUE_SIZE, <i32>histEntries);
-  accountRows = new RowBatch(cstr('account'), 3);
+  time = maps.accountTime.snapshot();
+  threads = maps.accountThread.snapshot();
+  tails = maps.accountTail.snapshot();
+  delayers = maps.delayers.snapshot();
+  if (histOn) hist = maps.accountHist.snapshot();
+  accountRows = new RowBatch(cstr('account'), 4);
   delayerRows = new RowBatch(cstr('delayers'), 3);
-  histRows = new RowBatch(cstr('histogram'), 3);
+  histograms = new HistogramBatch(ACCOUNT_HIST_SLOTS);
   tailed = new TidSet(n);
   commLabels = changetype<usize>(new ArrayBuffer(rowsN * COMM_LABEL_SIZE));
-  for (let i = 0; i < STATE_NAMES.length; i++) stateLabels.push(cstr(STATE_NAMES[i]));
-  bornLabel = cstr('born');
-  exitedLabel = cstr('exited');
-  runQueueLabel = cstr('run_queue');
-  syscallLabel = cstr('syscall');
   return 0;
 }
 
@@ -180,8 +144,9 @@ function commLabel(i: i32, comm: usize): usize {
   return label;
 }
 
+/** One row of the "account" section: (tid; state, nr, count, ns), state an enum account_state or account_life. */
 function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
-  accountRows.row(tid, stateLabels[state]).add(nr).add(count).add(ns);
+  accountRows.row(tid, 0).add(state).add(nr).add(count).add(ns);
 }
 
 /**
@@ -192,8 +157,8 @@ function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
  * so a thread moving on between the two reads is seen in at least one, and
  * a tail in account_tail wins. A (tid, state, nr) may come in more than one
  * row (the kernel's moved sums, the record's, the tail): the host adds them
- * up. A thread born or exited inside the window has a "born" or "exited"
- * row for the part of the window it did not live. Nothing is allocated:
+ * up. A thread born or exited inside the window has an ACCOUNT_BEFORE_BIRTH
+ * or ACCOUNT_AFTER_EXIT row for the part of the window it did not live. Nothing is allocated:
  * rows go to the RowBatch as they are read.
  */
 function reportAccount(): i32 {
@@ -203,7 +168,7 @@ function reportAccount(): i32 {
   if (err < 0) return err;
   err = time.read();
   if (err < 0) return err;
-  const gate = readGate(gateFd);
+  const gate = readGate(maps.kdelayGate.fd);
   const start = gate.windowStartNs;
   const stop = gate.windowStopNs;
 
@@ -240,18 +205,8 @@ function reportAccount(): i32 {
     const born = accountThreadBornNs(v);
     const exited = accountThreadExitNs(v);
     // Its life in the window: what lies outside it is reported as such, so that every thread's rows add up to the window.
-    if (born > start && born < stop)
-      accountRows
-        .row(tid, bornLabel)
-        .add(<u32>ACCOUNT_NO_SYSCALL)
-        .add(1)
-        .add(born - start);
-    if (exited > start && exited < stop)
-      accountRows
-        .row(tid, exitedLabel)
-        .add(<u32>ACCOUNT_NO_SYSCALL)
-        .add(1)
-        .add(stop - exited);
+    if (born > start && born < stop) accountRow(tid, ACCOUNT_BEFORE_BIRTH, ACCOUNT_NO_SYSCALL, 1, born - start);
+    if (exited > start && exited < stop) accountRow(tid, ACCOUNT_AFTER_EXIT, ACCOUNT_NO_SYSCALL, 1, stop - exited);
     // An exited thread's last segment ended when it did (its sums hold it).
     if (tailed.has(tid) || since >= stop || accountThreadDead(v)) continue;
     const state = accountThreadState(v);
@@ -284,20 +239,15 @@ function reportDelayers(): i32 {
   return delayerRows.flush();
 }
 
+/** Each (thread, kind, nr) histogram as it is: ACCOUNT_HIST_SLOTS buckets, slot s for [2^s, 2^(s+1)) ns. */
 function reportHistograms(h: MapSnapshot): i32 {
   const err = h.read();
   if (err < 0) return err;
   for (let i = 0; i < h.count; i++) {
     const k = h.key(i);
-    const slots = h.value(i) + <usize>HIST_VALUE_SLOTS_OFFSET;
-    const label = histKeyKind(k) == ACCOUNT_HIST_RUN_QUEUE ? runQueueLabel : syscallLabel;
-    // One row per non-empty bucket: slot s counts durations in [2^s, 2^(s+1)) ns.
-    for (let s = 0; s < ACCOUNT_HIST_SLOTS; s++) {
-      const count = load<u32>(slots + <usize>(s * 4));
-      if (count) histRows.row(histKeyTid(k), label).add(histKeyNr(k)).add(s).add(count);
-    }
+    histograms.add(histKeyTid(k), histKeyKind(k), histKeyNr(k), h.value(i) + <usize>HIST_VALUE_SLOTS_OFFSET);
   }
-  return histRows.flush();
+  return histograms.flush();
 }
 
 export function kdelay_probe_collect(): i32 {
@@ -310,7 +260,7 @@ export function kdelay_probe_collect(): i32 {
     err = reportHistograms(h);
     if (err < 0) return err;
   }
-  warnIfMapsWereFull(mapFullFd, 'account');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'account');
   const missed = missedSwitches.grew();
   if (missed > 0) {
     warn(missed.toString() + ' context switches of the target were not seen: the time around them is in the verdict as not known');

@@ -64,6 +64,10 @@ struct pt_regs {
 	struct user_pt_regs user_regs;
 	__u64 orig_x0;
 };
+/* After the user registers: the system call number, NO_SYSCALL (-1) on other entries. */
+struct pt_regs___syscallno {
+	s32 syscallno;
+};
 #else
 #error "kdelay probes are built for __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
@@ -74,6 +78,20 @@ struct irqaction {
 };
 
 #pragma clang attribute pop
+
+/*
+ * The system call a task entered the kernel for, from the registers it
+ * entered with (a sys_exit's, or those task_pt_regs() finds): negative if it
+ * entered for something else (an interrupt, an exception).
+ */
+static __always_inline long kdelay_syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#else
+	return BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
+#endif
+}
 
 /* The scheduler state of a task, on kernels before and after 5.14. */
 static __always_inline long kdelay_task_state(const struct task_struct *task)

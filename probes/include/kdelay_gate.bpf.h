@@ -55,4 +55,15 @@ static __always_inline struct kdelay_gate *kdelay_capturing(u64 pid_tgid)
 	return kdelay_capturing_tgid((u32)(pid_tgid >> 32));
 }
 
+/* The part of [since, now) inside the window, as the gate says it is now (0 unless it is open). */
+static __always_inline u64 kdelay_in_window(const struct kdelay_gate *gate, u64 since, u64 now)
+{
+	u64 from;
+
+	if (!gate || gate->state != KDELAY_GATE_OPEN)
+		return 0;
+	from = since > gate->window_start_ns ? since : gate->window_start_ns;
+	return now > from ? now - from : 0;
+}
+
 #endif /* KDELAY_GATE_BPF_H */

@@ -7,6 +7,9 @@
  * generated from these declarations' BTF into host/runtime/kernel-records.ts
  * by `npm run build:probes` (`npm run check:probes` fails when it is stale);
  * the probes' AssemblyScript gets the same in probes/lib/build/.
+ * The accounting contract at the end (states, system call markers,
+ * histograms) is generated into host/bundle/accounting-contract.ts instead:
+ * the report reads it, and report/ may not import runtime/.
  * Explicitly padded: every byte is a field the host can see.
  */
 #ifndef KDELAY_RECORDS_BPF_H
@@ -82,5 +85,55 @@ struct kdelay_exited_thread {
 	u64 exit_ns;   /* bpf_ktime_get_ns() at the last switch-out */
 };
 KDELAY_SHARED_STRUCT(kdelay_exited_thread)
+
+/*
+ * The accounting contract: what the probe that provides "accounting"
+ * (probes/account) reports and the host's verdict reads
+ * (host/report/accounts.ts, host/driver/quiet-threads.ts).
+ *
+ * Each thread of the target is, at any moment, in exactly one state (see
+ * probes/account/account.bpf.c). A row of the "account" section is
+ * (tid; state, nr, count, ns): state is an enum account_state, or one of
+ * enum account_life for the part of the window a thread did not live.
+ */
+enum account_state {
+	ACCOUNT_USER = 0,
+	ACCOUNT_SYSCALL = 1,
+	ACCOUNT_HARDIRQ = 2,
+	ACCOUNT_SOFTIRQ = 3,
+	ACCOUNT_RUNNABLE = 4,
+	ACCOUNT_BLOCKED = 5,
+	ACCOUNT_STOPPED = 6,
+	ACCOUNT_UNKNOWN = 7,
+	ACCOUNT_STATES = 8,
+};
+KDELAY_SHARED_ENUM(account_state)
+
+/* Rows of the "account" section that are no state: the window outside a thread's life. */
+enum account_life {
+	ACCOUNT_BEFORE_BIRTH = 8, /* the part of the window before the thread began */
+	ACCOUNT_AFTER_EXIT = 9,   /* the part after it exited */
+};
+KDELAY_SHARED_ENUM(account_life)
+
+/* The nr of a state that is in no (known) system call. */
+enum account_syscall_nr {
+	/* Not in a system call. */
+	ACCOUNT_NO_SYSCALL = 0xffffffff,
+	/* In a system call entered before kdelay first saw the thread. */
+	ACCOUNT_UNKNOWN_SYSCALL = 0xfffffffe,
+};
+KDELAY_SHARED_ENUM(account_syscall_nr)
+
+/*
+ * --hist: log2 histograms, reported with report_histograms(); slot s counts
+ * durations in [2^s, 2^(s+1)) ns (slot 0 also holds 0).
+ */
+enum account_hist {
+	ACCOUNT_HIST_SLOTS = 40,    /* log2(ns) buckets: the last one holds 2^39 ns (9 min) and up */
+	ACCOUNT_HIST_RUN_QUEUE = 0, /* kind: run-queue waits */
+	ACCOUNT_HIST_SYSCALL = 1,   /* kind: system call durations (nr: the call) */
+};
+KDELAY_SHARED_ENUM(account_hist)
 
 #endif /* KDELAY_RECORDS_BPF_H */

@@ -4,26 +4,14 @@
 import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statTotal } from '../lib/stats';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/irq.bpf';
-import {
-  HARDIRQ_KEY_NAME_LENGTH,
-  HARDIRQ_KEY_NAME_OFFSET,
-  HARDIRQ_STATS_KEY_SIZE,
-  HARDIRQ_STATS_MAX_ENTRIES,
-  HARDIRQ_STATS_VALUE_SIZE,
-  hardirqKeyTid,
-  SOFTIRQ_STATS_KEY_SIZE,
-  SOFTIRQ_STATS_VALUE_SIZE,
-  softirqKeyTid,
-  softirqKeyVecNr,
-} from './build/irq.layout';
+import { attachAll, HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, HARDIRQ_STATS_MAX_ENTRIES, hardirqKeyTid, Maps, softirqKeyTid, softirqKeyVecNr } from './build/irq.layout';
 
 const DEFAULT_ENTRIES: u32 = HARDIRQ_STATS_MAX_ENTRIES;
 const IRQ_NAME_LEN = HARDIRQ_KEY_NAME_LENGTH;
 
-let obj!: BpfObject;
+let maps!: Maps;
 let hardStats!: MapSnapshot;
 let softStats!: MapSnapshot;
-let mapFullFd: i32 = -1;
 let hardRows!: RowBatch;
 let softRows!: RowBatch;
 
@@ -43,20 +31,14 @@ const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_po
 
 export function kdelay_probe_init(): i32 {
   const entries = <u32>option('irq.max_entries', DEFAULT_ENTRIES);
-  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('hardirq_stats', entries);
   obj.setMaxEntries('softirq_stats', entries);
   obj.load();
-  obj.attach('irq_hard_entry');
-  obj.attach('irq_hard_exit');
-  obj.attach('irq_soft_entry');
-  obj.attach('irq_soft_exit');
-  const hardFd = obj.mapFd('hardirq_stats');
-  const softFd = obj.mapFd('softirq_stats');
-  mapFullFd = obj.mapFd('kdelay_map_full');
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  hardStats = new MapSnapshot(hardFd, HARDIRQ_STATS_KEY_SIZE, HARDIRQ_STATS_VALUE_SIZE, <i32>entries);
-  softStats = new MapSnapshot(softFd, SOFTIRQ_STATS_KEY_SIZE, SOFTIRQ_STATS_VALUE_SIZE, <i32>entries);
+  hardStats = maps.hardirqStats.snapshot();
+  softStats = maps.softirqStats.snapshot();
   hardRows = new RowBatch(cstr('hardirq'), 3);
   softRows = new RowBatch(cstr('softirq'), 4);
   return 0;
@@ -121,7 +103,7 @@ export function kdelay_probe_collect(): i32 {
   err = softRows.flush();
   if (err < 0) return err;
 
-  warnIfMapsWereFull(mapFullFd, 'irq');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'irq');
   return 0;
 }
 

@@ -30,6 +30,8 @@ export declare function syscall_number(name: usize): i32;
 export declare function syscall_name(nr: i32, buf: usize, cap: i32): i32;
 @external("kdelay", "report_rows")
 export declare function report_rows(section: usize, count: i32, tids: usize, labels: usize, values: usize, width: i32): i32;
+@external("kdelay", "report_histograms")
+export declare function report_histograms(count: i32, tids: usize, kinds: usize, nrs: usize, slots: usize, slot_count: i32): i32;
 @external("kdelay", "report_warning")
 export declare function report_warning(text: usize): i32;
 @external("kdelay", "bpf_object_set_attach_target")

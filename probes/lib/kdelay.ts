@@ -59,12 +59,41 @@ export function targetTgid(): u32 {
   return <u32>option('target_tgid', 0);
 }
 
+/** n rounded down to a power of two (at least 1). */
+function powerOfTwoAtMost(n: u32): u32 {
+  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
+}
+
+/**
+ * A map of a loaded object: its fd, and its key and value sizes and
+ * capacity (the build generates the sizes from the BTF; the capacity is
+ * the one set before load, else the C's). Probes get theirs from the
+ * generated attachAll()/findMaps() (build/<name>.layout.ts), by name.
+ */
+export class BpfMap {
+  constructor(
+    readonly fd: i32,
+    readonly keySize: i32,
+    readonly valueSize: i32,
+    readonly maxEntries: i32,
+  ) {}
+
+  /** A whole-map read buffer for all its entries (see MapSnapshot). Make it once, in kdelay_probe_init. */
+  snapshot(): MapSnapshot {
+    return new MapSnapshot(this.fd, this.keySize, this.valueSize, this.maxEntries);
+  }
+}
+
 export class BpfObject {
   handle: i64 = 0;
   /** The first failure (negative errno), or 0. */
   error: i32 = 0;
   private step: string = '';
   private loaded: bool = false;
+  /** Capacities set before load (setMaxEntries), by map. */
+  private readonly capacities: Map<string, u32> = new Map<string, u32>();
+  /** Programs turned off before load (setAutoload): attachPrograms() leaves them out. */
+  private readonly off: Set<string> = new Set<string>();
 
   /**
    * Opens an embedded object and wires it to kdelay: the target tgid is set
@@ -132,6 +161,20 @@ export class BpfObject {
   setMaxEntries(map: string, entries: u32): void {
     if (this.error) return;
     this.fail(bpf_object_set_max_entries(this.handle, cstr(map), entries), 'resize ' + map);
+    this.capacities.set(map, entries);
+  }
+
+  /**
+   * Sizes the per-thread slots of probes/include/kdelay_slots.bpf.h: the
+   * array `slots` and slot_owner get `wanted` entries rounded down to a
+   * power of two (at least 1), and slot_mask follows. Returns the count.
+   */
+  setSlots(slots: string, wanted: u32): u32 {
+    const count = powerOfTwoAtMost(wanted);
+    this.setMaxEntries(slots, count);
+    this.setMaxEntries('slot_owner', count);
+    this.setU32('slot_mask', count - 1);
+    return count;
   }
 
   shareMap(map: string): void {
@@ -142,6 +185,8 @@ export class BpfObject {
   setAutoload(program: string, on: bool): void {
     if (this.error) return;
     this.fail(bpf_object_set_autoload(this.handle, cstr(program), on ? 1 : 0), 'configure ' + program);
+    if (on) this.off.delete(program);
+    else this.off.add(program);
   }
 
   /** fentry/fexit: the kernel function to attach to, before load. */
@@ -159,6 +204,18 @@ export class BpfObject {
   attach(program: string): void {
     if (this.error) return;
     this.fail(wasm_attach_bpf_program(this.handle, cstr(program), 0), 'attach ' + program);
+  }
+
+  /**
+   * Attaches each program of `programs` that is set to load, in that order
+   * (libbpf's skeleton attach()). Probes call the generated attachAll()
+   * (build/<name>.layout.ts), which passes every program their C defines,
+   * in the order it defines them.
+   */
+  attachPrograms(programs: StaticArray<string>): void {
+    for (let i = 0; i < programs.length; i++) {
+      if (!this.off.has(programs[i])) this.attach(programs[i]);
+    }
   }
 
   /** USDT probe provider:name in the target's executable. */
@@ -194,6 +251,12 @@ export class BpfObject {
     const fd = wasm_bpf_map_fd_by_name(this.handle, cstr(map));
     this.fail(fd, 'map ' + map);
     return fd;
+  }
+
+  /** A map by name, after load, with its sizes (the generated findMaps() calls this for each map). */
+  map(name: string, keySize: i32, valueSize: i32, maxEntries: i32): BpfMap {
+    const capacity = this.capacities.has(name) ? <i32>this.capacities.get(name) : maxEntries;
+    return new BpfMap(this.mapFd(name), keySize, valueSize, capacity);
   }
 }
 
@@ -470,7 +533,7 @@ export class TidSums {
 
 /**
  * Collects the rows of one report section and hands them to the host in
- * batches (one import call per ROW_BATCH rows, not one per row). Usage:
+ * batches (one report_rows call per `capacity` rows, 1024 unless given). Usage:
  *   rows.row(tid, label).add(a).add(b); ... rows.flush();
  * Labels are NUL-terminated strings that must stay unchanged until flush().
  */

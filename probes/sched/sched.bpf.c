@@ -18,6 +18,7 @@
  */
 #include "kdelay_core.bpf.h"
 #include "kdelay_gate.bpf.h"
+#include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -41,14 +42,12 @@ struct thread_state {
  * Every switch of a target thread touches two threads' records and two
  * statistics, every wake-up one record: with hash maps that was ten
  * helper calls that hash their key per pingpong round trip, most of this
- * probe's cost above the empty-program floor. So a thread owns the slot
- * of state_slots indexed by the low bits of its tid when it is the first
- * to claim it: its state and its statistics in one array element, which
- * the verifier's inlined array lookup finds. A slot is claimed through
- * slot_owner, whose BPF_NOEXIST insert is the only atomic test-and-set
- * 5.10's BPF offers, and kept for the run (a thread's tid picks it again
- * after a restart); a thread whose slot another owns keeps using the hash
- * maps below. Slot statistics belong to the window that began at
+ * probe's cost above the empty-program floor. So a thread owns a slot of
+ * state_slots (kdelay_slots.bpf.h) when it is the first to claim it: its
+ * state and its statistics in one array element, which the verifier's
+ * inlined array lookup finds. A slot is kept for the run (a thread's tid
+ * picks it again after a restart); a thread whose slot another owns uses
+ * the hash maps below. Slot statistics belong to the window that began at
  * `window`: the first interval recorded in a new window zeroes them, so
  * the user half never writes to a slot the kernel is updating.
  */
@@ -63,24 +62,12 @@ struct state_slot {
 	struct kdelay_stat stopped;
 };
 
-/* The default number of slots; the user half sets the real one (a power of two) and its mask. */
-#define STATE_SLOTS 4096
-/* Maps a tid to its slot. */
-const volatile u32 slot_mask = STATE_SLOTS - 1;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, STATE_SLOTS);
+	__uint(max_entries, KDELAY_SLOTS);
 	__type(key, u32);
 	__type(value, struct state_slot);
 } state_slots SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STATE_SLOTS);
-	__type(key, u32);
-	__type(value, u32);
-} slot_owner SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -144,24 +131,21 @@ struct thread {
  */
 static __always_inline bool thread_of(u32 tid, struct thread *t, bool *fresh)
 {
-	u32 index = tid & slot_mask;
+	u32 index = kdelay_slot_index(tid);
 	struct state_slot *slot = bpf_map_lookup_elem(&state_slots, &index);
 	struct thread_state zero = {};
-	u32 *owner;
 
 	t->tid = tid;
 	t->slot = NULL;
 	if (slot && slot->tid == tid)
 		goto own;
 	if (slot && !slot->tid) {
-		if (!bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST)) {
-			slot->tid = tid;
+		if (kdelay_slot_claim(index, &slot->tid, tid)) {
 			*fresh = true;
 			goto own;
 		}
 		/* Lost the claim: to this same thread on another CPU (a wake-up racing a switch), or to another. */
-		owner = bpf_map_lookup_elem(&slot_owner, &index);
-		if (owner && *owner == tid)
+		if (kdelay_slot_claimed_for(index, tid))
 			goto own;
 	}
 	t->state = bpf_map_lookup_elem(&thread_state, &tid);
@@ -326,7 +310,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 		 * window's statistics; a hash record goes, so the map does not
 		 * fill up with the dead.
 		 */
-		u32 index = tid & slot_mask;
+		u32 index = kdelay_slot_index(tid);
 		struct state_slot *slot = bpf_map_lookup_elem(&state_slots, &index);
 
 		t.tid = tid;
@@ -377,27 +361,6 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 	t.state->in_ns = now;
 }
 
-/*
- * A thread that never leaves the CPU (a busy-polling PMD thread) never
- * passes through sched_switch, so nothing above would ever see it. The
- * scheduler accounts the running task's runtime at every tick: the first
- * time a target thread shows up here without a record, it has been on the
- * CPU since before we looked. in_ns = 1 ("since the beginning") makes the
- * window clipping count it from the window's start.
- */
-SEC("tp_btf/sched_stat_runtime")
-int BPF_PROG(sched_stat_runtime, struct task_struct *p)
-{
-	struct thread t;
-	bool fresh = false;
-
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
-		return 0;
-	if (thread_of(BPF_CORE_READ(p, pid), &t, &fresh) && fresh)
-		t.state->in_ns = 1;
-	return 0;
-}
-
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -419,5 +382,26 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		switch_out(prev, preempt, now, gate);
 	if (next_is_target)
 		switch_in(next, now, gate);
+	return 0;
+}
+
+/*
+ * A thread that never leaves the CPU (a busy-polling PMD thread) never
+ * passes through sched_switch, so nothing above would ever see it. The
+ * scheduler accounts the running task's runtime at every tick: the first
+ * time a target thread shows up here without a record, it has been on the
+ * CPU since before we looked. in_ns = 1 ("since the beginning") makes the
+ * window clipping count it from the window's start.
+ */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(sched_stat_runtime, struct task_struct *p)
+{
+	struct thread t;
+	bool fresh = false;
+
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+		return 0;
+	if (thread_of(BPF_CORE_READ(p, pid), &t, &fresh) && fresh)
+		t.state->in_ns = 1;
 	return 0;
 }

@@ -5,47 +5,32 @@ import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warn
 import { statCount, statMax, statMin, statTotal } from '../lib/stats';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
 import {
-  PARTIAL_RUN_STATS_KEY_SIZE,
+  attachAll,
+  Maps,
   PARTIAL_RUN_STATS_MAX_ENTRIES,
-  PARTIAL_RUN_STATS_VALUE_SIZE,
   partialRunStatsKey,
-  READY_STATS_KEY_SIZE,
-  READY_STATS_MAX_ENTRIES,
-  READY_STATS_VALUE_SIZE,
   readyStatsKey,
-  RUN_STATS_KEY_SIZE,
-  RUN_STATS_MAX_ENTRIES,
-  RUN_STATS_VALUE_SIZE,
   runStatsKey,
   STATE_SLOT_PARTIAL_RUN_OFFSET,
   STATE_SLOT_READY_OFFSET,
   STATE_SLOT_RUN_OFFSET,
   STATE_SLOT_STATE_OFFSET,
   STATE_SLOT_STOPPED_OFFSET,
-  STATE_SLOTS_KEY_SIZE,
   STATE_SLOTS_MAX_ENTRIES,
-  STATE_SLOTS_VALUE_SIZE,
   stateSlotTid,
   stateSlotWindow,
-  STOPPED_STATS_KEY_SIZE,
-  STOPPED_STATS_MAX_ENTRIES,
-  STOPPED_STATS_VALUE_SIZE,
   stoppedStatsKey,
-  TAIL_CLIP_KEY_SIZE,
   TAIL_CLIP_MAX_ENTRIES,
-  TAIL_CLIP_VALUE_SIZE,
   tailClipKey,
   tailNs,
   tailWindow,
-  THREAD_STATE_KEY_SIZE,
   THREAD_STATE_MAX_ENTRIES,
-  THREAD_STATE_VALUE_SIZE,
   threadStateInNs,
   threadStateKey,
   threadStateOutNs,
 } from './build/sched.layout';
 
-let obj!: BpfObject;
+let maps!: Maps;
 let partialSums!: TidSums;
 let tails!: TidSums;
 let run!: MapSnapshot;
@@ -55,47 +40,25 @@ let stopped!: MapSnapshot;
 let threadState!: MapSnapshot;
 let slots!: MapSnapshot;
 let tailClips!: MapSnapshot;
-let gateFd: i32 = -1;
-let mapFullFd: i32 = -1;
 let runRows!: RowBatch;
 let partialRows!: RowBatch;
 let readyRows!: RowBatch;
 let stoppedRows!: RowBatch;
 
-/** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
-function powerOfTwoAtMost(n: u32): u32 {
-  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
-}
-
 export function kdelay_probe_init(): i32 {
-  const slotCount = powerOfTwoAtMost(<u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
-  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setMaxEntries('state_slots', slotCount);
-  obj.setMaxEntries('slot_owner', slotCount);
-  obj.setU32('slot_mask', slotCount - 1);
+  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  const slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   obj.shareMap('kdelay_exited_threads');
   obj.load();
-  obj.attach('sched_wakeup');
-  obj.attach('sched_wakeup_new');
-  obj.attach('sched_switch');
-  obj.attach('sched_stat_runtime');
-  const runFd = obj.mapFd('run_stats');
-  const partialFd = obj.mapFd('partial_run_stats');
-  const readyFd = obj.mapFd('ready_stats');
-  const stoppedFd = obj.mapFd('stopped_stats');
-  const threadStateFd = obj.mapFd('thread_state');
-  const slotsFd = obj.mapFd('state_slots');
-  const tailClipFd = obj.mapFd('tail_clip');
-  gateFd = obj.mapFd('kdelay_gate');
-  mapFullFd = obj.mapFd('kdelay_map_full');
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  run = new MapSnapshot(runFd, RUN_STATS_KEY_SIZE, RUN_STATS_VALUE_SIZE, RUN_STATS_MAX_ENTRIES);
-  partialRun = new MapSnapshot(partialFd, PARTIAL_RUN_STATS_KEY_SIZE, PARTIAL_RUN_STATS_VALUE_SIZE, PARTIAL_RUN_STATS_MAX_ENTRIES);
-  ready = new MapSnapshot(readyFd, READY_STATS_KEY_SIZE, READY_STATS_VALUE_SIZE, READY_STATS_MAX_ENTRIES);
-  stopped = new MapSnapshot(stoppedFd, STOPPED_STATS_KEY_SIZE, STOPPED_STATS_VALUE_SIZE, STOPPED_STATS_MAX_ENTRIES);
-  threadState = new MapSnapshot(threadStateFd, THREAD_STATE_KEY_SIZE, THREAD_STATE_VALUE_SIZE, THREAD_STATE_MAX_ENTRIES);
-  slots = new MapSnapshot(slotsFd, STATE_SLOTS_KEY_SIZE, STATE_SLOTS_VALUE_SIZE, slotCount);
-  tailClips = new MapSnapshot(tailClipFd, TAIL_CLIP_KEY_SIZE, TAIL_CLIP_VALUE_SIZE, TAIL_CLIP_MAX_ENTRIES);
+  run = maps.runStats.snapshot();
+  partialRun = maps.partialRunStats.snapshot();
+  ready = maps.readyStats.snapshot();
+  stopped = maps.stoppedStats.snapshot();
+  threadState = maps.threadState.snapshot();
+  slots = maps.stateSlots.snapshot();
+  tailClips = maps.tailClip.snapshot();
   runRows = new RowBatch(cstr('run'), 4);
   partialRows = new RowBatch(cstr('partial_run'), 2);
   readyRows = new RowBatch(cstr('ready'), 3);
@@ -223,7 +186,7 @@ export function kdelay_probe_collect(): i32 {
   // The slots first: with thread_state, before tail_clip (see reportPartialRuns).
   let err = slots.read();
   if (err < 0) return err;
-  const gate = readGate(gateFd);
+  const gate = readGate(maps.kdelayGate.fd);
   const start = gate.windowStartNs;
   const windowNs = gate.windowStopNs > start ? gate.windowStopNs - start : 0;
   err = run.read();
@@ -241,7 +204,7 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   err = reportCountTotalMax(stopped, stoppedRows, stoppedStatsKey, STATE_SLOT_STOPPED_OFFSET, start, windowNs);
   if (err < 0) return err;
-  warnIfMapsWereFull(mapFullFd, 'sched');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'sched');
   return 0;
 }
 

@@ -21,6 +21,7 @@
  */
 #include "kdelay_core.bpf.h"
 #include "kdelay_gate.bpf.h"
+#include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -118,12 +119,10 @@ struct syscall_start {
  * Every syscall entry and exit of the target finds its thread's stamp, and
  * every exit adds to a (thread, syscall) statistic, so where those live
  * decides most of this probe's cost above the empty-program floor. A
- * thread owns the slot of stamp_slots indexed by the low bits of its tid
- * when it is the first to claim it: an array lookup is inlined by the
- * verifier, a hash lookup is a helper call that hashes the key. A slot is
- * claimed through slot_owner, whose BPF_NOEXIST insert is the only atomic
- * test-and-set that 5.10's BPF offers, and kept until the thread exits
- * (syscalls_thread_exit); a thread whose slot another thread owns keeps its
+ * thread owns a slot of stamp_slots (kdelay_slots.bpf.h) when it is the
+ * first to claim it: an array lookup is inlined by the verifier, a hash
+ * lookup is a helper call that hashes the key. A slot is kept until the
+ * thread exits (syscalls_thread_exit); a thread whose slot another owns keeps its
  * stamp in syscall_start and adds every call to syscall_stats. Either way a
  * thread always finds its stamp: in its slot once it has one (a claim moves
  * its hash stamp there), else in the hash.
@@ -148,24 +147,12 @@ struct stamp_slot {
 	struct kdelay_stat cached;
 };
 
-/* The default number of slots; the user half sets the real one (a power of two) and its mask. */
-#define STAMP_SLOTS 4096
-/* Maps a tid to its slot. */
-const volatile u32 slot_mask = STAMP_SLOTS - 1;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, STAMP_SLOTS);
+	__uint(max_entries, KDELAY_SLOTS);
 	__type(key, u32);
 	__type(value, struct stamp_slot);
 } stamp_slots SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STAMP_SLOTS);
-	__type(key, u32);
-	__type(value, u32);
-} slot_owner SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -189,7 +176,7 @@ struct {
  */
 static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
 {
-	u32 index = tid & slot_mask;
+	u32 index = kdelay_slot_index(tid);
 	struct stamp_slot *slot = bpf_map_lookup_elem(&stamp_slots, &index);
 	struct syscall_start *old;
 
@@ -197,9 +184,8 @@ static __always_inline struct stamp_slot *own_slot(u32 tid, bool claim)
 		return NULL;
 	if (slot->stamp.tid == tid)
 		return slot;
-	if (!claim || slot->stamp.tid || bpf_map_update_elem(&slot_owner, &index, &tid, BPF_NOEXIST))
+	if (!claim || slot->stamp.tid || !kdelay_slot_claim(index, &slot->stamp.tid, tid))
 		return NULL;
-	slot->stamp.tid = tid;
 	old = bpf_map_lookup_elem(&syscall_start, &tid);
 	if (old) {
 		slot->stamp.entry_ns = old->entry_ns;
@@ -303,21 +289,10 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
  * registers: the stamp's number is that of the last call entered in a
  * window, which need not be this one when this one entered outside it.
  */
-#if defined(__TARGET_ARCH_x86)
 static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
 {
-	return (s32)BPF_CORE_READ(regs, orig_ax);
+	return (s32)kdelay_syscall_nr(regs);
 }
-#else
-struct pt_regs___syscallno {
-	s32 syscallno;
-} __attribute__((preserve_access_index));
-
-static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
-{
-	return BPF_CORE_READ((struct pt_regs___syscallno *)regs, syscallno);
-}
-#endif
 
 /*
  * A poll() that entered before the window (or before kdelay first saw the
@@ -385,7 +360,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 static __always_inline void free_slot(struct stamp_slot *slot, u32 index)
 {
 	__builtin_memset(slot, 0, sizeof(*slot));
-	bpf_map_delete_elem(&slot_owner, &index);
+	kdelay_slot_release(index);
 }
 
 /*
@@ -404,7 +379,7 @@ int BPF_PROG(syscalls_thread_exit, struct task_struct *task)
 	struct kdelay_gate *gate;
 	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
-	u32 index = tid & slot_mask;
+	u32 index = kdelay_slot_index(tid);
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;

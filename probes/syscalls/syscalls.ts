@@ -8,35 +8,26 @@ import { STAT_SIZE, statCount, statMax, statMin, statTotal } from '../lib/stats'
 import { KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/syscalls.bpf';
 import {
+  attachAll,
+  Maps,
   STAMP_SLOT_CACHED_OFFSET,
   STAMP_SLOT_STAMP_OFFSET,
-  STAMP_SLOTS_KEY_SIZE,
   STAMP_SLOTS_MAX_ENTRIES,
   STAMP_SLOTS_VALUE_SIZE,
   stampSlotCachedNr,
   stampSlotExitedTid,
   stampSlotWindow,
   syscallStartTid,
-  LONG_POLL_STATS_KEY_SIZE,
-  LONG_POLL_STATS_MAX_ENTRIES,
-  LONG_POLL_STATS_VALUE_SIZE,
   longPollStatsKey,
-  SYSCALL_STATS_KEY_SIZE,
   SYSCALL_STATS_MAX_ENTRIES,
-  SYSCALL_STATS_VALUE_SIZE,
   syscallKeyNr,
   syscallKeyTid,
 } from './build/syscalls.layout';
 
-let obj!: BpfObject;
+let maps!: Maps;
 let stats!: MapSnapshot;
 let longPolls!: MapSnapshot;
 let slots!: MapSnapshot;
-let statsFd: i32 = -1;
-let slotsFd: i32 = -1;
-let slotOwnerFd: i32 = -1;
-let gateFd: i32 = -1;
-let mapFullFd: i32 = -1;
 let eventDrops!: PercpuCounter;
 let syscallRows!: RowBatch;
 let longPollRows!: RowBatch;
@@ -62,20 +53,11 @@ function pollNumber(): i32 {
   return nr >= 0 ? nr : syscall_number(cstr('ppoll'));
 }
 
-/** n rounded down to a power of two (at least 1): the slot count, which a mask indexes. */
-function powerOfTwoAtMost(n: u32): u32 {
-  return n <= 1 ? 1 : (<u32>1) << (31 - clz<u32>(n));
-}
-
 export function kdelay_probe_init(): i32 {
-  const entries = <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES);
-  obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32('poll_syscall_nr', pollNumber());
-  obj.setMaxEntries('syscall_stats', entries);
-  const slotCount = powerOfTwoAtMost(<u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));
-  obj.setMaxEntries('stamp_slots', slotCount);
-  obj.setMaxEntries('slot_owner', slotCount);
-  obj.setU32('slot_mask', slotCount - 1);
+  obj.setMaxEntries('syscall_stats', <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES));
+  obj.setSlots('stamp_slots', <u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));
   if (option('syscalls.events', 0)) {
     // --syscall-events: the host created the event ring and the stack table; use them.
     const stackEntries = <u32>option('syscalls.stack_trace_size', 0);
@@ -93,23 +75,14 @@ export function kdelay_probe_init(): i32 {
     }
   }
   obj.load();
-  obj.attach('syscalls_enter');
-  obj.attach('syscalls_exit');
-  obj.attach('syscalls_thread_exit');
-  statsFd = obj.mapFd('syscall_stats');
-  slotsFd = obj.mapFd('stamp_slots');
-  slotOwnerFd = obj.mapFd('slot_owner');
-  gateFd = obj.mapFd('kdelay_gate');
-  const longPollFd = obj.mapFd('long_poll_stats');
-  mapFullFd = obj.mapFd('kdelay_map_full');
-  const lossesFd = obj.mapFd('syscall_event_losses');
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  stats = new MapSnapshot(statsFd, SYSCALL_STATS_KEY_SIZE, SYSCALL_STATS_VALUE_SIZE, entries);
-  slots = new MapSnapshot(slotsFd, STAMP_SLOTS_KEY_SIZE, STAMP_SLOTS_VALUE_SIZE, slotCount);
-  longPolls = new MapSnapshot(longPollFd, LONG_POLL_STATS_KEY_SIZE, LONG_POLL_STATS_VALUE_SIZE, LONG_POLL_STATS_MAX_ENTRIES);
+  stats = maps.syscallStats.snapshot();
+  slots = maps.stampSlots.snapshot();
+  longPolls = maps.longPollStats.snapshot();
   syscallRows = new RowBatch(cstr('syscalls'), 4, SYSCALL_ROWS_PER_CALL);
   longPollRows = new RowBatch(cstr('long_poll'), 4);
-  eventDrops = new PercpuCounter(lossesFd);
+  eventDrops = new PercpuCounter(maps.syscallEventLosses.fd);
   return 0;
 }
 
@@ -144,8 +117,8 @@ function freeExitedSlot(index: u32): void {
   const zero = memory.data(STAMP_SLOTS_VALUE_SIZE);
   memory.fill(zero, 0, STAMP_SLOTS_VALUE_SIZE);
   store<u32>(key, index);
-  wasm_bpf_map_operate(slotsFd, BPF_MAP_UPDATE_ELEM, key, zero, 0, 0);
-  wasm_bpf_map_operate(slotOwnerFd, BPF_MAP_DELETE_ELEM, key, 0, 0, 0);
+  wasm_bpf_map_operate(maps.stampSlots.fd, BPF_MAP_UPDATE_ELEM, key, zero, 0, 0);
+  wasm_bpf_map_operate(maps.slotOwner.fd, BPF_MAP_DELETE_ELEM, key, 0, 0, 0);
 }
 
 /**
@@ -159,7 +132,7 @@ function freeExitedSlot(index: u32): void {
 function foldSlotCaches(): i32 {
   const err = slots.read();
   if (err < 0) return err;
-  const windowStart = readGate(gateFd).windowStartNs;
+  const windowStart = readGate(maps.kdelayGate.fd).windowStartNs;
   const key = memory.data(8);
   const value = memory.data(STAT_SIZE);
   let dropped: u64 = 0;
@@ -173,7 +146,7 @@ function foldSlotCaches(): i32 {
     if (tid == 0 || stampSlotWindow(slot) != windowStart || count == 0) continue;
     store<u32>(key, tid);
     store<u32>(key, stampSlotCachedNr(slot), 4);
-    if (wasm_bpf_map_operate(statsFd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) == 0 && statCount(value) > 0) {
+    if (wasm_bpf_map_operate(maps.syscallStats.fd, BPF_MAP_LOOKUP_ELEM, key, value, 0, 0) == 0 && statCount(value) > 0) {
       store<u64>(value + <usize>KDELAY_STAT_COUNT_OFFSET, statCount(value) + count);
       store<u64>(value + <usize>KDELAY_STAT_TOTAL_NS_OFFSET, statTotal(value) + statTotal(cached));
       if (statMin(cached) < statMin(value)) store<u64>(value + <usize>KDELAY_STAT_MIN_NS_OFFSET, statMin(cached));
@@ -181,12 +154,12 @@ function foldSlotCaches(): i32 {
     } else {
       memory.copy(value, cached, STAT_SIZE);
     }
-    if (wasm_bpf_map_operate(statsFd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0) != 0) dropped += count;
+    if (wasm_bpf_map_operate(maps.syscallStats.fd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0) != 0) dropped += count;
   }
   if (dropped > 0) {
     store<u32>(key, 0);
-    store<u64>(value, readCounter(mapFullFd) + dropped);
-    wasm_bpf_map_operate(mapFullFd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0);
+    store<u64>(value, readCounter(maps.kdelayMapFull.fd) + dropped);
+    wasm_bpf_map_operate(maps.kdelayMapFull.fd, BPF_MAP_UPDATE_ELEM, key, value, 0, 0);
   }
   return 0;
 }
@@ -220,7 +193,7 @@ export function kdelay_probe_collect(): i32 {
   err = longPollRows.flush();
   if (err < 0) return err;
 
-  warnIfMapsWereFull(mapFullFd, 'syscalls');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'syscalls');
   // Ring-buffer reservations that failed (cumulative in the kernel: report what is new).
   const drops = eventDrops.grew();
   if (drops > 0) {

@@ -11,6 +11,7 @@
 import { bpf_map_clear } from '../lib/imports';
 import { BpfObject, optionString } from '../lib/kdelay';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/trigger.bpf';
+import { findMaps } from './build/trigger.layout';
 
 const TYPES = ['usdt', 'uprobe', 'uretprobe', 'raw_tp', 'tp', 'kprobe', 'kretprobe', 'fentry', 'fexit'];
 const ROLES = ['start', 'stop'];
@@ -72,7 +73,8 @@ export function kdelay_probe_init(): i32 {
     const role = ROLES[r];
     attach(o, role, kinds[r], optionString('trigger.' + role + '.arg1'), optionString('trigger.' + role + '.arg2'));
   }
-  claimsFd = o.mapFd('trigger_claims');
+  // Its programs attach with the arguments above, each its own way: only the maps are found in one call.
+  claimsFd = findMaps(o).triggerClaims.fd;
   obj = o;
   if (o.error) return o.result();
   return 0;

@@ -4,24 +4,21 @@
 
 import { BpfObject, cstr, MapSnapshot, optionString, RowBatch, warnIfMapsWereFull } from '../lib/kdelay';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/upcall.bpf';
-import { UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_MAX_ENTRIES, UPCALL_RESULTS_VALUE_SIZE, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from './build/upcall.layout';
+import { attachAll, Maps, upcallKeyCpu, upcallKeyRet, upcallResultsValue } from './build/upcall.layout';
 
+let maps!: Maps;
 let results!: MapSnapshot;
 let rows!: RowBatch;
-let mapFullFd: i32 = -1;
 const labels = new Map<string, usize>();
 
 export function kdelay_probe_init(): i32 {
-  const how = optionString('upcall.attach');
-  const program = how == 'fexit' ? 'upcall_fexit' : 'upcall_kretprobe';
   const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.setAutoload(how == 'fexit' ? 'upcall_kretprobe' : 'upcall_fexit', false);
+  // The host says how this kernel reaches ovs_dp_upcall's return: only that program loads and attaches.
+  obj.setAutoload(optionString('upcall.attach') == 'fexit' ? 'upcall_kretprobe' : 'upcall_fexit', false);
   obj.load();
-  obj.attach(program);
-  const fd = obj.mapFd('upcall_results');
-  mapFullFd = obj.mapFd('kdelay_map_full');
+  maps = attachAll(obj);
   if (obj.error) return obj.result();
-  results = new MapSnapshot(fd, UPCALL_RESULTS_KEY_SIZE, UPCALL_RESULTS_VALUE_SIZE, UPCALL_RESULTS_MAX_ENTRIES);
+  results = maps.upcallResults.snapshot();
   rows = new RowBatch(cstr('upcall'), 2);
   return 0;
 }
@@ -242,7 +239,7 @@ export function kdelay_probe_collect(): i32 {
       }
     }
   }
-  warnIfMapsWereFull(mapFullFd, 'upcall');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, 'upcall');
   return rows.flush();
 }
 

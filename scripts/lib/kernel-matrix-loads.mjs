@@ -30,6 +30,7 @@ export const TRIGGER_SPECS = {
   kretprobe: { start: 'kr:vfs_read', stop: 'kr:vfs_write' },
 };
 
+/** @type {{ name: string, args: string[], start?: string, stop?: string, needs?: 'kprobes' }[]} */
 export const LOAD_CONFIGURATIONS = [
   {
     // account with histograms; syscall events with stacks, poll() included, every call.

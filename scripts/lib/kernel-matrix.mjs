@@ -377,7 +377,7 @@ export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
   copyKoffiJs(path.join(repoRoot, 'node_modules', 'koffi'), path.join(kdelay, 'node_modules', 'koffi'));
   fs.cpSync(koffiPrebuilt(repoRoot, arch), path.join(kdelay, 'node_modules', '@koromix', `koffi-linux-${ARCHES[arch].node}`), { recursive: true });
 
-  const guest = path.join(repoRoot, 'test', 'kernels', 'guest');
+  const guest = path.join(repoRoot, 'test', 'kernel-matrix', 'guest');
   fs.copyFileSync(path.join(guest, 'init'), path.join(dir, 'init'));
   fs.chmodSync(path.join(dir, 'init'), 0o755);
   fs.mkdirSync(path.join(dir, 'matrix'));
@@ -408,6 +408,8 @@ export function guestInitramfs({ pins, kernelPin, arch, repoCpio, output }) {
 /**
  * Boots one guest under qemu (TCG) and resolves with its console output,
  * or with timedOut once timeoutMs has passed (the guest is killed).
+ * @param {{ vmlinuz: string, initrd: string, arch: string, timeoutMs: number, memoryMb?: number,
+ *   onLine?: (line: string, ms: number) => void }} options
  */
 export function bootGuest({ vmlinuz, initrd, arch, timeoutMs, memoryMb = 1024, onLine }) {
   const a = ARCHES[arch];

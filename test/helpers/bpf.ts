@@ -41,25 +41,40 @@ export function loadedKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES): string
   return progs.filter((p) => p.name && prefixes.some((x) => p.name!.startsWith(x))).map((p) => `${p.id}:${p.name}`);
 }
 
-/** Programs are freed shortly after their last fd closes (RCU); wait for that. */
-export async function waitUntilNoKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES, timeoutMs = 3000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  let left = loadedKdelayPrograms(prefixes);
-  while (left.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = loadedKdelayPrograms(prefixes);
+/**
+ * Program ids the kdelay processes this test file started held at some
+ * point (startKdelay notes them while they run: helpers/kdelay.ts). The leak
+ * check looks at these, not at every kdelay-named program on the machine:
+ * other test files, and other checkouts' runs, load the same probes at the
+ * same time.
+ */
+const ownPrograms = new Set<number>();
+
+/** A process and its descendants (through /proc/PID/task/TID/children). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(Number(child));
+      } catch {
+        /* gone meanwhile */
+      }
+    }
   }
-  return left;
+  return out;
 }
 
-/**
- * BPF program ids that some process's file descriptor holds (a program fd,
- * or a link's prog_id), from every /proc/PID/fdinfo. A program no process
- * holds is one a crash or a bug left in the kernel.
- */
-function heldProgramIds(): Set<number> {
+/** The program ids held now by these processes' file descriptors (program fds and links). */
+function programsHeldBy(pids: Iterable<number>): Set<number> {
   const held = new Set<number>();
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  for (const pid of pids) {
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fdinfo`);
@@ -76,6 +91,50 @@ function heldProgramIds(): Set<number> {
     }
   }
   return held;
+}
+
+/** Records the programs a process this test started (and its children: wrappers) holds now. */
+export function noteOwnPrograms(pid: number): void {
+  for (const id of programsHeldBy(processTree(pid))) ownPrograms.add(id);
+}
+
+/**
+ * Programs are freed shortly after their last fd closes (RCU); waits for
+ * that, and returns what is left of this test's own: programs its kdelay
+ * runs held (see ownPrograms) that are still loaded, and kdelay-named
+ * programs no process holds at all (pinned, or left by a crash: a leak,
+ * whoever made it). Programs other runs hold while they work are theirs.
+ */
+export async function waitUntilNoKdelayPrograms(prefixes = KDELAY_PROGRAM_PREFIXES, timeoutMs = 3000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  const left = () => {
+    const loaded = loadedKdelayPrograms(prefixes);
+    if (!loaded.length) return [];
+    const held = heldProgramIds();
+    return loaded.filter((p) => {
+      const id = Number(p.split(':')[0]);
+      return ownPrograms.has(id) || !held.has(id);
+    });
+  };
+  let now = left();
+  while (now.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    now = left();
+  }
+  return now;
+}
+
+/**
+ * BPF program ids that some process's file descriptor holds (a program fd,
+ * or a link's prog_id), from every /proc/PID/fdinfo. A program no process
+ * holds is one a crash or a bug left in the kernel.
+ */
+function heldProgramIds(): Set<number> {
+  return programsHeldBy(
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number),
+  );
 }
 
 /**

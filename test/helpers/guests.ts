@@ -3,10 +3,11 @@ import asc from 'assemblyscript/asc';
 import { join } from 'node:path';
 import { appendCustomSection, bundleFromBytes, MANIFEST_SECTION, type ProbeBundle } from '../../host/bundle/bundle.js';
 
-export async function compileGuest(name: string): Promise<Uint8Array> {
-  let binary: Uint8Array | undefined;
+export async function compileGuest(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  let binary: Uint8Array<ArrayBuffer> | undefined;
   const { error, stderr } = await asc.main([join(import.meta.dirname, '..', 'guests', `${name}.ts`), '--runtime', 'stub', '--exportTable', '--outFile', `${name}.wasm`], {
-    writeFile: (file: string, contents: Uint8Array) => void (file.endsWith('.wasm') && (binary = contents)),
+    // asc writes the .wasm as bytes (text outputs as strings); a copy owns a plain ArrayBuffer, as WebAssembly.Module wants.
+    writeFile: (file, contents) => void (file.endsWith('.wasm') && typeof contents !== 'string' && (binary = new Uint8Array(contents))),
   });
   if (error) throw new Error(`asc failed on ${name}: ${error.message}\n${stderr.toString()}`);
   return binary!;

@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/, made by `npm test`'s tsc step) as a child process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { noteOwnPrograms } from './bpf.js';
 import { validNdjson } from './json-schema.js';
 import type { RunningWorkload } from './workloads.js';
 
@@ -31,6 +32,9 @@ export function startKdelay(args: (string | number)[], { env = process.env, cpu,
   if (cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
   command.unshift(...wrapper);
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  // The programs it loads, for the leak check (helpers/bpf.ts: waitUntilNoKdelayPrograms looks at this run's, not the machine's).
+  const noting = setInterval(() => child.pid && noteOwnPrograms(child.pid), 100);
+  child.on('close', () => clearInterval(noting));
   let stdout = '';
   let stderr = '';
   const watchers: { re: RegExp; resolve: () => void }[] = [];

@@ -9,7 +9,7 @@
  * /proc:/host/proc:ro`, which kdelay needs to learn the kernel's PIDs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type KdelayStartOptions, startKdelay } from './kdelay.js';
@@ -62,8 +62,13 @@ export async function createPidNamespace({ bindHostProc = false } = {}): Promise
     enter: ['nsenter', `--target=${holderPid}`, '--pid', '--mount', '--'],
     close: () =>
       new Promise((resolve) => {
-        if (unshare.exitCode !== null) return resolve();
-        unshare.once('exit', () => resolve());
+        // The bind mount was made in the namespace's private mount table: out here the folder is empty (rmdir: never recursive).
+        const done = () => {
+          if (hostProc) rmdirSync(hostProc);
+          resolve();
+        };
+        if (unshare.exitCode !== null) return done();
+        unshare.once('exit', done);
         process.kill(holderPid, 'SIGKILL'); // PID 1 gone: the kernel ends everything else inside
       }),
   };

@@ -7,9 +7,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const EXAMPLE = 'pagefaults';
@@ -24,7 +24,7 @@ export interface KeyPair {
 
 export function makeKeyPair(): KeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-key-'));
+  const dir = tempDir('kdelay-key-');
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   writeFileSync(join(dir, 'key.pem'), privatePem, { mode: 0o600 });
@@ -58,7 +58,7 @@ export function buildExampleProbe(name = EXAMPLE, variant: Variant = {}, key?: K
     const manifest = JSON.parse(readFileSync(join(ROOT, 'examples', EXAMPLE, 'manifest.json'), 'utf8'));
     writeFileSync(join(abs, 'manifest.json'), JSON.stringify({ ...manifest, ...variant.manifest, name }));
   }
-  const out = mkdtempSync(join(tmpdir(), 'kdelay-probe-'));
+  const out = tempDir('kdelay-probe-');
   const args = [join(ROOT, 'scripts', 'build-probe-folder.mjs'), dir, out, ...(key ? ['--key', key.privateFile] : [])];
   try {
     execFileSync(join(ROOT, 'node_modules', '.bin', 'zx'), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });

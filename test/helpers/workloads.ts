@@ -4,14 +4,17 @@
  * protocols on their stdout.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterAll } from 'vitest';
 
 const SOURCES = join(import.meta.dirname, '..', 'workloads');
 const BUILD_DIR = join(tmpdir(), `kdelay-workloads-${process.pid}`);
 const built = new Map<string, string>();
+// `built` lives as long as the test file (vitest loads modules afresh per file), and so does the folder.
+afterAll(() => rmSync(BUILD_DIR, { recursive: true, force: true }));
 const CFLAGS = ['-O2', '-g', '-fno-omit-frame-pointer', '-pthread', '-Wall', '-Werror'];
 
 /** Compiles test/workloads/lib<name>.c once per test process into lib<name>.so; returns its path. */

@@ -1,7 +1,6 @@
 /** The CLI's contract for bad input: one line on stderr, the reference's exit code, nothing attached. */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
@@ -10,6 +9,7 @@ import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { createPidNamespace, firstChild, type PidNamespace } from '../helpers/pid-namespace.js';
 import { ExitCode, UserError } from '../../host/base/exit-codes.js';
 import { requireKernelBtf } from '../../host/driver/preflight.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 /**
  * Auto-detection depends on which processes exist: those tests run in a PID
@@ -23,7 +23,7 @@ afterEach(async () => {
 
 /** A process named ovs-vswitchd (a copy of sleep(1) under that name) in the namespace; returns its PID there. */
 async function startFakeOvs(ns: PidNamespace): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-fake-ovs-'));
+  const dir = tempDir('kdelay-fake-ovs-');
   const exe = join(dir, 'ovs-vswitchd');
   copyFileSync(execFileSync('which', ['sleep'], { encoding: 'utf8' }).trim(), exe);
   const nsenter = spawn(ns.enter[0], [...ns.enter.slice(1), exe, '60'], { stdio: 'ignore' });
@@ -46,7 +46,7 @@ function expectOneLineError(result: { code: number | null; stdout: string; stder
 
 describe('CLI errors', () => {
   it('bad option value: usage error, exit 2', async () => {
-    expectOneLineError(await runKdelay(['--sample-count', '0']), 2, /^kdelay: .*--sample-count.* must be nonzero$/m);
+    expectOneLineError(await runKdelay(['--buffer-page-count', '0']), 2, /^kdelay: .*--buffer-page-count.* must be nonzero$/m);
   });
 
   it.skipIf(process.geteuid?.() !== 0)('no ovs-vswitchd running: exit 69 (EX_UNAVAILABLE)', async () => {

@@ -16,8 +16,7 @@
  *
  * FUZZ_SEED and FUZZ_MS override the seed and the time budget per part.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { admitBundle, releaseKey } from '../../host/driver/catalog.js';
@@ -35,6 +34,7 @@ import { wasmBpfImports } from '../../host/runtime/wasm-bpf-imports.js';
 import { kernelLeftovers, requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
 import { manifestText, withManifestText } from '../helpers/bundle-edits.js';
 import { makeKeyPair } from '../helpers/probe-variants.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
@@ -128,7 +128,7 @@ function layOut(manifest: { sections: Parameters<typeof formatSystemSections>[0]
 describe('fuzz: the bundle, manifest and seal reader', () => {
   it(`refuses with one line, or accepts only what its digest vouches for (seed ${SEED})`, () => {
     const rng = prng(SEED);
-    const dir = mkdtempSync(join(tmpdir(), 'kdelay-fuzz-'));
+    const dir = tempDir('kdelay-fuzz-');
     const file = join(dir, 'fuzz.wasm');
     const release = releaseKey(ROOT);
     const author = makeKeyPair();
@@ -211,6 +211,7 @@ describe.skipIf(skipWithoutBpf)('fuzz: the guest ABI', () => {
       syscallNumber: (name: string) => (name === 'read' ? 0 : undefined),
       syscallName: (nr: number) => (nr === 0 ? 'read' : undefined),
       rows: () => {},
+      histograms: () => {},
       warning: () => {},
     };
     const imports: Record<string, (...args: unknown[]) => unknown> = {

@@ -6,8 +6,7 @@
  * the host must survive, each after attaching, so that cleanup is checked too.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../../host/libbpf/backend.js';
@@ -17,8 +16,9 @@ import { KDELAY_BIN, runKdelay, startKdelay } from '../helpers/kdelay.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 import { type KeyPair, makeKeyPair } from '../helpers/probe-variants.js';
 import { splitSeal } from '../../host/bundle/seal.js';
-// @ts-expect-error: a plain JS build module, shared with scripts/build-plain-guest.mjs
+// A plain JS build module, shared with scripts/build-plain-guest.mjs.
 import { compilePlainGuest } from '../../scripts/lib/plain-guest-build.mjs';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 /** The example's program is getppid_sys_enter (the kernel keeps 15 characters of it). */
@@ -33,7 +33,7 @@ let misbehaving: string;
 let workload: RunningWorkload | undefined;
 
 beforeAll(async () => {
-  out = mkdtempSync(join(tmpdir(), 'kdelay-run-'));
+  out = tempDir('kdelay-run-');
   author = makeKeyPair();
   execFileSync('npx', ['zx', join(ROOT, 'scripts', 'build-plain-guest.mjs'), 'examples/wasm-bpf-getppid', out, '--key', author.privateFile], { cwd: ROOT, encoding: 'utf8' });
   guest = join(out, 'wasm-bpf-getppid.wasm');
@@ -114,7 +114,7 @@ describe.skipIf(skipWithoutBpf)('kdelay run: files that are not plain guests', (
 
 describe.skipIf(skipWithoutBpf)('kdelay run: guests it does not trust (exit 78, one line, nothing run)', () => {
   const copyOfGuest = (edit: (bytes: Buffer) => Buffer) => {
-    const file = join(mkdtempSync(join(tmpdir(), 'kdelay-guest-')), 'guest.wasm');
+    const file = join(tempDir('kdelay-guest-'), 'guest.wasm');
     writeFileSync(file, edit(readFileSync(guest)));
     return file;
   };

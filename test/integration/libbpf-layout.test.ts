@@ -4,13 +4,13 @@
  * garbage options without any error.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
 import { koffi } from '../../host/libbpf/libc.js';
 import { OPTS_STRUCTS } from '../../host/libbpf/structs.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 /** Every field kdelay declares (a `removed_` one is an unnamed padding field in C). */
 const FIELDS: Record<string, string[]> = Object.fromEntries(
@@ -18,7 +18,7 @@ const FIELDS: Record<string, string[]> = Object.fromEntries(
 );
 
 function cLayout(): Record<string, number> {
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-layout-'));
+  const dir = tempDir('kdelay-layout-');
   const lines = Object.entries(FIELDS).flatMap(([type, fields]) => [
     `printf("${type} %zu\\n", sizeof(struct ${type}));`,
     ...fields.map((f) => `printf("${type}.${f} %zu\\n", offsetof(struct ${type}, ${f}));`),

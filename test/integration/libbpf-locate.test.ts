@@ -5,8 +5,7 @@
  * namespace (`unshare -m`: the machine's own files are never touched).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Candidate, type CandidateFacts, chooseLibbpf, describeChoice, judge, libbpfCandidates, noUsableLibbpf } from '../../host/libbpf/locate.js';
@@ -16,6 +15,7 @@ import { hideFilesScript, SHIPPED_LIBBPF, systemLibbpfFiles } from '../helpers/l
 import { runKdelay, sampleWorkload, startKdelay } from '../helpers/kdelay.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const [system1, system0, shipped] = libbpfCandidates({ arch: 'x64', packageRoot: '/opt/kdelay' });
 const facts = (candidate: Candidate, more: Partial<CandidateFacts> = {}): CandidateFacts => ({
@@ -150,7 +150,7 @@ async function bullseyeUserspace(without: string[] = []): Promise<string> {
     try { debs = specs.map(get); } catch { apt.update(); debs = specs.map(get); }
     process.stdout.write(debs.join('\\n'));`;
   const debs = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).split('\n');
-  const root = mkdtempSync(join(tmpdir(), 'kdelay-bullseye-'));
+  const root = tempDir('kdelay-bullseye-'); // removed by the test once done, else after the file
   for (const deb of debs) execFileSync('dpkg-deb', ['-x', deb, root]);
   for (const dir of ['proc', 'sys', 'dev', 'tmp', 'kdelay', 'usr/bin']) mkdirSync(join(root, dir), { recursive: true });
   writeFileSync(join(root, 'usr', 'bin', 'node'), '');
@@ -264,7 +264,7 @@ describe.skipIf(skipWithoutBpf)('the libbpf kdelay runs on (real CLI, libbpfs hi
     expect(runHelp.code).toBe(0);
     expect(runHelp.stdout).toMatch(/^usage: kdelay run/);
 
-    const badOption = await startKdelay(['--sample-count', '0'], { wrapper }).done;
+    const badOption = await startKdelay(['--sample-count', '-1'], { wrapper }).done;
     expect(badOption.code).toBe(2);
     expectOneLine(badOption.stderr);
 

@@ -4,14 +4,14 @@
  * checked here on a workload whose wakeups are known.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { sampleWorkload } from '../helpers/kdelay.js';
 import { parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NAME = 'wakes';
@@ -41,7 +41,7 @@ describe('npm run new-probe', () => {
     expect(readdirSync(join(ROOT, DIR)).sort()).toEqual(['README.md', 'manifest.json', `${NAME}.bpf.c`, `${NAME}.ts`]);
     expect(JSON.parse(readFileSync(join(ROOT, DIR, 'manifest.json'), 'utf8')).name).toBe(NAME);
 
-    const out = mkdtempSync(join(tmpdir(), 'kdelay-new-probe-'));
+    const out = tempDir('kdelay-new-probe-');
     execFileSync(zx, [join(ROOT, 'scripts', 'build-probe-folder.mjs'), DIR, out], { cwd: ROOT, stdio: 'ignore' });
     const bundle = join(out, `${NAME}.wasm`);
     expect(existsSync(bundle)).toBe(true);

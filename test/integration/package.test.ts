@@ -10,8 +10,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
@@ -19,6 +18,7 @@ import { runKdelay, sampleWorkload } from '../helpers/kdelay.js';
 import { createPidNamespace, type PidNamespace, sampleInNamespace } from '../helpers/pid-namespace.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -33,9 +33,26 @@ const ALLOWED = [
   /^dist\/report-loops\.wasm$/,
   /^bundles\/[a-z0-9_-]+\.wasm$/,
   /^keys\/[a-z0-9_-]+\.pub$/,
-  /^schema\/kdelay-output\.schema\.json$/,
+  /^schema\/kdelay-(output|recording)\.schema\.json$/,
+  /^docs\/recording-format\.md$/,
   /^vendor\/libbpf\/(x64|arm64)\/libbpf\.so\.1$/,
   /^vendor\/libbpf\/(LICENSE[\w.-]*|README\.md)$/,
+  /^LICENSES\/(README|[\w.-]+\.txt)$/,
+  /^dist\/THIRD-PARTY-NOTICES\.txt$/,
+  /^kdelay\.1$/,
+  /^completions\/(kdelay\.bash|_kdelay)$/,
+];
+
+/** Every licence text the package must carry: kdelay's, the BPF C's two, libbpf's own, and the notices of what is bundled. */
+const LICENCE_FILES = [
+  'LICENSE',
+  'LICENSES/README',
+  'LICENSES/BSD-2-Clause.txt',
+  'LICENSES/LGPL-2.1.txt',
+  'vendor/libbpf/LICENSE',
+  'vendor/libbpf/LICENSE.BSD-2-Clause',
+  'vendor/libbpf/LICENSE.LGPL-2.1',
+  'dist/THIRD-PARTY-NOTICES.txt',
 ];
 
 /** The Containerfile's instructions, continuation lines joined. */
@@ -60,7 +77,7 @@ let installedBin: string;
 const run = promisify(execFile);
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kdelay-pack-'));
+  work = tempDir('kdelay-pack-');
   // npm pack runs prepack (the build) first, as from a clean clone.
   const [packed] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8' })).stdout);
   tarball = join(work, packed.filename);
@@ -78,7 +95,7 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('holds only what runs, and everything that does', () => {
+  it('holds only what runs, what a user reads, and everything that does', () => {
     expect(files.filter((f) => !ALLOWED.some((re) => re.test(f)))).toEqual([]);
     const bundles = readdirSync(join(ROOT, 'bundles'))
       .filter((f) => f.endsWith('.wasm'))
@@ -107,21 +124,105 @@ describe('the npm package', () => {
   });
 });
 
+describe("the package's licences and README", () => {
+  it('carries the licence text of everything it holds, and says so in package.json', () => {
+    for (const file of LICENCE_FILES) expect(files).toContain(file);
+    expect(PACKAGE.license).toBe('Apache-2.0 AND (LGPL-2.1-only OR BSD-2-Clause) AND MIT');
+    const notices = readFileSync(join(ROOT, 'dist', 'THIRD-PARTY-NOTICES.txt'), 'utf8');
+    expect(notices).toMatch(/^commander \d+\.\d+\.\d+ \(MIT\), bundled into dist\/kdelay\.mjs:$/m);
+    expect(notices).toContain('Permission is hereby granted, free of charge');
+    // Each BPF C file declares the licence LICENSES/ carries, and tells the kernel the matching string.
+    for (const probe of readdirSync(join(ROOT, 'probes')).filter((d) => existsSync(join(ROOT, 'probes', d, `${d}.bpf.c`)))) {
+      const c = readFileSync(join(ROOT, 'probes', probe, `${probe}.bpf.c`), 'utf8');
+      expect(c, probe).toMatch(/^\/[/*] SPDX-License-Identifier: \(LGPL-2\.1 OR BSD-2-Clause\)/);
+      expect(c, probe).toContain('char LICENSE[] SEC("license") = "Dual BSD/GPL";');
+    }
+  });
+
+  it('the packed README has no dead links: files it names are in the package, anchors are its headings, the rest go to the repository', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const anchors = new Set(
+      [...readme.matchAll(/^#+ (.*)$/gm)].map((m) =>
+        m[1]
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+    expect(links.length).toBeGreaterThan(5);
+    const repository = 'https://github.com/kdelay/kdelay/';
+    const tracked = execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split('\n');
+    for (const link of links) {
+      if (link.startsWith('#')) expect(anchors, link).toContain(link.slice(1));
+      else if (link.startsWith(repository)) {
+        const path = link.slice(repository.length).replace(/^(blob|tree)\/main\//, '');
+        expect(
+          tracked.some((f) => f === path || f.startsWith(`${path}/`)),
+          link,
+        ).toBe(true);
+      } else if (!/^https?:/.test(link)) expect(files, link).toContain(link);
+    }
+    // Named in the README, shipped or linked: examples/ is not in the package.
+    expect(files.some((f) => f.startsWith('examples/'))).toBe(false);
+    expect(readme).not.toMatch(/[^/]`examples\/pagefaults` is/);
+  });
+
+  it('ships a man page that man renders and completions that bash loads', () => {
+    const page = execFileSync('man', ['-l', join(ROOT, 'kdelay.1')], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '100', MAN_KEEP_FORMATTING: '' } });
+    expect(page).toMatch(/^NAME\n\s+kdelay - /m);
+    for (const usage of ['kdelay [OPTIONS] [PID]', 'kdelay probes list [OPTIONS]', 'kdelay run [OPTIONS] GUEST.wasm [ARGS...]', 'kdelay help [COMMAND | legend]']) {
+      expect(page).toContain(usage);
+    }
+    expect(page).toMatch(/-i, --interval <SECONDS>/);
+    const complete = (words: string[]) =>
+      execFileSync(
+        'bash',
+        [
+          '-c',
+          `source '${join(ROOT, 'completions', 'kdelay.bash')}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _kdelay; echo "\${COMPREPLY[*]}"`,
+        ],
+        {
+          encoding: 'utf8',
+        },
+      ).trim();
+    expect(complete(['kdelay', ''])).toBe('probes run help');
+    expect(complete(['kdelay', 'probes', ''])).toBe('list');
+    expect(complete(['kdelay', '--sample-c'])).toBe('--sample-count');
+    expect(complete(['kdelay', 'probes', 'list', '--j'])).toBe('--json');
+    expect(complete(['kdelay', 'help', ''])).toBe('probes run legend');
+  });
+});
+
 describe('the Containerfile', () => {
   const steps = containerfile();
+  const stages = steps.filter((s) => s.instruction === 'FROM');
 
-  it('builds on a slim Debian with libbpf1 and Node.js 20, from the packed tarball, and runs kdelay', () => {
-    expect(steps[0]).toEqual({ instruction: 'FROM', args: expect.stringMatching(/^docker\.io\/library\/debian:trixie-slim$/) });
-    const apt = steps.find((s) => s.instruction === 'RUN' && s.args.includes('apt-get install'))!.args;
+  it('builds from the repository alone: npm ci && npm pack in a build stage, on a Debian slim pinned by digest', () => {
+    const base = steps.find((s) => s.instruction === 'ARG' && s.args.startsWith('BASE='))!.args;
+    expect(base).toMatch(/^BASE=docker\.io\/library\/debian:trixie-slim@sha256:[0-9a-f]{64}$/);
+    expect(stages.map((s) => s.args)).toEqual(['${BASE} AS build', '${BASE}']);
+    const build = steps.slice(steps.indexOf(stages[0]), steps.indexOf(stages[1]));
+    expect(build.filter((s) => s.instruction === 'RUN').map((s) => s.args)).toEqual([
+      expect.stringContaining('apt-get install -y --no-install-recommends ca-certificates nodejs npm'),
+      'npm ci --no-audit --no-fund',
+      'npm pack --pack-destination /out',
+    ]);
+    // The tarball comes from the build stage, not from the clone.
+    expect(steps.filter((s) => s.instruction === 'COPY' && s.args.includes('.tgz')).map((s) => s.args)).toEqual(['--from=build /out/kdelay-*.tgz /tmp/']);
+  });
+
+  it('runs on a slim Debian with libbpf1 and Node.js 20, and runs kdelay', () => {
+    const runtime = steps.slice(steps.indexOf(stages[1]));
+    const apt = runtime.find((s) => s.instruction === 'RUN' && s.args.includes('apt-get install'))!.args;
     for (const pkg of ['libbpf1', 'nodejs']) expect(apt).toMatch(new RegExp(`\\b${pkg}\\b`));
     expect(steps.find((s) => s.instruction === 'ENTRYPOINT')?.args).toBe('["kdelay"]');
   });
 
-  it('copies only what npm pack makes (and nothing from the clone that the package leaves out)', () => {
-    const sources = steps.filter((s) => s.instruction === 'COPY').flatMap((s) => s.args.split(' ').slice(0, -1));
-    expect(sources).toEqual(['kdelay-*.tgz']);
-    const pattern = new RegExp(`^${sources[0].replace('.', '\\.').replace('*', '.*')}$`);
-    expect(readdirSync(work).filter((f) => pattern.test(f))).toEqual([`kdelay-${PACKAGE.version}.tgz`]);
+  it('.containerignore keeps what the build makes, and private keys, out of the build context (.dockerignore is the same file)', () => {
+    const ignored = readFileSync(join(ROOT, '.containerignore'), 'utf8').split('\n');
+    for (const entry of ['node_modules/', 'dist/', '*.tgz', '*.pem', 'kdelay.1', 'completions/']) expect(ignored).toContain(entry);
+    expect(readlinkSync(join(ROOT, '.dockerignore'))).toBe('.containerignore');
   });
 });
 

@@ -3,8 +3,7 @@
  * the measured path here is "not available": one line, exit 0, the rest of
  * the report intact. The decisions and the layout are tested on their own.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BpfBackend, type MapInfo, MapType, type OpenedObject } from '../../host/libbpf/backend.js';
 import { bundleFromBytes } from '../../host/bundle/bundle.js';
@@ -13,10 +12,12 @@ import { SharedMaps } from '../../host/runtime/shared-maps.js';
 import { describe, expect, it } from 'vitest';
 import { builtinBundles, ProbeSet } from '../../host/driver/probe-set.js';
 import { formatSystemSections } from '../../host/report/system-sections.js';
+import { unavailableLine } from '../../host/report/text-renderer.js';
 import { hostArch, SyscallTable } from '../../host/syscalls/table.js';
 import { kallsymsHasFunction, type KernelFacts, returnProbePlan } from '../../host/system/trigger-targets.js';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { runKdelay } from '../helpers/kdelay.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const facts = (hasFunction: boolean, hasKprobes: boolean, release = '6.18.0', machine = 'x86_64'): KernelFacts => ({
@@ -47,10 +48,10 @@ describe('kallsymsHasFunction', () => {
 
 describe('returnProbePlan (the upcall probe\'s "from": "return_probe.ovs_dp_upcall")', () => {
   // A fake /sys with openvswitch loadable (initstate) and one with it built in (no initstate).
-  const loadable = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  const loadable = tempDir('kdelay-sys-');
   mkdirSync(join(loadable, 'module', 'openvswitch'), { recursive: true });
   writeFileSync(join(loadable, 'module', 'openvswitch', 'initstate'), 'live\n');
-  const builtIn = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  const builtIn = tempDir('kdelay-sys-');
   mkdirSync(join(builtIn, 'module', 'openvswitch'), { recursive: true });
   const plan = (kernel: KernelFacts, sys: string) => returnProbePlan('ovs_dp_upcall', ['openvswitch'], kernel, sys);
 
@@ -193,7 +194,9 @@ describe.skipIf(skipWithoutBpf)('upcall statistics on this kernel', () => {
     });
     try {
       expect(probes.unavailable).toHaveLength(1);
-      expect(probes.unavailable[0]).toMatch(/^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_init failed with \w+ \(could not attach upcall_kretprobe\)\)$/);
+      expect(unavailableLine(probes.unavailable[0])).toMatch(
+        /^# UPCALL STATISTICS: not available \(probe upcall: kdelay_probe_init failed with \w+ \(could not attach upcall_kretprobe\)\)$/,
+      );
       probes.gate.open();
       await new Promise((r) => setTimeout(r, 20));
       probes.gate.close();

@@ -27,9 +27,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain JavaScript, shared with scripts/kernel-matrix.mjs
+// Plain JavaScript, shared with scripts/kernel-matrix.mjs (typed from its code and JSDoc: tsconfig.check.json's allowJs).
 import * as matrix from '../../scripts/lib/kernel-matrix.mjs';
-// @ts-expect-error: plain JavaScript, shared with the guest's checks.mjs and the coverage unit test
+// Plain JavaScript, shared with the guest's checks.mjs and the coverage unit test.
 import { LOAD_CONFIGURATIONS, loadArgs } from '../../scripts/lib/kernel-matrix-loads.mjs';
 import { labelledRow, type ParsedThread, parseReport } from '../helpers/report.js';
 
@@ -267,7 +267,7 @@ function explain(run: GuestRun, check?: CheckRecord): string {
 }
 
 /** The kdelay run of a check, which must have finished and exited 0. */
-function finished(guest: string, run: GuestRun, name: 'window' | 'trigger'): KdelayResult {
+function finished(guest: string, run: GuestRun, name: CheckRecord['name']): KdelayResult {
   const check = run.checks.get(name);
   expect(check, `${guest}: the guest reported no "${name}" check\n${explain(run)}`).toBeDefined();
   expect(check!.outcome, `${guest}: ${name}\n${explain(run, check)}`).toBe('finished');

@@ -3,8 +3,7 @@
  * last section, and what kdelay does with them (host/bundle/seal.ts,
  * host/driver/catalog.ts).
  */
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinEntries, describeSeal, releaseKey } from '../../host/driver/catalog.js';
@@ -14,6 +13,7 @@ import { checkSeal, IntegrityError, keyId, sealBundle, sha256Hex, splitSeal, tru
 import { BUILTIN_PROBES } from '../helpers/bpf.js';
 import { makeKeyPair } from '../helpers/probe-variants.js';
 import { createPublicKey } from 'node:crypto';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const author = makeKeyPair();
@@ -139,7 +139,7 @@ describe('development builds (a checkout without the release key)', () => {
   const name = 'irq';
   /** A checkout of its own: .git, the probe's sources, an unsigned bundle of it and (unless told otherwise) build:probes' record. */
   function checkout({ git = true, record = true } = {}) {
-    const root = mkdtempSync(join(tmpdir(), 'kdelay-checkout-'));
+    const root = tempDir('kdelay-checkout-');
     if (git) mkdirSync(join(root, '.git'));
     for (const dir of [join('probes', name), join('probes', 'include'), join('probes', 'lib'), 'keys']) {
       cpSync(join(ROOT, dir), join(root, dir), { recursive: true, filter: (src) => !src.endsWith('/build') });

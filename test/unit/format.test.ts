@@ -163,7 +163,7 @@ describe('NDJSON report', () => {
       run,
     ).sample(1, sample, dumpMicros, 123);
     const [record] = validNdjson(lines.join('\n'));
-    expect(record.data.threads.map((t: { tid: number; name: string; exited: boolean }) => [t.tid, t.name, t.exited])).toEqual([
+    expect((record.data.threads as { tid: number; name: string; exited: boolean }[]).map((t) => [t.tid, t.name, t.exited])).toEqual([
       [31741, 'revalidator122', false],
       [31750, 'handler7', true],
     ]);
@@ -180,7 +180,7 @@ describe('NDJSON report', () => {
     const event = { entryNs: 2n ** 60n, exitNs: 2n ** 60n + 5n, tid: 31741, nr: 0, name: 'read', kernelStackId: -1, userStackId: -1 };
     renderer.sample(
       2,
-      { tables: tables([]), warnings: [], notes: ['# UPCALL STATISTICS: not available (the openvswitch kernel module is not loaded)'], events: [event] },
+      { tables: tables([]), warnings: [], notes: [{ section: 'UPCALL STATISTICS', reason: 'the openvswitch kernel module is not loaded' }], events: [event] },
       dumpMicros,
       5,
       7n,
@@ -233,6 +233,19 @@ describe('text report', () => {
     renderer.sample(2, { tables: tables(rows.slice(0, 1)), warnings: ['7 measurements were dropped because a syscalls map was full'] }, 0, 1);
     expect(out[0]).toMatch(/^# Sample dump @/);
     expect(out[1]).toBe('# WARNING: incomplete sample: 7 measurements were dropped because a syscalls map was full');
+  });
+
+  it('says which sections could not be measured, one line each after the tables, from their title and reason', () => {
+    const out: string[] = [];
+    const renderer = textRenderer(
+      manifest.sections,
+      (tid) => names[tid] ?? 'x',
+      (l) => out.push(l),
+      () => true,
+    );
+    const notes = [{ section: 'UPCALL STATISTICS', reason: 'the openvswitch kernel module is not loaded' }];
+    renderer.sample(1, { tables: tables(rows.slice(0, 1)), warnings: [], notes }, 0, 1);
+    expect(out.at(-1)).toBe('\n# UPCALL STATISTICS: not available (the openvswitch kernel module is not loaded)');
   });
 });
 

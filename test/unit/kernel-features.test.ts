@@ -1,16 +1,17 @@
 /** Manifest `requires` checked against a kernel (host/system/kernel-features.ts). */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { buildSync } from 'esbuild';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../../host/libbpf/backend.js';
 import { hostElfMachine } from '../../host/runtime/kdelay-imports.js';
 import { KernelFeatures, missingArchitecture, missingRequirement, releaseAtLeast } from '../../host/system/kernel-features.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 /** A fake /sys with just these paths. */
 function fakeSys(paths: string[]): string {
-  const sys = mkdtempSync(join(tmpdir(), 'kdelay-sys-'));
+  const sys = tempDir('kdelay-sys-');
   for (const p of paths) mkdirSync(join(sys, p), { recursive: true });
   return sys;
 }
@@ -52,7 +53,7 @@ describe('requirements', () => {
     ['x86-64', 'this machine is arm64'],
     ['quantum_tp', 'a kernel feature this kdelay does not know how to check (a newer probe?)'],
   ])('%s is missing on a bare kernel, saying why', (r, why) => {
-    expect(bare.check(r)?.replace(/\/tmp\/kdelay-sys-\w+/, 'SYS')).toBe(why);
+    expect(bare.check(r)?.replace(/\/\S*\/kdelay-sys-\w+/, 'SYS')).toBe(why);
   });
 
   it('names the first unmet requirement', () => {
@@ -71,8 +72,20 @@ describe('requirements', () => {
     const sys = fakeSys(['kernel/tracing/events/x']);
     chmodSync(sys, 0o755); // only tracing/ itself is closed to other users, as on a real system
     chmodSync(join(sys, 'kernel', 'tracing'), 0o700);
-    const code = `import { KernelFeatures } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'host', 'system', 'kernel-features.js'))};
-      console.log(new KernelFeatures(undefined, { sys: ${JSON.stringify(sys)}, release: '6.18.0', arch: 'x64' }).check('tracefs'));`;
+    // Another user's process runs plain JavaScript: the module, compiled by esbuild from host/ (no dist/ needed).
+    const { outputFiles } = buildSync({
+      stdin: {
+        contents: `import { KernelFeatures } from './host/system/kernel-features.ts';
+          console.log(new KernelFeatures(undefined, { sys: ${JSON.stringify(sys)}, release: '6.18.0', arch: 'x64' }).check('tracefs'));`,
+        resolveDir: join(import.meta.dirname, '..', '..'),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+    });
+    const code = outputFiles[0].text;
     const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' });
     expect(out.trim()).toBe(`no permission to read ${sys}/kernel/tracing (needs root or CAP_DAC_READ_SEARCH)`);
   });

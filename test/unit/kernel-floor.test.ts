@@ -4,19 +4,19 @@
  * kernel's verifier sees it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BpfObjectFile } from '../../host/bundle/bpf-object.js';
 import { bundleFromBytes, embeddedObjects } from '../../host/bundle/bundle.js';
 import { newerThanFloor } from '../../host/bundle/kernel-floor.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /** Compiles BPF C (with the probes' includes, as the build does) to an object. */
 function compile(source: string): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-floor-'));
+  const dir = tempDir('kdelay-floor-');
   writeFileSync(join(dir, 'p.bpf.c'), `#include "kdelay_core.bpf.h"\nchar LICENSE[] SEC("license") = "GPL";\n${source}\n`);
   execFileSync('clang', [
     '-g',

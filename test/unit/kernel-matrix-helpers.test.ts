@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain JavaScript, shared with scripts/kernel-matrix.mjs
+// Plain JavaScript, shared with scripts/kernel-matrix.mjs.
 import { matrixGuests, moduleNeeds, verifierReason } from '../../scripts/lib/kernel-matrix.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'kdelay-matrix-helpers-'));

@@ -23,7 +23,7 @@ import { describe, expect, it } from 'vitest';
 import { type OptionSpec, parseManifest, type ProbeManifest } from '../../host/bundle/manifest.js';
 import { buildProgram, helpText, type KdelayOptions, parseOptions } from '../../host/cli/options.js';
 import { parseTrigger } from '../../host/system/triggers.js';
-// @ts-expect-error: plain JavaScript, shared with the matrix and its guest
+// Plain JavaScript, shared with the matrix and its guest.
 import { CHECK_CONFIGURATIONS, LOAD_CONFIGURATIONS, loadArgs, TRIGGER_SPECS } from '../../scripts/lib/kernel-matrix-loads.mjs';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -129,6 +129,9 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--tid': 'selects rows on the host; the probes filter on the process',
   '--thread-name': 'selects rows on the host',
   '--sample-time': 'the window, on the host',
+  '--interval': 'the window (as --sample-time), on the host',
+  '--legend': 'prints a text and loads nothing',
+  '--write': 'records the samples the probes already produce into a file: it changes no probe, option or host value',
   '--sample-count': 'how many windows, on the host',
   '--sample-interval': 'the pause between windows, on the host',
   '--trigger-delta': "compared on the host with the trigger events' times",

@@ -34,10 +34,20 @@ function editedCopy(from: string, to: string, file: string, before: string, afte
 }
 
 describe('layouts generated from BTF', () => {
-  it('the committed host records are what the shared header generates', async () => {
-    const { sharedLayouts, HOST_RECORDS } = await layouts();
-    const { hostRecords } = await sharedLayouts(undefined, join(SCRATCH, 'layouts-lib-build'));
+  it('the committed host records and accounting contract are what the shared header generates', async () => {
+    const { sharedLayouts, HOST_RECORDS, HOST_ACCOUNTING } = await layouts();
+    const { hostRecords, hostAccounting, hostFiles } = await sharedLayouts(undefined, join(SCRATCH, 'layouts-lib-build'));
     expect(readFileSync(join(ROOT, HOST_RECORDS), 'utf8')).toBe(hostRecords);
+    expect(readFileSync(join(ROOT, HOST_ACCOUNTING), 'utf8')).toBe(hostAccounting);
+    expect(hostFiles.map(([file]) => file)).toEqual([HOST_RECORDS, HOST_ACCOUNTING]);
+    // Declared once: the contract's enums are in its own file (report/ may import it), not in the runtime's records.
+    expect(hostAccounting).toContain('  ACCOUNT_NO_SYSCALL: 4294967295,');
+    expect(hostAccounting).toContain('  ACCOUNT_HIST_SLOTS: 40,');
+    expect(hostRecords).not.toContain('ACCOUNT_');
+    // The guests get the same values, an unsigned enum's above i32 as u32.
+    const shared = readFileSync(join(ROOT, SCRATCH, 'layouts-lib-build', 'shared.layout.ts'), 'utf8');
+    expect(shared).toContain('export const ACCOUNT_NO_SYSCALL: u32 = 4294967295;');
+    expect(shared).toContain('export const ACCOUNT_BLOCKED = 5;');
   });
 
   it('a probe whose map value gains a field: sizes, offsets and readers follow, and its user half builds unedited', { timeout: 120_000 }, async () => {

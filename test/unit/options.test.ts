@@ -89,13 +89,25 @@ describe('options', () => {
     ['--thread-name ^worker-[02]$', { threadName: /^worker-[02]$/ }],
     ['--thread-name=handler', { threadName: /handler/ }],
     ['--thread handler -t 7', { threadName: /handler/, tid: 7 }],
+    // As BCC tools take them: kdelay PID, -i/--interval (the window), --sample-count 0 (until Ctrl-C).
+    ['42', { pid: 42 }],
+    ['42 -p 42', { pid: 42 }],
+    ['0', { pid: undefined }],
+    ['-i 1 --sample-count 2', { sampleTime: 1, sampleCount: 2 }],
+    ['--interval 0.25', { sampleTime: 0.25 }],
+    ['--sample-count 0', { sampleCount: Infinity }],
+    // A prefix made ambiguous only by kdelay's own options still means the reference's (argparse) option.
+    ['--tr 5', { triggerDelta: 5 }],
+    ['--p 7', { pid: 7 }],
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
 
   it.each([
     ['-p -3', 'must be positive'],
     ['-p 1.5', 'must be an integer'],
     ['-p abc', 'must be an integer'],
-    ['--sample-count 0', 'must be nonzero'],
+    ['-i 1 --sample-time 2', "option '-i, --interval <SECONDS>' cannot be used with option '--sample-time <SECONDS>'"],
+    ['12 -p 13', 'two different processes: -p 13 and 12; give one'],
+    ['--st 8', 'ambiguous option: --st could match --start-trigger, --stop-trigger, --stack-trace-size'],
     ['--sample-count -1', 'must be positive'],
     ['--sample-time x', 'must be a number of seconds'],
     ['--sample-time -1', 'must not be negative'],
@@ -105,7 +117,8 @@ describe('options', () => {
     ['--no-such-flag', "unknown option '--no-such-flag'"],
     ['--sample 2', 'ambiguous option: --sample could match --sample-time, --sample-count, --sample-interval'],
     ['--s 2', 'ambiguous option: --s could match'],
-    ['extra', 'too many arguments'],
+    ['extra', "unknown command 'extra': a PID is a number"],
+    ['12 13', 'too many arguments'],
     ['--trigger-delta -5', 'must be positive'],
     ['--only Syscalls', 'must be probe names separated by commas'],
     ['--probe-option max_entries=4', 'must be PROBE.OPTION=VALUE'],
@@ -131,6 +144,7 @@ describe('options', () => {
   });
 
   it('answers --help without running', () => expect(parse('--help')).toBe('help'));
+  it('answers --legend without running', () => expect(parse('--legend')).toBe('legend'));
   it('answers --version and -V without running', () => {
     expect(parse('--version')).toBe('version');
     expect(parse('-V')).toBe('version');
@@ -151,6 +165,7 @@ describe('options', () => {
     });
     expect(probes('list --json')).toMatchObject({ command: 'probes-list', json: true });
     expect(probes('list --help')).toBe('help');
+    expect(probes('--help')).toBe('help');
     expect(() => probes('frob')).toThrow(new UserError("unknown command 'probes frob'; try 'kdelay probes list'", ExitCode.USAGE));
   });
 

@@ -1,7 +1,6 @@
 /** The program-kind allow-list applied to every BPF object before it is opened. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BpfError } from '../../host/base/errno.js';
@@ -10,12 +9,13 @@ import { bundleFromBytes, embeddedObjects } from '../../host/bundle/bundle.js';
 import { sealBundle, splitSeal } from '../../host/bundle/seal.js';
 import { BUILTIN_PROBES } from '../helpers/bpf.js';
 import { runKdelay } from '../helpers/kdelay.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /** Compiles a one-program BPF object with clang (as the probe build does). */
 function bpfObject(section: string, body = 'return 0;'): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'kdelay-policy-'));
+  const dir = tempDir('kdelay-policy-');
   writeFileSync(
     join(dir, 'p.bpf.c'),
     `#define SEC(n) __attribute__((section(n), used))\nSEC("${section}") int prog(void *ctx) { ${body} }\nchar LICENSE[] SEC("license") = "GPL";\n`,
@@ -91,7 +91,7 @@ describe('third-party bundles on the command line', () => {
   it('an unsigned --probe is refused without --allow-unsigned (exit 78)', async () => {
     // The upcall bundle under another name, with its signature taken off (a digest only).
     const renamed = Buffer.from(splitSeal(readFileSync(join(ROOT, 'bundles', 'upcall.wasm'))).body);
-    const file = join(mkdtempSync(join(tmpdir(), 'kdelay-unsigned-')), 'upcall.wasm');
+    const file = join(tempDir('kdelay-unsigned-'), 'upcall.wasm');
     writeFileSync(file, sealBundle(renamed));
     const { code, stderr, stdout } = await runKdelay(['-p', process.pid, '--probe', file]);
     expect(code).toBe(78);

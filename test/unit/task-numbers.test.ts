@@ -9,8 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PidNamespaces, resolveTarget } from '../../dist/host/system/procfs.js';
-import type { TaskNumbers } from '../../dist/host/system/task-numbers.js';
+import { PidNamespaces, resolveTarget } from '../../host/system/procfs.js';
+import type { TaskNumbers } from '../../host/system/task-numbers.js';
 
 let procRoot: string | undefined;
 afterEach(() => {

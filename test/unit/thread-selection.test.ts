@@ -1,6 +1,7 @@
 /**
  * Thread selection (driver/thread-selection.ts): -t, --thread-name and the
- * renumbering into the user's PID namespace, as one step over a sample.
+ * renumbering into the user's PID namespace, as one step over a sample
+ * (rows, histograms, events, exited threads).
  */
 import { describe, expect, it } from 'vitest';
 import { selectsAll, selectThreads, type ThreadFacts, type ThreadSelection, threadView } from '../../host/driver/thread-selection.js';
@@ -29,7 +30,8 @@ function sample(): CollectedSample {
   }
   tableFor(tables, 'upcall', 1).add(0, 'ok', [9]);
   const event = (tid: number) => ({ tid, nr: 110, name: 'getppid', entryNs: 1n, exitNs: 2n, kernelStackId: -1, userStackId: -1 });
-  return { tables, warnings: [], events: [event(101), event(103), event(107)] };
+  const histograms = [101, 102, 103, 104, 105, 106, 107].map((tid) => ({ tid, kind: 0, nr: tid, slots: [0, 1] }));
+  return { tables, histograms, warnings: [], events: [event(101), event(103), event(107)] };
 }
 
 /** The (user) tids left in each section, and in the events. */
@@ -38,6 +40,9 @@ function selected(selection: ThreadSelection): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [id, table] of s.tables) out[id] = Array.from({ length: table.count }, (_, row) => table.tid(row));
   out.events = s.events!.map((e) => e.tid);
+  // Each histogram stays with its thread (nr holds the kernel tid it was made with).
+  expect(s.histograms!.map((h) => facts.userTid(h.nr) ?? h.nr)).toEqual(s.histograms!.map((h) => h.tid));
+  out.histograms = s.histograms!.map((h) => h.tid);
   return out;
 }
 
@@ -56,6 +61,7 @@ describe('thread selection', () => {
     const s = selected(selection);
     expect(s.syscalls).toEqual(tids);
     expect(s.run).toEqual(tids);
+    expect(s.histograms, '--hist histograms go with their threads').toEqual(tids);
     expect(s.events).toEqual(events);
     expect(s.upcall, 'system scope (tid 0) always stays').toEqual([0]);
   });

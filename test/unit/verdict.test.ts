@@ -1,30 +1,52 @@
-/** The verdict's arithmetic and wording, table-tested on hand-made account rows (report/verdict.ts). */
+/** The verdict's arithmetic and wording, table-tested on hand-made account rows and histograms (report/accounts.ts, verdict.ts, histograms.ts). */
 import { describe, expect, it } from 'vitest';
-import { SectionTable, type SampleTables } from '../../dist/host/model/section-table.js';
-import { accountThreads, histogramLines, humanNs, percentileNs, verdictLine, verdictLines } from '../../dist/host/report/verdict.js';
+import { AccountHist, AccountLife, AccountState } from '../../host/bundle/accounting-contract.js';
+import { accountThreads, type AccountingInput, HIST_SLOTS } from '../../host/report/accounts.js';
+import type { ThreadHistogram } from '../../host/model/sample.js';
+import { histogramLines, percentileNs } from '../../host/report/histograms.js';
+import { SectionTable, type SampleTables } from '../../host/model/section-table.js';
+import { humanNs, verdictLine, verdictLines } from '../../host/report/verdict.js';
 
 const MS = 1_000_000;
 const NO_SYSCALL = 0xffffffff;
 const names: Record<number, string> = { 202: 'futex', 230: 'clock_nanosleep', 0: 'read' };
+/** The rows below name states as words; the probe reports the accounting contract's numbers. */
+const STATE: Record<string, number> = {
+  user: AccountState.ACCOUNT_USER,
+  syscall: AccountState.ACCOUNT_SYSCALL,
+  hardirq: AccountState.ACCOUNT_HARDIRQ,
+  softirq: AccountState.ACCOUNT_SOFTIRQ,
+  runnable: AccountState.ACCOUNT_RUNNABLE,
+  blocked: AccountState.ACCOUNT_BLOCKED,
+  stopped: AccountState.ACCOUNT_STOPPED,
+  unknown: AccountState.ACCOUNT_UNKNOWN,
+  born: AccountLife.ACCOUNT_BEFORE_BIRTH,
+  exited: AccountLife.ACCOUNT_AFTER_EXIT,
+};
+const HIST_KIND: Record<string, number> = { run_queue: AccountHist.ACCOUNT_HIST_RUN_QUEUE, syscall: AccountHist.ACCOUNT_HIST_SYSCALL };
 
 function tables(
   rows: [number, string, number, number, number][],
   delayers: [number, string, number, number, number][] = [],
   hist: [number, string, number, number, number][] = [],
-): SampleTables {
+): AccountingInput {
   const t: SampleTables = new Map();
-  const account = new SectionTable('account', 3);
-  for (const [tid, state, nr, count, ns] of rows) account.add(tid, state, [nr, count, ns]);
+  const account = new SectionTable('account', 4);
+  for (const [tid, state, nr, count, ns] of rows) account.add(tid, undefined, [STATE[state], nr, count, ns]);
   t.set('account', account);
   const d = new SectionTable('delayers', 3);
   for (const [tid, comm, pid, count, ns] of delayers) d.add(tid, comm, [pid, count, ns]);
   t.set('delayers', d);
-  const h = new SectionTable('histogram', 3);
-  for (const [tid, kind, nr, slot, count] of hist) h.add(tid, kind, [nr, slot, count]);
-  t.set('histogram', h);
-  return t;
+  // Bucket rows (tid, kind, nr, slot, count) -> one histogram per (tid, kind, nr), as report_histograms hands them over.
+  const histograms: ThreadHistogram[] = [];
+  for (const [tid, kind, nr, slot, count] of hist) {
+    let h = histograms.find((x) => x.tid === tid && x.kind === HIST_KIND[kind] && x.nr === nr);
+    if (!h) histograms.push((h = { tid, kind: HIST_KIND[kind], nr, slots: new Uint32Array(HIST_SLOTS) }));
+    (h.slots as Uint32Array)[slot] += count;
+  }
+  return { tables: t, histograms };
 }
-const accounts = (t: SampleTables, windowNs = 1000 * MS) =>
+const accounts = (t: AccountingInput, windowNs = 1000 * MS) =>
   accountThreads(
     t,
     windowNs,

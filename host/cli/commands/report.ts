@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ExitCode } from '../../base/exit-codes.js';
 import { measure, withTarget } from '../../driver/measure.js';
 import { PACKAGE_ROOT } from '../../package-root.js';
-import { helpText, parseOptions } from '../options.js';
+import { LEGEND } from '../legend.js';
+import { buildProgram, helpText, parseOptions } from '../options.js';
 import type { CliCommand } from '../runner.js';
 import { listProbes } from './list-probes.js';
 
@@ -15,10 +16,15 @@ export function packageVersion(): string {
 
 export const reportCommand: CliCommand = {
   words: [],
+  definition: buildProgram,
   async run(argv) {
     const options = parseOptions(argv);
     if (options === 'help') {
       process.stdout.write(helpText());
+      return 0;
+    }
+    if (options === 'legend') {
+      process.stdout.write(LEGEND);
       return 0;
     }
     if (options === 'version') {

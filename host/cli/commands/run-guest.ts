@@ -7,6 +7,7 @@
  *   2 usage, 77 not root, 78 the file is unreadable or not a plain guest,
  *   72 BPF/BTF/libbpf unavailable, 70 the guest trapped.
  */
+import { Command } from 'commander';
 import { admitSeal, trustedKeys } from '../../driver/catalog.js';
 import { kdelayHome } from '../../driver/admission.js';
 import { loadBackend } from '../../driver/measure.js';
@@ -39,6 +40,18 @@ changed after it was sealed is always refused.
 Run as root. Exit codes: the guest's own, or 2 usage, 70 the guest trapped,
 72 BPF/BTF/libbpf unavailable, 77 not root, 78 unreadable or not a guest.
 `;
+
+/** `run` as commander defines it, for kdelay help, the man page and the completions (parsing is parseRunArguments: everything after GUEST.wasm is the guest's). */
+export function runGuestDefinition(): Command {
+  return new Command('run')
+    .description('run a plain wasm-bpf guest (a WASI program using the wasm_bpf imports)')
+    .usage('[OPTIONS] GUEST.wasm [ARGS...]')
+    .argument('<GUEST.wasm>', 'the guest')
+    .argument('[ARGS...]', "the guest's arguments")
+    .option('--debug', "print libbpf's messages on stderr")
+    .option('--trust-key <FILE>', 'trust guests signed by this Ed25519 public key (PEM); repeatable')
+    .option('--allow-unsigned', 'run a guest that is unsigned or signed by an untrusted key');
+}
 
 interface RunArguments {
   debug: boolean;

@@ -116,6 +116,7 @@ export function parseServe(argv: string[]): ServeOptions | 'help' | 'version' {
 
 export const serveCommand: CliCommand = {
   words: ['serve'],
+  definition: buildServeProgram,
   async run(argv) {
     const parsed = parseServe(argv);
     if (parsed === 'help') {

@@ -22,6 +22,20 @@ export interface RowBatch {
   valueWords: Uint32Array;
 }
 
+/**
+ * Histograms as report_histograms received them (copies, the host's to
+ * keep): histogram i is (tids[i], kinds[i], nrs[i]) with buckets
+ * slots[i * slotCount, (i + 1) * slotCount).
+ */
+export interface HistogramBatch {
+  count: number;
+  tids: Uint32Array;
+  kinds: Uint32Array;
+  nrs: Uint32Array;
+  slotCount: number;
+  slots: Uint32Array;
+}
+
 /** What the host tells probes and receives from them. */
 export interface ProbeServices {
   option(name: string): bigint | undefined;
@@ -37,6 +51,8 @@ export interface ProbeServices {
   userFunction?(name: string): { binary: string; offset: number } | undefined;
   /** Called once per report_rows call. */
   rows(batch: RowBatch): void;
+  /** Called once per report_histograms call; without it (a test's services) the call fails with EPERM. */
+  histograms?(batch: HistogramBatch): void;
   warning(text: string): void;
 }
 

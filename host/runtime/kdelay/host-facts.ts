@@ -1,9 +1,10 @@
 /** The `kdelay` imports that tell a probe about the host: options, syscall numbering, the machine. */
 import { ENOENT } from '../../base/errno.js';
+import { EM_AARCH64, EM_X86_64 } from '../../symbols/elf-constants.js';
 import { guestString, type ImportContext, writeGuestString } from './context.js';
 
 /** ELF e_machine of the machines Node runs kdelay on (EM_NONE, 0, for others). */
-const ELF_MACHINE: Partial<Record<NodeJS.Architecture, number>> = { x64: 62, arm64: 183 };
+const ELF_MACHINE: Partial<Record<NodeJS.Architecture, number>> = { x64: EM_X86_64, arm64: EM_AARCH64 };
 export const hostElfMachine = (arch: NodeJS.Architecture = process.arch): number => ELF_MACHINE[arch] ?? 0;
 
 export function hostFactImports(context: ImportContext) {

@@ -5,21 +5,19 @@
 
 import { BpfObject, cstr, MapSnapshot, RowBatch, warnIfMapsWereFull } from '../../probes/lib/kdelay';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/__NAME__.bpf';
-// Sizes and readers of what the kernel half declares, generated from its BTF by the build.
-import { __UPPER___COUNTS_KEY_SIZE, __UPPER___COUNTS_MAX_ENTRIES, __UPPER___COUNTS_VALUE_SIZE, __CAMEL__CountsKey, __CAMEL__CountsValue } from './build/__NAME__.layout';
+// Generated from the kernel half by the build: attachAll() and its Maps, and readers of what the C declares.
+import { attachAll, Maps, __CAMEL__CountsKey, __CAMEL__CountsValue } from './build/__NAME__.layout';
 
+let maps!: Maps;
 let counts!: MapSnapshot;
 let rows!: RowBatch;
-let mapFullFd: i32 = -1;
 
 export function kdelay_probe_init(): i32 {
   const obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.load();
-  obj.attach('__NAME___wakeup');
-  const fd = obj.mapFd('__NAME___counts');
-  mapFullFd = obj.mapFd('kdelay_map_full');
+  maps = attachAll(obj); // every program of __NAME__.bpf.c, and its maps by name
   if (obj.error) return obj.result();
-  counts = new MapSnapshot(fd, __UPPER___COUNTS_KEY_SIZE, __UPPER___COUNTS_VALUE_SIZE, __UPPER___COUNTS_MAX_ENTRIES);
+  counts = maps.__CAMEL__Counts.snapshot();
   rows = new RowBatch(cstr('__NAME__'), 1); // section id, numbers per row
   return 0;
 }
@@ -30,7 +28,7 @@ export function kdelay_probe_collect(): i32 {
   for (let i = 0; i < counts.count; i++) {
     rows.row(__CAMEL__CountsKey(counts.key(i)), 0).add(__CAMEL__CountsValue(counts.value(i)));
   }
-  warnIfMapsWereFull(mapFullFd, '__NAME__');
+  warnIfMapsWereFull(maps.kdelayMapFull.fd, '__NAME__');
   return rows.flush();
 }
 

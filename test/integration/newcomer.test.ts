@@ -1,0 +1,145 @@
+/**
+ * The first five minutes: what a newcomer types (the quick start, `kdelay
+ * help`, `kdelay probes --help`, `kdelay PID`, BCC's `-i 1 --sample-count 2`),
+ * the legend, and how kdelay behaves on a terminal (a progress line) and in
+ * a pipe (none, and each sample flushed as it is reported).
+ */
+// Terminal output is escape sequences: the regular expressions below match them on purpose.
+/* eslint-disable no-control-regex */
+import { execFileSync, spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
+import { KDELAY_BIN, runKdelay, startKdelay } from '../helpers/kdelay.js';
+import { labelledRow, parseReport } from '../helpers/report.js';
+import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
+
+let workload: RunningWorkload | undefined;
+afterEach(async () => {
+  await workload?.stop();
+  workload = undefined;
+});
+
+describe('help', () => {
+  it('kdelay help: every command in the usage lines, no default/preset noise, the examples', async () => {
+    const { code, stdout, stderr } = await runKdelay(['help']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout.split('\n').slice(0, 4)).toEqual([
+      'Usage: kdelay [OPTIONS] [PID]',
+      '       kdelay probes list [OPTIONS]',
+      '       kdelay run [OPTIONS] GUEST.wasm [ARGS...]',
+      '       kdelay help [COMMAND | legend]',
+    ]);
+    expect(stdout).not.toMatch(/bare: 0|preset: |\(default: 0\)|default: off/);
+    expect(stdout).toMatch(/^ {2}--sample-time <SECONDS> +length of each sample \(default: 0\.5\)$/m);
+    expect(stdout).toMatch(/^ {2}-i, --interval <SECONDS> /m);
+    expect(stdout).toMatch(/^ {2}kdelay 1234 -i 1 --sample-count 0 +# 1 s samples of process 1234 until Ctrl-C$/m);
+    expect((await runKdelay(['--help'])).stdout).toBe(stdout);
+  });
+
+  it('kdelay probes --help and kdelay help probes: the options probes list takes', async () => {
+    const direct = await runKdelay(['probes', '--help']);
+    expect(direct.code).toBe(0);
+    expect(direct.stdout).toMatch(/^Usage: kdelay probes list \[OPTIONS\]\n/);
+    expect(direct.stdout).toMatch(/^ {2}--json /m);
+    expect(direct.stdout).not.toMatch(/--sample-time/);
+    expect((await runKdelay(['help', 'probes'])).stdout).toBe(direct.stdout);
+    expect((await runKdelay(['probes', 'list', '--help'])).stdout).toBe(direct.stdout);
+    const run = await runKdelay(['help', 'run']);
+    expect(run.stdout).toMatch(/^usage: kdelay run /);
+  });
+
+  it('the legend explains RUN, READY, STOPPED, LONG POLL and PARTIAL RUN, as --legend and as kdelay help legend', async () => {
+    const { code, stdout } = await runKdelay(['--legend']);
+    expect(code).toBe(0);
+    for (const word of ['RUN ', 'READY', 'STOPPED', 'LONG POLL', 'PARTIAL RUN', 'SYSCALL STATISTICS', 'UPCALL']) expect(stdout).toContain(word);
+    expect(Math.max(...stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+    expect((await runKdelay(['help', 'legend'])).stdout).toBe(stdout);
+  });
+
+  it('probes list fits 100 columns', async () => {
+    const { code, stdout } = await runKdelay(['probes', 'list']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^syscalls .* SYSCALL, LONG POLL$/m);
+    expect(Math.max(...stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+  });
+
+  it('a mistyped command is named as one', async () => {
+    const { code, stderr } = await runKdelay(['prbes', 'list']);
+    expect(code).toBe(2);
+    expect(stderr).toBe("kdelay: unknown command 'prbes': a PID is a number, a command one of probes, report, diff, run, help (kdelay help)\n");
+  });
+});
+
+describe.skipIf(skipWithoutBpf)('on the kernel', () => {
+  it('kdelay PID (the positional form of -p): exact syscall counts of the workload', async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [2, 700, 0, 3, 0]);
+    const kdelay = startKdelay([workload.pid, '--sample-time', 30, '--only', 'syscalls']);
+    await kdelay.waitForOutput(/^# Start sampling/m);
+    workload.kill('SIGUSR1');
+    await workload.waitFor(/^done$/);
+    kdelay.child.kill('SIGINT');
+    const { code, stdout } = await kdelay.done;
+    expect(code).toBe(0);
+    const workers = parseReport(stdout).filter((t) => t.name.startsWith('worker-'));
+    expect(workers).toHaveLength(2);
+    for (const w of workers) {
+      expect(labelledRow(w.sections.get('SYSCALL STATISTICS'), 'getppid')?.[1]).toBe(700);
+      expect(labelledRow(w.sections.get('SYSCALL STATISTICS'), 'write')?.[1]).toBe(3);
+    }
+    expect(await waitUntilNoKdelayPrograms()).toEqual([]);
+  });
+
+  it('-i 1 --sample-count 2: two windows of one second, each reported (and flushed to the pipe) as it ends', async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [1, 0, 0, 0, 0]);
+    const started = Date.now();
+    const arrivals: number[] = [];
+    const kdelay = startKdelay([workload.pid, '-i', 1, '--sample-count', 2, '--only', 'syscalls']);
+    kdelay.child.stdout!.on('data', (d: Buffer) => {
+      if (/^# Sample dump/m.test(d.toString())) arrivals.push(Date.now() - started);
+    });
+    const { code, stdout, stderr } = await kdelay.done;
+    expect(code, stderr).toBe(0);
+    const starts = [...stdout.matchAll(/^# Start sampling @\S+T(\d+):(\d+):([\d.]+)/gm)].map((m) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]));
+    const stops = [...stdout.matchAll(/^# Stop sampling @\S+T(\d+):(\d+):([\d.]+)/gm)].map((m) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]));
+    expect(starts).toHaveLength(2);
+    for (let i = 0; i < 2; i++) {
+      expect(stops[i] - starts[i]).toBeGreaterThanOrEqual(0.99);
+      expect(stops[i] - starts[i]).toBeLessThan(1.5);
+    }
+    // The first report reached the pipe a whole window before the second.
+    expect(arrivals).toHaveLength(2);
+    expect(arrivals[1] - arrivals[0]).toBeGreaterThanOrEqual(900);
+    // No progress line and no escape sequences in a pipe.
+    expect(stderr).toBe('');
+    expect(stdout).not.toMatch(/\x1b/);
+  });
+
+  it('on a terminal (a pty): a progress line during a 3 s window, erased before the report; none in a pipe', async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [1, 0, 0, 0, 0]);
+    const command = `${process.execPath} ${KDELAY_BIN} ${workload.pid} -i 3 --only syscalls`;
+    const tty = await new Promise<string>((resolve, reject) => {
+      // script(1) gives kdelay a pty for stdout and stderr; NO_COLOR unset, TERM a real terminal's.
+      const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
+      delete env.NO_COLOR;
+      const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`script exited ${code}: ${out}`))));
+    });
+    expect(tty).toMatch(/\r\x1b\[K\x1b\[2mkdelay: sampling: 2\.\d s of 3\.0 s \(Ctrl-C reports now\)\x1b\[0m/);
+    // Erased before the stop line.
+    expect(tty).toMatch(/\r\x1b\[K# Stop sampling/);
+    // With NO_COLOR: the line, without colour.
+    const plain = execFileSync('script', ['-q', '-e', '-c', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm', NO_COLOR: '1' } });
+    expect(plain).toMatch(/\r\x1b\[Kkdelay: sampling: 2\.\d s of 3\.0 s/);
+    expect(plain).not.toMatch(/\x1b\[2m/);
+    // The same run in a pipe: no progress at all.
+    const piped = await runKdelay([workload.pid, '-i', 3, '--only', 'syscalls']);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).not.toMatch(/\x1b|sampling: /);
+  });
+});

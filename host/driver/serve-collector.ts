@@ -1,7 +1,10 @@
 /**
- * `kdelay serve`'s continuous collection: one window after another, each
- * closed, collected into the host's MetricStore and followed at once by the
- * next, at every scrape and on a background tick. It follows the target:
+ * `kdelay serve`'s continuous collection: the probes' window opens once per
+ * target and never closes; every background tick reads their running
+ * totals into the host's MetricStore (host/metrics/store.ts: it adds what
+ * grew since the last read, so nothing is lost between reads), and a scrape
+ * only sends the text the store rendered from what was read last (cached
+ * until a read changes something). It follows the target:
  * when the process exits its series stay (until they expire) and serving
  * goes on; in auto mode (no -p) the next ovs-vswitchd is attached when one
  * appears. Side effects (the probes, /proc, the clock) come in through
@@ -22,8 +25,10 @@ export interface AttachedTarget {
   alive(): boolean;
   /** The threads alive now, tid -> name (user numbers). */
   threads(): Map<number, string>;
-  /** Closes the window, collects it (tids renumbered to the user's), clears and reopens; the gap's length in ns. */
-  rotate(): { sample: CollectedSample; gapNs: number };
+  /** The probes' running totals, read with the window still open (tids renumbered to the user's). */
+  read(): CollectedSample;
+  /** A system call's name by number (the latency histograms' syscall label). */
+  syscallName(nr: number): string;
   close(): Promise<void>;
 }
 
@@ -43,34 +48,36 @@ export class ServeCollector {
   private target: AttachedTarget | undefined;
   private names = new Map<number, string>();
   private namesReadAt = 0;
-  private windows = 0;
-  private unmeasuredNs = 0;
+  private reads = 0;
+  private lastReadSeconds = 0;
   private incomplete = 0;
+  /** A scrape came since the last tick: render the next read's text in the background, not in the next scrape. */
+  private scraped = false;
   private attaches = 0;
   /** Once -p's process is gone, it is not looked for again (its PID may be another's later). */
   private done = false;
 
   constructor(
     sections: readonly SectionSpec[],
-    options: StoreOptions,
+    options: StoreOptions & { latency?: boolean },
     private readonly deps: ServeDeps,
     /** -p: one process only; auto mode looks for the next one. */
     private readonly once: boolean,
   ) {
-    this.store = new MetricStore(sections, options);
+    this.store = new MetricStore(sections, options, options.latency === true);
   }
 
   get attached(): AttachedTarget | undefined {
     return this.target;
   }
 
-  /** Collects the window so far into the store (a scrape, a tick). */
+  /** Reads the probes' running totals into the store (a tick). */
   collect(): void {
     const target = this.target;
     if (!target) return;
-    const { sample, gapNs } = target.rotate();
-    this.windows++;
-    this.unmeasuredNs += gapNs;
+    const started = this.deps.now();
+    const sample = target.read();
+    this.reads++;
     if (sample.warnings.length) this.incomplete++;
     for (const warning of sample.warnings) this.deps.note(warning);
     const now = this.deps.now();
@@ -78,7 +85,8 @@ export class ServeCollector {
     const nameOf = (tid: number) => names.get(tid) ?? sample.exited?.get(tid) ?? `<unknown:${target.pid}/${tid}>`;
     // Threads new since the last look get their names before their rows are stored.
     this.lookAtThreads(target, now, sample);
-    this.store.add(sample.tables, target.pid, nameOf, now);
+    this.store.add(sample.tables, target.pid, nameOf, now, sample.histograms, (nr) => target.syscallName(nr));
+    this.lastReadSeconds = (this.deps.now() - started) / 1000;
   }
 
   private lookAtThreads(target: AttachedTarget, now: number, sample?: CollectedSample): void {
@@ -100,6 +108,7 @@ export class ServeCollector {
         this.target = undefined;
         this.names = new Map();
         await gone.close();
+        this.store.forgetTotals(gone.pid);
         this.deps.note(`process ${gone.pid} exited; its series stay until they expire${this.once ? '' : '; waiting for the next one'}`);
         if (this.once) this.done = true;
       }
@@ -115,26 +124,29 @@ export class ServeCollector {
       }
     }
     this.store.expire(now);
+    if (this.scraped) {
+      this.scraped = false;
+      this.store.render();
+    }
   }
 
-  /** /metrics: the window so far collected, then everything in the text format. */
+  /** /metrics: what the last read found, in the text format (the store's text is cached; nothing is read from the probes here). */
   scrape(): string {
-    this.collect();
-    const out = this.store.render();
     const t = this.target;
-    out.push(
-      '# HELP kdelay_target_info The process kdelay serve measures now (none while it waits for one).\n# TYPE kdelay_target_info gauge\n',
-      t ? `kdelay_target_info{pid="${t.pid}",command="${escapeLabelValue(t.command)}"} 1\n` : '',
-      '# HELP kdelay_target_attaches_total Processes kdelay serve attached to so far.\n# TYPE kdelay_target_attaches_total counter\n',
-      `kdelay_target_attaches_total ${this.attaches}\n`,
-      '# HELP kdelay_windows_total Windows collected into the counters (one per scrape and per tick).\n# TYPE kdelay_windows_total counter\n',
-      `kdelay_windows_total ${this.windows}\n`,
-      '# HELP kdelay_unmeasured_seconds_total Time between windows (collecting the last one), in which nothing is counted.\n# TYPE kdelay_unmeasured_seconds_total counter\n',
-      `kdelay_unmeasured_seconds_total ${formatValue(this.unmeasuredNs * 1e-9)}\n`,
-      "# HELP kdelay_incomplete_windows_total Windows a probe could not measure whole (a full map, lost events; see kdelay serve's stderr).\n# TYPE kdelay_incomplete_windows_total counter\n",
-      `kdelay_incomplete_windows_total ${this.incomplete}\n`,
+    this.scraped = true;
+    return (
+      this.store.render() +
+      '# HELP kdelay_target_info The process kdelay serve measures now (none while it waits for one).\n# TYPE kdelay_target_info gauge\n' +
+      (t ? `kdelay_target_info{pid="${t.pid}",command="${escapeLabelValue(t.command)}"} 1\n` : '') +
+      '# HELP kdelay_target_attaches_total Processes kdelay serve attached to so far.\n# TYPE kdelay_target_attaches_total counter\n' +
+      `kdelay_target_attaches_total ${this.attaches}\n` +
+      "# HELP kdelay_reads_total Reads of the probes' running totals (one per --interval).\n# TYPE kdelay_reads_total counter\n" +
+      `kdelay_reads_total ${this.reads}\n` +
+      '# HELP kdelay_read_seconds How long the last read of the probes took.\n# TYPE kdelay_read_seconds gauge\n' +
+      `kdelay_read_seconds ${formatValue(this.lastReadSeconds)}\n` +
+      "# HELP kdelay_incomplete_reads_total Reads in which a probe said it could not count everything (a full map, lost events; see kdelay serve's stderr).\n# TYPE kdelay_incomplete_reads_total counter\n" +
+      `kdelay_incomplete_reads_total ${this.incomplete}\n`
     );
-    return out.join('');
   }
 
   async close(): Promise<void> {

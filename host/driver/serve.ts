@@ -25,7 +25,7 @@ import { ProbeSet } from './probe-set.js';
 import { loadBackend } from './measure.js';
 import { planProbes, type ProbePlan } from './probe-plan.js';
 import { type AttachedTarget, ServeCollector } from './serve-collector.js';
-import { selectThreads, threadView } from './thread-selection.js';
+import { selectThreads } from './thread-selection.js';
 
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9464 };
 
@@ -93,14 +93,10 @@ function attachTo(
     throw err;
   }
   for (const note of probes.unavailable) process.stderr.write(`kdelay: ${note.section}: not available (${note.reason})\n`);
-  const view = () =>
-    threadView(
-      {},
-      {
-        userTid: (kernelTid) => namespaces.userTid(target.kernelTgid, kernelTid),
-        name: () => undefined,
-      },
-    );
+  // The user's numbers; a live thread the task iterator has not listed yet is left for a later read (the totals
+  // are cumulative: nothing is lost by waiting), so that no thread's totals are ever read under two numbers.
+  const view = (exited: ReadonlyMap<number, string> | undefined) => (kernelTid: number) =>
+    kernelTid === 0 ? 0 : (namespaces.userTid(target.kernelTgid, kernelTid) ?? (exited?.has(kernelTid) ? kernelTid : undefined));
   probes.gate.open();
   return {
     pid: target.pid,
@@ -114,15 +110,12 @@ function attachTo(
       }
       return live;
     },
-    rotate() {
-      const closed = process.hrtime.bigint();
-      probes.gate.close();
+    // The window stays open: every read is of the running totals (host/metrics/store.ts).
+    read() {
       const sample = probes.collect();
-      probes.reset();
-      probes.gate.open();
-      const gapNs = Number(process.hrtime.bigint() - closed);
-      return { sample: namespaces.translates ? selectThreads(sample, view()) : sample, gapNs };
+      return namespaces.translates ? selectThreads(sample, view(sample.exited)) : sample;
     },
+    syscallName: (nr) => probes.syscallLabel(nr),
     close: () => probes.close(),
   };
 }
@@ -164,7 +157,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   try {
     collector = new ServeCollector(
       sections,
-      { byName: options.byName, expiryMs: options.expiry * 1000 },
+      { byName: options.byName, expiryMs: options.expiry * 1000, latency: options.histograms },
       {
         attach: () => attachTo(backend, namespaces, options.pid, plan, options),
         now: () => performance.now(),

@@ -2,10 +2,14 @@
  * kdelay serve: /metrics as promtool reads it, a real Prometheus (Debian's
  * binary, on its own temporary config and storage) scraping it every second
  * and answering the workload's exact syscall counts per thread through its
- * query API, a thread's series kept after it exits until --expire, and a
- * target that restarts: with -p serving goes on, in auto mode (a fake
- * ovs-vswitchd in a PID namespace of the test's own) the next one is
- * attached with its new pid label.
+ * query API, counters that never lose an event between reads and never go
+ * down (3 million calls read every 50 ms), a thread's series kept after it
+ * exits until --expire, --by-thread-name, and a target that restarts: with
+ * -p serving goes on; in auto mode (a fake ovs-vswitchd, kdelay serve and
+ * the workloads all in a PID namespace of the test's own, so a real
+ * ovs-vswitchd or another test's process is never seen) the next one is
+ * attached with its new pid label. Every kdelay serve started is ended by
+ * the test (afterEach), whatever the test's outcome.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +19,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { skipWithoutBpf } from '../helpers/bpf.js';
 import { type KdelayRun, startKdelay } from '../helpers/kdelay.js';
-import { createPidNamespace, type PidNamespace } from '../helpers/pid-namespace.js';
+import { childPids, createPidNamespace, type PidNamespace } from '../helpers/pid-namespace.js';
 import { buildWorkload, type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
 const GETPPIDS = 300;
@@ -104,18 +108,7 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
   it('promtool accepts /metrics; a real Prometheus scraping it answers the exact getppid() count of each thread; an exited thread keeps its series until --expire; serving goes on after -p exits', async () => {
     const workload = trackWorkload(await startWorkload('named_threads', [GETPPIDS, 2]));
     const port = await freePort();
-    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--expire', 6]));
-    await patiently(serve, /serving metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
-    await patiently(serve, new RegExp(`serving process ${workload.pid} `));
-
-    workload.kill('SIGUSR1');
-    await workload.waitFor(/^done$/);
-    const text = await scrape(port);
-    execFileSync('promtool', ['check', 'metrics'], { input: text });
-    // worker-2 exited after its calls: its series is there all the same.
-    expect(getppidCounts(text, workload.pid)).toEqual(expectedCounts(GETPPIDS));
-
-    // A real Prometheus, scraping every second, asked through its HTTP API.
+    // A real Prometheus, scraping kdelay serve every second from the start, asked through its HTTP API at the end.
     const dir = mkdtempSync(join(tmpdir(), 'kdelay-prometheus-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const promPort = await freePort();
@@ -136,6 +129,23 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
           prometheus.kill('SIGTERM');
         }),
     );
+    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--expire', 6, '--interval', 0.2]));
+    await patiently(serve, /serving metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    await patiently(serve, new RegExp(`serving process ${workload.pid} `));
+
+    workload.kill('SIGUSR1');
+    await workload.waitFor(/^done$/);
+    // A scrape sends what the last read (every 0.2 s) found: wait for the read after the calls.
+    const text = await until('the calls are read', async () => {
+      const t = await scrape(port);
+      return getppidCounts(t, workload.pid).size === 5 ? t : undefined;
+    });
+    execFileSync('promtool', ['check', 'metrics'], { input: text });
+    // worker-2 exited after its calls: its series is there all the same.
+    expect(getppidCounts(text, workload.pid)).toEqual(expectedCounts(GETPPIDS));
+    // No other thread of the workload made a getppid() call: nothing is counted twice or under another number.
+    expect(getppidTotal(text, workload.pid)).toBe(15 * GETPPIDS);
+
     const query = `kdelay_syscall_calls_total{syscall="getppid",pid="${workload.pid}"}`;
     const answered = await until(
       'Prometheus answers the counts',
@@ -155,13 +165,48 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
     await serve.waitForStderr(/process \d+ exited; its series stay until they expire/);
     expect(getppidCounts(await scrape(port), workload.pid)).toEqual(expectedCounts(GETPPIDS));
     await until('the series expire', async () => (getppidCounts(await scrape(port), workload.pid).size === 0 ? true : undefined), 15_000);
-    expect(await scrape(port)).toMatch(/^kdelay_windows_total \d+$/m);
+    expect(await scrape(port)).toMatch(/^kdelay_reads_total \d+$/m);
+  }, 90_000);
+
+  it('counters never lose a call between reads and never go down: 3 million getppid() calls read every 50 ms', async () => {
+    const CALLS = 3_000_000;
+    const workload = trackWorkload(await startWorkload('getppid_calls', [CALLS]));
+    const port = await freePort();
+    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--interval', 0.05]));
+    await patiently(serve, new RegExp(`serving process ${workload.pid} `));
+    const callerCount = (text: string) =>
+      [...text.matchAll(new RegExp(`^kdelay_syscall_calls_total\\{pid="${workload.pid}",tid="\\d+",thread="caller",syscall="getppid"\\} (\\d+)$`, 'gm'))].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    const seen: number[] = [];
+    const reads = (text: string) => Number(/^kdelay_reads_total (\d+)$/m.exec(text)?.[1]);
+    workload.kill('SIGUSR1');
+    let finished = false;
+    void workload.waitFor(/^done$/).then(() => (finished = true));
+    const readsBefore = reads(await scrape(port));
+    while (!finished) {
+      seen.push(callerCount(await scrape(port)));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const final = await until('every call is read', async () => {
+      const n = callerCount(await scrape(port));
+      seen.push(n);
+      return n >= CALLS ? n : undefined;
+    });
+    const text = await scrape(port);
+    // Exactly the calls made, however many reads fell while they were made.
+    expect(final).toBe(CALLS);
+    expect(reads(text) - readsBefore).toBeGreaterThan(3);
+    expect(seen.filter((n) => n > 0 && n < CALLS).length).toBeGreaterThan(0);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
+    expect(text).not.toMatch(/unmeasured/);
   }, 90_000);
 
   it('the exited thread alone expires; --by-thread-name sums threads of a name', async () => {
     const workload = trackWorkload(await startWorkload('named_threads', [GETPPIDS, 2]));
     const port = await freePort();
-    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--expire', 3, '--by-thread-name']));
+    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--expire', 3, '--by-thread-name', '--interval', 0.2]));
     await patiently(serve, new RegExp(`serving process ${workload.pid} `));
     workload.kill('SIGUSR1');
     await workload.waitFor(/^done$/);
@@ -169,6 +214,7 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
       new Map(
         [...text.matchAll(new RegExp(`^kdelay_syscall_calls_total\\{pid="${workload.pid}",thread="([^"]*)",syscall="getppid"\\} (\\d+)$`, 'gm'))].map((m) => [m[1], Number(m[2])]),
       );
+    await until('the calls are read', async () => (byName(await scrape(port)).size === 5 ? true : undefined));
     expect(byName(await scrape(port))).toEqual(expectedCounts(GETPPIDS));
     // worker-2 is gone; the others live on: only its series expires.
     await until('worker-2 expires', async () => (byName(await scrape(port)).has('worker-2') ? undefined : true), 15_000);
@@ -186,7 +232,13 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
       copyFileSync(buildWorkload('named_threads'), fake);
       execFileSync('chmod', ['+x', fake]);
       const port = await freePort();
-      const serve = track(startKdelay(['serve', '--listen', `127.0.0.1:${port}`, '--interval', 0.5], { wrapper: namespace.enter }));
+      const serve = startKdelay(['serve', '--listen', `127.0.0.1:${port}`, '--interval', 0.2], { wrapper: namespace.enter });
+      // nsenter forks kdelay: Ctrl-C goes to kdelay itself (its host PID), so that it detaches and exits before the namespace ends.
+      cleanups.push(async () => {
+        const [kdelay] = childPids(serve.child.pid!);
+        if (kdelay && serve.child.exitCode === null) process.kill(kdelay, 'SIGINT');
+        await serve.done;
+      });
       await serve.waitForStderr(/waiting for one/);
       await serve.waitForStderr(/serving metrics on/);
 
@@ -200,8 +252,11 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
       await patiently(serve, new RegExp(`serving process ${first.pid} \\(ovs-vswitchd\\)`));
       first.kill('SIGUSR1');
       await first.waitFor(/^done$/);
-      const firstText = await scrape(port);
-      expect(getppidTotal(firstText, first.pid)).toBe(15 * GETPPIDS);
+      const firstText = await until("the first one's calls are read", async () => {
+        const t = await scrape(port);
+        return getppidTotal(t, first.pid) >= 15 * GETPPIDS ? t : undefined;
+      });
+      expect(getppidCounts(firstText, first.pid)).toEqual(expectedCounts(GETPPIDS));
 
       await first.stop();
       await serve.waitForStderr(new RegExp(`process ${first.pid} exited; its series stay until they expire; waiting for the next one`));
@@ -210,8 +265,12 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
       await patiently(serve, new RegExp(`serving process ${second.pid} \\(ovs-vswitchd\\)`));
       second.kill('SIGUSR1');
       await second.waitFor(/^done$/);
-      const text = await scrape(port);
-      // The sum over the pid's series: a thread the task iterator had not listed yet is counted under its kernel tid for that window (see README).
+      const text = await until("the second one's calls are read", async () => {
+        const t = await scrape(port);
+        return getppidTotal(t, second.pid) >= 15 * GETPPIDS ? t : undefined;
+      });
+      // Each thread under its number in the namespace, exactly once (a thread the task iterator has not listed yet waits for a later read).
+      expect(getppidCounts(text, second.pid)).toEqual(expectedCounts(GETPPIDS));
       expect(getppidTotal(text, second.pid)).toBe(15 * GETPPIDS);
       expect(getppidTotal(text, first.pid)).toBe(15 * GETPPIDS);
       expect(text).toContain(`kdelay_target_info{pid="${second.pid}",command="ovs-vswitchd"} 1`);

@@ -37,7 +37,7 @@ Metrics (Prometheus text format; see README, "kdelay serve"):
   kdelay_syscall_calls_total, kdelay_syscall_seconds_total {pid, tid, thread, syscall}
   kdelay_thread_run_seconds_total, kdelay_thread_ready_seconds_total,
   kdelay_thread_stopped_seconds_total, kdelay_irq_seconds_total{kind, name},
-  with --hist kdelay_thread_latency_seconds (histogram; kind="run_queue"),
+  with --hist kdelay_thread_latency_seconds (histogram; kind run_queue|syscall),
   and every other probe's columns its manifest exports.
 
 Examples:
@@ -46,19 +46,26 @@ Examples:
   kdelay serve --by-thread-name --expire 600
                                             # one series per thread name: for thousands of threads
 
-Counters are summed on the host from one window after the next (closed and
-reopened at every scrape and every --interval); a thread's series stay after
-it exits until nothing was seen of it for --expire seconds.`;
+The probes' window opens once per target and never closes: every --interval
+kdelay reads their running totals, so counters are exact and never miss an
+event between reads; a scrape sends what the last read found. A thread's
+series stay after it exits until nothing new was seen of it for --expire
+seconds.`;
 
 export function buildServeProgram(): Command {
   const listen = `${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}`;
   return new Command('kdelay serve')
+    .usage('[--listen HOST:PORT] [-p PID] [--by-thread-name] [--expire S] [--interval S] [--hist] [PROBE OPTIONS]')
     .description("Serve the probes' per-thread statistics as Prometheus metrics at http://HOST:PORT/metrics, continuously.")
     .addOption(new Option('--listen <HOST:PORT>', 'address to serve /metrics on').argParser(listenAddress).default(DEFAULT_LISTEN, listen))
     .addOption(new Option('-p, --pid <PID>', 'target process (default: the running ovs-vswitchd, and the next one when it restarts)').argParser(pid))
     .addOption(new Option('--by-thread-name', 'one series per thread name instead of per thread (labels pid, thread; no tid)'))
     .addOption(new Option('--expire <SECONDS>', 'how long the series of a thread that exited stay').argParser(positiveSeconds).default(300))
-    .addOption(new Option('--interval <SECONDS>', 'background collection period (also how soon a restarted target is found)').argParser(positiveSeconds).default(1))
+    .addOption(
+      new Option('--interval <SECONDS>', "how often the probes' totals are read (what a scrape sees is at most this old; also how soon a restarted target is found)")
+        .argParser(positiveSeconds)
+        .default(1),
+    )
     .addOption(new Option('--hist', 'also run the account probe: run-queue wait and syscall duration histograms, and time per state'))
     .addOption(new Option('--probe <PATH>', 'also run this probe bundle, or every bundle in this folder; repeatable').argParser(repeatable))
     .addOption(new Option('--trust-key <FILE>', 'trust bundles signed by this Ed25519 public key (PEM); repeatable').argParser(repeatable))

@@ -87,14 +87,18 @@ const expectedCounts = (scale: number, without: string[] = []) =>
 
 let cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
+  // Each step on its own clock: one that hangs (a Prometheus that does not exit) must not leave a kdelay serve running.
+  for (const cleanup of cleanups.reverse()) await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 15_000))]);
   cleanups = [];
-});
+}, 120_000);
 
 function track(run: KdelayRun): KdelayRun {
   cleanups.push(async () => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGINT');
-    await run.done;
+    // A kdelay serve that does not stop on Ctrl-C within 10 s is killed: none outlives its test.
+    const killer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+    await run.done.catch(() => {});
+    clearTimeout(killer);
   });
   return run;
 }
@@ -237,7 +241,15 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
       cleanups.push(async () => {
         const [kdelay] = childPids(serve.child.pid!);
         if (kdelay && serve.child.exitCode === null) process.kill(kdelay, 'SIGINT');
-        await serve.done;
+        const killer = setTimeout(() => {
+          try {
+            if (kdelay) process.kill(kdelay, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }, 10_000);
+        await serve.done.catch(() => {});
+        clearTimeout(killer);
       });
       await serve.waitForStderr(/waiting for one/);
       await serve.waitForStderr(/serving metrics on/);

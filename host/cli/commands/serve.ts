@@ -54,7 +54,7 @@ seconds.`;
 
 export function buildServeProgram(): Command {
   const listen = `${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}`;
-  return new Command('kdelay serve')
+  return new Command('serve')
     .usage('[--listen HOST:PORT] [-p PID] [--by-thread-name] [--expire S] [--interval S] [--hist] [PROBE OPTIONS]')
     .description("Serve the probes' per-thread statistics as Prometheus metrics at http://HOST:PORT/metrics, continuously.")
     .addOption(new Option('--listen <HOST:PORT>', 'address to serve /metrics on').argParser(listenAddress).default(DEFAULT_LISTEN, listen))
@@ -127,7 +127,11 @@ export const serveCommand: CliCommand = {
   async run(argv) {
     const parsed = parseServe(argv);
     if (parsed === 'help') {
-      process.stdout.write(`${buildServeProgram().helpInformation()}${SERVE_HELP_EXAMPLES}\n`);
+      process.stdout.write(
+        `${buildServeProgram()
+          .helpInformation()
+          .replace(/^Usage: serve/, 'Usage: kdelay serve')}${SERVE_HELP_EXAMPLES}\n`,
+      );
       return ExitCode.OK;
     }
     if (parsed === 'version') {

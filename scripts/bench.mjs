@@ -34,7 +34,10 @@
 // bundles/account.wasm exists and runs by default.
 //
 // Sections run alone by name: zx scripts/bench.mjs syscall-cost switch-cost [--runs N]
-// [--configs REGEX] (only the configurations whose label matches, beside the untraced one).
+// [--configs REGEX] (only the configurations whose label matches, beside the untraced one)
+// [--cpu-time] (syscall-cost, switch-cost: the target's CPU time per unit of work instead of
+// wall time, which other work on a shared machine inflates far more)
+// [--baseline-root DIR] (syscall-cost, switch-cost: the kdelay of another built checkout beside this one).
 // Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -55,6 +58,7 @@ const chosen = argv._.map(String);
 for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
 const want = (name) => chosen.length === 0 || chosen.includes(name);
 const RUNS = Number(argv.runs ?? 5);
+const CPU_TIME = Boolean(argv['cpu-time']);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -128,7 +132,16 @@ function commandTracer(label, argvFor, ready) {
   };
 }
 
-const kdelayTracer = (label, args) => commandTracer(label, (pid) => [process.execPath, KDELAY, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+const kdelayTracer = (label, args, kdelay = KDELAY) =>
+  commandTracer(label, (pid) => [process.execPath, kdelay, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+
+/**
+ * --baseline-root DIR: another built checkout (its bin/kdelay.js, dist/ and
+ * bundles/), measured in the same alternation as this one: a before/after
+ * of a change, each row marked "before:".
+ */
+const BASELINE = argv['baseline-root'] ? path.join(path.resolve(String(argv['baseline-root'])), 'bin', 'kdelay.js') : undefined;
+const withBaseline = (tracer, args) => (BASELINE ? [tracer, { ...kdelayTracer(`before: ${tracer.label}`, args, BASELINE), ...(tracer.vs ? { vs: tracer.vs } : {}) }] : [tracer]);
 
 /** Programs of the floor object (scripts/bench/floor.bpf.c), loaded through kdelay's own libbpf backend. */
 let floorElf;
@@ -339,16 +352,17 @@ if (want('syscall-cost')) {
     untraced,
     floorTracer('floor: empty sys_enter + sys_exit', ['floor_sys_enter', 'floor_sys_exit']),
     floorTracer('floor + tgid filter + a clock read at each end', ['floor_clock_enter', 'floor_clock_exit']),
-    kdelayTracer('kdelay all probes', []),
+    ...withBaseline(kdelayTracer('kdelay all probes', []), []),
     kdelayTracer('kdelay --only syscalls', ['--only', 'syscalls']),
     ...featureTracers(),
+    ...(HAS_VERDICT ? withBaseline(kdelayTracer('kdelay --verdict (account probe on)', ['--verdict']), ['--verdict']).slice(1) : []),
     serveTracer(),
     bpftraceTracer,
     peer(SYSCOUNT, 'libbpf-tools syscount -L -p', (pid) => [SYSCOUNT, '-L', '-p', String(pid)], /Tracing syscalls/),
   ];
   // getppid in a loop for 1 s on CPU 0 (getppid_loop.c): ns per call.
   await compare(
-    `per traced syscall: ns per getppid() of a 1 s loop on CPU 0, ${RUNS} runs each, alternated (target: kdelay all probes <= 1.5x floor)`,
+    `per traced syscall: ${CPU_TIME ? 'CPU ns' : 'ns'} per getppid() of a 1 s loop on CPU 0, ${RUNS} runs each, alternated (target: kdelay all probes <= 1.5x floor)`,
     tracers,
     async (tracer) => {
       const child = spawn(loop, ['1', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -358,7 +372,8 @@ if (want('syscall-cost')) {
         handle = await tracer.start(child.pid);
         child.stdin.end('go\n');
         const line = await next((l) => l.startsWith('calls_per_sec'));
-        return { ns: 1e9 / Number(line.split(' ')[1]), launchMs: handle.launchMs };
+        const fields = line.split(' ');
+        return { ns: CPU_TIME ? Number(fields[3]) : 1e9 / Number(fields[1]), launchMs: handle.launchMs };
       } finally {
         if (handle) await tracer.stop(handle);
         child.kill();
@@ -377,16 +392,17 @@ if (want('switch-cost')) {
     untraced,
     floorTracer('floor: empty sched + syscall hooks', ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
     floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
-    kdelayTracer('kdelay all probes', []),
-    { ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' },
+    ...withBaseline(kdelayTracer('kdelay all probes', []), []),
+    ...withBaseline({ ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' }, ['--only', 'sched']),
     ...featureTracers(),
+    ...(HAS_VERDICT ? withBaseline(kdelayTracer('kdelay --verdict (account probe on)', ['--verdict']), ['--verdict']).slice(1) : []),
     serveTracer(),
     bpftraceTracer,
     peer(RUNQLAT, 'libbpf-tools runqlat -p', (pid) => [RUNQLAT, '-p', String(pid)], /Tracing run queue latency/),
   ];
   // Two threads on CPU 0 passing a byte through pipes for 1 s: 2 switches, 2 wake-ups, 4 syscalls per round trip.
   await compare(
-    `per context switch: ns per pingpong round trip (2 switches, 2 wake-ups, 4 syscalls) on CPU 0, ${RUNS} runs each, alternated (targets: --only sched <= runqlat -p; all probes <= +3,500)`,
+    `per context switch: ${CPU_TIME ? 'CPU ns' : 'ns'} per pingpong round trip (2 switches, 2 wake-ups, 4 syscalls) on CPU 0, ${RUNS} runs each, alternated (targets: --only sched <= runqlat -p; all probes <= +3,500)`,
     tracers,
     async (tracer) => {
       const child = spawn(sched, ['pingpong', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -397,7 +413,8 @@ if (want('switch-cost')) {
         handle = await tracer.start(child.pid);
         child.kill('SIGUSR1');
         const done = await next((l) => l.startsWith('done'));
-        return { ns: 1e9 / Number(done.split(' ')[2]), launchMs: handle.launchMs };
+        const fields = done.split(' ');
+        return { ns: CPU_TIME ? Number(fields[4]) : 1e9 / Number(fields[2]), launchMs: handle.launchMs };
       } finally {
         if (handle) await tracer.stop(handle);
         child.kill('SIGTERM');

@@ -3,7 +3,8 @@
 // commander included) into one ESM file, dist/kdelay.mjs, which bin/kdelay.js
 // loads. Resolving and loading ~60 modules one by one took about 20 ms of
 // kdelay's ~200 ms start-up budget; one file takes a few. koffi stays
-// external: it is a native addon. Tests and scripts keep using dist/host/.
+// external: it is a native addon; gecko-profiler-demangle too, whose .wasm
+// host/symbols/demangle.ts reads from its folder. Tests and scripts keep using dist/host/.
 import asc from 'assemblyscript/asc';
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['koffi'],
+  external: ['koffi', 'gecko-profiler-demangle'],
   // commander is CommonJS and require()s Node built-ins; give it a require.
   banner: { js: "import { createRequire as kdelayCreateRequire } from 'node:module';\nconst require = kdelayCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -106,8 +106,9 @@ function bashCompletion() {
     const options = withHelp(command).flatMap((o) => [o.short, o.long].filter(Boolean));
     const files = command.options.filter(takesFile).flatMap((o) => [o.short, o.long].filter(Boolean));
     const pids = command.options.filter(takesPid).flatMap((o) => [o.short, o.long].filter(Boolean));
-    const values = command.options.filter((o) => o.required && !takesFile(o) && !takesPid(o)).flatMap((o) => [o.short, o.long].filter(Boolean));
-    return { key: words.join(' '), options, files, pids, values, positionalFiles: /\.wasm/.test(command.usage()) };
+    const choices = command.options.filter((o) => o.argChoices).map((o) => ({ names: [o.short, o.long].filter(Boolean), words: o.argChoices }));
+    const values = command.options.filter((o) => o.required && !o.argChoices && !takesFile(o) && !takesPid(o)).flatMap((o) => [o.short, o.long].filter(Boolean));
+    return { key: words.join(' '), options, files, pids, choices, values, positionalFiles: /\.wasm/.test(command.usage()) };
   });
   const subcommands = {};
   for (const { words } of leaves.slice(1)) if (words.length > 1) (subcommands[words[0]] ??= []).push(words[1]);
@@ -131,6 +132,8 @@ function bashCompletion() {
     lines.push(`    '${c.key}')`);
     if (c.files.length) lines.push(`      case "$prev" in ${c.files.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac`);
     if (c.pids.length) lines.push(`      case "$prev" in ${c.pids.join('|')}) COMPREPLY=($(compgen -W "$(ls /proc | grep '^[0-9]')" -- "$cur")); return ;; esac`);
+    for (const choice of c.choices)
+      lines.push(`      case "$prev" in ${choice.names.join('|')}) COMPREPLY=($(compgen -W "${shellWords(choice.words)}" -- "$cur")); return ;; esac`);
     if (c.values.length) lines.push(`      case "$prev" in ${c.values.join('|')}) return ;; esac`);
     if (c.key === 'help') lines.push(`      COMPREPLY=($(compgen -W "${shellWords([...new Set(commandWords.filter((w) => w !== 'help')), 'legend'])}" -- "$cur")); return ;;`);
     else {
@@ -155,7 +158,7 @@ function zshSpecs(command) {
     const names = [o.short, o.long].filter(Boolean);
     const description = zshText(o.description ?? '');
     const value = /<([^>]+)>/.exec(o.flags)?.[1] ?? /\[([^\]]+)\]/.exec(o.flags)?.[1];
-    const action = takesFile(o) ? '_files' : takesPid(o) ? '_pids' : ' ';
+    const action = takesFile(o) ? '_files' : takesPid(o) ? '_pids' : o.argChoices ? `(${o.argChoices.join(' ')})` : ' ';
     const arg = value ? `${o.optional ? '::' : ':'}${zshText(value)}:${action}` : '';
     const repeat = /repeatable/.test(o.description ?? '') ? '*' : '';
     const spec = (name) => `'${repeat}${name}[${description}]${arg}'`;

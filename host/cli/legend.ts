@@ -23,5 +23,7 @@ export const LEGEND = `How to read kdelay's report (per thread, during the sampl
 Where the thread waited by its own choice (sleeping in futex, poll, read) is
 in SYSCALL STATISTICS; where the kernel made it wait is READY, STOPPED and
 the IRQs. --verdict adds the sum per thread, and who ran while it waited.
-README.md, "What the sections mean", says more.
+A thread without system calls says "none in this window"; a window without
+any thread, "# Idle". --format reference prints kernel_delay.py's layout.
+README.md, "What the sections mean" and "The text report", says more.
 `;

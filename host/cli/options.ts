@@ -11,23 +11,28 @@ import { commandLeaves, commandUsages, registeredCommands } from './runner.js';
 
 export { type KdelayOptions, nextPowerOfTwo, type ProbesListCommand };
 
-function unsignedInt(value: string): number {
+/** An integer of 0 or more; `negative` says what is valid when it is not (commander passes the previous value second: not a parameter of unsignedInt). */
+function wholeNumber(value: string, negative: string): number {
   if (!/^\s*[+-]?\d+\s*$/.test(value)) throw new InvalidArgumentError('must be an integer');
   const n = Number(value);
-  if (n < 0) throw new InvalidArgumentError('must be positive');
+  if (n < 0) throw new InvalidArgumentError(negative);
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('is too large');
   return n;
 }
 
+function unsignedInt(value: string): number {
+  return wholeNumber(value, 'must be 0 or more');
+}
+
 function unsignedNonzeroInt(value: string): number {
-  const n = unsignedInt(value);
+  const n = wholeNumber(value, 'must be 1 or more');
   if (n === 0) throw new InvalidArgumentError('must be nonzero');
   return n;
 }
 
 /** --sample-count: 0 repeats until Ctrl-C, as BCC tools run without a count (the reference refuses 0). */
 function sampleCount(value: string): number {
-  const n = unsignedInt(value);
+  const n = wholeNumber(value, 'must be 1 or more samples, or 0 to sample until Ctrl-C');
   return n === 0 ? Infinity : n;
 }
 
@@ -116,6 +121,7 @@ Examples:
   kdelay -p 1234 --sample-time 2      # 2 s sample of process 1234
   kdelay 1234 -i 1 --sample-count 0   # 1 s samples of process 1234 until Ctrl-C
   kdelay 1234 --verdict               # the tables, then who delayed which thread and why
+  kdelay 1234 --format reference      # the tables in kernel_delay.py's layout, byte for byte
   kdelay --sample-count 5 --sample-interval 1
                                       # five samples, one second apart
   kdelay --start-trigger up:bridge_run --stop-trigger upr:bridge_run \\
@@ -202,6 +208,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--verdict', 'after the tables, the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--verdict-only', 'print only the verdict: per thread, how much of the window the kernel delayed it, and why'))
     .addOption(new Option('--hist', "add log2 histograms of run-queue waits and of each syscall's duration, and percentiles in the verdict"))
+    .addOption(
+      new Option('--format <FORMAT>', "text (for a reader), reference (kernel_delay.py's layout, byte for byte) or json (the same as --json)")
+        .choices(['text', 'reference', 'json'])
+        .default('text', 'text'),
+    )
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))
     .addOption(new Option('--write <FILE>', 'also record every sample into FILE, to render again later (kdelay report FILE, kdelay diff A B)'))
@@ -292,6 +303,8 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     throw new UserError(`two different processes: -p ${o.pid} and ${positional}; give one`, ExitCode.USAGE);
   }
   const pid = o.pid ?? positional;
+  if (o.json === true && o.format !== 'text' && o.format !== 'json') throw new UserError(`--json and --format ${o.format} are different outputs: choose one`, ExitCode.USAGE);
+  const format: KdelayOptions['format'] = o.json === true ? 'json' : o.format;
   return {
     // -p 0 is the reference's "find ovs-vswitchd" too.
     pid: pid === 0 ? undefined : pid,
@@ -301,7 +314,8 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     sampleCount: o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
-    json: o.json === true,
+    json: format === 'json',
+    format,
     startTrigger: o.startTrigger === undefined ? undefined : parseTrigger(o.startTrigger, 'start'),
     stopTrigger: o.stopTrigger === undefined ? undefined : parseTrigger(o.stopTrigger, 'stop'),
     triggerDelta: o.triggerDelta,

@@ -39,7 +39,7 @@ import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, lim
 import { planProbes } from './probe-plan.js';
 import { ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
-import { progressLine } from './progress.js';
+import { progressLine, terminalHint } from './progress.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 import { threadSelector } from './thread-selection.js';
 import { createRecording, kdelayVersion, recordingHeader } from './recording.js';
@@ -231,7 +231,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
     const verdict: VerdictOptions | undefined = probes.provides('accounting')
       ? { syscallName: (nr) => probes.syscallLabel(nr), only: options.verdictOnly, histograms: options.histograms }
       : undefined;
-    const format = OUTPUT_FORMATS[options.json ? 'json' : 'text'];
+    const format = OUTPUT_FORMATS[options.format];
     // A thread names itself (prctl): its name is the target's text, printed escaped.
     const nameNow = (tid: number) => printable(threadName(pid, tid));
     const command = threadName(pid, pid);
@@ -252,6 +252,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
       },
       target: { pid, command },
       verdict,
+      terminalHint: terminalHint(),
     });
     const stamped = stampingWindows(recording ? recording.tee(sink) : sink, () => lastWindow);
     const quiet = !format.progressLines;

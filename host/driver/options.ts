@@ -15,7 +15,10 @@ export interface KdelayOptions {
   sampleInterval: number;
   /** libbpf debug output; the reference's -D takes a BCC flag mask, any value enables it here. */
   debug: number;
+  /** --json, the same as format 'json'. */
   json: boolean;
+  /** --format: `text` (the default), `reference` (kernel_delay.py's layout, byte for byte) or `json`. */
+  format: 'text' | 'reference' | 'json';
   startTrigger?: Trigger;
   stopTrigger?: Trigger;
   triggerDelta: number;

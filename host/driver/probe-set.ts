@@ -7,7 +7,7 @@ import type { BpfBackend } from '../libbpf/backend.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
 import { builtinEntries } from './catalog.js';
-import type { ReportSample, ThreadHistogram, UnavailableSection } from '../model/sample.js';
+import type { BlockedAt, ReportSample, ThreadHistogram, UnavailableSection } from '../model/sample.js';
 import type { SampleTables } from '../model/section-table.js';
 import { printable } from '../base/printable.js';
 import { timingMark } from '../base/timing.js';
@@ -66,6 +66,7 @@ export interface SyscallEvent extends SyscallEventRecord {
   /** Symbolized frames, innermost first; undefined when stacks are off or the stack was lost. */
   kernelFrames?: string[];
   userFrames?: string[];
+  blocked?: BlockedAt;
 }
 
 /** A sample as the report takes it, with the driver's fuller syscall events. */
@@ -226,6 +227,14 @@ export class ProbeSet {
           .filter((f, i, all) => !isProbeFrame(all, i));
       }
       if (symbolizer && r.userStackId >= 0) event.userFrames = this.syscallEvents!.stack(r.userStackId)?.map((a) => symbolizer.user(a));
+      if (symbolizer && r.blockedCount > 0) {
+        const frames = r.blockedStackId >= 0 ? this.syscallEvents!.stack(r.blockedStackId) : undefined;
+        event.blocked = {
+          ns: r.blockedNs,
+          count: r.blockedCount,
+          ...(frames ? { kernelFrames: frames.map((a) => symbolizer.kernel(a)).filter((f, i, all) => !isProbeFrame(all, i)) } : {}),
+        };
+      }
       return event;
     });
   }

@@ -105,3 +105,19 @@ const NO_PROGRESS: ProgressLine = { show: () => {} };
 export function progressLine(stream: NodeJS.WriteStream = process.stderr, env: NodeJS.ProcessEnv = process.env): ProgressLine {
   return wantsProgress(stream, env) ? new TerminalProgress(stream, useColour(stream, env)) : NO_PROGRESS;
 }
+
+/**
+ * A line for a reader at a terminal (the text report's pointer to the
+ * legend): on stderr, dim where colour is allowed, and only when stdout and
+ * stderr are both terminals, so a report piped or redirected anywhere gets
+ * none and stdout's bytes never depend on it.
+ */
+export function terminalHint(
+  stdout: { isTTY?: boolean } = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): ((line: string) => void) | undefined {
+  if (stdout.isTTY !== true || !wantsProgress(stderr, env)) return undefined;
+  const colour = useColour(stderr, env);
+  return (line) => void stderr.write(colour ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
+}

@@ -38,6 +38,7 @@ export function recordingHeader(options: KdelayOptions, facts: RecordingFacts): 
     target: { pid: facts.pid, command: facts.command, exe },
     options: {
       json: options.json,
+      ...(options.format === 'reference' ? { text_layout: 'reference' as const } : {}),
       verdict: facts.syscalls !== undefined,
       verdict_only: options.verdictOnly,
       histograms: options.histograms,

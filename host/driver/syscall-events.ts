@@ -1,7 +1,7 @@
 /**
  * --syscall-events: the syscalls probe posts every slow call to the ring
- * buffer `kdelay_syscall_events` (with kernel and user stack ids into the
- * STACK_TRACE map `kdelay_stack_traces`); both maps are created here and
+ * buffer `kdelay_syscall_events` (with kernel, user and blocked-at stack ids
+ * into the STACK_TRACE map `kdelay_stack_traces`); both maps are created here and
  * shared into the probe. The ring is drained continuously in the background
  * by mmap, in budgeted batches so Node's event loop stays responsive, and
  * waits on an async epoll when empty. The records are struct

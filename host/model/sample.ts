@@ -16,6 +16,22 @@ export interface EventLine {
   name: string;
   kernelFrames?: string[];
   userFrames?: string[];
+  /** With stacks, a call that went off the CPU blocked: where it waited longest. */
+  blocked?: BlockedAt;
+}
+
+/**
+ * Where a slow call blocked (probes/syscalls/syscalls.bpf.c, syscall_blocked):
+ * of the times it left the CPU blocked, the longest stretch and the kernel
+ * stack at that switch-out (schedule <- pipe_read <- vfs_read, say).
+ */
+export interface BlockedAt {
+  /** The longest stretch off the CPU. */
+  ns: bigint;
+  /** Blocking switch-outs during the call. */
+  count: number;
+  /** The kernel stack at that stretch's switch-out, innermost first; undefined when it was lost. */
+  kernelFrames?: string[];
 }
 
 /** One slow syscall as the report prints it (text table and NDJSON record). */

@@ -100,6 +100,7 @@ export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
             duration_ns: u64(e.exitNs - e.entryNs),
             kernel_stack: e.kernelFrames ?? null,
             user_stack: e.userFrames ?? null,
+            blocked: e.blocked ? { off_cpu_ns: u64(e.blocked.ns), times: e.blocked.count, kernel_stack: e.blocked.kernelFrames ?? null } : null,
           }),
         );
       }

@@ -1,6 +1,7 @@
 /**
- * The output formats, one entry each: what `--json` (or the text default)
- * turns into a SampleSink. A new output (HTML, OpenMetrics, a recorder that
+ * The output formats, one entry each: what `--format` (`text`, the default;
+ * `reference`, kernel_delay.py's layout; `json`, also `--json`) turns into a
+ * SampleSink. A new output (HTML, OpenMetrics, a recorder that
  * writes every sample to a file) is one module implementing SampleSink
  * (model/sample.ts) and one entry here; the driver picks an entry by name
  * and knows nothing else of it (ARCHITECTURE.md, "Output sinks").
@@ -25,6 +26,8 @@ export interface SinkContext {
   target: { pid: number; command: string };
   /** With the accounting probe: what the verdict needs; undefined: no verdict. */
   verdict?: VerdictOptions;
+  /** Writes a line for a reader at a terminal (stderr); undefined when the output is not read on one. */
+  terminalHint?: (line: string) => void;
 }
 
 export interface OutputFormat {
@@ -39,6 +42,11 @@ export interface OutputFormat {
 
 export const OUTPUT_FORMATS = {
   text: {
+    progressLines: true,
+    create: ({ sections, threadName, print, write, verdict, target, terminalHint }) =>
+      textRenderer(sections, threadName, print, write, verdict, { layout: 'text', target, terminalHint }),
+  },
+  reference: {
     progressLines: true,
     create: ({ sections, threadName, print, write, verdict }) => textRenderer(sections, threadName, print, write, verdict),
   },

@@ -14,6 +14,12 @@ export interface StatisticsInput {
   sections: SectionSpec[];
   tables: SampleTables;
   threadName: (tid: number) => string;
+  /**
+   * A section every thread shows (alwaysShown), without rows for a thread:
+   * this line (indented) instead of its column header; undefined: the
+   * header, as the reference prints it (text-style.ts).
+   */
+  emptyLine?: string;
 }
 
 /**
@@ -25,7 +31,7 @@ export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
   withArena((arena) => writeStatisticsIn(arena, out, input));
 }
 
-function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName }: StatisticsInput): void {
+function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName, emptyLine }: StatisticsInput): void {
   const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
@@ -91,6 +97,10 @@ function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, th
       } else {
         out.newline();
         line(walk.continued);
+      }
+      if (from === to && emptyLine !== undefined) {
+        line(`${padRight('', 10)} ${padRight('', 16)} ${emptyLine}`);
+        continue;
       }
       line(walk.header);
       if (!walk.layout) continue;

@@ -5,6 +5,11 @@ import { withThousands } from './integers.js';
 /**
  * The reference's "# SYSCALL EVENTS:" table: one line per event in arrival
  * order, then (when stacks are on) its kernel frames and its user frames.
+ * A call that blocked shows, instead of the kernel's syscall-exit path (the
+ * same few frames for every call, kept in JSON and recordings), the kernel
+ * stack where it waited longest, under a line that says so: with the user
+ * frames after it, one stack from the wait down to main(). A call that never
+ * left the CPU blocked keeps the reference's layout.
  * Returns the lines and how many events had no stack to show.
  */
 export function formatSyscallEvents(events: EventLine[], threadName: (tid: number) => string, stacks: boolean): { lines: string[]; lostStacks: number } {
@@ -24,8 +29,13 @@ export function formatSyscallEvents(events: EventLine[], threadName: (tid: numbe
         `${threadName(e.tid).padEnd(16)} ${withThousands(deltaUs).padStart(10)}  ${e.name}`,
     );
     if (!stacks) continue;
-    if (!e.kernelFrames || !e.userFrames) lostStacks++;
-    for (const f of e.kernelFrames ?? []) lines.push(frame + f);
+    const blocked = e.blocked;
+    if (!e.kernelFrames || !e.userFrames || (blocked && !blocked.kernelFrames)) lostStacks++;
+    if (blocked?.kernelFrames) {
+      const times = blocked.count === 1 ? 'once' : `longest of ${blocked.count} times`;
+      lines.push(`${frame}-- blocked ${withThousands(blocked.ns / 1000n)} us off the CPU (${times}), kernel stack at its switch-out:`);
+    }
+    for (const f of blocked?.kernelFrames ?? e.kernelFrames ?? []) lines.push(frame + f);
     for (const f of e.userFrames ?? []) lines.push(frame + f);
   }
   return { lines, lostStacks };

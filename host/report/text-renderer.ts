@@ -1,4 +1,4 @@
-/** The text report (the reference's layout) as a sample sink. */
+/** The text report as a sample sink: the reference's layout, or the `text` layout for a newcomer (text-style.ts). */
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { SampleSink, UnavailableSection } from '../model/sample.js';
 import { withThousands } from './integers.js';
@@ -10,13 +10,26 @@ import { TextBuffer } from './text-buffer.js';
 import { timestampLine } from './timestamps.js';
 import { histogramBlock } from './histograms.js';
 import { verdictLines } from './verdict.js';
+import { idleLine, LEGEND_HINT, NONE_IN_WINDOW, noThreadRows, sectionsLeftOut, type TextStyle } from './text-style.js';
 
 /** A section that could not be measured, as the text report says so. */
 export function unavailableLine(note: UnavailableSection): string {
   return `# ${note.section}: not available (${note.reason})`;
 }
 
-export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => string, print: (line: string) => void, write: ByteWriter, verdict?: VerdictOptions): SampleSink {
+/** Without a style (or with layout `reference`): kernel_delay.py's layout, byte for byte. */
+export function textRenderer(
+  allSections: SectionSpec[],
+  nameNow: (tid: number) => string,
+  print: (line: string) => void,
+  write: ByteWriter,
+  verdict?: VerdictOptions,
+  style?: TextStyle,
+): SampleSink {
+  const text = style?.layout === 'text' ? style : undefined;
+  const leftOut = text ? sectionsLeftOut(text.target.command) : { ids: new Set<string>(), titles: new Set<string>() };
+  const sections = allSections.filter((s) => !leftOut.ids.has(s.id));
+  let hint = text?.terminalHint;
   // One buffer for every sample's table while the writer lets go of its bytes:
   // a fresh ~1 MB buffer per sample of a few hundred threads was freed by the
   // garbage collector's threads, and glibc's arenas grew with the churn
@@ -41,19 +54,31 @@ export function textRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
         verdictBlock();
         return;
       }
-      const out = reusable ?? new TextBuffer();
-      out.clear();
-      writeStatistics(out, { sections, tables: sample.tables, threadName });
-      reusable = write(out.bytes()) ? out : undefined;
+      const idle = text && noThreadRows(sections, sample.tables);
+      if (idle) {
+        const line = idleLine(sections, text.target, windowNs);
+        if (line) print(line);
+      } else {
+        const out = reusable ?? new TextBuffer();
+        out.clear();
+        writeStatistics(out, { sections, tables: sample.tables, threadName, emptyLine: text && NONE_IN_WINDOW });
+        reusable = write(out.bytes()) ? out : undefined;
+      }
       const system = formatSystemSections(sections, sample.tables);
       if (system.length) print(system.join('\n'));
-      if (sample.notes?.length) print(['', ...sample.notes.map(unavailableLine)].join('\n'));
+      const notes = sample.notes?.filter((note) => !leftOut.titles.has(note.section));
+      if (notes?.length) print(['', ...notes.map(unavailableLine)].join('\n'));
       if (sample.events?.length) {
         const { lines, lostStacks } = formatSyscallEvents(sample.events, threadName, sample.stacks ?? false);
         print(lines.join('\n'));
         if (lostStacks > 0) print(lostStacksNote(lostStacks).join('\n'));
       }
       verdictBlock();
+      // Once, after the first table a reader at a terminal sees.
+      if (hint && !idle) {
+        hint(LEGEND_HINT);
+        hint = undefined;
+      }
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));

@@ -56,8 +56,8 @@ export function writeKdelayGate(view: DataView, value: KdelayGate, at = 0): void
   view.setBigUint64(at + 24, value.missedStarts, true);
 }
 
-/** struct kdelay_syscall_event: 32 bytes. */
-export const KDELAY_SYSCALL_EVENT_SIZE = 32;
+/** struct kdelay_syscall_event: 48 bytes. */
+export const KDELAY_SYSCALL_EVENT_SIZE = 48;
 
 export interface KdelaySyscallEvent {
   entryNs: bigint;
@@ -66,6 +66,9 @@ export interface KdelaySyscallEvent {
   nr: number;
   kernelStackId: number;
   userStackId: number;
+  blockedNs: bigint;
+  blockedStackId: number;
+  blockedCount: number;
 }
 
 /** Reads struct kdelay_syscall_event at byte `at` of view. */
@@ -77,6 +80,9 @@ export function readKdelaySyscallEvent(view: DataView, at = 0): KdelaySyscallEve
     nr: view.getUint32(at + 20, true),
     kernelStackId: view.getInt32(at + 24, true),
     userStackId: view.getInt32(at + 28, true),
+    blockedNs: view.getBigUint64(at + 32, true),
+    blockedStackId: view.getInt32(at + 40, true),
+    blockedCount: view.getUint32(at + 44, true),
   };
 }
 
@@ -88,6 +94,9 @@ export function writeKdelaySyscallEvent(view: DataView, value: KdelaySyscallEven
   view.setUint32(at + 20, value.nr, true);
   view.setInt32(at + 24, value.kernelStackId, true);
   view.setInt32(at + 28, value.userStackId, true);
+  view.setBigUint64(at + 32, value.blockedNs, true);
+  view.setInt32(at + 40, value.blockedStackId, true);
+  view.setUint32(at + 44, value.blockedCount, true);
 }
 
 /** struct kdelay_trigger_event: 16 bytes. */

@@ -3,13 +3,16 @@
  *
  * Output, by where the address falls:
  * - a symbol in a mapped ELF file: `fn+0xOFF [libc.so.6]`;
- * - a mapped ELF file, but no symbol covers the address (stripped binary,
- *   static function without .symtab): `[unknown] 0xADDR (basename+0xVADDR)`,
- *   VADDR being the ELF virtual address that `nm` prints and
- *   `addr2line -e FILE 0xVADDR` takes, so the frame can be resolved offline
- *   against the debug file. If the file cannot be read (deleted before we
- *   got to it), VADDR falls back to the file offset, which is the same
- *   number for the usual PIE and shared-object layouts;
+ * - a mapped ELF file, but no symbol covers the address:
+ *   `[unknown] 0xADDR (basename+0xVADDR; /path/of/file: why)`, VADDR being
+ *   the ELF virtual address that `nm` prints and `addr2line -e FILE 0xVADDR`
+ *   takes, so the frame can be resolved offline against the debug file, and
+ *   why there is no name (missingSymbolReason): `deleted`, `replaced since
+ *   it was mapped`, `not readable (EACCES)`, `not ELF64 (...)`, `no symbol
+ *   table`, `stripped (no .symtab): only exported functions are named`. If
+ *   the file cannot be read, VADDR falls back to the file offset, which is
+ *   the same number for the usual PIE and shared-object layouts;
+ * - C++ and Rust names demangled (demangle.ts), as perf and bpftrace print them;
  * - the vDSO: symbolized from kdelay's own vDSO (same kernel, so the same
  *   image for 64-bit processes; sizes are compared), e.g.
  *   `__vdso_clock_gettime+0x4 [vdso]`, else `[unknown] 0xADDR ([vdso]+0xOFF)`;
@@ -19,7 +22,8 @@
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ElfFile } from './elf.js';
+import { demangle } from './demangle.js';
+import { ElfError, ElfFile } from './elf.js';
 import { type Mapping, parseMaps, ProcessMaps } from './process-maps.js';
 
 function hex(n: number | bigint): string {
@@ -28,16 +32,17 @@ function hex(n: number | bigint): string {
 
 /**
  * Parsed ELF files by (path, device, inode): libc is parsed once whatever
- * maps it, and can be shared between symbolizers. null records a file that
- * could not be read, so a missing file costs one failed open, not one per
- * frame.
+ * maps it, and can be shared between symbolizers. A string records why a
+ * file could not be read, so a missing file costs one failed open, not one
+ * per frame.
  */
 export class ElfCache {
-  private readonly files = new Map<string, ElfFile | null>();
+  private readonly files = new Map<string, ElfFile | string>();
   /** Files opened and parsed so far (for tests and the benchmark). */
   loads = 0;
 
-  get(mapping: Mapping, pid: number, procRoot: string): ElfFile | null {
+  /** The parsed file, or why it could not be read. */
+  get(mapping: Mapping, pid: number, procRoot: string): ElfFile | string {
     const key = `${mapping.path}\0${mapping.dev}\0${mapping.inode}`;
     let file = this.files.get(key);
     if (file === undefined) {
@@ -56,21 +61,37 @@ export class ElfCache {
  * the target's mount namespace (a container). It needs CAP_SYS_ADMIN, which
  * kdelay has as root. Then the path on disk, but only while it is still the
  * same file (same inode, not "(deleted)"): an old build's addresses looked up
- * in a new build's symbols would print plausible lies.
+ * in a new build's symbols would print plausible lies. Else why not.
  */
-function openMapped(m: Mapping, pid: number, procRoot: string): ElfFile | null {
+function openMapped(m: Mapping, pid: number, procRoot: string): ElfFile | string {
+  let viaMapFiles: unknown;
   try {
     return ElfFile.open(`${procRoot}/${pid}/map_files/${m.range}`);
-  } catch {
-    // Gone, not permitted, or not ELF: try the path.
+  } catch (err) {
+    viaMapFiles = err; // gone, not permitted, or not ELF: try the path
   }
-  if (m.deleted) return null;
+  // The very file was opened, and is no ELF64 we read: the path would be no better.
+  if (viaMapFiles instanceof ElfError) return unreadableReason(viaMapFiles);
+  if (m.deleted) return 'deleted';
   try {
-    if (statSync(m.path).ino !== m.inode) return null;
+    if (statSync(m.path).ino !== m.inode) return 'replaced since it was mapped';
     return ElfFile.open(m.path);
-  } catch {
-    return null;
+  } catch (err) {
+    return unreadableReason(err);
   }
+}
+
+/** Why a file could not be read, in a few words: `not readable (EACCES)`, `not ELF64 (...)`. */
+export function unreadableReason(err: unknown): string {
+  if (err instanceof ElfError) return `not ELF64 (${err.message})`;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' ? 'not found' : `not readable${code ? ` (${code})` : ''}`;
+}
+
+/** Why a file that was read names no function at an address. */
+function missingSymbolReason(file: ElfFile): string {
+  if (file.symbols.length === 0) return 'no symbol table';
+  return file.hasSymtab ? 'no symbol covers it' : 'stripped (no .symtab): only exported functions are named';
 }
 
 function readSelfMemory(address: number, length: number): Buffer {
@@ -191,18 +212,18 @@ export class UserSymbolizer {
       if (vdso && vdso.size === m.end - m.start) {
         const vaddr = vdso.file.fileOffsetToVaddr(fileOffset) ?? fileOffset;
         const hit = vdso.file.symbols.lookup(vaddr);
-        if (hit) return `${hit.name}+${hex(hit.offset)} [vdso]`;
+        if (hit) return `${demangle(hit.name)}+${hex(hit.offset)} [vdso]`;
         return `[unknown] ${hex(addr)} ([vdso]+${hex(vaddr)})`;
       }
       return `[unknown] ${hex(addr)} ([vdso]+${hex(fileOffset)})`;
     }
     const module = basename(m.path);
     const file = this.elfCache.get(m, this.maps.pid, this.procRoot);
-    const vaddr = file?.fileOffsetToVaddr(fileOffset);
-    if (file && vaddr !== undefined) {
-      const hit = file.symbols.lookup(vaddr);
-      if (hit) return `${hit.name}+${hex(hit.offset)} [${module}]`;
-    }
-    return `[unknown] ${hex(addr)} (${module}+${hex(vaddr ?? fileOffset)})`;
+    if (typeof file === 'string') return `[unknown] ${hex(addr)} (${module}+${hex(fileOffset)}; ${m.path}: ${file})`;
+    const vaddr = file.fileOffsetToVaddr(fileOffset);
+    if (vaddr === undefined) return `[unknown] ${hex(addr)} (${module}+${hex(fileOffset)}; ${m.path}: not in a loadable segment)`;
+    const hit = file.symbols.lookup(vaddr);
+    if (hit) return `${demangle(hit.name)}+${hex(hit.offset)} [${module}]`;
+    return `[unknown] ${hex(addr)} (${module}+${hex(vaddr)}; ${m.path}: ${missingSymbolReason(file)})`;
   }
 }

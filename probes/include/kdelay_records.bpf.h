@@ -41,6 +41,15 @@ struct kdelay_syscall_event {
 	u32 nr;
 	s32 kernel_stack_id; /* negative: no stack (errno from bpf_get_stackid, or stacks off) */
 	s32 user_stack_id;
+	/*
+	 * With stacks: where the call blocked. Of the times it went off the CPU
+	 * blocked (not preempted), the longest stretch (blocked_ns) and the
+	 * kernel stack at its switch-out; blocked_count is how many there were
+	 * (0: the call never blocked, and blocked_stack_id is negative).
+	 */
+	u64 blocked_ns;
+	s32 blocked_stack_id;
+	u32 blocked_count;
 };
 KDELAY_SHARED_STRUCT(kdelay_syscall_event)
 

@@ -12,6 +12,10 @@
  * counts when both its ends lie inside the window, also when the poll()
  * it begins with was entered before (an idle thread sits in poll()).
  *
+ * SYSCALL EVENTS (-s): calls longer than a threshold are posted to the host's
+ * ring with their stacks; with stacks, also the kernel stack where the call
+ * blocked longest (syscalls_switch, loaded only then).
+ *
  * A thread's records (its slot, or its hash stamp) are freed when it exits
  * (sched_process_exit), so a target that keeps creating threads never
  * fills the maps with the dead.
@@ -55,6 +59,31 @@ struct {
 	__uint(value_size, KDELAY_MAX_STACK_DEPTH * sizeof(u64));
 } kdelay_stack_traces SEC(".maps");
 
+/*
+ * -s with stacks: where each thread's call in progress went off the CPU
+ * blocked (syscalls_switch), so an event shows the kernel stack that waited
+ * (schedule <- pipe_read <- vfs_read, say) and not only the exit path. Of
+ * several blockings of one call the longest stretch off the CPU is kept:
+ * that is the wait that made the call slow, where the last one is often a
+ * short lock or page wait on the way out. Sized 1 unless stacks are on.
+ */
+struct blocked_call {
+	u64 entry_ns;     /* the call's entry stamp: a record of an older call starts afresh */
+	u64 out_ns;       /* the switch-out under way; 0 while on the CPU */
+	u64 longest_ns;   /* the longest stretch off the CPU so far, */
+	s32 stack_id;     /* and the kernel stack at its switch-out */
+	s32 out_stack_id; /* the kernel stack of the switch-out under way */
+	u32 count;        /* blocking switch-outs in the call */
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct blocked_call);
+} syscall_blocked SEC(".maps");
+
 /* Events lost because the ring was full, and stacks that could not be stored. */
 enum { LOSS_EVENTS = 0, LOSS_STACKS = 1 };
 struct {
@@ -89,6 +118,20 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 		event->user_stack_id = bpf_get_stackid(ctx, &kdelay_stack_traces, BPF_F_USER_STACK);
 		if (event->kernel_stack_id < 0 || event->user_stack_id < 0)
 			count_loss(LOSS_STACKS);
+	}
+	event->blocked_ns = 0;
+	event->blocked_stack_id = -1;
+	event->blocked_count = 0;
+	if (events_stacks) {
+		struct blocked_call *blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
+
+		if (blocked && blocked->entry_ns == entry_ns && blocked->count) {
+			event->blocked_ns = blocked->longest_ns;
+			event->blocked_stack_id = blocked->stack_id;
+			event->blocked_count = blocked->count;
+			if (blocked->stack_id < 0)
+				count_loss(LOSS_STACKS);
+		}
 	}
 	/*
 	 * A wake-up per event (the default when the host has caught up, which
@@ -356,6 +399,72 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/*
+ * -s with stacks (loaded only then): a target thread inside a call of the
+ * window leaves the CPU blocked (not preempted, not runnable): note the
+ * kernel stack it waits in; when it comes back, keep that stack if this
+ * stretch is the call's longest. Current is still `prev` here, so
+ * bpf_get_stackid() walks the stack that sleeps.
+ */
+static __always_inline void blocked_out(void *ctx, bool preempt, struct task_struct *prev)
+{
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
+	struct blocked_call fresh = {}, *blocked;
+	struct syscall_start *start;
+	struct stamp_slot *slot;
+	u32 tid = (u32)pid_tgid;
+
+	if (!gate || preempt || kdelay_task_state(prev) == 0 /* TASK_RUNNING */)
+		return;
+	slot = own_slot(tid, false);
+	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!start || !start->entry_ns || start->entry_ns < gate->window_start_ns ||
+	    (events_skip_poll && (s32)start->nr == poll_syscall_nr))
+		return;
+	blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
+	if (!blocked) {
+		bpf_map_update_elem(&syscall_blocked, &tid, &fresh, BPF_NOEXIST);
+		blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
+		if (!blocked)
+			return;
+	}
+	if (blocked->entry_ns != start->entry_ns) {
+		blocked->entry_ns = start->entry_ns;
+		blocked->longest_ns = 0;
+		blocked->stack_id = -1;
+		blocked->count = 0;
+	}
+	blocked->out_stack_id = bpf_get_stackid(ctx, &kdelay_stack_traces, 0);
+	blocked->out_ns = bpf_ktime_get_ns();
+	blocked->count++;
+}
+
+static __always_inline void blocked_in(u32 tid)
+{
+	struct blocked_call *blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
+	u64 stretch;
+
+	if (!blocked || !blocked->out_ns)
+		return;
+	stretch = bpf_ktime_get_ns() - blocked->out_ns;
+	if (stretch > blocked->longest_ns) {
+		blocked->longest_ns = stretch;
+		blocked->stack_id = blocked->out_stack_id;
+	}
+	blocked->out_ns = 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(syscalls_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	if (BPF_CORE_READ(prev, tgid) == kdelay_target_tgid)
+		blocked_out(ctx, preempt, prev);
+	if (BPF_CORE_READ(next, tgid) == kdelay_target_tgid)
+		blocked_in(BPF_CORE_READ(next, pid));
+	return 0;
+}
+
 /* Frees a slot: its contents first, then its owner entry, which lets another thread claim it. */
 static __always_inline void free_slot(struct stamp_slot *slot, u32 index)
 {
@@ -383,6 +492,8 @@ int BPF_PROG(syscalls_thread_exit, struct task_struct *task)
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
+	if (events_stacks)
+		bpf_map_delete_elem(&syscall_blocked, &tid);
 	slot = bpf_map_lookup_elem(&stamp_slots, &index);
 	if (!slot || slot->stamp.tid != tid) {
 		bpf_map_delete_elem(&syscall_start, &tid);

@@ -74,6 +74,11 @@ export function kdelay_probe_init(): i32 {
       obj.shareMap('kdelay_stack_traces');
     }
   }
+  // Where a slow call blocked (a sched_switch program and a per-thread map): only with stacks.
+  if (!option('syscalls.events', 0) || !option('syscalls.stack_trace_size', 0)) {
+    obj.setAutoload('syscalls_switch', false);
+    obj.setMaxEntries('syscall_blocked', 1);
+  }
   obj.load();
   maps = attachAll(obj);
   if (obj.error) return obj.result();

@@ -33,7 +33,9 @@ export const TRIGGER_SPECS = {
 /** @type {{ name: string, args: string[], start?: string, stop?: string, needs?: 'kprobes' }[]} */
 export const LOAD_CONFIGURATIONS = [
   {
-    // account with histograms; syscall events with stacks, poll() included, every call.
+    // account with histograms; syscall events with stacks, poll() included, every call: so also
+    // the syscalls probe's sched_switch program that takes the stack where a call blocked
+    // (syscalls_switch, and its syscall_blocked map at full size), which only stacks load.
     name: 'hist',
     args: ['--hist', '--probe-option', 'account.max_entries=1', '-s'],
     start: 'uprobe',
@@ -87,11 +89,11 @@ export const LOAD_CONFIGURATIONS = [
 
 /**
  * What the measuring checks load (checks.mjs), for the coverage test: the
- * window check (defaults, --verdict, -D), the trigger check (USDT both ways,
+ * window check (defaults, --verdict, -D, the reference layout), the trigger check (USDT both ways,
  * --json) and the pidns check (defaults).
  */
 export const CHECK_CONFIGURATIONS = [
-  { name: 'window', args: ['-D', '--sample-time', '600', '--verdict'] },
+  { name: 'window', args: ['-D', '--sample-time', '600', '--verdict', '--format', 'reference'] },
   { name: 'trigger', args: ['--json', '--sample-count', '2'], start: 'usdt', stop: 'usdt' },
   { name: 'pidns', args: ['--sample-time', '600'] },
 ];

@@ -1,10 +1,10 @@
 /**
- * Test workloads: small C programs under test/workloads/, built with gcc at
+ * Test workloads: small C (and C++) programs under test/workloads/, built with gcc (g++) at
  * test time (frame pointers and symbols kept), started and driven by line
  * protocols on their stdout.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,9 +30,10 @@ export function buildSharedLibrary(name: string): string {
 }
 
 /**
- * Compiles test/workloads/<name>.c once per test process; returns the
- * binary. `libraries`: shared libraries of test/workloads (lib<name>.c) it
- * links with, found at run time through its rpath.
+ * Compiles test/workloads/<name>.c (with gcc), or <name>.cpp (with g++), once
+ * per test process; returns the binary. `libraries`: shared libraries of
+ * test/workloads (lib<name>.c) it links with, found at run time through its
+ * rpath.
  */
 export function buildWorkload(name: string, { libraries = [] }: { libraries?: string[] } = {}): string {
   let binary = built.get(name);
@@ -41,7 +42,9 @@ export function buildWorkload(name: string, { libraries = [] }: { libraries?: st
   binary = join(BUILD_DIR, name);
   for (const library of libraries) buildSharedLibrary(library);
   const linking = libraries.length ? [`-L${BUILD_DIR}`, `-Wl,-rpath,${BUILD_DIR}`, ...libraries.map((l) => `-l${l}`)] : [];
-  execFileSync('gcc', [...CFLAGS, '-o', binary, join(SOURCES, `${name}.c`), ...linking]);
+  const cpp = join(SOURCES, `${name}.cpp`);
+  if (existsSync(cpp)) execFileSync('g++', [...CFLAGS, '-o', binary, cpp, ...linking]);
+  else execFileSync('gcc', [...CFLAGS, '-o', binary, join(SOURCES, `${name}.c`), ...linking]);
   built.set(name, binary);
   return binary;
 }

@@ -68,14 +68,14 @@ const sample = (c: Context, ...more: (string | number)[]) => ['-p', c.target, '-
 
 const rows: Row[] = [
   // Options: usage errors, exit 2.
-  { name: '--sample-count -1', args: () => ['--sample-count', -1], code: 2, error: /--sample-count.*must be positive/ },
+  { name: '--sample-count -1', args: () => ['--sample-count', -1], code: 2, error: /--sample-count.*must be 1 or more samples, or 0 to sample until Ctrl-C/ },
   { name: '--sample-time x', args: () => ['--sample-time', 'x'], code: 2, error: /must be a number of seconds/ },
   { name: '--sample-time -1', args: () => ['--sample-time', '-1'], code: 2, error: /must not be negative/ },
   { name: '--sample-time past 100 days', args: () => ['--sample-time', 9e6], code: 2, error: /must be at most 8640000/ },
   { name: '--sample-interval 1e300', args: () => ['--sample-interval', '1e300'], code: 2, error: /must be at most 8640000/ },
   { name: '--sample-interval NaN', args: () => ['--sample-interval', 'NaN'], code: 2, error: /must be a number of seconds/ },
   { name: '-p abc', args: () => ['-p', 'abc'], code: 2, error: /must be an integer/ },
-  { name: '-p -1', args: () => ['-p', '-1'], code: 2, error: /must be positive/ },
+  { name: '-p -1', args: () => ['-p', '-1'], code: 2, error: /must be 0 or more/ },
   { name: '-p 2^64', args: () => ['-p', '18446744073709551616'], code: 2, error: /is too large/ },
   { name: 'unknown option', args: () => ['--no-such-flag'], code: 2, error: /unknown option '--no-such-flag'/ },
   { name: 'a mistyped option: the suggestion on the same line, unescaped', args: () => ['--hsit'], code: 2, error: /^kdelay: unknown option '--hsit' \(Did you mean --hist\?\)$/ },
@@ -107,7 +107,7 @@ const rows: Row[] = [
     error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, help/,
   },
   { name: 'two PIDs', args: () => ['1', '2'], code: 2, error: /too many arguments/ },
-  { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be positive/ },
+  { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be 0 or more/ },
   { name: '--buffer-page-count 0', args: () => ['--buffer-page-count', 0], code: 2, error: /must be nonzero/ },
   { name: '--stack-trace-size x', args: () => ['--stack-trace-size', 'x'], code: 2, error: /must be an integer/ },
   { name: '--only Bad,', args: () => ['--only', 'Bad,'], code: 2, error: /must be probe names/ },
@@ -380,8 +380,8 @@ const rows: Row[] = [
     reports: 1,
   },
   {
-    name: 'SIGINT before the start trigger: stop and dump lines and an empty table',
-    args: (c) => sample(c, '--start-trigger', 't:sched:sched_kthread_stop', '--stop-trigger', 't:sched:sched_kthread_stop_ret'),
+    name: 'SIGINT before the start trigger: stop and dump lines and an empty table (the reference layout)',
+    args: (c) => sample(c, '--format', 'reference', '--start-trigger', 't:sched:sched_kthread_stop', '--stop-trigger', 't:sched:sched_kthread_stop_ret'),
     signal: { when: /waiting for/, on: 'stderr', send: 'SIGINT' },
     code: 0,
     error: /attached to PID \d+; waiting for t:sched:sched_kthread_stop$/,

@@ -1,16 +1,21 @@
 /**
  * The first five minutes: what a newcomer types (the quick start, `kdelay
  * help`, `kdelay probes --help`, `kdelay PID`, BCC's `-i 1 --sample-count 2`),
- * the legend, and how kdelay behaves on a terminal (a progress line) and in
- * a pipe (none, and each sample flushed as it is reported).
+ * the legend, the default text layout beside `--format reference` (no UPCALL
+ * line for a target that is not Open vSwitch, one line for an idle target or
+ * a thread without system calls), and how kdelay behaves on a terminal (a
+ * progress line, one pointer to the legend) and in a pipe (neither, and each
+ * sample flushed as it is reported).
  */
 // Terminal output is escape sequences: the regular expressions below match them on purpose.
 /* eslint-disable no-control-regex */
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf, waitUntilNoKdelayPrograms } from '../helpers/bpf.js';
 import { KDELAY_BIN, runKdelay, startKdelay } from '../helpers/kdelay.js';
 import { labelledRow, parseReport } from '../helpers/report.js';
+import { LEGEND_HINT } from '../../host/report/text-style.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
 let workload: RunningWorkload | undefined;
@@ -118,10 +123,69 @@ describe.skipIf(skipWithoutBpf)('on the kernel', () => {
     expect(stdout).not.toMatch(/\x1b/);
   });
 
-  it('on a terminal (a pty): a progress line during a 3 s window, erased before the report; none in a pipe', async () => {
+  it('the quick start: --verdict answers in a line per thread, after the tables', async () => {
     requireBpf();
     workload = await startWorkload('syscall_workload', [1, 0, 0, 0, 0]);
-    const command = `${process.execPath} ${KDELAY_BIN} ${workload.pid} -i 3 --only syscalls`;
+    const { code, stdout, stderr } = await runKdelay([workload.pid, '-i', 0.5, '--verdict']);
+    expect(code, stderr).toBe(0);
+    // The worker spins (before SIGUSR1): on a CPU, or waiting for one, every moment of the window.
+    expect(stdout).toMatch(/^# VERDICT: kernel delay = waiting for a CPU \+ IRQs \+ page faults \+ stopped, per thread, of the [\d.]+ m?s window:$/m);
+    // Both threads accounted for: the worker by name if the kernel delayed it noticeably (a busy machine), the main thread (in sigwait) as one other.
+    const verdict = stdout.slice(stdout.indexOf('# VERDICT'));
+    expect(verdict).toMatch(
+      /^ {2}worker-1 \[\d+\] {2}(kernel delay [\d.]+% of [\d.]+ m?s: .*|account incomplete: .*)\n {2}1 other thread: |^ {2}No thread was delayed by the kernel .*\n {2}2 other threads: /m,
+    );
+  });
+
+  it("a target that is not Open vSwitch: no UPCALL line; a thread without system calls says none; --format reference: the reference's lines", async () => {
+    requireBpf();
+    // Two workers spinning before SIGUSR1: on a CPU all window, not one system call.
+    workload = await startWorkload('syscall_workload', [2, 0, 0, 0, 0]);
+    const text = await runKdelay([workload.pid, '-i', 0.3]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).not.toMatch(/UPCALL/);
+    const workers = parseReport(text.stdout).filter((t) => t.name.startsWith('worker-'));
+    expect(workers, text.stdout).toHaveLength(2);
+    for (const w of workers) {
+      expect(text.stdout).toMatch(new RegExp(`^ +${w.tid} ${w.name} +\\[SYSCALL STATISTICS\\]\n {28}none in this window\n\n {28}\\[`, 'm'));
+      // It ran: a run section, whole stretches or one across the window.
+      expect(
+        [...w.sections.keys()].some((title) => /^THREAD (PARTIAL )?RUN STATISTICS$/.test(title)),
+        text.stdout,
+      ).toBe(true);
+    }
+    // The reference's layout: the UPCALL line (a table, or not available here) and the empty column headers.
+    const reference = await runKdelay([workload.pid, '-i', 0.3, '--format', 'reference']);
+    expect(reference.code, reference.stderr).toBe(0);
+    expect(reference.stdout).toMatch(/^# UPCALL STATISTICS\b/m);
+    expect(reference.stdout).not.toMatch(/none in this window|# Idle/);
+    const referenceWorkers = parseReport(reference.stdout).filter((t) => t.name.startsWith('worker-'));
+    expect(referenceWorkers).toHaveLength(2);
+    for (const w of referenceWorkers) {
+      expect(w.sections.get('SYSCALL STATISTICS'), reference.stdout).toEqual({ title: 'SYSCALL STATISTICS', header: ['NAME', 'NUMBER', 'COUNT', 'TOTAL ns', 'MAX ns'], rows: [] });
+    }
+  });
+
+  it('an idle target: one line instead of an empty table (--format reference: the empty table)', async () => {
+    requireBpf();
+    // No workers: the main thread waits in sigwait() for a signal that does not come.
+    workload = await startWorkload('syscall_workload', [0, 0, 0, 0, 0]);
+    const command = readFileSync(`/proc/${workload.hostPid}/comm`, 'utf8').trim();
+    const text = await runKdelay([workload.pid, '-i', 0.3]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => !/^# (Start|Stop) sampling|^# Sample dump/.test(l))).toEqual([
+      `# Idle: no measured thread of process ${workload.pid} (${command}) ran on a CPU or made a system call in this window`,
+      '',
+    ]);
+    const reference = await runKdelay([workload.pid, '-i', 0.3, '--format', 'reference']);
+    expect(reference.code, reference.stderr).toBe(0);
+    expect(reference.stdout).toMatch(/^# Sample dump @.*\nTID {8}THREAD {11}<RESOURCE SPECIFIC>\n-{10} -{16} -{76}\n\n# UPCALL STATISTICS/m);
+  });
+
+  it('on a terminal (a pty): a progress line during a 3 s window, erased before the report, and one pointer to the legend after it; neither in a pipe', async () => {
+    requireBpf();
+    workload = await startWorkload('syscall_workload', [1, 0, 0, 0, 0]);
+    const command = `${process.execPath} ${KDELAY_BIN} ${workload.pid} -i 3 --only syscalls,sched`;
     const tty = await new Promise<string>((resolve, reject) => {
       // script(1) gives kdelay a pty for stdout and stderr; NO_COLOR unset, TERM a real terminal's.
       const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
@@ -132,15 +196,27 @@ describe.skipIf(skipWithoutBpf)('on the kernel', () => {
       child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`script exited ${code}: ${out}`))));
     });
     expect(tty).toMatch(/\r\x1b\[K\x1b\[2mkdelay: sampling: 2\.\d s of 3\.0 s \(Ctrl-C reports now\)\x1b\[0m/);
+    // After the report, once: a dim pointer to the legend (stderr).
+    expect(tty.match(/\x1b\[2mkdelay help legend explains these sections\x1b\[0m\r\n/g)).toHaveLength(1);
+    expect(tty.trimEnd().endsWith(`\x1b[2m${LEGEND_HINT}\x1b[0m`)).toBe(true);
     // Erased before the stop line.
     expect(tty).toMatch(/\r\x1b\[K# Stop sampling/);
     // With NO_COLOR: the line, without colour.
     const plain = execFileSync('script', ['-q', '-e', '-c', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm', NO_COLOR: '1' } });
     expect(plain).toMatch(/\r\x1b\[Kkdelay: sampling: 2\.\d s of 3\.0 s/);
     expect(plain).not.toMatch(/\x1b\[2m/);
-    // The same run in a pipe: no progress at all.
-    const piped = await runKdelay([workload.pid, '-i', 3, '--only', 'syscalls']);
+    expect(plain.match(/^kdelay help legend explains these sections\r$/gm)).toHaveLength(1);
+    // The same run in a pipe: no progress at all, no pointer to the legend.
+    const piped = await runKdelay([workload.pid, '-i', 3, '--only', 'syscalls,sched']);
     expect(piped.stderr).toBe('');
-    expect(piped.stdout).not.toMatch(/\x1b|sampling: /);
+    expect(piped.stdout).toMatch(/^ +\d+ worker-1 +\[SYSCALL STATISTICS\]$/m);
+    expect(piped.stdout).not.toMatch(/\x1b|sampling: |legend/);
+    // The report piped on (stderr still the terminal): no pointer either; it points at nothing the terminal shows.
+    const throughCat = execFileSync('script', ['-q', '-e', '-c', `${process.execPath} ${KDELAY_BIN} ${workload.pid} -i 0.3 --only syscalls,sched | cat`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, TERM: 'xterm' },
+    });
+    expect(throughCat).toMatch(/^ +\d+ worker-1 +\[SYSCALL STATISTICS\]\r$/m);
+    expect(throughCat).not.toMatch(/legend/);
   });
 });

@@ -105,10 +105,10 @@ describe('the npm package', () => {
     }
   });
 
-  it('installs with --ignore-scripts and no devDependencies: kdelay plus koffi and its native half', () => {
+  it('installs with --ignore-scripts and no devDependencies: kdelay plus koffi and its native half, and the demangler', () => {
     const modules = join(prefix, 'lib', 'node_modules', 'kdelay', 'node_modules');
     const installed = readdirSync(modules).flatMap((name) => (name.startsWith('@') ? readdirSync(join(modules, name)).map((n) => `${name}/${n}`) : [name]));
-    expect(installed.filter((n) => !n.startsWith('.')).sort()).toEqual([`@koromix/koffi-linux-${process.arch}`, 'koffi']);
+    expect(installed.filter((n) => !n.startsWith('.')).sort()).toEqual([`@koromix/koffi-linux-${process.arch}`, 'gecko-profiler-demangle', 'koffi']);
   });
 
   it('the installed command answers --version from package.json', async () => {

@@ -255,7 +255,7 @@ describe('user frames', () => {
     expect(s.user(t.getppid)).toMatch(/^\S*getppid\S*\+0x0 \[libc\.so\.6\]$/);
   });
 
-  it('stripped: .dynsym functions are named, the rest are [unknown] with the ELF address nm gives the twin', async () => {
+  it('stripped: .dynsym functions are named, the rest are [unknown] with the ELF address nm gives the twin, and why', async () => {
     expect(nm(stripped, true).has('symbols_exported')).toBe(true);
     expect(ElfFile.open(stripped).hasSymtab).toBe(false);
     const t = await start(stripped);
@@ -264,9 +264,30 @@ describe('user frames', () => {
     expect(s.user(t.fns.get('symbols_exported')!)).toBe('symbols_exported+0x0 [symbols_target_stripped]');
     for (const name of ['symbols_alpha', 'symbols_beta', 'symbols_local', 'main']) {
       const addr = t.fns.get(name)!;
-      expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_stripped+${hex(twin.get(name)!)})`);
-      expect(s.user(addr + 5n)).toBe(`[unknown] ${hex(addr + 5n)} (symbols_target_stripped+${hex(twin.get(name)! + 5n)})`);
+      const why = `${stripped}: stripped (no .symtab): only exported functions are named`;
+      expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_stripped+${hex(twin.get(name)!)}; ${why})`);
+      expect(s.user(addr + 5n)).toBe(`[unknown] ${hex(addr + 5n)} (symbols_target_stripped+${hex(twin.get(name)! + 5n)}; ${why})`);
     }
+  });
+
+  it('stripped of everything: [unknown] says the file has no symbol table', async () => {
+    const bare = join(dir, 'symbols_target_bare');
+    execFileSync('strip', ['--strip-all', '-o', bare, pie]);
+    const t = await start(bare);
+    const s = Symbolizer.forProcess(t.pid);
+    const addr = t.fns.get('symbols_alpha')!;
+    expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_bare+${hex(nm(pie).get('symbols_alpha')!)}; ${bare}: no symbol table)`);
+  });
+
+  it('a binary deleted while running, unreadable once the target exited: [unknown] says deleted', async () => {
+    const copy = join(dir, 'symbols_target_deleted');
+    copyFileSync(pie, copy);
+    const t = await start(copy);
+    rmSync(copy);
+    const s = Symbolizer.forProcess(t.pid); // maps already say "(deleted)"
+    await stop(t);
+    const addr = t.fns.get('symbols_alpha')!;
+    expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_deleted+${hex(nm(pie).get('symbols_alpha')!)}; ${copy}: deleted)`);
   });
 
   it('anonymous executable memory and unmapped addresses are [unknown] 0xADDR', async () => {
@@ -302,7 +323,7 @@ describe('user frames', () => {
     // address in this PIE's text (the test checks that premise first).
     const text = ElfFile.open(pie).segments.find((seg) => seg.executable)!;
     expect(text.vaddr).toBe(text.offset);
-    expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_gone+${hex(symbols.get('symbols_alpha')!)})`);
+    expect(s.user(addr)).toBe(`[unknown] ${hex(addr)} (symbols_target_gone+${hex(symbols.get('symbols_alpha')!)}; ${copy}: not found)`);
   });
 });
 

@@ -1,10 +1,11 @@
 /**
- * --syscall-events on the real kernel: slow syscalls with symbolized stacks,
- * and loss accounting that adds up.
+ * --syscall-events on the real kernel: slow syscalls with symbolized stacks
+ * (where a call blocked, taken at switch-out; C++ names demangled), and loss
+ * accounting that adds up.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireBpf, skipWithoutBpf } from '../helpers/bpf.js';
-import { sampleWorkload } from '../helpers/kdelay.js';
+import { sampleWorkload, startKdelay } from '../helpers/kdelay.js';
 import { parseReport } from '../helpers/report.js';
 import { type RunningWorkload, startWorkload } from '../helpers/workloads.js';
 
@@ -67,6 +68,93 @@ describe.skipIf(skipWithoutBpf)('syscall events on the real kernel', () => {
         e.frames.some((f) => f.startsWith('bpf_') || f.startsWith('__bpf_trace')),
         'our own probe frames are left out',
       ).toBe(false);
+    }
+  });
+
+  it('where a call blocked: nanosleep in do_nanosleep, read in pipe_read, under schedule, above the calling function; the longest of several waits', async () => {
+    requireBpf();
+    workload = await startWorkload('blocking_workload', [3]);
+    const { code, stderr, stdout } = await sampleWorkload(workload, ['--syscall-events', 5_000_000]);
+    expect(code, stderr).toBe(0);
+    const mine = parseEvents(stdout).filter((e) => e.comm === 'blocker');
+    const sleeps = mine.filter(nanosleep);
+    const reads = mine.filter((e) => e.syscall === 'read');
+    expect(sleeps.length, stdout).toBeGreaterThanOrEqual(1);
+    expect(reads.length, stdout).toBeGreaterThanOrEqual(1);
+    for (const e of mine) {
+      const marker = /^-- blocked ([\d,]+) us off the CPU \((?:once|longest of (\d+) times)\), kernel stack at its switch-out:$/.exec(e.frames[0] ?? '');
+      expect(marker, e.frames.join('\n')).not.toBeNull();
+      // The longest stretch off the CPU lies inside the call.
+      const blockedUs = Number(marker![1].replace(/,/g, ''));
+      expect(blockedUs).toBeGreaterThan(0);
+      expect(blockedUs).toBeLessThanOrEqual(e.deltaUs);
+      expect(e.frames[1], 'our own probe frames are left out').toMatch(/^(__schedule|schedule)\+0x[0-9a-f]+ \[kernel\]$/);
+      expect(e.frames.some((f) => /^schedule\+0x[0-9a-f]+ \[kernel\]$/.test(f))).toBe(true);
+      expect(e.frames.some((f) => f.startsWith('bpf_') || f.startsWith('__bpf_trace') || f.startsWith('syscall_exit'))).toBe(false);
+    }
+    for (const e of sleeps) {
+      expect(
+        e.frames.some((f) => /^(do_nanosleep|hrtimer_nanosleep)\+0x[0-9a-f]+ \[kernel\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+      expect(
+        e.frames.some((f) => /^nap\+0x[0-9a-f]+ \[blocking_workload\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+    }
+    // One write that blocked 60 ms with the pipe full, then (unless the rest streamed) ~5 ms: the longest wait is shown, not the last.
+    const fills = mine.filter((e) => e.syscall === 'write');
+    expect(fills, stdout).toHaveLength(1);
+    const fill = /^-- blocked ([\d,]+) us off the CPU \((?:once|longest of \d+ times)\)/.exec(fills[0].frames[0]);
+    expect(fill, fills[0].frames.join('\n')).not.toBeNull();
+    expect(Number(fill![1].replace(/,/g, ''))).toBeGreaterThan(fills[0].deltaUs / 2);
+    expect(
+      fills[0].frames.some((f) => /^(anon_)?pipe_write\+0x[0-9a-f]+ \[kernel\]$/.test(f)),
+      fills[0].frames.join('\n'),
+    ).toBe(true);
+    expect(
+      fills[0].frames.some((f) => /^fill_pipe\+0x[0-9a-f]+ \[blocking_workload\]$/.test(f)),
+      fills[0].frames.join('\n'),
+    ).toBe(true);
+    for (const e of reads) {
+      // pipe_read, or anon_pipe_read as newer kernels call it.
+      expect(
+        e.frames.some((f) => /^(anon_)?pipe_read\+0x[0-9a-f]+ \[kernel\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+      expect(
+        e.frames.some((f) => /^wait_pipe\+0x[0-9a-f]+ \[blocking_workload\]$/.test(f)),
+        e.frames.join('\n'),
+      ).toBe(true);
+    }
+  });
+
+  it('C++ frames are demangled, and --json carries where the call blocked beside the exit path', async () => {
+    requireBpf();
+    workload = await startWorkload('cpp_workload', [3]);
+    const kdelay = startKdelay(['-p', workload.pid, '--sample-time', 30, '--json', '--syscall-events', 5_000_000]);
+    await kdelay.waitForOutput(/"type":"window_open"/);
+    workload.kill('SIGUSR1');
+    await workload.waitFor(/^done$/);
+    kdelay.child.kill('SIGINT');
+    const { code, stderr, stdout } = await kdelay.done; // the schema is checked there
+    expect(code, stderr).toBe(0);
+    const events = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === 'syscall_event' && r.data.comm === 'napper')
+      .map((r) => r.data);
+    expect(events.length, stdout).toBeGreaterThanOrEqual(1);
+    for (const e of events) {
+      const user = (e.user_stack ?? []).join('\n');
+      expect(user).toMatch(/^kdtest::detail::nap<long>\(long\)\+0x[0-9a-f]+ \[cpp_workload\]$/m);
+      expect(user).toMatch(/^kdtest::Napper<long>::run\(int\)( \[clone [^\]]+\])?\+0x[0-9a-f]+ \[cpp_workload\]$/m);
+      expect(user).not.toMatch(/_Z/);
+      expect(e.blocked.times).toBeGreaterThanOrEqual(1);
+      expect(BigInt(e.blocked.off_cpu_ns)).toBeLessThanOrEqual(BigInt(e.duration_ns));
+      expect(e.blocked.kernel_stack.join('\n')).toMatch(/^do_nanosleep\+0x[0-9a-f]+ \[kernel\]$/m);
+      expect(e.kernel_stack.join('\n')).not.toMatch(/do_nanosleep/); // the exit path, as the reference's
     }
   });
 

@@ -139,10 +139,10 @@ describe.skipIf(skipWithoutBpf)('triggers on the real kernel', () => {
     expect(listed.stdout).toMatch(/^u:kdelay_sem:start {2}\(semaphore at 0x[0-9a-f]+, now 0\)$/m);
   });
 
-  it('Ctrl-C while waiting for the start trigger: the stop and dump lines and an empty table, as the reference', async () => {
+  it('Ctrl-C while waiting for the start trigger: the stop and dump lines and an empty table, as the reference (--format reference)', async () => {
     requireBpf();
     workload = await startWorkload('trigger_workload', [1, GETPPIDS, 60, 0, 0]);
-    const kdelay = startKdelay(['-p', workload.pid, '--start-trigger', 'u:kdelay_test:start']);
+    const kdelay = startKdelay(['-p', workload.pid, '--format', 'reference', '--start-trigger', 'u:kdelay_test:start']);
     await kdelay.waitForStderr(/waiting for u:kdelay_test:start/);
     kdelay.child.kill('SIGINT');
     const result = await kdelay.done;

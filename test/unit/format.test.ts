@@ -279,4 +279,26 @@ describe('syscall events table', () => {
     expect(lines.at(-1)).toBe('          main+0x10 [x]');
     expect(lostStacks).toBe(1);
   });
+
+  it('a call that blocked: the switch-out stack, under a line saying so, replaces the exit path; then the user stack', async () => {
+    const { formatSyscallEvents } = await import('../../host/report/syscall-events.js');
+    const exitPath = ['syscall_exit_work+0xbc [kernel]', 'do_syscall_64+0x243 [kernel]'];
+    const waited = ['__schedule+0x628 [kernel]', 'schedule+0x23 [kernel]', 'pipe_read+0x4fa [kernel]'];
+    const user = ['wait_pipe+0x18 [w]'];
+    const event = { entryNs: 1n, exitNs: 20_001_001n, tid: 1, name: 'read', kernelFrames: exitPath, userFrames: user };
+    const twice = formatSyscallEvents([{ ...event, blocked: { ns: 19_999_999n, count: 2, kernelFrames: waited } }], () => 'x', true);
+    expect(twice.lines.slice(5)).toEqual([
+      expect.stringMatching(/ read$/),
+      '          -- blocked 19,999 us off the CPU (longest of 2 times), kernel stack at its switch-out:',
+      ...waited.map((f) => `          ${f}`),
+      '          wait_pipe+0x18 [w]',
+    ]);
+    expect(twice.lostStacks).toBe(0);
+    const once = formatSyscallEvents([{ ...event, blocked: { ns: 5000n, count: 1, kernelFrames: waited } }], () => 'x', true);
+    expect(once.lines[6]).toBe('          -- blocked 5 us off the CPU (once), kernel stack at its switch-out:');
+    // Its switch-out stack lost: the exit path as the reference, and the event counts as lost.
+    const lost = formatSyscallEvents([{ ...event, blocked: { ns: 5000n, count: 1 } }], () => 'x', true);
+    expect(lost.lines.slice(6)).toEqual([...exitPath, ...user].map((f) => `          ${f}`));
+    expect(lost.lostStacks).toBe(1);
+  });
 });

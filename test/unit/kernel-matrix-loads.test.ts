@@ -99,6 +99,9 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
   'syscalls:events_skip_poll': { option: 'syscalls.events_skip_poll' },
   'syscalls:events_stacks': { option: 'syscalls.stack_trace_size' },
   'syscalls:kdelay_stack_traces': { option: 'syscalls.stack_trace_size' },
+  // Where a slow call blocked: loaded (the program, the map at full size) only with -s and stacks.
+  'syscalls:syscall_blocked': { option: 'syscalls.stack_trace_size' },
+  'syscalls:syscalls_switch': { option: 'syscalls.stack_trace_size' },
   'syscalls:events_wakeup_bytes': { option: 'syscalls.events_ring_bytes' },
   'syscalls:kdelay_syscall_events': { option: 'syscalls.events_ring_bytes' },
   '*:kdelay_target_tgid': { fact: "the target's tgid (every run has one)" },
@@ -143,6 +146,7 @@ const FLAGS_NOT_REACHING_PROBES: Record<string, string> = {
   '--debug': "libbpf's log level (the window check uses it)",
   '--verdict-only': 'loads what --verdict loads, and prints less',
   '--json': 'the output format',
+  '--format': 'the output format (text, reference, json)',
   '--version': 'prints a version',
 };
 
@@ -190,14 +194,16 @@ function programSections(probe: string): string[] {
   return [...new Set(sections.filter((s) => s !== 'license' && s !== '.maps').map((s) => s.split('/')[0]))].sort();
 }
 
-/** What a probe's user half sets before load: globals of its C (and the headers it includes) and the maps it resizes. */
+/** What a probe's user half sets before load: globals of its C (and the headers it includes), the maps it resizes and the programs it turns off or on. */
 function settingPoints(probe: string): string[] {
   const c = readFileSync(join(PROBES_DIR, probe, `${probe}.bpf.c`), 'utf8');
   const headers = [...c.matchAll(/#include "([^"]+)"/g)].map((m) => readFileSync(join(PROBES_DIR, 'include', m[1]), 'utf8'));
   const globals = [c, ...headers].flatMap((text) => [...text.matchAll(/^const volatile [\w ]+?(\w+)\s*=/gm)].map((m) => m[1]));
   const ts = readFileSync(join(PROBES_DIR, probe, `${probe}.ts`), 'utf8');
-  const maps = [...ts.matchAll(/\.setMaxEntries\(\s*"([^"]+)"/g)].map((m) => m[1]);
-  return [...new Set([...globals, ...maps])].sort();
+  // Either quote: the probes' AssemblyScript is laid out by prettier, which writes '.
+  const maps = [...ts.matchAll(/\.setMaxEntries\(\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+  const autoloads = [...ts.matchAll(/\.setAutoload\(\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+  return [...new Set([...globals, ...maps, ...autoloads])].sort();
 }
 
 const setting = (probe: string, name: string) => SETTINGS[`${probe}:${name}`] ?? SETTINGS[`*:${name}`];

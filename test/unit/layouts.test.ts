@@ -82,10 +82,11 @@ describe('layouts generated from BTF', () => {
     const { sharedLayouts } = await layouts();
     const include = editedCopy(join('probes', 'include'), 'layouts-include', 'kdelay_records.bpf.h', '\tu32 tid;\n\tu32 nr;\n', '\tu32 tid;\n\tu32 pad_tid;\n\tu64 nr;\n');
     const { hostRecords } = await sharedLayouts(include, join(SCRATCH, 'layouts-lib-build-edited'));
-    expect(hostRecords).toContain('export const KDELAY_SYSCALL_EVENT_SIZE = 40;');
+    expect(hostRecords).toContain('export const KDELAY_SYSCALL_EVENT_SIZE = 56;');
     expect(hostRecords).toMatch(/export interface KdelaySyscallEvent \{[^}]*\n {2}nr: bigint;/);
     expect(hostRecords).toContain('nr: view.getBigUint64(at + 24, true),');
     expect(hostRecords).toContain('kernelStackId: view.getInt32(at + 32, true),');
+    expect(hostRecords).toContain('blockedNs: view.getBigUint64(at + 40, true),');
     const shared = readFileSync(join(ROOT, SCRATCH, 'layouts-lib-build-edited', 'shared.layout.ts'), 'utf8');
     expect(shared).toContain('export function kdelaySyscallEventNr(p: usize): u64 { return load<u64>(p, 24); }');
   });

@@ -26,6 +26,7 @@ describe('options', () => {
       sampleInterval: 0,
       debug: 0,
       json: false,
+      format: 'text',
       startTrigger: undefined,
       stopTrigger: undefined,
       triggerDelta: 0,
@@ -58,7 +59,10 @@ describe('options', () => {
     ['--sample-interval 2147484', { sampleInterval: 2147484 }], // past setTimeout's limit: waited in chunks
     ['-D', { debug: 0x3f }],
     ['--debug 4', { debug: 4 }],
-    ['--json', { json: true }],
+    ['--json', { json: true, format: 'json' }],
+    ['--format json', { json: true, format: 'json' }],
+    ['--format reference', { json: false, format: 'reference' }],
+    ['--json --format json', { json: true, format: 'json' }],
     ['--trigger-delta 50000', { triggerDelta: 50000 }],
     // The reference's argparse: a bare --trigger-delta (nargs='?', const 0), unambiguous prefixes, -p 0 = auto-detect.
     ['--trigger-delta', { triggerDelta: 0 }],
@@ -102,13 +106,17 @@ describe('options', () => {
   ])('%s', (line, expected) => expect(parse(line)).toMatchObject(expected));
 
   it.each([
-    ['-p -3', 'must be positive'],
+    ['-p -3', "option '-p, --pid <PID>' argument '-3' is invalid. must be 0 or more"],
     ['-p 1.5', 'must be an integer'],
     ['-p abc', 'must be an integer'],
     ['-i 1 --sample-time 2', "option '-i, --interval <SECONDS>' cannot be used with option '--sample-time <SECONDS>'"],
     ['12 -p 13', 'two different processes: -p 13 and 12; give one'],
     ['--st 8', 'ambiguous option: --st could match --start-trigger, --stop-trigger, --stack-trace-size'],
-    ['--sample-count -1', 'must be positive'],
+    // 0 is valid (until Ctrl-C): the message says so.
+    ['--sample-count -1', "option '--sample-count <RUNS>' argument '-1' is invalid. must be 1 or more samples, or 0 to sample until Ctrl-C"],
+    ['--buffer-page-count -2', 'must be 1 or more'],
+    ['--json --format reference', '--json and --format reference are different outputs: choose one'],
+    ['--format html', "option '--format <FORMAT>' argument 'html' is invalid. Allowed choices are text, reference, json."],
     ['--sample-time x', 'must be a number of seconds'],
     ['--sample-time -1', 'must not be negative'],
     ['--sample-interval inf', 'must be a number of seconds'],
@@ -119,7 +127,7 @@ describe('options', () => {
     ['--s 2', 'ambiguous option: --s could match'],
     ['extra', "unknown command 'extra': a PID is a number"],
     ['12 13', 'too many arguments'],
-    ['--trigger-delta -5', 'must be positive'],
+    ['--trigger-delta -5', 'must be 0 or more'],
     ['--only Syscalls', 'must be probe names separated by commas'],
     ['--probe-option max_entries=4', 'must be PROBE.OPTION=VALUE'],
     ['--skip a,,b', 'must be probe names separated by commas'],

@@ -1,6 +1,6 @@
 /** The progress line on a terminal: what it says, when it shows, that it is erased before output, and the colour rules. */
 import { describe, expect, it } from 'vitest';
-import { progressLine, progressText, TerminalProgress, useColour } from '../../host/driver/progress.js';
+import { progressLine, progressText, TerminalProgress, terminalHint, useColour } from '../../host/driver/progress.js';
 import { runTimeMode, type SampleSource } from '../../host/driver/sampler.js';
 
 describe('progress line', () => {
@@ -76,5 +76,23 @@ describe('progress line', () => {
       '# Stop sampling',
       'report',
     ]);
+  });
+});
+
+describe("terminal hint (the text report's pointer to the legend)", () => {
+  const stderr = (isTTY: boolean, written: string[]) => ({ isTTY, write: (t: string) => written.push(t) }) as unknown as NodeJS.WriteStream;
+
+  it('writes on stderr only when stdout and stderr are both terminals: dim, or plain with NO_COLOR', () => {
+    const written: string[] = [];
+    terminalHint({ isTTY: true }, stderr(true, written), { TERM: 'xterm' })!('see the legend');
+    terminalHint({ isTTY: true }, stderr(true, written), { TERM: 'xterm', NO_COLOR: '1' })!('see the legend');
+    expect(written).toEqual(['\x1b[2msee the legend\x1b[0m\n', 'see the legend\n']);
+  });
+
+  it('is absent when stdout is a pipe or a file, stderr is not a terminal, or the terminal is dumb', () => {
+    expect(terminalHint({ isTTY: false }, stderr(true, []), { TERM: 'xterm' })).toBeUndefined();
+    expect(terminalHint({}, stderr(true, []), { TERM: 'xterm' })).toBeUndefined();
+    expect(terminalHint({ isTTY: true }, stderr(false, []), { TERM: 'xterm' })).toBeUndefined();
+    expect(terminalHint({ isTTY: true }, stderr(true, []), { TERM: 'dumb' })).toBeUndefined();
   });
 });

@@ -20,6 +20,7 @@ import { timestampLine } from '../../host/report/timestamps.js';
 import { RecordingWriter } from '../../host/report/recording/writer.js';
 import { openRecording } from '../../host/report/recording/reader.js';
 import { replay, type ReplayOptions } from '../../host/report/recording/replay.js';
+import type { TextLayout } from '../../host/report/text-style.js';
 import { collectRecording } from '../../host/report/recording/collect.js';
 import { foldedStacks, frameName } from '../../host/report/recording/folded.js';
 import { diffRecordings, diffTextLines, matchThreads } from '../../host/report/recording/diff.js';
@@ -32,8 +33,10 @@ const sections = [...probeManifest('syscalls').sections, ...probeManifest('sched
 const dir = mkdtempSync(join(tmpdir(), 'kdelay-recording-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function sampleWith(calls: number): ReportSample {
+function sampleWith(calls: number, quietThread = false): ReportSample {
   const tables: SampleTables = new Map();
+  // A thread that ran but made no system call: the two text layouts print it differently.
+  if (quietThread) tableFor(tables, 'run', 4).add(104, undefined, [1, 1_000, 1_000, 1_000]);
   tableFor(tables, 'syscalls', 4).add(101, 'read', [0, calls, calls * 1500, 9000]);
   tableFor(tables, 'syscalls', 4).add(101, 'futex', [202, 7, 70_000_000, 30_000_000]);
   tableFor(tables, 'syscalls', 4).add(102, 'clock_nanosleep', [230, 50, 52_000_000, 1_200_000]);
@@ -51,8 +54,10 @@ function sampleWith(calls: number): ReportSample {
         nr: 230,
         entryNs: 1000n,
         exitNs: 1_201_000n,
-        kernelFrames: ['do_nanosleep+0x5e [kernel]', 'hrtimer_nanosleep+0x8f [kernel]'],
+        // It blocked: folded stacks take where (the exit path is the same for every call).
+        kernelFrames: ['syscall_exit_work+0xbc [kernel]'],
         userFrames: ['clock_nanosleep+0x4b [libc.so.6]', 'sleeper+0x12 [workload]'],
+        blocked: { ns: 1_199_000n, count: 1, kernelFrames: ['do_nanosleep+0x5e [kernel]', 'hrtimer_nanosleep+0x8f [kernel]'] },
       },
       {
         tid: 102,
@@ -83,11 +88,12 @@ function expectValidRecording(file: string): void {
 }
 
 /** What the live run printed (text or NDJSON) for one sample, and the recording it wrote beside. */
-function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
+function liveAndRecorded(file: string, json: boolean, calls = 1000, layout?: TextLayout): string {
   const out: string[] = [];
   const print = (line: string) => out.push(`${line}\n`);
   const write = (bytes: Uint8Array) => (out.push(Buffer.from(bytes).toString()), false);
-  const live = json ? jsonRenderer(sections, nameOf, print, { pid: 100, command: 'workload' }) : textRenderer(sections, nameOf, print, write);
+  const target = { pid: 100, command: 'workload' };
+  const live = json ? jsonRenderer(sections, nameOf, print, target) : textRenderer(sections, nameOf, print, write, undefined, layout && { layout, target });
   const writer = new RecordingWriter(file).start(
     {
       kdelay_version: '0.1.0',
@@ -96,6 +102,7 @@ function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
       target: { pid: 100, command: 'workload', exe: null },
       options: {
         json,
+        ...(layout === 'reference' ? { text_layout: 'reference' as const } : {}),
         verdict: false,
         verdict_only: false,
         histograms: false,
@@ -117,9 +124,9 @@ function liveAndRecorded(file: string, json: boolean, calls = 1000): string {
   writer.progress('# Start sampling', MICROS - 500_000);
   if (json) live.windowOpened?.(1, MICROS - 500_000);
   writer.windowOpened(1, MICROS - 500_000);
-  const sample = sampleWith(calls);
+  const sample = sampleWith(calls, layout !== undefined);
   writer.sample(1, sample, MICROS, 500_000_000, window);
-  live.sample(1, { ...sampleWith(calls), window }, MICROS, 500_000_000);
+  live.sample(1, { ...sampleWith(calls, layout !== undefined), window }, MICROS, 500_000_000);
   live.warnings(['something was dropped']);
   writer.warnings(['something was dropped']);
   writer.close();
@@ -148,6 +155,20 @@ describe('recording and replay', () => {
     expectValidRecording(file);
   });
 
+  it("replays a run in its text layout (--format reference: the reference's), or in the one asked for", async () => {
+    const reference = join(dir, 'reference.kdelay');
+    const liveReference = liveAndRecorded(reference, false, 1000, 'reference');
+    const text = join(dir, 'text-layout.kdelay');
+    const liveText = liveAndRecorded(text, false, 1000, 'text');
+    expect(liveReference).toMatch(/^ +104 <unknown:100\/104> \[SYSCALL STATISTICS\]\n {28}NAME {17}NUMBER/m);
+    expect(liveText).toMatch(/^ +104 <unknown:100\/104> \[SYSCALL STATISTICS\]\n {28}none in this window$/m);
+    expect(await replayed(reference, { json: false })).toBe(liveReference);
+    expect(await replayed(text, { json: false })).toBe(liveText);
+    expect(await replayed(reference, { json: false, layout: 'text' })).toBe(liveText);
+    expect(await replayed(text, { json: false, layout: 'reference' })).toBe(liveReference);
+    expectValidRecording(reference);
+  });
+
   it('renders NDJSON byte for byte as the live --json run printed it', async () => {
     const file = join(dir, 'json.kdelay');
     const live = liveAndRecorded(file, true);
@@ -166,7 +187,7 @@ describe('recording and replay', () => {
     await expect(replayed(file, { json: false, verdictOnly: true })).rejects.toThrow(/no verdict data/);
   });
 
-  it('folds -s stacks: thread, user frames, kernel frames, the call; by count or by time', async () => {
+  it('folds -s stacks: thread, user frames, kernel frames (where the call blocked, if it did), the call; by count or by time', async () => {
     const file = join(dir, 'folded.kdelay');
     liveAndRecorded(file, false);
     const all = await collectRecording(await openRecording(file), { json: false });
@@ -174,6 +195,7 @@ describe('recording and replay', () => {
     expect(foldedStacks(events, 'count')).toEqual(['sleeper;sleeper;clock_nanosleep;hrtimer_nanosleep;do_nanosleep;clock_nanosleep 2']);
     expect(foldedStacks(events, 'time')).toEqual(['sleeper;sleeper;clock_nanosleep;hrtimer_nanosleep;do_nanosleep;clock_nanosleep 2300000']);
     expect(frameName('[unknown] 0x7f00 (/usr/lib/libfoo.so+0x1234)')).toBe('[libfoo.so]');
+    expect(frameName('[unknown] 0x7f00 (libfoo.so+0x1234; /usr/lib/libfoo.so: deleted)')).toBe('[libfoo.so]');
   });
 
   it('diffs two recordings: the thread whose calls doubled first', async () => {

@@ -29,7 +29,18 @@ function sample(): CollectedSample {
     tableFor(tables, 'run', 1).add(tid, undefined, [tid]);
   }
   tableFor(tables, 'upcall', 1).add(0, 'ok', [9]);
-  const event = (tid: number) => ({ tid, nr: 110, name: 'getppid', entryNs: 1n, exitNs: 2n, kernelStackId: -1, userStackId: -1 });
+  const event = (tid: number) => ({
+    tid,
+    nr: 110,
+    name: 'getppid',
+    entryNs: 1n,
+    exitNs: 2n,
+    kernelStackId: -1,
+    userStackId: -1,
+    blockedNs: 0n,
+    blockedStackId: -1,
+    blockedCount: 0,
+  });
   const histograms = [101, 102, 103, 104, 105, 106, 107].map((tid) => ({ tid, kind: 0, nr: tid, slots: [0, 1] }));
   return { tables, histograms, warnings: [], events: [event(101), event(103), event(107)] };
 }

@@ -6,7 +6,7 @@
 //                                   spinning, then a 2 ms sleep, until MS ms of CPU
 //   sched_workload park N           N threads "parked-i" blocked on a futex
 //   sched_workload pingpong SECONDS two threads on CPU 0 passing a byte through
-//                                   pipes; prints "round_trips_per_sec N"
+//                                   pipes; prints "round_trips_per_sec N cpu_ns_per_round_trip C"
 //   sched_workload exit MS          one thread "leaver" that spins MS ms and exits;
 //                                   "done leaver TID" once it is gone (the process lives on)
 // See workload.h for the ready/go/done protocol; here workers wait for "go"
@@ -94,6 +94,7 @@ static void *leaver(void *unused)
 }
 
 static long round_trips;
+static long long pingpong_cpu_ns; /* the process's CPU time over the loop */
 
 static void *ponger(void *unused)
 {
@@ -114,12 +115,13 @@ static void *pinger(void *unused)
 	pthread_setname_np(pthread_self(), "pinger");
 	pin_to_cpu0();
 	wait_go();
-	long long start = workload_now_ns(CLOCK_MONOTONIC);
+	long long start = workload_now_ns(CLOCK_MONOTONIC), cpu = workload_now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	while (workload_now_ns(CLOCK_MONOTONIC) - start < (long long)(pingpong_seconds * 1e9)) {
 		if (write(ping[1], &byte, 1) != 1 || read(pong[0], &byte, 1) != 1)
 			abort();
 		round_trips++;
 	}
+	pingpong_cpu_ns = workload_now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu;
 	byte = 0;
 	if (write(ping[1], &byte, 1) != 1)
 		abort();
@@ -191,7 +193,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "slices"))
 		printf("done slices %d\n", slices_done);
 	else if (!strcmp(argv[1], "pingpong"))
-		printf("done round_trips_per_sec %.0f\n", round_trips / pingpong_seconds);
+		printf("done round_trips_per_sec %.0f cpu_ns_per_round_trip %.1f\n", round_trips / pingpong_seconds,
+		       round_trips ? (double)pingpong_cpu_ns / round_trips : 0.0);
 	else
 		printf("done\n");
 	fflush(stdout);

@@ -9,7 +9,9 @@
 #ifndef KDELAY_TEST_WORKLOAD_H
 #define KDELAY_TEST_WORKLOAD_H
 
+#ifndef _GNU_SOURCE /* g++ defines it */
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>

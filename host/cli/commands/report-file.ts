@@ -20,6 +20,8 @@ Examples:
                                       # measure and record
   kdelay report run.kdelay            # the same report again, byte for byte
   kdelay report run.kdelay --json     # what --json would have printed
+  kdelay report run.kdelay --format reference
+                                      # in kernel_delay.py's layout
   kdelay report run.kdelay --thread-name '^handler' --verdict-only
   kdelay report run.kdelay --html run.html
                                       # one self-contained page: bars, tables, flame graph
@@ -76,10 +78,11 @@ function parse(program: Command, argv: string[]): Command | 'help' {
 
 export function reportProgram(): Command {
   return new Command('kdelay report')
-    .usage('FILE [--json | --html OUT | --folded] [--verdict | --verdict-only] [--hist] [-t TID] [--thread-name REGEX]')
-    .description('Render a recording made with `kdelay --write FILE` again: text (as the live run printed it), --json, --html, --folded.')
+    .usage('FILE [--json | --format FORMAT | --html OUT | --folded] [--verdict | --verdict-only] [--hist] [-t TID] [--thread-name REGEX]')
+    .description('Render a recording made with `kdelay --write FILE` again: text (as the live run printed it, or --format reference|text), --json, --html, --folded.')
     .argument('<FILE>', 'a recording (kdelay --write)')
     .addOption(new Option('--json', 'the NDJSON the live run would have printed with --json'))
+    .addOption(new Option('--format <FORMAT>', "text, reference (kernel_delay.py's layout) or json (the same as --json)").choices(['text', 'reference', 'json']))
     .addOption(new Option('--html <OUT>', 'write one self-contained HTML page to OUT (- for stdout)'))
     .addOption(new Option('--folded', '-s events as folded stacks (thread;frames;syscall COUNT), for flamegraph.pl'))
     .addOption(new Option('--weight <WEIGHT>', 'with --folded: weigh stacks by event count or by time in the call (ns)').choices(['count', 'time']).default('count'))
@@ -98,9 +101,14 @@ export const reportFileCommand: CliCommand = {
     if (program === 'help') return ExitCode.OK;
     const o = program.opts();
     const file = program.args[0];
-    if ([o.json, o.html !== undefined, o.folded].filter(Boolean).length > 1) throw new UserError('--json, --html and --folded are different outputs: choose one', ExitCode.USAGE);
+    if (o.json && o.format !== undefined && o.format !== 'json') throw new UserError(`--json and --format ${o.format} are different outputs: choose one`, ExitCode.USAGE);
+    const json = o.json === true || o.format === 'json';
+    if ([json || o.format !== undefined, o.html !== undefined, o.folded].filter(Boolean).length > 1) {
+      throw new UserError('--json (or --format), --html and --folded are different outputs: choose one', ExitCode.USAGE);
+    }
     const options: ReplayOptions = {
-      json: o.json === true,
+      json,
+      ...(o.format === 'reference' || o.format === 'text' ? { layout: o.format } : {}),
       ...(o.verdict ? { verdict: true } : {}),
       ...(o.verdictOnly ? { verdictOnly: true } : {}),
       ...(o.hist ? { histograms: true } : {}),

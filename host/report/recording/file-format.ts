@@ -52,6 +52,8 @@ export interface RecordingHeader {
 
 export interface RecordedOptions {
   json: boolean;
+  /** `reference` when the run printed kernel_delay.py's layout (--format reference); absent: the default `text`. */
+  text_layout?: 'reference';
   /** The accounting probe ran: the verdict can be rendered. */
   verdict: boolean;
   verdict_only: boolean;
@@ -87,6 +89,8 @@ export interface RecordedEvent {
   /** Symbolized when recorded, innermost first; null when lost or stacks were off. */
   kernel_stack: string[] | null;
   user_stack: string[] | null;
+  /** Where the call blocked (EventLine.blocked); absent if it did not, or in recordings made before it was recorded. */
+  blocked?: { ns: string; count: number; kernel_stack: string[] | null };
 }
 
 export interface SampleRecord {
@@ -175,6 +179,7 @@ export function encodeEvent(e: ReportedSyscallEvent): RecordedEvent {
     exit_ns: e.exitNs.toString(),
     kernel_stack: e.kernelFrames ?? null,
     user_stack: e.userFrames ?? null,
+    ...(e.blocked ? { blocked: { ns: e.blocked.ns.toString(), count: e.blocked.count, kernel_stack: e.blocked.kernelFrames ?? null } } : {}),
   };
 }
 
@@ -187,6 +192,7 @@ export function decodeEvent(e: RecordedEvent): ReportedSyscallEvent {
     exitNs: BigInt(e.exit_ns),
     ...(e.kernel_stack ? { kernelFrames: e.kernel_stack } : {}),
     ...(e.user_stack ? { userFrames: e.user_stack } : {}),
+    ...(e.blocked ? { blocked: { ns: BigInt(e.blocked.ns), count: e.blocked.count, ...(e.blocked.kernel_stack ? { kernelFrames: e.blocked.kernel_stack } : {}) } } : {}),
   };
 }
 

@@ -2,7 +2,8 @@
  * `kdelay report FILE --folded`: the -s events of a recording as folded
  * stacks, Brendan Gregg's input to flamegraph.pl (and inferno, speedscope):
  * one line per distinct stack, `thread;outermost frame;...;innermost
- * frame;syscall COUNT`, user frames before kernel frames, each frame as its
+ * frame;syscall COUNT`, user frames before kernel frames (where the call
+ * blocked if it did, else its exit path: an off-CPU flame graph), each frame as its
  * function name (offsets dropped so that calls from one function merge).
  * Weighted by events, or by their time in the call (ns). Pure.
  */
@@ -10,9 +11,9 @@ import type { EventLine } from '../../model/sample.js';
 
 export type FoldedWeight = 'count' | 'time';
 
-/** A frame as folded stacks name it: `func+0x1a [module]` -> `func`; one without a symbol -> `[module]`, else `[unknown]`. */
+/** A frame as folded stacks name it: `func+0x1a [module]` -> `func`; one without a symbol (and why) -> `[module]`, else `[unknown]`. */
 export function frameName(frame: string): string {
-  const unknown = /^\[unknown\] 0x[0-9a-f]+(?: \((.+?)\+0x[0-9a-f]+\))?$/i.exec(frame);
+  const unknown = /^\[unknown\] 0x[0-9a-f]+(?: \((.+?)\+0x[0-9a-f]+(?:; .*)?\))?$/i.exec(frame);
   if (unknown) return unknown[1] ? `[${unknown[1].replace(/^.*\//, '')}]` : '[unknown]';
   const symbol = /^(.*?)\+0x[0-9a-f]+(?: \[.*\])?$/i.exec(frame);
   return (symbol ? symbol[1] : frame).replace(/;/g, ':');
@@ -22,7 +23,7 @@ export function frameName(frame: string): string {
 export function foldedFrames(event: EventLine): string[] {
   return [...(event.userFrames ?? [])]
     .reverse()
-    .concat([...(event.kernelFrames ?? [])].reverse())
+    .concat([...(event.blocked?.kernelFrames ?? event.kernelFrames ?? [])].reverse())
     .map(frameName);
 }
 

@@ -11,6 +11,7 @@ import { ExitCode, UserError } from '../../base/exit-codes.js';
 import { timestampLine } from '../timestamps.js';
 import { jsonRenderer } from '../json-renderer.js';
 import { textRenderer } from '../text-renderer.js';
+import type { TextLayout } from '../text-style.js';
 import type { ByteWriter, VerdictOptions } from '../render-common.js';
 import type { ReportSample, SampleSink } from '../../model/sample.js';
 import { decodeSample, type RecordingHeader, type SampleRecord } from './file-format.js';
@@ -19,6 +20,8 @@ import type { OpenRecording } from './reader.js';
 /** What `kdelay report` may change about how a recording is rendered. */
 export interface ReplayOptions {
   json: boolean;
+  /** The text report's layout (text-style.ts); undefined: the live run's (`text` unless it had --format reference). */
+  layout?: TextLayout;
   /** undefined: as recorded. */
   verdict?: boolean;
   verdictOnly?: boolean;
@@ -90,7 +93,7 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
   const nameNow = (tid: number) => current(tid);
   const renderer: SampleSink = options.json
     ? jsonRenderer(header.sections, nameNow, print, { pid: header.target.pid, command: header.target.command }, verdict)
-    : textRenderer(header.sections, nameNow, print, write, verdict);
+    : textRenderer(header.sections, nameNow, print, write, verdict, { layout: options.layout ?? header.options.text_layout ?? 'text', target: header.target });
   let seenTid = options.tid === undefined;
   for await (const record of recording.records()) {
     switch (record.type) {

@@ -118,12 +118,13 @@ emit('facts', {
   uptimeS: Number(readOr('/proc/uptime', '0').split(' ')[0]),
 });
 
-// A fixed window around the whole run, in text mode (the layout users read).
+// A fixed window around the whole run, in text mode: the reference's layout, which keeps every "not available"
+// line (the default layout leaves UPCALL out for a target that is not ovs-vswitchd, as the workload is not).
 await check('window', async (record, step) => {
   const workload = await startWorkload(record, step);
   record.workloadPid = workload.child.pid;
   // -D for the one line that says which libbpf kdelay took (the bullseye guest has only libbpf 0.3).
-  const args = ['-D', '-p', workload.child.pid, '--sample-time', 600, '--verdict'];
+  const args = ['-D', '-p', workload.child.pid, '--sample-time', 600, '--verdict', '--format', 'reference'];
   const run = kdelay(record, args);
   const opened = await run.until('stdout', /^# Start sampling/m);
   step(opened ? 'sampling' : 'kdelay exited before sampling');
@@ -214,7 +215,8 @@ await check(
         emit('load', { name: load.name, outcome: 'skipped', why: 'no kprobes', ms: 0 });
         continue;
       }
-      const args = load.args.map((a) => (a === '$PID' ? workload.child.pid : a));
+      // The reference's layout: every probe's "not available" line, UPCALL's too, for a workload that is not ovs-vswitchd.
+      const args = [...load.args.map((a) => (a === '$PID' ? workload.child.pid : a)), '--format', 'reference'];
       const run = kdelay(record, args);
       const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
       const loadedMs = Date.now() - started;

@@ -18,6 +18,7 @@ const FOLDERS = {
   // model/: the sample model (section tables, ReportSample, SampleSink) and the wasm per-row loops they use.
   model: ['model/'],
   report: ['report/'],
+  metrics: ['metrics/'],
   runtime: ['runtime/'],
   driver: ['driver/'],
   cli: ['cli/'],
@@ -34,9 +35,11 @@ const MAY_IMPORT = {
   model: ['base'],
   // report/ and runtime/ are side by side: neither imports the other (both read and write model/).
   report: ['base', 'bundle', 'model'],
+  // metrics/: kdelay serve's series, from the manifests and the sample model (beside report/).
+  metrics: ['base', 'bundle', 'model'],
   runtime: ['base', 'symbols', 'bundle', 'libbpf', 'model'],
-  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'runtime'],
-  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'runtime', 'driver'],
+  driver: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'metrics', 'runtime'],
+  cli: ['base', 'symbols', 'bundle', 'libbpf', 'system', 'syscalls', 'model', 'report', 'metrics', 'runtime', 'driver'],
 };
 
 /** The concrete libbpf backend: loading it loads libbpf. */

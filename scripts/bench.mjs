@@ -21,6 +21,11 @@
 //                  2,000-thread one, with --hist's histograms on; --churn-samples N (default
 //                  300) windows of --window-ms MS (default 100) each; --baseline-ref REF runs
 //                  the bundles of git REF too
+//   serve          kdelay serve on a 2,000-thread target: a scrape of /metrics (median, min) beside
+//                  a GET of / from the same server (the HTTP floor), alternated, and its RSS; the
+//                  text rendered in process, hand-written beside prom-client (scripts/bench/serve-scrape.mjs).
+//                  Its idle cost per syscall and per round trip is in syscall-cost and switch-cost
+//                  ("kdelay serve", against "kdelay all probes")
 //
 // Every comparison alternates its configurations, --runs N times (default 5),
 // and prints the median and the min. Peers (bpftrace, libbpf-tools) are used
@@ -49,7 +54,7 @@ const { ProbeSet, builtinBundles } = await import(dist('driver/probe-set.js'));
 const { SyscallTable, hostArch } = await import(dist('syscalls/table.js'));
 
 libbpfLog.install(false);
-const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory', 'record', 'verdict-memory'];
+const SECTIONS = ['start', 'read-format', 'syscall-cost', 'switch-cost', 'events', 'memory', 'record', 'verdict-memory', 'serve'];
 const chosen = argv._.map(String);
 for (const name of chosen) if (!SECTIONS.includes(name)) throw new Error(`unknown section ${name} (known: ${SECTIONS.join(', ')})`);
 const want = (name) => chosen.length === 0 || chosen.includes(name);
@@ -172,6 +177,12 @@ const floorTracer = (label, programs) => ({
 });
 
 const untraced = { label: 'untraced', start: async () => ({ launchMs: 0 }), stop: async () => {} };
+
+/** kdelay serve with its probes attached and read every second (nobody scrapes): the idle cost of leaving it running, beside the default probes' window. */
+const serveTracer = () => ({
+  ...commandTracer('kdelay serve (idle, read every 1 s)', (pid) => [process.execPath, KDELAY, 'serve', '-p', String(pid), '--listen', '127.0.0.1:0'], /serving process/),
+  vs: 'kdelay all probes',
+});
 
 /** Peers: the tools a user would otherwise pick. */
 const BPFTRACE = which('bpftrace');
@@ -379,6 +390,7 @@ if (want('syscall-cost')) {
     kdelayTracer('kdelay --only syscalls', ['--only', 'syscalls']),
     ...featureTracers(),
     ...(HAS_VERDICT ? withBaseline(kdelayTracer('kdelay --verdict (account probe on)', ['--verdict']), ['--verdict']).slice(1) : []),
+    serveTracer(),
     bpftraceTracer,
     peer(SYSCOUNT, 'libbpf-tools syscount -L -p', (pid) => [SYSCOUNT, '-L', '-p', String(pid)], /Tracing syscalls/),
   ];
@@ -418,6 +430,7 @@ if (want('switch-cost')) {
     ...withBaseline({ ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' }, ['--only', 'sched']),
     ...featureTracers(),
     ...(HAS_VERDICT ? withBaseline(kdelayTracer('kdelay --verdict (account probe on)', ['--verdict']), ['--verdict']).slice(1) : []),
+    serveTracer(),
     bpftraceTracer,
     peer(RUNQLAT, 'libbpf-tools runqlat -p', (pid) => [RUNQLAT, '-p', String(pid)], /Tracing run queue latency/),
   ];
@@ -648,6 +661,55 @@ if (want('verdict-memory')) {
       echo(`  RSS: ${marks.map((n) => `after ${n} ${fmt(at.get(n).rss, 1)} MB`).join(', ')}`);
     }
   }
+}
+
+// ---- serve: a scrape of a 2,000-thread target, its RSS ------------------------------------------------
+
+if (want('serve')) {
+  const threads = await gcc(path.join(BENCH, 'many_threads.c'), 'many_threads');
+  const target = spawn(threads, ['2000', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await lineWaiter(target.stdout)((l) => l.startsWith('ready'));
+  const child = spawn(process.execPath, [KDELAY, 'serve', '-p', String(target.pid), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.resume();
+  const closed = new Promise((r) => child.on('close', r));
+  const err = lineWaiter(child.stderr);
+  let port;
+  try {
+    port = Number(/:(\d+)\/metrics/.exec(await err((l) => /serving metrics on/.test(l), 120_000))[1]);
+    await err((l) => /serving process/.test(l), 120_000);
+    // Two reads, so every thread has rows.
+    await new Promise((r) => setTimeout(r, 2500));
+    const get = async (p) => {
+      const t0 = performance.now();
+      const text = await (await globalThis.fetch(`http://127.0.0.1:${port}${p}`)).text();
+      return { ms: performance.now() - t0, bytes: text.length, text };
+    };
+    const scrapeMs = [],
+      floorMs = [];
+    let last;
+    for (let run = 0; run < Math.max(RUNS, 20); run++) {
+      last = await get('/metrics');
+      scrapeMs.push(last.ms);
+      floorMs.push((await get('/')).ms);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const series = last.text.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    const tids = new Set([...last.text.matchAll(/tid="(\d+)"/g)].map((m) => m[1])).size;
+    const rssMb = Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+    const readSeconds = Number(/^kdelay_read_seconds (\S+)$/m.exec(last.text)?.[1]);
+    echo(
+      `serve: kdelay serve on a 2,000-thread target (${tids} threads in the labels, ${series} samples, ${fmt(last.bytes / 1e6, 1)} MB of text), ${scrapeMs.length} scrapes alternated with GET /:`,
+    );
+    echo(
+      `  scrape /metrics ${fmt(median(scrapeMs), 1)} ms median (${fmt(min(scrapeMs), 1)} min); GET / (HTTP floor) ${fmt(median(floorMs), 1)} ms (${fmt(min(floorMs), 1)}) (target: scrape <= 20 ms)`,
+    );
+    echo(`  RSS ${fmt(rssMb, 1)} MB; the background read of the probes (every 1 s, not in the scrape) took ${fmt(readSeconds * 1000, 1)} ms last`);
+  } finally {
+    child.kill('SIGINT');
+    await closed;
+    target.kill('SIGKILL');
+  }
+  await $({ stdio: 'inherit' })`node ${path.join(BENCH, 'serve-scrape.mjs')} --runs ${Math.max(RUNS, 10)}`;
 }
 
 await fs.remove(tmp);

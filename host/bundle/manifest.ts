@@ -33,10 +33,45 @@ export interface ColumnSpec {
   merge?: ColumnMerge;
   /** The column (index) a 'mean' is weighted by. */
   weight?: number;
+  /** What `kdelay serve` exports of this column (see ColumnMetric); a column without it is not exported. */
+  metric?: ColumnMetric;
 }
 
 export type ColumnMerge = 'key' | 'sum' | 'min' | 'max' | 'mean';
 export const COLUMN_MERGES: readonly ColumnMerge[] = ['key', 'sum', 'min', 'max', 'mean'];
+
+/**
+ * A column as `kdelay serve` exports it (Prometheus's naming rules: base
+ * units, a unit suffix, `_total` for counters). Either a label of the
+ * section's series, or a series of its own:
+ * - `{"label": "syscall"}`: the column's value (its text, or its number) is a label;
+ * - `{"name": "syscall_calls", "type": "counter"}`: exported as
+ *   `kdelay_syscall_calls_total`, the column's values summed over windows;
+ * - `{"name": "syscall_seconds", "type": "counter", "unit": "seconds"}`: an
+ *   `ns` column, exported in seconds (`kdelay_syscall_seconds_total`);
+ * - `"type": "max"`: a gauge, the largest value seen since the series began;
+ * - `"type": "histogram"` with `"bucket": COLUMN` (an int column holding
+ *   log2(ns) slots: slot s counts [2^s, 2^(s+1)) ns): the column is a count
+ *   per bucket, exported as a Prometheus histogram in seconds.
+ * Sections that name the same metric add up into it (partial and whole
+ * runs: `thread_run_seconds`); they must agree on its type, unit and labels.
+ */
+export interface ColumnMetric {
+  label?: string;
+  name?: string;
+  type?: MetricType;
+  unit?: MetricUnit;
+  /** histogram: the index of the column holding the log2(ns) slot. */
+  bucket?: number;
+  /** The HELP line; default: the section's title and the column's header. */
+  help?: string;
+}
+
+export type MetricType = 'counter' | 'max' | 'histogram';
+export const METRIC_TYPES: readonly MetricType[] = ['counter', 'max', 'histogram'];
+export type MetricUnit = 'seconds';
+/** Labels kdelay sets itself on per-thread series; a manifest may not use them. */
+export const RESERVED_METRIC_LABELS: readonly string[] = ['pid', 'tid', 'thread', 'le', 'job', 'instance'];
 
 export interface SectionSpec {
   id: string;
@@ -69,6 +104,8 @@ export interface SectionSpec {
   legend?: string;
   /** Column index to sort rows by, largest first. */
   sortDescendingBy?: number;
+  /** Constant labels on every series `kdelay serve` exports from this section (`{"kind": "hard"}`). */
+  metricLabels?: Record<string, string>;
   total?: {
     label: string;
     /** Column indexes to sum; the line ends after the last of them. */
@@ -233,6 +270,49 @@ export function parseManifest(json: string, source: string): ProbeManifest {
         const by = columns[weight] as Record<string, unknown>;
         if (weight === i || by.format === 'label' || by.merge !== 'sum') fail(`${where} column ${i}: a mean's weight must be another column merged by sum`);
       } else if (c.weight !== undefined) fail(`${where} column ${i}: weight is for merge "mean"`);
+    });
+    const labelNames = new Set<string>();
+    const metricLabel = (name: unknown, what: string) => {
+      if (typeof name !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(name)) fail(`${what} must be a label name (a-z, 0-9 and _, at most 32)`);
+      if (RESERVED_METRIC_LABELS.includes(name as string)) fail(`${what}: ${name} is a label kdelay sets itself`);
+      if (labelNames.has(name as string)) fail(`${what}: label ${name} twice`);
+      labelNames.add(name as string);
+    };
+    if (sec.metricLabels !== undefined) {
+      if (!isObject(sec.metricLabels)) fail(`${where} metricLabels is not an object`);
+      for (const [name, value] of Object.entries(sec.metricLabels as Record<string, unknown>)) {
+        metricLabel(name, `${where} metricLabels`);
+        text(value, `${where} metricLabels ${name}`, L.width);
+      }
+    }
+    columns.forEach((col, i) => {
+      const c = col as Record<string, unknown>;
+      if (c.metric === undefined) return;
+      const what = `${where} column ${i} metric`;
+      if (!isObject(c.metric)) fail(`${what} is not an object`);
+      const m = c.metric as Record<string, unknown>;
+      for (const key of Object.keys(m)) if (!['label', 'name', 'type', 'unit', 'bucket', 'help'].includes(key)) fail(`${what} has an unknown key ${key}`);
+      optionalText(m.help, `${what} help`);
+      if (m.label !== undefined) {
+        if (m.name !== undefined || m.type !== undefined || m.unit !== undefined || m.bucket !== undefined) fail(`${what}: a label has no name, type, unit or bucket`);
+        metricLabel(m.label, `${what} label`);
+        return;
+      }
+      if (c.format === 'label') fail(`${what}: a label column can only be a label`);
+      if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]{0,63}$/.test(m.name)) fail(`${what} needs a name (a-z, 0-9 and _, at most 64) or a label`);
+      const name = m.name as string;
+      const type = oneOf(m.type, `${what} type`, METRIC_TYPES) ?? fail(`${what} needs a type (${METRIC_TYPES.join(', ')})`);
+      const unit = oneOf(m.unit, `${what} unit`, ['seconds'] as const);
+      // Prometheus's naming rules: base units named by a suffix; _total is the exporter's to add.
+      if (c.format === 'ns' && unit !== 'seconds') fail(`${what}: an ns column is exported in seconds ("unit": "seconds")`);
+      if (unit === 'seconds' && c.format !== 'ns' && type !== 'histogram') fail(`${what}: "unit": "seconds" needs an ns column`);
+      if (unit && !name.endsWith(`_${unit}`)) fail(`${what}: ${name} must end in _${unit}, its unit`);
+      if (/_(total|count|sum|bucket|created|info)$/.test(name)) fail(`${what}: ${name} must not end in a suffix the exposition format adds`);
+      if (type === 'histogram') {
+        if (unit !== 'seconds') fail(`${what}: a histogram of log2(ns) slots is in seconds ("unit": "seconds")`);
+        const bucket = integer(m.bucket, `${what} bucket (a column)`, 0, columns.length - 1);
+        if ((columns[bucket] as ColumnSpec).format !== 'int' || bucket === i) fail(`${what} bucket must be another int column (the log2 slot)`);
+      } else if (m.bucket !== undefined) fail(`${what}: bucket is for histograms`);
     });
     if (oneOf(sec.layout, `${where} layout`, ['table', 'per-cpu'] as const) === 'per-cpu') {
       const formats = columns.map((c) => (c as ColumnSpec).format).join(',');

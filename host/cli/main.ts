@@ -4,6 +4,7 @@ import { probesListCommand } from './commands/probes-list.js';
 import { reportCommand } from './commands/report.js';
 import { diffCommand, reportFileCommand } from './commands/report-file.js';
 import { runGuestCommand, runGuestDefinition } from './commands/run-guest.js';
+import { serveCommand } from './commands/serve.js';
 import { type CliCommand, runCli } from './runner.js';
 
 export { packageVersion } from './commands/report.js';
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CliCommand[] = [
   reportFileCommand,
   diffCommand,
   { words: ['run'], run: runGuestCommand, definition: runGuestDefinition },
+  serveCommand,
   helpCommand,
 ];
 

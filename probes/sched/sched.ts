@@ -3,6 +3,7 @@
 
 import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statMin, statTotal } from '../lib/stats';
+import { KDELAY_GATE_OPEN } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
 import {
   attachAll,
@@ -151,8 +152,7 @@ function atMostWindow(ns: u64, windowNs: u64): u64 {
  * read first, so a thread leaving the CPU between the reads is seen in at
  * least one of them.
  */
-function reportPartialRuns(start: u64, stop: u64): i32 {
-  const windowNs = stop > start ? stop - start : 0;
+function reportPartialRuns(start: u64, stop: u64, windowNs: u64): i32 {
   let err = partialRun.read();
   if (err < 0) return err;
   err = threadState.read();
@@ -203,7 +203,8 @@ export function kdelay_probe_collect(): i32 {
   if (err < 0) return err;
   const gate = readGate(maps.kdelayGate.fd);
   const start = gate.windowStartNs;
-  const windowNs = gate.windowStopNs > start ? gate.windowStopNs - start : 0;
+  // Still open (kdelay serve reads the counts so far): nothing to clip to, and no tails (a stretch counts when it ends).
+  const windowNs = gate.windowStopNs > start ? gate.windowStopNs - start : gate.state == <u64>KDELAY_GATE_OPEN ? U64.MAX_VALUE : 0;
   err = run.read();
   if (err < 0) return err;
   for (let i = 0; i < run.count; i++) addRunRow(runStatsKey(run.key(i)), run.value(i), windowNs);
@@ -213,7 +214,7 @@ export function kdelay_probe_collect(): i32 {
   }
   err = runRows.flush();
   if (err < 0) return err;
-  err = reportPartialRuns(start, gate.windowStopNs);
+  err = reportPartialRuns(start, gate.windowStopNs, windowNs);
   if (err < 0) return err;
   err = reportCountTotalMax(ready, readyRows, readyStatsKey, STATE_SLOT_READY_OFFSET, start, windowNs);
   if (err < 0) return err;

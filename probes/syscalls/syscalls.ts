@@ -5,7 +5,7 @@ import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCoun
 import { syscall_name, syscall_number } from '../lib/imports';
 import { wasm_bpf_map_operate } from '../lib/wasm_bpf';
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from '../lib/stats';
-import { KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET } from '../lib/build/shared.layout';
+import { KDELAY_GATE_OPEN, KDELAY_STAT_COUNT_OFFSET, KDELAY_STAT_MAX_NS_OFFSET, KDELAY_STAT_MIN_NS_OFFSET, KDELAY_STAT_TOTAL_NS_OFFSET } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/syscalls.bpf';
 import {
   attachAll,
@@ -193,14 +193,16 @@ function foldSlotCaches(): i32 {
 }
 
 /**
- * Catch mode's snapshot of the open gate (lib/kdelay.ts: GateSnapshot):
- * the kernel still counts, so nothing is folded into syscall_stats; what
- * the slots cache comes as rows of its own beside the map's, which the
- * host adds up by the manifest's merge rules (a thread's syscall may then
- * come in two rows). The map is read before the slots: a cache the kernel
- * flushes between the two reads is counted by the next snapshot, never twice.
+ * What the slots cache of the open window, as rows of their own beside
+ * syscall_stats' (lib/kdelay.ts: GateSnapshot). With the gate open - catch
+ * mode's snapshots, kdelay serve's reads of the counts so far - the kernel
+ * still counts and owns the slots: nothing is folded into syscall_stats or
+ * written back, and the host adds the rows up by the manifest's merge rules
+ * (a thread's syscall may then come in two rows). syscall_stats is read
+ * first, so a cache the kernel flushes between the two reads is counted by
+ * the next read, never twice.
  */
-function snapshotSlotCaches(windowStart: u64): i32 {
+function cachedRows(windowStart: u64): i32 {
   const err = slots.read();
   if (err < 0) return err;
   for (let i = 0; i < slots.count; i++) {
@@ -215,8 +217,10 @@ function snapshotSlotCaches(windowStart: u64): i32 {
 }
 
 export function kdelay_probe_collect(): i32 {
+  // An open gate (a catch snapshot, or kdelay serve's read): the counts so far, read without touching the kernel's state (cachedRows).
   const gate = readGate(maps.kdelayGate.fd);
-  let err = gate.snapshot ? 0 : foldSlotCaches();
+  const open = gate.state == <u64>KDELAY_GATE_OPEN;
+  let err = open ? 0 : foldSlotCaches();
   if (err < 0) return err;
   err = stats.read();
   if (err < 0) return err;
@@ -226,8 +230,10 @@ export function kdelay_probe_collect(): i32 {
     const nr = syscallKeyNr(key);
     syscallRows.row(syscallKeyTid(key), nameOf(nr)).add(nr).add(statCount(stat)).add(statTotal(stat)).add(statMax(stat));
   }
-  if (gate.snapshot) err = snapshotSlotCaches(gate.windowStartNs);
-  if (err < 0) return err;
+  if (open) {
+    err = cachedRows(gate.windowStartNs);
+    if (err < 0) return err;
+  }
   err = syscallRows.flush();
   if (err < 0) return err;
 

@@ -29,10 +29,11 @@ describe('help', () => {
     const { code, stdout, stderr } = await runKdelay(['help']);
     expect(code).toBe(0);
     expect(stderr).toBe('');
-    expect(stdout.split('\n').slice(0, 4)).toEqual([
+    expect(stdout.split('\n').slice(0, 5)).toEqual([
       'Usage: kdelay [OPTIONS] [PID]',
       '       kdelay probes list [OPTIONS]',
       '       kdelay run [OPTIONS] GUEST.wasm [ARGS...]',
+      '       kdelay serve [--listen HOST:PORT] [-p PID] [--by-thread-name] [--expire S] [--interval S] [--hist] [PROBE OPTIONS]',
       '       kdelay help [COMMAND | legend]',
     ]);
     expect(stdout).not.toMatch(/bare: 0|preset: |\(default: 0\)|default: off/);
@@ -72,7 +73,7 @@ describe('help', () => {
   it('a mistyped command is named as one', async () => {
     const { code, stderr } = await runKdelay(['prbes', 'list']);
     expect(code).toBe(2);
-    expect(stderr).toBe("kdelay: unknown command 'prbes': a PID is a number, a command one of probes, report, diff, run, help (kdelay help)\n");
+    expect(stderr).toBe("kdelay: unknown command 'prbes': a PID is a number, a command one of probes, report, diff, run, serve, help (kdelay help)\n");
   });
 });
 

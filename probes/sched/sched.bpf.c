@@ -221,9 +221,9 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	bool fresh = false;
 	u64 now;
 
-	if (p->tgid != kdelay_target_tgid)
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return;
-	if (!thread_of(p->pid, &t, &fresh))
+	if (!thread_of(BPF_CORE_READ(p, pid), &t, &fresh))
 		return;
 	now = bpf_ktime_get_ns();
 	end_interval(&t.state->stopped_since, &t, STOPPED, now, kdelay_gate_get());
@@ -298,7 +298,7 @@ static __always_inline void remember_exit(struct task_struct *task, u32 tid, u64
 /* gate: the shared gate in any state, or NULL. */
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, struct kdelay_gate *gate)
 {
-	u32 tid = prev->pid;
+	u32 tid = BPF_CORE_READ(prev, pid);
 	long state = kdelay_task_state(prev);
 	struct thread t;
 	bool fresh = false;
@@ -355,7 +355,7 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 	struct thread t;
 	bool fresh = false;
 
-	if (!thread_of(next->pid, &t, &fresh))
+	if (!thread_of(BPF_CORE_READ(next, pid), &t, &fresh))
 		return;
 	end_interval(&t.state->ready_since, &t, READY, now, gate);
 	t.state->in_ns = now;
@@ -364,8 +364,8 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	bool prev_is_target = prev->tgid == kdelay_target_tgid;
-	bool next_is_target = next->tgid == kdelay_target_tgid;
+	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
+	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
 	struct kdelay_gate *gate;
 	u64 now;
 
@@ -399,9 +399,9 @@ int BPF_PROG(sched_stat_runtime, struct task_struct *p)
 	struct thread t;
 	bool fresh = false;
 
-	if (p->tgid != kdelay_target_tgid)
+	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
 		return 0;
-	if (thread_of(p->pid, &t, &fresh) && fresh)
+	if (thread_of(BPF_CORE_READ(p, pid), &t, &fresh) && fresh)
 		t.state->in_ns = 1;
 	return 0;
 }

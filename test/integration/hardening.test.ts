@@ -104,7 +104,7 @@ const rows: Row[] = [
     name: 'a word that is neither a PID nor a command',
     args: () => ['extra'],
     code: 2,
-    error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, help/,
+    error: /unknown command 'extra': a PID is a number, a command one of probes, report, diff, run, serve, help/,
   },
   { name: 'two PIDs', args: () => ['1', '2'], code: 2, error: /too many arguments/ },
   { name: '--trigger-delta -5', args: () => ['--trigger-delta', '-5'], code: 2, error: /must be 0 or more/ },

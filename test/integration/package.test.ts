@@ -196,7 +196,7 @@ describe("the package's licences and README", () => {
           encoding: 'utf8',
         },
       ).trim();
-    expect(complete(['kdelay', ''])).toBe('probes run help');
+    expect(complete(['kdelay', ''])).toBe('probes run serve help');
     expect(complete(['kdelay', 'probes', ''])).toBe('list');
     expect(complete(['kdelay', '--sample-c'])).toBe('--sample-count');
     expect(complete(['kdelay', 'probes', 'list', '--j'])).toBe('--json');

@@ -16,10 +16,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 function documentedKeys(): Record<string, string[]> {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const table = readme.slice(readme.indexOf('| id | row keys |'));
-  const rows = table
-    .split('\n')
-    .slice(2)
-    .filter((l) => l.startsWith('| `'));
+  // The table ends at its first line that is not a row (later tables, such as serve's metrics, are not this one).
+  const lines = table.split('\n').slice(2);
+  const end = lines.findIndex((l) => !l.startsWith('|'));
+  const rows = lines.slice(0, end < 0 ? lines.length : end).filter((l) => l.startsWith('| `'));
   return Object.fromEntries(
     rows.map((l) => {
       const [id, keys] = l.split('|').slice(1, 3);

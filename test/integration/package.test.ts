@@ -200,7 +200,7 @@ describe("the package's licences and README", () => {
     expect(complete(['kdelay', 'probes', ''])).toBe('list');
     expect(complete(['kdelay', '--sample-c'])).toBe('--sample-count');
     expect(complete(['kdelay', 'probes', 'list', '--j'])).toBe('--json');
-    expect(complete(['kdelay', 'help', ''])).toBe('probes run legend');
+    expect(complete(['kdelay', 'help', ''])).toBe('probes run serve legend');
   });
 });
 

@@ -360,7 +360,7 @@ export async function developmentBuilds(repoRoot) {
 /**
  * The guest's repository layer for ARCH, staged in dir: kdelay as a user
  * would install it (bin/, dist/ from `npm run build`, bundles/, keys/,
- * vendor/ if there is one, koffi with ARCH's prebuilt), /init, and the
+ * vendor/ if there is one, koffi with ARCH's prebuilt, the demangler), /init, and the
  * guest-side checks with the workload built for ARCH.
  */
 export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
@@ -376,6 +376,8 @@ export function stageRepoLayer({ repoRoot, pins, arch, dir, config }) {
   }
   copyKoffiJs(path.join(repoRoot, 'node_modules', 'koffi'), path.join(kdelay, 'node_modules', 'koffi'));
   fs.cpSync(koffiPrebuilt(repoRoot, arch), path.join(kdelay, 'node_modules', '@koromix', `koffi-linux-${ARCHES[arch].node}`), { recursive: true });
+  // The demangler (host/symbols/demangle.ts) is a runtime dependency the CLI bundle requires, as npm installs it: wasm, no native code.
+  fs.cpSync(path.join(repoRoot, 'node_modules', 'gecko-profiler-demangle'), path.join(kdelay, 'node_modules', 'gecko-profiler-demangle'), { recursive: true });
 
   const guest = path.join(repoRoot, 'test', 'kernel-matrix', 'guest');
   fs.copyFileSync(path.join(guest, 'init'), path.join(dir, 'init'));

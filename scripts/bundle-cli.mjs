@@ -58,7 +58,7 @@ const made = spawnSync(
      const { exports, script } = loadBundle(file, { useCache: false });
      exports.main(['--version']).then(() => {
        const source = readFileSync(file, 'utf8');
-       writeFileSync(file + '.cache', Buffer.concat([createHash('sha256').update(source).digest(), script.createCachedData()]));
+       writeFileSync(file + '.cache', Buffer.concat([createHash('sha256').update(source).update('\\0' + process.arch + '\\0' + process.version).digest(), script.createCachedData()]));
      });`,
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },

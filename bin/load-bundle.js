@@ -20,7 +20,10 @@ function readCache(file, source) {
     return undefined; // none shipped, or built without one
   }
   // V8's cache is its machine's: the key names the architecture and the Node that made it (an x86_64 cache crashed arm64's V8).
-  const hash = createHash('sha256').update(source).update('\0' + process.arch + '\0' + process.version).digest();
+  const hash = createHash('sha256')
+    .update(source)
+    .update('\0' + process.arch + '\0' + process.version)
+    .digest();
   return cache.length > hash.length && hash.equals(cache.subarray(0, hash.length)) ? cache.subarray(hash.length) : undefined;
 }
 

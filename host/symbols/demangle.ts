@@ -21,7 +21,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import * as glue from 'gecko-profiler-demangle/index_bg.js';
 
 type Demangler = (name: string) => string;
 
@@ -29,8 +28,10 @@ let demangler: Demangler | null | undefined;
 
 function load(): Demangler | null {
   try {
-    const wasmPath = createRequire(import.meta.url).resolve('gecko-profiler-demangle/index_bg.wasm');
-    const module = new WebAssembly.Module(readFileSync(wasmPath));
+    // Required here, not imported at the top: every start would load the package for the few runs that print stacks.
+    const require = createRequire(import.meta.url);
+    const glue = require('gecko-profiler-demangle/index_bg.js') as typeof import('gecko-profiler-demangle/index_bg.js');
+    const module = new WebAssembly.Module(readFileSync(require.resolve('gecko-profiler-demangle/index_bg.wasm')));
     // The glue (wasm-bindgen's) is what the module imports, and holds the instance it calls.
     const instance = new WebAssembly.Instance(module, { './index_bg.js': glue as unknown as WebAssembly.ModuleImports });
     glue.__wbg_set_wasm(instance.exports);

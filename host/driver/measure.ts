@@ -66,7 +66,7 @@ export async function loadBackend(debug: boolean): Promise<BpfBackend> {
 }
 
 /** The task iterator's answer (system/task-numbers.ts); a kernel that refuses it is one line saying what else works. */
-function readTaskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
+export function readTaskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
   try {
     return reader.read();
   } catch (err) {

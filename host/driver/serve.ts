@@ -15,14 +15,14 @@ import { hostArch, SyscallTable } from '../syscalls/table.js';
 import { requireBpfCapabilities } from '../system/capabilities.js';
 import { KernelFeatures } from '../system/kernel-features.js';
 import { PidNamespaces, resolveTarget, TargetProcess, threadIds, threadName } from '../system/procfs.js';
-import { type TaskNumbers, TaskNumbersReader } from '../system/task-numbers.js';
+import { TaskNumbersReader } from '../system/task-numbers.js';
 import { returnProbePlan } from '../system/trigger-targets.js';
 import { admittedBundles } from './admission.js';
 import type { CatalogEntry } from './catalog.js';
 import { holdMemorySteady } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { ProbeSet } from './probe-set.js';
-import { loadBackend } from './measure.js';
+import { loadBackend, readTaskNumbersOrExplain } from './measure.js';
 import { planProbes, type ProbePlan } from './probe-plan.js';
 import { type AttachedTarget, ServeCollector } from './serve-collector.js';
 import { selectThreads } from './thread-selection.js';
@@ -120,16 +120,6 @@ async function attachTo(
   };
 }
 
-/** The task iterator's answer (as the report's run does). */
-function taskNumbersOrExplain(reader: TaskNumbersReader): TaskNumbers[] {
-  try {
-    return reader.read();
-  } catch (err) {
-    if (err instanceof UserError || !(err instanceof Error)) throw err;
-    throw new UserError(`kdelay runs in a PID namespace of its own and could not read the kernel's PIDs with a task iterator (${err.message})`, ExitCode.UNAVAILABLE);
-  }
-}
-
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, ExitCode.OSERR)));
@@ -146,7 +136,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   let taskNumbers: TaskNumbersReader | undefined;
   if (namespaces.needsTaskIterator) {
     const reader = (taskNumbers = new TaskNumbersReader(backend, namespaces.namespaceInode()));
-    namespaces.useTaskIterator(() => taskNumbersOrExplain(reader));
+    namespaces.useTaskIterator(() => readTaskNumbersOrExplain(reader));
   }
   // -p: that process now, or a usage error; auto mode may start before ovs-vswitchd does.
   if (options.pid !== undefined) resolveTarget(options.pid, undefined, namespaces);

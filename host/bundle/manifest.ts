@@ -350,3 +350,8 @@ export function parseManifest(json: string, source: string): ProbeManifest {
 export function valueCount(section: SectionSpec): number {
   return section.columns.filter((c) => c.format !== 'label').length;
 }
+
+/** Whether the section is a per-thread table of the report (not hidden, not system-wide): what the statistics, diff and HTML pages lay out per thread. */
+export function isThreadTable(section: SectionSpec): boolean {
+  return !section.hidden && (section.scope ?? 'thread') === 'thread';
+}

@@ -3,7 +3,7 @@
  * layout of OVS's kernel_delay.py so that its documentation, blog posts and
  * users' scripts keep applying. Pure: data in, lines out.
  */
-import type { SectionSpec } from '../bundle/manifest.js';
+import { isThreadTable, type SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables } from '../model/section-table.js';
 import { type Arena, firstSeenIds, gather, withArena } from '../model/wasm-loops.js';
 import { hasLabel, headerLine, padRight, RowLayout, TotalLine } from './row-layout.js';
@@ -32,7 +32,7 @@ export function writeStatistics(out: TextBuffer, input: StatisticsInput): void {
 }
 
 function writeStatisticsIn(arena: Arena, out: TextBuffer, { sections, tables, threadName, emptyLine }: StatisticsInput): void {
-  const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread' && (tables.has(s.id) || s.alwaysShown));
+  const ordered = [...sections].sort((a, b) => a.order - b.order).filter((s) => isThreadTable(s) && (tables.has(s.id) || s.alwaysShown));
 
   // Every thread with a row, numbered as first seen; each row's thread by that number.
   // (In wasm, over all sections' rows at once: wasm-loops.ts firstSeenIds.)

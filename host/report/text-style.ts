@@ -8,7 +8,7 @@
  * terminal a line on stderr points to `kdelay help legend` once. What is
  * printed on stdout never depends on whether it is a terminal. Pure.
  */
-import type { SectionSpec } from '../bundle/manifest.js';
+import { isThreadTable, type SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables } from '../model/section-table.js';
 import { printable } from '../base/printable.js';
 
@@ -55,14 +55,9 @@ export function sectionsLeftOut(command: string): { ids: Set<string>; titles: Se
   return { ids: new Set(out.map((s) => s.id)), titles: new Set(out.map((s) => s.title)) };
 }
 
-/** The thread sections a table would show (not hidden, per thread). */
-function threadSections(sections: SectionSpec[]): SectionSpec[] {
-  return sections.filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread');
-}
-
 /** Whether no thread has a row in any section the table shows: the table would be its header alone. */
 export function noThreadRows(sections: SectionSpec[], tables: SampleTables): boolean {
-  return threadSections(sections).every((s) => (tables.get(s.id)?.count ?? 0) === 0);
+  return sections.filter(isThreadTable).every((s) => (tables.get(s.id)?.count ?? 0) === 0);
 }
 
 /**
@@ -71,7 +66,7 @@ export function noThreadRows(sections: SectionSpec[], tables: SampleTables): boo
  * sections; any other probe's, as "shows in the report").
  */
 export function idleLine(sections: SectionSpec[], target: { pid: number; command: string }, windowNs: number): string | undefined {
-  const ids = new Set(threadSections(sections).map((s) => s.id));
+  const ids = new Set(sections.filter(isThreadTable).map((s) => s.id));
   if (ids.size === 0) return undefined;
   // Ctrl-C before the start trigger: no window opened (the reference prints an empty table).
   if (windowNs <= 0) return '# Empty window: the run ended before a trigger opened one';

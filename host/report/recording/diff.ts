@@ -9,7 +9,7 @@
  * scaled: a run's work need not grow with its window (a window ended by
  * Ctrl-C or a trigger), so the two windows' lengths are shown beside. Pure.
  */
-import type { SectionSpec } from '../../bundle/manifest.js';
+import { isThreadTable, type SectionSpec } from '../../bundle/manifest.js';
 import { withThousands } from '../integers.js';
 import { columnKey, jsonRecord, u64 } from '../json-records.js';
 import { percentileNs } from '../histograms.js';
@@ -57,7 +57,7 @@ const COUNT_KEY = /(^|_)(count|cnt)$/;
 
 /** Per thread (by the name the report printed, exited mark dropped), every per-thread section's rows summed over the samples. */
 function threadTotals(recording: CollectedRecording): ThreadTotals[] {
-  const sections = recording.header.sections.filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread');
+  const sections = recording.header.sections.filter(isThreadTable);
   const threads = new Map<number, ThreadTotals>();
   for (const s of recording.samples) {
     for (const section of sections) {

@@ -14,7 +14,7 @@
  * hashes and the escaping are checked in one place).
  */
 import { createHash } from 'node:crypto';
-import type { SectionSpec } from '../../bundle/manifest.js';
+import { isThreadTable, type SectionSpec } from '../../bundle/manifest.js';
 import { withThousands } from '../integers.js';
 import { columnKey } from '../json-records.js';
 import type { CountedTime, SyscallTime, ThreadAccount } from '../accounts.js';
@@ -253,7 +253,7 @@ function flameGraph(recording: CollectedRecording): string {
 
 export function htmlReport(recording: CollectedRecording): string {
   const { header } = recording;
-  const sections = header.sections.filter((s) => !s.hidden && (s.scope ?? 'thread') === 'thread').sort((a, b) => a.order - b.order);
+  const sections = header.sections.filter(isThreadTable).sort((a, b) => a.order - b.order);
   const windowNs = recording.samples.reduce((sum, s) => sum + s.windowNs, 0);
   // Threads by tid over every sample, named as the last sample that had them printed them.
   const threads = new Map<number, { name: string; accounts: ThreadAccount[] }>();

@@ -11,6 +11,7 @@
 import { isThreadTable, type SectionSpec } from '../bundle/manifest.js';
 import type { SampleTables } from '../model/section-table.js';
 import { printable } from '../base/printable.js';
+import { OPEN_VSWITCH_DAEMON } from '../base/open-vswitch.js';
 
 export type TextLayout = 'text' | 'reference';
 
@@ -22,9 +23,6 @@ export interface TextStyle {
   /** Writes a line for a reader at a terminal (stderr, dim); undefined when stdout and stderr are not both terminals. */
   terminalHint?: (line: string) => void;
 }
-
-/** The name kdelay looks for when no -p is given (system/procfs.ts): a target named so is Open vSwitch. */
-const OPEN_VSWITCH_COMMAND = 'ovs-vswitchd';
 
 /**
  * Sections about Open vSwitch only: the built-in upcall probe's datapath
@@ -46,7 +44,7 @@ export const OPEN_VSWITCH_SECTIONS: readonly { id: string; title: string }[] = [
  * know, so `kdelay report FILE` decides the same way.
  */
 export function isOpenVswitch(command: string): boolean {
-  return command.includes(OPEN_VSWITCH_COMMAND);
+  return command.includes(OPEN_VSWITCH_DAEMON);
 }
 
 /** The sections the `text` layout leaves out for this target: their tables by id, their "not available" lines by title. */

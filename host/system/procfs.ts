@@ -20,9 +20,9 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { ExitCode, UserError } from '../base/exit-codes.js';
+import { OPEN_VSWITCH_DAEMON } from '../base/open-vswitch.js';
 import type { TaskNumbers } from './task-numbers.js';
 
-const DEFAULT_TARGET = 'ovs-vswitchd';
 /** The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO in the kernel). */
 const INIT_PID_NAMESPACE = 'pid:[4026531836]';
 /** PF_KTHREAD in /proc/PID/stat's flags field (include/linux/sched.h). */
@@ -317,12 +317,12 @@ export function resolveTarget(pid: number | undefined, tid?: number, namespaces 
     processId = tgid || pid;
     if (processId !== pid) note = `measuring process ${processId}, thread ${pid} given (-t ${pid} reports that thread only)`;
   } else {
-    const candidates = findProcesses(DEFAULT_TARGET, procRoot);
+    const candidates = findProcesses(OPEN_VSWITCH_DAEMON, procRoot);
     if (candidates.length === 0) {
-      throw new UserError(`failed to find ${DEFAULT_TARGET}'s PID; is it running? Use -p PID for another process`, ExitCode.UNAVAILABLE);
+      throw new UserError(`failed to find ${OPEN_VSWITCH_DAEMON}'s PID; is it running? Use -p PID for another process`, ExitCode.UNAVAILABLE);
     }
     if (candidates.length > 1) {
-      throw new UserError(`multiple ${DEFAULT_TARGET} daemons running (${candidates.join(', ')}); use the -p option`, ExitCode.NOINPUT);
+      throw new UserError(`multiple ${OPEN_VSWITCH_DAEMON} daemons running (${candidates.join(', ')}); use the -p option`, ExitCode.NOINPUT);
     }
     processId = candidates[0];
   }

@@ -422,13 +422,9 @@ static __always_inline void blocked_out(void *ctx, bool preempt, struct task_str
 	if (!start || !start->entry_ns || start->entry_ns < gate->window_start_ns ||
 	    (events_skip_poll && (s32)start->nr == poll_syscall_nr))
 		return;
-	blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
-	if (!blocked) {
-		bpf_map_update_elem(&syscall_blocked, &tid, &fresh, BPF_NOEXIST);
-		blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
-		if (!blocked)
-			return;
-	}
+	blocked = kdelay_lookup_or_init(&syscall_blocked, &tid, &fresh);
+	if (!blocked)
+		return;
 	if (blocked->entry_ns != start->entry_ns) {
 		blocked->entry_ns = start->entry_ns;
 		blocked->longest_ns = 0;

@@ -54,12 +54,12 @@ export type FromCollector =
   | { kind: 'ready' }
   | { kind: 'failed'; message: string; exitCode?: number; stack?: string }
   | { kind: 'note'; line: string }
-  /** body: the series' text in UTF-8, when it changed; about: kdelay's own lines (reads, the target), every tick. */
-  | { kind: 'text'; body?: ArrayBuffer; about: string }
+  /** body: the series' text in UTF-8 (its first length bytes), when it changed; about: kdelay's own lines (reads, the target), every tick. */
+  | { kind: 'text'; body?: ArrayBuffer; length: number; about: string }
   | { kind: 'closed' };
 
-/** What the main thread says to the worker. */
-export type ToCollector = { kind: 'start' } | { kind: 'stop' };
+/** What the main thread says to the worker; recycle: a body it sent, no longer in use there. */
+export type ToCollector = { kind: 'start' } | { kind: 'stop' } | { kind: 'recycle'; body: ArrayBuffer };
 
 /** The bundles serve runs and how (driver/probe-plan.ts): no triggers; the accounting probe only with --hist. */
 function plannedBundles(options: ServeOptions, backend: BpfBackend): ProbePlan & { entries: CatalogEntry[] } {
@@ -197,16 +197,28 @@ export async function runServeWorker(): Promise<void> {
     return;
   }
 
+  // The text's bytes go to the main thread in buffers it sends back once no response is using them (recycle):
+  // a new 2 MB buffer every second would pile up there, where nothing else makes the garbage collector run.
   const encoder = new TextEncoder();
+  const spare: ArrayBuffer[] = [];
   let sent = -1;
   const send = () => {
     let body: ArrayBuffer | undefined;
+    let length = 0;
     if (collector.store.generation !== sent) {
       sent = collector.store.generation;
-      // Its own buffer (never a pooled Buffer's), handed over whole.
-      body = encoder.encode(collector.store.render()).buffer as ArrayBuffer;
+      const text = collector.store.render();
+      for (;;) {
+        body = spare.pop() ?? new ArrayBuffer(Math.ceil(text.length * 1.25) + 65536);
+        const { read, written } = encoder.encodeInto(text, new Uint8Array(body));
+        length = written;
+        if (read === text.length) break;
+        // Too small (the text grew, or holds multi-byte characters): one that fits, and drop the rest.
+        spare.length = 0;
+        spare.push(new ArrayBuffer(text.length * 3));
+      }
     }
-    post({ kind: 'text', body, about: collector.about() }, body ? [body] : []);
+    post({ kind: 'text', body, length, about: collector.about() }, body ? [body] : []);
   };
   send();
   post({ kind: 'ready' });
@@ -220,6 +232,10 @@ export async function runServeWorker(): Promise<void> {
       .then(send);
   };
   port.on('message', (message: ToCollector) => {
+    if (message.kind === 'recycle') {
+      spare.push(message.body);
+      return;
+    }
     if (message.kind === 'start') {
       tick();
       void ticking.then(() => {

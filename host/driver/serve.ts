@@ -45,15 +45,26 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** A text the worker sent: responses sending it now, and whether it is still the one new scrapes get. */
+interface Body {
+  bytes: Buffer;
+  sending: number;
+  current: boolean;
+}
+
 const note = (line: string) => process.stderr.write(`kdelay: ${line}\n`);
 
 export async function serve(options: ServeOptions): Promise<number> {
   requireBpfCapabilities();
   const collector = startCollector(options);
-  const send = (message: ToCollector) => collector.postMessage(message);
-  // What the last read found (the worker's UTF-8, as it sent it) and kdelay's own lines.
-  let body = Buffer.alloc(0);
+  const send = (message: ToCollector, transfer: ArrayBuffer[] = []) => collector.postMessage(message, transfer);
+  // What the last read found (the worker's UTF-8, as it sent it) and kdelay's own lines. A body is sent back
+  // for the worker to fill again once a newer one came and no response is sending it.
+  let body: Body = { bytes: Buffer.alloc(0), sending: 0, current: true };
   let about = '';
+  const recycle = (b: Body) => {
+    if (!b.current && b.sending === 0 && b.bytes.buffer.byteLength > 0) send({ kind: 'recycle', body: b.bytes.buffer as ArrayBuffer }, [b.bytes.buffer as ArrayBuffer]);
+  };
   let closed: () => void = () => {};
   let ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
   const readiness = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
@@ -61,7 +72,12 @@ export async function serve(options: ServeOptions): Promise<number> {
   collector.on('message', (message: FromCollector) => {
     switch (message.kind) {
       case 'text':
-        if (message.body) body = Buffer.from(message.body);
+        if (message.body) {
+          const old = body;
+          body = { bytes: Buffer.from(message.body, 0, message.length), sending: 0, current: true };
+          old.current = false;
+          recycle(old);
+        }
         about = message.about;
         return;
       case 'note':
@@ -89,9 +105,17 @@ export async function serve(options: ServeOptions): Promise<number> {
     }
     if (path === '/metrics') {
       const tail = Buffer.from(about);
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': body.length + tail.length });
-      if (req.method === 'HEAD') res.end();
-      else res.write(body), res.end(tail);
+      const b = body;
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': b.bytes.length + tail.length });
+      if (req.method === 'HEAD') return void res.end();
+      b.sending++;
+      // Sent in full: its bytes may be filled again. A response cut short keeps its buffer (for the garbage collector).
+      res.once('close', () => {
+        b.sending--;
+        if (res.writableFinished) recycle(b);
+      });
+      res.write(b.bytes);
+      res.end(tail);
       return;
     }
     res

@@ -233,9 +233,7 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const fifo = join(dir, 'reads');
     execFileSync('mkfifo', [fifo]);
-    const serve = track(
-      startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--interval', 0.2], { env: { ...process.env, KDELAY_TEST_HOLD_READS: fifo } }),
-    );
+    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--interval', 0.2], { env: { ...process.env, KDELAY_TEST_HOLD_READS: fifo } }));
     // However the test ends, no read stays held (kdelay serve could not stop on Ctrl-C while one is).
     cleanups.push(() => void execFileSync('sh', ['-c', 'echo release > "$1" & sleep 1; kill $! 2>/dev/null; true', 'sh', fifo]));
     await patiently(serve, new RegExp(`serving process ${workload.pid} `));

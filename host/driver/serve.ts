@@ -26,14 +26,15 @@ export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9464 };
 /**
  * The collector's thread. In the one-file CLI (dist/kdelay.cjs, whose URL
  * import.meta.url is there) it loads that file again, as bin/kdelay.js does,
- * and runs its serveWorker export; from dist/host/ it imports the module.
+ * and runs its serveWorker export; from dist/host/ it runs
+ * serve-worker-main.js.
  */
 function startCollector(options: ServeOptions): Worker {
   const here = import.meta.url;
-  const code = here.endsWith('.cjs')
-    ? `require(${JSON.stringify(join(PACKAGE_ROOT, 'bin', 'load-bundle.js'))}).loadBundle(${JSON.stringify(fileURLToPath(here))}).exports.serveWorker()`
-    : `import(${JSON.stringify(new URL('./serve-worker.js', here).href)}).then((m) => m.runServeWorker())`;
-  return new Worker(code, { eval: true, workerData: options, stderr: false, stdout: false });
+  const settings = { workerData: options, stderr: false, stdout: false };
+  if (!here.endsWith('.cjs')) return new Worker(new URL('./serve-worker-main.js', here), settings);
+  const load = `require(${JSON.stringify(join(PACKAGE_ROOT, 'bin', 'load-bundle.js'))}).loadBundle(${JSON.stringify(fileURLToPath(here))}).exports.serveWorker()`;
+  return new Worker(load, { ...settings, eval: true });
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -67,9 +67,19 @@ export async function serve(options: ServeOptions): Promise<number> {
     if (!b.current && b.sending === 0 && b.bytes.buffer.byteLength > 0) send({ kind: 'recycle', body: b.bytes.buffer as ArrayBuffer }, [b.bytes.buffer as ArrayBuffer]);
   };
   let closed: () => void = () => {};
-  let ready: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  let ready!: { resolve: () => void; reject: (err: Error) => void };
   const readiness = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
+  // The worker ended (said closed, failed, or broke); how it broke, once serving (crashed) or before (readiness).
+  let ended = false;
+  let failure: Error | undefined;
   let crashed: ((err: Error) => void) | undefined;
+  const fail = (err: Error) => {
+    if (ended) return;
+    ended = true;
+    failure = err;
+    if (crashed) crashed(err);
+    else ready.reject(err);
+  };
   collector.on('message', (message: FromCollector) => {
     switch (message.kind) {
       case 'text':
@@ -84,19 +94,18 @@ export async function serve(options: ServeOptions): Promise<number> {
       case 'note':
         return note(message.line);
       case 'ready':
-        return ready?.resolve();
-      case 'failed': {
-        const err = message.exitCode === undefined ? Object.assign(new Error(message.message), { stack: message.stack }) : new UserError(message.message, message.exitCode);
-        return ready?.reject(err);
-      }
+        return ready.resolve();
+      case 'failed':
+        return fail(message.exitCode === undefined ? Object.assign(new Error(message.message), { stack: message.stack }) : new UserError(message.message, message.exitCode));
       case 'closed':
+        ended = true;
         return closed();
     }
   });
   // A throw the worker did not catch ends it: said in one line, and kdelay stops (its fds go with the process).
-  collector.on('error', (err) => (crashed ?? ready!.reject)(err));
+  collector.on('error', fail);
+  collector.on('exit', (code) => fail(new Error(`its thread ended (exit code ${code})`)));
   await readiness;
-  ready = undefined;
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -160,5 +169,6 @@ export async function serve(options: ServeOptions): Promise<number> {
       resolve(ExitCode.SOFTWARE);
     };
     for (const signal of STOP_SIGNALS) process.on(signal, stop);
+    if (failure) crashed(failure);
   });
 }

@@ -27,7 +27,7 @@ import { returnProbePlan } from '../system/trigger-targets.js';
 import { admittedBundles } from './admission.js';
 import type { CatalogEntry } from './catalog.js';
 import { loadBackend, readTaskNumbersOrExplain } from './measure.js';
-import { holdMemorySteady } from './memory-policy.js';
+import { holdMemorySteady, reuseMemoryWhileLoading } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { probeSetConfig } from './probe-config.js';
 import { planProbes, type ProbePlan } from './probe-plan.js';
@@ -175,7 +175,7 @@ export async function runServeWorker(): Promise<void> {
     }
     // -p: that process now, or a usage error; auto mode may start before ovs-vswitchd does.
     if (options.pid !== undefined) resolveTarget(options.pid, undefined, namespaces);
-    holdMemorySteady();
+    reuseMemoryWhileLoading();
     const plan = plannedBundles(options, backend);
     const sections: SectionSpec[] = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name)).flatMap((e) => e.bundle.manifest.sections);
     const hold = readHold(note);
@@ -239,6 +239,8 @@ export async function runServeWorker(): Promise<void> {
     if (message.kind === 'start') {
       tick();
       void ticking.then(() => {
+        // After the first attach (or none yet, waiting for ovs-vswitchd: later loads then parse without reuse).
+        holdMemorySteady();
         if (options.pid === undefined && !collector.attached) note('no single ovs-vswitchd is running yet; serving, and waiting for one');
       });
       timer = setInterval(tick, options.interval * 1000);

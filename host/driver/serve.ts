@@ -79,6 +79,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     failure = err;
     if (crashed) crashed(err);
     else ready.reject(err);
+    closed(); // nothing is left to wait for
   };
   collector.on('message', (message: FromCollector) => {
     switch (message.kind) {

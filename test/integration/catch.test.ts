@@ -21,6 +21,20 @@ const GAP_MS = 300;
 const SLACK_MS = 100;
 
 let workload: RunningWorkload | undefined;
+
+/**
+ * The starve workload's "done POLLER_TID SLEPT" line: SLEPT rounds in which
+ * the poller slept in its read() of hog's reply. Checked before anything
+ * kdelay says: such a round's long interval is really spent blocked in read(),
+ * and a verdict saying so is right (it once looked like kdelay misaccounting a
+ * wait for the CPU, in the runs where hog was still being set up when the
+ * first round began: catch_workload.c wait_until_reading()).
+ */
+async function starveDone(w: RunningWorkload): Promise<number> {
+  const [poller, slept] = (await w.waitFor(/^done/)).split(' ').slice(1).map(Number);
+  expect(slept, 'rounds whose poller slept in read(): hog was not asleep in its read() at SCHED_FIFO 20 on the CPU (a fault of the workload)').toBe(0);
+  return poller;
+}
 afterEach(async () => {
   await workload?.stop();
   workload = undefined;
@@ -81,7 +95,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     const kdelay = startKdelay(['-p', workload.pid, '--catch-long-poll', THRESHOLD_MS, '--json'], { cpu: KDELAY_CPU });
     await kdelay.waitForOutput(/"type":"watching"/);
     workload.kill('SIGUSR1');
-    const poller = Number((await workload.waitFor(/^done/)).split(' ')[1]);
+    const poller = await starveDone(workload);
     const result = await settleAndInterrupt(kdelay);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -170,7 +184,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     const kdelay = startKdelay(['-p', workload.pid, '--catch-long-poll', THRESHOLD_MS], { cpu: KDELAY_CPU });
     await kdelay.waitForOutput(/^# Watching/m);
     workload.kill('SIGUSR1');
-    await workload.waitFor(/^done/);
+    await starveDone(workload);
     const result = await settleAndInterrupt(kdelay);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -184,6 +198,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     await kdelay.waitForOutput(/^# Watching/m);
     workload.kill('SIGUSR1');
     const result = await kdelay.done; // on its own, after the second catch
+    await starveDone(workload);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const headers = [...result.stdout.matchAll(/^# Caught long poll interval of ([\d,]+) ns \(([\d.]+) ms\): thread poller \(TID (\d+)\)$/gm)];

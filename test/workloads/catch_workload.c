@@ -8,8 +8,12 @@
 //       wakes "hog" (SCHED_FIFO 20, pinned to the same CPU) through a pipe
 //       and polls again once hog has spun GAP_MS and blocked again: that
 //       interval is GAP_MS long, spent waiting for the CPU hog holds.
-//       After the rounds, 50 more short intervals; prints "done POLLER_TID"
-//       and blocks in poll() (no interval ends) until SIGTERM.
+//       After the rounds, 50 more short intervals; prints "done POLLER_TID
+//       SLEPT" and blocks in poll() (no interval ends) until SIGTERM. SLEPT
+//       counts the rounds whose read() of hog's reply slept (a voluntary
+//       context switch of the poller in it): 0 unless hog was not where
+//       the rounds need it, asleep in read() at SCHED_FIFO 20 on CPU, when
+//       "ready" was printed (it is waited for: see wait_until_reading()).
 //   catch_workload sleep SLEEP_MS
 //       "sleeper" makes 10 nanosleep() calls of 1 ms, one of SLEEP_MS and
 //       10 more of 1 ms (the nanosleep system call itself, not glibc's
@@ -27,6 +31,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,7 +40,8 @@
 static int cpu, rounds;
 static long long gap_ns;
 static int wake[2], woken[2];
-static pid_t worker_tid, napper_tid;
+static pid_t worker_tid, napper_tid, hog_tid;
+static int slept_reads;
 static int fill[2], reading[2];
 
 static void pin_fifo(int priority)
@@ -45,8 +51,57 @@ static void pin_fifo(int priority)
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	/*
+	 * The policy first: moved onto the CPU the SCHED_FIFO poller spins on
+	 * (in workload_wait_go()) while still SCHED_OTHER, a thread waits there
+	 * for the CPU time RT throttling leaves the others, seconds on a busy
+	 * machine.
+	 */
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo); /* not root: stays SCHED_OTHER */
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Voluntary context switches of the calling thread so far: one more after a call means it slept in the call. */
+static long voluntary_switches(void)
+{
+	struct rusage usage;
+
+	getrusage(RUSAGE_THREAD, &usage);
+	return usage.ru_nvcsw;
+}
+
+/*
+ * Main thread, before "ready": returns once hog sleeps in read(wake), the
+ * place every round needs it. Without this wait the poller could begin its
+ * first round while hog was still being set up (not yet SCHED_FIFO, or
+ * waiting for the CPU the poller spins on): the poller's write() then woke
+ * nobody, its read() slept until hog came and spun GAP_MS, and that interval
+ * was blocked in read(), not waiting for the CPU (what the catch test once
+ * took for kdelay misaccounting it).
+ */
+static void wait_until_reading(void)
+{
+	char path[64], line[64];
+	struct timespec ms = { 0, 1000000 };
+
+	while (!__atomic_load_n(&hog_tid, __ATOMIC_ACQUIRE))
+		nanosleep(&ms, NULL);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", hog_tid);
+	for (int i = 0; i < 30000; i++) {
+		FILE *f = fopen(path, "r");
+		int in_read = 0;
+
+		if (f) {
+			/* "NR args..." while asleep in system call NR, "running" on a CPU. */
+			in_read = fgets(line, sizeof(line), f) && atol(line) == SYS_read && line[0] != 'r';
+			fclose(f);
+		}
+		if (in_read)
+			return;
+		nanosleep(&ms, NULL);
+	}
+	fprintf(stderr, "catch_workload: hog never reached read() in 30 s\n");
+	exit(1);
 }
 
 /* poll() itself, whatever glibc's poll() calls (ppoll on newer ones). */
@@ -75,6 +130,7 @@ static void *hog(void *arg)
 
 	pthread_setname_np(pthread_self(), "hog");
 	pin_fifo(20);
+	__atomic_store_n(&hog_tid, gettid(), __ATOMIC_RELEASE);
 	while (read(wake[0], &byte, 1) == 1) {
 		workload_spin_ns(gap_ns);
 		if (write(woken[1], "x", 1) != 1)
@@ -95,8 +151,13 @@ static void *poller(void *arg)
 		short_intervals();
 		poll_now(0);
 		/* hog preempts us here and holds the CPU for gap_ns */
-		if (write(wake[1], "x", 1) != 1 || read(woken[0], &byte, 1) != 1)
+		if (write(wake[1], "x", 1) != 1)
 			exit(1);
+		long before = voluntary_switches();
+		if (read(woken[0], &byte, 1) != 1) /* hog's reply is there: never asleep */
+			exit(1);
+		if (voluntary_switches() != before)
+			slept_reads++;
 	}
 	short_intervals();
 	poll_now(0);
@@ -204,6 +265,7 @@ int main(int argc, char **argv)
 			return 1;
 		pthread_create(&threads[0], NULL, poller, NULL);
 		pthread_create(&threads[1], NULL, hog, NULL);
+		wait_until_reading();
 	} else if (argc == 3 && !strcmp(argv[1], "sleep")) {
 		gap_ns = atoll(argv[2]) * 1000000LL;
 		pthread_create(&threads[0], NULL, sleeper, NULL);
@@ -215,6 +277,8 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&workload_done_barrier);
 	if (pair)
 		printf("done %d %d\n", worker_tid, napper_tid);
+	else if (hog_tid)
+		printf("done %d %d\n", worker_tid, slept_reads);
 	else
 		printf("done %d\n", worker_tid);
 	fflush(stdout);

@@ -67,8 +67,13 @@ interface Verdict {
   text: string;
 }
 
-/** Lets the slices after the workload's last interval close (100 ms each), then Ctrl-C. */
-async function settleAndInterrupt(kdelay: ReturnType<typeof startKdelay>) {
+/**
+ * Waits for the catches expected (their reports come only once a snapshot at or after the interval's end was taken,
+ * and Ctrl-C before that prints nothing more: on a loaded VM that has taken more than the 500 ms this once slept),
+ * then 500 ms more, in which an unexpected catch would still be reported, then Ctrl-C.
+ */
+async function settleAndInterrupt(kdelay: ReturnType<typeof startKdelay>, expected: number) {
+  if (expected > 0) await kdelay.waitForOutput(new RegExp(`(?:"type":"sample"[\\s\\S]*?){${expected}}`));
   await new Promise((r) => setTimeout(r, 500));
   kdelay.child.kill('SIGINT');
   return kdelay.done;
@@ -96,7 +101,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     await kdelay.waitForOutput(/"type":"watching"/);
     workload.kill('SIGUSR1');
     const poller = await starveDone(workload);
-    const result = await settleAndInterrupt(kdelay);
+    const result = await settleAndInterrupt(kdelay, ROUNDS);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const records = validNdjson(result.stdout);
@@ -144,7 +149,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     await kdelay.waitForOutput(/"type":"watching"/);
     workload.kill('SIGUSR1');
     const [reader, napper] = (await workload.waitFor(/^done/)).split(' ').slice(1).map(Number);
-    const result = await settleAndInterrupt(kdelay);
+    const result = await settleAndInterrupt(kdelay, 2);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const records = validNdjson(result.stdout);
@@ -185,7 +190,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     await kdelay.waitForOutput(/^# Watching/m);
     workload.kill('SIGUSR1');
     await starveDone(workload);
-    const result = await settleAndInterrupt(kdelay);
+    const result = await settleAndInterrupt(kdelay, 0);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(`# Watching PID ${workload.pid} for poll intervals of at least ${THRESHOLD_MS} ms (Ctrl-C to stop)\n`);
@@ -218,7 +223,7 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     await kdelay.waitForOutput(/"type":"watching"/);
     workload.kill('SIGUSR1');
     const sleeper = Number((await workload.waitFor(/^done/)).split(' ')[1]);
-    const result = await settleAndInterrupt(kdelay);
+    const result = await settleAndInterrupt(kdelay, 1);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const records = validNdjson(result.stdout);

@@ -219,6 +219,14 @@ const featureTracers = () => [
         /^# Watching/,
       )
     : { label: 'kdelay catch mode', missing: 'this kdelay has no --catch-long-poll' },
+  // The same without the account probe (and so without caught windows' verdicts): what catching itself adds to the default probes.
+  HAS_CATCH
+    ? commandTracer(
+        'kdelay --catch-... 1000 --skip account',
+        (pid) => [process.execPath, KDELAY, '-p', String(pid), '--catch-long-poll', '1000', '--catch-syscall', '1000', '--skip', 'account'],
+        /^# Watching/,
+      )
+    : { label: 'kdelay catch mode --skip account', missing: 'this kdelay has no --catch-long-poll' },
 ];
 
 /**

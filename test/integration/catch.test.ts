@@ -175,9 +175,10 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
       expect(c.interval_ns, context).toBeLessThan((gapMs + SLACK_MS) * MS);
       const verdict = verdicts.find((v) => v.sample === sample.sample && v.tid === tid)!;
       expect(verdict.complete, verdict.text).toBe(true);
-      // Asleep in that call for the interval, less the moments around the call (on a CPU, or waiting for one).
+      // Asleep in that call for its gap (less, for the reader, what delayed its read() after it told the writer), not
+      // for the whole interval: the wait for a CPU after the wake-up is in it too, tens of ms on a loaded VM.
       const asleep = verdict.states.blocked.filter((b) => b.syscall === call).reduce((s, b) => s + b.ns, 0);
-      expect(asleep, JSON.stringify(verdict)).toBeGreaterThanOrEqual(c.interval_ns - 50 * MS);
+      expect(asleep, JSON.stringify(verdict)).toBeGreaterThanOrEqual((gapMs - 50) * MS);
       expect(asleep, verdict.text).toBeLessThanOrEqual(c.interval_ns);
       expect(verdict.text).toMatch(new RegExp(`blocked in ${call}`));
     }
@@ -231,10 +232,12 @@ describe.skipIf(skipWithoutBpf)('catch mode on the real kernel', () => {
     expect(samples.map((s) => [s.catch?.kind, s.catch?.tid, s.catch?.syscall])).toEqual([['syscall', sleeper, 'nanosleep']]);
     expectCovers(samples[0], samples[0].catch!);
     const verdict = records.find((r) => r.type === 'verdict' && (r.data as unknown as Verdict).tid === sleeper)!.data as unknown as Verdict;
-    // The window's verdict: asleep in nanosleep() for the caught call, less the moments on a CPU around the sleep.
+    // The window's verdict: asleep in nanosleep() for the time asked, which the kernel never cuts short (less the us
+    // from the timer's start to the switch). Not the whole call: after the wake-up it waits for a CPU, which a
+    // loaded VM made 31 ms once (runnable in the verdict, in the call's time).
     const c = samples[0].catch!;
     const asleep = verdict.states.blocked.filter((b) => b.syscall === 'nanosleep').reduce((s, b) => s + b.ns, 0);
-    expect(asleep, verdict.text).toBeGreaterThanOrEqual(c.interval_ns - 5 * MS);
+    expect(asleep, verdict.text).toBeGreaterThanOrEqual((GAP_MS - 1) * MS);
     expect(verdict.text).toMatch(/blocked in nanosleep/);
     // SYSCALL STATISTICS has the call itself, though it began before the snapshot that opens the window was taken.
     const rows = samples[0].threads.find((t) => t.tid === sleeper)!.sections.syscalls;

@@ -61,6 +61,20 @@ static void pin_fifo(int priority)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+/*
+ * The sleep and pair threads, once the work starts (not while they spin
+ * waiting for it): SCHED_FIFO 5, on any CPU (not root: stays SCHED_OTHER),
+ * so that their short intervals and calls stay short on a busy machine. As SCHED_OTHER, other work once kept one from the CPU for more
+ * than the threshold: an interval the workload meant short was long, and
+ * caught.
+ */
+static void fifo_5(void)
+{
+	struct sched_param fifo = { .sched_priority = 5 };
+
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo);
+}
+
 /* Voluntary context switches of the calling thread so far: one more after a call means it slept in the call. */
 static long voluntary_switches(void)
 {
@@ -175,6 +189,7 @@ static void *sleeper(void *arg)
 	pthread_setname_np(pthread_self(), "sleeper");
 	worker_tid = gettid();
 	workload_wait_go();
+	fifo_5();
 	for (int i = 0; i < 10; i++)
 		syscall(SYS_nanosleep, &ms, NULL);
 	syscall(SYS_nanosleep, &gap, NULL);
@@ -207,6 +222,7 @@ static void *reader(void *arg)
 	pthread_setname_np(pthread_self(), "reader");
 	worker_tid = gettid();
 	workload_wait_go();
+	fifo_5();
 	few_short_intervals();
 	if (write(reading[1], "x", 1) != 1 || read(fill[0], &byte, 1) != 1) /* blocked until writer fills the pipe */
 		exit(1);
@@ -221,6 +237,7 @@ static void *writer(void *arg)
 
 	pthread_setname_np(pthread_self(), "writer");
 	workload_wait_go();
+	fifo_5();
 	if (read(reading[0], &byte, 1) != 1) /* the reader is about to block */
 		exit(1);
 	sleep_ns(gap_ns);
@@ -235,6 +252,7 @@ static void *napper(void *arg)
 	pthread_setname_np(pthread_self(), "napper");
 	napper_tid = gettid();
 	workload_wait_go();
+	fifo_5();
 	few_short_intervals();
 	sleep_ns(gap_ns + 100 * 1000000LL);
 	few_short_intervals();

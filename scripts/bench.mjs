@@ -4,7 +4,8 @@
 // of a shared 2-vCPU VM are noise for a test, evidence for a person).
 //
 //   start          command start -> sampling beside `node -e 0` (alternated, median and min),
-//                  with where the time goes
+//                  with the CPU time of all its threads by then and where the time goes;
+//                  --baseline-root DIR runs another built checkout's kdelay beside it
 //   read-format    a 100k-entry report, cold (fresh process) and warm, peak RSS
 //   syscall-cost   added cost per traced syscall: empty-program floor, kdelay's
 //                  configurations, bpftrace and libbpf-tools' syscount
@@ -38,7 +39,7 @@
 // [--configs REGEX] (only the configurations whose label matches, beside the untraced one)
 // [--cpu-time] (syscall-cost, switch-cost: the target's CPU time per unit of work instead of
 // wall time, which other work on a shared machine inflates far more)
-// [--baseline-root DIR] (syscall-cost, switch-cost: the kdelay of another built checkout beside this one).
+// [--baseline-root DIR] (start, syscall-cost, switch-cost: the kdelay of another built checkout beside this one).
 // Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -280,6 +281,26 @@ async function compare(title, allTracers, measure, { floorLabel } = {}) {
 
 // ---- start ---------------------------------------------------------------------------------------
 
+/** CPU time (ms) of every thread of a live process so far: /proc's schedstat, in nanoseconds, per task. */
+function cpuMsOf(pid) {
+  let ns = 0;
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e6;
+}
+
+/** CPU time (ms) of this process's children that have been waited for (/proc/self/stat cutime + cstime: clock ticks, 10 ms). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function waitedChildrenCpuMs() {
+  const fields = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+}
+
 async function spawnUntilLine(args, pattern, env = {}) {
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -289,71 +310,80 @@ async function spawnUntilLine(args, pattern, env = {}) {
   const wait = lineWaiter(child.stdout);
   await wait((l) => pattern.test(l));
   const ms = performance.now() - t0;
+  // Read at the line, before the sampling (and the stop) adds any.
+  const cpuMs = cpuMsOf(child.pid);
   child.kill('SIGINT');
   await closed;
-  return { ms, stderr };
+  return { ms, cpuMs, stderr };
 }
 
 if (want('start')) {
   const sleeper = spawn('sleep', ['600']);
+  // This checkout's kdelay, and with --baseline-root another built checkout's, alternated with `node -e 0`.
+  const builds = [{ label: 'kdelay', bin: KDELAY }, ...(BASELINE ? [{ label: 'before', bin: BASELINE }] : [])].map((b) => ({
+    ...b,
+    version: [],
+    sampling: [],
+    cpu: [],
+    pairs: [],
+    phases: new Map(),
+  }));
   const node0 = [],
-    version = [],
-    sampling = [],
-    phases = new Map();
+    node0Cpu = [];
   for (let i = 0; i < Math.max(RUNS, 10); i++) {
     let t0 = performance.now();
+    const cpu0 = waitedChildrenCpuMs();
     spawnSync(process.execPath, ['-e', '0']);
-    node0.push(performance.now() - t0);
-    t0 = performance.now();
-    spawnSync(process.execPath, [KDELAY, '--version']);
-    version.push(performance.now() - t0);
-    const { ms, stderr } = await spawnUntilLine([KDELAY, '-p', String(sleeper.pid), '--sample-time', '600'], /^# Start sampling/, { KDELAY_TIMING: '1' });
-    sampling.push(ms);
-    // Phase durations from the marks (host/base/timing.ts), each from the previous mark. The
-    // probes' libbpf loads run side by side (driver/probe-set.ts): each is timed from its own
-    // begin to its end, and beside them the span from the first begin to the last end.
-    let last = 0;
-    const begins = new Map();
-    const loads = [];
-    const add = (label, ms) => phases.set(label, [...(phases.get(label) ?? []), ms]);
-    for (const line of stderr) {
-      const m = /^kdelay-timing ([\d.]+) (.*)$/.exec(line);
-      if (!m) continue;
-      const at = Number(m[1]);
-      if (m[2].startsWith('load begin ')) {
-        begins.set(m[2].slice(11), at);
-        continue;
+    const node0Ms = performance.now() - t0;
+    node0.push(node0Ms);
+    node0Cpu.push(waitedChildrenCpuMs() - cpu0);
+    for (const b of i % 2 ? [...builds].reverse() : builds) {
+      t0 = performance.now();
+      spawnSync(process.execPath, [b.bin, '--version']);
+      b.version.push(performance.now() - t0);
+      const { ms, cpuMs, stderr } = await spawnUntilLine([b.bin, '-p', String(sleeper.pid), '--sample-time', '600'], /^# Start sampling/, { KDELAY_TIMING: '1' });
+      b.sampling.push(ms);
+      b.cpu.push(cpuMs);
+      b.pairs.push(ms - node0Ms);
+      // Phase durations from the marks (host/base/timing.ts), each from the previous mark. The
+      // probes' libbpf loads are timed from their own begin to their end (libbpf-backend.ts).
+      let last = 0;
+      const begins = new Map();
+      const add = (label, ms) => b.phases.set(label, [...(b.phases.get(label) ?? []), ms]);
+      for (const line of stderr) {
+        const m = /^kdelay-timing ([\d.]+) (.*)$/.exec(line);
+        if (!m) continue;
+        const at = Number(m[1]);
+        if (m[2].startsWith('load begin ')) {
+          begins.set(m[2].slice(11), at);
+          continue;
+        }
+        if (m[2].startsWith('load end ')) {
+          const name = m[2].slice(9);
+          add(`  libbpf load ${name}, own time`, at - begins.get(name));
+          continue;
+        }
+        add(m[2], at - last);
+        last = at;
       }
-      if (m[2].startsWith('load end ')) {
-        const name = m[2].slice(9);
-        loads.push([begins.get(name), at]);
-        add(`  libbpf load (verifier) ${name}, own time`, at - begins.get(name));
-        continue;
-      }
-      add(m[2], at - last);
-      last = at;
-    }
-    if (loads.length) {
-      add(
-        '  libbpf loads, sum of their own times',
-        loads.reduce((sum, [b, e]) => sum + e - b, 0),
-      );
-      add('  libbpf loads, first begin to last end', Math.max(...loads.map(([, e]) => e)) - Math.min(...loads.map(([b]) => b)));
     }
   }
   sleeper.kill();
   // Alternated in one loop, so each kdelay start has a `node -e 0` from the same moment beside it:
   // the added time is reported as the median (and min) of those pairs' differences too.
-  const n0 = median(node0);
-  const pairs = sampling.map((ms, i) => ms - node0[i]);
-  echo(`launch -> sampling (spawn to "# Start sampling", ${sampling.length} runs alternated with node -e 0; load average ${os.loadavg()[0].toFixed(1)}):`);
-  echo(`  ${pad('', 44)} ${pad('median', 9)} (min)`);
-  echo(`  ${pad('node -e 0', 44)} ${pad(fmt(n0), 9)} (${fmt(min(node0))})`);
-  echo(`  ${pad('kdelay --version (node + the CLI bundle)', 44)} ${pad(fmt(median(version)), 9)} (${fmt(min(version))})`);
-  echo(`  ${pad('kdelay -p PID to "# Start sampling"', 44)} ${pad(fmt(median(sampling)), 9)} (${fmt(min(sampling))})`);
-  echo(`  ${pad('  added to node -e 0 (per alternated pair)', 44)} ${pad(signed(median(pairs)), 9)} (${signed(min(sampling) - min(node0))} min to min); target <= +60`);
-  echo(`  where the time goes (medians, ms since the previous mark; the first from the process's start):`);
-  for (const [label, xs] of phases) echo(`    ${pad(label, 44)} ${fmt(median(xs), 1)}`);
+  const cols = builds.map((b) => pad(b.label === 'kdelay' ? 'this checkout' : `before (${String(argv['baseline-root'])})`, 26)).join(' ');
+  const row = (label, f) => echo(`  ${pad(label, 44)} ${builds.map((b) => pad(f(b), 26)).join(' ')}`);
+  const mm = (xs, sign = false) => (sign ? `${signed(median(xs))} (${signed(min(xs))})` : `${fmt(median(xs))} (${fmt(min(xs))})`);
+  echo(`launch -> sampling (spawn to "# Start sampling", ${node0.length} runs alternated with node -e 0; load average ${os.loadavg()[0].toFixed(1)}), median (min):`);
+  echo(`  ${pad('', 44)} ${cols}`);
+  echo(`  ${pad('node -e 0', 44)} ${mm(node0)}; CPU ${mm(node0Cpu)} (in 10 ms ticks)`);
+  row('kdelay --version (node + the CLI bundle)', (b) => mm(b.version));
+  row('kdelay -p PID to "# Start sampling"', (b) => mm(b.sampling));
+  row('  added to node -e 0 (per alternated pair)', (b) => `${mm(b.pairs, true)}; target <= +60`);
+  row('  CPU time of all its threads by then', (b) => mm(b.cpu));
+  echo(`  where the time goes (ms since the previous mark, the first from the process's start; loads: their own time):`);
+  const labels = [...new Set(builds.flatMap((b) => [...b.phases.keys()]))];
+  for (const label of labels) row(`  ${label}`, (b) => (b.phases.has(label) ? mm(b.phases.get(label)) : ''));
 }
 
 // ---- read-format: a fresh process per run, so the first report is cold -------------------------

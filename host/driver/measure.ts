@@ -33,7 +33,7 @@ import { admittedBundles } from './admission.js';
 import { monotonicNs, nowEpochMicros } from './clock.js';
 import { GateState } from './gate.js';
 import { Interrupts } from './interrupts.js';
-import { holdMemorySteady } from './memory-policy.js';
+import { holdMemorySteady, reuseMemoryWhileLoading } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, limitFailure, requireKernelBtf } from './preflight.js';
 import { planProbes } from './probe-plan.js';
@@ -216,7 +216,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
   timingMark('target resolved');
   backend ??= await loadBackend(options.debug !== 0);
   timingMark('libbpf loaded');
-  holdMemorySteady();
+  reuseMemoryWhileLoading();
 
   // --write's file exists before anything attaches: a path that cannot be created stops the run here.
   const recorder = createRecording(options);
@@ -229,6 +229,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
     interrupts.dispose();
     throw err;
   }
+  holdMemorySteady();
   timingMark('probes started');
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);

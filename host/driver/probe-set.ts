@@ -101,9 +101,9 @@ export class ProbeSet {
   /**
    * Loads and attaches every bundle; on any failure releases what was done
    * and throws. Guests that load apart (runtime/probe-guest.ts) are started
-   * in three rounds: every kdelay_probe_load, whose loads run side by side
-   * on worker threads (the kernel verifies each probe's programs in the
-   * thread that loads them), then the wait for all of them, then every
+   * in three rounds: every kdelay_probe_load, whose loads the session runs
+   * when it returns (runtime/guest-session.ts: finishLoads; the libbpf
+   * backend loads in turn on the main thread), then the wait for all of them, then every
    * kdelay_probe_attach in the bundles' order. A guest with only
    * kdelay_probe_init is started as before, in its turn, while the loads
    * already begun go on.

@@ -19,7 +19,7 @@ import { TaskNumbersReader } from '../system/task-numbers.js';
 import { returnProbePlan } from '../system/trigger-targets.js';
 import { admittedBundles } from './admission.js';
 import type { CatalogEntry } from './catalog.js';
-import { holdMemorySteady } from './memory-policy.js';
+import { holdMemorySteady, reuseMemoryWhileLoading } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { ProbeSet } from './probe-set.js';
 import { loadBackend, readTaskNumbersOrExplain } from './measure.js';
@@ -140,7 +140,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   }
   // -p: that process now, or a usage error; auto mode may start before ovs-vswitchd does.
   if (options.pid !== undefined) resolveTarget(options.pid, undefined, namespaces);
-  holdMemorySteady();
+  reuseMemoryWhileLoading();
   const plan = plannedBundles(options, backend);
   const sections: SectionSpec[] = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name)).flatMap((e) => e.bundle.manifest.sections);
   let collector: ServeCollector;
@@ -195,6 +195,8 @@ export async function serve(options: ServeOptions): Promise<number> {
   // Scripts wait for this line. Listening comes first: loading the probes may take seconds on a busy machine.
   process.stderr.write(`kdelay: serving metrics on http://${where}/metrics\n`);
   await collector.tick();
+  // After the first attach (or none yet, waiting for ovs-vswitchd: later loads then parse without reuse).
+  holdMemorySteady();
   if (options.pid === undefined && !collector.attached) process.stderr.write('kdelay: no single ovs-vswitchd is running yet; serving, and waiting for one\n');
 
   return await new Promise<number>((resolve) => {

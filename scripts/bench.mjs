@@ -207,6 +207,7 @@ const help = spawnSync(process.execPath, [KDELAY, '--help'], { encoding: 'utf8' 
 const HAS_ACCOUNT = fs.existsSync(path.join(ROOT, 'bundles', 'account.wasm'));
 const HAS_VERDICT = /--verdict\b/.test(help);
 const HAS_HIST = /--hist\b/.test(help);
+const HAS_CATCH = /--catch-long-poll\b/.test(help);
 const featureTracers = () => [
   HAS_VERDICT
     ? kdelayTracer('kdelay --verdict (account probe on)', ['--verdict'])
@@ -214,6 +215,22 @@ const featureTracers = () => [
       ? kdelayTracer('kdelay all but account (--skip account)', ['--skip', 'account'])
       : { label: 'kdelay with the account probe', missing: 'no bundles/account.wasm in this checkout' },
   HAS_HIST ? kdelayTracer('kdelay --hist', ['--hist']) : { label: 'kdelay --hist', missing: 'this kdelay has no --hist' },
+  // Catch mode while nothing is caught: --verdict's probes, the gate open and a snapshot collected every 100 ms and kept, both thresholds armed.
+  HAS_CATCH
+    ? commandTracer(
+        'kdelay --catch-long-poll/--catch-syscall 1000',
+        (pid) => [process.execPath, KDELAY, '-p', String(pid), '--catch-long-poll', '1000', '--catch-syscall', '1000'],
+        /^# Watching/,
+      )
+    : { label: 'kdelay catch mode', missing: 'this kdelay has no --catch-long-poll' },
+  // The same without the account probe (and so without caught windows' verdicts): what catching itself adds to the default probes.
+  HAS_CATCH
+    ? commandTracer(
+        'kdelay --catch-... 1000 --skip account',
+        (pid) => [process.execPath, KDELAY, '-p', String(pid), '--catch-long-poll', '1000', '--catch-syscall', '1000', '--skip', 'account'],
+        /^# Watching/,
+      )
+    : { label: 'kdelay catch mode --skip account', missing: 'this kdelay has no --catch-long-poll' },
 ];
 
 /**

@@ -43,6 +43,29 @@ export function option(name: string, fallback: i64): i64 {
   return option_i64(cstr(name), fallback);
 }
 
+/** The fewest rows a map keyed by thread gets by default (threadRows): room for threads a small target starts in a window. */
+export const MIN_THREAD_ROWS: u32 = 4096;
+/** The most rows threadRows gives by default, whatever the target's size. */
+export const MAX_THREAD_ROWS: u32 = 1 << 22;
+
+/**
+ * Rows of a hash map keyed by thread (or by thread and something): the
+ * option `chosen` when the user set it ("": none), else `perThread` rows for each of
+ * the target's threads at start (host value `threads`, 0 if unknown), at
+ * least MIN_THREAD_ROWS and at most MAX_THREAD_ROWS. The kernel
+ * preallocates a hash map's every row at load, more than linearly in its
+ * size (a 16384-row map took ~2.5 ms, a 4096-row one ~0.5 ms, on a 2-vCPU
+ * VM): so small for a small target, and as large as a big one needs.
+ * Inserts into a full map are counted (kdelay_map_full) and warned about,
+ * never lost silently; `chosen` makes room for a target whose threads churn.
+ */
+export function threadRows(chosen: string, threads: string, perThread: u32): u32 {
+  const set = chosen.length > 0 ? <u32>option(chosen, 0) : 0;
+  if (set > 0) return set;
+  const rows = <u64>option(threads, 0) * perThread;
+  return rows < <u64>MIN_THREAD_ROWS ? MIN_THREAD_ROWS : rows > <u64>MAX_THREAD_ROWS ? MAX_THREAD_ROWS : <u32>rows;
+}
+
 /** A string option the host passes, or "" when unset. */
 export function optionString(name: string): string {
   const buf = new ArrayBuffer(4096);

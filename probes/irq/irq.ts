@@ -34,8 +34,8 @@ const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_po
 // every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
-  // A thread on the CPU meets few distinct IRQs and softirq vectors in a window: 4 rows each.
-  const entries = threadRows('irq.max_entries', 'irq.target_threads', 4);
+  // A thread on the CPU meets few distinct IRQs and softirq vectors in a window: 2 rows each (threadRows).
+  const entries = threadRows('irq.max_entries', 'irq.target_threads', 2);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('hardirq_stats', entries);
   obj.setMaxEntries('softirq_stats', entries);

@@ -30,7 +30,7 @@ import {
 
 let obj!: BpfObject;
 let slotCount: u32 = 0;
-/** Rows of each map keyed by thread (threadRows): 4 for each of the target's threads at start, for the ones it starts later. */
+/** Rows of each map keyed by thread (threadRows: for 4 times the target's threads at start, at least 4096). */
 let rows: u32 = 0;
 let maps!: Maps;
 let partialSums!: TidSums;
@@ -54,7 +54,7 @@ let stoppedRows!: RowBatch;
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
-  rows = threadRows('sched.max_entries', 'sched.target_threads', 4);
+  rows = threadRows('sched.max_entries', 'sched.target_threads', 1);
   obj.setMaxEntries('thread_state', rows);
   obj.setMaxEntries('run_stats', rows);
   obj.setMaxEntries('partial_run_stats', rows);

@@ -60,10 +60,9 @@ function pollNumber(): i32 {
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32('poll_syscall_nr', pollNumber());
-  // Sized from the target's threads at start (threadRows): a thread makes a few distinct calls in a window,
-  // and the per-thread maps hold 4 rows for each thread, for the ones it starts later.
-  obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 16));
-  const threads = threadRows('', 'syscalls.target_threads', 4);
+  // Sized from the target's threads at start (threadRows): 4 rows a thread in the statistics, a thread makes a few distinct calls in a window.
+  obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 4));
+  const threads = threadRows('', 'syscalls.target_threads', 1);
   obj.setMaxEntries('syscall_start', threads);
   obj.setMaxEntries('long_poll_stats', threads);
   obj.setSlots('stamp_slots', <u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));

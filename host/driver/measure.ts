@@ -37,6 +37,7 @@ import { holdMemorySteady, reuseMemoryWhileLoading } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, limitFailure, requireKernelBtf } from './preflight.js';
 import { planProbes } from './probe-plan.js';
+import { probeSetConfig } from './probe-config.js';
 import { ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { progressLine, terminalHint } from './progress.js';
@@ -96,33 +97,19 @@ function triggerFailure(triggers: Triggers, triggerProbe: string | undefined, er
  * state size their maps from (host value `target.threads`).
  */
 async function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions, targetThreads: number): Promise<ProbeSet> {
-  const arch = hostArch();
-  if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = admittedBundles(options);
   timingMark('bundles admitted (seals)');
-  const { skip, triggerProbe, numeric, text, hostText } = planProbes(entries, options, Boolean(triggers.start || triggers.stop), new KernelFeatures(backend), (fn, modules) =>
-    returnProbePlan(fn, modules),
-  );
+  const plan = planProbes(entries, options, Boolean(triggers.start || triggers.stop), new KernelFeatures(backend), (fn, modules) => returnProbePlan(fn, modules));
+  const { triggerProbe } = plan;
+  // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
+  const config = probeSetConfig(target, plan, options, targetThreads, { ...triggerOptions('start', triggers.start), ...triggerOptions('stop', triggers.stop) });
   try {
     return await ProbeSet.start(
       backend,
       entries.map((e) => e.bundle),
       {
-        options: numeric,
-        targetTgid: target.kernelTgid,
-        targetPid: target.pid,
-        allowedProgramKinds: options.allowProgramKinds,
-        syscalls: SyscallTable.for(arch),
-        skip,
-        // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
-        stringOptions: {
-          ...text,
-          ...triggerOptions('start', triggers.start),
-          ...triggerOptions('stop', triggers.stop),
-          ...hostText,
-        },
+        ...config,
         triggers: Boolean(triggers.start || triggers.stop),
-        hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
         userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
         syscallEvents:
           options.syscallEvents === undefined

@@ -101,12 +101,10 @@ export class ProbeSet {
   /**
    * Loads and attaches every bundle; on any failure releases what was done
    * and throws. Guests that load apart (runtime/probe-guest.ts) are started
-   * in three rounds: every kdelay_probe_load, whose loads the session runs
-   * when it returns (runtime/guest-session.ts: finishLoads; the libbpf
-   * backend loads in turn on the main thread), then the wait for all of them, then every
-   * kdelay_probe_attach in the bundles' order. A guest with only
-   * kdelay_probe_init is started as before, in its turn, while the loads
-   * already begun go on.
+   * in two rounds: every kdelay_probe_load with its loads (in turn, on this
+   * thread: runtime/probe-guest.ts, load), then every kdelay_probe_attach in
+   * the bundles' order. A guest with only kdelay_probe_init is started in
+   * its turn in the first round.
    */
   static async start(backend: BpfBackend, bundles: ProbeBundle[], config: ProbeSetConfig): Promise<ProbeSet> {
     const owners = new Map<string, string>();
@@ -137,7 +135,7 @@ export class ProbeSet {
       guest.close();
       notAvailable(guest.bundle, err.message);
     };
-    const starting: { guest: ProbeGuest; loading: Promise<void> }[] = [];
+    const loaded: ProbeGuest[] = [];
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       if (config.catching) {
@@ -188,13 +186,9 @@ export class ProbeSet {
         timingMark(`instantiated ${bundle.manifest.name}`);
         try {
           if (guest.loadsApart) {
-            const loading = guest.startLoad();
-            // Swallowed here only to be looked at in the attach round (an unhandled rejection would end the process first).
-            loading.catch(() => {});
-            starting.push({ guest, loading });
-            // A map other probes share is made by the first probe to load it: that load is finished before the next probe shares it.
-            if (guest.sharesMapsOnLoad) await loading;
-            timingMark(`load started ${bundle.manifest.name}`);
+            guest.load();
+            loaded.push(guest);
+            timingMark(`loaded ${bundle.manifest.name}`);
           } else {
             guest.init();
             timingMark(`initialized ${bundle.manifest.name}`);
@@ -204,13 +198,9 @@ export class ProbeSet {
           unavailable(guest, err);
         }
       }
-      // Every load is awaited before any probe attaches or any failure is thrown: nothing is closed while libbpf loads it.
-      const loads = await Promise.allSettled(starting.map((s) => s.loading));
       timingMark('probes loaded');
-      for (const [i, { guest, loading }] of starting.entries()) {
-        if (!set.guests.includes(guest)) continue; // its load failed while starting and was handled there
+      for (const guest of loaded) {
         try {
-          if (loads[i].status === 'rejected') await loading;
           guest.attach();
           timingMark(`attached ${guest.name}`);
         } catch (err) {
@@ -223,8 +213,7 @@ export class ProbeSet {
       if (config.syscallEvents && config.syscallEvents.stackTraceSize > 0) set.symbolizer = Symbolizer.forProcess(config.targetPid ?? config.targetTgid);
       set.syscallEvents?.start();
     } catch (err) {
-      // Nothing waits on a ring yet (draining starts last), so this releases everything, once no load is in flight.
-      await Promise.allSettled(starting.map((s) => s.loading));
+      // Nothing waits on a ring yet (draining starts last), so this releases everything.
       await set.close();
       throw err;
     }

@@ -34,15 +34,8 @@ export interface OpenedObject {
   /** Makes this object's map use an existing kernel map (before load). */
   reuseMap(mapName: string, fd: number): void;
   mapInfo(mapName: string): MapInfo | undefined;
+  /** Loads in turn on this thread (libbpf-backend.ts, load: why in turn is faster than side by side). */
   load(): void;
-  /**
-   * load() on another thread: the kernel verifies programs in the loading
-   * thread's bpf() call, so objects loaded this way are verified side by
-   * side (driver/probe-set.ts starts every probe's load before awaiting
-   * any). Optional: a backend without it loads with load(), as the libbpf
-   * one does (libbpf-backend.ts, load: why in turn is faster there).
-   */
-  loadAsync?(): Promise<void>;
   /** After load: the fd of a map of this object. */
   mapFd(mapName: string): number;
   /** Auto-attaches a program from its SEC() name. */

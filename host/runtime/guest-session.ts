@@ -75,10 +75,9 @@ export class GuestSession {
 
   /**
    * While true, load() only records the request and finishLoads() does the
-   * loads, on another thread where the backend can (loadAsync; libbpf's
-   * loads in turn on this one: libbpf-backend.ts, load): the host sets it
-   * around a guest's kdelay_probe_load export, so every probe loads before
-   * any attaches (driver/probe-set.ts).
+   * loads: the host sets it around a guest's kdelay_probe_load export and
+   * loads when the export has returned, so a failed load is the host's to
+   * report, with libbpf's reason (runtime/probe-guest.ts: load).
    */
   deferLoads = false;
 
@@ -98,27 +97,18 @@ export class GuestSession {
     for (const name of obj.pendingShares) this.shared.adopt(name, obj.opened.mapFd(name));
   }
 
-  /** Whether a deferred load would create a map other guests share (the first to load makes it: see SharedMaps.adopt). */
-  get defersSharedMaps(): boolean {
-    return [...this.objects.values()].some((obj) => obj.loadRequested && !obj.loaded && obj.pendingShares.length > 0);
-  }
-
   /**
-   * Loads what load() deferred, all at once. Settles when every load has
-   * (an object is never closed while libbpf loads it); rejects with the
-   * first failure, a BpfError with libbpf's reason.
+   * Loads what load() deferred, in turn; throws the first failure, a
+   * BpfError with libbpf's reason (the objects after it stay unloaded,
+   * released by close()).
    */
-  async finishLoads(): Promise<void> {
-    const requested = [...this.objects.values()].filter((obj) => obj.loadRequested && !obj.loaded);
-    const results = await Promise.allSettled(
-      requested.map(async (obj) => {
-        await (obj.opened.loadAsync ? obj.opened.loadAsync() : obj.opened.load());
-        obj.loadRequested = false;
-        this.loaded(obj);
-      }),
-    );
-    const failure = results.find((r) => r.status === 'rejected');
-    if (failure) throw failure.reason;
+  finishLoads(): void {
+    for (const obj of this.objects.values()) {
+      if (!obj.loadRequested || obj.loaded) continue;
+      obj.opened.load();
+      obj.loadRequested = false;
+      this.loaded(obj);
+    }
   }
 
   /** Attaches from the SEC() name, or to a run-time target. */

@@ -13,14 +13,12 @@
  *
  *   kdelay_probe_load() -> i32      open, configure, load: the load is only
  *                                   recorded (bpf_object_load returns 0) and
- *                                   done when the export returns, beside
- *                                   the other probes' loads (startLoad)
+ *                                   done when the export returns (load)
  *   kdelay_probe_attach() -> i32    after the host loaded: attach, find maps
  *
- * The host runs every guest's kdelay_probe_load, then awaits all the
- * loads (on another thread where the backend has loadAsync; the libbpf
- * backend loads in turn, libbpf-backend.ts: load), then runs every
- * kdelay_probe_attach (driver/probe-set.ts).
+ * The host runs every guest's kdelay_probe_load with its loads, in turn
+ * (libbpf-backend.ts, load: why in turn), then every kdelay_probe_attach
+ * (driver/probe-set.ts): no program runs before every probe has loaded.
  *
  * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is
  * stopped and its kernel objects released; the host and other probes go on.
@@ -177,27 +175,25 @@ export class ProbeGuest {
   }
 
   /**
-   * kdelay_probe_load with its loads deferred; returns them running (or
-   * done, with a backend that loads on this thread). The promise always settles only once no load is
-   * in flight; it rejects with the probe's ProbeError. Await it, then attach().
+   * kdelay_probe_load, then the loads it asked for (deferred while it ran);
+   * throws the probe's ProbeError. Then attach(). A map other probes share
+   * is made by the first probe to load it (SharedMaps.adopt): loaded here,
+   * before the next probe's kdelay_probe_load shares it.
    */
-  startLoad(): Promise<void> {
+  load(): void {
     this.session.deferLoads = true;
     try {
       this.call('kdelay_probe_load');
     } finally {
       this.session.deferLoads = false;
     }
-    return this.session.finishLoads().catch((err: unknown) => {
+    try {
+      this.session.finishLoads();
+    } catch (err) {
       if (!(err instanceof BpfError)) throw err;
       this.failed = `probe ${this.name}: loading its BPF object failed with ${errnoName(err.errno)} (${printableWarning(err.message)})`;
       throw new ProbeError(this.failed, err.errno);
-    });
-  }
-
-  /** Whether the loads startLoad() deferred would create a map other probes share (the first to load makes it): the caller awaits those before the next probe's kdelay_probe_load. */
-  get sharesMapsOnLoad(): boolean {
-    return this.session.defersSharedMaps;
+    }
   }
 
   attach(): void {

@@ -1,12 +1,11 @@
 // irq probe, user half: configures and attaches irq.bpf.c, then turns its
 // maps into HARD IRQ STATISTICS and SOFT IRQ STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, RowBatch, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, cstr, MapSnapshot, RowBatch, threadRows, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statTotal } from '../lib/stats';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/irq.bpf';
-import { attachAll, HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, HARDIRQ_STATS_MAX_ENTRIES, hardirqKeyTid, Maps, softirqKeyTid, softirqKeyVecNr } from './build/irq.layout';
+import { attachAll, HARDIRQ_KEY_NAME_LENGTH, HARDIRQ_KEY_NAME_OFFSET, hardirqKeyTid, Maps, softirqKeyTid, softirqKeyVecNr } from './build/irq.layout';
 
-const DEFAULT_ENTRIES: u32 = HARDIRQ_STATS_MAX_ENTRIES;
 const IRQ_NAME_LEN = HARDIRQ_KEY_NAME_LENGTH;
 
 let obj!: BpfObject;
@@ -35,7 +34,8 @@ const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_po
 // every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
-  const entries = <u32>option('irq.max_entries', DEFAULT_ENTRIES);
+  // A thread on the CPU meets few distinct IRQs and softirq vectors in a window: 2 rows each (threadRows).
+  const entries = threadRows('irq.max_entries', 'irq.target_threads', 2);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setMaxEntries('hardirq_stats', entries);
   obj.setMaxEntries('softirq_stats', entries);

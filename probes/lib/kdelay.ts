@@ -44,6 +44,31 @@ export function option(name: string, fallback: i64): i64 {
   return option_i64(cstr(name), fallback);
 }
 
+/** The fewest threads a map keyed by thread has rows for by default (threadRows): room for the threads a small target starts in a window. */
+export const MIN_THREADS: u32 = 4096;
+/** The most rows threadRows gives by default, whatever the target's size. */
+export const MAX_THREAD_ROWS: u32 = 1 << 22;
+
+/**
+ * Rows of a hash map keyed by thread (or by thread and something): the
+ * option `chosen` when the user set it ("": none), else `perThread` rows
+ * for each of 4 times the target's threads at start (host value `threads`,
+ * 0 if unknown: threads it starts later), for at least MIN_THREADS
+ * threads, and at most MAX_THREAD_ROWS rows. The kernel preallocates every
+ * row of a hash map at load, more than linearly in its size (a 16384-row
+ * map took ~2.5 ms, a 4096-row one ~0.5 ms, on a 2-vCPU VM): so small for
+ * a small target, as large as a big one needs. Inserts into a full map are
+ * counted (kdelay_map_full) and warned about, never lost silently;
+ * `chosen` makes room for a target whose threads churn faster.
+ */
+export function threadRows(chosen: string, threads: string, perThread: u32): u32 {
+  const set = chosen.length > 0 ? <u32>option(chosen, 0) : 0;
+  if (set > 0) return set;
+  const wanted = <u64>option(threads, 0) * 4;
+  const rows = (wanted < <u64>MIN_THREADS ? <u64>MIN_THREADS : wanted) * perThread;
+  return rows > <u64>MAX_THREAD_ROWS ? MAX_THREAD_ROWS : <u32>rows;
+}
+
 /** A string option the host passes, or "" when unset. */
 export function optionString(name: string): string {
   const buf = new ArrayBuffer(4096);
@@ -261,10 +286,14 @@ export class BpfObject {
   }
 }
 
-/** A whole-map read buffer, sized once for the map's capacity. */
+/**
+ * A whole-map read buffer, sized once for the map's capacity and allocated
+ * at the first read(), in the first collect: not while kdelay starts (a
+ * probe's snapshots are megabytes of zeroed pages for a large target).
+ */
 export class MapSnapshot {
-  readonly keys: usize;
-  readonly values: usize;
+  keys: usize = 0;
+  values: usize = 0;
   count: i32 = 0;
 
   constructor(
@@ -272,13 +301,14 @@ export class MapSnapshot {
     readonly keySize: i32,
     readonly valueSize: i32,
     readonly capacity: i32,
-  ) {
-    this.keys = changetype<usize>(new ArrayBuffer(keySize * capacity));
-    this.values = changetype<usize>(new ArrayBuffer(valueSize * capacity));
-  }
+  ) {}
 
   /** Reads every entry; returns the count or a negative errno. */
   read(): i32 {
+    if (this.keys == 0) {
+      this.keys = changetype<usize>(new ArrayBuffer(this.keySize * this.capacity));
+      this.values = changetype<usize>(new ArrayBuffer(this.valueSize * this.capacity));
+    }
     const n = bpf_map_lookup_all(this.fd, this.keys, this.keySize * this.capacity, this.values, this.valueSize * this.capacity);
     this.count = n < 0 ? 0 : n;
     return n;
@@ -423,16 +453,19 @@ export function warnIfMapsWereFull(counterFd: i32, probe: string): void {
  * guest's memory for ever).
  */
 export class TidSet {
-  private readonly keys: StaticArray<u32>;
-  private readonly marks: StaticArray<u32>;
-  private readonly mask: u32;
+  // Allocated at the first use (allocate()), in a collect, not while kdelay starts.
+  private keys!: StaticArray<u32>;
+  private marks!: StaticArray<u32>;
+  private mask: u32 = 0;
   private generation: u32 = 1;
   private size: i32 = 0;
 
   /** Holds up to `capacity` tids. */
-  constructor(readonly capacity: i32) {
+  constructor(readonly capacity: i32) {}
+
+  private allocate(): void {
     let slots: u32 = 16;
-    while (slots < <u32>capacity * 2) slots <<= 1;
+    while (slots < <u32>this.capacity * 2) slots <<= 1;
     this.keys = new StaticArray<u32>(<i32>slots);
     this.marks = new StaticArray<u32>(<i32>slots);
     this.mask = slots - 1;
@@ -446,6 +479,7 @@ export class TidSet {
   /** Adds tid; false if it was there (or the set is full). */
   add(tid: u32): bool {
     if (this.size >= this.capacity) return false;
+    if (this.mask == 0) this.allocate();
     let i = (tid * 0x9e3779b1) & this.mask;
     while (unchecked(this.marks[i]) == this.generation) {
       if (unchecked(this.keys[i]) == tid) return false;
@@ -458,6 +492,7 @@ export class TidSet {
   }
 
   has(tid: u32): bool {
+    if (this.mask == 0) return false;
     let i = (tid * 0x9e3779b1) & this.mask;
     while (unchecked(this.marks[i]) == this.generation) {
       if (unchecked(this.keys[i]) == tid) return true;
@@ -474,25 +509,28 @@ export class TidSet {
  * not make.
  */
 export class TidSums {
-  private readonly index: StaticArray<i32>;
-  private readonly marks: StaticArray<u32>;
-  private readonly tids: StaticArray<u32>;
-  private readonly firsts: StaticArray<u64>;
-  private readonly seconds: StaticArray<u64>;
-  private readonly mask: u32;
+  // Allocated at the first add (allocate()), in a collect, not while kdelay starts.
+  private index!: StaticArray<i32>;
+  private marks!: StaticArray<u32>;
+  private tids!: StaticArray<u32>;
+  private firsts!: StaticArray<u64>;
+  private seconds!: StaticArray<u64>;
+  private mask: u32 = 0;
   private generation: u32 = 1;
   /** Distinct tids added since the last clear(). */
   size: i32 = 0;
 
-  constructor(readonly capacity: i32) {
+  constructor(readonly capacity: i32) {}
+
+  private allocate(): void {
     let slots: u32 = 16;
-    while (slots < <u32>capacity * 2) slots <<= 1;
+    while (slots < <u32>this.capacity * 2) slots <<= 1;
     this.index = new StaticArray<i32>(<i32>slots);
     this.marks = new StaticArray<u32>(<i32>slots);
     this.mask = slots - 1;
-    this.tids = new StaticArray<u32>(capacity);
-    this.firsts = new StaticArray<u64>(capacity);
-    this.seconds = new StaticArray<u64>(capacity);
+    this.tids = new StaticArray<u32>(this.capacity);
+    this.firsts = new StaticArray<u64>(this.capacity);
+    this.seconds = new StaticArray<u64>(this.capacity);
   }
 
   clear(): void {
@@ -502,6 +540,7 @@ export class TidSums {
 
   /** The row of tid, or -1. */
   find(tid: u32): i32 {
+    if (this.mask == 0) return -1;
     let i = (tid * 0x9e3779b1) & this.mask;
     while (unchecked(this.marks[i]) == this.generation) {
       const row = unchecked(this.index[i]);
@@ -517,6 +556,7 @@ export class TidSums {
 
   /** Adds to tid's sums (a new row at 0 first); false when the table is full. */
   add(tid: u32, first: u64, second: u64): bool {
+    if (this.mask == 0) this.allocate();
     let i = (tid * 0x9e3779b1) & this.mask;
     while (unchecked(this.marks[i]) == this.generation) {
       const row = unchecked(this.index[i]);
@@ -557,9 +597,11 @@ export class TidSums {
  * Labels are NUL-terminated strings that must stay unchanged until flush().
  */
 export class RowBatch {
-  private readonly tids: StaticArray<u32>;
-  private readonly labels: StaticArray<u32>;
-  private readonly values: StaticArray<u64>;
+  // Allocated at the first row (allocate()), in a collect, not while kdelay starts.
+  private tids!: StaticArray<u32>;
+  private labels!: StaticArray<u32>;
+  private values!: StaticArray<u64>;
+  private allocated: bool = false;
   private rows: i32 = 0;
   private filled: i32 = 0;
   /** The first failure (negative errno), or 0. */
@@ -569,14 +611,18 @@ export class RowBatch {
     readonly section: usize,
     readonly width: i32,
     readonly capacity: i32 = 1024,
-  ) {
-    this.tids = new StaticArray<u32>(capacity);
-    this.labels = new StaticArray<u32>(capacity);
-    this.values = new StaticArray<u64>(capacity * width);
+  ) {}
+
+  private allocate(): void {
+    this.tids = new StaticArray<u32>(this.capacity);
+    this.labels = new StaticArray<u32>(this.capacity);
+    this.values = new StaticArray<u64>(this.capacity * this.width);
+    this.allocated = true;
   }
 
   /** Starts a row; label 0 means none. */
   row(tid: u32, label: usize): RowBatch {
+    if (!this.allocated) this.allocate();
     if (this.rows == this.capacity) this.flush();
     unchecked((this.tids[this.rows] = tid));
     unchecked((this.labels[this.rows] = <u32>label));

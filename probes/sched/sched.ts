@@ -1,14 +1,13 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, threadRows, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statMin, statTotal } from '../lib/stats';
 import { KDELAY_GATE_OPEN } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
 import {
   attachAll,
   Maps,
-  PARTIAL_RUN_STATS_MAX_ENTRIES,
   partialRunStatsKey,
   readyStatsKey,
   runStatsKey,
@@ -21,11 +20,9 @@ import {
   stateSlotTid,
   stateSlotWindow,
   stoppedStatsKey,
-  TAIL_CLIP_MAX_ENTRIES,
   tailClipKey,
   tailNs,
   tailWindow,
-  THREAD_STATE_MAX_ENTRIES,
   threadStateInNs,
   threadStateKey,
   threadStateOutNs,
@@ -33,6 +30,8 @@ import {
 
 let obj!: BpfObject;
 let slotCount: u32 = 0;
+/** Rows of each map keyed by thread (threadRows: for 4 times the target's threads at start, at least 4096). */
+let rows: u32 = 0;
 let maps!: Maps;
 let partialSums!: TidSums;
 let tails!: TidSums;
@@ -55,6 +54,13 @@ let stoppedRows!: RowBatch;
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
+  rows = threadRows('sched.max_entries', 'sched.target_threads', 1);
+  obj.setMaxEntries('thread_state', rows);
+  obj.setMaxEntries('run_stats', rows);
+  obj.setMaxEntries('partial_run_stats', rows);
+  obj.setMaxEntries('ready_stats', rows);
+  obj.setMaxEntries('stopped_stats', rows);
+  obj.setMaxEntries('tail_clip', rows);
   obj.shareMap('kdelay_exited_threads');
   obj.load();
   return obj.result();
@@ -75,8 +81,8 @@ export function kdelay_probe_attach(): i32 {
   readyRows = new RowBatch(cstr('ready'), 3);
   stoppedRows = new RowBatch(cstr('stopped'), 3);
   // Made once: the stub runtime never frees what a sample would allocate.
-  partialSums = new TidSums(PARTIAL_RUN_STATS_MAX_ENTRIES + <i32>slotCount + TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES);
-  tails = new TidSums(TAIL_CLIP_MAX_ENTRIES + THREAD_STATE_MAX_ENTRIES + <i32>slotCount);
+  partialSums = new TidSums(3 * <i32>rows + <i32>slotCount);
+  tails = new TidSums(2 * <i32>rows + <i32>slotCount);
   return 0;
 }
 

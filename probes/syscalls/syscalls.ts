@@ -1,7 +1,7 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, threadRows, warn, warnIfMapsWereFull } from '../lib/kdelay';
 import { syscall_name, syscall_number } from '../lib/imports';
 import { wasm_bpf_map_operate } from '../lib/wasm_bpf';
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from '../lib/stats';
@@ -19,7 +19,6 @@ import {
   stampSlotWindow,
   syscallStartTid,
   longPollStatsKey,
-  SYSCALL_STATS_MAX_ENTRIES,
   syscallKeyNr,
   syscallKeyTid,
 } from './build/syscalls.layout';
@@ -61,7 +60,11 @@ function pollNumber(): i32 {
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   obj.setI32('poll_syscall_nr', pollNumber());
-  obj.setMaxEntries('syscall_stats', <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES));
+  // Sized from the target's threads at start (threadRows): 4 rows a thread in the statistics, a thread makes a few distinct calls in a window.
+  obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 4));
+  const threads = threadRows('', 'syscalls.target_threads', 1);
+  obj.setMaxEntries('syscall_start', threads);
+  obj.setMaxEntries('long_poll_stats', threads);
   obj.setSlots('stamp_slots', <u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));
   if (option('syscalls.events', 0)) {
     // --syscall-events: the host created the event ring and the stack table; use them.
@@ -92,6 +95,8 @@ export function kdelay_probe_load(): i32 {
   if (!option('syscalls.events', 0) || !option('syscalls.stack_trace_size', 0)) {
     obj.setAutoload('syscalls_switch', false);
     obj.setMaxEntries('syscall_blocked', 1);
+  } else {
+    obj.setMaxEntries('syscall_blocked', threads);
   }
   obj.load();
   return obj.result();

@@ -64,7 +64,7 @@ export const LOAD_CONFIGURATIONS = [
   {
     // sched and irq at their smallest; --only.
     name: 'small-sched-irq',
-    args: ['--only', 'sched,irq,trigger', '--probe-option', 'sched.slots=1', '--probe-option', 'irq.max_entries=1'],
+    args: ['--only', 'sched,irq,trigger', '--probe-option', 'sched.slots=1', '--probe-option', 'sched.max_entries=1', '--probe-option', 'irq.max_entries=1'],
     start: 'tracepoint',
     stop: 'kprobe',
     needs: 'kprobes',

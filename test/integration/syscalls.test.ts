@@ -109,7 +109,7 @@ describe.skipIf(skipWithoutBpf)('syscall statistics on the real kernel', () => {
     'frees the records of threads that exit: thousands of short-lived threads are all counted ($path)',
     async ({ args }) => {
       requireBpf();
-      // More threads than the probe can hold at once (4096 slots and 16384 hash stamps by
+      // More threads than the probe can hold at once (4096 slots and 4096 hash stamps by
       // default), CONCURRENT alive at a time, each making CALLS getppid() calls and exiting.
       const [MADE, CALLS, CONCURRENT] = [24_000, 5, 8];
       workload = await startWorkload('churn_workload', [MADE, CALLS, CONCURRENT]);

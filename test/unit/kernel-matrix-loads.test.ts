@@ -73,7 +73,8 @@ const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined
  */
 const TARGET_FACTS: Record<string, string> = {
   'catch.ring_bytes': 'a constant (KDELAY_CATCH_RING_BYTES), the same in every catching run, which the catch configurations load',
-  'target.threads': 'sizes only the account maps that account.max_entries sizes too, which configurations load at its smallest and at the default',
+  'target.threads':
+    "sizes only per-thread hash maps (account, irq, sched, syscalls), whose size the verifier does not check against: the probes' max_entries options size the same maps and configurations load them at their smallest and at the default",
 };
 
 /**
@@ -92,11 +93,19 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
   'account:waiters': { fact: 'the possible CPUs (1 in the guests)' },
   'irq:hardirq_stats': { option: 'irq.max_entries' },
   'irq:softirq_stats': { option: 'irq.max_entries' },
+  'sched:thread_state': { option: 'sched.max_entries' },
+  'sched:run_stats': { option: 'sched.max_entries' },
+  'sched:partial_run_stats': { option: 'sched.max_entries' },
+  'sched:ready_stats': { option: 'sched.max_entries' },
+  'sched:stopped_stats': { option: 'sched.max_entries' },
+  'sched:tail_clip': { option: 'sched.max_entries' },
   'sched:state_slots': { option: 'sched.slots' },
   'sched:slot_owner': { option: 'sched.slots' },
   'sched:slot_mask': { option: 'sched.slots' },
   'syscalls:poll_syscall_nr': { fact: "poll()'s number on the architecture (both are booted)" },
   'syscalls:syscall_stats': { option: 'syscalls.max_entries' },
+  'syscalls:syscall_start': { fact: "the target's threads at start (target.threads): a per-thread hash map, at least 4096 rows" },
+  'syscalls:long_poll_stats': { fact: "the target's threads at start (target.threads): a per-thread hash map, at least 4096 rows" },
   'syscalls:stamp_slots': { option: 'syscalls.slots' },
   'syscalls:slot_owner': { option: 'syscalls.slots' },
   'syscalls:slot_mask': { option: 'syscalls.slots' },

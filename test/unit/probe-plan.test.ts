@@ -48,7 +48,11 @@ describe('--probe-option values', () => {
     ['irq.max_entries', '16777217', '--probe-option irq.max_entries: 16777217 is out of range (1 to 16777216)'],
     ['sched.slots', '0x10', "--probe-option sched.slots: '0x10' is not an integer"],
     ['syscalls.events', '1', '--probe-option syscalls.events: kdelay sets it from its own flags'],
-    ['no.such', '1', '--probe-option no.such: no running probe declares it (known: account.max_entries, irq.max_entries, sched.slots, syscalls.slots, syscalls.max_entries)'],
+    [
+      'no.such',
+      '1',
+      '--probe-option no.such: no running probe declares it (known: account.max_entries, irq.max_entries, sched.slots, sched.max_entries, syscalls.slots, syscalls.max_entries)',
+    ],
   ])('refuses %s=%s', (name, value, message) => {
     expect(() => probeOptionValues({ [name]: value }, entries)).toThrow(message);
   });

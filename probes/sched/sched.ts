@@ -56,6 +56,7 @@ export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   obj.shareMap('kdelay_exited_threads');
+  obj.shareMap('kdelay_clock'); // account's clock read at the same switch or wake-up (kdelay_clock.bpf.h)
   obj.load();
   return obj.result();
 }

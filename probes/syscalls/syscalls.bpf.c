@@ -24,6 +24,7 @@
  * per event, and their links detach in ~1 ms instead of 60-110 ms.
  */
 #include "kdelay_core.bpf.h"
+#include "kdelay_clock.bpf.h"
 #include "kdelay_gate.bpf.h"
 #include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
@@ -306,7 +307,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 
 	if (!gate)
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_SYS_ENTER, tid, 0, gate->window_start_ns);
 	slot = own_slot(tid, true);
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!stamp) {
@@ -382,10 +383,10 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
 	if (!start || start->entry_ns < gate->window_start_ns) {
 		if (exiting_syscall_nr(regs) == poll_syscall_nr)
-			poll_returned(tid, start, bpf_ktime_get_ns());
+			poll_returned(tid, start, kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns));
 		return 0;
 	}
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, start->entry_ns);
 
 	nr = start->nr;
 	count_call(tid, nr, now - start->entry_ns, slot, gate);
@@ -454,10 +455,10 @@ static __always_inline void blocked_in(u32 tid)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(syscalls_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	if (BPF_CORE_READ(prev, tgid) == kdelay_target_tgid)
+	if (prev->tgid == kdelay_target_tgid)
 		blocked_out(ctx, preempt, prev);
-	if (BPF_CORE_READ(next, tgid) == kdelay_target_tgid)
-		blocked_in(BPF_CORE_READ(next, pid));
+	if (next->tgid == kdelay_target_tgid)
+		blocked_in(next->pid);
 	return 0;
 }
 

@@ -60,6 +60,7 @@ function pollNumber(): i32 {
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.shareMap('kdelay_clock'); // account's clock read at the same entry or exit (kdelay_clock.bpf.h)
   obj.setI32('poll_syscall_nr', pollNumber());
   obj.setMaxEntries('syscall_stats', <u32>option('syscalls.max_entries', SYSCALL_STATS_MAX_ENTRIES));
   obj.setSlots('stamp_slots', <u32>option('syscalls.slots', STAMP_SLOTS_MAX_ENTRIES));

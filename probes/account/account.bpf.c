@@ -110,8 +110,8 @@ struct account_thread {
 	u32 pad;
 	u64 syscall2_ns;
 	u64 syscall2_count;
-	u64 born_ns;    /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
-	u64 exit_ns;    /* its last switch-out (0: alive) */
+	u64 born_ns; /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
+	u64 exit_ns; /* its last switch-out (0: alive) */
 };
 
 struct account_key {
@@ -264,7 +264,8 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
 				thread->sum_ns[ACCOUNT_SYSCALL] = thread->syscall2_ns;
 				thread->sum_count[ACCOUNT_SYSCALL] = thread->syscall2_count;
 			} else {
-				account_add(tid, ACCOUNT_SYSCALL, thread->syscall2_nr, thread->syscall2_count, thread->syscall2_ns);
+				account_add(tid, ACCOUNT_SYSCALL, thread->syscall2_nr, thread->syscall2_count,
+				            thread->syscall2_ns);
 				thread->sum_ns[ACCOUNT_SYSCALL] = 0;
 				thread->sum_count[ACCOUNT_SYSCALL] = 0;
 			}

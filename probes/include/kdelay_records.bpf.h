@@ -110,7 +110,7 @@ enum kdelay_clock_event {
 KDELAY_SHARED_ENUM(kdelay_clock_event)
 
 struct kdelay_clock {
-	u64 ns; /* bpf_ktime_get_ns() at the event */
+	u64 ns;    /* bpf_ktime_get_ns() at the event */
 	u32 event; /* enum kdelay_clock_event */
 	u32 tid;
 	u32 other;

@@ -383,7 +383,8 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
 	if (!start || start->entry_ns < gate->window_start_ns) {
 		if (exiting_syscall_nr(regs) == poll_syscall_nr)
-			poll_returned(tid, start, kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns));
+			poll_returned(tid, start,
+			              kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns));
 		return 0;
 	}
 	now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, start->entry_ns);

@@ -416,7 +416,14 @@ if (want('switch-cost')) {
   const sched = await workload('sched_workload');
   const tracers = [
     untraced,
-    floorTracer('floor: empty sched + syscall hooks', ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_sched_stat_runtime']),
+    floorTracer('floor: empty sched + syscall hooks', [
+      'floor_sys_enter',
+      'floor_sys_exit',
+      'floor_sched_switch',
+      'floor_sched_wakeup',
+      'floor_sched_wakeup_new',
+      'floor_sched_stat_runtime',
+    ]),
     // The hooks --only sched attaches, sched_stat_runtime included (it fires several times per switch), and without it (the floor before).
     floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_sched_stat_runtime']),
     floorTracer('floor: empty sched hooks but sched_stat_runtime', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),

@@ -57,8 +57,8 @@ const made = spawnSync(
      const file = ${JSON.stringify(BUNDLE)};
      const { exports, script } = loadBundle(file, { useCache: false });
      exports.main(['--version']).then(() => {
-       const source = readFileSync(file, 'utf8');
-       writeFileSync(file + '.cache', Buffer.concat([createHash('sha256').update(source).update('\\0' + process.arch + '\\0' + process.version).digest(), script.createCachedData()]));
+       const bytes = readFileSync(file);
+       writeFileSync(file + '.cache', Buffer.concat([createHash('sha256').update(bytes).update('\\0' + process.arch + '\\0' + process.version).digest(), script.createCachedData()]));
      });`,
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },

@@ -20,9 +20,25 @@ export interface ColumnSpec {
   format: ColumnFormat;
   /** Numbers' headers are right-aligned unless this says 'left'. */
   headerAlign?: 'left' | 'right';
+  /**
+   * How rows of several windows add up into one, and so how a later
+   * window's cumulative rows less an earlier's give what happened between
+   * (catch mode's caught window is such a difference of snapshots;
+   * host/report/merge-samples.ts): 'key' identifies the row with the label
+   * (NUMBER, CPU), 'sum' adds or subtracts (counts, totals), 'min' and
+   * 'max' keep the extreme, 'mean' is the mean weighted by the column
+   * `weight` names (an average per count). A section whose number columns
+   * do not all say is left out of caught windows.
+   */
+  merge?: ColumnMerge;
+  /** The column (index) a 'mean' is weighted by. */
+  weight?: number;
   /** What `kdelay serve` exports of this column (see ColumnMetric); a column without it is not exported. */
   metric?: ColumnMetric;
 }
+
+export type ColumnMerge = 'key' | 'sum' | 'min' | 'max' | 'mean';
+export const COLUMN_MERGES: readonly ColumnMerge[] = ['key', 'sum', 'min', 'max', 'mean'];
 
 /**
  * A column as `kdelay serve` exports it (Prometheus's naming rules: base
@@ -247,6 +263,13 @@ export function parseManifest(json: string, source: string): ProbeManifest {
       oneOf(c.headerAlign, `${where} column ${i} headerAlign`, ['left', 'right'] as const);
       if (c.key !== undefined && (typeof c.key !== 'string' || !/^[a-z][a-z0-9_]{0,31}$/.test(c.key)))
         fail(`${where} column ${i} key must be snake_case (a-z, 0-9 and _, at most 32)`);
+      const merge = oneOf(c.merge, `${where} column ${i} merge`, COLUMN_MERGES);
+      if (merge !== undefined && c.format === 'label') fail(`${where} column ${i}: a label column is always the row's key; it takes no merge`);
+      if (merge === 'mean') {
+        const weight = integer(c.weight, `${where} column ${i} weight (the column a mean is weighted by)`, 0, columns.length - 1);
+        const by = columns[weight] as Record<string, unknown>;
+        if (weight === i || by.format === 'label' || by.merge !== 'sum') fail(`${where} column ${i}: a mean's weight must be another column merged by sum`);
+      } else if (c.weight !== undefined) fail(`${where} column ${i}: weight is for merge "mean"`);
     });
     const labelNames = new Set<string>();
     const metricLabel = (name: unknown, what: string) => {

@@ -9,6 +9,8 @@ import { type CliCommand, runCli } from './runner.js';
 
 export { packageVersion } from './commands/report.js';
 export { reportCommand };
+/** kdelay serve's collector thread runs this export of the one-file CLI (driver/serve.ts). */
+export { runServeWorker as serveWorker } from '../driver/serve-worker.js';
 
 /**
  * Every command besides the main one. `kdelay --help`, `kdelay help`, the

@@ -109,6 +109,13 @@ function seconds(value: string): number {
   return n;
 }
 
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of milliseconds');
+  if (n > MAX_SECONDS * 1000) throw new InvalidArgumentError(`must be at most ${MAX_SECONDS * 1000} (100 days)`);
+  return n;
+}
+
 export const HELP_EXAMPLES = `
 Triggers (TYPE:ARGS):
   u|usdt:PROVIDER:PROBE   t|trace:SYSTEM:EVENT   k|kprobe:FUNCTION
@@ -131,6 +138,11 @@ Examples:
                                       # only the handler and revalidator threads
   kdelay -p 1234 --start-trigger up:libc:fsync --stop-trigger ur:libc:fsync
                                       # one fsync() call of process 1234
+  kdelay --catch-long-poll 1000       # only the poll intervals of 1 s or more, with
+                                      # the verdict, until Ctrl-C (ovs-vswitchd's
+                                      # "Unreasonably long ...ms poll interval")
+  kdelay -p 1234 --catch-syscall 200 --sample-count 3
+                                      # the first three syscalls of 200 ms or more
 
   kdelay -p 1234 -s 1000000 --verdict --write run.kdelay
                                       # record the run too; then, anywhere:
@@ -213,6 +225,8 @@ export function buildProgram(): Command {
         .choices(['text', 'reference', 'json'])
         .default('text', 'text'),
     )
+    .addOption(new Option('--catch-long-poll <MS>', 'stay attached and report only windows holding a poll interval of at least MS ms (with the verdict)').argParser(milliseconds))
+    .addOption(new Option('--catch-syscall <MS>', 'stay attached and report only windows holding a system call of at least MS ms (with the verdict)').argParser(milliseconds))
     .addOption(new Option('--json', 'one JSON object per line (NDJSON) instead of the text report'))
     .addOption(new Option('--legend', 'explain the sections of the report (RUN, READY, STOPPED, LONG POLL, PARTIAL, ...) and exit'))
     .addOption(new Option('--write <FILE>', 'also record every sample into FILE, to render again later (kdelay report FILE, kdelay diff A B)'))
@@ -305,13 +319,18 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
   const pid = o.pid ?? positional;
   if (o.json === true && o.format !== 'text' && o.format !== 'json') throw new UserError(`--json and --format ${o.format} are different outputs: choose one`, ExitCode.USAGE);
   const format: KdelayOptions['format'] = o.json === true ? 'json' : o.format;
+  const catching = o.catchLongPoll !== undefined || o.catchSyscall !== undefined;
+  if (catching && (o.startTrigger !== undefined || o.stopTrigger !== undefined)) {
+    throw new UserError('--catch-long-poll and --catch-syscall choose their own windows: they take no --start-trigger or --stop-trigger', ExitCode.USAGE);
+  }
   return {
     // -p 0 is the reference's "find ovs-vswitchd" too.
     pid: pid === 0 ? undefined : pid,
     tid: o.tid,
     threadName: o.threadName,
     sampleTime: o.interval ?? o.sampleTime,
-    sampleCount: o.sampleCount,
+    // Catch mode runs until Ctrl-C unless told how many catches to report.
+    sampleCount: catching && program.getOptionValueSource('sampleCount') !== 'cli' ? Infinity : o.sampleCount,
     sampleInterval: o.sampleInterval,
     debug: o.debug,
     json: format === 'json',
@@ -332,7 +351,9 @@ export function parseOptions(argv: string[]): KdelayOptions | 'help' | 'version'
     skipProbes: [...(o.skip ?? []), ...(o.skipUpcallStats === true ? ['upcall'] : [])],
     allowProgramKinds: o.allowProgramKind ?? [],
     probeOptions: o.probeOption ?? {},
-    verdict: o.verdict === true || o.verdictOnly === true || o.hist === true,
+    verdict: o.verdict === true || o.verdictOnly === true || o.hist === true || catching,
+    catchLongPollMs: o.catchLongPoll,
+    catchSyscallMs: o.catchSyscall,
     verdictOnly: o.verdictOnly === true,
     histograms: o.hist === true,
     ...(o.write !== undefined ? { write: o.write, argv: [...argv] } : {}),

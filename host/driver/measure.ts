@@ -33,17 +33,19 @@ import { admittedBundles } from './admission.js';
 import { monotonicNs, nowEpochMicros } from './clock.js';
 import { GateState } from './gate.js';
 import { Interrupts } from './interrupts.js';
-import { holdMemorySteady } from './memory-policy.js';
+import { holdMemorySteady, reuseMemoryWhileLoading } from './memory-policy.js';
 import type { KdelayOptions } from './options.js';
 import { checkEventBufferSizes, checkFileDescriptorLimit, checkMemoryLimits, limitFailure, requireKernelBtf } from './preflight.js';
 import { planProbes } from './probe-plan.js';
-import { ProbeSet } from './probe-set.js';
+import { probeSetConfig } from './probe-config.js';
+import { type CollectedSample, ProbeSet } from './probe-set.js';
 import { accountQuietThreads } from './quiet-threads.js';
 import { progressLine, terminalHint } from './progress.js';
 import { runTimeMode, runTriggerMode, type SamplerIO } from './sampler.js';
 import { threadSelector } from './thread-selection.js';
 import { createRecording, kdelayVersion, recordingHeader } from './recording.js';
 import { recordingTee } from '../report/recording/sink.js';
+import { watchForCatches } from './catch-watch.js';
 
 /**
  * Loads libbpf and the backend late, at first use: `--help`, bad options and
@@ -96,33 +98,20 @@ function triggerFailure(triggers: Triggers, triggerProbe: string | undefined, er
  * state size their maps from (host value `target.threads`).
  */
 async function startProbes(backend: BpfBackend, target: Target, triggers: Triggers, options: KdelayOptions, targetThreads: number): Promise<ProbeSet> {
-  const arch = hostArch();
-  if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
   const entries = admittedBundles(options);
   timingMark('bundles admitted (seals)');
-  const { skip, triggerProbe, numeric, text, hostText } = planProbes(entries, options, Boolean(triggers.start || triggers.stop), new KernelFeatures(backend), (fn, modules) =>
-    returnProbePlan(fn, modules),
-  );
+  const plan = planProbes(entries, options, Boolean(triggers.start || triggers.stop), new KernelFeatures(backend), (fn, modules) => returnProbePlan(fn, modules));
+  const { triggerProbe } = plan;
+  // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
+  const config = probeSetConfig(target, plan, options, targetThreads, { ...triggerOptions('start', triggers.start), ...triggerOptions('stop', triggers.stop) });
   try {
     return await ProbeSet.start(
       backend,
       entries.map((e) => e.bundle),
       {
-        options: numeric,
-        targetTgid: target.kernelTgid,
-        targetPid: target.pid,
-        allowedProgramKinds: options.allowProgramKinds,
-        syscalls: SyscallTable.for(arch),
-        skip,
-        // Options kdelay sets from its own flags and host facts (triggers, attach kinds, -s) win over --probe-option.
-        stringOptions: {
-          ...text,
-          ...triggerOptions('start', triggers.start),
-          ...triggerOptions('stop', triggers.stop),
-          ...hostText,
-        },
+        ...config,
         triggers: Boolean(triggers.start || triggers.stop),
-        hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(targetThreads) },
+        catching: catching(options) ? { longPollNs: msToNs(options.catchLongPollMs), syscallNs: msToNs(options.catchSyscallMs) } : undefined,
         userFunctions: new Map([triggers.start, triggers.stop].flatMap((t) => (t?.location ? [[t.args[0], t.location] as const] : []))),
         syscallEvents:
           options.syscallEvents === undefined
@@ -145,6 +134,10 @@ async function startProbes(backend: BpfBackend, target: Target, triggers: Trigge
     throw err;
   }
 }
+
+/** Catch mode (driver/catch-mode.ts): --catch-long-poll or --catch-syscall. */
+const catching = (options: KdelayOptions) => options.catchLongPollMs !== undefined || options.catchSyscallMs !== undefined;
+const msToNs = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1e6));
 
 /** The resolved target of a run, and how its numbers are read (see "PID namespaces" in ARCHITECTURE.md). */
 export interface TargetContext {
@@ -210,7 +203,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
   timingMark('target resolved');
   backend ??= await loadBackend(options.debug !== 0);
   timingMark('libbpf loaded');
-  holdMemorySteady();
+  reuseMemoryWhileLoading();
 
   // --write's file exists before anything attaches: a path that cannot be created stops the run here.
   const recorder = createRecording(options);
@@ -223,6 +216,7 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
     interrupts.dispose();
     throw err;
   }
+  holdMemorySteady();
   timingMark('probes started');
   // Nothing else shows that kdelay is ready while it waits for a start trigger (scripts wait for this).
   if (triggers.start) process.stderr.write(`kdelay: attached to PID ${pid}; waiting for ${triggers.start.trigger.text}\n`);
@@ -265,6 +259,17 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
       interrupted: () => interrupts.interrupted(),
       progress: (state) => progress.show(state),
     };
+    /** The account's rows for threads the probe never saw (asleep all along), for a window of windowNs. */
+    const withQuietThreads = (sample: CollectedSample, windowNs: number) => {
+      if (probes.provides('accounting')) {
+        const candidates = threadIds(pid, namespaces.userProc).map((tid) => ({
+          tid: namespaces.kernelId(tid) ?? tid,
+          whereabouts: () => threadWhereabouts(pid, tid, namespaces.userProc),
+        }));
+        accountQuietThreads(sample.tables, candidates, windowNs);
+      }
+      return sample;
+    };
     const source = {
       open: () => probes.gate.open(),
       close: () => {
@@ -280,25 +285,38 @@ export async function measure(options: KdelayOptions, { target, namespaces, back
         lastWindow = { startNs: gate.windowStartNs, stopNs: gate.windowStopNs };
         return Number(gate.windowStopNs - gate.windowStartNs);
       },
-      collect: () => {
-        const sample = probes.collect();
-        // Before the selection, which renumbers and filters these rows like the probes' own.
-        if (probes.provides('accounting')) {
-          const candidates = threadIds(pid, namespaces.userProc).map((tid) => ({
-            tid: namespaces.kernelId(tid) ?? tid,
-            whereabouts: () => threadWhereabouts(pid, tid, namespaces.userProc),
-          }));
-          accountQuietThreads(sample.tables, candidates, Number(lastWindow.stopNs - lastWindow.startNs));
-        }
-        return threads.select(sample);
-      },
+      // Quiet threads before the selection, which renumbers and filters these rows like the probes' own.
+      collect: () => threads.select(withQuietThreads(probes.collect(), Number(lastWindow.stopNs - lastWindow.startNs))),
       reset: () => {
         probes.reset();
         probes.gate.idle();
         threads.look();
       },
     };
-    if (probes.triggerEvents) {
+    if (probes.catchEvents) {
+      await watchForCatches({
+        thresholds: { longPollMs: options.catchLongPollMs, syscallMs: options.catchSyscallMs },
+        sampleCount: options.sampleCount,
+        sections: probes.sections,
+        events: probes.catchEvents,
+        open: () => {
+          probes.gate.open();
+          return probes.gate.read().windowStartNs;
+        },
+        snapshot: () => {
+          const { atNs, sample } = probes.catchSnapshot();
+          // Cumulative since the gate opened: a quiet thread's row is that whole time.
+          const selected = threads.select(withQuietThreads(sample, Number(atNs - probes.gate.read().windowStartNs)));
+          threads.look();
+          return { atNs, sample: selected };
+        },
+        reportedTid: (tid) => threads.reportedTid(tid),
+        syscallName: (nr) => probes.syscallLabel(nr),
+        monotonicNs,
+        io,
+        sink: recording ? recording.tee(sink) : sink,
+      });
+    } else if (probes.triggerEvents) {
       const events = probes.triggerEvents;
       await runTriggerMode(
         { ...options, startTrigger: Boolean(triggers.start), stopTrigger: Boolean(triggers.stop), triggerDeltaNs: options.triggerDelta },

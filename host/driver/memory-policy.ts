@@ -13,10 +13,20 @@
  *   few hundred kB, so the extra scavenges cost tens of microseconds.
  * - glibc malloc's mmap threshold (see mapLargeAllocations).
  *
+ * Until the probes are loaded, the heap keeps large blocks instead
+ * (reuseMemoryWhileLoading): libbpf parses the kernel's BTF once per BPF
+ * object, and reusing the pages of the last parse is what makes the next
+ * one cheap (libbpf/libbpf-backend.ts, load).
+ *
  * Library users (tests, scripts) keep the platform's defaults.
  */
 import { setFlagsFromString } from 'node:v8';
-import { mapLargeAllocations } from '../libbpf/libc.js';
+import { mapLargeAllocations, reuseLargeAllocations } from '../libbpf/libc.js';
+
+/** From before the first BPF object loads until holdMemorySteady(), once the probes are attached. */
+export function reuseMemoryWhileLoading(): void {
+  reuseLargeAllocations();
+}
 
 export function holdMemorySteady(): void {
   // Read by V8 each time it grows the young generation, so it applies after start-up too.

@@ -53,6 +53,10 @@ export interface KdelayOptions {
   write?: string;
   /** The command line, with --write: the recording keeps it for a person to read. */
   argv?: string[];
+  /** --catch-long-poll MS: report only windows holding a poll interval of at least this (catch mode; implies verdict). */
+  catchLongPollMs?: number;
+  /** --catch-syscall MS: report only windows holding a system call of at least this. */
+  catchSyscallMs?: number;
 }
 
 /** The reference rounds --buffer-page-count up to a power of two. */

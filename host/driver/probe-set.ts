@@ -22,6 +22,7 @@ import { TriggerEvents } from './trigger-events.js';
 import { type HostValues, optionsFromHostValues } from './host-values.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
+import { type CatchConfig, CatchEvents } from './catch-events.js';
 
 const CLOCK_MAP = 'kdelay_clock';
 
@@ -43,6 +44,8 @@ export interface ProbeSetConfig {
   triggers?: boolean;
   /** --syscall-events: collect slow syscalls (with stacks unless stackTraceSize is 0). */
   syscallEvents?: SyscallEventsConfig;
+  /** Catch mode: create the ring the syscalls probe posts long intervals to (driver/catch-mode.ts). */
+  catching?: CatchConfig;
   /** Program kinds and helpers the policy would refuse, allowed by the user (--allow-program-kind). */
   allowedProgramKinds?: readonly string[];
   /** Probes not to load, with the reason (reported as not available if they are optional). */
@@ -81,6 +84,9 @@ export interface CollectedSample extends ReportSample {
 export class ProbeSet {
   readonly gate: Gate;
   triggerEvents: TriggerEvents | undefined;
+  catchEvents: CatchEvents | undefined;
+  /** While catchSnapshot() collects: the time it describes, fixed at the first kdelay.snapshot_ns() call. */
+  private snapshotAt: { ns: bigint | undefined } | undefined;
   private syscallEvents: SyscallEventCollector | undefined;
   private symbolizer: Symbolizer | undefined;
   private syscalls!: SyscallTable;
@@ -101,9 +107,9 @@ export class ProbeSet {
   /**
    * Loads and attaches every bundle; on any failure releases what was done
    * and throws. Guests that load apart (runtime/probe-guest.ts) are started
-   * in three rounds: every kdelay_probe_load, whose loads run side by side
-   * on worker threads (the kernel verifies each probe's programs in the
-   * thread that loads them), then the wait for all of them, then every
+   * in three rounds: every kdelay_probe_load, whose loads the session runs
+   * when it returns (runtime/guest-session.ts: finishLoads; the libbpf
+   * backend loads in turn on the main thread), then the wait for all of them, then every
    * kdelay_probe_attach in the bundles' order. A guest with only
    * kdelay_probe_init is started as before, in its turn, while the loads
    * already begun go on.
@@ -140,6 +146,16 @@ export class ProbeSet {
     const starting: { guest: ProbeGuest; loading: Promise<void> }[] = [];
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
+      if (config.catching) {
+        set.catchEvents = new CatchEvents(backend, set.shared, config.catching);
+        Object.assign(
+          options,
+          optionsFromHostValues(
+            bundles.map((b) => b.manifest.options),
+            set.catchEvents.hostValues(),
+          ),
+        );
+      }
       if (config.syscallEvents) {
         set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
         Object.assign(
@@ -166,6 +182,10 @@ export class ProbeSet {
             syscallNumber: (name) => config.syscalls.number(name),
             syscallName: (nr) => config.syscalls.name(nr),
             userFunction: (name) => config.userFunctions?.get(name),
+            snapshotNs: () => {
+              const at = set.snapshotAt;
+              return at ? (at.ns ??= process.hrtime.bigint()) : 0n;
+            },
           },
           config.targetPid ?? config.targetTgid,
           config.allowedProgramKinds,
@@ -237,13 +257,15 @@ export class ProbeSet {
     return new Map(this.guests.map((g) => [g.name, g.memoryBytes]));
   }
 
-  collect(): CollectedSample {
+  collect(accountingFirst = false): CollectedSample {
     // Section ids are unique across bundles (checked in start()), so tables merge by id.
     const tables: SampleTables = new Map();
     const warnings: string[] = [];
     const notes = [...this.unavailable];
     const histograms: ThreadHistogram[] = [];
-    for (const guest of this.guests) {
+    const accounting = (g: ProbeGuest) => (g.bundle.manifest.provides ?? []).includes('accounting');
+    const guests = accountingFirst ? [...this.guests.filter(accounting), ...this.guests.filter((g) => !accounting(g))] : this.guests;
+    for (const guest of guests) {
       try {
         for (const [id, table] of guest.collect()) tables.set(id, table);
         histograms.push(...guest.takeHistograms());
@@ -258,6 +280,26 @@ export class ProbeSet {
     const exited = this.exitedThreads.take();
     if (!this.syscallEvents) return { tables, histograms, warnings, notes, exited };
     return { tables, histograms, warnings, notes, exited, events: this.resolveEvents(this.syscallEvents.take()), stacks: this.symbolizer !== undefined };
+  }
+
+  /**
+   * Catch mode (driver/catch-mode.ts): the probes' cumulative counts of the
+   * open gate, and the time they describe: a stretch still in progress is
+   * evaluated up to it. That time is read when a probe first asks for it
+   * (kdelay.snapshot_ns()), and the accounting probe is collected first: it
+   * asks once it has read its maps, so each thread's states add up to that
+   * time, wrong only by what changed in the few us between (a time read
+   * before the collect was wrong by what changed during all of it: tens of
+   * ms on a loaded VM). Nothing is reset: the kernel goes on counting.
+   */
+  catchSnapshot(): { atNs: bigint; sample: CollectedSample } {
+    this.snapshotAt = { ns: undefined };
+    try {
+      const sample = this.collect(true);
+      return { atNs: this.snapshotAt.ns ?? process.hrtime.bigint(), sample };
+    } finally {
+      this.snapshotAt = undefined;
+    }
   }
 
   private resolveEvents(records: SyscallEventRecord[]): SyscallEvent[] {
@@ -299,6 +341,7 @@ export class ProbeSet {
   async close(): Promise<void> {
     for (const guest of this.guests.splice(0)) guest.close();
     await this.triggerEvents?.close();
+    await this.catchEvents?.close();
     await this.syscallEvents?.close();
     this.shared.closeAll();
   }

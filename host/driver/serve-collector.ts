@@ -2,9 +2,9 @@
  * `kdelay serve`'s continuous collection: the probes' window opens once per
  * target and never closes; every background tick reads their running
  * totals into the host's MetricStore (host/metrics/store.ts: it adds what
- * grew since the last read, so nothing is lost between reads), and a scrape
- * only sends the text the store rendered from what was read last (cached
- * until a read changes something). It follows the target:
+ * grew since the last read, so nothing is lost between reads); the text a
+ * scrape sends is the store's (rendered again only when a read changed
+ * something) and about(). It follows the target:
  * when the process exits its series stay (until they expire) and serving
  * goes on; in auto mode (no -p) the next ovs-vswitchd is attached when one
  * appears. Side effects (the probes, /proc, the clock) come in through
@@ -51,8 +51,6 @@ export class ServeCollector {
   private reads = 0;
   private lastReadSeconds = 0;
   private incomplete = 0;
-  /** A scrape came since the last tick: render the next read's text in the background, not in the next scrape. */
-  private scraped = false;
   private attaches = 0;
   /** Once -p's process is gone, it is not looked for again (its PID may be another's later). */
   private done = false;
@@ -124,18 +122,17 @@ export class ServeCollector {
       }
     }
     this.store.expire(now);
-    if (this.scraped) {
-      this.scraped = false;
-      this.store.render();
-    }
   }
 
   /** /metrics: what the last read found, in the text format (the store's text is cached; nothing is read from the probes here). */
   scrape(): string {
+    return this.store.render() + this.about();
+  }
+
+  /** The lines of /metrics about kdelay serve itself (the target, reads), after the store's. */
+  about(): string {
     const t = this.target;
-    this.scraped = true;
     return (
-      this.store.render() +
       '# HELP kdelay_target_info The process kdelay serve measures now (none while it waits for one).\n# TYPE kdelay_target_info gauge\n' +
       (t ? `kdelay_target_info{pid="${t.pid}",command="${escapeLabelValue(t.command)}"} 1\n` : '') +
       '# HELP kdelay_target_attaches_total Processes kdelay serve attached to so far.\n# TYPE kdelay_target_attaches_total counter\n' +

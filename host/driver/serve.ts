@@ -1,123 +1,40 @@
 /**
  * `kdelay serve`: the probes' statistics as Prometheus metrics over HTTP
- * (GET /metrics), collected continuously (driver/serve-collector.ts) from
- * -p PID or, by default, the running ovs-vswitchd, attaching to the next one
- * when it restarts. The impure shell: BPF, /proc, the HTTP server, signals.
+ * (GET /metrics), collected continuously from -p PID or, by default, the
+ * running ovs-vswitchd, attaching to the next one when it restarts.
+ *
+ * Two threads. The collector (libbpf, the probes, the metric store:
+ * driver/serve-worker.ts) runs on a worker thread, because a read of the
+ * probes' maps blocks the thread that makes it for 100-400 ms on a target
+ * of thousands of threads. This main thread keeps only the HTTP server, the
+ * last text the worker sent, and the signals: a scrape is answered at once,
+ * whatever the worker is doing.
  */
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ExitCode, UserError } from '../base/exit-codes.js';
-import { printable } from '../base/printable.js';
-import type { BpfBackend } from '../libbpf/backend.js';
-import type { SectionSpec } from '../bundle/manifest.js';
-import { MetricsError } from '../metrics/families.js';
-import { ProbeError } from '../runtime/probe-guest.js';
-import { hostArch, SyscallTable } from '../syscalls/table.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { requireBpfCapabilities } from '../system/capabilities.js';
-import { KernelFeatures } from '../system/kernel-features.js';
-import { PidNamespaces, resolveTarget, TargetProcess, threadIds, threadName } from '../system/procfs.js';
-import { TaskNumbersReader } from '../system/task-numbers.js';
-import { returnProbePlan } from '../system/trigger-targets.js';
-import { admittedBundles } from './admission.js';
-import type { CatalogEntry } from './catalog.js';
-import { holdMemorySteady } from './memory-policy.js';
-import type { KdelayOptions } from './options.js';
-import { ProbeSet } from './probe-set.js';
-import { loadBackend, readTaskNumbersOrExplain } from './measure.js';
-import { planProbes, type ProbePlan } from './probe-plan.js';
-import { type AttachedTarget, ServeCollector } from './serve-collector.js';
-import { selectThreads } from './thread-selection.js';
+import type { FromCollector, ServeOptions, ToCollector } from './serve-worker.js';
+
+export type { ServeOptions } from './serve-worker.js';
 
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9464 };
 
-export interface ServeOptions extends Pick<
-  KdelayOptions,
-  'pid' | 'debug' | 'probeFiles' | 'trustKeys' | 'allowUnsigned' | 'onlyProbes' | 'skipProbes' | 'allowProgramKinds' | 'probeOptions' | 'histograms'
-> {
-  host: string;
-  port: number;
-  /** Series per thread name rather than per thread. */
-  byName: boolean;
-  /** Seconds a gone thread's series stay. */
-  expiry: number;
-  /** Seconds between background collections (and looks for a new target). */
-  interval: number;
-}
-
-/** The bundles serve runs and how (driver/probe-plan.ts): no triggers; the accounting probe only with --hist. */
-function plannedBundles(options: ServeOptions, backend: BpfBackend): ProbePlan & { entries: CatalogEntry[] } {
-  const entries = admittedBundles(options);
-  const plan = planProbes(entries, { ...options, verdict: options.histograms, verdictOnly: false }, false, new KernelFeatures(backend), (fn, modules) =>
-    returnProbePlan(fn, modules),
-  );
-  // The trigger probe has no sections and nothing to do without triggers.
-  if (plan.triggerProbe) plan.skip.set(plan.triggerProbe, undefined);
-  return { ...plan, entries };
-}
-
-/** Starts the probes on one process; its windows are driven by the collector. */
-async function attachTo(
-  backend: BpfBackend,
-  namespaces: PidNamespaces,
-  pid: number | undefined,
-  plan: ReturnType<typeof plannedBundles>,
-  options: ServeOptions,
-): Promise<AttachedTarget | undefined> {
-  let target;
-  try {
-    target = resolveTarget(pid, undefined, namespaces);
-  } catch (err) {
-    if (err instanceof UserError) return undefined;
-    throw err;
-  }
-  const process_ = new TargetProcess(target.pid, namespaces.userProc);
-  const arch = hostArch();
-  if (!arch) throw new UserError(`no syscall table for this architecture (${process.arch})`, ExitCode.OSFILE);
-  let probes: ProbeSet;
-  try {
-    probes = await ProbeSet.start(
-      backend,
-      plan.entries.map((e) => e.bundle),
-      {
-        options: plan.numeric,
-        targetTgid: target.kernelTgid,
-        targetPid: target.pid,
-        allowedProgramKinds: options.allowProgramKinds,
-        syscalls: SyscallTable.for(arch),
-        skip: plan.skip,
-        stringOptions: { ...plan.text, ...plan.hostText },
-        hostValues: { 'histograms.enabled': options.histograms ? 1n : 0n, 'target.threads': BigInt(threadIds(target.pid, namespaces.userProc).length) },
-      },
-    );
-  } catch (err) {
-    if (err instanceof ProbeError) throw new UserError(err.message, ExitCode.OSERR);
-    throw err;
-  }
-  for (const note of probes.unavailable) process.stderr.write(`kdelay: ${note.section}: not available (${note.reason})\n`);
-  // The user's numbers; a live thread the task iterator has not listed yet is left for a later read (the totals
-  // are cumulative: nothing is lost by waiting), so that no thread's totals are ever read under two numbers.
-  const view = (exited: ReadonlyMap<number, string> | undefined) => (kernelTid: number) =>
-    kernelTid === 0 ? 0 : (namespaces.userTid(target.kernelTgid, kernelTid) ?? (exited?.has(kernelTid) ? kernelTid : undefined));
-  probes.gate.open();
-  return {
-    pid: target.pid,
-    command: threadName(target.pid, target.pid, namespaces.userProc),
-    alive: () => process_.alive(),
-    threads: () => {
-      const live = new Map<number, string>();
-      for (const tid of threadIds(target.pid, namespaces.userProc)) {
-        const name = threadName(target.pid, tid, namespaces.userProc);
-        if (!name.startsWith('<unknown:')) live.set(tid, name);
-      }
-      return live;
-    },
-    // The window stays open: every read is of the running totals (host/metrics/store.ts).
-    read() {
-      const sample = probes.collect();
-      return namespaces.translates ? selectThreads(sample, view(sample.exited)) : sample;
-    },
-    syscallName: (nr) => probes.syscallLabel(nr),
-    close: () => probes.close(),
-  };
+/**
+ * The collector's thread. In the one-file CLI (dist/kdelay.cjs, whose URL
+ * import.meta.url is there) it loads that file again, as bin/kdelay.js does,
+ * and runs its serveWorker export; from dist/host/ it runs
+ * serve-worker-main.js.
+ */
+function startCollector(options: ServeOptions): Worker {
+  const here = import.meta.url;
+  const settings = { workerData: options, stderr: false, stdout: false };
+  if (!here.endsWith('.cjs')) return new Worker(new URL('./serve-worker-main.js', here), settings);
+  const load = `require(${JSON.stringify(join(PACKAGE_ROOT, 'bin', 'load-bundle.js'))}).loadBundle(${JSON.stringify(fileURLToPath(here))}).exports.serveWorker()`;
+  return new Worker(load, { ...settings, eval: true });
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {
@@ -129,36 +46,67 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** A text the worker sent: responses sending it now, and whether it is still the one new scrapes get. */
+interface Body {
+  bytes: Buffer;
+  sending: number;
+  current: boolean;
+}
+
+const note = (line: string) => process.stderr.write(`kdelay: ${line}\n`);
+
 export async function serve(options: ServeOptions): Promise<number> {
   requireBpfCapabilities();
-  const namespaces = PidNamespaces.detect();
-  const backend = await loadBackend(options.debug !== 0);
-  let taskNumbers: TaskNumbersReader | undefined;
-  if (namespaces.needsTaskIterator) {
-    const reader = (taskNumbers = new TaskNumbersReader(backend, namespaces.namespaceInode()));
-    namespaces.useTaskIterator(() => readTaskNumbersOrExplain(reader));
-  }
-  // -p: that process now, or a usage error; auto mode may start before ovs-vswitchd does.
-  if (options.pid !== undefined) resolveTarget(options.pid, undefined, namespaces);
-  holdMemorySteady();
-  const plan = plannedBundles(options, backend);
-  const sections: SectionSpec[] = plan.entries.filter((e) => !plan.skip.has(e.bundle.manifest.name)).flatMap((e) => e.bundle.manifest.sections);
-  let collector: ServeCollector;
-  try {
-    collector = new ServeCollector(
-      sections,
-      { byName: options.byName, expiryMs: options.expiry * 1000, latency: options.histograms },
-      {
-        attach: () => attachTo(backend, namespaces, options.pid, plan, options),
-        now: () => performance.now(),
-        note: (line) => process.stderr.write(`kdelay: ${printable(line)}\n`),
-      },
-      options.pid !== undefined,
-    );
-  } catch (err) {
-    if (err instanceof MetricsError) throw new UserError(err.message, ExitCode.CONFIG);
-    throw err;
-  }
+  const collector = startCollector(options);
+  const send = (message: ToCollector, transfer: ArrayBuffer[] = []) => collector.postMessage(message, transfer);
+  // What the last read found (the worker's UTF-8, as it sent it) and kdelay's own lines. A body is sent back
+  // for the worker to fill again once a newer one came and no response is sending it.
+  let body: Body = { bytes: Buffer.alloc(0), sending: 0, current: true };
+  let about = '';
+  const recycle = (b: Body) => {
+    if (!b.current && b.sending === 0 && b.bytes.buffer.byteLength > 0) send({ kind: 'recycle', body: b.bytes.buffer as ArrayBuffer }, [b.bytes.buffer as ArrayBuffer]);
+  };
+  let closed: () => void = () => {};
+  let ready!: { resolve: () => void; reject: (err: Error) => void };
+  const readiness = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
+  // The worker ended (said closed, failed, or broke); how it broke, once serving (crashed) or before (readiness).
+  let ended = false;
+  let failure: Error | undefined;
+  let crashed: ((err: Error) => void) | undefined;
+  const fail = (err: Error) => {
+    if (ended) return;
+    ended = true;
+    failure = err;
+    if (crashed) crashed(err);
+    else ready.reject(err);
+    closed(); // nothing is left to wait for
+  };
+  collector.on('message', (message: FromCollector) => {
+    switch (message.kind) {
+      case 'text':
+        if (message.body) {
+          const old = body;
+          body = { bytes: Buffer.from(message.body, 0, message.length), sending: 0, current: true };
+          old.current = false;
+          recycle(old);
+        }
+        about = message.about;
+        return;
+      case 'note':
+        return note(message.line);
+      case 'ready':
+        return ready.resolve();
+      case 'failed':
+        return fail(message.exitCode === undefined ? Object.assign(new Error(message.message), { stack: message.stack }) : new UserError(message.message, message.exitCode));
+      case 'closed':
+        ended = true;
+        return closed();
+    }
+  });
+  // A throw the worker did not catch ends it: said in one line, and kdelay stops (its fds go with the process).
+  collector.on('error', fail);
+  collector.on('exit', (code) => fail(new Error(`its thread ended (exit code ${code})`)));
+  await readiness;
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -167,14 +115,18 @@ export async function serve(options: ServeOptions): Promise<number> {
       return;
     }
     if (path === '/metrics') {
-      let body: string;
-      try {
-        body = collector.scrape();
-      } catch (err) {
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${(err as Error).message}\n`);
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body);
+      const tail = Buffer.from(about);
+      const b = body;
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': b.bytes.length + tail.length });
+      if (req.method === 'HEAD') return void res.end();
+      b.sending++;
+      // Sent in full: its bytes may be filled again. A response cut short keeps its buffer (for the garbage collector).
+      res.once('close', () => {
+        b.sending--;
+        if (res.writableFinished) recycle(b);
+      });
+      res.write(b.bytes);
+      res.end(tail);
       return;
     }
     res
@@ -182,26 +134,22 @@ export async function serve(options: ServeOptions): Promise<number> {
       .end(path === '/' ? 'kdelay serve: metrics at /metrics\n' : 'not found; metrics are at /metrics\n');
   });
   server.keepAliveTimeout = 65_000;
+  const stopped = new Promise<void>((resolve) => (closed = resolve));
   try {
     await listen(server, options.host, options.port);
   } catch (err) {
-    await collector.close();
-    taskNumbers?.close();
+    send({ kind: 'stop' });
+    await stopped;
     throw err;
   }
   const address = server.address();
   const where =
     typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : `${options.host}:${options.port}`;
   // Scripts wait for this line. Listening comes first: loading the probes may take seconds on a busy machine.
-  process.stderr.write(`kdelay: serving metrics on http://${where}/metrics\n`);
-  await collector.tick();
-  if (options.pid === undefined && !collector.attached) process.stderr.write('kdelay: no single ovs-vswitchd is running yet; serving, and waiting for one\n');
+  note(`serving metrics on http://${where}/metrics`);
+  send({ kind: 'start' });
 
   return await new Promise<number>((resolve) => {
-    let ticking = Promise.resolve();
-    const timer = setInterval(() => {
-      ticking = ticking.then(() => collector.tick()).catch((err) => void process.stderr.write(`kdelay: ${printable((err as Error).message)}\n`));
-    }, options.interval * 1000);
     // SIGUSR1 would open Node's debugger in a process holding BPF rights; SIGUSR2 would end it.
     const ignore = () => {};
     process.on('SIGUSR1', ignore);
@@ -210,14 +158,18 @@ export async function serve(options: ServeOptions): Promise<number> {
       for (const signal of STOP_SIGNALS) process.off(signal, stop);
       // A second signal ends it at once; the kernel releases everything with our fds.
       for (const signal of STOP_SIGNALS) process.once(signal, () => process.exit(128 + 2));
-      clearInterval(timer);
       server.close();
       server.closeAllConnections();
-      void ticking
-        .then(() => collector.close())
-        .then(() => taskNumbers?.close())
-        .finally(() => resolve(ExitCode.OK));
+      send({ kind: 'stop' });
+      void stopped.then(() => resolve(ExitCode.OK));
+    };
+    crashed = (err) => {
+      note(`the collector stopped: ${err.message}`);
+      server.close();
+      server.closeAllConnections();
+      resolve(ExitCode.SOFTWARE);
     };
     for (const signal of STOP_SIGNALS) process.on(signal, stop);
+    if (failure) crashed(failure);
   });
 }

@@ -108,6 +108,8 @@ export function threadSelector(options: Pick<KdelayOptions, 'tid' | 'threadName'
   return {
     look: () => names?.look(),
     select: (sample: CollectedSample) => (selectsAll(selection) && !namespaces.translates ? sample : selectThreads(sample, threadView(selection, factsOf(sample)))),
+    /** A kernel thread id as the report numbers it, or undefined when the selection leaves the thread out (catch mode's catches). */
+    reportedTid: (kernelTid: number) => threadView(selection, factsOf({ tables: new Map(), warnings: [] }))(kernelTid),
     /** A note when no thread now passes --thread-name (and -t): all rows would be left out until one does. */
     note(): string | undefined {
       const live = names?.look();

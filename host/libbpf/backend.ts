@@ -39,7 +39,8 @@ export interface OpenedObject {
    * load() on another thread: the kernel verifies programs in the loading
    * thread's bpf() call, so objects loaded this way are verified side by
    * side (driver/probe-set.ts starts every probe's load before awaiting
-   * any). Optional: a backend without it loads with load().
+   * any). Optional: a backend without it loads with load(), as the libbpf
+   * one does (libbpf-backend.ts, load: why in turn is faster there).
    */
   loadAsync?(): Promise<void>;
   /** After load: the fd of a map of this object. */

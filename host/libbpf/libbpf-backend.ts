@@ -38,9 +38,6 @@ const isPercpu = (type: number) => type === MapType.PERCPU_ARRAY || type === Map
 class LibbpfObject implements OpenedObject {
   private loaded = false;
   private closed = false;
-  /** A load in flight on a worker thread (loadAsync): closing waits for it, libbpf must not free the object under it. */
-  private loading: Promise<void> | undefined;
-  private closeWhenLoaded = false;
   private readonly links = new Set<Pointer>();
 
   constructor(
@@ -65,7 +62,7 @@ class LibbpfObject implements OpenedObject {
   }
 
   private requireOpen(what: string) {
-    if (this.loaded || this.loading) throw new BpfError(`${this.name}: ${what} must happen before load`, EINVAL);
+    if (this.loaded) throw new BpfError(`${this.name}: ${what} must happen before load`, EINVAL);
   }
 
   setGlobal(name: string, value: Uint8Array): void {
@@ -133,43 +130,24 @@ class LibbpfObject implements OpenedObject {
     };
   }
 
+  /**
+   * bpf_object__load on the calling thread, one object after another. Not
+   * on worker threads side by side (as kdelay did before): the kernel's
+   * verifier is a small part of a load (~5% of its CPU time, measured with
+   * perf on 6.18); most is libbpf parsing the kernel's BTF (5 MB of
+   * /sys/kernel/btf/vmlinux, read into a fresh buffer and copied once more,
+   * for every object) and the kernel preallocating hash maps. Page faults
+   * on that fresh memory are the cost, and each thread has its own malloc
+   * arena, so parallel loads paid them once per object; in turn on one
+   * thread, the next object's parse reuses the pages the last one freed
+   * (the CLI keeps them meanwhile: driver/memory-policy.ts).
+   */
   load(): void {
     this.requireOpen('load');
     timingMark(`load begin ${this.name}`);
     const err = bpf.object_load(this.obj);
     timingMark(`load end ${this.name}`);
     this.loadDone(err);
-  }
-
-  /**
-   * bpf_object__load on one of koffi's worker threads. libbpf keeps its
-   * state per object (what objects share is its cache of kernel-feature
-   * probes, whose results are the same whichever thread writes them), so
-   * different objects load side by side; this one is touched by nobody
-   * else until the promise settles (its guest is between its load and
-   * attach exports; close() waits). libbpf's log callback runs on the main
-   * thread (koffi queues it there), which waits in the event loop meanwhile.
-   */
-  loadAsync(): Promise<void> {
-    this.requireOpen('load');
-    if (this.loading) throw new BpfError(`${this.name}: already loading`, EINVAL);
-    timingMark(`load begin ${this.name}`);
-    this.loading = new Promise<void>((resolve, reject) => {
-      bpf.object_load.async(this.obj, (failure: unknown, err: number) => {
-        timingMark(`load end ${this.name}`);
-        try {
-          if (failure) throw failure;
-          this.loadDone(err);
-          resolve();
-        } catch (e) {
-          reject(e as Error);
-        } finally {
-          this.loading = undefined;
-          if (this.closeWhenLoaded) this.close();
-        }
-      });
-    });
-    return this.loading;
   }
 
   private loadDone(err: number): void {
@@ -247,10 +225,6 @@ class LibbpfObject implements OpenedObject {
 
   close(): void {
     if (this.closed) return;
-    if (this.loading) {
-      this.closeWhenLoaded = true;
-      return;
-    }
     this.closed = true;
     for (const link of this.links) bpf.link_destroy(link);
     this.links.clear();

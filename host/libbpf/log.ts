@@ -44,9 +44,9 @@ class LibbpfLog {
 
   /**
    * The last warning libbpf printed, consumed so it explains one failure
-   * only. While objects load side by side (loadAsync) their warnings
-   * interleave: given an object's name, the last one naming it ('NAME', as
-   * libbpf quotes it) is preferred.
+   * only. Given an object's name, the last one naming it ('NAME', as
+   * libbpf quotes it) is preferred: a warning about another object (a
+   * shared map's, a probe's left over) does not explain this one's failure.
    */
   lastWarning(objectName?: string): string | undefined {
     const naming = objectName ? this.recent.filter((w) => w.includes(`'${objectName}'`)) : [];

@@ -86,6 +86,7 @@ export class MetricStore {
   /** The last running total read of each row: family, pid/tid, labels -> value (histograms: buckets). */
   private readonly raw = new Map<string, number | Float64Array>();
   private body: string | undefined;
+  private changes = 0;
 
   constructor(
     sections: readonly SectionSpec[],
@@ -103,6 +104,11 @@ export class MetricStore {
   /** The metric families, by exposed name. */
   get familyNames(): string[] {
     return [...this.families.keys()];
+  }
+
+  /** Counts the changes to what render() returns: equal numbers, equal text. */
+  get generation(): number {
+    return this.changes;
   }
 
   /** How many series are exposed now (histograms count once). */
@@ -225,7 +231,7 @@ export class MetricStore {
         if (s > series.top) series.top = s;
       }
     }
-    if (grew) this.body = undefined;
+    if (grew) this.invalidate();
     return grew;
   }
 
@@ -262,8 +268,13 @@ export class MetricStore {
         }
       }
     }
-    this.body = undefined;
+    this.invalidate();
     return dropped;
+  }
+
+  private invalidate(): void {
+    this.body = undefined;
+    this.changes++;
   }
 
   /** Every family in the text exposition format (HELP and TYPE even for one without series yet); cached until something changes. */

@@ -74,6 +74,24 @@ export interface UnavailableSection {
   reason: string;
 }
 
+/**
+ * Catch mode (driver/catch-mode.ts): the interval a reported window was
+ * caught for. Times are CLOCK_MONOTONIC ns; kind 'syscall' names its call.
+ */
+export interface SampleCatch {
+  kind: 'long_poll' | 'syscall';
+  tid: number;
+  startNs: bigint;
+  stopNs: bigint;
+  syscall?: { name: string; nr: number };
+}
+
+/** What catch mode watches for (thresholds in ms; undefined: that kind is not caught). */
+export interface CatchThresholds {
+  longPollMs?: number;
+  syscallMs?: number;
+}
+
 export interface ReportSample {
   tables: SampleTables;
   /** With --hist: the accounting probe's histograms, as it reported them. */
@@ -89,6 +107,8 @@ export interface ReportSample {
   exited?: Map<number, string>;
   /** The window's clock readings, stamped by the driver before the sample is rendered. */
   window?: SampleWindow;
+  /** Catch mode: the interval this window was caught for. */
+  caught?: SampleCatch;
 }
 
 /** What ended a sampling window before its time. */
@@ -114,6 +134,12 @@ export interface SampleSink {
    * sampling" instead): whoever waits for it to start a workload may go.
    */
   windowOpened?(index: number, dumpMicros: number): void;
+  /**
+   * Catch mode: the probes are attached and watching for these (the text
+   * report prints "# Watching ..."): whoever waits for it to start a
+   * workload may go.
+   */
+  watching?(what: CatchThresholds, dumpMicros: number): void;
   /** A triggered sample shorter than --trigger-delta was not reported. */
   skipped(triggerDeltaNs: bigint, dumpMicros: number): void;
   /**

@@ -92,6 +92,10 @@ export class SectionTable {
     return this.valueColumns[row * this.width + column];
   }
 
+  setValue(row: number, column: number, value: number): void {
+    this.valueColumns[row * this.width + column] = value;
+  }
+
   /** All thread ids, by row; for hot loops (only the first `count` are rows). */
   get tids(): Uint32Array {
     return this.tidColumn;

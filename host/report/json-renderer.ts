@@ -1,5 +1,6 @@
 /** The NDJSON output as a sample sink: one JSON record per line (schema/kdelay-output.schema.json). */
 import type { SectionSpec } from '../bundle/manifest.js';
+import { catchJson, watchingRecord } from './catch-report.js';
 import type { ReportSample, SampleSink, SampleWindow } from '../model/sample.js';
 import { columnKey, jsonRecord, u64 } from './json-records.js';
 import { accountsOf, namesOf, type VerdictOptions } from './render-common.js';
@@ -75,6 +76,7 @@ export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
           warnings: sample.warnings,
           threads: [...threads].map(([tid, sectionsOfThread]) => ({ tid, name: threadName(tid), exited: sample.exited?.has(tid) ?? false, sections: sectionsOfThread })),
           system,
+          ...(sample.caught ? { catch: catchJson(sample.caught) } : {}),
         }),
       );
       for (const note of sample.notes ?? []) print(jsonRecord('unavailable', { sample: index, section: note.section, reason: note.reason }));
@@ -104,6 +106,9 @@ export function jsonRenderer(sections: SectionSpec[], nameNow: (tid: number) => 
           }),
         );
       }
+    },
+    watching(what, dumpMicros) {
+      print(watchingRecord(run.pid, what, dumpMicros));
     },
     windowOpened(index, dumpMicros) {
       print(jsonRecord('window_open', { sample: index, time: new Date(dumpMicros / 1000).toISOString() }));

@@ -48,7 +48,7 @@ export const OUTPUT_FORMATS = {
   },
   reference: {
     progressLines: true,
-    create: ({ sections, threadName, print, write, verdict }) => textRenderer(sections, threadName, print, write, verdict),
+    create: ({ sections, threadName, print, write, verdict, target }) => textRenderer(sections, threadName, print, write, verdict, { layout: 'reference', target }),
   },
   json: {
     progressLines: false,

@@ -1,6 +1,7 @@
 /** The text report as a sample sink: the reference's layout, or the `text` layout for a newcomer (text-style.ts). */
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { SampleSink, UnavailableSection } from '../model/sample.js';
+import { caughtHeaderLine, watchedFor, watchingLine } from './catch-report.js';
 import { withThousands } from './integers.js';
 import { accountsOf, type ByteWriter, incompleteLine, namesOf, type VerdictOptions } from './render-common.js';
 import { writeStatistics } from './statistics.js';
@@ -38,6 +39,7 @@ export function textRenderer(
   return {
     sample(_index, sample, dumpMicros, windowNs, triggerDeltaNs) {
       const threadName = namesOf(sample, nameNow, ' (exited)');
+      if (sample.caught) print(caughtHeaderLine(sample.caught, threadName(sample.caught.tid)));
       const header = triggerDeltaNs === undefined ? '# Sample dump' : `# Triggered sample dump, stop-start delta ${withThousands(triggerDeltaNs)} ns`;
       print(timestampLine(header, dumpMicros));
       for (const w of sample.warnings) print(incompleteLine(w));
@@ -79,6 +81,9 @@ export function textRenderer(
         hint(LEGEND_HINT);
         hint = undefined;
       }
+    },
+    watching(what) {
+      print(watchingLine(style?.target.pid ?? 0, watchedFor(what)));
     },
     skipped(triggerDeltaNs, dumpMicros) {
       print(timestampLine(`# Sample dump skipped, delta ${withThousands(triggerDeltaNs)} ns`, dumpMicros));

@@ -75,9 +75,10 @@ export class GuestSession {
 
   /**
    * While true, load() only records the request and finishLoads() does the
-   * loads, each on a worker thread where the backend can (loadAsync): the
-   * host sets it around a guest's kdelay_probe_load export, so the kernel
-   * verifies every probe's programs side by side (driver/probe-set.ts).
+   * loads, on another thread where the backend can (loadAsync; libbpf's
+   * loads in turn on this one: libbpf-backend.ts, load): the host sets it
+   * around a guest's kdelay_probe_load export, so every probe loads before
+   * any attaches (driver/probe-set.ts).
    */
   deferLoads = false;
 

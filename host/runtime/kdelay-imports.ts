@@ -26,6 +26,10 @@
  *   option_string(name, buf, cap) -> i32          length written (NUL added), -ENOENT if unset
  *   syscall_number(name) -> i32                     -ENOENT if this arch has none
  *   syscall_name(nr, buf, cap) -> i32               length written (NUL added)
+ *   snapshot_ns() -> i64                            catch mode: the CLOCK_MONOTONIC time of the
+ *       snapshot this collect takes of the open gate, read at the first call of
+ *       the collect (ask after reading the maps; the kernel still counts: write
+ *       nothing back); 0 for a closed window's collect
  *   host_machine() -> i32                           this machine's ELF e_machine (62 x86_64,
  *       183 arm64, 0 unknown): which of its per-architecture BPF objects a
  *       guest opens. Needs no memory, so a guest may call it while it is

@@ -17,9 +17,16 @@ export const KdelayTriggerEventKind = {
   KDELAY_TRIGGER_STOP: 2,
 } as const;
 
+/** enum kdelay_catch_kind */
+export const KdelayCatchKind = {
+  KDELAY_CATCH_LONG_POLL: 1,
+  KDELAY_CATCH_SYSCALL: 2,
+} as const;
+
 /** enum kdelay_shared_map_sizes */
 export const KdelaySharedMapSizes = {
   KDELAY_TRIGGER_RING_BYTES: 65536,
+  KDELAY_CATCH_RING_BYTES: 65536,
   KDELAY_MAX_STACK_DEPTH: 127,
 } as const;
 
@@ -128,6 +135,37 @@ export function readKdelayTriggerEvent(view: DataView, at = 0): KdelayTriggerEve
 export function writeKdelayTriggerEvent(view: DataView, value: KdelayTriggerEvent, at = 0): void {
   view.setBigUint64(at + 0, value.ts, true);
   view.setUint32(at + 8, value.kind, true);
+}
+
+/** struct kdelay_catch_event: 32 bytes. */
+export const KDELAY_CATCH_EVENT_SIZE = 32;
+
+export interface KdelayCatchEvent {
+  startNs: bigint;
+  stopNs: bigint;
+  tid: number;
+  nr: number;
+  kind: number;
+}
+
+/** Reads struct kdelay_catch_event at byte `at` of view. */
+export function readKdelayCatchEvent(view: DataView, at = 0): KdelayCatchEvent {
+  return {
+    startNs: view.getBigUint64(at + 0, true),
+    stopNs: view.getBigUint64(at + 8, true),
+    tid: view.getUint32(at + 16, true),
+    nr: view.getUint32(at + 20, true),
+    kind: view.getUint32(at + 24, true),
+  };
+}
+
+/** Writes struct kdelay_catch_event at byte `at` of view (padding untouched). */
+export function writeKdelayCatchEvent(view: DataView, value: KdelayCatchEvent, at = 0): void {
+  view.setBigUint64(at + 0, value.startNs, true);
+  view.setBigUint64(at + 8, value.stopNs, true);
+  view.setUint32(at + 16, value.tid, true);
+  view.setUint32(at + 20, value.nr, true);
+  view.setUint32(at + 24, value.kind, true);
 }
 
 /** struct kdelay_exited_thread: 24 bytes. */

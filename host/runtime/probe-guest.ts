@@ -17,9 +17,9 @@
  *                                   the other probes' loads (startLoad)
  *   kdelay_probe_attach() -> i32    after the host loaded: attach, find maps
  *
- * The kernel verifies a program in the bpf() call that loads it, so this
- * is what lets probes be verified in parallel: the host runs every
- * guest's kdelay_probe_load, then awaits all the loads, then runs every
+ * The host runs every guest's kdelay_probe_load, then awaits all the
+ * loads (on another thread where the backend has loadAsync; the libbpf
+ * backend loads in turn, libbpf-backend.ts: load), then runs every
  * kdelay_probe_attach (driver/probe-set.ts).
  *
  * A guest that traps (ABI violation, AssemblyScript abort, wasm trap) is
@@ -177,8 +177,8 @@ export class ProbeGuest {
   }
 
   /**
-   * kdelay_probe_load with its loads deferred; returns them running (each
-   * on a worker thread). The promise always settles only once no load is
+   * kdelay_probe_load with its loads deferred; returns them running (or
+   * done, with a backend that loads on this thread). The promise always settles only once no load is
    * in flight; it rejects with the probe's ProbeError. Await it, then attach().
    */
   startLoad(): Promise<void> {

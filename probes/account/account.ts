@@ -174,20 +174,26 @@ function accountRow(tid: u32, state: u32, nr: u32, count: u64, ns: u64): void {
  * Rows (tid, state, nr) -> [nr, count, ns]: the kernel's sums, plus each
  * thread's tail, the segment it was in when the window closed, clipped to
  * the close: from account_tail if the kernel clipped it (the thread has
- * moved on since), else from account_thread. account_thread is read first,
- * so a thread moving on between the two reads is seen in at least one, and
- * a tail in account_tail wins. A (tid, state, nr) may come in more than one
+ * moved on since), else from account_thread. account_thread is read before
+ * account_tail, so a thread moving on between the two reads is seen in at
+ * least one, and a tail in account_tail wins. account_time is read before
+ * both: with the gate open (catch mode's snapshots, serve) the kernel moves
+ * a record's held sum into account_time when the thread's system call
+ * changes, and a move between the reads is then in neither (it arrives in
+ * the next snapshot, which differences never see below zero), where the
+ * other order had it in both (a sum counted twice, and the next snapshot's
+ * difference clamped). A (tid, state, nr) may come in more than one
  * row (the kernel's moved sums, the record's, the tail): the host adds them
  * up. A thread born or exited inside the window has an ACCOUNT_BEFORE_BIRTH
  * or ACCOUNT_AFTER_EXIT row for the part of the window it did not live. Nothing is allocated:
  * rows go to the RowBatch as they are read.
  */
 function reportAccount(): i32 {
-  let err = threads.read();
+  let err = time.read();
+  if (err < 0) return err;
+  err = threads.read();
   if (err < 0) return err;
   err = tails.read();
-  if (err < 0) return err;
-  err = time.read();
   if (err < 0) return err;
   const gate = readGate(maps.kdelayGate.fd);
   const start = gate.windowStartNs;

@@ -67,12 +67,30 @@ struct kdelay_trigger_event {
 };
 KDELAY_SHARED_STRUCT(kdelay_trigger_event)
 
+enum kdelay_catch_kind {
+	KDELAY_CATCH_LONG_POLL = 1, /* [return of a poll(), entry of the next poll()] of one thread */
+	KDELAY_CATCH_SYSCALL = 2,   /* [entry, exit] of one system call */
+};
+KDELAY_SHARED_ENUM(kdelay_catch_kind)
+
+/* One record of the kdelay_catch_events ring (--catch-long-poll, --catch-syscall). */
+struct kdelay_catch_event {
+	u64 start_ns; /* bpf_ktime_get_ns() */
+	u64 stop_ns;
+	u32 tid;
+	u32 nr;   /* the system call (KDELAY_CATCH_SYSCALL), or the poll() number */
+	u32 kind; /* enum kdelay_catch_kind */
+	u32 pad;
+};
+KDELAY_SHARED_STRUCT(kdelay_catch_event)
+
 /*
  * Sizes of maps the host creates and shares into the probes, which declare
  * them with the same sizes (bpf_map__reuse_fd checks they match).
  */
 enum kdelay_shared_map_sizes {
 	KDELAY_TRIGGER_RING_BYTES = 64 * 1024, /* kdelay_trigger_events */
+	KDELAY_CATCH_RING_BYTES = 64 * 1024,   /* kdelay_catch_events */
 	KDELAY_MAX_STACK_DEPTH = 127,          /* PERF_MAX_STACK_DEPTH: frames per kdelay_stack_traces entry */
 };
 KDELAY_SHARED_ENUM(kdelay_shared_map_sizes)

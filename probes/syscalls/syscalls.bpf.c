@@ -145,6 +145,38 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 	bpf_ringbuf_submit(event, wakeup);
 }
 
+/*
+ * Catch mode (--catch-long-poll, --catch-syscall): a poll interval or a
+ * system call at least this long (0: off) is posted to the host's
+ * kdelay_catch_events ring, shared into this object when catching (a
+ * placeholder page otherwise). Detected at its end, whatever window it began
+ * in: the host keeps the slices that cover it (host/driver/catch-mode.ts).
+ */
+const volatile u64 catch_long_poll_ns = 0;
+const volatile u64 catch_syscall_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} kdelay_catch_events SEC(".maps");
+
+static __always_inline void post_catch(u32 kind, u32 tid, u32 nr, u64 start_ns, u64 stop_ns)
+{
+	struct kdelay_catch_event *event = bpf_ringbuf_reserve(&kdelay_catch_events, sizeof(*event), 0);
+
+	if (!event) {
+		kdelay_count_map_full();
+		return;
+	}
+	event->start_ns = start_ns;
+	event->stop_ns = stop_ns;
+	event->tid = tid;
+	event->nr = nr;
+	event->kind = kind;
+	event->pad = 0;
+	bpf_ringbuf_submit(event, 0);
+}
+
 /* Their sizes and offsets reach syscalls.ts generated from the BTF (build/syscalls.layout.ts). */
 struct syscall_key {
 	u32 tid;
@@ -295,6 +327,37 @@ struct {
 	__type(value, struct kdelay_stat);
 } long_poll_stats SEC(".maps");
 
+/* Catch mode, and a thread of the target: its stamps are kept also while the gate is closed. */
+static __always_inline bool catch_stamps(u64 pid_tgid)
+{
+	return (catch_long_poll_ns || catch_syscall_ns) && (u32)(pid_tgid >> 32) == kdelay_target_tgid;
+}
+
+/*
+ * A system call entered between two slices of catch mode (the gate closed
+ * while the host collects): nothing is counted, but the stamps catch mode
+ * reads stay true, so an interval or call that begins or ends in the gap
+ * is still caught.
+ */
+static __always_inline void catch_gap_enter(u32 tid, long id)
+{
+	struct syscall_start *stamp;
+	struct stamp_slot *slot = own_slot(tid, false);
+	u64 now;
+
+	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!stamp)
+		return;
+	now = bpf_ktime_get_ns();
+	if (id == poll_syscall_nr && catch_long_poll_ns && stamp->poll_exit_ns) {
+		if (now - stamp->poll_exit_ns >= catch_long_poll_ns)
+			post_catch(KDELAY_CATCH_LONG_POLL, tid, (u32)id, stamp->poll_exit_ns, now);
+		stamp->poll_exit_ns = 0;
+	}
+	stamp->nr = (u32)id;
+	stamp->entry_ns = now;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
@@ -305,8 +368,11 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	u32 tid = (u32)pid_tgid;
 	u64 now;
 
-	if (!gate)
+	if (!gate) {
+		if (catch_stamps(pid_tgid))
+			catch_gap_enter(tid, id);
 		return 0;
+	}
 	now = kdelay_clock_take(KDELAY_CLOCK_SYS_ENTER, tid, 0, gate->window_start_ns);
 	slot = own_slot(tid, true);
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
@@ -317,6 +383,12 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 		if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
 			kdelay_count_map_full();
 		return 0;
+	}
+	if (id == poll_syscall_nr && catch_long_poll_ns && stamp->poll_exit_ns) {
+		if (now - stamp->poll_exit_ns >= catch_long_poll_ns)
+			post_catch(KDELAY_CATCH_LONG_POLL, tid, (u32)id, stamp->poll_exit_ns, now);
+		if (stamp->poll_exit_ns < gate->window_start_ns)
+			stamp->poll_exit_ns = 0;
 	}
 	if (id == poll_syscall_nr && stamp->poll_exit_ns && stamp->poll_exit_ns >= gate->window_start_ns) {
 		kdelay_stat_record(&long_poll_stats, &tid, now - stamp->poll_exit_ns);
@@ -336,6 +408,27 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
 {
 	return (s32)kdelay_syscall_nr(regs);
+}
+
+/* A system call returned between two slices of catch mode: see catch_gap_enter(). */
+static __always_inline void catch_gap_exit(u32 tid, struct pt_regs *regs)
+{
+	struct syscall_start *start;
+	struct stamp_slot *slot = own_slot(tid, false);
+	s32 exiting;
+	u64 now;
+
+	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!start)
+		return;
+	now = bpf_ktime_get_ns();
+	exiting = exiting_syscall_nr(regs);
+	if (catch_syscall_ns && start->entry_ns && (s32)start->nr == exiting &&
+	    now - start->entry_ns >= catch_syscall_ns)
+		post_catch(KDELAY_CATCH_SYSCALL, tid, start->nr, start->entry_ns, now);
+	start->entry_ns = 0;
+	if (exiting == poll_syscall_nr)
+		start->poll_exit_ns = now;
 }
 
 /*
@@ -376,21 +469,34 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	u32 nr;
 	u64 now;
 
-	if (!gate)
+	if (!gate) {
+		if (catch_stamps(pid_tgid))
+			catch_gap_exit(tid, regs);
 		return 0;
+	}
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
 	if (!start || start->entry_ns < gate->window_start_ns) {
-		if (exiting_syscall_nr(regs) == poll_syscall_nr)
-			poll_returned(tid, start,
-			              kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns));
+		s32 exiting = exiting_syscall_nr(regs);
+
+		now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns);
+		/* A call that entered in an earlier slice of catch mode: its entry stamp is its own if the numbers agree. */
+		if (catch_syscall_ns && start && start->entry_ns && (s32)start->nr == exiting &&
+		    now - start->entry_ns >= catch_syscall_ns) {
+			post_catch(KDELAY_CATCH_SYSCALL, tid, start->nr, start->entry_ns, now);
+			start->entry_ns = 0;
+		}
+		if (exiting == poll_syscall_nr)
+			poll_returned(tid, start, now);
 		return 0;
 	}
 	now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, start->entry_ns);
 
 	nr = start->nr;
 	count_call(tid, nr, now - start->entry_ns, slot, gate);
+	if (catch_syscall_ns && now - start->entry_ns >= catch_syscall_ns)
+		post_catch(KDELAY_CATCH_SYSCALL, tid, nr, start->entry_ns, now);
 	if (events_enabled && now - start->entry_ns > events_min_ns &&
 	    !(events_skip_poll && (s32)nr == poll_syscall_nr))
 		post_event(ctx, tid, nr, start->entry_ns, now);

@@ -80,6 +80,15 @@ export function kdelay_probe_load(): i32 {
       obj.shareMap('kdelay_stack_traces');
     }
   }
+  const catchLongPollNs = <u64>option('syscalls.catch_long_poll_ns', 0);
+  const catchSyscallNs = <u64>option('syscalls.catch_syscall_ns', 0);
+  if (catchLongPollNs || catchSyscallNs) {
+    // Catch mode: the host created the catch ring; long intervals and calls go there.
+    obj.setU64('catch_long_poll_ns', catchLongPollNs);
+    obj.setU64('catch_syscall_ns', catchSyscallNs);
+    obj.setMaxEntries('kdelay_catch_events', <u32>option('syscalls.catch_ring_bytes', 4096));
+    obj.shareMap('kdelay_catch_events');
+  }
   // Where a slow call blocked (a sched_switch program and a per-thread map): only with stacks.
   if (!option('syscalls.events', 0) || !option('syscalls.stack_trace_size', 0)) {
     obj.setAutoload('syscalls_switch', false);
@@ -186,11 +195,13 @@ function foldSlotCaches(): i32 {
 
 /**
  * What the slots cache of the open window, as rows of their own beside
- * syscall_stats' (kdelay serve: the gate never closes, nothing is reset,
- * and each collect reads the counts so far). Nothing is written: the kernel
- * owns the slots while the gate is open. syscall_stats was read first, so a
- * cache the kernel flushes between the two reads is missed by this collect
- * (read again by the next), never counted twice.
+ * syscall_stats' (lib/kdelay.ts: GateSnapshot). With the gate open - catch
+ * mode's snapshots, kdelay serve's reads of the counts so far - the kernel
+ * still counts and owns the slots: nothing is folded into syscall_stats or
+ * written back, and the host adds the rows up by the manifest's merge rules
+ * (a thread's syscall may then come in two rows). syscall_stats is read
+ * first, so a cache the kernel flushes between the two reads is counted by
+ * the next read, never twice.
  */
 function cachedRows(windowStart: u64): i32 {
   const err = slots.read();
@@ -198,7 +209,7 @@ function cachedRows(windowStart: u64): i32 {
   for (let i = 0; i < slots.count; i++) {
     const slot = slots.value(i);
     const cached = slot + <usize>STAMP_SLOT_CACHED_OFFSET;
-    const tid = syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
+    const tid = stampSlotExitedTid(slot) ? 0 : syscallStartTid(slot + <usize>STAMP_SLOT_STAMP_OFFSET);
     if (tid == 0 || stampSlotWindow(slot) != windowStart || statCount(cached) == 0) continue;
     const nr = stampSlotCachedNr(slot);
     syscallRows.row(tid, nameOf(nr)).add(nr).add(statCount(cached)).add(statTotal(cached)).add(statMax(cached));
@@ -207,7 +218,7 @@ function cachedRows(windowStart: u64): i32 {
 }
 
 export function kdelay_probe_collect(): i32 {
-  // An open gate: the counts so far, read without touching the kernel's state (cachedRows).
+  // An open gate (a catch snapshot, or kdelay serve's read): the counts so far, read without touching the kernel's state (cachedRows).
   const gate = readGate(maps.kdelayGate.fd);
   const open = gate.state == <u64>KDELAY_GATE_OPEN;
   let err = open ? 0 : foldSlotCaches();

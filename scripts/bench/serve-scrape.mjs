@@ -2,10 +2,11 @@
 // kdelay serve's host-side cost for a 2,000-thread target, in process: one
 // read of the probes' running totals into the store (10 syscalls, run,
 // ready and 3 IRQ kinds per thread; every row grew since the last read),
-// then the text a scrape sends rendered afresh (the worst case: a scrape
-// after a read that changed every series; unchanged, it is cached),
-// hand-written (host/metrics/store.ts) beside prom-client's registry
-// holding the same series. Prints median and min of --runs (default 20).
+// then the text rendered afresh (the worst case: a read that changed every
+// series; unchanged, it is cached). Both run on serve's worker thread after
+// each read, never in a scrape (driver/serve-worker.ts). Hand-written
+// (host/metrics/store.ts) beside prom-client's registry holding the same
+// series. Prints median and min of --runs (default 20).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SectionTable } from '../../dist/host/model/section-table.js';

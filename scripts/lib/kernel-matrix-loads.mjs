@@ -85,6 +85,16 @@ export const LOAD_CONFIGURATIONS = [
     stop: 'uprobe',
     needs: 'kprobes',
   },
+  {
+    // Catch mode (no triggers: it picks its own windows): the syscalls probe posting long poll intervals to the catch ring ...
+    name: 'catch-long-poll',
+    args: ['--catch-long-poll', '1000'],
+  },
+  {
+    // ... and long system calls alone.
+    name: 'catch-syscall',
+    args: ['--catch-syscall', '1000', '--only', 'syscalls,account'],
+  },
 ];
 
 /**

@@ -243,7 +243,8 @@ describe.skipIf(skipWithoutBpf)('window accounting and the verdict on the real k
       `faulter's loop (${faulterElapsedNs} ns, ${faulterCpuNs} ns of CPU); ${ctx('faulter')}`,
       faulter.states.unknown.ns,
     );
-    expect(faulter.states.page_fault.ns, ctx('faulter')).toBeGreaterThan(0.5 * (faulterElapsedNs - faulterCpuNs));
+    // Most of the loop's time off a CPU and not waiting for one is asleep in faults: the waiting is the kernel's (schedstat), which a loaded machine makes long.
+    expect(faulter.states.page_fault.ns, ctx('faulter')).toBeGreaterThan(0.5 * (faulterElapsedNs - faulterCpuNs - delta('faulter').waitNs));
     expect(faulter.text).toMatch(/page faults [\d.]+% \(\d+ sleeps\)/);
 
     // Histograms: as many entries as the tables count, each where its duration says.

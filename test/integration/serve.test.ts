@@ -225,6 +225,38 @@ describe.skipIf(skipWithoutBpf)('kdelay serve', () => {
     expect(byName(await scrape(port))).toEqual(expectedCounts(GETPPIDS, ['worker-2']));
   }, 60_000);
 
+  it('a scrape that comes while a read of the probes is going on is answered before that read ends', async () => {
+    const workload = trackWorkload(await startWorkload('named_threads', [GETPPIDS, 2]));
+    const port = await freePort();
+    // The test hook (driver/serve-worker.ts): each read says "read N held" and cannot end until a line is written to this FIFO.
+    const dir = mkdtempSync(join(tmpdir(), 'kdelay-serve-hold-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'reads');
+    execFileSync('mkfifo', [fifo]);
+    const serve = track(startKdelay(['serve', '-p', workload.pid, '--listen', `127.0.0.1:${port}`, '--interval', 0.2], { env: { ...process.env, KDELAY_TEST_HOLD_READS: fifo } }));
+    // However the test ends, no read stays held (kdelay serve could not stop on Ctrl-C while one is).
+    cleanups.push(() => void execFileSync('sh', ['-c', 'echo release > "$1" & sleep 1; kill $! 2>/dev/null; true', 'sh', fifo]));
+    await patiently(serve, new RegExp(`serving process ${workload.pid} `));
+    await patiently(serve, /test hook: read 1 held/);
+    // Read 1 has begun and is held: it ends only when this test writes to the FIFO, below. Both answers come meanwhile
+    // (a scrape that waited for the read would never come: the abort only turns that hang into a failure).
+    const during = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(15_000) });
+    expect(during.status).toBe(200);
+    const text = await during.text();
+    const root = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(15_000) });
+    expect(root.status).toBe(200);
+    // What the scrape sent is from before read 1: no read has ended yet.
+    expect(text).toMatch(/^kdelay_reads_total 0$/m);
+    expect(text).toMatch(/^# TYPE kdelay_syscall_calls_total counter$/m);
+    // Read 1 goes on, and the reads after it no longer wait.
+    writeFileSync(fifo, 'release\n');
+    await until('read 1 ends', async () => (Number(/^kdelay_reads_total (\d+)$/m.exec(await scrape(port))?.[1]) >= 1 ? true : undefined));
+    workload.kill('SIGUSR1');
+    await workload.waitFor(/^done$/);
+    await until('the calls are read', async () => (getppidCounts(await scrape(port), workload.pid).size === 5 ? true : undefined));
+    expect(getppidCounts(await scrape(port), workload.pid)).toEqual(expectedCounts(GETPPIDS));
+  }, 90_000);
+
   it.skipIf(process.geteuid?.() !== 0)(
     'auto mode follows ovs-vswitchd across a restart, with the new pid in the labels',
     async () => {

@@ -53,6 +53,8 @@ const providerOf = (role: string) => probeNames.find((p) => manifests.get(p)!.pr
  * give them (driver/probe-plan.ts: planProbes, driver/measure.ts: startProbes; driver/syscall-events.ts:
  * hostValues), and the smallest value a flag can give a number.
  */
+const catching = (o: KdelayOptions) => o.catchLongPollMs !== undefined || o.catchSyscallMs !== undefined;
+
 const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined; smallest?: bigint }> = {
   'histograms.enabled': { of: (o) => (o.histograms ? 1n : 0n) },
   'syscall_events.enabled': { of: (o) => (o.syscallEvents === undefined ? undefined : 1n) },
@@ -60,6 +62,9 @@ const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined
   'syscall_events.skip_poll': { of: (o) => (o.syscallEvents === undefined ? undefined : o.skipSyscallPollEvents ? 1n : 0n) },
   'syscall_events.stack_trace_size': { of: (o) => (o.syscallEvents === undefined ? undefined : BigInt(o.stackTraceSize)), smallest: 0n },
   'syscall_events.ring_bytes': { of: (o) => (o.syscallEvents === undefined ? undefined : BigInt(o.bufferPageCount * PAGE_SIZE)), smallest: BigInt(PAGE_SIZE) },
+  // Catch mode arms both thresholds, the one not asked for at 0 (driver/catch-events.ts: hostValues).
+  'catch.long_poll_ns': { of: (o) => (catching(o) ? BigInt(Math.round((o.catchLongPollMs ?? 0) * 1e6)) : undefined), smallest: 0n },
+  'catch.syscall_ns': { of: (o) => (catching(o) ? BigInt(Math.round((o.catchSyscallMs ?? 0) * 1e6)) : undefined), smallest: 0n },
 };
 
 /**
@@ -67,6 +72,7 @@ const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined
  * matrix covers what they change without varying them.
  */
 const TARGET_FACTS: Record<string, string> = {
+  'catch.ring_bytes': 'a constant (KDELAY_CATCH_RING_BYTES), the same in every catching run, which the catch configurations load',
   'target.threads': 'sizes only the account maps that account.max_entries sizes too, which configurations load at its smallest and at the default',
 };
 
@@ -104,6 +110,9 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
   'syscalls:syscalls_switch': { option: 'syscalls.stack_trace_size' },
   'syscalls:events_wakeup_bytes': { option: 'syscalls.events_ring_bytes' },
   'syscalls:kdelay_syscall_events': { option: 'syscalls.events_ring_bytes' },
+  'syscalls:catch_long_poll_ns': { option: 'syscalls.catch_long_poll_ns' },
+  'syscalls:catch_syscall_ns': { option: 'syscalls.catch_syscall_ns' },
+  'syscalls:kdelay_catch_events': { option: 'syscalls.catch_ring_bytes' },
   '*:kdelay_target_tgid': { fact: "the target's tgid (every run has one)" },
 };
 

@@ -114,11 +114,15 @@ export interface SampleRecord {
   stacks: boolean;
   tables: Record<string, RecordedTable>;
   events: RecordedEvent[] | null;
+  /** Catch mode: the interval this window was caught for (CLOCK_MONOTONIC ns). */
+  caught?: { kind: 'long_poll' | 'syscall'; tid: number; start_ns: string; stop_ns: string; syscall?: { name: string; nr: number } };
 }
 
 export type RecordingRecord =
   | { type: 'progress'; message: string; micros: number }
   | { type: 'window_open'; index: number; micros: number }
+  /** Catch mode: the probes were attached and watching for intervals of these (ms; null: that kind not caught). */
+  | { type: 'watching'; long_poll_ms: number | null; syscall_ms: number | null; micros: number }
   | SampleRecord
   | { type: 'skipped'; trigger_delta_ns: string; micros: number }
   | { type: 'warnings'; warnings: string[] }
@@ -203,6 +207,17 @@ export function decodeSample(r: SampleRecord): ReportSample {
     warnings: r.warnings,
     ...(r.notes.length ? { notes: r.notes } : {}),
     ...(r.histograms?.length ? { histograms: r.histograms } : {}),
+    ...(r.caught
+      ? {
+          caught: {
+            kind: r.caught.kind,
+            tid: r.caught.tid,
+            startNs: BigInt(r.caught.start_ns),
+            stopNs: BigInt(r.caught.stop_ns),
+            ...(r.caught.syscall ? { syscall: r.caught.syscall } : {}),
+          },
+        }
+      : {}),
     ...(r.events ? { events: r.events.map(decodeEvent) } : {}),
     stacks: r.stacks,
     ...(r.exited.length ? { exited: new Map(r.exited) } : {}),

@@ -103,6 +103,9 @@ export async function replay(recording: OpenRecording, options: ReplayOptions, p
       case 'window_open':
         renderer.windowOpened?.(record.index, record.micros);
         break;
+      case 'watching':
+        renderer.watching?.({ longPollMs: record.long_poll_ms ?? undefined, syscallMs: record.syscall_ms ?? undefined }, record.micros);
+        break;
       case 'sample': {
         const { sample, nameOf } = replaySample(record, header, options);
         current = nameOf;

@@ -4,7 +4,7 @@
  * name per thread per sample: the recorder asks first and remembers, so a
  * thread renamed while the sample is rendered is recorded as printed.
  */
-import type { ReportSample, SampleSink, WindowEnd } from '../../model/sample.js';
+import type { CatchThresholds, ReportSample, SampleSink, WindowEnd } from '../../model/sample.js';
 import type { RecordingWriter } from './writer.js';
 
 export interface RecordingSink extends SampleSink {
@@ -31,6 +31,10 @@ export function recordingTee(writer: RecordingWriter, threadName: (tid: number) 
       progress(message: string, micros: number) {
         writer.progress(message, micros);
         live.progress?.(message, micros);
+      },
+      watching(what: CatchThresholds, micros: number) {
+        writer.watching(what, micros);
+        live.watching?.(what, micros);
       },
       windowOpened(index: number, micros: number) {
         writer.windowOpened(index, micros);

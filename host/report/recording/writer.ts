@@ -92,6 +92,11 @@ export class RecordingWriter {
     this.record({ type: 'progress', message, micros });
   }
 
+  /** Catch mode: the probes are attached and watching (what for, in ms). */
+  watching(what: { longPollMs?: number; syscallMs?: number }, micros: number): void {
+    this.record({ type: 'watching', long_poll_ms: what.longPollMs ?? null, syscall_ms: what.syscallMs ?? null, micros });
+  }
+
   windowOpened(index: number, micros: number): void {
     this.record({ type: 'window_open', index, micros });
   }
@@ -123,6 +128,17 @@ export class RecordingWriter {
       stacks: sample.stacks ?? false,
       tables: encodeTables(sample.tables),
       events: sample.events ? sample.events.map(encodeEvent) : null,
+      ...(sample.caught
+        ? {
+            caught: {
+              kind: sample.caught.kind,
+              tid: sample.caught.tid,
+              start_ns: sample.caught.startNs.toString(),
+              stop_ns: sample.caught.stopNs.toString(),
+              ...(sample.caught.syscall ? { syscall: sample.caught.syscall } : {}),
+            },
+          }
+        : {}),
     });
     this.flush();
   }

@@ -49,6 +49,12 @@ export interface ProbeServices {
    * target's executable.
    */
   userFunction?(name: string): { binary: string; offset: number } | undefined;
+  /**
+   * Catch mode's snapshot of the open gate (driver/catch-mode.ts): the
+   * CLOCK_MONOTONIC time the collect under way describes (read at its first
+   * call), 0 (or absent) for an ordinary collect of a closed gate.
+   */
+  snapshotNs?(): bigint;
   /** Called once per report_rows call. */
   rows(batch: RowBatch): void;
   /** Called once per report_histograms call; without it (a test's services) the call fails with EPERM. */

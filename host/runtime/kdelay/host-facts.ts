@@ -31,6 +31,10 @@ export function hostFactImports(context: ImportContext) {
       return writeGuestString(context, buf, cap, name, 'syscall_name buffer');
     },
 
+    snapshot_ns(): bigint {
+      return services.snapshotNs?.() ?? 0n;
+    },
+
     host_machine(): number {
       return hostElfMachine();
     },

@@ -218,7 +218,7 @@ await check(
       // The reference's layout: every probe's "not available" line, UPCALL's too, for a workload that is not ovs-vswitchd.
       const args = [...load.args.map((a) => (a === '$PID' ? workload.child.pid : a)), '--format', 'reference'];
       const run = kdelay(record, args);
-      const loaded = await Promise.race([run.until('stdout', /^# Start sampling/m), run.until('stderr', /waiting for/)]);
+      const loaded = await Promise.race([run.until('stdout', /^# (Start sampling|Watching)/m), run.until('stderr', /waiting for/)]);
       const loadedMs = Date.now() - started;
       if (loaded) run.child.kill('SIGINT');
       const result = await run.done;

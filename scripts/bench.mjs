@@ -164,6 +164,7 @@ const floorTracer = (label, programs) => ({
       'floor_sched_switch',
       'floor_sched_wakeup',
       'floor_sched_wakeup_new',
+      'floor_sched_stat_runtime',
       'floor_clock_enter',
       'floor_clock_exit',
       'floor_stack_walk',
@@ -465,8 +466,17 @@ if (want('switch-cost')) {
   const sched = await workload('sched_workload');
   const tracers = [
     untraced,
-    floorTracer('floor: empty sched + syscall hooks', ['floor_sys_enter', 'floor_sys_exit', 'floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
-    floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
+    floorTracer('floor: empty sched + syscall hooks', [
+      'floor_sys_enter',
+      'floor_sys_exit',
+      'floor_sched_switch',
+      'floor_sched_wakeup',
+      'floor_sched_wakeup_new',
+      'floor_sched_stat_runtime',
+    ]),
+    // The hooks --only sched attaches, sched_stat_runtime included (it fires several times per switch), and without it (the floor before).
+    floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_sched_stat_runtime']),
+    floorTracer('floor: empty sched hooks but sched_stat_runtime', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
     ...withBaseline(kdelayTracer('kdelay all probes', []), []),
     ...withBaseline({ ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' }, ['--only', 'sched']),
     ...featureTracers(),

@@ -50,6 +50,7 @@
  * at when this CPU has target threads waiting (one array lookup).
  */
 #include "kdelay_core.bpf.h"
+#include "kdelay_clock.bpf.h"
 #include "kdelay_gate.bpf.h"
 #include "kdelay_hist.bpf.h"
 #include "kdelay_records.bpf.h"
@@ -84,8 +85,8 @@ const volatile bool hist_enabled = false;
  * What each target thread is doing now, and its sums for the window that
  * began at `window`. The sums live here, not in account_time, so that a
  * transition costs one map lookup (this record): only time in a system call
- * other than the one the record holds (syscall_nr, blocked_nr) moves the
- * held sum to account_time. The user half reads both.
+ * other than those the record holds (syscall_nr and syscall2_nr, blocked_nr)
+ * moves a held sum to account_time. The user half reads both.
  */
 struct account_thread {
 	u64 since;      /* start of the current segment; 1: since before kdelay saw the thread */
@@ -100,8 +101,17 @@ struct account_thread {
 	u64 sum_count[ACCOUNT_STATES];
 	u32 syscall_nr; /* the system call sum_ns[ACCOUNT_SYSCALL] is for */
 	u32 blocked_nr; /* the system call sum_ns/sum_count[ACCOUNT_BLOCKED] are for */
-	u64 born_ns;    /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
-	u64 exit_ns;    /* its last switch-out (0: alive) */
+	/*
+	 * The system call held before syscall_nr, with its sums: a thread that
+	 * alternates two calls (a write and a read) adds to account_time only
+	 * when a third one comes.
+	 */
+	u32 syscall2_nr;
+	u32 pad;
+	u64 syscall2_ns;
+	u64 syscall2_count;
+	u64 born_ns; /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
+	u64 exit_ns; /* its last switch-out (0: alive) */
 };
 
 struct account_key {
@@ -238,15 +248,30 @@ static __always_inline void record_add(struct account_thread *thread, u32 tid, u
 		thread->window = gate->window_start_ns;
 		thread->syscall_nr = ACCOUNT_NO_SYSCALL;
 		thread->blocked_nr = ACCOUNT_NO_SYSCALL;
+		thread->syscall2_nr = ACCOUNT_NO_SYSCALL;
+		thread->syscall2_ns = 0;
+		thread->syscall2_count = 0;
 	}
 	/* Constant indexes only: 5.10's and 6.1's verifiers refuse a state-indexed store here. */
 	switch (state) {
 	case ACCOUNT_SYSCALL:
 		if (thread->syscall_nr != nr) {
-			account_add(tid, ACCOUNT_SYSCALL, thread->syscall_nr, thread->sum_count[ACCOUNT_SYSCALL],
-			            thread->sum_ns[ACCOUNT_SYSCALL]);
-			thread->sum_ns[ACCOUNT_SYSCALL] = 0;
-			thread->sum_count[ACCOUNT_SYSCALL] = 0;
+			/* The held call becomes the one before; the one before that, unless it is nr, goes to account_time. */
+			u64 held_ns = thread->sum_ns[ACCOUNT_SYSCALL], held_count = thread->sum_count[ACCOUNT_SYSCALL];
+			u32 held_nr = thread->syscall_nr;
+
+			if (thread->syscall2_nr == nr) {
+				thread->sum_ns[ACCOUNT_SYSCALL] = thread->syscall2_ns;
+				thread->sum_count[ACCOUNT_SYSCALL] = thread->syscall2_count;
+			} else {
+				account_add(tid, ACCOUNT_SYSCALL, thread->syscall2_nr, thread->syscall2_count,
+				            thread->syscall2_ns);
+				thread->sum_ns[ACCOUNT_SYSCALL] = 0;
+				thread->sum_count[ACCOUNT_SYSCALL] = 0;
+			}
+			thread->syscall2_nr = held_nr;
+			thread->syscall2_ns = held_ns;
+			thread->syscall2_count = held_count;
 			thread->syscall_nr = nr;
 		}
 		thread->sum_ns[ACCOUNT_SYSCALL] += ns;
@@ -525,9 +550,10 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	u32 tid, nr;
 	u64 now;
 
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+	if (p->tgid != kdelay_target_tgid)
 		return;
-	tid = BPF_CORE_READ(p, pid);
+	tid = p->pid;
+	now = kdelay_clock_stamp(KDELAY_CLOCK_WAKEUP, tid, 0);
 	thread = seen(tid);
 	if (!thread) {
 		/* First seen here: it was asleep, in the system call its registers name (or a page fault). */
@@ -539,7 +565,6 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	/* Woken while still on a CPU (or already waiting): nothing changes. */
 	if (thread->state != ACCOUNT_BLOCKED && thread->state != ACCOUNT_STOPPED)
 		return;
-	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
 	transition(thread, tid, ACCOUNT_RUNNABLE, now, gate);
 	thread->wait_cpu = kdelay_task_cpu(p);
@@ -548,7 +573,7 @@ static __always_inline void on_wakeup(struct task_struct *p)
 
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, const struct kdelay_gate *gate)
 {
-	u32 tid = BPF_CORE_READ(prev, pid);
+	u32 tid = prev->pid;
 	long state = kdelay_task_state(prev);
 	struct account_thread *thread = thread_on_cpu(tid, prev);
 	u32 next;
@@ -584,7 +609,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt, u
 
 static __always_inline void switch_in(struct task_struct *next, u64 now, const struct kdelay_gate *gate)
 {
-	u32 tid = BPF_CORE_READ(next, pid);
+	u32 tid = next->pid;
 	struct account_thread *thread = seen(tid);
 	u64 since;
 	u32 nr;
@@ -611,8 +636,8 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, const s
 SEC("tp_btf/sched_switch")
 int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
-	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
+	bool prev_is_target = prev->tgid == kdelay_target_tgid;
+	bool next_is_target = next->tgid == kdelay_target_tgid;
 	u32 cpu = bpf_get_smp_processor_id();
 	struct kdelay_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
 	struct kdelay_gate *gate;
@@ -621,7 +646,7 @@ int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task
 	if (!prev_is_target && !next_is_target && (!slot || !slot->count))
 		return 0;
 	gate = kdelay_gate_get(); /* in any state: see transition() */
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_stamp(KDELAY_CLOCK_SWITCH, prev->pid, next->pid);
 	if (slot && slot->count)
 		kdelay_charge_delayers(slot, cpu, prev, now, gate);
 	if (slot)
@@ -640,9 +665,9 @@ int BPF_PROG(account_runtime, struct task_struct *p)
 {
 	u32 tid;
 
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+	if (p->tgid != kdelay_target_tgid)
 		return 0;
-	tid = BPF_CORE_READ(p, pid);
+	tid = p->pid;
 	thread_on_cpu(tid, p);
 	return 0;
 }
@@ -665,6 +690,7 @@ int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
+	now = kdelay_clock_stamp(KDELAY_CLOCK_SYS_EXIT, tid, 0);
 	thread = seen(tid);
 	if (!thread) {
 		/* First seen here: in this system call since before kdelay looked. */
@@ -674,7 +700,6 @@ int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (!thread)
 		return 0;
-	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
 	if (off_cpu(thread->state))
 		missed_switch(thread, gate);
@@ -700,13 +725,13 @@ int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
+	now = kdelay_clock_stamp(KDELAY_CLOCK_SYS_ENTER, tid, 0);
 	/* First seen here: it was in user space. */
 	thread = seen(tid);
 	if (!thread)
 		thread = first_seen(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
 	if (!thread)
 		return 0;
-	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
 	/*
 	 * It was in user space since its last event if that left it there;
@@ -736,10 +761,10 @@ int BPF_PROG(account_wakeup_new, struct task_struct *p)
 	u32 tid, nr;
 	u64 now;
 
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+	if (p->tgid != kdelay_target_tgid)
 		return 0;
-	tid = BPF_CORE_READ(p, pid);
-	now = bpf_ktime_get_ns();
+	tid = p->pid;
+	now = kdelay_clock_stamp(KDELAY_CLOCK_WAKEUP, tid, 0);
 	/*
 	 * A new thread: its life begins here, waiting for its first CPU. It
 	 * then finishes the clone() it was created by (a copy of its creator's

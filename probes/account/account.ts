@@ -46,6 +46,9 @@ import {
   accountThreadSince,
   accountThreadState,
   accountThreadSyscallNr,
+  accountThreadSyscall2Count,
+  accountThreadSyscall2Nr,
+  accountThreadSyscall2Ns,
   accountThreadWindow,
   accountValueCount,
   accountValueTotalNs,
@@ -115,6 +118,7 @@ export function kdelay_probe_load(): i32 {
   histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.shareMap('kdelay_clock'); // one clock read per event with sched and syscalls (kdelay_clock.bpf.h)
   obj.setMaxEntries('account_thread', entries);
   obj.setMaxEntries('account_time', rowEntries);
   obj.setMaxEntries('account_tail', entries);
@@ -212,6 +216,8 @@ function reportAccount(): i32 {
       const nr = s == ACCOUNT_SYSCALL ? accountThreadSyscallNr(v) : s == ACCOUNT_BLOCKED ? accountThreadBlockedNr(v) : ACCOUNT_NO_SYSCALL;
       accountRow(tid, s, nr, count, ns);
     }
+    if (accountThreadSyscall2Ns(v) != 0 || accountThreadSyscall2Count(v) != 0)
+      accountRow(tid, ACCOUNT_SYSCALL, accountThreadSyscall2Nr(v), accountThreadSyscall2Count(v), accountThreadSyscall2Ns(v));
   }
   tailed.clear();
   for (let i = 0; i < tails.count; i++) {

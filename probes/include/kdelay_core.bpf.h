@@ -80,6 +80,17 @@ struct irqaction {
 #pragma clang attribute pop
 
 /*
+ * KDELAY_BTF_READS: a tp_btf program's arguments are typed pointers
+ * (PTR_TO_BTF_ID), and the fields of what they point to are read with a
+ * plain load (task->pid), which the verifier checks against the kernel's
+ * BTF and the JIT guards with an exception table entry: a few instructions.
+ * BPF_CORE_READ() is a bpf_probe_read_kernel() call for each field, about
+ * as dear as the rest of a hook: keep it for pointers the verifier does not
+ * type (one read from memory, a stack found by arithmetic). Both are
+ * relocated by CO-RE (these structs have preserve_access_index).
+ */
+
+/*
  * The system call a task entered the kernel for, from the registers it
  * entered with (a sys_exit's, or those task_pt_regs() finds): negative if it
  * entered for something else (an interrupt, an exception).
@@ -93,12 +104,15 @@ static __always_inline long kdelay_syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-/* The scheduler state of a task, on kernels before and after 5.14. */
+/*
+ * The scheduler state of a task, on kernels before and after 5.14. task is
+ * a tp_btf argument (see KDELAY_BTF_READS above).
+ */
 static __always_inline long kdelay_task_state(const struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->__state))
-		return BPF_CORE_READ(task, __state);
-	return BPF_CORE_READ((const struct task_struct___pre_5_14 *)task, state);
+		return task->__state;
+	return ((const struct task_struct___pre_5_14 *)task)->state;
 }
 
 /*

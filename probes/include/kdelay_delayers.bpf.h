@@ -77,13 +77,14 @@ struct task_struct___cpu {
 	unsigned int cpu;
 };
 
+/* p: a tp_btf argument, read with plain loads (KDELAY_BTF_READS in kdelay_core.bpf.h). */
 static __always_inline u32 kdelay_task_cpu(struct task_struct *p)
 {
 	struct task_struct___cpu *t = (void *)p;
 
 	if (bpf_core_field_exists(t->thread_info.cpu))
-		return BPF_CORE_READ(t, thread_info.cpu);
-	return BPF_CORE_READ(t, cpu);
+		return t->thread_info.cpu;
+	return t->cpu;
 }
 
 static __always_inline void kdelay_waiter_add(u32 cpu, u32 tid, u64 now)
@@ -132,7 +133,7 @@ static __always_inline void kdelay_waiter_remove(u32 cpu, u32 tid)
 static __always_inline void kdelay_charge_delayers(struct kdelay_waiters *slot, u32 cpu, struct task_struct *prev,
                                                    u64 now, const struct kdelay_gate *gate)
 {
-	u32 culprit = BPF_CORE_READ(prev, pid);
+	u32 culprit = prev->pid;
 	u32 n = slot->count, kept = 0, i;
 
 	for (i = 0; i < KDELAY_WAITERS_PER_CPU; i++) {

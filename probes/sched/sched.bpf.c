@@ -17,6 +17,7 @@
  * tgid before any map work.
  */
 #include "kdelay_core.bpf.h"
+#include "kdelay_clock.bpf.h"
 #include "kdelay_gate.bpf.h"
 #include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
@@ -221,11 +222,11 @@ static __always_inline void on_wakeup(struct task_struct *p)
 	bool fresh = false;
 	u64 now;
 
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+	if (p->tgid != kdelay_target_tgid)
 		return;
-	if (!thread_of(BPF_CORE_READ(p, pid), &t, &fresh))
+	if (!thread_of(p->pid, &t, &fresh))
 		return;
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_WAKEUP, p->pid, 0, 0);
 	end_interval(&t.state->stopped_since, &t, STOPPED, now, kdelay_gate_get());
 	/*
 	 * sched_wakeup also fires for a task that is still on a CPU (woken
@@ -298,7 +299,7 @@ static __always_inline void remember_exit(struct task_struct *task, u32 tid, u64
 /* gate: the shared gate in any state, or NULL. */
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, struct kdelay_gate *gate)
 {
-	u32 tid = BPF_CORE_READ(prev, pid);
+	u32 tid = prev->pid;
 	long state = kdelay_task_state(prev);
 	struct thread t;
 	bool fresh = false;
@@ -355,7 +356,7 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 	struct thread t;
 	bool fresh = false;
 
-	if (!thread_of(BPF_CORE_READ(next, pid), &t, &fresh))
+	if (!thread_of(next->pid, &t, &fresh))
 		return;
 	end_interval(&t.state->ready_since, &t, READY, now, gate);
 	t.state->in_ns = now;
@@ -364,15 +365,15 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	bool prev_is_target = BPF_CORE_READ(prev, tgid) == kdelay_target_tgid;
-	bool next_is_target = BPF_CORE_READ(next, tgid) == kdelay_target_tgid;
+	bool prev_is_target = prev->tgid == kdelay_target_tgid;
+	bool next_is_target = next->tgid == kdelay_target_tgid;
 	struct kdelay_gate *gate;
 	u64 now;
 
 	if (!prev_is_target && !next_is_target)
 		return 0;
 	gate = kdelay_gate_get(); /* in any state: see record_run() and end_interval() */
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_SWITCH, prev->pid, next->pid, 0);
 	/*
 	 * Stamps are kept even while the gate is closed, so that stretches and
 	 * waits already under way when the window opens can be recognised (and,
@@ -399,9 +400,9 @@ int BPF_PROG(sched_stat_runtime, struct task_struct *p)
 	struct thread t;
 	bool fresh = false;
 
-	if (BPF_CORE_READ(p, tgid) != kdelay_target_tgid)
+	if (p->tgid != kdelay_target_tgid)
 		return 0;
-	if (thread_of(BPF_CORE_READ(p, pid), &t, &fresh) && fresh)
+	if (thread_of(p->pid, &t, &fresh) && fresh)
 		t.state->in_ns = 1;
 	return 0;
 }

@@ -62,6 +62,7 @@ export function kdelay_probe_load(): i32 {
   obj.setMaxEntries('stopped_stats', rows);
   obj.setMaxEntries('tail_clip', rows);
   obj.shareMap('kdelay_exited_threads');
+  obj.shareMap('kdelay_clock'); // account's clock read at the same switch or wake-up (kdelay_clock.bpf.h)
   obj.load();
   return obj.result();
 }

@@ -24,6 +24,7 @@
  * per event, and their links detach in ~1 ms instead of 60-110 ms.
  */
 #include "kdelay_core.bpf.h"
+#include "kdelay_clock.bpf.h"
 #include "kdelay_gate.bpf.h"
 #include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
@@ -372,7 +373,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 			catch_gap_enter(tid, id);
 		return 0;
 	}
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_SYS_ENTER, tid, 0, gate->window_start_ns);
 	slot = own_slot(tid, true);
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!stamp) {
@@ -479,7 +480,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	if (!start || start->entry_ns < gate->window_start_ns) {
 		s32 exiting = exiting_syscall_nr(regs);
 
-		now = bpf_ktime_get_ns();
+		now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns);
 		/* A call that entered in an earlier slice of catch mode: its entry stamp is its own if the numbers agree. */
 		if (catch_syscall_ns && start && start->entry_ns && (s32)start->nr == exiting &&
 		    now - start->entry_ns >= catch_syscall_ns) {
@@ -490,7 +491,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 			poll_returned(tid, start, now);
 		return 0;
 	}
-	now = bpf_ktime_get_ns();
+	now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, start->entry_ns);
 
 	nr = start->nr;
 	count_call(tid, nr, now - start->entry_ns, slot, gate);
@@ -561,10 +562,10 @@ static __always_inline void blocked_in(u32 tid)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(syscalls_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	if (BPF_CORE_READ(prev, tgid) == kdelay_target_tgid)
+	if (prev->tgid == kdelay_target_tgid)
 		blocked_out(ctx, preempt, prev);
-	if (BPF_CORE_READ(next, tgid) == kdelay_target_tgid)
-		blocked_in(BPF_CORE_READ(next, pid));
+	if (next->tgid == kdelay_target_tgid)
+		blocked_in(next->pid);
 	return 0;
 }
 

@@ -59,6 +59,7 @@ function pollNumber(): i32 {
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  obj.shareMap('kdelay_clock'); // account's clock read at the same entry or exit (kdelay_clock.bpf.h)
   obj.setI32('poll_syscall_nr', pollNumber());
   // Sized from the target's threads at start (threadRows): 4 rows a thread in the statistics, a thread makes a few distinct calls in a window.
   obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 4));

@@ -51,6 +51,16 @@ int BPF_PROG(floor_sched_wakeup_new)
 }
 
 /*
+ * sched and account also hook sched_stat_runtime (a thread that never
+ * switches is found there), which fires several times per context switch.
+ */
+SEC("tp_btf/sched_stat_runtime")
+int BPF_PROG(floor_sched_stat_runtime)
+{
+	return 0;
+}
+
+/*
  * The least any per-thread syscall duration costs: the target filter and a
  * clock read at both ends, with nothing stored.
  */

@@ -144,25 +144,23 @@ export class ProbeSet {
     const loaded: ProbeGuest[] = [];
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
-      if (config.catching) {
-        set.catchEvents = new CatchEvents(backend, set.shared, config.catching);
+      // The host values of the shared rings the probes write into become the options that name them.
+      const takeHostValues = (values: HostValues): void => {
         Object.assign(
           options,
           optionsFromHostValues(
             bundles.map((b) => b.manifest.options),
-            set.catchEvents.hostValues(),
+            values,
           ),
         );
+      };
+      if (config.catching) {
+        set.catchEvents = new CatchEvents(backend, set.shared, config.catching);
+        takeHostValues(set.catchEvents.hostValues());
       }
       if (config.syscallEvents) {
         set.syscallEvents = new SyscallEventCollector(backend, set.shared, config.syscallEvents);
-        Object.assign(
-          options,
-          optionsFromHostValues(
-            bundles.map((b) => b.manifest.options),
-            set.syscallEvents.hostValues(),
-          ),
-        );
+        takeHostValues(set.syscallEvents.hostValues());
       }
       for (const bundle of bundles) {
         if (config.skip?.has(bundle.manifest.name)) {

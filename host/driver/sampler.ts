@@ -150,6 +150,11 @@ export async function runTriggerMode(opts: TriggerModeOptions, source: TriggerSo
   for (let reported = 0, round = 0; reported < opts.sampleCount; round++) {
     if (round > 0 && (await io.interrupted?.())) {
       outcome = 'interrupted';
+      // Ctrl-C after a skipped window, before the wait for the next start began: as if it came in that wait (below).
+      if (opts.startTrigger && lastSkipped !== undefined) {
+        note('# Stop sampling');
+        render.skipped(lastSkipped, io.nowMicros());
+      }
       break;
     }
     let startTs: bigint | undefined;

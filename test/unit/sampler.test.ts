@@ -146,6 +146,36 @@ describe('trigger modes', () => {
     expect(reports).toEqual([]);
   });
 
+  it('Ctrl-C after a skipped window, seen before the wait for the next start began: the same two lines again', async () => {
+    const lines: string[] = [];
+    const reports: number[] = [];
+    const hits = [
+      { kind: 'start' as const, ts: 1_000n },
+      { kind: 'stop' as const, ts: 1_500n },
+    ];
+    const source = {
+      open: () => {},
+      close: () => 0,
+      collect: () => ({ tables: new Map(), warnings: [] }),
+      reset: () => {},
+      // Never asked again: the signal is seen at the top of the second round.
+      nextHit: async () => hits.shift() ?? ('target-exited' as const),
+      monotonicNs: () => 0n,
+      missedStarts: () => 0,
+    };
+    const io = {
+      nowMicros: () => 0,
+      wait: async () => 'elapsed' as const,
+      interrupted: async () => hits.length === 0,
+      print: (line: string) => lines.push(line.replace(/ @.*/, '')),
+    };
+    const render = { sample: (i: number) => void reports.push(i), skipped: (delta: bigint) => void lines.push(`skipped ${delta}`), warnings: () => {} };
+    const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 1_000 }, source, io, render);
+    expect(outcome).toBe('interrupted');
+    expect(lines).toEqual(['# Start sampling (trigger@1000)', '# Stop sampling (trigger@1500)', 'skipped 500', '# Stop sampling', 'skipped 500']);
+    expect(reports).toEqual([]);
+  });
+
   it('Ctrl-C before the start trigger: the (empty) sample says it was interrupted', async () => {
     const ended: (string | undefined)[] = [];
     const source = interruptedBeforeStart();

@@ -117,10 +117,14 @@ describe('trigger modes', () => {
     expect(reports).toEqual([1]);
   });
 
-  it('Ctrl-C after a skipped window: the stop line and that skip line again, no report (as the reference)', async () => {
+  /**
+   * One window shorter than --trigger-delta (skipped), then Ctrl-C: seen by the
+   * wait for the next start trigger ('in the wait'), or by the check at the top
+   * of the next round, before that wait began ('before the wait').
+   */
+  async function ctrlCAfterSkippedWindow(seen: 'in the wait' | 'before the wait') {
     const lines: string[] = [];
     const reports: [number, string | undefined][] = [];
-    const skips: bigint[] = [];
     const hits = [
       { kind: 'start' as const, ts: 1_000n },
       { kind: 'stop' as const, ts: 1_500n },
@@ -130,47 +134,35 @@ describe('trigger modes', () => {
       close: () => 0,
       collect: () => ({ tables: new Map(), warnings: [] }),
       reset: () => {},
-      nextHit: async () => hits.shift() ?? ('interrupted' as const),
-      monotonicNs: () => 0n,
-      missedStarts: () => 0,
-    };
-    const io = { nowMicros: () => 0, wait: async () => 'elapsed' as const, print: (line: string) => lines.push(line.replace(/ @.*/, '')) };
-    const render = {
-      sample: (i: number, _s: unknown, _d: number, _w: number, _t: bigint | undefined, ended?: string) => void reports.push([i, ended]),
-      skipped: (delta: bigint) => void (skips.push(delta), lines.push(`skipped ${delta}`)),
-      warnings: () => {},
-    };
-    const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 1_000 }, source, io, render);
-    expect(outcome).toBe('interrupted');
-    expect(lines).toEqual(['# Start sampling (trigger@1000)', '# Stop sampling (trigger@1500)', 'skipped 500', '# Stop sampling', 'skipped 500']);
-    expect(reports).toEqual([]);
-  });
-
-  it('Ctrl-C after a skipped window, seen before the wait for the next start began: the same two lines again', async () => {
-    const lines: string[] = [];
-    const reports: number[] = [];
-    const hits = [
-      { kind: 'start' as const, ts: 1_000n },
-      { kind: 'stop' as const, ts: 1_500n },
-    ];
-    const source = {
-      open: () => {},
-      close: () => 0,
-      collect: () => ({ tables: new Map(), warnings: [] }),
-      reset: () => {},
-      // Never asked again: the signal is seen at the top of the second round.
-      nextHit: async () => hits.shift() ?? ('target-exited' as const),
+      // Seen before the wait, the signal leaves nextHit never asked again.
+      nextHit: async () => hits.shift() ?? (seen === 'in the wait' ? ('interrupted' as const) : ('target-exited' as const)),
       monotonicNs: () => 0n,
       missedStarts: () => 0,
     };
     const io = {
       nowMicros: () => 0,
       wait: async () => 'elapsed' as const,
-      interrupted: async () => hits.length === 0,
+      ...(seen === 'before the wait' ? { interrupted: async () => hits.length === 0 } : {}),
       print: (line: string) => lines.push(line.replace(/ @.*/, '')),
     };
-    const render = { sample: (i: number) => void reports.push(i), skipped: (delta: bigint) => void lines.push(`skipped ${delta}`), warnings: () => {} };
+    const render = {
+      sample: (i: number, _s: unknown, _d: number, _w: number, _t: bigint | undefined, ended?: string) => void reports.push([i, ended]),
+      skipped: (delta: bigint) => void lines.push(`skipped ${delta}`),
+      warnings: () => {},
+    };
     const outcome = await runTriggerMode({ sampleTime: 1, sampleCount: 1, sampleInterval: 0, startTrigger: true, stopTrigger: true, triggerDeltaNs: 1_000 }, source, io, render);
+    return { outcome, lines, reports };
+  }
+
+  it('Ctrl-C after a skipped window: the stop line and that skip line again, no report (as the reference)', async () => {
+    const { outcome, lines, reports } = await ctrlCAfterSkippedWindow('in the wait');
+    expect(outcome).toBe('interrupted');
+    expect(lines).toEqual(['# Start sampling (trigger@1000)', '# Stop sampling (trigger@1500)', 'skipped 500', '# Stop sampling', 'skipped 500']);
+    expect(reports).toEqual([]);
+  });
+
+  it('Ctrl-C after a skipped window, seen before the wait for the next start began: the same two lines again', async () => {
+    const { outcome, lines, reports } = await ctrlCAfterSkippedWindow('before the wait');
     expect(outcome).toBe('interrupted');
     expect(lines).toEqual(['# Start sampling (trigger@1000)', '# Stop sampling (trigger@1500)', 'skipped 500', '# Stop sampling', 'skipped 500']);
     expect(reports).toEqual([]);

@@ -123,12 +123,14 @@ export class ProbeSet {
     }
     const set = new ProbeSet(backend);
     set.syscalls = config.syscalls;
+    // Host values "probe.NAME": which probes this run loads, for probes that work together when both are there (the account probe's system call hooks).
+    const loading: HostValues = Object.fromEntries(bundles.filter((b) => !config.skip?.has(b.manifest.name)).map((b) => [`probe.${b.manifest.name}`, 1n]));
     const options: Record<string, bigint> = {
       target_tgid: BigInt(config.targetTgid),
       possible_cpus: BigInt(backend.possibleCpus()),
       ...optionsFromHostValues(
         bundles.map((b) => b.manifest.options),
-        config.hostValues ?? {},
+        { ...loading, ...config.hostValues },
       ),
       ...config.options,
     };

@@ -38,8 +38,6 @@ export const KdelayExitedThreadsSize = {
 /** enum kdelay_clock_event */
 export const KdelayClockEvent = {
   KDELAY_CLOCK_TAKEN: 0,
-  KDELAY_CLOCK_SYS_ENTER: 1,
-  KDELAY_CLOCK_SYS_EXIT: 2,
   KDELAY_CLOCK_SWITCH: 3,
   KDELAY_CLOCK_WAKEUP: 4,
 } as const;

@@ -3,13 +3,14 @@
  * kdelay_clock.bpf.h - one clock read per event, shared by the probes.
  *
  * bpf_ktime_get_ns() is the dearest thing most hooks do (~75 ns on a VM's
- * kvm-clock), and with --verdict the account probe and the default probes
- * each read it at the same target event: a system call's entry and exit, a
- * context switch, a wake-up. The account probe, attached first (built-in
- * probes attach in their bundles' order, and account's comes first),
- * writes the time it read into this CPU's entry of kdelay_clock with what
- * the event was; the syscalls and sched probes, running next on the same
- * tracepoint, take it instead of reading the clock again.
+ * kvm-clock), and with --verdict the account probe and the sched probe
+ * each read it at the same target event: a context switch, a wake-up. The
+ * account probe, attached first (built-in probes attach in their bundles'
+ * order, and account's comes first), writes the time it read into this
+ * CPU's entry of kdelay_clock with what the event was; the sched probe,
+ * running next on the same tracepoint, takes it instead of reading the
+ * clock again. (At system call entries and exits one program does both
+ * probes' work: kdelay_account.bpf.h.)
  *
  * A reader takes the entry only if it is of this very event: the same kind
  * and thread(s), and not before what the reader knows already happened

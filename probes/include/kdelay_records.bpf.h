@@ -119,11 +119,10 @@ KDELAY_SHARED_STRUCT(kdelay_exited_thread)
  * on the same tracepoint. The host creates the map.
  */
 enum kdelay_clock_event {
-	KDELAY_CLOCK_TAKEN = 0,     /* nothing to take */
-	KDELAY_CLOCK_SYS_ENTER = 1, /* tid: the caller */
-	KDELAY_CLOCK_SYS_EXIT = 2,  /* tid: the caller */
-	KDELAY_CLOCK_SWITCH = 3,    /* tid: prev, other: next */
-	KDELAY_CLOCK_WAKEUP = 4,    /* tid: the wakee */
+	KDELAY_CLOCK_TAKEN = 0,  /* nothing to take */
+	KDELAY_CLOCK_SWITCH = 3, /* tid: prev, other: next */
+	KDELAY_CLOCK_WAKEUP = 4, /* tid: the wakee */
+	/* 1 and 2 were system call entries and exits: the syscalls probe does the account's work there now (kdelay_account.bpf.h). */
 };
 KDELAY_SHARED_ENUM(kdelay_clock_event)
 

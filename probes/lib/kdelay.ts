@@ -91,6 +91,13 @@ function powerOfTwoAtMost(n: u32): u32 {
 }
 
 /**
+ * The maps of probes/include/kdelay_account.bpf.h: the account probe makes
+ * them (and sizes them); with both loaded, the syscalls probe shares them,
+ * its sys_enter and sys_exit programs doing the account's work there.
+ */
+export const ACCOUNT_MAPS: StaticArray<string> = ['account_thread', 'account_time', 'account_tail', 'account_hist', 'missed_switches'];
+
+/**
  * A map of a loaded object: its fd, and its key and value sizes and
  * capacity (the build generates the sizes from the BTF; the capacity is
  * the one set before load, else the C's). Probes get theirs from the

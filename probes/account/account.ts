@@ -118,9 +118,15 @@ export function kdelay_probe_load(): i32 {
   histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.shareMap('kdelay_clock'); // one clock read per event with sched (kdelay_clock.bpf.h)
-  // The maps the syscalls probe's programs update too (kdelay_account.bpf.h): made here, at these sizes (account.wasm loads first).
+  // The maps the sched and syscalls probes' programs update too (kdelay_account.bpf.h): made here, at these sizes (account.wasm loads first).
   for (let i = 0; i < ACCOUNT_MAPS.length; i++) obj.shareMap(ACCOUNT_MAPS[i]);
+  if (option('account.sched_probe', 0)) {
+    // The sched probe's programs do this probe's work at its hooks: four programs fewer there.
+    obj.setAutoload('account_switch', false);
+    obj.setAutoload('account_runtime', false);
+    obj.setAutoload('account_wakeup', false);
+    obj.setAutoload('account_wakeup_new', false);
+  }
   if (option('account.syscalls_probe', 0)) {
     // The syscalls probe's sys_enter and sys_exit do this probe's work there: two programs fewer per system call.
     obj.setAutoload('account_sys_exit', false);

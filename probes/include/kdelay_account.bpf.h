@@ -171,8 +171,8 @@ static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u
  * they belong to an earlier one). SYSCALL and BLOCKED hold one system
  * call's time each: time in another moves the held sum to account_time.
  */
-static __always_inline void account_record_add(struct account_thread *thread, u32 tid, u32 state, u32 nr, u64 count, u64 ns,
-                                       const struct kdelay_gate *gate)
+static __always_inline void account_record_add(struct account_thread *thread, u32 tid, u32 state, u32 nr, u64 count,
+                                               u64 ns, const struct kdelay_gate *gate)
 {
 	if (!count && !ns)
 		return;
@@ -242,8 +242,8 @@ static __always_inline void account_record_add(struct account_thread *thread, u3
  * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
  * begins inside the window (a wait, a sleep, a stop).
  */
-static __always_inline void account_transition_to(struct account_thread *thread, u32 tid, u32 next, u32 next_nr, u64 now,
-                                          const struct kdelay_gate *gate)
+static __always_inline void account_transition_to(struct account_thread *thread, u32 tid, u32 next, u32 next_nr,
+                                                  u64 now, const struct kdelay_gate *gate)
 {
 	u32 state = thread->state;
 	u32 nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? thread->nr : ACCOUNT_NO_SYSCALL;
@@ -282,7 +282,7 @@ static __always_inline void account_transition_to(struct account_thread *thread,
 
 /* account_transition_to() staying in the same system call (or none). */
 static __always_inline void account_transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
-                                       const struct kdelay_gate *gate)
+                                               const struct kdelay_gate *gate)
 {
 	account_transition_to(thread, tid, next, thread->nr, now, gate);
 }
@@ -382,6 +382,261 @@ static __always_inline u32 account_exiting_syscall(struct pt_regs *regs)
 }
 
 /*
+ * Who delayed it: while a target thread waits on a CPU's run queue, that
+ * CPU's waiters[] slot lists it, and every context switch there charges the
+ * task switched out with its overlap (kdelay_delayers.bpf.h).
+ */
+enum account_limits {
+	ACCOUNT_WAITERS_PER_CPU = 4, /* waiting target threads tracked per run queue */
+};
+KDELAY_SHARED_ENUM(account_limits)
+
+#define KDELAY_WAITERS_PER_CPU ACCOUNT_WAITERS_PER_CPU
+#include "kdelay_delayers.bpf.h" /* waiters, delayers: who ran while a thread waited */
+
+/* For kdelay_charge_delayers(): tid still waits on cpu's run queue, since the same moment. */
+static __always_inline bool kdelay_still_waiting(u32 tid, u32 cpu, u64 since)
+{
+	struct account_thread *waiter = bpf_map_lookup_elem(&account_thread, &tid);
+
+	return waiter && waiter->state == ACCOUNT_RUNNABLE && waiter->wait_cpu == cpu && waiter->since == since;
+}
+
+/*
+ * The registers a thread entered the kernel with from user space
+ * (task_pt_regs(): the top of its kernel stack), and from them the system
+ * call it is in: its number, ACCOUNT_NO_SYSCALL (it entered for an
+ * interrupt or an exception, e.g. a page fault, or is in user space), or
+ * ACCOUNT_UNKNOWN_SYSCALL (the registers could not be found). The stack's
+ * size and the padding above the registers vary with the kernel's
+ * configuration (KASAN doubles the stack, x86's FRED pads 16 bytes), so each
+ * candidate is taken only if it holds a user-mode frame. Read once per
+ * thread, when kdelay first sees it.
+ */
+struct task_struct___stack {
+	void *stack;
+};
+
+#if defined(__TARGET_ARCH_x86)
+#define ACCOUNT_ENOSYS    38
+#define ACCOUNT_USER_CS   0x33 /* __USER_CS */
+#define ACCOUNT_USER32_CS 0x23 /* __USER32_CS */
+#define ACCOUNT_USER_DS   0x2b /* __USER_DS, also the 64-bit ss */
+
+static __always_inline bool account_user_frame_at(void *top, u32 *nr, bool entry_only)
+{
+	struct pt_regs regs;
+
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), top - sizeof(regs)))
+		return false;
+	if ((regs.cs & 0xffff) != ACCOUNT_USER_CS && (regs.cs & 0xffff) != ACCOUNT_USER32_CS)
+		return false;
+	if ((regs.ss & 0xffff) != ACCOUNT_USER_DS)
+		return false;
+	/*
+	 * A system call's entry stores its number in orig_ax and -ENOSYS in ax
+	 * until it returns; an interrupt stores a negative orig_ax, an
+	 * exception its error code (with the user's ax).
+	 */
+	if ((long)regs.orig_ax < 0 || (!entry_only && (long)regs.ax != -ACCOUNT_ENOSYS))
+		*nr = ACCOUNT_NO_SYSCALL;
+	else
+		*nr = (u32)regs.orig_ax;
+	return true;
+}
+
+/* x86's FRED pads 16 bytes above the registers. */
+#define ACCOUNT_USER_FRAME_PAD 16
+#elif defined(__TARGET_ARCH_arm64)
+static __always_inline bool account_user_frame_at(void *top, u32 *nr, bool entry_only)
+{
+	u32 size = bpf_core_type_size(struct pt_regs);
+	struct pt_regs *regs = top - size;
+	struct user_pt_regs user;
+	s32 syscallno;
+
+	if (bpf_probe_read_kernel(&user, sizeof(user), regs))
+		return false;
+	/* EL0 (mode bits 0) and user addresses. */
+	if ((user.pstate & 0xf) || user.pc >> 56 || user.sp >> 56)
+		return false;
+	syscallno = kdelay_syscall_nr(regs);
+	*nr = syscallno < 0 ? ACCOUNT_NO_SYSCALL : (u32)syscallno;
+	return true;
+}
+
+/* Nothing above the registers. */
+#define ACCOUNT_USER_FRAME_PAD 0
+#endif
+
+/* The user frame at the top of a 16 or 32 KiB (KASAN) stack, right there or below ACCOUNT_USER_FRAME_PAD. */
+static __always_inline u32 account_entered_syscall(struct task_struct *task, bool entry_only)
+{
+	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
+	u32 nr = ACCOUNT_UNKNOWN_SYSCALL;
+
+	if (!stack)
+		return nr;
+	if (account_user_frame_at(stack + 16384, &nr, entry_only) ||
+	    (ACCOUNT_USER_FRAME_PAD &&
+	     account_user_frame_at(stack + 16384 - ACCOUNT_USER_FRAME_PAD, &nr, entry_only)) ||
+	    account_user_frame_at(stack + 32768, &nr, entry_only) ||
+	    (ACCOUNT_USER_FRAME_PAD && account_user_frame_at(stack + 32768 - ACCOUNT_USER_FRAME_PAD, &nr, entry_only)))
+		return nr;
+	return ACCOUNT_UNKNOWN_SYSCALL;
+}
+
+/* A thread seen on a CPU (running, or switching out): where its registers say it is. */
+static __always_inline struct account_thread *account_thread_on_cpu(u32 tid, struct task_struct *task)
+{
+	struct account_thread *thread = account_seen(tid);
+	u32 nr;
+
+	if (thread)
+		return thread;
+	nr = account_entered_syscall(task, false);
+	return account_first_seen(tid, account_on_cpu_state(nr), nr);
+}
+
+/* sched_wakeup of a target thread at now. */
+static __always_inline void kdelay_account_wakeup(struct task_struct *p, u64 now, const struct kdelay_gate *gate)
+{
+	u32 tid = p->pid, nr;
+	struct account_thread *thread = account_seen(tid);
+
+	if (!thread) {
+		/* First seen here: it was asleep, in the system call its registers name (or a page fault). */
+		nr = account_entered_syscall(p, false);
+		thread = account_first_seen(tid, ACCOUNT_BLOCKED, nr);
+	}
+	if (!thread)
+		return;
+	/* Woken while still on a CPU (or already waiting): nothing changes. */
+	if (thread->state != ACCOUNT_BLOCKED && thread->state != ACCOUNT_STOPPED)
+		return;
+	account_transition(thread, tid, ACCOUNT_RUNNABLE, now, gate);
+	thread->wait_cpu = kdelay_task_cpu(p);
+	kdelay_waiter_add(thread->wait_cpu, tid, now);
+}
+
+static __always_inline void account_switch_out(struct task_struct *prev, bool preempt, u64 now,
+                                               const struct kdelay_gate *gate)
+{
+	u32 tid = prev->pid;
+	long state = kdelay_task_state(prev);
+	struct account_thread *thread = account_thread_on_cpu(tid, prev);
+	u32 next;
+
+	if (!thread)
+		return;
+	/* Off a CPU as far as kdelay knows: the switch that put it on was never seen. */
+	if (account_off_cpu(thread->state))
+		account_missed_switch(thread, gate);
+	if (state & TASK_DEAD) {
+		/*
+		 * Its last switch-out: account its last run and close its
+		 * account. The record holds its sums, so the user half reports
+		 * them and then deletes it.
+		 */
+		account_transition(thread, tid, ACCOUNT_BLOCKED, now, gate);
+		thread->dead = 1;
+		thread->exit_ns = now;
+		return;
+	}
+	if (preempt || state == TASK_RUNNING)
+		next = ACCOUNT_RUNNABLE;
+	else if (state & __TASK_STOPPED)
+		next = ACCOUNT_STOPPED;
+	else
+		next = ACCOUNT_BLOCKED; /* in thread->nr, or outside system calls */
+	account_transition(thread, tid, next, now, gate);
+	if (next == ACCOUNT_RUNNABLE) {
+		thread->wait_cpu = bpf_get_smp_processor_id();
+		kdelay_waiter_add(thread->wait_cpu, tid, now);
+	}
+}
+
+static __always_inline void account_switch_in(struct task_struct *next, u64 now, const struct kdelay_gate *gate)
+{
+	u32 tid = next->pid;
+	struct account_thread *thread = account_seen(tid);
+	u64 since;
+	u32 nr;
+
+	if (!thread) {
+		/* First seen here: it was waiting for this CPU, in the system call its registers name. */
+		nr = account_entered_syscall(next, false);
+		thread = account_first_seen(tid, ACCOUNT_RUNNABLE, nr);
+	}
+	if (!thread)
+		return;
+	since = thread->since;
+	/* Already on a CPU, as far as kdelay knows: the switch that took it off was never seen. */
+	if (!account_off_cpu(thread->state))
+		account_missed_switch(thread, gate);
+	if (thread->state == ACCOUNT_RUNNABLE) {
+		kdelay_waiter_remove(thread->wait_cpu, tid);
+		if (account_hist_enabled && gate && gate->state == KDELAY_GATE_OPEN && since >= gate->window_start_ns)
+			account_hist_add(tid, ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_NO_SYSCALL, now - since);
+	}
+	account_transition(thread, tid, account_on_cpu_state(thread->nr), now, gate);
+}
+
+/* sched_switch: this CPU's waiting target threads (kdelay_delayers.bpf.h). */
+static __always_inline struct kdelay_waiters *kdelay_account_waiters(u32 cpu)
+{
+	return bpf_map_lookup_elem(&waiters, &cpu);
+}
+
+/*
+ * A context switch on cpu at now, for the caller to call when a target
+ * thread is in it or target threads wait on this CPU (slot, its waiters,
+ * has a count): prev's run is charged to each waiter it delayed, and the
+ * target threads among prev and next move to their next state. gate: in
+ * any state (segments are tracked while it is closed too, so that the
+ * window clips them).
+ */
+static __always_inline void kdelay_account_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+                                                  bool prev_is_target, bool next_is_target, u32 cpu,
+                                                  struct kdelay_waiters *slot, u64 now, const struct kdelay_gate *gate)
+{
+	if (slot && slot->count)
+		kdelay_charge_delayers(slot, cpu, prev, now, gate);
+	if (slot)
+		slot->last_switch_ns = now;
+	if (prev_is_target)
+		account_switch_out(prev, preempt, now, gate);
+	if (next_is_target)
+		account_switch_in(next, now, gate);
+}
+
+/* sched_stat_runtime of a target thread: one on a CPU without a context switch since kdelay looked (a busy thread). */
+static __always_inline void kdelay_account_runtime(struct task_struct *p)
+{
+	account_thread_on_cpu(p->pid, p);
+}
+
+/*
+ * sched_wakeup_new of a target thread at now: its life begins here,
+ * waiting for its first CPU. It then finishes the clone() it was created
+ * by (a copy of its creator's entry registers: the call's number, with the
+ * child's return value).
+ */
+static __always_inline void kdelay_account_wakeup_new(struct task_struct *p, u64 now)
+{
+	u32 tid = p->pid;
+	u32 nr = account_entered_syscall(p, true);
+	struct account_thread *thread = account_first_seen(tid, ACCOUNT_RUNNABLE, nr);
+
+	if (!thread)
+		return;
+	thread->since = now;
+	thread->born_ns = now;
+	thread->wait_cpu = kdelay_task_cpu(p);
+	kdelay_waiter_add(thread->wait_cpu, tid, now);
+}
+
+/*
  * A target thread enters system call id at now (gate: the shared gate, in
  * any state: segments are tracked while it is closed too, so that the
  * window clips them).
@@ -409,7 +664,8 @@ static __always_inline void kdelay_account_sys_enter(u32 tid, long id, u64 now, 
 }
 
 /* A target thread returns from the system call its registers name, at now. */
-static __always_inline void kdelay_account_sys_exit(u32 tid, struct pt_regs *regs, u64 now, const struct kdelay_gate *gate)
+static __always_inline void kdelay_account_sys_exit(u32 tid, struct pt_regs *regs, u64 now,
+                                                    const struct kdelay_gate *gate)
 {
 	struct account_thread *thread = account_seen(tid);
 

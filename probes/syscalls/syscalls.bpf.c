@@ -546,7 +546,7 @@ static __always_inline void blocked_out(void *ctx, bool preempt, struct task_str
 	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
 
-	if (!gate || preempt || kdelay_task_state(prev) == 0 /* TASK_RUNNING */)
+	if (!gate || preempt || kdelay_task_state(prev) == TASK_RUNNING)
 		return;
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);

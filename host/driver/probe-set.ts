@@ -4,8 +4,6 @@
  * all and is safe to call at any point, including half-way through start().
  */
 import type { BpfBackend } from '../libbpf/backend.js';
-import { MapType } from '../libbpf/backend.js';
-import { KDELAY_CLOCK_SIZE } from '../runtime/kernel-records.js';
 import type { SectionSpec } from '../bundle/manifest.js';
 import type { ProbeBundle } from '../bundle/bundle.js';
 import { builtinEntries } from './catalog.js';
@@ -23,8 +21,6 @@ import { type HostValues, optionsFromHostValues } from './host-values.js';
 import { type SyscallEventRecord, SyscallEventCollector, type SyscallEventsConfig } from './syscall-events.js';
 import { Symbolizer } from '../symbols/index.js';
 import { type CatchConfig, CatchEvents } from './catch-events.js';
-
-const CLOCK_MAP = 'kdelay_clock';
 
 /** The bundles shipped with kdelay (bundles/*.wasm in the package), each checked against the release key. */
 export function builtinBundles(packageRoot: string): ProbeBundle[] {
@@ -100,8 +96,6 @@ export class ProbeSet {
     this.shared = new SharedMaps(backend);
     this.gate = new Gate(backend, this.shared);
     this.exitedThreads = new ExitedThreads(backend, this.shared);
-    // One clock read per target event for the probes that share it (probes/include/kdelay_clock.bpf.h), made here so no load waits for another.
-    this.shared.create(CLOCK_MAP, MapType.PERCPU_ARRAY, 4, KDELAY_CLOCK_SIZE, 1);
   }
 
   /**
@@ -123,12 +117,14 @@ export class ProbeSet {
     }
     const set = new ProbeSet(backend);
     set.syscalls = config.syscalls;
+    // Host values "probe.NAME": which probes this run loads, for probes that work together when both are there (the account probe's system call hooks).
+    const loading: HostValues = Object.fromEntries(bundles.filter((b) => !config.skip?.has(b.manifest.name)).map((b) => [`probe.${b.manifest.name}`, 1n]));
     const options: Record<string, bigint> = {
       target_tgid: BigInt(config.targetTgid),
       possible_cpus: BigInt(backend.possibleCpus()),
       ...optionsFromHostValues(
         bundles.map((b) => b.manifest.options),
-        config.hostValues ?? {},
+        { ...loading, ...config.hostValues },
       ),
       ...config.options,
     };

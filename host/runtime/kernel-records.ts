@@ -35,15 +35,6 @@ export const KdelayExitedThreadsSize = {
   KDELAY_EXITED_THREADS: 4096,
 } as const;
 
-/** enum kdelay_clock_event */
-export const KdelayClockEvent = {
-  KDELAY_CLOCK_TAKEN: 0,
-  KDELAY_CLOCK_SYS_ENTER: 1,
-  KDELAY_CLOCK_SYS_EXIT: 2,
-  KDELAY_CLOCK_SWITCH: 3,
-  KDELAY_CLOCK_WAKEUP: 4,
-} as const;
-
 /** struct kdelay_gate: 32 bytes. */
 export const KDELAY_GATE_SIZE = 32;
 
@@ -188,32 +179,4 @@ export function readKdelayExitedThread(view: DataView, at = 0): KdelayExitedThre
 export function writeKdelayExitedThread(view: DataView, value: KdelayExitedThread, at = 0): void {
   new Uint8Array(view.buffer, view.byteOffset + at + 0, 16).set(value.comm.subarray(0, 16));
   view.setBigUint64(at + 16, value.exitNs, true);
-}
-
-/** struct kdelay_clock: 24 bytes. */
-export const KDELAY_CLOCK_SIZE = 24;
-
-export interface KdelayClock {
-  ns: bigint;
-  event: number;
-  tid: number;
-  other: number;
-}
-
-/** Reads struct kdelay_clock at byte `at` of view. */
-export function readKdelayClock(view: DataView, at = 0): KdelayClock {
-  return {
-    ns: view.getBigUint64(at + 0, true),
-    event: view.getUint32(at + 8, true),
-    tid: view.getUint32(at + 12, true),
-    other: view.getUint32(at + 16, true),
-  };
-}
-
-/** Writes struct kdelay_clock at byte `at` of view (padding untouched). */
-export function writeKdelayClock(view: DataView, value: KdelayClock, at = 0): void {
-  view.setBigUint64(at + 0, value.ns, true);
-  view.setUint32(at + 8, value.event, true);
-  view.setUint32(at + 12, value.tid, true);
-  view.setUint32(at + 16, value.other, true);
 }

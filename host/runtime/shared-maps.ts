@@ -5,7 +5,7 @@
  * `kdelay_gate` map, and before load each is pointed at the one the host
  * created, so a single write opens the window for all probes. libbpf's
  * reuse_fd does no compatibility check, so we compare type, key and value
- * size and capacity ourselves.
+ * size ourselves; the capacity is the shared map's (reuse_fd takes it).
  */
 import type { BpfBackend, MapInfo, OpenedObject } from '../libbpf/backend.js';
 import { BpfError, EINVAL, ENOENT } from '../base/errno.js';
@@ -37,10 +37,10 @@ export class SharedMaps {
     if (!own) throw new BpfError(`${object.name}: no map named ${name} to share`, ENOENT);
     if (!shared) return false;
     const a = shared.info;
-    if (a.type !== own.type || a.keySize !== own.keySize || a.valueSize !== own.valueSize || a.maxEntries !== own.maxEntries) {
+    // The capacity is the shared map's: reuse_fd takes it from the map, and whoever made the map sized it (e.g. the account probe's maps, which the syscalls probe shares).
+    if (a.type !== own.type || a.keySize !== own.keySize || a.valueSize !== own.valueSize) {
       throw new BpfError(
-        `${object.name}: shared map ${name} does not match (type ${own.type}/${a.type}, key ${own.keySize}/${a.keySize}, ` +
-          `value ${own.valueSize}/${a.valueSize}, entries ${own.maxEntries}/${a.maxEntries})`,
+        `${object.name}: shared map ${name} does not match (type ${own.type}/${a.type}, key ${own.keySize}/${a.keySize}, ` + `value ${own.valueSize}/${a.valueSize})`,
         EINVAL,
       );
     }

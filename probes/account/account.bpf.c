@@ -50,9 +50,8 @@
  * at when this CPU has target threads waiting (one array lookup).
  */
 #include "kdelay_core.bpf.h"
-#include "kdelay_clock.bpf.h"
+#include "kdelay_account.bpf.h" /* the thread record, its maps and what each event does to it */
 #include "kdelay_gate.bpf.h"
-#include "kdelay_hist.bpf.h"
 #include "kdelay_records.bpf.h"
 #include "kdelay_stats.bpf.h"
 
@@ -62,100 +61,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * The programs attach in the order they are defined below (the user half's
  * attachAll()): context switches first, since a wake-up seen before them
  * would leave its thread waiting through a switch-in not seen; system call
- * exits before entries; then wake-ups and interrupts.
+ * exits before entries; then wake-ups and interrupts. Each program but the
+ * interrupts' loads only when the probe whose programs share its hook is
+ * not loaded: sched's and syscalls' programs do the account's work at
+ * their hooks then (kdelay_account.bpf.h), a program invocation being
+ * dearer than that work.
  */
-
-#define TASK_RUNNING   0
-#define __TASK_STOPPED 0x4
-#define TASK_DEAD      0x80
-
-/* The states, enum account_syscall_nr and ACCOUNT_HIST_*: kdelay_records.bpf.h (the host reads them). */
-enum account_limits {
-	ACCOUNT_WAITERS_PER_CPU = 4, /* waiting target threads tracked per run queue */
-};
-KDELAY_SHARED_ENUM(account_limits)
-
-#define KDELAY_WAITERS_PER_CPU ACCOUNT_WAITERS_PER_CPU
-#include "kdelay_delayers.bpf.h" /* waiters, delayers: who ran while a thread waited */
-
-/* Set by the user half: --hist. */
-const volatile bool hist_enabled = false;
-
-/*
- * What each target thread is doing now, and its sums for the window that
- * began at `window`. The sums live here, not in account_time, so that a
- * transition costs one map lookup (this record): only time in a system call
- * other than those the record holds (syscall_nr and syscall2_nr, blocked_nr)
- * moves a held sum to account_time. The user half reads both.
- */
-struct account_thread {
-	u64 since;      /* start of the current segment; 1: since before kdelay saw the thread */
-	u64 irq_ns;     /* interrupt time already accounted inside the current on-CPU segment */
-	u64 syscall_ns; /* entry of the current system call (0: none seen) */
-	u32 state;      /* enum account_state of the current segment */
-	u32 nr;         /* the system call it is in, or enum account_syscall_nr */
-	u32 wait_cpu;   /* RUNNABLE: the CPU whose run queue it waits on */
-	u32 dead;       /* exited: the user half deletes the record after reporting its sums */
-	u64 window;     /* window_start_ns of the window sum_ns and sum_count belong to */
-	u64 sum_ns[ACCOUNT_STATES];
-	u64 sum_count[ACCOUNT_STATES];
-	u32 syscall_nr; /* the system call sum_ns[ACCOUNT_SYSCALL] is for */
-	u32 blocked_nr; /* the system call sum_ns/sum_count[ACCOUNT_BLOCKED] are for */
-	/*
-	 * The system call held before syscall_nr, with its sums: a thread that
-	 * alternates two calls (a write and a read) adds to account_time only
-	 * when a third one comes.
-	 */
-	u32 syscall2_nr;
-	u32 pad;
-	u64 syscall2_ns;
-	u64 syscall2_count;
-	u64 born_ns; /* sched_wakeup_new of this thread (0: born before kdelay saw it) */
-	u64 exit_ns; /* its last switch-out (0: alive) */
-};
-
-struct account_key {
-	u32 tid;
-	u32 state; /* enum account_state */
-	u32 nr;    /* SYSCALL and BLOCKED: the system call, else ACCOUNT_NO_SYSCALL */
-};
-
-struct account_value {
-	u64 count; /* segments that began in this state (waits, sleeps, IRQ handler runs...) */
-	u64 total_ns;
-};
-
-/*
- * state and nr are written together, in one 8-byte store: the sys_enter and
- * sys_exit programs run preemptibly (syscall tracepoints may fault), and a
- * context switch in between must never see a state with another one's nr.
- */
-_Static_assert(__builtin_offsetof(struct account_thread, state) % 8 == 0 &&
-                       __builtin_offsetof(struct account_thread, nr) ==
-                               __builtin_offsetof(struct account_thread, state) + 4,
-               "account_thread: state and nr must share one aligned u64");
-
-static __always_inline void set_state(struct account_thread *thread, u32 state, u32 nr)
-{
-	*(volatile u64 *)&thread->state = (u64)nr << 32 | state;
-}
-
-/* The clipped end of the segment a thread was in when the window closed. */
-struct account_tail {
-	u64 ns;
-	u32 state;
-	u32 nr;
-};
-
-struct hist_key {
-	u32 tid;
-	u32 kind; /* ACCOUNT_HIST_RUN_QUEUE or ACCOUNT_HIST_SYSCALL */
-	u32 nr;   /* ACCOUNT_HIST_SYSCALL: the system call */
-};
-
-struct hist_value {
-	u32 slots[ACCOUNT_HIST_SLOTS];
-};
 
 /* The hard and soft interrupt in progress on this CPU, if it interrupted a target thread. */
 struct irq_slot {
@@ -167,35 +78,6 @@ struct irq_slot {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, struct account_thread);
-} account_thread SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct account_key);
-	__type(value, struct account_value);
-} account_time SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, struct account_tail);
-} account_tail SEC(".maps");
-
-/* Sized to 1 by the user half unless --hist. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct hist_key);
-	__type(value, struct hist_value);
-} account_hist SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2); /* 0: hard, 1: soft */
 	__type(key, u32);
@@ -204,513 +86,37 @@ struct {
 
 enum { IRQ_SLOT_HARD = 0, IRQ_SLOT_SOFT = 1 };
 
-/* Context switches of target threads that arrived without the switch-out before them. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u64);
-} missed_switches SEC(".maps");
-
-static __always_inline void count_missed_switch(void)
-{
-	kdelay_count_percpu(&missed_switches, 0);
-}
-
-static __always_inline void account_add(u32 tid, u32 state, u32 nr, u64 count, u64 ns)
-{
-	struct account_key key = { .tid = tid, .state = state, .nr = nr };
-	struct account_value zero = {};
-	struct account_value *value;
-
-	if (!count && !ns)
-		return;
-	value = kdelay_lookup_or_init(&account_time, &key, &zero);
-	if (!value)
-		return;
-	value->count += count;
-	value->total_ns += ns;
-}
-
-/*
- * Adds to the thread's sums for the open window (starting them afresh if
- * they belong to an earlier one). SYSCALL and BLOCKED hold one system
- * call's time each: time in another moves the held sum to account_time.
- */
-static __always_inline void record_add(struct account_thread *thread, u32 tid, u32 state, u32 nr, u64 count, u64 ns,
-                                       const struct kdelay_gate *gate)
-{
-	if (!count && !ns)
-		return;
-	if (thread->window != gate->window_start_ns) {
-		__builtin_memset(thread->sum_ns, 0, sizeof(thread->sum_ns));
-		__builtin_memset(thread->sum_count, 0, sizeof(thread->sum_count));
-		thread->window = gate->window_start_ns;
-		thread->syscall_nr = ACCOUNT_NO_SYSCALL;
-		thread->blocked_nr = ACCOUNT_NO_SYSCALL;
-		thread->syscall2_nr = ACCOUNT_NO_SYSCALL;
-		thread->syscall2_ns = 0;
-		thread->syscall2_count = 0;
-	}
-	/* Constant indexes only: 5.10's and 6.1's verifiers refuse a state-indexed store here. */
-	switch (state) {
-	case ACCOUNT_SYSCALL:
-		if (thread->syscall_nr != nr) {
-			/* The held call becomes the one before; the one before that, unless it is nr, goes to account_time. */
-			u64 held_ns = thread->sum_ns[ACCOUNT_SYSCALL], held_count = thread->sum_count[ACCOUNT_SYSCALL];
-			u32 held_nr = thread->syscall_nr;
-
-			if (thread->syscall2_nr == nr) {
-				thread->sum_ns[ACCOUNT_SYSCALL] = thread->syscall2_ns;
-				thread->sum_count[ACCOUNT_SYSCALL] = thread->syscall2_count;
-			} else {
-				account_add(tid, ACCOUNT_SYSCALL, thread->syscall2_nr, thread->syscall2_count,
-				            thread->syscall2_ns);
-				thread->sum_ns[ACCOUNT_SYSCALL] = 0;
-				thread->sum_count[ACCOUNT_SYSCALL] = 0;
-			}
-			thread->syscall2_nr = held_nr;
-			thread->syscall2_ns = held_ns;
-			thread->syscall2_count = held_count;
-			thread->syscall_nr = nr;
-		}
-		thread->sum_ns[ACCOUNT_SYSCALL] += ns;
-		thread->sum_count[ACCOUNT_SYSCALL] += count;
-		break;
-	case ACCOUNT_BLOCKED:
-		if (thread->blocked_nr != nr) {
-			account_add(tid, ACCOUNT_BLOCKED, thread->blocked_nr, thread->sum_count[ACCOUNT_BLOCKED],
-			            thread->sum_ns[ACCOUNT_BLOCKED]);
-			thread->sum_ns[ACCOUNT_BLOCKED] = 0;
-			thread->sum_count[ACCOUNT_BLOCKED] = 0;
-			thread->blocked_nr = nr;
-		}
-		thread->sum_ns[ACCOUNT_BLOCKED] += ns;
-		thread->sum_count[ACCOUNT_BLOCKED] += count;
-		break;
-#define ACCOUNT_SUM_CASE(s)                    \
-	case s:                                \
-		thread->sum_ns[s] += ns;       \
-		thread->sum_count[s] += count; \
-		break;
-		ACCOUNT_SUM_CASE(ACCOUNT_USER)
-		ACCOUNT_SUM_CASE(ACCOUNT_HARDIRQ)
-		ACCOUNT_SUM_CASE(ACCOUNT_SOFTIRQ)
-		ACCOUNT_SUM_CASE(ACCOUNT_RUNNABLE)
-		ACCOUNT_SUM_CASE(ACCOUNT_STOPPED)
-		ACCOUNT_SUM_CASE(ACCOUNT_UNKNOWN)
-#undef ACCOUNT_SUM_CASE
-	}
-}
-
-/*
- * Ends the thread's current segment at now and starts `next` (in system call
- * nr for SYSCALL and BLOCKED). count_next: the new segment is counted when it
- * begins inside the window (a wait, a sleep, a stop).
- */
-static __always_inline void transition_to(struct account_thread *thread, u32 tid, u32 next, u32 next_nr, u64 now,
-                                          const struct kdelay_gate *gate)
-{
-	u32 state = thread->state;
-	u32 nr = state == ACCOUNT_SYSCALL || state == ACCOUNT_BLOCKED ? thread->nr : ACCOUNT_NO_SYSCALL;
-	u64 since = thread->since;
-
-	/* On a CPU in a system call kdelay cannot name: not known which. */
-	if (state == ACCOUNT_SYSCALL && nr >= ACCOUNT_UNKNOWN_SYSCALL) {
-		state = ACCOUNT_UNKNOWN;
-		nr = ACCOUNT_NO_SYSCALL;
-	}
-	if (gate && gate->state == KDELAY_GATE_OPEN) {
-		u64 ns = kdelay_in_window(gate, since, now);
-		bool on_cpu = state == ACCOUNT_USER || state == ACCOUNT_SYSCALL || state == ACCOUNT_UNKNOWN;
-
-		/* Interrupt time was accounted apart (irq_ns is 0 unless the thread was current). */
-		ns = ns > thread->irq_ns ? ns - thread->irq_ns : 0;
-		record_add(thread, tid, state, nr, !on_cpu && since >= gate->window_start_ns ? 1 : 0, ns, gate);
-	} else if (gate && gate->state == KDELAY_GATE_REPORTING && since < gate->window_stop_ns) {
-		/*
-		 * In the segment when the window closed, out of it before the
-		 * user half looked: clip it here. The user half counts each
-		 * thread's tail once, from here or from account_thread.
-		 */
-		u64 from = since > gate->window_start_ns ? since : gate->window_start_ns;
-		struct account_tail tail = { .state = state, .nr = nr };
-
-		tail.ns = gate->window_stop_ns > from ? gate->window_stop_ns - from : 0;
-		tail.ns = tail.ns > thread->irq_ns ? tail.ns - thread->irq_ns : 0;
-		if (bpf_map_update_elem(&account_tail, &tid, &tail, BPF_NOEXIST) == -7 /* E2BIG */)
-			kdelay_count_map_full();
-	}
-	set_state(thread, next, next_nr);
-	thread->since = now;
-	thread->irq_ns = 0;
-}
-
-/* transition_to() staying in the same system call (or none). */
-static __always_inline void transition(struct account_thread *thread, u32 tid, u32 next, u64 now,
-                                       const struct kdelay_gate *gate)
-{
-	transition_to(thread, tid, next, thread->nr, now, gate);
-}
-
-/*
- * The registers a thread entered the kernel with from user space
- * (task_pt_regs(): the top of its kernel stack), and from them the system
- * call it is in: its number, ACCOUNT_NO_SYSCALL (it entered for an
- * interrupt or an exception, e.g. a page fault, or is in user space), or
- * ACCOUNT_UNKNOWN_SYSCALL (the registers could not be found). The stack's
- * size and the padding above the registers vary with the kernel's
- * configuration (KASAN doubles the stack, x86's FRED pads 16 bytes), so each
- * candidate is taken only if it holds a user-mode frame. Read once per
- * thread, when kdelay first sees it.
- */
-struct task_struct___stack {
-	void *stack;
-};
-
-#if defined(__TARGET_ARCH_x86)
-#define ACCOUNT_ENOSYS 38
-#define USER_CS        0x33 /* __USER_CS */
-#define USER32_CS      0x23 /* __USER32_CS */
-#define USER_DS        0x2b /* __USER_DS, also the 64-bit ss */
-
-static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
-{
-	struct pt_regs regs;
-
-	if (bpf_probe_read_kernel(&regs, sizeof(regs), top - sizeof(regs)))
-		return false;
-	if ((regs.cs & 0xffff) != USER_CS && (regs.cs & 0xffff) != USER32_CS)
-		return false;
-	if ((regs.ss & 0xffff) != USER_DS)
-		return false;
-	/*
-	 * A system call's entry stores its number in orig_ax and -ENOSYS in ax
-	 * until it returns; an interrupt stores a negative orig_ax, an
-	 * exception its error code (with the user's ax).
-	 */
-	if ((long)regs.orig_ax < 0 || (!entry_only && (long)regs.ax != -ACCOUNT_ENOSYS))
-		*nr = ACCOUNT_NO_SYSCALL;
-	else
-		*nr = (u32)regs.orig_ax;
-	return true;
-}
-
-/* x86's FRED pads 16 bytes above the registers. */
-#define USER_FRAME_PAD 16
-#elif defined(__TARGET_ARCH_arm64)
-static __always_inline bool user_frame_at(void *top, u32 *nr, bool entry_only)
-{
-	u32 size = bpf_core_type_size(struct pt_regs);
-	struct pt_regs *regs = top - size;
-	struct user_pt_regs user;
-	s32 syscallno;
-
-	if (bpf_probe_read_kernel(&user, sizeof(user), regs))
-		return false;
-	/* EL0 (mode bits 0) and user addresses. */
-	if ((user.pstate & 0xf) || user.pc >> 56 || user.sp >> 56)
-		return false;
-	syscallno = kdelay_syscall_nr(regs);
-	*nr = syscallno < 0 ? ACCOUNT_NO_SYSCALL : (u32)syscallno;
-	return true;
-}
-
-/* Nothing above the registers. */
-#define USER_FRAME_PAD 0
-#endif
-
-/* The user frame at the top of a 16 or 32 KiB (KASAN) stack, right there or below USER_FRAME_PAD. */
-static __always_inline u32 entered_syscall(struct task_struct *task, bool entry_only)
-{
-	void *stack = BPF_CORE_READ((struct task_struct___stack *)task, stack);
-	u32 nr = ACCOUNT_UNKNOWN_SYSCALL;
-
-	if (!stack)
-		return nr;
-	if (user_frame_at(stack + 16384, &nr, entry_only) ||
-	    (USER_FRAME_PAD && user_frame_at(stack + 16384 - USER_FRAME_PAD, &nr, entry_only)) ||
-	    user_frame_at(stack + 32768, &nr, entry_only) ||
-	    (USER_FRAME_PAD && user_frame_at(stack + 32768 - USER_FRAME_PAD, &nr, entry_only)))
-		return nr;
-	return ACCOUNT_UNKNOWN_SYSCALL;
-}
-
-/* On a CPU in system call nr (or enum account_syscall_nr): the state that is. */
-static __always_inline u32 on_cpu_state(u32 nr)
-{
-	if (nr == ACCOUNT_NO_SYSCALL)
-		return ACCOUNT_USER;
-	return nr == ACCOUNT_UNKNOWN_SYSCALL ? ACCOUNT_UNKNOWN : ACCOUNT_SYSCALL;
-}
-
-/* Its record, if kdelay has seen the thread and it has not exited since. */
-static __always_inline struct account_thread *seen(u32 tid)
-{
-	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
-
-	return thread && !thread->dead ? thread : NULL;
-}
-
-/*
- * The record of a thread kdelay sees for the first time, in `state` (in
- * system call nr) since before it looked. A new thread with an exited one's
- * tid (whose record is not yet deleted) starts afresh; the sums stay, and
- * the user half finds them more than its life and says its account is
- * incomplete.
- */
-static __always_inline struct account_thread *first_seen(u32 tid, u32 state, u32 nr)
-{
-	struct account_thread *thread = bpf_map_lookup_elem(&account_thread, &tid);
-	struct account_thread first = { .since = 1, .state = state, .nr = nr };
-
-	if (thread) {
-		thread->since = 1;
-		set_state(thread, state, nr);
-		thread->irq_ns = 0;
-		thread->syscall_ns = 0;
-		thread->dead = 0;
-		thread->born_ns = 0;
-		thread->exit_ns = 0;
-		return thread;
-	}
-	bpf_map_update_elem(&account_thread, &tid, &first, BPF_NOEXIST);
-	thread = bpf_map_lookup_elem(&account_thread, &tid);
-	if (!thread)
-		kdelay_count_map_full();
-	return thread;
-}
-
-/* A thread seen on a CPU (running, or switching out): where its registers say it is. */
-static __always_inline struct account_thread *thread_on_cpu(u32 tid, struct task_struct *task)
-{
-	struct account_thread *thread = seen(tid);
-	u32 nr;
-
-	if (thread)
-		return thread;
-	nr = entered_syscall(task, false);
-	return first_seen(tid, on_cpu_state(nr), nr);
-}
-
-static __always_inline void hist_add(u32 tid, u32 kind, u32 nr, u64 ns)
-{
-	struct hist_key key = { .tid = tid, .kind = kind, .nr = nr };
-	struct hist_value zero = {};
-	struct hist_value *hist;
-	u64 slot = kdelay_log2_slot(ns, ACCOUNT_HIST_SLOTS);
-
-	hist = kdelay_lookup_or_init(&account_hist, &key, &zero);
-	if (!hist)
-		return;
-	/*
-	 * Bounded here, in 64 bits, for 5.10's and 6.1's verifiers: they give
-	 * up on an OR whose operand is not a constant (kdelay_log2_slot's), leaving a
-	 * register with unknown upper bits, which the 32-bit compare clang made
-	 * of kdelay_log2_slot's cap does not bound ("math between map_value pointer and
-	 * register with unbounded min value"). The empty asm keeps clang, which
-	 * knows slot < 40, from dropping this compare or narrowing it to 32 bits.
-	 */
-	asm volatile("" : "+r"(slot));
-	if (slot < ACCOUNT_HIST_SLOTS)
-		hist->slots[slot]++;
-}
-
-/* For kdelay_charge_delayers(): tid still waits on cpu's run queue, since the same moment. */
-static __always_inline bool kdelay_still_waiting(u32 tid, u32 cpu, u64 since)
-{
-	struct account_thread *waiter = bpf_map_lookup_elem(&account_thread, &tid);
-
-	return waiter && waiter->state == ACCOUNT_RUNNABLE && waiter->wait_cpu == cpu && waiter->since == since;
-}
-
-static __always_inline bool off_cpu(u32 state)
-{
-	return state == ACCOUNT_RUNNABLE || state == ACCOUNT_BLOCKED || state == ACCOUNT_STOPPED;
-}
-
-/*
- * A context switch that should have come before this event was not seen:
- * the stretch since the last one seen is partly on a CPU and partly off it,
- * in proportions nobody knows. It is closed as UNKNOWN, never as made-up
- * run (or wait) time.
- */
-static __always_inline void missed_switch(struct account_thread *thread, const struct kdelay_gate *gate)
-{
-	/* Counted in a window only: the programs attach one by one, and events before all are attached are not lost ones. */
-	if (gate && gate->state == KDELAY_GATE_OPEN)
-		count_missed_switch();
-	thread->state = ACCOUNT_UNKNOWN;
-}
-
-static __always_inline void on_wakeup(struct task_struct *p)
-{
-	struct account_thread *thread;
-	struct kdelay_gate *gate;
-	u32 tid, nr;
-	u64 now;
-
-	if (p->tgid != kdelay_target_tgid)
-		return;
-	tid = p->pid;
-	now = kdelay_clock_stamp(KDELAY_CLOCK_WAKEUP, tid, 0);
-	thread = seen(tid);
-	if (!thread) {
-		/* First seen here: it was asleep, in the system call its registers name (or a page fault). */
-		nr = entered_syscall(p, false);
-		thread = first_seen(tid, ACCOUNT_BLOCKED, nr);
-	}
-	if (!thread)
-		return;
-	/* Woken while still on a CPU (or already waiting): nothing changes. */
-	if (thread->state != ACCOUNT_BLOCKED && thread->state != ACCOUNT_STOPPED)
-		return;
-	gate = kdelay_gate_get();
-	transition(thread, tid, ACCOUNT_RUNNABLE, now, gate);
-	thread->wait_cpu = kdelay_task_cpu(p);
-	kdelay_waiter_add(thread->wait_cpu, tid, now);
-}
-
-static __always_inline void switch_out(struct task_struct *prev, bool preempt, u64 now, const struct kdelay_gate *gate)
-{
-	u32 tid = prev->pid;
-	long state = kdelay_task_state(prev);
-	struct account_thread *thread = thread_on_cpu(tid, prev);
-	u32 next;
-
-	if (!thread)
-		return;
-	/* Off a CPU as far as kdelay knows: the switch that put it on was never seen. */
-	if (off_cpu(thread->state))
-		missed_switch(thread, gate);
-	if (state & TASK_DEAD) {
-		/*
-		 * Its last switch-out: account its last run and close its
-		 * account. The record holds its sums, so the user half reports
-		 * them and then deletes it.
-		 */
-		transition(thread, tid, ACCOUNT_BLOCKED, now, gate);
-		thread->dead = 1;
-		thread->exit_ns = now;
-		return;
-	}
-	if (preempt || state == TASK_RUNNING)
-		next = ACCOUNT_RUNNABLE;
-	else if (state & __TASK_STOPPED)
-		next = ACCOUNT_STOPPED;
-	else
-		next = ACCOUNT_BLOCKED; /* in thread->nr, or outside system calls */
-	transition(thread, tid, next, now, gate);
-	if (next == ACCOUNT_RUNNABLE) {
-		thread->wait_cpu = bpf_get_smp_processor_id();
-		kdelay_waiter_add(thread->wait_cpu, tid, now);
-	}
-}
-
-static __always_inline void switch_in(struct task_struct *next, u64 now, const struct kdelay_gate *gate)
-{
-	u32 tid = next->pid;
-	struct account_thread *thread = seen(tid);
-	u64 since;
-	u32 nr;
-
-	if (!thread) {
-		/* First seen here: it was waiting for this CPU, in the system call its registers name. */
-		nr = entered_syscall(next, false);
-		thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
-	}
-	if (!thread)
-		return;
-	since = thread->since;
-	/* Already on a CPU, as far as kdelay knows: the switch that took it off was never seen. */
-	if (!off_cpu(thread->state))
-		missed_switch(thread, gate);
-	if (thread->state == ACCOUNT_RUNNABLE) {
-		kdelay_waiter_remove(thread->wait_cpu, tid);
-		if (hist_enabled && gate && gate->state == KDELAY_GATE_OPEN && since >= gate->window_start_ns)
-			hist_add(tid, ACCOUNT_HIST_RUN_QUEUE, ACCOUNT_NO_SYSCALL, now - since);
-	}
-	transition(thread, tid, on_cpu_state(thread->nr), now, gate);
-}
-
 SEC("tp_btf/sched_switch")
 int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	bool prev_is_target = prev->tgid == kdelay_target_tgid;
 	bool next_is_target = next->tgid == kdelay_target_tgid;
 	u32 cpu = bpf_get_smp_processor_id();
-	struct kdelay_waiters *slot = bpf_map_lookup_elem(&waiters, &cpu);
-	struct kdelay_gate *gate;
-	u64 now;
+	struct kdelay_waiters *slot = kdelay_account_waiters(cpu);
 
 	if (!prev_is_target && !next_is_target && (!slot || !slot->count))
 		return 0;
-	gate = kdelay_gate_get(); /* in any state: see transition() */
-	now = kdelay_clock_stamp(KDELAY_CLOCK_SWITCH, prev->pid, next->pid);
-	if (slot && slot->count)
-		kdelay_charge_delayers(slot, cpu, prev, now, gate);
-	if (slot)
-		slot->last_switch_ns = now;
-	/* Segments are tracked while the gate is closed too, so the window clips them. */
-	if (prev_is_target)
-		switch_out(prev, preempt, now, gate);
-	if (next_is_target)
-		switch_in(next, now, gate);
+	kdelay_account_switch(preempt, prev, next, prev_is_target, next_is_target, cpu, slot, bpf_ktime_get_ns(),
+	                      kdelay_gate_get());
 	return 0;
 }
 
-/* A target thread on the CPU without a context switch since kdelay looked (a busy thread). */
 SEC("tp_btf/sched_stat_runtime")
 int BPF_PROG(account_runtime, struct task_struct *p)
 {
-	u32 tid;
-
-	if (p->tgid != kdelay_target_tgid)
-		return 0;
-	tid = p->pid;
-	thread_on_cpu(tid, p);
+	if (p->tgid == kdelay_target_tgid)
+		kdelay_account_runtime(p);
 	return 0;
-}
-
-/* The number of the system call a sys_exit is for. */
-static __always_inline u32 exiting_syscall(struct pt_regs *regs)
-{
-	long nr = kdelay_syscall_nr(regs);
-	return nr < 0 ? ACCOUNT_UNKNOWN_SYSCALL : (u32)nr;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(account_sys_exit, struct pt_regs *regs, long ret)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct account_thread *thread;
-	struct kdelay_gate *gate;
-	u32 tid = (u32)pid_tgid;
-	u64 now;
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
-	now = kdelay_clock_stamp(KDELAY_CLOCK_SYS_EXIT, tid, 0);
-	thread = seen(tid);
-	if (!thread) {
-		/* First seen here: in this system call since before kdelay looked. */
-		u32 nr = exiting_syscall(regs);
-
-		thread = first_seen(tid, on_cpu_state(nr), nr);
-	}
-	if (!thread)
-		return 0;
-	gate = kdelay_gate_get();
-	if (off_cpu(thread->state))
-		missed_switch(thread, gate);
-	else if (thread->state == ACCOUNT_USER)
-		thread->state = ACCOUNT_UNKNOWN; /* its entry was not seen */
-	if (hist_enabled && thread->state == ACCOUNT_SYSCALL && thread->syscall_ns && gate &&
-	    gate->state == KDELAY_GATE_OPEN && thread->syscall_ns >= gate->window_start_ns &&
-	    thread->nr < ACCOUNT_UNKNOWN_SYSCALL)
-		hist_add(tid, ACCOUNT_HIST_SYSCALL, thread->nr, now - thread->syscall_ns);
-	transition_to(thread, tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL, now, gate);
-	thread->syscall_ns = 0;
+	kdelay_account_sys_exit((u32)pid_tgid, regs, bpf_ktime_get_ns(), kdelay_gate_get());
 	return 0;
 }
 
@@ -718,66 +124,26 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(account_sys_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct account_thread *thread;
-	struct kdelay_gate *gate;
-	u32 tid = (u32)pid_tgid;
-	u64 now;
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
 		return 0;
-	now = kdelay_clock_stamp(KDELAY_CLOCK_SYS_ENTER, tid, 0);
-	/* First seen here: it was in user space. */
-	thread = seen(tid);
-	if (!thread)
-		thread = first_seen(tid, ACCOUNT_USER, ACCOUNT_NO_SYSCALL);
-	if (!thread)
-		return 0;
-	gate = kdelay_gate_get();
-	/*
-	 * It was in user space since its last event if that left it there;
-	 * off a CPU (a missed switch-in) or in a system call (a missed exit),
-	 * what it did since is not known.
-	 */
-	if (off_cpu(thread->state))
-		missed_switch(thread, gate);
-	else if (thread->state == ACCOUNT_SYSCALL)
-		thread->state = ACCOUNT_UNKNOWN;
-	transition_to(thread, tid, ACCOUNT_SYSCALL, (u32)id, now, gate);
-	thread->syscall_ns = now;
+	kdelay_account_sys_enter((u32)pid_tgid, id, bpf_ktime_get_ns(), kdelay_gate_get());
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(account_wakeup, struct task_struct *p)
 {
-	on_wakeup(p);
+	if (p->tgid == kdelay_target_tgid)
+		kdelay_account_wakeup(p, bpf_ktime_get_ns(), kdelay_gate_get());
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(account_wakeup_new, struct task_struct *p)
 {
-	struct account_thread *thread;
-	u32 tid, nr;
-	u64 now;
-
-	if (p->tgid != kdelay_target_tgid)
-		return 0;
-	tid = p->pid;
-	now = kdelay_clock_stamp(KDELAY_CLOCK_WAKEUP, tid, 0);
-	/*
-	 * A new thread: its life begins here, waiting for its first CPU. It
-	 * then finishes the clone() it was created by (a copy of its creator's
-	 * entry registers: the call's number, with the child's return value).
-	 */
-	nr = entered_syscall(p, true);
-	thread = first_seen(tid, ACCOUNT_RUNNABLE, nr);
-	if (!thread)
-		return 0;
-	thread->since = now;
-	thread->born_ns = now;
-	thread->wait_cpu = kdelay_task_cpu(p);
-	kdelay_waiter_add(thread->wait_cpu, tid, now);
+	if (p->tgid == kdelay_target_tgid)
+		kdelay_account_wakeup_new(p, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -833,12 +199,12 @@ static __always_inline void irq_exit(u32 which, u64 handler, u32 state)
 	}
 	if (!ns)
 		return;
-	thread = seen(tid);
+	thread = account_seen(tid);
 	if (!thread) {
 		account_add(tid, state, ACCOUNT_NO_SYSCALL, 1, ns);
 		return;
 	}
-	record_add(thread, tid, state, ACCOUNT_NO_SYSCALL, 1, ns, gate);
+	account_record_add(thread, tid, state, ACCOUNT_NO_SYSCALL, 1, ns, gate);
 	thread->irq_ns += ns;
 }
 

@@ -4,7 +4,7 @@
 // (report_histograms). The states, markers and histogram kinds are the
 // accounting contract, declared once in probes/include/kdelay_records.bpf.h.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { ACCOUNT_MAPS, BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
 import { HistogramBatch } from '../lib/histograms';
 import { wasm_bpf_map_operate } from '../lib/imports';
 import {
@@ -58,10 +58,10 @@ import {
   delayerKeyTid,
   delayerValueCount,
   delayerValueTotalNs,
-  HIST_VALUE_SLOTS_OFFSET,
-  histKeyKind,
-  histKeyNr,
-  histKeyTid,
+  ACCOUNT_HISTOGRAM_VALUE_SLOTS_OFFSET,
+  accountHistogramKeyKind,
+  accountHistogramKeyNr,
+  accountHistogramKeyTid,
 } from './build/account.layout';
 
 const DEFAULT_ENTRIES: u32 = <u32>ACCOUNT_THREAD_MAX_ENTRIES;
@@ -118,7 +118,20 @@ export function kdelay_probe_load(): i32 {
   histOn = option('account.hist', 0) != 0;
   const cpus = <u32>option('possible_cpus', 1);
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.shareMap('kdelay_clock'); // one clock read per event with sched and syscalls (kdelay_clock.bpf.h)
+  // The maps the sched and syscalls probes' programs update too (kdelay_account.bpf.h): made here, at these sizes (account.wasm loads first).
+  for (let i = 0; i < ACCOUNT_MAPS.length; i++) obj.shareMap(ACCOUNT_MAPS[i]);
+  if (option('account.sched_probe', 0)) {
+    // The sched probe's programs do this probe's work at its hooks: four programs fewer there.
+    obj.setAutoload('account_switch', false);
+    obj.setAutoload('account_runtime', false);
+    obj.setAutoload('account_wakeup', false);
+    obj.setAutoload('account_wakeup_new', false);
+  }
+  if (option('account.syscalls_probe', 0)) {
+    // The syscalls probe's sys_enter and sys_exit do this probe's work there: two programs fewer per system call.
+    obj.setAutoload('account_sys_exit', false);
+    obj.setAutoload('account_sys_enter', false);
+  }
   obj.setMaxEntries('account_thread', entries);
   obj.setMaxEntries('account_time', rowEntries);
   obj.setMaxEntries('account_tail', entries);
@@ -127,7 +140,7 @@ export function kdelay_probe_load(): i32 {
   // Without --hist the histogram map is never written: keep it minimal.
   const histEntries = histOn ? (rowEntries / 2 > <u32>ACCOUNT_HIST_MAX_ENTRIES ? rowEntries / 2 : <u32>ACCOUNT_HIST_MAX_ENTRIES) : 1;
   obj.setMaxEntries('account_hist', histEntries);
-  obj.setBool('hist_enabled', histOn);
+  obj.setBool('account_hist_enabled', histOn);
   obj.load();
   return obj.result();
 }
@@ -274,7 +287,7 @@ function reportHistograms(h: MapSnapshot): i32 {
   if (err < 0) return err;
   for (let i = 0; i < h.count; i++) {
     const k = h.key(i);
-    histograms.add(histKeyTid(k), histKeyKind(k), histKeyNr(k), h.value(i) + <usize>HIST_VALUE_SLOTS_OFFSET);
+    histograms.add(accountHistogramKeyTid(k), accountHistogramKeyKind(k), accountHistogramKeyNr(k), h.value(i) + <usize>ACCOUNT_HISTOGRAM_VALUE_SLOTS_OFFSET);
   }
   return histograms.flush();
 }

@@ -104,6 +104,11 @@ static __always_inline long kdelay_syscall_nr(struct pt_regs *regs)
 #endif
 }
 
+/* Bits of kdelay_task_state(), as include/linux/sched.h has them on every supported kernel. */
+#define TASK_RUNNING   0
+#define __TASK_STOPPED 0x4
+#define TASK_DEAD      0x80
+
 /*
  * The scheduler state of a task, on kernels before and after 5.14. task is
  * a tp_btf argument (see KDELAY_BTF_READS above).

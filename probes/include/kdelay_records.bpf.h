@@ -114,29 +114,6 @@ struct kdelay_exited_thread {
 KDELAY_SHARED_STRUCT(kdelay_exited_thread)
 
 /*
- * One CPU's entry of kdelay_clock (kdelay_clock.bpf.h): the time the
- * account probe read at a target event, for the probes that run after it
- * on the same tracepoint. The host creates the map.
- */
-enum kdelay_clock_event {
-	KDELAY_CLOCK_TAKEN = 0,     /* nothing to take */
-	KDELAY_CLOCK_SYS_ENTER = 1, /* tid: the caller */
-	KDELAY_CLOCK_SYS_EXIT = 2,  /* tid: the caller */
-	KDELAY_CLOCK_SWITCH = 3,    /* tid: prev, other: next */
-	KDELAY_CLOCK_WAKEUP = 4,    /* tid: the wakee */
-};
-KDELAY_SHARED_ENUM(kdelay_clock_event)
-
-struct kdelay_clock {
-	u64 ns;    /* bpf_ktime_get_ns() at the event */
-	u32 event; /* enum kdelay_clock_event */
-	u32 tid;
-	u32 other;
-	u32 pad;
-};
-KDELAY_SHARED_STRUCT(kdelay_clock)
-
-/*
  * The accounting contract: what the probe that provides "accounting"
  * (probes/account) reports and the host's verdict reads
  * (host/report/accounts.ts, host/driver/quiet-threads.ts).

@@ -91,6 +91,36 @@ function powerOfTwoAtMost(n: u32): u32 {
 }
 
 /**
+ * The maps of probes/include/kdelay_account.bpf.h: the account probe makes
+ * them (and sizes them); the sched and syscalls probes, whose programs do
+ * the account's work at their hooks when it is loaded too, share them
+ * (carryAccountWork).
+ */
+export const ACCOUNT_MAPS: StaticArray<string> = ['account_thread', 'account_time', 'account_tail', 'account_hist', 'missed_switches', 'waiters', 'delayers'];
+
+/**
+ * Before load, for a probe whose programs share hooks with the account
+ * probe's (sched, syscalls): when the host says the account probe is
+ * loaded too (option `accountOption`), turns on the object's rodata switch
+ * `flag`, which makes its programs do the account's work there
+ * (kdelay_account.bpf.h), and shares the account's maps, at the size the
+ * account probe made them (account.wasm loads first). Otherwise the
+ * object's copies of those maps are never touched, and are kept at one
+ * row: the kernel preallocates every row of a hash map.
+ */
+export function carryAccountWork(obj: BpfObject, flag: string, accountOption: string, histOption: string): void {
+  const on = option(accountOption, 0) != 0;
+  if (on) {
+    obj.setBool(flag, true);
+    obj.setBool('account_hist_enabled', option(histOption, 0) != 0);
+  }
+  for (let i = 0; i < ACCOUNT_MAPS.length; i++) {
+    if (on) obj.shareMap(ACCOUNT_MAPS[i]);
+    else obj.setMaxEntries(ACCOUNT_MAPS[i], 1);
+  }
+}
+
+/**
  * A map of a loaded object: its fd, and its key and value sizes and
  * capacity (the build generates the sizes from the BTF; the capacity is
  * the one set before load, else the C's). Probes get theirs from the

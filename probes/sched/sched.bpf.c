@@ -17,16 +17,20 @@
  * tgid before any map work.
  */
 #include "kdelay_core.bpf.h"
-#include "kdelay_clock.bpf.h"
+#include "kdelay_account.bpf.h" /* the account probe's work at the scheduler's events, done here with --verdict */
 #include "kdelay_gate.bpf.h"
 #include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define TASK_RUNNING   0
-#define __TASK_STOPPED 0x4
-#define TASK_DEAD      0x80
+/*
+ * Set by the user half when the account probe is loaded too: these
+ * programs then do its work at each context switch, wake-up and runtime
+ * tick, on its maps, shared into this object (kdelay_account.bpf.h),
+ * instead of it attaching four more programs there.
+ */
+const volatile bool account_sched_hooks = false;
 
 /*
  * What each target thread is doing now. sched.ts reads it through
@@ -216,18 +220,26 @@ static __always_inline void end_interval(u64 *since, struct thread *t, enum stat
 }
 
 /* A target thread was woken: its stop (if any) ends and a run-queue wait begins. */
-static __always_inline void on_wakeup(struct task_struct *p)
+static __always_inline void on_wakeup(struct task_struct *p, bool new_thread)
 {
+	struct kdelay_gate *gate;
 	struct thread t;
 	bool fresh = false;
 	u64 now;
 
 	if (p->tgid != kdelay_target_tgid)
 		return;
+	now = bpf_ktime_get_ns();
+	gate = kdelay_gate_get();
+	if (account_sched_hooks) {
+		if (new_thread)
+			kdelay_account_wakeup_new(p, now);
+		else
+			kdelay_account_wakeup(p, now, gate);
+	}
 	if (!thread_of(p->pid, &t, &fresh))
 		return;
-	now = kdelay_clock_take(KDELAY_CLOCK_WAKEUP, p->pid, 0, 0);
-	end_interval(&t.state->stopped_since, &t, STOPPED, now, kdelay_gate_get());
+	end_interval(&t.state->stopped_since, &t, STOPPED, now, gate);
 	/*
 	 * sched_wakeup also fires for a task that is still on a CPU (woken
 	 * before it got off it, or already running): it is not waiting. If it
@@ -242,14 +254,14 @@ static __always_inline void on_wakeup(struct task_struct *p)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(sched_wakeup, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new, struct task_struct *p)
 {
-	on_wakeup(p);
+	on_wakeup(p, true);
 	return 0;
 }
 
@@ -367,13 +379,22 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 {
 	bool prev_is_target = prev->tgid == kdelay_target_tgid;
 	bool next_is_target = next->tgid == kdelay_target_tgid;
+	struct kdelay_waiters *waiting = NULL;
 	struct kdelay_gate *gate;
+	u32 cpu = 0;
 	u64 now;
 
-	if (!prev_is_target && !next_is_target)
+	/* The account also looks at a switch of other tasks on a CPU where target threads wait (who delayed them). */
+	if (account_sched_hooks) {
+		cpu = bpf_get_smp_processor_id();
+		waiting = kdelay_account_waiters(cpu);
+	}
+	if (!prev_is_target && !next_is_target && (!waiting || !waiting->count))
 		return 0;
 	gate = kdelay_gate_get(); /* in any state: see record_run() and end_interval() */
-	now = kdelay_clock_take(KDELAY_CLOCK_SWITCH, prev->pid, next->pid, 0);
+	now = bpf_ktime_get_ns();
+	if (account_sched_hooks)
+		kdelay_account_switch(preempt, prev, next, prev_is_target, next_is_target, cpu, waiting, now, gate);
 	/*
 	 * Stamps are kept even while the gate is closed, so that stretches and
 	 * waits already under way when the window opens can be recognised (and,
@@ -402,6 +423,8 @@ int BPF_PROG(sched_stat_runtime, struct task_struct *p)
 
 	if (p->tgid != kdelay_target_tgid)
 		return 0;
+	if (account_sched_hooks)
+		kdelay_account_runtime(p);
 	if (thread_of(p->pid, &t, &fresh) && fresh)
 		t.state->in_ns = 1;
 	return 0;

@@ -1,7 +1,7 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, cstr, MapSnapshot, option, readGate, RowBatch, threadRows, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, carryAccountWork, cstr, MapSnapshot, option, readGate, RowBatch, threadRows, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statMin, statTotal } from '../lib/stats';
 import { KDELAY_GATE_OPEN } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
@@ -53,6 +53,8 @@ let stoppedRows!: RowBatch;
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
+  // With the account probe loaded too, the switch, wake-up and runtime programs do its work there (kdelay_account.bpf.h).
+  carryAccountWork(obj, 'account_sched_hooks', 'sched.account', 'sched.account_hist');
   slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   rows = threadRows('sched.max_entries', 'sched.target_threads', 1);
   obj.setMaxEntries('thread_state', rows);
@@ -62,7 +64,6 @@ export function kdelay_probe_load(): i32 {
   obj.setMaxEntries('stopped_stats', rows);
   obj.setMaxEntries('tail_clip', rows);
   obj.shareMap('kdelay_exited_threads');
-  obj.shareMap('kdelay_clock'); // account's clock read at the same switch or wake-up (kdelay_clock.bpf.h)
   obj.load();
   return obj.result();
 }

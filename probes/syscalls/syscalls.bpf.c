@@ -24,12 +24,20 @@
  * per event, and their links detach in ~1 ms instead of 60-110 ms.
  */
 #include "kdelay_core.bpf.h"
-#include "kdelay_clock.bpf.h"
+#include "kdelay_account.bpf.h" /* the account probe's work at a system call's ends, done here with --verdict */
 #include "kdelay_gate.bpf.h"
 #include "kdelay_slots.bpf.h"
 #include "kdelay_stats.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * Set by the user half when the account probe is loaded too: these
+ * programs then do its work at each system call's entry and exit, on its
+ * maps, shared into this object (kdelay_account.bpf.h), instead of it
+ * attaching two more programs there.
+ */
+const volatile bool account_syscall_hooks = false;
 
 /* The poll() syscall number on the running kernel; set by the user side. */
 const volatile s32 poll_syscall_nr = -1;
@@ -339,16 +347,16 @@ static __always_inline bool catch_stamps(u64 pid_tgid)
  * reads stay true, so an interval or call that begins or ends in the gap
  * is still caught.
  */
-static __always_inline void catch_gap_enter(u32 tid, long id)
+static __always_inline void catch_gap_enter(u32 tid, long id, u64 now)
 {
 	struct syscall_start *stamp;
 	struct stamp_slot *slot = own_slot(tid, false);
-	u64 now;
 
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!stamp)
 		return;
-	now = bpf_ktime_get_ns();
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (id == poll_syscall_nr && catch_long_poll_ns && stamp->poll_exit_ns) {
 		if (now - stamp->poll_exit_ns >= catch_long_poll_ns)
 			post_catch(KDELAY_CATCH_LONG_POLL, tid, (u32)id, stamp->poll_exit_ns, now);
@@ -362,18 +370,27 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
+	struct kdelay_gate *gate;
 	struct syscall_start *stamp;
 	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
-	u64 now;
+	u64 now = 0;
 
-	if (!gate) {
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	gate = kdelay_gate_get();
+	if (account_syscall_hooks) {
+		/* In any state of the gate: the account tracks segments while it is closed too. */
+		now = bpf_ktime_get_ns();
+		kdelay_account_sys_enter(tid, id, now, gate);
+	}
+	if (!gate || gate->state != KDELAY_GATE_OPEN) {
 		if (catch_stamps(pid_tgid))
-			catch_gap_enter(tid, id);
+			catch_gap_enter(tid, id, now);
 		return 0;
 	}
-	now = kdelay_clock_take(KDELAY_CLOCK_SYS_ENTER, tid, 0, gate->window_start_ns);
+	if (!now)
+		now = bpf_ktime_get_ns();
 	slot = own_slot(tid, true);
 	stamp = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!stamp) {
@@ -411,17 +428,17 @@ static __always_inline s32 exiting_syscall_nr(struct pt_regs *regs)
 }
 
 /* A system call returned between two slices of catch mode: see catch_gap_enter(). */
-static __always_inline void catch_gap_exit(u32 tid, struct pt_regs *regs)
+static __always_inline void catch_gap_exit(u32 tid, struct pt_regs *regs, u64 now)
 {
 	struct syscall_start *start;
 	struct stamp_slot *slot = own_slot(tid, false);
 	s32 exiting;
-	u64 now;
 
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!start)
 		return;
-	now = bpf_ktime_get_ns();
+	if (!now)
+		now = bpf_ktime_get_ns();
 	exiting = exiting_syscall_nr(regs);
 	if (catch_syscall_ns && start->entry_ns && (s32)start->nr == exiting &&
 	    now - start->entry_ns >= catch_syscall_ns)
@@ -462,25 +479,33 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct kdelay_gate *gate = kdelay_capturing(pid_tgid);
+	struct kdelay_gate *gate;
 	u32 tid = (u32)pid_tgid;
 	struct syscall_start *start;
 	struct stamp_slot *slot;
 	u32 nr;
-	u64 now;
+	u64 now = 0;
 
-	if (!gate) {
+	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
+		return 0;
+	gate = kdelay_gate_get();
+	if (account_syscall_hooks) {
+		now = bpf_ktime_get_ns();
+		kdelay_account_sys_exit(tid, regs, now, gate);
+	}
+	if (!gate || gate->state != KDELAY_GATE_OPEN) {
 		if (catch_stamps(pid_tgid))
-			catch_gap_exit(tid, regs);
+			catch_gap_exit(tid, regs, now);
 		return 0;
 	}
+	if (!now)
+		now = bpf_ktime_get_ns();
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);
 	/* Calls that entered before the window opened are not counted; a poll()'s return is noted. */
 	if (!start || start->entry_ns < gate->window_start_ns) {
 		s32 exiting = exiting_syscall_nr(regs);
 
-		now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, gate->window_start_ns);
 		/* A call that entered in an earlier slice of catch mode: its entry stamp is its own if the numbers agree. */
 		if (catch_syscall_ns && start && start->entry_ns && (s32)start->nr == exiting &&
 		    now - start->entry_ns >= catch_syscall_ns) {
@@ -491,8 +516,6 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 			poll_returned(tid, start, now);
 		return 0;
 	}
-	now = kdelay_clock_take(KDELAY_CLOCK_SYS_EXIT, tid, 0, start->entry_ns);
-
 	nr = start->nr;
 	count_call(tid, nr, now - start->entry_ns, slot, gate);
 	if (catch_syscall_ns && now - start->entry_ns >= catch_syscall_ns)
@@ -523,7 +546,7 @@ static __always_inline void blocked_out(void *ctx, bool preempt, struct task_str
 	struct stamp_slot *slot;
 	u32 tid = (u32)pid_tgid;
 
-	if (!gate || preempt || kdelay_task_state(prev) == 0 /* TASK_RUNNING */)
+	if (!gate || preempt || kdelay_task_state(prev) == TASK_RUNNING)
 		return;
 	slot = own_slot(tid, false);
 	start = slot ? &slot->stamp : bpf_map_lookup_elem(&syscall_start, &tid);

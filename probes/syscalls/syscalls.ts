@@ -1,7 +1,7 @@
 // syscalls probe, user half: configures and attaches syscalls.bpf.c, then
 // turns its maps into SYSCALL STATISTICS and LONG POLL STATISTICS rows.
 
-import { BpfObject, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, threadRows, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, carryAccountWork, cstr, MapSnapshot, option, readCounter, readGate, PercpuCounter, RowBatch, threadRows, warn, warnIfMapsWereFull } from '../lib/kdelay';
 import { syscall_name, syscall_number } from '../lib/imports';
 import { wasm_bpf_map_operate } from '../lib/wasm_bpf';
 import { STAT_SIZE, statCount, statMax, statMin, statTotal } from '../lib/stats';
@@ -59,7 +59,8 @@ function pollNumber(): i32 {
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  obj.shareMap('kdelay_clock'); // account's clock read at the same entry or exit (kdelay_clock.bpf.h)
+  // With the account probe loaded too, sys_enter and sys_exit do its work there (kdelay_account.bpf.h).
+  carryAccountWork(obj, 'account_syscall_hooks', 'syscalls.account', 'syscalls.account_hist');
   obj.setI32('poll_syscall_nr', pollNumber());
   // Sized from the target's threads at start (threadRows): 4 rows a thread in the statistics, a thread makes a few distinct calls in a window.
   obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 4));

@@ -62,9 +62,9 @@ export const LOAD_CONFIGURATIONS = [
     stop: 'tracepoint',
   },
   {
-    // sched and irq at their smallest; --only.
+    // sched and irq at their smallest; --only; the account probe without the syscalls probe (its own system call programs).
     name: 'small-sched-irq',
-    args: ['--only', 'sched,irq,trigger', '--probe-option', 'sched.slots=1', '--probe-option', 'sched.max_entries=1', '--probe-option', 'irq.max_entries=1'],
+    args: ['--only', 'sched,irq,trigger,account', '--probe-option', 'sched.slots=1', '--probe-option', 'sched.max_entries=1', '--probe-option', 'irq.max_entries=1'],
     start: 'tracepoint',
     stop: 'kprobe',
     needs: 'kprobes',

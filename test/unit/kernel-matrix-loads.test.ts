@@ -65,6 +65,10 @@ const HOST_VALUES: Record<string, { of: (o: KdelayOptions) => bigint | undefined
   // Catch mode arms both thresholds, the one not asked for at 0 (driver/catch-events.ts: hostValues).
   'catch.long_poll_ns': { of: (o) => (catching(o) ? BigInt(Math.round((o.catchLongPollMs ?? 0) * 1e6)) : undefined), smallest: 0n },
   'catch.syscall_ns': { of: (o) => (catching(o) ? BigInt(Math.round((o.catchSyscallMs ?? 0) * 1e6)) : undefined), smallest: 0n },
+  // Which probes load (driver/probe-set.ts): the account probe's work at the sched and syscalls probes' hooks is done by their programs when both load.
+  'probe.account': { of: (o) => (loadedProbes(o).includes('account') ? 1n : undefined) },
+  'probe.sched': { of: (o) => (loadedProbes(o).includes('sched') ? 1n : undefined) },
+  'probe.syscalls': { of: (o) => (loadedProbes(o).includes('syscalls') ? 1n : undefined) },
 };
 
 /**
@@ -84,7 +88,13 @@ const TARGET_FACTS: Record<string, string> = {
  * architecture, the CPU count), with why.
  */
 const SETTINGS: Record<string, { option: string } | { fact: string }> = {
-  'account:hist_enabled': { option: 'account.hist' },
+  'account:account_hist_enabled': { option: 'account.hist' },
+  'account:account_switch': { option: 'account.sched_probe' },
+  'account:account_runtime': { option: 'account.sched_probe' },
+  'account:account_wakeup': { option: 'account.sched_probe' },
+  'account:account_wakeup_new': { option: 'account.sched_probe' },
+  'account:account_sys_enter': { option: 'account.syscalls_probe' },
+  'account:account_sys_exit': { option: 'account.syscalls_probe' },
   'account:account_thread': { option: 'account.max_entries' },
   'account:account_time': { option: 'account.max_entries' },
   'account:account_tail': { option: 'account.max_entries' },
@@ -93,6 +103,8 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
   'account:waiters': { fact: 'the possible CPUs (1 in the guests)' },
   'irq:hardirq_stats': { option: 'irq.max_entries' },
   'irq:softirq_stats': { option: 'irq.max_entries' },
+  'sched:account_sched_hooks': { option: 'sched.account' },
+  'sched:account_hist_enabled': { option: 'sched.account_hist' },
   'sched:thread_state': { option: 'sched.max_entries' },
   'sched:run_stats': { option: 'sched.max_entries' },
   'sched:partial_run_stats': { option: 'sched.max_entries' },
@@ -119,6 +131,8 @@ const SETTINGS: Record<string, { option: string } | { fact: string }> = {
   'syscalls:syscalls_switch': { option: 'syscalls.stack_trace_size' },
   'syscalls:events_wakeup_bytes': { option: 'syscalls.events_ring_bytes' },
   'syscalls:kdelay_syscall_events': { option: 'syscalls.events_ring_bytes' },
+  'syscalls:account_syscall_hooks': { option: 'syscalls.account' },
+  'syscalls:account_hist_enabled': { option: 'syscalls.account_hist' },
   'syscalls:catch_long_poll_ns': { option: 'syscalls.catch_long_poll_ns' },
   'syscalls:catch_syscall_ns': { option: 'syscalls.catch_syscall_ns' },
   'syscalls:kdelay_catch_events': { option: 'syscalls.catch_ring_bytes' },

@@ -100,24 +100,22 @@ export const ACCOUNT_MAPS: StaticArray<string> = ['account_thread', 'account_tim
 
 /**
  * Before load, for a probe whose programs share hooks with the account
- * probe's (sched, syscalls): when the host says the account probe is
- * loaded too (option `accountOption`), turns on the object's rodata switch
- * `flag`, which makes its programs do the account's work there
- * (kdelay_account.bpf.h), and shares the account's maps, at the size the
- * account probe made them (account.wasm loads first). Otherwise the
- * object's copies of those maps are never touched, and are kept at one
- * row: the kernel preallocates every row of a hash map.
+ * probe's (sched, syscalls): whether the host says the account probe is
+ * loaded too (option `accountOption`). If so, the account's maps are shared
+ * into this object, at the size the account probe made them (account.wasm
+ * loads first), and the caller loads its *_account programs, which do the
+ * account's work at its hooks (kdelay_account.bpf.h), instead of the plain
+ * ones. If not, the object's copies of those maps are never touched, and
+ * are kept at one row: the kernel preallocates every row of a hash map.
  */
-export function carryAccountWork(obj: BpfObject, flag: string, accountOption: string, histOption: string): void {
+export function carryAccountWork(obj: BpfObject, accountOption: string, histOption: string): bool {
   const on = option(accountOption, 0) != 0;
-  if (on) {
-    obj.setBool(flag, true);
-    obj.setBool('account_hist_enabled', option(histOption, 0) != 0);
-  }
+  if (on) obj.setBool('account_hist_enabled', option(histOption, 0) != 0);
   for (let i = 0; i < ACCOUNT_MAPS.length; i++) {
     if (on) obj.shareMap(ACCOUNT_MAPS[i]);
     else obj.setMaxEntries(ACCOUNT_MAPS[i], 1);
   }
+  return on;
 }
 
 /**

@@ -25,12 +25,14 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * Set by the user half when the account probe is loaded too: these
- * programs then do its work at each context switch, wake-up and runtime
- * tick, on its maps, shared into this object (kdelay_account.bpf.h),
- * instead of it attaching four more programs there.
+ * Each hook has two programs, of which the user half loads one: the plain
+ * one, and the *_account one, which does the account probe's work there too
+ * (kdelay_account.bpf.h, on its maps, shared into this object), loaded when
+ * the account probe is (instead of it attaching four more programs on these
+ * hooks). The account's code is never in the plain ones: a run without it
+ * neither relocates nor verifies it (~12 ms of this object's load).
+ * with_account below is a constant in each program.
  */
-const volatile bool account_sched_hooks = false;
 
 /*
  * What each target thread is doing now. sched.ts reads it through
@@ -220,7 +222,7 @@ static __always_inline void end_interval(u64 *since, struct thread *t, enum stat
 }
 
 /* A target thread was woken: its stop (if any) ends and a run-queue wait begins. */
-static __always_inline void on_wakeup(struct task_struct *p, bool new_thread)
+static __always_inline void on_wakeup(struct task_struct *p, bool new_thread, bool with_account)
 {
 	struct kdelay_gate *gate;
 	struct thread t;
@@ -231,7 +233,7 @@ static __always_inline void on_wakeup(struct task_struct *p, bool new_thread)
 		return;
 	now = bpf_ktime_get_ns();
 	gate = kdelay_gate_get();
-	if (account_sched_hooks) {
+	if (with_account) {
 		if (new_thread)
 			kdelay_account_wakeup_new(p, now);
 		else
@@ -249,20 +251,6 @@ static __always_inline void on_wakeup(struct task_struct *p, bool new_thread)
 	if (t.state->in_ns)
 		return;
 	t.state->ready_since = now;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(sched_wakeup, struct task_struct *p)
-{
-	on_wakeup(p, false);
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(sched_wakeup_new, struct task_struct *p)
-{
-	on_wakeup(p, true);
-	return 0;
 }
 
 /*
@@ -374,8 +362,8 @@ static __always_inline void switch_in(struct task_struct *next, u64 now, struct 
 	t.state->in_ns = now;
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+static __always_inline void on_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+                                      bool with_account)
 {
 	bool prev_is_target = prev->tgid == kdelay_target_tgid;
 	bool next_is_target = next->tgid == kdelay_target_tgid;
@@ -385,15 +373,15 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	u64 now;
 
 	/* The account also looks at a switch of other tasks on a CPU where target threads wait (who delayed them). */
-	if (account_sched_hooks) {
+	if (with_account) {
 		cpu = bpf_get_smp_processor_id();
 		waiting = kdelay_account_waiters(cpu);
 	}
 	if (!prev_is_target && !next_is_target && (!waiting || !waiting->count))
-		return 0;
+		return;
 	gate = kdelay_gate_get(); /* in any state: see record_run() and end_interval() */
 	now = bpf_ktime_get_ns();
-	if (account_sched_hooks)
+	if (with_account)
 		kdelay_account_switch(preempt, prev, next, prev_is_target, next_is_target, cpu, waiting, now, gate);
 	/*
 	 * Stamps are kept even while the gate is closed, so that stretches and
@@ -404,7 +392,6 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		switch_out(prev, preempt, now, gate);
 	if (next_is_target)
 		switch_in(next, now, gate);
-	return 0;
 }
 
 /*
@@ -415,17 +402,45 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
  * CPU since before we looked. in_ns = 1 ("since the beginning") makes the
  * window clipping count it from the window's start.
  */
-SEC("tp_btf/sched_stat_runtime")
-int BPF_PROG(sched_stat_runtime, struct task_struct *p)
+static __always_inline void on_runtime(struct task_struct *p, bool with_account)
 {
 	struct thread t;
 	bool fresh = false;
 
 	if (p->tgid != kdelay_target_tgid)
-		return 0;
-	if (account_sched_hooks)
+		return;
+	if (with_account)
 		kdelay_account_runtime(p);
 	if (thread_of(p->pid, &t, &fresh) && fresh)
 		t.state->in_ns = 1;
-	return 0;
 }
+
+/* The programs, plain and with the account's work (see the top), in the order they attach. */
+#define SCHED_PROGRAMS(suffix, with_account)                                                                 \
+	SEC("tp_btf/sched_wakeup")                                                                           \
+	int BPF_PROG(sched_wakeup##suffix, struct task_struct *p)                                            \
+	{                                                                                                    \
+		on_wakeup(p, false, with_account);                                                           \
+		return 0;                                                                                    \
+	}                                                                                                    \
+	SEC("tp_btf/sched_wakeup_new")                                                                       \
+	int BPF_PROG(sched_wakeup_new##suffix, struct task_struct *p)                                        \
+	{                                                                                                    \
+		on_wakeup(p, true, with_account);                                                            \
+		return 0;                                                                                    \
+	}                                                                                                    \
+	SEC("tp_btf/sched_switch")                                                                           \
+	int BPF_PROG(sched_switch##suffix, bool preempt, struct task_struct *prev, struct task_struct *next) \
+	{                                                                                                    \
+		on_switch(preempt, prev, next, with_account);                                                \
+		return 0;                                                                                    \
+	}                                                                                                    \
+	SEC("tp_btf/sched_stat_runtime")                                                                     \
+	int BPF_PROG(sched_stat_runtime##suffix, struct task_struct *p)                                      \
+	{                                                                                                    \
+		on_runtime(p, with_account);                                                                 \
+		return 0;                                                                                    \
+	}
+
+SCHED_PROGRAMS(, false)
+SCHED_PROGRAMS(_account, true)

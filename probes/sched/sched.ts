@@ -53,8 +53,16 @@ let stoppedRows!: RowBatch;
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  // With the account probe loaded too, the switch, wake-up and runtime programs do its work there (kdelay_account.bpf.h).
-  carryAccountWork(obj, 'account_sched_hooks', 'sched.account', 'sched.account_hist');
+  // With the account probe loaded too, the *_account programs, which do its work at these hooks, load instead of the plain ones (kdelay_account.bpf.h).
+  const withAccount = carryAccountWork(obj, 'sched.account', 'sched.account_hist');
+  obj.setAutoload('sched_wakeup', !withAccount);
+  obj.setAutoload('sched_wakeup_new', !withAccount);
+  obj.setAutoload('sched_switch', !withAccount);
+  obj.setAutoload('sched_stat_runtime', !withAccount);
+  obj.setAutoload('sched_wakeup_account', withAccount);
+  obj.setAutoload('sched_wakeup_new_account', withAccount);
+  obj.setAutoload('sched_switch_account', withAccount);
+  obj.setAutoload('sched_stat_runtime_account', withAccount);
   slotCount = obj.setSlots('state_slots', <u32>option('sched.slots', STATE_SLOTS_MAX_ENTRIES));
   rows = threadRows('sched.max_entries', 'sched.target_threads', 1);
   obj.setMaxEntries('thread_state', rows);

@@ -32,12 +32,13 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * Set by the user half when the account probe is loaded too: these
- * programs then do its work at each system call's entry and exit, on its
- * maps, shared into this object (kdelay_account.bpf.h), instead of it
- * attaching two more programs there.
+ * sys_enter and sys_exit have two programs each, of which the user half
+ * loads one: the plain one, and the *_account one, which does the account
+ * probe's work there too (kdelay_account.bpf.h, on its maps, shared into
+ * this object), loaded when the account probe is (instead of it attaching
+ * two more programs on these hooks). A run without it neither relocates
+ * nor verifies the account's code. with_account is a constant in each.
  */
-const volatile bool account_syscall_hooks = false;
 
 /* The poll() syscall number on the running kernel; set by the user side. */
 const volatile s32 poll_syscall_nr = -1;
@@ -366,8 +367,7 @@ static __always_inline void catch_gap_enter(u32 tid, long id, u64 now)
 	stamp->entry_ns = now;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
+static __always_inline void on_sys_enter(struct pt_regs *regs, long id, bool with_account)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate;
@@ -377,9 +377,9 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	u64 now = 0;
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
-		return 0;
+		return;
 	gate = kdelay_gate_get();
-	if (account_syscall_hooks) {
+	if (with_account) {
 		/* In any state of the gate: the account tracks segments while it is closed too. */
 		now = bpf_ktime_get_ns();
 		kdelay_account_sys_enter(tid, id, now, gate);
@@ -387,7 +387,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	if (!gate || gate->state != KDELAY_GATE_OPEN) {
 		if (catch_stamps(pid_tgid))
 			catch_gap_enter(tid, id, now);
-		return 0;
+		return;
 	}
 	if (!now)
 		now = bpf_ktime_get_ns();
@@ -399,7 +399,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 
 		if (bpf_map_update_elem(&syscall_start, &tid, &first, BPF_NOEXIST))
 			kdelay_count_map_full();
-		return 0;
+		return;
 	}
 	if (id == poll_syscall_nr && catch_long_poll_ns && stamp->poll_exit_ns) {
 		if (now - stamp->poll_exit_ns >= catch_long_poll_ns)
@@ -414,7 +414,6 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 	/* Rewritten in place: a hash update per call would allocate and free an element. */
 	stamp->nr = (u32)id;
 	stamp->entry_ns = now;
-	return 0;
 }
 
 /*
@@ -475,8 +474,7 @@ static __always_inline void poll_returned(u32 tid, struct syscall_start *start, 
 		kdelay_count_map_full();
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
+static __always_inline void on_sys_exit(void *ctx, struct pt_regs *regs, bool with_account)
 {
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kdelay_gate *gate;
@@ -487,16 +485,16 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	u64 now = 0;
 
 	if ((u32)(pid_tgid >> 32) != kdelay_target_tgid)
-		return 0;
+		return;
 	gate = kdelay_gate_get();
-	if (account_syscall_hooks) {
+	if (with_account) {
 		now = bpf_ktime_get_ns();
 		kdelay_account_sys_exit(tid, regs, now, gate);
 	}
 	if (!gate || gate->state != KDELAY_GATE_OPEN) {
 		if (catch_stamps(pid_tgid))
 			catch_gap_exit(tid, regs, now);
-		return 0;
+		return;
 	}
 	if (!now)
 		now = bpf_ktime_get_ns();
@@ -514,7 +512,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 		}
 		if (exiting == poll_syscall_nr)
 			poll_returned(tid, start, now);
-		return 0;
+		return;
 	}
 	nr = start->nr;
 	count_call(tid, nr, now - start->entry_ns, slot, gate);
@@ -527,6 +525,34 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	start->entry_ns = 0;
 	if ((s32)nr == poll_syscall_nr)
 		start->poll_exit_ns = now;
+}
+
+/* The programs, plain and with the account's work (see the top), in the order they attach. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
+{
+	on_sys_enter(regs, id, false);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
+{
+	on_sys_exit(ctx, regs, false);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(syscalls_enter_account, struct pt_regs *regs, long id)
+{
+	on_sys_enter(regs, id, true);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(syscalls_exit_account, struct pt_regs *regs, long ret)
+{
+	on_sys_exit(ctx, regs, true);
 	return 0;
 }
 

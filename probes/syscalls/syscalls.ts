@@ -59,8 +59,12 @@ function pollNumber(): i32 {
 // host that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
-  // With the account probe loaded too, sys_enter and sys_exit do its work there (kdelay_account.bpf.h).
-  carryAccountWork(obj, 'account_syscall_hooks', 'syscalls.account', 'syscalls.account_hist');
+  // With the account probe loaded too, the *_account programs, which do its work at each entry and exit, load instead of the plain ones (kdelay_account.bpf.h).
+  const withAccount = carryAccountWork(obj, 'syscalls.account', 'syscalls.account_hist');
+  obj.setAutoload('syscalls_enter', !withAccount);
+  obj.setAutoload('syscalls_exit', !withAccount);
+  obj.setAutoload('syscalls_enter_account', withAccount);
+  obj.setAutoload('syscalls_exit_account', withAccount);
   obj.setI32('poll_syscall_nr', pollNumber());
   // Sized from the target's threads at start (threadRows): 4 rows a thread in the statistics, a thread makes a few distinct calls in a window.
   obj.setMaxEntries('syscall_stats', threadRows('syscalls.max_entries', 'syscalls.target_threads', 4));

@@ -2,24 +2,25 @@
 /*
  * kdelay_account.bpf.h - the account probe's per-thread record and its
  * transitions (the states and the rules: probes/account/account.bpf.c),
- * and what a system call's entry and exit do to them.
+ * and what each event it hooks does to them: a system call's entry and
+ * exit, a context switch, a wake-up, a runtime tick (kdelay_account_*()).
  *
  * A BPF program invocation is the dearest part of a small hook: two
  * retpolined indirect calls, a recursion guard and an RCU section, ~100 ns
  * per event on the bench VM against ~40 ns for the account work itself.
- * So when the syscalls probe is loaded beside the account probe, the
- * syscalls probe's sys_enter and sys_exit programs do the account's work
- * too (kdelay_account_sys_enter/exit below, on the account probe's maps,
- * shared into the syscalls object by the host), and the account probe
- * loads no programs of its own there: a system call then costs the two
- * invocations it costs without --verdict. Without the syscalls probe
- * (--skip syscalls), the account probe's own sys_enter and sys_exit
- * programs call the same functions.
+ * So when the sched and syscalls probes are loaded beside the account
+ * probe, their *_account programs (loaded instead of their plain ones) call
+ * these functions on the account probe's maps, shared into their objects
+ * by the host, and the account probe loads no programs of its own on their
+ * hooks: a system call or a context switch then costs the invocations it
+ * costs without --verdict. Without one of them (--skip sched, --skip
+ * syscalls, --only account), the account probe's own programs on that
+ * probe's hooks call the same functions.
  *
  * The includer sees the maps below as its own; the user halves make them
- * one (probes/account/account.ts creates them, probes/syscalls/syscalls.ts
- * shares them, at their size, or sizes its copies 1 when the account probe
- * is not loaded).
+ * one (probes/account/account.ts creates them; sched.ts and syscalls.ts
+ * share them at their size through carryAccountWork(), or keep their
+ * copies at one row when the account probe is not loaded).
  */
 #ifndef KDELAY_ACCOUNT_BPF_H
 #define KDELAY_ACCOUNT_BPF_H

@@ -94,7 +94,7 @@ int BPF_PROG(account_switch, bool preempt, struct task_struct *prev, struct task
 	u32 cpu = bpf_get_smp_processor_id();
 	struct kdelay_waiters *slot = kdelay_account_waiters(cpu);
 
-	if (!prev_is_target && !next_is_target && (!slot || !slot->count))
+	if (!prev_is_target && !next_is_target && !kdelay_account_waiting(slot))
 		return 0;
 	kdelay_account_switch(preempt, prev, next, prev_is_target, next_is_target, cpu, slot, bpf_ktime_get_ns(),
 	                      kdelay_gate_get());

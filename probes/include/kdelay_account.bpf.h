@@ -589,6 +589,12 @@ static __always_inline struct kdelay_waiters *kdelay_account_waiters(u32 cpu)
 	return bpf_map_lookup_elem(&waiters, &cpu);
 }
 
+/* Whether target threads wait on the run queue of slot's CPU: then the account looks at every switch there. */
+static __always_inline bool kdelay_account_waiting(const struct kdelay_waiters *slot)
+{
+	return slot && slot->count;
+}
+
 /*
  * A context switch on cpu at now, for the caller to call when a target
  * thread is in it or target threads wait on this CPU (slot, its waiters,
@@ -601,7 +607,7 @@ static __always_inline void kdelay_account_switch(bool preempt, struct task_stru
                                                   bool prev_is_target, bool next_is_target, u32 cpu,
                                                   struct kdelay_waiters *slot, u64 now, const struct kdelay_gate *gate)
 {
-	if (slot && slot->count)
+	if (kdelay_account_waiting(slot))
 		kdelay_charge_delayers(slot, cpu, prev, now, gate);
 	if (slot)
 		slot->last_switch_ns = now;

@@ -377,7 +377,7 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev, st
 		cpu = bpf_get_smp_processor_id();
 		waiting = kdelay_account_waiters(cpu);
 	}
-	if (!prev_is_target && !next_is_target && (!waiting || !waiting->count))
+	if (!prev_is_target && !next_is_target && !kdelay_account_waiting(waiting))
 		return;
 	gate = kdelay_gate_get(); /* in any state: see record_run() and end_interval() */
 	now = bpf_ktime_get_ns();

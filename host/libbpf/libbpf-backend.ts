@@ -63,12 +63,18 @@ class LibbpfObject implements OpenedObject {
     private readonly elfCopy: Pointer,
   ) {}
 
+  /** The object's maps by name, listed once: a probe's configuration looks maps up by name dozens of times, two koffi calls per map passed over. */
+  private mapsByName: Map<string, Pointer> | undefined;
+
   private map(name: string): Pointer {
-    // libbpf names internal maps "<first 8 chars of object>.rodata" etc.
-    for (let m = bpf.object_next_map(this.obj, null); m; m = bpf.object_next_map(this.obj, m)) {
-      const mapName: string = bpf.map_name(m);
-      if (mapName === name || (name.startsWith('.') && mapName.endsWith(name))) return m;
+    if (!this.mapsByName) {
+      this.mapsByName = new Map();
+      for (let m = bpf.object_next_map(this.obj, null); m; m = bpf.object_next_map(this.obj, m)) this.mapsByName.set(bpf.map_name(m), m);
     }
+    const map = this.mapsByName.get(name);
+    if (map) return map;
+    // libbpf names internal maps "<first 8 chars of object>.rodata" etc.
+    if (name.startsWith('.')) for (const [mapName, m] of this.mapsByName) if (mapName.endsWith(name)) return m;
     throw new BpfError(`${this.name}: no map named ${name}`, ENOENT);
   }
 

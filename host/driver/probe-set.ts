@@ -138,6 +138,8 @@ export class ProbeSet {
       notAvailable(guest.bundle, err.message);
     };
     const loaded: ProbeGuest[] = [];
+    // Every probe this run starts compiles on V8's threads while this one creates maps and loads the probes before it.
+    for (const bundle of bundles) if (!config.skip?.has(bundle.manifest.name)) void bundle.compileInBackground?.();
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       // The host values of the shared rings the probes write into become the options that name them.
@@ -164,6 +166,7 @@ export class ProbeSet {
           if (why) notAvailable(bundle, why);
           continue;
         }
+        await bundle.compileInBackground?.();
         const guest = new ProbeGuest(
           bundle,
           backend,

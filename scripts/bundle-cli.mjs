@@ -20,13 +20,46 @@ import asc from 'assemblyscript/asc';
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLE = join(ROOT, 'dist', 'kdelay.cjs');
 rmSync(join(ROOT, 'dist', 'kdelay.mjs'), { force: true }); // the ES module bundle of earlier builds
+// Node's built-in modules that only some commands use (serve: http and
+// worker_threads; recordings: zlib and readline; commander's executable
+// subcommands, which kdelay has none of: child_process) cost a measurement
+// run ~7 ms of its start-up to load. The bundle requires them through a
+// stand-in that loads the module at the first read of one of its members.
+// esbuild's CommonJS output reads a member at each use (`(0,
+// import_node_http.createServer)(...)`), but it copies an imported module's
+// member names at import (__toESM), so the stand-in lists them without
+// loading: the names are this (building) Node's, the members the running one's.
+const LOADED_ON_FIRST_USE = ['node:child_process', 'node:http', 'node:readline', 'node:worker_threads', 'node:zlib'];
+const require = createRequire(import.meta.url);
+const loadOnFirstUse = {
+  name: 'load-on-first-use',
+  setup(builder) {
+    builder.onResolve({ filter: /^node:/ }, ({ path, namespace }) =>
+      LOADED_ON_FIRST_USE.includes(path) && namespace !== 'first-use' ? { path, namespace: 'first-use' } : undefined,
+    );
+    builder.onLoad({ filter: /.*/, namespace: 'first-use' }, ({ path }) => ({
+      contents: `let loaded;
+        const real = () => (loaded ??= require(${JSON.stringify(path)}));
+        const names = ${JSON.stringify(Object.keys(require(path)))};
+        module.exports = new Proxy({}, {
+          get: (_, name) => real()[name],
+          has: (_, name) => names.includes(name) || name in real(),
+          ownKeys: () => names,
+          getOwnPropertyDescriptor: (_, name) => (names.includes(name) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
+        });`,
+      loader: 'js',
+    }));
+  },
+};
 const { metafile } = await build({
+  plugins: [loadOnFirstUse],
   metafile: true,
   entryPoints: [join(ROOT, 'dist', 'host', 'cli', 'main.js')],
   outfile: BUNDLE,

@@ -12,14 +12,21 @@ export interface ProbeBundle {
   module: WebAssembly.Module;
   /** Where it came from, for messages: a path. */
   source: string;
+  /**
+   * A bundle compiled lazily: starts compiling it on V8's background
+   * threads, if it has not been compiled yet, and settles once `module` is
+   * ready (never rejects: reading `module` throws what compiling found).
+   */
+  compileInBackground?(): Promise<void>;
 }
 
 /**
  * compileLazily: read the manifest from the bytes and compile the module
- * only when it is first used. For built-ins the release key vouches for:
- * a run compiles only the probes it starts (the --verdict and upcall
- * guests are skipped by default, and compiling a guest costs milliseconds
- * of start-up). Others are compiled here, so a broken file is refused at once.
+ * only when it is first used, or in the background once asked
+ * (compileInBackground). For built-ins the release key vouches for: a run
+ * compiles only the probes it starts (the --verdict and upcall guests are
+ * skipped by default, and compiling a guest costs milliseconds of
+ * start-up). Others are compiled here, so a broken file is refused at once.
  */
 export function bundleFromBytes(bytes: Uint8Array<ArrayBuffer>, source: string, { compileLazily = false } = {}): ProbeBundle {
   const compile = (): WebAssembly.Module => {
@@ -35,11 +42,20 @@ export function bundleFromBytes(bytes: Uint8Array<ArrayBuffer>, source: string, 
   const manifest = parseManifest(new TextDecoder().decode(sections[0]), source);
   if (module) return { manifest, module, source };
   let compiled: WebAssembly.Module | undefined;
+  let compiling: Promise<void> | undefined;
   return {
     manifest,
     source,
     get module() {
       return (compiled ??= compile());
+    },
+    compileInBackground() {
+      return (compiling ??= compiled
+        ? Promise.resolve()
+        : WebAssembly.compile(bytes).then(
+            (module) => void (compiled ??= module),
+            () => {},
+          ));
     },
   };
 }

@@ -21,14 +21,8 @@
  * what a helper may be called from: the kernel matrix test runs those.
  */
 
+import { releaseAtLeast } from '../base/kernel-release.js';
 import { BpfObjectFile } from './bpf-object.js';
-
-/** "5.10" >= "5.8", compared as numbers. */
-function releaseAtLeast(have: string, wanted: string): boolean {
-  const [a, b] = [have, wanted].map((v) => v.split('.').map(Number));
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
-  return true;
-}
 
 /** The newest helper id and map type of each release, from its linux/bpf.h. */
 const RELEASES = [

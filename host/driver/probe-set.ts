@@ -138,6 +138,9 @@ export class ProbeSet {
       notAvailable(guest.bundle, err.message);
     };
     const loaded: ProbeGuest[] = [];
+    // Every probe this run starts after the first compiles on V8's threads while this one loads the probes before it
+    // (the first, needed at once, compiles here: in the background it would share those threads with the others).
+    for (const bundle of bundles.filter((b) => !config.skip?.has(b.manifest.name)).slice(1)) void bundle.compileInBackground?.();
     try {
       if (config.triggers) set.triggerEvents = new TriggerEvents(backend, set.shared);
       // The host values of the shared rings the probes write into become the options that name them.
@@ -164,6 +167,7 @@ export class ProbeSet {
           if (why) notAvailable(bundle, why);
           continue;
         }
+        await bundle.compileInBackground?.();
         const guest = new ProbeGuest(
           bundle,
           backend,

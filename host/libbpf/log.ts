@@ -26,6 +26,8 @@ class LibbpfLog {
     if (this.installed) return;
     this.installed = true;
     const callback = koffi.register((level: number, fmt: string, args: unknown) => {
+      // Only a warning is kept without --debug: libbpf's ~1,400 info and debug messages of a start are not even formatted.
+      if (level !== LIBBPF_WARN && !this.verbose) return 0;
       const n = c.vsnprintf(this.buf, this.buf.length, fmt, args);
       // Many of libbpf's own messages start with "libbpf: " already: one prefix, not two.
       const text = this.buf

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ExitCode, UserError } from '../base/exit-codes.js';
-import { releaseAtLeast } from './kernel-features.js';
+import { releaseAtLeast } from '../base/kernel-release.js';
 
 /** Capability numbers (include/uapi/linux/capability.h). */
 export const Capability = {

@@ -21,6 +21,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { release } from 'node:os';
+import { releaseAtLeast } from '../base/kernel-release.js';
 import type { BpfBackend } from '../libbpf/backend.js';
 
 /** Whether the kernel has the kprobe perf PMU (CONFIG_KPROBES), under a /sys root. */
@@ -76,17 +77,6 @@ export function missingArchitecture(architectures: readonly string[] | undefined
   const machine = machineName(arch);
   if (supported.includes(machine)) return undefined;
   return `needs ${supported.join(' or ')}: this machine is ${machine}, and the bundle carries no BPF object for it`;
-}
-
-/** Compares "6.18.0-1-amd64" with "5.8": true when the release is at least that version. */
-export function releaseAtLeast(kernelRelease: string, wanted: string): boolean {
-  const have = (kernelRelease.match(/^\d+(\.\d+)*/)?.[0] ?? '0').split('.').map(Number);
-  const want = wanted.split('.').map(Number);
-  for (let i = 0; i < want.length; i++) {
-    const h = have[i] ?? 0;
-    if (h !== want[i]) return h > want[i];
-  }
-  return true;
 }
 
 const BPF_PROG_TYPE_RAW_TRACEPOINT = 17;

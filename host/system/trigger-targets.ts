@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { resolve } from 'node:path';
-import { hasKprobePmu, machineName, releaseAtLeast, tracefsDir } from './kernel-features.js';
+import { releaseAtLeast } from '../base/kernel-release.js';
+import { hasKprobePmu, machineName, tracefsDir } from './kernel-features.js';
 import { ExitCode, UserError } from '../base/exit-codes.js';
 import { triggerError, type Trigger } from './triggers.js';
 import { ElfError, ElfFile } from '../symbols/elf.js';

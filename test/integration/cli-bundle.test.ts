@@ -5,6 +5,7 @@
  * bundle has no import() (a script rebuilt from a cache has no
  * dynamic-import callback on Node 20).
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -38,6 +39,19 @@ describe('the CLI bundle and its code cache', () => {
     copyFileSync(`${BUNDLE}.cache`, `${file}.cache`);
     expect(readCache(file, Buffer.from(other))).toBeUndefined();
     expect(readCache(file, Buffer.from(source))?.length).toBeGreaterThan(0);
+  });
+
+  it('leaves the built-in modules only some commands use unloaded until one of their members is read', () => {
+    // A fresh process: this one has loaded them long ago. The stand-ins list each module's members without loading it.
+    const script = `
+      const { loadBundle } = require(${JSON.stringify(join(ROOT, 'bin', 'load-bundle.js'))});
+      const before = new Set(process.moduleLoadList);
+      loadBundle(${JSON.stringify(BUNDLE)});
+      const loaded = (name) => process.moduleLoadList.some((m) => !before.has(m) && m === 'NativeModule ' + name);
+      const names = ['http', 'zlib', 'readline', 'worker_threads', 'child_process'];
+      console.log(JSON.stringify({ atStart: names.filter(loaded), gzip: typeof require('node:zlib').gzipSync }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { atStart: string[] };
+    expect(out).toEqual({ atStart: [], gzip: 'function' });
   });
 
   it('has no import(): the build turns them into require()', () => {

@@ -36,4 +36,24 @@ describe('bundleFromBytes with compileLazily', () => {
     expect(lazy.manifest).toEqual(irq.manifest);
     expect(() => lazy.module).toThrow(/broken.wasm: not a WebAssembly module/);
   });
+
+  it('compiles in the background when asked, the module then being the one compiled there', async () => {
+    const bytes = new Uint8Array(readFileSync(join(BUNDLES, 'sched.wasm')));
+    const lazy = bundleFromBytes(bytes, 'sched.wasm', { compileLazily: true });
+    const compiling = lazy.compileInBackground!();
+    expect(lazy.compileInBackground!()).toBe(compiling); // asked twice, compiled once
+    await compiling;
+    const compiled = lazy.module;
+    expect(WebAssembly.Module.exports(compiled)).toContainEqual({ name: 'kdelay_probe_load', kind: 'function' });
+    expect(lazy.module).toBe(compiled);
+  });
+
+  it('a module that does not compile in the background is refused when it is used, with the same message', async () => {
+    const irq = bundleFromBytes(new Uint8Array(readFileSync(join(BUNDLES, 'irq.wasm'))), 'irq.wasm');
+    const manifest = new Uint8Array(WebAssembly.Module.customSections(irq.module, MANIFEST_SECTION)[0]);
+    const broken = new Uint8Array(appendCustomSection(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0x7f, 0]), MANIFEST_SECTION, manifest));
+    const lazy = bundleFromBytes(broken, 'broken.wasm', { compileLazily: true });
+    await expect(lazy.compileInBackground!()).resolves.toBeUndefined();
+    expect(() => lazy.module).toThrow(/broken.wasm: not a WebAssembly module/);
+  });
 });

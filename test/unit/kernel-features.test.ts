@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BpfBackend } from '../../host/libbpf/backend.js';
 import { hostElfMachine } from '../../host/runtime/kdelay-imports.js';
-import { KernelFeatures, missingArchitecture, missingRequirement, releaseAtLeast } from '../../host/system/kernel-features.js';
+import { releaseAtLeast } from '../../host/base/kernel-release.js';
+import { KernelFeatures, missingArchitecture, missingRequirement } from '../../host/system/kernel-features.js';
 import { tempDir } from '../helpers/temp-dirs.js';
 
 /** A fake /sys with just these paths. */

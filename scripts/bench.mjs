@@ -106,8 +106,18 @@ function lineWaiter(stream) {
   };
 }
 
-/** A command that runs until SIGINT; ready when a line of its stdout or stderr matches. */
-function commandTracer(label, argvFor, ready) {
+/**
+ * How long a kdelay tracer runs before the work starts: its probes detach
+ * their warm-up hook (sched_stat_runtime) 2 s after attaching
+ * (probes/lib/kdelay.ts: RUNTIME_WARMUP_MS), so the costs measured are
+ * those of a run past its first seconds: catch mode, serve, any window
+ * after the first. Its first 2 s cost what the hook adds (the
+ * "sched_stat_runtime" floor row says how much).
+ */
+const KDELAY_SETTLE_MS = 2500;
+
+/** A command that runs until SIGINT; ready when a line of its stdout or stderr matches (then settleMs more). */
+function commandTracer(label, argvFor, ready, settleMs = 0) {
   return {
     label,
     async start(pid) {
@@ -125,7 +135,9 @@ function commandTracer(label, argvFor, ready) {
           throw new Error(`${label} exited before it was ready: ${stderrText.trim().split('\n').pop()}`);
         }),
       ]);
-      return { child, closed, launchMs: performance.now() - t0 };
+      const launchMs = performance.now() - t0;
+      if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+      return { child, closed, launchMs };
     },
     async stop({ child, closed }) {
       child.kill('SIGINT');
@@ -137,7 +149,7 @@ function commandTracer(label, argvFor, ready) {
 }
 
 const kdelayTracer = (label, args, kdelay = KDELAY) =>
-  commandTracer(label, (pid) => [process.execPath, kdelay, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/);
+  commandTracer(label, (pid) => [process.execPath, kdelay, '-p', String(pid), '--sample-time', '600', ...args], /^# Start sampling/, KDELAY_SETTLE_MS);
 
 /**
  * --baseline-root DIR: another built checkout (its bin/kdelay.js, dist/ and
@@ -184,7 +196,7 @@ const untraced = { label: 'untraced', start: async () => ({ launchMs: 0 }), stop
 
 /** kdelay serve with its probes attached and read every second (nobody scrapes): the idle cost of leaving it running, beside the default probes' window. */
 const serveTracer = (label = 'kdelay serve (idle, read every 1 s)', kdelay = KDELAY) => ({
-  ...commandTracer(label, (pid) => [process.execPath, kdelay, 'serve', '-p', String(pid), '--listen', '127.0.0.1:0'], /serving process/),
+  ...commandTracer(label, (pid) => [process.execPath, kdelay, 'serve', '-p', String(pid), '--listen', '127.0.0.1:0'], /serving process/, KDELAY_SETTLE_MS),
   vs: 'kdelay all probes',
 });
 const serveTracers = () => [serveTracer(), ...(BASELINE ? [serveTracer('before: kdelay serve (idle, read every 1 s)', BASELINE)] : [])];
@@ -222,6 +234,7 @@ const featureTracers = () => [
         'kdelay --catch-long-poll/--catch-syscall 1000',
         (pid) => [process.execPath, KDELAY, '-p', String(pid), '--catch-long-poll', '1000', '--catch-syscall', '1000'],
         /^# Watching/,
+        KDELAY_SETTLE_MS,
       )
     : { label: 'kdelay catch mode', missing: 'this kdelay has no --catch-long-poll' },
   // The same without the account probe (and so without caught windows' verdicts): what catching itself adds to the default probes.
@@ -230,6 +243,7 @@ const featureTracers = () => [
         'kdelay --catch-... 1000 --skip account',
         (pid) => [process.execPath, KDELAY, '-p', String(pid), '--catch-long-poll', '1000', '--catch-syscall', '1000', '--skip', 'account'],
         /^# Watching/,
+        KDELAY_SETTLE_MS,
       )
     : { label: 'kdelay catch mode --skip account', missing: 'this kdelay has no --catch-long-poll' },
 ];
@@ -474,11 +488,12 @@ if (want('switch-cost')) {
       'floor_sched_wakeup_new',
       'floor_sched_stat_runtime',
     ]),
-    // The hooks --only sched attaches, sched_stat_runtime included (it fires several times per switch), and without it (the floor before).
+    // The hooks --only sched attaches in its first 2 s, sched_stat_runtime included (it fires several times per switch), and
+    // after them, when it has detached that one (KDELAY_SETTLE_MS): its floor here.
     floorTracer('floor: empty sched hooks', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new', 'floor_sched_stat_runtime']),
     floorTracer('floor: empty sched hooks but sched_stat_runtime', ['floor_sched_switch', 'floor_sched_wakeup', 'floor_sched_wakeup_new']),
     ...withBaseline(kdelayTracer('kdelay all probes', []), []),
-    ...withBaseline({ ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks' }, ['--only', 'sched']),
+    ...withBaseline({ ...kdelayTracer('kdelay --only sched', ['--only', 'sched']), vs: 'floor: empty sched hooks but sched_stat_runtime' }, ['--only', 'sched']),
     ...featureTracers(),
     ...(HAS_VERDICT ? withBaseline(kdelayTracer('kdelay --verdict (account probe on)', ['--verdict']), ['--verdict']).slice(1) : []),
     ...serveTracers(),

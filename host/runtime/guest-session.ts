@@ -7,7 +7,7 @@
  * releases everything, whatever state the guest left it in.
  */
 import type { AttachTarget, BpfBackend, Link, MapInfo, OpenedObject } from '../libbpf/backend.js';
-import { BpfError, EBADF, EINVAL } from '../base/errno.js';
+import { BpfError, EBADF, EINVAL, ENOENT } from '../base/errno.js';
 import { GuestTrap } from './guest-memory.js';
 import { checkProgramPolicy } from '../bundle/policy.js';
 import type { SharedMaps } from './shared-maps.js';
@@ -17,9 +17,11 @@ interface GuestObject {
   loaded: boolean;
   /** Asked for while loads were deferred (deferLoads): loaded by finishLoads(). */
   loadRequested: boolean;
-  links: Link[];
+  links: { program: string; link: Link }[];
   /** Maps to be registered as shared after load (no shared copy existed yet). */
   pendingShares: string[];
+  /** detachAfter()'s pending timers, cleared when the object closes. */
+  timers: Set<NodeJS.Timeout>;
 }
 
 export interface GuestMap {
@@ -51,7 +53,7 @@ export class GuestSession {
     checkProgramPolicy(elf, this.name, this.allowedProgramKinds);
     const opened = this.backend.open(elf, this.name);
     const handle = this.nextHandle++;
-    this.objects.set(handle, { opened, loaded: false, loadRequested: false, links: [], pendingShares: [] });
+    this.objects.set(handle, { opened, loaded: false, loadRequested: false, links: [], pendingShares: [], timers: new Set() });
     return handle;
   }
 
@@ -115,7 +117,29 @@ export class GuestSession {
   attach(handle: bigint, programName: string, target?: AttachTarget): void {
     const obj = this.object(handle);
     if (!obj.loaded) throw new BpfError(`attaching ${programName}: the object is not loaded`, EINVAL);
-    obj.links.push(target ? obj.opened.attachTo(programName, target) : obj.opened.attach(programName));
+    obj.links.push({ program: programName, link: target ? obj.opened.attachTo(programName, target) : obj.opened.attach(programName) });
+  }
+
+  /**
+   * Detaches every link of an attached program ms milliseconds from now (at
+   * once for 0), for a hook a probe needs only while it warms up. The
+   * timer does not keep the process alive and goes with the object.
+   */
+  detachAfter(handle: bigint, programName: string, ms: number): void {
+    const obj = this.object(handle);
+    if (!obj.links.some((l) => l.program === programName)) throw new BpfError(`detaching ${programName}: it is not attached`, ENOENT);
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new BpfError(`detaching ${programName}: ${ms} ms is no delay`, EINVAL);
+    const detach = () => {
+      for (const { program, link } of obj.links) if (program === programName) link.destroy();
+      obj.links = obj.links.filter((l) => l.program !== programName);
+    };
+    if (ms === 0) return detach();
+    const timer = setTimeout(() => {
+      obj.timers.delete(timer);
+      detach();
+    }, ms);
+    timer.unref();
+    obj.timers.add(timer);
   }
 
   /** The guest-visible fd of a map of a loaded object. */
@@ -139,7 +163,8 @@ export class GuestSession {
   closeObject(handle: bigint): void {
     const obj = this.object(handle);
     for (const [fd, map] of this.maps) if (map.owner === handle) this.maps.delete(fd);
-    obj.links.forEach((link) => link.destroy());
+    obj.timers.forEach((timer) => clearTimeout(timer));
+    obj.links.forEach(({ link }) => link.destroy());
     obj.opened.close();
     this.objects.delete(handle);
   }

@@ -22,6 +22,8 @@
  *   bpf_program_attach_tracepoint(obj, program, category, name) -> i32
  *   bpf_program_attach_raw_tracepoint(obj, program, name) -> i32
  *   bpf_program_attach_kprobe(obj, program, retprobe, function) -> i32
+ *   bpf_program_detach_after(obj, program, ms) -> i32   detach its links ms (u32)
+ *       from now, 0 at once: a hook needed only while the probe warms up
  *   option_i64(name, fallback) -> i64
  *   option_string(name, buf, cap) -> i32          length written (NUL added), -ENOENT if unset
  *   syscall_number(name) -> i32                     -ENOENT if this arch has none

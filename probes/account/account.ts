@@ -4,7 +4,7 @@
 // (report_histograms). The states, markers and histogram kinds are the
 // accounting contract, declared once in probes/include/kdelay_records.bpf.h.
 
-import { ACCOUNT_MAPS, BpfObject, cstr, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
+import { ACCOUNT_MAPS, BpfObject, cstr, detachRuntimeAfterWarmup, MapSnapshot, option, readGate, PercpuCounter, RowBatch, TidSet, warn, warnIfMapsWereFull } from '../lib/kdelay';
 import { HistogramBatch } from '../lib/histograms';
 import { wasm_bpf_map_operate } from '../lib/imports';
 import {
@@ -148,6 +148,8 @@ export function kdelay_probe_load(): i32 {
 export function kdelay_probe_attach(): i32 {
   // In account.bpf.c's order: context switches first (a wake-up seen before them would leave its thread waiting through a switch-in not seen).
   maps = attachAll(obj);
+  // Without the sched probe, whose programs do this work then, its own sched_stat_runtime.
+  if (!option('account.sched_probe', 0)) detachRuntimeAfterWarmup(obj, 'account_runtime', 'account.runtime_warmup_ms');
   if (obj.error) return obj.result();
   missedSwitches = new PercpuCounter(maps.missedSwitches.fd);
   const n = <i32>entries;

@@ -46,6 +46,8 @@ export declare function bpf_program_attach_tracepoint(obj: i64, program: usize, 
 export declare function bpf_program_attach_raw_tracepoint(obj: i64, program: usize, name: usize): i32;
 @external("kdelay", "bpf_program_attach_kprobe")
 export declare function bpf_program_attach_kprobe(obj: i64, program: usize, retprobe: i32, fn: usize): i32;
+@external("kdelay", "bpf_program_detach_after")
+export declare function bpf_program_detach_after(obj: i64, program: usize, ms: u32): i32;
 @external("kdelay", "snapshot_ns")
 export declare function snapshot_ns(): i64;
 @external("kdelay", "option_string")

@@ -18,6 +18,7 @@ import {
   bpf_program_attach_kprobe,
   bpf_program_attach_raw_tracepoint,
   bpf_program_attach_tracepoint,
+  bpf_program_detach_after,
   bpf_program_attach_uprobe,
   bpf_program_attach_usdt,
   option_i64,
@@ -42,6 +43,25 @@ export function cstr(s: string): usize {
 /** An option the host passes (see host/cli/options.ts), or fallback. */
 export function option(name: string, fallback: i64): i64 {
   return option_i64(cstr(name), fallback);
+}
+
+/**
+ * How long a probe keeps its sched_stat_runtime program attached: that
+ * hook finds the target threads that were on a CPU when kdelay attached and
+ * have not left it since (a busy-polling thread passes through no
+ * sched_switch), and after it has seen one, nothing. By then every CPU has
+ * ticked: at HZ (every 1-10 ms), or on a nohz_full CPU, whose tick stops
+ * while one task runs, by the housekeeping CPUs' remote tick, once a second
+ * (sched_tick_remote, 4.17 on). Meanwhile it fires at every tick of every
+ * busy CPU and at every context switch. Threads born later are seen by
+ * sched_wakeup_new, and every other first by a wake-up or a switch.
+ */
+export const RUNTIME_WARMUP_MS: u32 = 2000;
+
+/** Detaches a probe's sched_stat_runtime program after its option's warm-up (RUNTIME_WARMUP_MS by default; 0: never). */
+export function detachRuntimeAfterWarmup(obj: BpfObject, program: string, optionName: string): void {
+  const ms = <u32>option(optionName, RUNTIME_WARMUP_MS);
+  if (ms) obj.detachAfter(program, ms);
 }
 
 /** The fewest threads a map keyed by thread has rows for by default (threadRows): room for the threads a small target starts in a window. */
@@ -282,6 +302,15 @@ export class BpfObject {
   attachUprobe(program: string, retprobe: bool, fn: string): void {
     if (this.error) return;
     this.fail(bpf_program_attach_uprobe(this.handle, cstr(program), retprobe ? 1 : 0, cstr(fn)), 'attach ' + program + ' to ' + fn);
+  }
+
+  /**
+   * Detaches an attached program ms milliseconds from now (the host's
+   * timer; 0: at once): for a hook the probe needs only while it warms up.
+   */
+  detachAfter(program: string, ms: u32): void {
+    if (this.error) return;
+    this.fail(bpf_program_detach_after(this.handle, cstr(program), ms), 'detach ' + program);
   }
 
   attachTracepoint(program: string, category: string, name: string): void {

@@ -1,7 +1,7 @@
 // sched probe, user half: THREAD RUN, THREAD PARTIAL RUN, THREAD READY and
 // THREAD STOPPED rows from sched.bpf.c's maps.
 
-import { BpfObject, carryAccountWork, cstr, MapSnapshot, option, readGate, RowBatch, threadRows, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
+import { BpfObject, carryAccountWork, cstr, detachRuntimeAfterWarmup, MapSnapshot, option, readGate, RowBatch, threadRows, TidSums, warnIfMapsWereFull } from '../lib/kdelay';
 import { statCount, statMax, statMin, statTotal } from '../lib/stats';
 import { KDELAY_GATE_OPEN } from '../lib/build/shared.layout';
 import { BPF_OBJECT, BPF_OBJECT_SIZE } from './build/sched.bpf';
@@ -29,6 +29,8 @@ import {
 } from './build/sched.layout';
 
 let obj!: BpfObject;
+/** The *_account programs load instead of the plain ones (kdelay_probe_load). */
+let withAccount = false;
 let slotCount: u32 = 0;
 /** Rows of each map keyed by thread (threadRows: for 4 times the target's threads at start, at least 4096). */
 let rows: u32 = 0;
@@ -54,7 +56,7 @@ let stoppedRows!: RowBatch;
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   // With the account probe loaded too, the *_account programs, which do its work at these hooks, load instead of the plain ones (kdelay_account.bpf.h).
-  const withAccount = carryAccountWork(obj, 'sched.account', 'sched.account_hist');
+  withAccount = carryAccountWork(obj, 'sched.account', 'sched.account_hist');
   obj.setAutoload('sched_wakeup', !withAccount);
   obj.setAutoload('sched_wakeup_new', !withAccount);
   obj.setAutoload('sched_switch', !withAccount);
@@ -78,6 +80,7 @@ export function kdelay_probe_load(): i32 {
 
 export function kdelay_probe_attach(): i32 {
   maps = attachAll(obj);
+  detachRuntimeAfterWarmup(obj, withAccount ? 'sched_stat_runtime_account' : 'sched_stat_runtime', 'sched.runtime_warmup_ms');
   if (obj.error) return obj.result();
   run = maps.runStats.snapshot();
   partialRun = maps.partialRunStats.snapshot();

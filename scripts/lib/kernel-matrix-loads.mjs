@@ -62,17 +62,29 @@ export const LOAD_CONFIGURATIONS = [
     stop: 'tracepoint',
   },
   {
-    // sched and irq at their smallest; --only; the account probe without the syscalls probe (its own system call programs).
+    // sched and irq at their smallest; --only; the account probe without the syscalls probe (its own system call programs);
+    // sched_stat_runtime never detached.
     name: 'small-sched-irq',
-    args: ['--only', 'sched,irq,trigger,account', '--probe-option', 'sched.slots=1', '--probe-option', 'sched.max_entries=1', '--probe-option', 'irq.max_entries=1'],
+    args: [
+      '--only',
+      'sched,irq,trigger,account',
+      '--probe-option',
+      'sched.slots=1',
+      '--probe-option',
+      'sched.max_entries=1',
+      '--probe-option',
+      'irq.max_entries=1',
+      '--probe-option',
+      'sched.runtime_warmup_ms=0',
+    ],
     start: 'tracepoint',
     stop: 'kprobe',
     needs: 'kprobes',
   },
   {
-    // --verdict without --hist beside the other probes; --skip.
+    // --verdict without --hist beside the other probes; --skip; the account's own sched_stat_runtime, never detached.
     name: 'verdict-skip',
-    args: ['--verdict', '--skip', 'sched'],
+    args: ['--verdict', '--skip', 'sched', '--probe-option', 'account.runtime_warmup_ms=0'],
     start: 'kprobe',
     stop: 'kretprobe',
     needs: 'kprobes',

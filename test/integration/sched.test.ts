@@ -183,6 +183,28 @@ describe.skipIf(skipWithoutBpf).each([
   });
 });
 
+describe.skipIf(skipWithoutBpf)('sched_stat_runtime, attached only while the probe warms up', () => {
+  it('a thread on the CPU since before kdelay attached is one partial run the length of every window, also after the hook is gone', async () => {
+    requireBpf();
+    workload = await startWorkload('sched_workload', ['slices', 5000, 5000]);
+    workload.child.kill('SIGUSR1');
+    await new Promise((r) => setTimeout(r, 100)); // on the CPU before kdelay attaches
+    // Detached 50 ms after attaching (a tick comes every 1-10 ms): the second and third windows open after that.
+    const args = ['-p', workload.pid, '--sample-time', 0.3, '--sample-count', 3, '--json', '--probe-option', 'sched.runtime_warmup_ms=50'];
+    const result = await startKdelay(args, { cpu: 1 }).done;
+    const all = samples(result.stdout);
+    expect(all).toHaveLength(3);
+    for (const sample of all) {
+      const ctx = JSON.stringify(sample);
+      const slicer = sample.threads.find((t: { name: string }) => t.name === 'slicer')?.sections;
+      expect(slicer, ctx).toBeDefined();
+      const total = (section: string) => slicer[section]?.[0]?.total_ns ?? 0;
+      expect(total('run') + total('partial_run') + total('ready'), ctx).toBeLessThanOrEqual(sample.window_ns);
+      expect(total('run') + total('partial_run') + total('ready'), ctx).toBeGreaterThan(0.95 * sample.window_ns);
+    }
+  });
+});
+
 /** Every sample record of an NDJSON report. */
 function samples(stdout: string) {
   return stdout

@@ -51,7 +51,7 @@ describe('--probe-option values', () => {
     [
       'no.such',
       '1',
-      '--probe-option no.such: no running probe declares it (known: account.max_entries, irq.max_entries, sched.slots, sched.max_entries, syscalls.slots, syscalls.max_entries)',
+      '--probe-option no.such: no running probe declares it (known: account.max_entries, account.runtime_warmup_ms, irq.max_entries, sched.slots, sched.max_entries, sched.runtime_warmup_ms, syscalls.slots, syscalls.max_entries)',
     ],
   ])('refuses %s=%s', (name, value, message) => {
     expect(() => probeOptionValues({ [name]: value }, entries)).toThrow(message);

@@ -50,6 +50,11 @@ export function attachImports(context: ImportContext) {
       return attach(obj, program, what, { kind: 'raw_tracepoint', name: str(name, `${what} name`) });
     },
 
+    bpf_program_detach_after(obj: bigint, program: number, ms: number): number {
+      const programName = str(program, 'bpf_program_detach_after program');
+      return errnoResult(() => (session.detachAfter(obj, programName, ms), 0));
+    },
+
     bpf_program_attach_kprobe(obj: bigint, program: number, retprobe: number, fn: number): number {
       const what = 'bpf_program_attach_kprobe';
       return attach(obj, program, what, { kind: 'kprobe', retprobe: retprobe !== 0, functionName: str(fn, `${what} function`) });

@@ -36,8 +36,6 @@ const LIBBPF_FUNCTIONS = {
   map_max_entries: 'uint32_t bpf_map__max_entries(void *map)',
   map_set_max_entries: 'int bpf_map__set_max_entries(void *map, uint32_t max_entries)',
   map_reuse_fd: 'int bpf_map__reuse_fd(void *map, int fd)',
-  map_flags: 'uint32_t bpf_map__map_flags(void *map)',
-  map_set_flags: 'int bpf_map__set_map_flags(void *map, uint32_t flags)',
   map_initial_value: 'void *bpf_map__initial_value(void *map, _Out_ size_t *psize)',
 
   program_name: 'const char *bpf_program__name(void *prog)',

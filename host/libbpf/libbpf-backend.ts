@@ -2,12 +2,10 @@
  * BpfBackend over libbpf (ffi.ts binds it; locate.ts chooses which one).
  */
 import { readFileSync, readSync } from 'node:fs';
-import { release } from 'node:os';
 import { BpfError, EINVAL, ENOENT, ENOSPC, errnoName } from '../base/errno.js';
-import { releaseAtLeast } from '../base/kernel-release.js';
 import { timingMark } from '../base/timing.js';
 import { type AttachTarget, type BpfBackend, type Link, type MapInfo, MapType, type OpenedObject } from './backend.js';
-import { bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, MapCreateOpts, OpenOpts, type Pointer, UprobeOpts } from './ffi.js';
+import { bpf, BtfType, BtfVarSecinfo, c, koffi, lastErrno, MapBatchOpts, OpenOpts, type Pointer, UprobeOpts } from './ffi.js';
 import { libbpfLog } from './log.js';
 
 const BTF_KIND_VAR = 14;
@@ -34,21 +32,6 @@ function possibleCpus(): number {
   }
   return max;
 }
-
-/**
- * Hash maps are created without preallocating their elements (an element is
- * allocated when its key is first inserted) on kernels from 6.1 on, whose
- * BPF memory allocator (bpf_mem_alloc) makes that safe from any context,
- * sched_switch with the run queue locked included. Preallocation cost every
- * start ~15 ms: the probes' hash maps hold ~70,000 elements for a target of
- * a few threads, sized for the threads it may start. Before 6.1 an element
- * came from kmalloc, which must not run under the run queue's lock, so older
- * kernels keep preallocating. Every hash map gets the same flags, the
- * host's own (createMap) and the objects' alike: libbpf shares a map only
- * into a declaration of the same flags.
- */
-const BPF_F_NO_PREALLOC = 1;
-const hashMapFlags = releaseAtLeast(release(), '6.1') ? BPF_F_NO_PREALLOC : 0;
 
 const isPercpu = (type: number) => type === MapType.PERCPU_ARRAY || type === MapType.PERCPU_HASH || type === MapType.LRU_PERCPU_HASH;
 
@@ -167,9 +150,6 @@ class LibbpfObject implements OpenedObject {
    */
   load(): void {
     this.requireOpen('load');
-    for (let m = bpf.object_next_map(this.obj, null); m; m = bpf.object_next_map(this.obj, m)) {
-      if (bpf.map_type(m) === MapType.HASH && hashMapFlags) bpf.map_set_flags(m, bpf.map_flags(m) | hashMapFlags);
-    }
     timingMark(`load begin ${this.name}`);
     const err = bpf.object_load(this.obj);
     timingMark(`load end ${this.name}`);
@@ -277,8 +257,7 @@ export class LibbpfBackend implements BpfBackend {
   }
 
   createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number): number {
-    const opts = type === MapType.HASH && hashMapFlags ? { sz: koffi.sizeof(MapCreateOpts), map_flags: hashMapFlags } : null;
-    const fd = bpf.map_create(type, name, keySize, valueSize, maxEntries, opts);
+    const fd = bpf.map_create(type, name, keySize, valueSize, maxEntries, null);
     if (fd < 0) throw describeFailure(`creating map ${name}`, fd);
     return fd;
   }

@@ -20,6 +20,8 @@ export interface ProgressState {
 
 /** The line shows only after this long: a short window ends before anyone waits for it. */
 export const PROGRESS_AFTER_MS = 2000;
+/** How early a timer tick may come and still count as the one due (TerminalProgress.draw). */
+const TICK_SLACK_MS = 50;
 
 /**
  * Colour (and other escape sequences) only on a terminal that can show them,
@@ -87,7 +89,9 @@ export class TerminalProgress implements ProgressLine {
   draw(): void {
     if (!this.state) return;
     const elapsed = this.now() - this.since;
-    if (elapsed < PROGRESS_AFTER_MS) return;
+    // The timer's tick due at PROGRESS_AFTER_MS may come a little early by this clock (libuv schedules by its
+    // loop's cached millisecond time): it still counts, or a 3 s window would show no line at all.
+    if (elapsed < PROGRESS_AFTER_MS - TICK_SLACK_MS) return;
     const text = `kdelay: ${progressText(this.state, elapsed)}`;
     this.stream.write(`\r\x1b[K${this.colour ? `\x1b[2m${text}\x1b[0m` : text}`);
     this.drawn = true;

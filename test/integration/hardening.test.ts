@@ -131,7 +131,7 @@ const rows: Row[] = [
     name: '--probe-option no probe declares',
     args: (c) => sample(c, '--probe-option', 'nope.x=1'),
     code: 2,
-    error: /no running probe declares it \(known: irq.max_entries, sched.slots, sched.max_entries, syscalls.slots, syscalls.max_entries\)/,
+    error: /no running probe declares it \(known: irq.max_entries, sched.slots, sched.max_entries, sched.runtime_warmup_ms, syscalls.slots, syscalls.max_entries\)/,
   },
   { name: '--skip trigger with a trigger', args: (c) => sample(c, '--skip', 'trigger', '--stop-trigger', 't:sched:sched_kthread_stop'), code: 2, error: /--skip trigger/ },
   { name: '-s ring beyond the kernel maximum', args: (c) => sample(c, '-s', '--buffer-page-count', 1048576), code: 2, error: /larger than the kernel's maximum of 2048 MiB/ },

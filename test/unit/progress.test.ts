@@ -28,6 +28,18 @@ describe('progress line', () => {
     expect(written).toEqual(['\r\x1b[Kkdelay: sampling: 2.0 s of 5.0 s (Ctrl-C reports now)', '\r\x1b[Kkdelay: sampling: 3.0 s of 5.0 s (Ctrl-C reports now)', '\r\x1b[K']);
   });
 
+  it("counts the tick due at 2 s even when it comes a millisecond early by the line's clock (a 3 s window shows it once)", () => {
+    const written: string[] = [];
+    let now = 0;
+    const line = new TerminalProgress({ write: (t: string) => written.push(t) }, false, () => now);
+    line.show({ phase: 'window', sample: 1, count: 1, windowMs: 3000 });
+    now = 999.4;
+    line.draw();
+    now = 1999.4;
+    line.draw();
+    expect(written).toEqual(['\r\x1b[Kkdelay: sampling: 2.0 s of 3.0 s (Ctrl-C reports now)']);
+  });
+
   it('is dim only with colour', () => {
     const written: string[] = [];
     let now = 0;

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BpfError, EPERM } from '../../host/base/errno.js';
 import { embeddedObjects } from '../../host/bundle/bundle.js';
-import type { BpfBackend, MapInfo, OpenedObject } from '../../host/libbpf/backend.js';
+import type { OpenedObject } from '../../host/libbpf/backend.js';
 import { GuestSession } from '../../host/runtime/guest-session.js';
 import { SharedMaps } from '../../host/runtime/shared-maps.js';
+import { fakeBackend, fakeObject } from '../helpers/fake-backend.js';
 
 const ELF = embeddedObjects(new Uint8Array(readFileSync(join(import.meta.dirname, '..', '..', 'bundles', 'irq.wasm'))))[0];
 
@@ -22,46 +23,28 @@ interface FakeObject extends OpenedObject {
   closed: boolean;
 }
 
-function fakeBackend() {
+function countingBackend() {
   const objects: FakeObject[] = [];
-  const info: MapInfo = { name: 'm', type: 1, keySize: 4, valueSize: 4, maxEntries: 1 };
-  const backend = {
-    open(_elf: Uint8Array, name: string) {
-      const obj: FakeObject = {
-        name,
-        loads: 0,
-        closed: false,
-        setGlobal() {},
-        setMaxEntries() {},
-        setAutoload() {},
-        setAttachTarget() {},
-        reuseMap() {},
-        mapInfo: () => info,
-        load: () => {
-          obj.loads++;
-          if (obj.failure) throw obj.failure;
-        },
-        mapFd: () => 100,
-        attach: () => ({ destroy() {} }),
-        attachTo: () => ({ destroy() {} }),
-        readIterator: () => new Uint8Array(0),
-        close: () => void (obj.closed = true),
-      };
-      objects.push(obj);
-      return obj;
-    },
-    createMap: () => 50,
-    mapInfoByFd: () => info,
-    valueBytes: () => 4,
-    dupFd: (fd: number) => fd + 1000,
-    closeFd() {},
-  } as unknown as BpfBackend;
+  const backend = fakeBackend((name) => {
+    const obj: FakeObject = {
+      ...fakeObject(name),
+      loads: 0,
+      closed: false,
+      load: () => {
+        obj.loads++;
+        if (obj.failure) throw obj.failure;
+      },
+      close: () => void (obj.closed = true),
+    };
+    objects.push(obj);
+    return obj;
+  });
   return { backend, objects };
 }
 
 describe('deferred loads', () => {
   it('load() only records while loads are deferred; finishLoads() loads each in turn', () => {
-    const { backend, objects } = fakeBackend();
+    const { backend, objects } = countingBackend();
     const session = new GuestSession('two', backend, new SharedMaps(backend));
     const [a, b] = [session.open(ELF), session.open(ELF)];
     session.deferLoads = true;
@@ -83,7 +66,7 @@ describe('deferred loads', () => {
   });
 
   it('a failed load throws its BpfError; the objects after it stay unloaded, and close() releases all', () => {
-    const { backend, objects } = fakeBackend();
+    const { backend, objects } = countingBackend();
     const session = new GuestSession('two', backend, new SharedMaps(backend));
     const [a, b] = [session.open(ELF), session.open(ELF)];
     objects[0].failure = new BpfError('irq: loading the BPF object failed: Operation not permitted', EPERM);
@@ -100,7 +83,7 @@ describe('deferred loads', () => {
   });
 
   it('without deferral load() loads at once', () => {
-    const { backend, objects } = fakeBackend();
+    const { backend, objects } = countingBackend();
     const session = new GuestSession('one', backend, new SharedMaps(backend));
     const a = session.open(ELF);
     session.load(a);
@@ -109,7 +92,7 @@ describe('deferred loads', () => {
   });
 
   it('a deferred load that makes a map other guests share registers it when it loads (the next guest shares it)', () => {
-    const { backend } = fakeBackend();
+    const { backend } = countingBackend();
     const shared = new SharedMaps(backend);
     const session = new GuestSession('sharer', backend, shared);
     const a = session.open(ELF);

@@ -10,42 +10,22 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ENOENT, EINVAL } from '../../host/base/errno.js';
 import { embeddedObjects } from '../../host/bundle/bundle.js';
-import type { BpfBackend, MapInfo, OpenedObject } from '../../host/libbpf/backend.js';
+import type { BpfBackend } from '../../host/libbpf/backend.js';
 import { GuestSession } from '../../host/runtime/guest-session.js';
 import { SharedMaps } from '../../host/runtime/shared-maps.js';
+import { fakeBackend, fakeObject } from '../helpers/fake-backend.js';
 
 const ELF = embeddedObjects(new Uint8Array(readFileSync(join(import.meta.dirname, '..', '..', 'bundles', 'irq.wasm'))))[0];
 
-function fakeBackend() {
+/** Links named PROGRAM#N, recorded when destroyed. */
+function linkRecordingBackend() {
   const destroyed: string[] = [];
-  const info: MapInfo = { name: 'm', type: 1, keySize: 4, valueSize: 4, maxEntries: 1 };
   let links = 0;
   const link = (program: string) => {
     const id = `${program}#${++links}`;
     return { destroy: () => void destroyed.push(id) };
   };
-  const backend = {
-    open(_elf: Uint8Array, name: string): OpenedObject {
-      return {
-        name,
-        setGlobal() {},
-        setMaxEntries() {},
-        setAutoload() {},
-        setAttachTarget() {},
-        reuseMap() {},
-        mapInfo: () => info,
-        load() {},
-        mapFd: () => 100,
-        attach: link,
-        attachTo: link,
-        readIterator: () => new Uint8Array(0),
-        close() {},
-      };
-    },
-    createMap: () => 50,
-    mapInfoByFd: () => info,
-    valueBytes: () => 4,
-  } as unknown as BpfBackend;
+  const backend = fakeBackend((name) => ({ ...fakeObject(name), attach: link, attachTo: link }));
   return { backend, destroyed };
 }
 
@@ -64,7 +44,7 @@ describe('detachAfter', () => {
   afterEach(() => void vi.useRealTimers());
 
   it('destroys every link of the program when its time is up, and only those', () => {
-    const { backend, destroyed } = fakeBackend();
+    const { backend, destroyed } = linkRecordingBackend();
     const { session, obj } = attached(backend);
     session.detachAfter(obj, 'sched_stat_runtime', 2000);
     vi.advanceTimersByTime(1999);
@@ -77,7 +57,7 @@ describe('detachAfter', () => {
   });
 
   it('detaches at once for 0, and refuses a program that is not attached or a delay that is none', () => {
-    const { backend, destroyed } = fakeBackend();
+    const { backend, destroyed } = linkRecordingBackend();
     const { session, obj } = attached(backend);
     session.detachAfter(obj, 'sched_stat_runtime', 0);
     expect(destroyed).toEqual(['sched_stat_runtime#2', 'sched_stat_runtime#3']);
@@ -87,7 +67,7 @@ describe('detachAfter', () => {
   });
 
   it('a timer whose object closed first does nothing, and keeps no process alive', () => {
-    const { backend, destroyed } = fakeBackend();
+    const { backend, destroyed } = linkRecordingBackend();
     const { session, obj } = attached(backend);
     session.detachAfter(obj, 'sched_stat_runtime', 2000);
     session.close();

@@ -108,10 +108,10 @@ function threadEntries(): u32 {
   return entries > <u64>MAX_DEFAULT_ENTRIES ? MAX_DEFAULT_ENTRIES : <u32>entries;
 }
 
-// The host runs every probe's kdelay_probe_load, loads their objects side by
-// side (the kernel verifies each in the thread that loads it), then runs
-// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
-// host that knows only it.
+// The host runs every probe's kdelay_probe_load, loads their objects one
+// after another (host/libbpf/libbpf-backend.ts: load), then runs every
+// kdelay_probe_attach; kdelay_probe_init is the two in a row, for a host
+// that knows only it.
 export function kdelay_probe_load(): i32 {
   entries = threadEntries();
   rowEntries = <u64>entries * ROWS_PER_THREAD > <u64>MAX_ROWS ? MAX_ROWS : entries * ROWS_PER_THREAD;

@@ -29,10 +29,10 @@ const vecLabels = new Map<u32, usize>();
 // The kernel's softirq_to_name[], as the reference prints it.
 const VEC_NAMES: string[] = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'irq_poll', 'tasklet', 'sched', 'hrtimer', 'rcu'];
 
-// The host runs every probe's kdelay_probe_load, loads their objects side by
-// side (the kernel verifies each in the thread that loads it), then runs
-// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
-// host that knows only it.
+// The host runs every probe's kdelay_probe_load, loads their objects one
+// after another (host/libbpf/libbpf-backend.ts: load), then runs every
+// kdelay_probe_attach; kdelay_probe_init is the two in a row, for a host
+// that knows only it.
 export function kdelay_probe_load(): i32 {
   // A thread on the CPU meets few distinct IRQs and softirq vectors in a window: 2 rows each (threadRows).
   const entries = threadRows('irq.max_entries', 'irq.target_threads', 2);

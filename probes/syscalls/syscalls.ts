@@ -53,10 +53,10 @@ function pollNumber(): i32 {
   return nr >= 0 ? nr : syscall_number(cstr('ppoll'));
 }
 
-// The host runs every probe's kdelay_probe_load, loads their objects side by
-// side (the kernel verifies each in the thread that loads it), then runs
-// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
-// host that knows only it.
+// The host runs every probe's kdelay_probe_load, loads their objects one
+// after another (host/libbpf/libbpf-backend.ts: load), then runs every
+// kdelay_probe_attach; kdelay_probe_init is the two in a row, for a host
+// that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   // With the account probe loaded too, the *_account programs, which do its work at each entry and exit, load instead of the plain ones (kdelay_account.bpf.h).

@@ -47,10 +47,10 @@ function attach(o: BpfObject, role: string, kind: string, arg1: string, arg2: st
   }
 }
 
-// The host runs every probe's kdelay_probe_load, loads their objects side by
-// side (the kernel verifies each in the thread that loads it), then runs
-// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
-// host that knows only it.
+// The host runs every probe's kdelay_probe_load, loads their objects one
+// after another (host/libbpf/libbpf-backend.ts: load), then runs every
+// kdelay_probe_attach; kdelay_probe_init is the two in a row, for a host
+// that knows only it.
 export function kdelay_probe_load(): i32 {
   kinds = new Array<string>(ROLES.length);
   let any = false;

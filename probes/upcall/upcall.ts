@@ -12,10 +12,10 @@ let results!: MapSnapshot;
 let rows!: RowBatch;
 const labels = new Map<string, usize>();
 
-// The host runs every probe's kdelay_probe_load, loads their objects side by
-// side (the kernel verifies each in the thread that loads it), then runs
-// every kdelay_probe_attach; kdelay_probe_init is the two in a row, for a
-// host that knows only it.
+// The host runs every probe's kdelay_probe_load, loads their objects one
+// after another (host/libbpf/libbpf-backend.ts: load), then runs every
+// kdelay_probe_attach; kdelay_probe_init is the two in a row, for a host
+// that knows only it.
 export function kdelay_probe_load(): i32 {
   obj = BpfObject.openProbe(BPF_OBJECT, BPF_OBJECT_SIZE);
   // The host says how this kernel reaches ovs_dp_upcall's return: only that program loads and attaches.

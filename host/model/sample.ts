@@ -26,7 +26,7 @@ export interface EventLine {
  * stack at that switch-out (schedule <- pipe_read <- vfs_read, say).
  */
 export interface BlockedAt {
-  /** The longest stretch off the CPU. */
+  /** The longest stretch off the CPU (one whose switch back in the kernel did not report ends at the call's exit: syscalls.bpf.c post_event). */
   ns: bigint;
   /** Blocking switch-outs during the call. */
   count: number;

@@ -136,6 +136,25 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 		struct blocked_call *blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
 
 		if (blocked && blocked->entry_ns == entry_ns && blocked->count) {
+			u64 out_ns = blocked->out_ns;
+
+			/*
+			 * A switch-out whose switch back in no program saw: the
+			 * thread is on a CPU again (it is exiting its call), so
+			 * that stretch ended before this exit. Some kernels (this
+			 * project's 6.18 VM: ftrace's sched_switch misses the same
+			 * switch-ins) do not always emit sched_switch for a
+			 * switch-in. Ending the stretch here keeps the stack
+			 * where the call waited, and overstates the stretch only
+			 * by the return path since the thread was woken.
+			 */
+			if (out_ns && out_ns < exit_ns) {
+				blocked->out_ns = 0;
+				if (exit_ns - out_ns > blocked->longest_ns) {
+					blocked->longest_ns = exit_ns - out_ns;
+					blocked->stack_id = blocked->out_stack_id;
+				}
+			}
 			event->blocked_ns = blocked->longest_ns;
 			event->blocked_stack_id = blocked->stack_id;
 			event->blocked_count = blocked->count;
@@ -587,7 +606,11 @@ static __always_inline void blocked_out(void *ctx, bool preempt, struct task_str
 		blocked->longest_ns = 0;
 		blocked->stack_id = -1;
 		blocked->count = 0;
+		blocked->out_ns = 0;
 	}
+	/* The switch back in after the last switch-out went unseen (post_event): its stretch's length is unknown, its stack is not. */
+	if (blocked->out_ns && blocked->stack_id < 0)
+		blocked->stack_id = blocked->out_stack_id;
 	blocked->out_stack_id = bpf_get_stackid(ctx, &kdelay_stack_traces, 0);
 	blocked->out_ns = bpf_ktime_get_ns();
 	blocked->count++;

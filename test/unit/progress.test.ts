@@ -3,6 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { progressLine, progressText, TerminalProgress, terminalHint, useColour } from '../../host/driver/progress.js';
 import { runTimeMode, type SampleSource } from '../../host/driver/sampler.js';
 
+/** A progress line writing into `written`, on a clock the test sets: drawAt(ms) moves the clock there and redraws. */
+function lineOnTestClock(colour: boolean) {
+  const written: string[] = [];
+  let now = 0;
+  const line = new TerminalProgress({ write: (t: string) => written.push(t) }, colour, () => now);
+  const drawAt = (ms: number) => {
+    now = ms;
+    line.draw();
+  };
+  return { written, line, drawAt };
+}
+
 describe('progress line', () => {
   it.each([
     [{ phase: 'window', sample: 1, count: 1, windowMs: 10_000 }, 3000, 'sampling: 3.0 s of 10 s (Ctrl-C reports now)'],
@@ -13,40 +25,28 @@ describe('progress line', () => {
   ] as const)('%o after %i ms', (state, elapsed, text) => expect(progressText(state, elapsed)).toBe(text));
 
   it('shows after 2 s, redraws in place, and is erased before anything else is printed', () => {
-    const written: string[] = [];
-    let now = 0;
-    const line = new TerminalProgress({ write: (t: string) => written.push(t) }, false, () => now);
+    const { written, line, drawAt } = lineOnTestClock(false);
     line.show({ phase: 'window', sample: 1, count: 1, windowMs: 5000 });
-    now = 1000;
-    line.draw();
+    drawAt(1000);
     expect(written).toEqual([]); // a short window ends before anyone waits for it
-    now = 2000;
-    line.draw();
-    now = 3000;
-    line.draw();
+    drawAt(2000);
+    drawAt(3000);
     line.show(undefined);
     expect(written).toEqual(['\r\x1b[Kkdelay: sampling: 2.0 s of 5.0 s (Ctrl-C reports now)', '\r\x1b[Kkdelay: sampling: 3.0 s of 5.0 s (Ctrl-C reports now)', '\r\x1b[K']);
   });
 
   it("counts the tick due at 2 s even when it comes a millisecond early by the line's clock (a 3 s window shows it once)", () => {
-    const written: string[] = [];
-    let now = 0;
-    const line = new TerminalProgress({ write: (t: string) => written.push(t) }, false, () => now);
+    const { written, line, drawAt } = lineOnTestClock(false);
     line.show({ phase: 'window', sample: 1, count: 1, windowMs: 3000 });
-    now = 999.4;
-    line.draw();
-    now = 1999.4;
-    line.draw();
+    drawAt(999.4);
+    drawAt(1999.4);
     expect(written).toEqual(['\r\x1b[Kkdelay: sampling: 2.0 s of 3.0 s (Ctrl-C reports now)']);
   });
 
   it('is dim only with colour', () => {
-    const written: string[] = [];
-    let now = 0;
-    const line = new TerminalProgress({ write: (t: string) => written.push(t) }, true, () => now);
+    const { written, line, drawAt } = lineOnTestClock(true);
     line.show({ phase: 'start-trigger', sample: 1, count: 1, hits: 0 });
-    now = 2500;
-    line.draw();
+    drawAt(2500);
     line.show(undefined);
     expect(written[0]).toBe('\r\x1b[K\x1b[2mkdelay: sampling: waiting for the start trigger, 2.5 s, 0 trigger hits so far (Ctrl-C ends)\x1b[0m');
   });

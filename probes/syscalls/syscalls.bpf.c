@@ -94,6 +94,21 @@ struct {
 	__type(value, struct blocked_call);
 } syscall_blocked SEC(".maps");
 
+/*
+ * The stretch off the CPU that began at out_ns (the record's, read once by
+ * the caller) ends at end_ns: it becomes the call's longest if it is.
+ */
+static __always_inline void blocked_stretch_end(struct blocked_call *blocked, u64 out_ns, u64 end_ns)
+{
+	u64 stretch = end_ns - out_ns;
+
+	if (stretch > blocked->longest_ns) {
+		blocked->longest_ns = stretch;
+		blocked->stack_id = blocked->out_stack_id;
+	}
+	blocked->out_ns = 0;
+}
+
 /* Events lost because the ring was full, and stacks that could not be stored. */
 enum { LOSS_EVENTS = 0, LOSS_STACKS = 1 };
 struct {
@@ -148,13 +163,8 @@ static __always_inline void post_event(void *ctx, u32 tid, u32 nr, u64 entry_ns,
 			 * where the call waited, and overstates the stretch only
 			 * by the return path since the thread was woken.
 			 */
-			if (out_ns && out_ns < exit_ns) {
-				blocked->out_ns = 0;
-				if (exit_ns - out_ns > blocked->longest_ns) {
-					blocked->longest_ns = exit_ns - out_ns;
-					blocked->stack_id = blocked->out_stack_id;
-				}
-			}
+			if (out_ns && out_ns < exit_ns)
+				blocked_stretch_end(blocked, out_ns, exit_ns);
 			event->blocked_ns = blocked->longest_ns;
 			event->blocked_stack_id = blocked->stack_id;
 			event->blocked_count = blocked->count;
@@ -619,16 +629,9 @@ static __always_inline void blocked_out(void *ctx, bool preempt, struct task_str
 static __always_inline void blocked_in(u32 tid)
 {
 	struct blocked_call *blocked = bpf_map_lookup_elem(&syscall_blocked, &tid);
-	u64 stretch;
 
-	if (!blocked || !blocked->out_ns)
-		return;
-	stretch = bpf_ktime_get_ns() - blocked->out_ns;
-	if (stretch > blocked->longest_ns) {
-		blocked->longest_ns = stretch;
-		blocked->stack_id = blocked->out_stack_id;
-	}
-	blocked->out_ns = 0;
+	if (blocked && blocked->out_ns)
+		blocked_stretch_end(blocked, blocked->out_ns, bpf_ktime_get_ns());
 }
 
 SEC("tp_btf/sched_switch")

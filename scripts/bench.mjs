@@ -358,13 +358,15 @@ if (want('start')) {
   await fs.mkdirp(journalDir);
   await $`node ${path.join(BENCH, 'start-journal.mjs')} ${journalDir} ${sleeper.pid}`.quiet();
   const floorBin = path.join(tmp, 'start-floor');
-  await $`gcc -O2 -Wall -o ${floorBin} ${path.join(BENCH, 'start-floor.c')} -lbpf`;
+  const floorBuilt = await $`gcc -O2 -Wall -o ${floorBin} ${path.join(BENCH, 'start-floor.c')} -lbpf`.nothrow().quiet();
   const journal = path.join(journalDir, 'journal.txt');
-  const floors = [
-    { label: 'C process start (start-floor, nothing to replay)', args: [] },
-    { label: 'libbpf in C, heap as kdelay prepares it', args: ['--reuse-heap', journal] },
-    { label: "libbpf in C, glibc's default heap", args: [journal] },
-  ].map((f) => ({ ...f, ms: [], cpu: [] }));
+  const floors = floorBuilt.ok
+    ? [
+        { label: 'C process start (start-floor, nothing to replay)', args: [] },
+        { label: 'libbpf in C, heap as kdelay prepares it', args: ['--reuse-heap', journal] },
+        { label: "libbpf in C, glibc's default heap", args: [journal] },
+      ].map((f) => ({ ...f, ms: [], cpu: [] }))
+    : [];
   for (let i = 0; i < Math.max(RUNS, 10); i++) {
     let t0 = performance.now();
     const cpu0 = waitedChildrenCpuMs();
@@ -422,13 +424,16 @@ if (want('start')) {
   row('  added to node -e 0 (per alternated pair)', (b) => `${mm(b.pairs, true)}; target <= +60`);
   row('  CPU time of all its threads by then', (b) => mm(b.cpu));
   const [cStart, ...cFloors] = floors;
-  echo(`  the floor: the same libbpf calls replayed in C (scripts/bench/start-floor.c), spawn to "attached":`);
-  echo(`  ${pad(cStart.label, 44)} ${mm(cStart.ms)}`);
-  for (const f of cFloors) echo(`  ${pad(f.label, 44)} ${mm(f.ms)}; added to a C start ${signed(median(f.ms) - median(cStart.ms))}; CPU ${mm(f.cpu)}`);
-  const floorAdded = median(cFloors[0].ms) - median(cStart.ms);
-  echo(
-    `  ${pad('  node -e 0 + that added time (a Node floor)', 44)} ${fmt(median(node0) + floorAdded)}; kdelay above it: ${builds.map((b) => `${b.label} ${signed(median(b.sampling) - median(node0) - floorAdded)}`).join(', ')}`,
-  );
+  if (!cStart) echo(`  the floor (scripts/bench/start-floor.c): not built, libbpf's headers are not installed (apt-get install libbpf-dev)`);
+  else {
+    echo(`  the floor: the same libbpf calls replayed in C (scripts/bench/start-floor.c), spawn to "attached":`);
+    echo(`  ${pad(cStart.label, 44)} ${mm(cStart.ms)}`);
+    for (const f of cFloors) echo(`  ${pad(f.label, 44)} ${mm(f.ms)}; added to a C start ${signed(median(f.ms) - median(cStart.ms))}; CPU ${mm(f.cpu)}`);
+    const floorAdded = median(cFloors[0].ms) - median(cStart.ms);
+    echo(
+      `  ${pad('  node -e 0 + that added time (a Node floor)', 44)} ${fmt(median(node0) + floorAdded)}; kdelay above it: ${builds.map((b) => `${b.label} ${signed(median(b.sampling) - median(node0) - floorAdded)}`).join(', ')}`,
+    );
+  }
   echo(`  where the time goes (ms since the previous mark, the first from the process's start; loads: their own time):`);
   const labels = [...new Set(builds.flatMap((b) => [...b.phases.keys()]))];
   for (const label of labels) row(`  ${label}`, (b) => (b.phases.has(label) ? mm(b.phases.get(label)) : ''));

@@ -2,7 +2,7 @@
 /*
  * start-floor.c - the start-up floor (bench.mjs, section start): replays a
  * journal of kdelay's libbpf calls (start-journal.mjs) with libbpf in C,
- * then prints "attached" and exits. What it costs is what any libbpf tool
+ * then prints "attached" and waits to be stopped. What it costs is what any libbpf tool
  * pays to load and attach the same objects, configured the same way: the
  * kernel's map creation and verification, libbpf's BTF parsing and
  * relocation. The bench times it from spawn to that line, beside the same
@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define MAX_ITEMS 64
 
@@ -166,6 +167,15 @@ static void *read_file(const char *path, size_t *size)
 	return data;
 }
 
+/* Says so and waits for the bench's SIGINT: it reads this process's CPU time at the line, from /proc. */
+static int attached(void)
+{
+	puts("attached");
+	fflush(stdout);
+	pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char line[8192], a[256], b[256], c[4096], d[256];
@@ -177,10 +187,8 @@ int main(int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	if (argc < 2) {
-		puts("attached");
-		return 0;
-	}
+	if (argc < 2)
+		return attached();
 	libbpf_set_print(warnings_only);
 	journal = fopen(argv[1], "r");
 	if (!journal)
@@ -232,7 +240,5 @@ int main(int argc, char **argv)
 			fail("cannot read journal line: %s", line);
 		}
 	}
-	puts("attached");
-	fflush(stdout);
-	return 0;
+	return attached();
 }

@@ -4,7 +4,8 @@
 // of a shared 2-vCPU VM are noise for a test, evidence for a person).
 //
 //   start          command start -> sampling beside `node -e 0` (alternated, median and min),
-//                  with the CPU time of all its threads by then and where the time goes;
+//                  with the CPU time of all its threads by then and where the time goes, and
+//                  the floor: the same libbpf calls replayed in C (bench/start-floor.c);
 //                  --baseline-root DIR runs another built checkout's kdelay beside it
 //   read-format    a 100k-entry report, cold (fresh process) and warm, peak RSS
 //   syscall-cost   added cost per traced syscall: empty-program floor, kdelay's
@@ -41,7 +42,8 @@
 // [--cpu-time] (syscall-cost, switch-cost: the target's CPU time per unit of work instead of
 // wall time, which other work on a shared machine inflates far more)
 // [--baseline-root DIR] (start, syscall-cost, switch-cost, serve: the kdelay of another built checkout beside this one).
-// Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c) and gcc.
+// Needs root, clang (the floor is compiled here, scripts/bench/floor.bpf.c), gcc and libbpf's
+// headers (libbpf-dev: start's floor links the system's libbpf, the one kdelay loads).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
@@ -319,9 +321,9 @@ function waitedChildrenCpuMs() {
   return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
 }
 
-async function spawnUntilLine(args, pattern, env = {}) {
+async function spawnUntilLine(args, pattern, env = {}, command = process.execPath) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stderr = [];
   createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
   const closed = new Promise((r) => child.on('close', r));
@@ -348,6 +350,23 @@ if (want('start')) {
   }));
   const node0 = [],
     node0Cpu = [];
+  // The independent floor: this checkout's libbpf calls up to "# Start sampling", written down from
+  // a real run (bench/start-journal.mjs) and replayed by libbpf in C (bench/start-floor.c): the
+  // kernel's and libbpf's share of a start, which no Node tool can go below. Timed to its
+  // "attached" line, beside the same program with nothing to replay (a C process's own start).
+  const journalDir = path.join(tmp, 'start-journal');
+  await fs.mkdirp(journalDir);
+  await $`node ${path.join(BENCH, 'start-journal.mjs')} ${journalDir} ${sleeper.pid}`.quiet();
+  const floorBin = path.join(tmp, 'start-floor');
+  const floorBuilt = await $`gcc -O2 -Wall -o ${floorBin} ${path.join(BENCH, 'start-floor.c')} -lbpf`.nothrow().quiet();
+  const journal = path.join(journalDir, 'journal.txt');
+  const floors = floorBuilt.ok
+    ? [
+        { label: 'C process start (start-floor, nothing to replay)', args: [] },
+        { label: 'libbpf in C, heap as kdelay prepares it', args: ['--reuse-heap', journal] },
+        { label: "libbpf in C, glibc's default heap", args: [journal] },
+      ].map((f) => ({ ...f, ms: [], cpu: [] }))
+    : [];
   for (let i = 0; i < Math.max(RUNS, 10); i++) {
     let t0 = performance.now();
     const cpu0 = waitedChildrenCpuMs();
@@ -355,6 +374,11 @@ if (want('start')) {
     const node0Ms = performance.now() - t0;
     node0.push(node0Ms);
     node0Cpu.push(waitedChildrenCpuMs() - cpu0);
+    for (const f of i % 2 ? [...floors].reverse() : floors) {
+      const { ms, cpuMs } = await spawnUntilLine(f.args, /^attached$/, {}, floorBin);
+      f.ms.push(ms);
+      f.cpu.push(cpuMs);
+    }
     for (const b of i % 2 ? [...builds].reverse() : builds) {
       t0 = performance.now();
       spawnSync(process.execPath, [b.bin, '--version']);
@@ -399,6 +423,17 @@ if (want('start')) {
   row('kdelay -p PID to "# Start sampling"', (b) => mm(b.sampling));
   row('  added to node -e 0 (per alternated pair)', (b) => `${mm(b.pairs, true)}; target <= +60`);
   row('  CPU time of all its threads by then', (b) => mm(b.cpu));
+  const [cStart, ...cFloors] = floors;
+  if (!cStart) echo(`  the floor (scripts/bench/start-floor.c): not built, libbpf's headers are not installed (apt-get install libbpf-dev)`);
+  else {
+    echo(`  the floor: the same libbpf calls replayed in C (scripts/bench/start-floor.c), spawn to "attached":`);
+    echo(`  ${pad(cStart.label, 44)} ${mm(cStart.ms)}`);
+    for (const f of cFloors) echo(`  ${pad(f.label, 44)} ${mm(f.ms)}; added to a C start ${signed(median(f.ms) - median(cStart.ms))}; CPU ${mm(f.cpu)}`);
+    const floorAdded = median(cFloors[0].ms) - median(cStart.ms);
+    echo(
+      `  ${pad('  node -e 0 + that added time (a Node floor)', 44)} ${fmt(median(node0) + floorAdded)}; kdelay above it: ${builds.map((b) => `${b.label} ${signed(median(b.sampling) - median(node0) - floorAdded)}`).join(', ')}`,
+    );
+  }
   echo(`  where the time goes (ms since the previous mark, the first from the process's start; loads: their own time):`);
   const labels = [...new Set(builds.flatMap((b) => [...b.phases.keys()]))];
   for (const label of labels) row(`  ${label}`, (b) => (b.phases.has(label) ? mm(b.phases.get(label)) : ''));
